@@ -1,0 +1,44 @@
+"""ParaFlowO: break elephant flows into flowlets over CPU cores, reorder at egress.
+
+Every public object is importable from here.  Components take time as an explicit
+integer nanosecond argument, hold no hidden clock or global state, and take a
+seed for every random choice.
+"""
+
+from paraflowo.hashing import (
+    IPV4_TUPLE_DTYPE,
+    IPV6_TUPLE_DTYPE,
+    RSS_DEFAULT_KEY,
+    IndirectionTable,
+    ToeplitzHasher,
+    make_tuples,
+    rss_hash,
+    rss_hash_batch,
+    rss_input,
+    toeplitz,
+    toeplitz_batch,
+)
+from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    # hashing
+    "IPV4_TUPLE_DTYPE",
+    "IPV6_TUPLE_DTYPE",
+    "RSS_DEFAULT_KEY",
+    "IndirectionTable",
+    "ToeplitzHasher",
+    "make_tuples",
+    "rss_hash",
+    "rss_hash_batch",
+    "rss_input",
+    "toeplitz",
+    "toeplitz_batch",
+    # metadata
+    "FLAG_DROP",
+    "FLAG_PARA",
+    "META_DTYPE",
+    "META_SIZE",
+    "empty_meta",
+]

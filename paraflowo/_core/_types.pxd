@@ -1,0 +1,47 @@
+# cython: language_level=3
+"""Fixed-width types shared by every ParaFlowO component.
+
+Naming rules (written once, for every ``.pxd`` in this package):
+
+* C-level types end in ``_t`` and start with ``pfo_`` (``pfo_meta_t``).
+* C-level functions carry a short prefix per component: ``pfo_rss_`` (hashing),
+  ``pfo_reta_`` (indirection table), ``pfo_rob_`` (reorder buffer), ``pfo_cm_``
+  (Count-Min), ... and are ``noexcept nogil`` when they cannot fail, or
+  ``except -1 nogil`` when they can.
+* Constants are upper case with the ``PFO_`` prefix.
+
+Threading contract: every ``nogil`` function may run without the GIL, but an
+object is not safe to use from two threads at once; give each thread its own,
+or serialise the calls.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+# Packet sequence number.  Its width is configurable (8..32 bits) per reorder
+# queue; comparisons use serial-number arithmetic modulo 2**psn_bits.
+ctypedef uint32_t pfo_psn_t
+# Opaque packet handle chosen by the caller: a packet id, an index into a
+# packet store, a pointer.
+ctypedef uint64_t pfo_handle_t
+# 32-bit flow hash (Toeplitz RSS output).
+ctypedef uint32_t pfo_hash_t
+# Time in integer nanoseconds, always passed explicitly (there is no clock).
+ctypedef int64_t pfo_ns_t
+
+# Flag bits of pfo_meta_t.flags.
+cdef enum:
+    PFO_FLAG_PARA = 0x0001   # the flow is a para_flow: queue and psn are valid
+    PFO_FLAG_DROP = 0x0002   # the VNF dropped the packet: egress skips its slot
+
+# Per-packet metadata record, attached at ingress and read at egress.  32 bytes,
+# naturally aligned, no padding: this is the M of the paper's Eq. 3 (the paper
+# assumes M = 64 B).  Field order and types match paraflowo.META_DTYPE exactly.
+ctypedef struct pfo_meta_t:
+    uint64_t handle       # packet handle (see pfo_handle_t)
+    int64_t  ingress_ns   # ingress timestamp, ns
+    uint32_t psn          # packet sequence number in its reorder queue
+    uint32_t flow_hash    # RSS hash of the flow (Toeplitz)
+    uint16_t queue        # reorder queue id (valid when PFO_FLAG_PARA is set)
+    uint16_t core         # RX queue / core the packet was steered to
+    uint16_t length       # packet length in bytes
+    uint16_t flags        # PFO_FLAG_* bits

@@ -1,0 +1,524 @@
+"""Toeplitz RSS hash (bit-exact with NIC RSS) and the RSS indirection table."""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int, require_pow2
+
+#: The standard 40-byte Toeplitz key (Microsoft RSS specification, used by
+#: most NICs and by DPDK's ``rss_intel_key``).
+RSS_DEFAULT_KEY = bytes.fromhex(
+    "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa"
+)
+
+
+cdef void pfo_rss_init(pfo_rss_tbl_t* tbl, const uint8_t* key, Py_ssize_t key_len) noexcept nogil:
+    # Worked example (default key 6d 5a 56 da 25 ...): the input bit 0 (MSB of
+    # byte 0) selects the key window at bit 0, 0x6d5a56da; bit 1 selects the
+    # window at bit 1, 0xdab4adb4 (= 0x6d5a56da25 >> 7, low 32 bits).  So
+    # t[0][0x80] = 0x6d5a56da, t[0][0x40] = 0xdab4adb4, t[0][0xc0] = their XOR.
+    cdef Py_ssize_t i, j, v, n = key_len - 4
+    cdef uint64_t k40
+    cdef uint32_t w[8]
+    memset(tbl, 0, sizeof(pfo_rss_tbl_t))
+    tbl.max_input = <uint32_t>n
+    for i in range(n):
+        # the 40 key bits starting at input byte i
+        k40 = ((<uint64_t>key[i] << 32) | (<uint64_t>key[i + 1] << 24)
+               | (<uint64_t>key[i + 2] << 16) | (<uint64_t>key[i + 3] << 8)
+               | <uint64_t>key[i + 4])
+        for j in range(8):
+            w[j] = <uint32_t>(k40 >> (8 - j))   # window for bit j (MSB first)
+        for v in range(1, 256):
+            # t[i][v] = t[i][v without its lowest set bit] ^ window of that bit
+            j = 7
+            while not (v >> (7 - j)) & 1:
+                j -= 1
+            tbl.t[i][v] = tbl.t[i][v & (v - 1)] ^ w[j]
+
+
+cdef void pfo_rss_hash_burst(const pfo_rss_tbl_t* tbl, const uint8_t* data,
+                             Py_ssize_t n_rows, Py_ssize_t stride, Py_ssize_t length,
+                             pfo_hash_t* out) noexcept nogil:
+    cdef Py_ssize_t r
+    cdef const uint8_t* d
+    cdef const uint32_t* t = &tbl.t[0][0]    # row i of the tables at t + 256*i
+    if length == 12:
+        # IPv4 with ports, the common case: fully unrolled, two XOR chains.
+        for r in range(n_rows):
+            d = data + r * stride
+            out[r] = ((t[d[0]] ^ t[256 + d[1]] ^ t[512 + d[2]] ^ t[768 + d[3]]
+                       ^ t[1024 + d[4]] ^ t[1280 + d[5]])
+                      ^ (t[1536 + d[6]] ^ t[1792 + d[7]] ^ t[2048 + d[8]]
+                         ^ t[2304 + d[9]] ^ t[2560 + d[10]] ^ t[2816 + d[11]]))
+    else:
+        for r in range(n_rows):
+            out[r] = pfo_rss_hash(tbl, data + r * stride, length)
+
+
+cdef class ToeplitzHasher:
+    """Toeplitz hasher for one key, with its lookup tables precomputed.
+
+    Parameters
+    ----------
+    key : bytes, default RSS_DEFAULT_KEY
+        The Toeplitz key, 8 to 64 bytes.  A key of K bytes hashes inputs of up
+        to K - 4 bytes (the standard 40-byte key: 36 bytes, an IPv6 4-tuple).
+
+    Raises
+    ------
+    TypeError
+        If ``key`` is not bytes-like.
+    ValueError
+        If ``key`` is shorter than 8 or longer than 64 bytes.
+
+    Notes
+    -----
+    Building the tables costs about 15k table writes; a hash then costs one
+    table read and one XOR per input byte.  The tables are immutable, so a
+    hasher may be shared by threads.
+
+    Examples
+    --------
+    >>> from paraflowo import ToeplitzHasher
+    >>> h = ToeplitzHasher()
+    >>> hex(h.hash(bytes([66, 9, 149, 187, 161, 142, 100, 80])))
+    '0x323e8fc2'
+    """
+
+    def __cinit__(self, key=RSS_DEFAULT_KEY):
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"key must be bytes, got {type(key).__name__}")
+        key = bytes(key)
+        if not PFO_RSS_MIN_KEY <= len(key) <= PFO_RSS_MAX_KEY:
+            raise ValueError(
+                f"key must be {PFO_RSS_MIN_KEY} to {PFO_RSS_MAX_KEY} bytes long "
+                f"(the standard RSS key has 40), got {len(key)} bytes")
+        self.tbl = <pfo_rss_tbl_t*>PyMem_Calloc(1, sizeof(pfo_rss_tbl_t))
+        if self.tbl is NULL:
+            raise MemoryError("cannot allocate Toeplitz tables")
+        self.key = key
+        cdef const uint8_t* k = key
+        pfo_rss_init(self.tbl, k, len(key))
+
+    def __dealloc__(self):
+        PyMem_Free(self.tbl)
+
+    @property
+    def max_input(self):
+        """Longest input this key can hash, in bytes (key length - 4)."""
+        return self.tbl.max_input
+
+    def __repr__(self):
+        return f"ToeplitzHasher(key=bytes.fromhex({self.key.hex()!r}))"
+
+    def __reduce__(self):
+        return (ToeplitzHasher, (self.key,))
+
+    def hash(self, data):
+        """Toeplitz hash of one input.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The RSS input in network byte order, at most :attr:`max_input`
+            bytes (source address, destination address, then optionally
+            source port and destination port).
+
+        Returns
+        -------
+        int
+            The 32-bit hash.
+
+        Raises
+        ------
+        TypeError
+            If ``data`` does not support the buffer protocol.
+        ValueError
+            If ``data`` is longer than :attr:`max_input`.
+        """
+        return self._hash_one(data)
+
+    def hash_batch(self, data, out=None):
+        """Toeplitz hash of each row of a ``(n, L)`` uint8 array.
+
+        Parameters
+        ----------
+        data : numpy.ndarray
+            C-contiguous ``uint8`` array of shape ``(n, L)``, one RSS input per
+            row, ``L <= max_input``.
+        out : numpy.ndarray, optional
+            C-contiguous ``uint32`` array of shape ``(n,)`` to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint32`` hashes, shape ``(n,)`` (``out`` if given).
+
+        Raises
+        ------
+        TypeError
+            If ``data`` or ``out`` is not a numpy array of the right dtype.
+        ValueError
+            If ``data`` is not 2-D and C-contiguous, has rows longer than
+            :attr:`max_input`, or ``out`` has the wrong length.
+        """
+        require_array("data", data, np.uint8, ndim=2)
+        cdef Py_ssize_t n = data.shape[0], length = data.shape[1]
+        if length > self.tbl.max_input:
+            raise ValueError(
+                f"data rows must be at most {self.tbl.max_input} bytes for a "
+                f"{len(self.key)}-byte key, got shape {data.shape}")
+        return self._burst(data.reshape(-1), n, length, length, out)
+
+    cdef object _hash_one(self, object data):
+        cdef const uint8_t[::1] view
+        cdef const uint8_t* p
+        cdef Py_ssize_t n
+        if type(data) is bytes:            # fast path: no buffer acquisition
+            p = <const uint8_t*>PyBytes_AS_STRING(data)
+            n = PyBytes_GET_SIZE(data)
+        else:
+            try:
+                view = data
+            except (TypeError, ValueError, BufferError):
+                raise TypeError(
+                    f"data must be a contiguous bytes-like object, got {type(data).__name__}"
+                ) from None
+            n = view.shape[0]
+            p = &view[0] if n else NULL
+        if n > self.tbl.max_input:
+            raise ValueError(
+                f"data must be at most {self.tbl.max_input} bytes for a "
+                f"{len(self.key)}-byte key, got {n} bytes")
+        return pfo_rss_hash(self.tbl, p, n)
+
+    cdef object _burst(self, object flat, Py_ssize_t n, Py_ssize_t stride,
+                       Py_ssize_t length, object out):
+        # flat: 1-D C-contiguous uint8 view of the n records; validated by caller
+        if out is None:
+            out = np.empty(n, dtype=np.uint32)
+        else:
+            require_array("out", out, np.uint32)
+            if out.shape[0] != n:
+                raise ValueError(f"out must have length {n}, got {out.shape[0]}")
+        cdef const uint8_t[::1] d = flat
+        cdef uint32_t[::1] o = out
+        if n:
+            with nogil:
+                pfo_rss_hash_burst(self.tbl, &d[0], n, stride, length, &o[0])
+        return out
+
+    def hash_records(self, records, Py_ssize_t length, out=None):
+        """Hash the leading ``length`` bytes of each record of a structured array.
+
+        This is how the 5-tuple dtypes are hashed in place, without a copy:
+        their leading bytes are the RSS input in network byte order.
+
+        Parameters
+        ----------
+        records : numpy.ndarray
+            1-D C-contiguous array of any dtype with ``itemsize >= length``.
+        length : int
+            Bytes of each record to hash, at most :attr:`max_input`.
+        out : numpy.ndarray, optional
+            ``uint32`` output of shape ``(n,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint32`` hashes, shape ``(n,)``.
+        """
+        if not isinstance(records, np.ndarray):
+            raise TypeError(f"records must be a numpy.ndarray, got {type(records).__name__}")
+        if records.ndim != 1 or not records.flags.c_contiguous:
+            raise ValueError(
+                f"records must be 1-D and C-contiguous, got shape {records.shape}, "
+                f"strides {records.strides}")
+        cdef Py_ssize_t stride = records.dtype.itemsize
+        if not 0 <= length <= min(stride, self.tbl.max_input):
+            raise ValueError(
+                f"length must be in [0, {min(stride, self.tbl.max_input)}] for records of "
+                f"{stride} bytes, got {length}")
+        return self._burst(records.view(np.uint8), records.shape[0], stride, length, out)
+
+
+cdef ToeplitzHasher _DEFAULT_HASHER = ToeplitzHasher(RSS_DEFAULT_KEY)
+# Hashers for other keys, built on first use.  The tables are a pure function of
+# the key, so this cache changes no result, only the cost of the first call.
+_HASHERS = {RSS_DEFAULT_KEY: _DEFAULT_HASHER}
+
+
+cpdef ToeplitzHasher hasher_for(key):
+    """Return a :class:`ToeplitzHasher` for ``key``, reusing an earlier one.
+
+    Up to 16 keys are kept (the default key always); their tables are a pure
+    function of the key, so reuse never changes a result, only its cost.
+    """
+    if key is RSS_DEFAULT_KEY:
+        return _DEFAULT_HASHER
+    cdef ToeplitzHasher h
+    try:
+        h = _HASHERS.get(key)
+    except TypeError:
+        raise TypeError(f"key must be bytes, got {type(key).__name__}") from None
+    if h is None:
+        h = ToeplitzHasher(key)
+        if len(_HASHERS) >= 16:
+            for k in list(_HASHERS)[1:9]:   # keep the default key
+                del _HASHERS[k]
+        _HASHERS[h.key] = h
+    return h
+
+
+def toeplitz(data, key=RSS_DEFAULT_KEY):
+    """Toeplitz RSS hash of raw input bytes, bit-exact with NIC RSS.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The RSS input in network byte order: source address, destination
+        address, then (for hashes with L4) source port and destination port.
+        At most ``len(key) - 4`` bytes.
+    key : bytes, default RSS_DEFAULT_KEY
+        The Toeplitz key, 8 to 64 bytes.
+
+    Returns
+    -------
+    int
+        The 32-bit hash.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` or ``key`` is not bytes-like.
+    ValueError
+        If ``key`` has the wrong length or ``data`` is too long for it.
+
+    Examples
+    --------
+    The first IPv4 vector of the Microsoft RSS verification suite, source
+    66.9.149.187:2794, destination 161.142.100.80:1766:
+
+    >>> import socket, struct
+    >>> from paraflowo import toeplitz
+    >>> src, dst = socket.inet_aton("66.9.149.187"), socket.inet_aton("161.142.100.80")
+    >>> hex(toeplitz(src + dst))
+    '0x323e8fc2'
+    >>> hex(toeplitz(src + dst + struct.pack("!HH", 2794, 1766)))
+    '0x51ccc178'
+    """
+    if key is RSS_DEFAULT_KEY:
+        return _DEFAULT_HASHER._hash_one(data)
+    return hasher_for(key)._hash_one(data)
+
+
+def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
+    """Toeplitz RSS hash of each row of a C-contiguous ``(n, L)`` uint8 array.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``uint8``, shape ``(n, L)``, C-contiguous; one RSS input per row.
+    key : bytes, default RSS_DEFAULT_KEY
+        The Toeplitz key.
+    out : numpy.ndarray, optional
+        ``uint32`` array of shape ``(n,)`` to write into.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint32`` hashes, shape ``(n,)``.
+
+    Raises
+    ------
+    TypeError
+        Wrong array type or dtype, or a key that is not bytes.
+    ValueError
+        Wrong shape, not C-contiguous, rows too long for the key, or a key of
+        the wrong length.
+
+    Notes
+    -----
+    Runs without the GIL; about one table read and one XOR per input byte.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from paraflowo import toeplitz_batch
+    >>> rows = np.array([[66, 9, 149, 187, 161, 142, 100, 80]], dtype=np.uint8)
+    >>> [hex(h) for h in toeplitz_batch(rows)]
+    ['0x323e8fc2']
+    """
+    return hasher_for(key).hash_batch(data, out)
+
+
+cdef class IndirectionTable:
+    """RSS indirection table (RETA): hash bits -> RX queue.
+
+    ``queue(hash) = table[hash & (size - 1)]``: the k least significant bits of
+    the hash index a table of ``size = 2**k`` entries, each an RX queue.
+
+    Parameters
+    ----------
+    n_queues : int
+        Number of RX queues (cores), 1 to 65535.  Every entry is below it.
+    size : int, default 128
+        Number of entries, a power of two in [1, 65536] (most NICs: 128).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an integer.
+    ValueError
+        If ``size`` is not a power of two in range or ``n_queues`` is out of range.
+
+    Notes
+    -----
+    The table starts filled round-robin, ``table[i] = i % n_queues``, like
+    ``ethtool -X equal``.  Entries are settable like ``ethtool -X``.  The
+    flowlet scheduler reuses this step: its RX id goes through the same table.
+
+    Examples
+    --------
+    >>> from paraflowo import IndirectionTable
+    >>> reta = IndirectionTable(4)
+    >>> reta.queue(0x51ccc178)      # 0x78 = 120; 120 % 4
+    0
+    >>> reta[120] = 3
+    >>> reta.queue(0x51ccc178)
+    3
+    """
+
+    def __cinit__(self, n_queues, size=128):
+        n_queues = require_int("n_queues", n_queues, 1, 0xFFFF)
+        size = require_pow2("size", size, 1, 1 << 16)
+        self.entries = <uint16_t*>PyMem_Calloc(size, sizeof(uint16_t))
+        if self.entries is NULL:
+            raise MemoryError("cannot allocate the indirection table")
+        self.size = size
+        self.mask = size - 1
+        self.n_queues = n_queues
+        self.reset()
+
+    def __dealloc__(self):
+        PyMem_Free(self.entries)
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        return f"IndirectionTable(n_queues={self.n_queues}, size={self.size})"
+
+    def __reduce__(self):
+        return (_rebuild_reta, (self.n_queues, self.size, self.entries_array()))
+
+    def reset(self):
+        """Refill round-robin: ``table[i] = i % n_queues``."""
+        cdef uint32_t i
+        for i in range(self.size):
+            self.entries[i] = <uint16_t>(i % self.n_queues)
+
+    def _index(self, index):
+        i = require_int("index", index)
+        if not 0 <= i < self.size:
+            raise IndexError(f"index must be in [0, {self.size - 1}], got {i}")
+        return i
+
+    def __getitem__(self, index):
+        return self.entries[<uint32_t>self._index(index)]
+
+    def __setitem__(self, index, queue):
+        cdef uint32_t i = self._index(index)
+        q = require_int("queue", queue, 0, self.n_queues - 1)
+        self.entries[i] = <uint16_t>q
+
+    def entries_array(self):
+        """A copy of the table as a ``uint16`` array of length :attr:`size`."""
+        out = np.empty(self.size, dtype=np.uint16)
+        cdef uint16_t[::1] o = out
+        cdef uint32_t i
+        for i in range(self.size):
+            o[i] = self.entries[i]
+        return out
+
+    def set_entries(self, entries):
+        """Replace every entry (like ``ethtool -X ... weight``).
+
+        Parameters
+        ----------
+        entries : array-like of int
+            Exactly :attr:`size` queue indices, each in ``[0, n_queues)``.
+
+        Raises
+        ------
+        ValueError
+            Wrong length, or an entry outside ``[0, n_queues)``; the table is
+            unchanged.
+        TypeError
+            Entries that are not integers.
+        """
+        arr = np.asarray(entries)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"entries must be integers, got dtype {arr.dtype}")
+        if arr.shape != (self.size,):
+            raise ValueError(f"entries must have shape ({self.size},), got {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_queues):
+            bad = arr[(arr < 0) | (arr >= self.n_queues)][0]
+            raise ValueError(f"entries must be in [0, {self.n_queues - 1}], got {bad}")
+        cdef uint16_t[::1] a = np.ascontiguousarray(arr, dtype=np.uint16)
+        cdef uint32_t i
+        for i in range(self.size):
+            self.entries[i] = a[i]
+
+    def queue(self, hash):
+        """RX queue of one 32-bit hash: ``table[hash & (size - 1)]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``hash`` is not an integer in ``[0, 2**32)``.
+        """
+        if type(hash) is not int or not 0 <= hash <= 0xFFFFFFFF:
+            require_int("hash", hash, 0, 0xFFFFFFFF)
+        return pfo_reta_lookup(self.entries, self.mask, <uint32_t>hash)
+
+    def queue_batch(self, hashes, out=None):
+        """RX queues of a ``uint32`` array of hashes.
+
+        Parameters
+        ----------
+        hashes : numpy.ndarray
+            1-D C-contiguous ``uint32``.
+        out : numpy.ndarray, optional
+            1-D ``uint16`` of the same length to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint16`` queue indices.
+        """
+        require_array("hashes", hashes, np.uint32)
+        cdef Py_ssize_t i, n = hashes.shape[0]
+        if out is None:
+            out = np.empty(n, dtype=np.uint16)
+        else:
+            require_array("out", out, np.uint16)
+            if out.shape[0] != n:
+                raise ValueError(f"out must have length {n}, got {out.shape[0]}")
+        cdef const uint32_t[::1] h = hashes
+        cdef uint16_t[::1] o = out
+        with nogil:
+            for i in range(n):
+                o[i] = pfo_reta_lookup(self.entries, self.mask, h[i])
+        return out
+
+
+def _rebuild_reta(n_queues, size, entries):
+    t = IndirectionTable(n_queues, size)
+    t.set_entries(entries)
+    return t
