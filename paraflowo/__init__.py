@@ -18,6 +18,7 @@ from paraflowo.hashing import (
     toeplitz,
     toeplitz_batch,
 )
+from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
 
 __version__ = "0.1.0.dev0"
@@ -35,6 +36,9 @@ __all__ = [
     "rss_input",
     "toeplitz",
     "toeplitz_batch",
+    # memory model (Eq. 3)
+    "ReorderMemory",
+    "reorder_memory",
     # metadata
     "FLAG_DROP",
     "FLAG_PARA",
