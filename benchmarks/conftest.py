@@ -1,0 +1,36 @@
+"""Shared fixtures for the benchmarks.
+
+Every benchmark records its throughput as ``extra_info["mpps"]`` (million packets
+per second, from the mean time of one call).  The test suite runs each benchmark
+once with ``--benchmark-disable`` so they cannot rot; time them with
+``pytest benchmarks --benchmark-enable --benchmark-only``.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# benchmark modules import benchutil (and the tests' helpers) by plain name
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent.parent / "tests"))
+
+import benchutil  # noqa: E402
+
+
+def pytest_configure(config):
+    benchutil.TIMING = not config.getoption("benchmark_disable", default=True)
+
+
+@pytest.fixture
+def mpps(benchmark):
+    """Call ``mpps(n_packets)`` after ``benchmark(...)`` to record Mpps in extra_info."""
+
+    def record(n_packets: int) -> None:
+        stats = getattr(benchmark, "stats", None)
+        if stats is None:  # --benchmark-disable: ran once, nothing measured
+            return
+        benchmark.extra_info["packets_per_call"] = n_packets
+        benchmark.extra_info["mpps"] = float(n_packets / stats.stats.mean / 1e6)
+
+    return record
