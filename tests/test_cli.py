@@ -28,8 +28,9 @@ def test_unknown_command_exits_2():
     assert info.value.code == 2
 
 
-def test_python_dash_m_runs_the_demo():
+def test_python_dash_m_runs_the_demo(tmp_path):
+    # cwd away from the repo root, so the installed package runs, not the source tree
     proc = subprocess.run([sys.executable, "-m", "paraflowo", "demo", "--queues", "2"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "[64, 64]" in proc.stdout

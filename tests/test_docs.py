@@ -18,6 +18,7 @@ def test_docs_build(builder, tmp_path):
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / builder)],
         capture_output=True, text=True,
+        cwd=tmp_path,  # not the repo root: the source tree must not shadow the build
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
