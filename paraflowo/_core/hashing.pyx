@@ -44,8 +44,9 @@ cdef void pfo_rss_init(pfo_rss_tbl_t* tbl, const uint8_t* key, Py_ssize_t key_le
 cdef void pfo_rss_hash_burst(const pfo_rss_tbl_t* tbl, const uint8_t* data,
                              Py_ssize_t n_rows, Py_ssize_t stride, Py_ssize_t length,
                              pfo_hash_t* out) noexcept nogil:
-    cdef Py_ssize_t r
+    cdef Py_ssize_t r, i
     cdef const uint8_t* d
+    cdef uint32_t h0, h1, h2, h3
     cdef const uint32_t* t = &tbl.t[0][0]    # row i of the tables at t + 256*i
     if length == 12:
         # IPv4 with ports, the common case: fully unrolled, two XOR chains.
@@ -56,8 +57,21 @@ cdef void pfo_rss_hash_burst(const pfo_rss_tbl_t* tbl, const uint8_t* data,
                       ^ (t[1536 + d[6]] ^ t[1792 + d[7]] ^ t[2048 + d[8]]
                          ^ t[2304 + d[9]] ^ t[2560 + d[10]] ^ t[2816 + d[11]]))
     else:
+        # four independent XOR chains, so the table reads overlap
         for r in range(n_rows):
-            out[r] = pfo_rss_hash(tbl, data + r * stride, length)
+            d = data + r * stride
+            h0 = h1 = h2 = h3 = 0
+            i = 0
+            while i + 4 <= length:
+                h0 ^= t[(i << 8) + d[i]]
+                h1 ^= t[((i + 1) << 8) + d[i + 1]]
+                h2 ^= t[((i + 2) << 8) + d[i + 2]]
+                h3 ^= t[((i + 3) << 8) + d[i + 3]]
+                i += 4
+            while i < length:
+                h0 ^= t[(i << 8) + d[i]]
+                i += 1
+            out[r] = (h0 ^ h1) ^ (h2 ^ h3)
 
 
 cdef class ToeplitzHasher:
