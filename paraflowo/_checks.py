@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["require_int", "require_pow2", "require_array", "require_same_length"]
+__all__ = [
+    "require_int",
+    "require_pow2",
+    "require_array",
+    "require_out",
+    "require_same_length",
+]
 
 
 def require_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
@@ -52,6 +58,17 @@ def require_array(name: str, arr: Any, dtype: Any, ndim: int = 1) -> np.ndarray:
     if not arr.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous, got strides {arr.strides} for shape {arr.shape}")
     return arr
+
+
+def require_out(name: str, out: Any, n: int, dtype: Any) -> np.ndarray:
+    """Return ``out`` checked as a 1-D C-contiguous ``dtype`` array of length ``n``,
+    or a new empty one when ``out`` is None (the batch methods' output argument)."""
+    if out is None:
+        return np.empty(n, dtype=dtype)
+    require_array(name, out, dtype)
+    if out.shape[0] != n:
+        raise ValueError(f"{name} must have length {n}, got {out.shape[0]}")
+    return out
 
 
 def require_same_length(**arrays: np.ndarray) -> int:

@@ -7,7 +7,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_pow2
+from paraflowo._checks import require_array, require_int, require_out, require_pow2
 
 #: The standard 40-byte Toeplitz key (Microsoft RSS specification, used by
 #: most NICs and by DPDK's ``rss_intel_key``).
@@ -214,12 +214,7 @@ cdef class ToeplitzHasher:
     cdef object _burst(self, object flat, Py_ssize_t n, Py_ssize_t stride,
                        Py_ssize_t length, object out):
         # flat: 1-D C-contiguous uint8 view of the n records; validated by caller
-        if out is None:
-            out = np.empty(n, dtype=np.uint32)
-        else:
-            require_array("out", out, np.uint32)
-            if out.shape[0] != n:
-                raise ValueError(f"out must have length {n}, got {out.shape[0]}")
+        out = require_out("out", out, n, np.uint32)
         cdef const uint8_t[::1] d = flat
         cdef uint32_t[::1] o = out
         if n:
@@ -518,12 +513,7 @@ cdef class IndirectionTable:
         """
         require_array("hashes", hashes, np.uint32)
         cdef Py_ssize_t i, n = hashes.shape[0]
-        if out is None:
-            out = np.empty(n, dtype=np.uint16)
-        else:
-            require_array("out", out, np.uint16)
-            if out.shape[0] != n:
-                raise ValueError(f"out must have length {n}, got {out.shape[0]}")
+        out = require_out("out", out, n, np.uint16)
         cdef const uint32_t[::1] h = hashes
         cdef uint16_t[::1] o = out
         with nogil:
