@@ -50,13 +50,13 @@ ctypedef struct pfo_ktab_t:
     uint32_t count           # keys held
 
 
-# One Count-Min row hash: h(x) = top log2(width) bits of (a*x + b) mod 2**128,
-# with a = (a_hi, a_lo), b = (b_hi, b_lo) drawn from a seeded SplitMix64 stream.
+# One Count-Min row hash, vector multiply-shift over the two 32-bit halves of
+# the key x = (x_hi, x_lo):  h(x) = ((a0*x_lo + a1*x_hi + b) mod 2**64) >> (64 - l),
+# l = log2(width), with a0, a1, b drawn from a seeded SplitMix64 stream.
 ctypedef struct pfo_cm_hash_t:
-    uint64_t a_hi
-    uint64_t a_lo
-    uint64_t b_hi
-    uint64_t b_lo
+    uint64_t a0
+    uint64_t a1
+    uint64_t b
 
 
 # Space-Saving summary of one window: `capacity` slots, a min-heap on count.

@@ -1,7 +1,7 @@
 """Elephant detectors: windowed Count-Min and Space-Saving, with manual tags."""
 
 from libc.stdlib cimport calloc, free
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import math
@@ -26,38 +26,17 @@ cdef extern from *:
         k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;
         return k ^ (k >> 33);
     }
-    /* High 64 bits of (a*x + b) mod 2**128 for 128-bit a = (a_hi, a_lo),
-       b = (b_hi, b_lo) and a 64-bit x: the multiply-add-shift hash. */
-    static inline uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi,
-                                          uint64_t b_lo, uint64_t x) {
-    #if defined(__SIZEOF_INT128__)
-        unsigned __int128 p = (unsigned __int128)a_lo * x;
-        uint64_t lo = (uint64_t)p, hi = (uint64_t)(p >> 64);
-    #else
-        uint64_t a0 = a_lo & 0xFFFFFFFFULL, a1 = a_lo >> 32;
-        uint64_t x0 = x & 0xFFFFFFFFULL, x1 = x >> 32;
-        uint64_t p00 = a0 * x0, p01 = a0 * x1, p10 = a1 * x0, p11 = a1 * x1;
-        uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFULL) + (p10 & 0xFFFFFFFFULL);
-        uint64_t lo = (mid << 32) | (p00 & 0xFFFFFFFFULL);
-        uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
-    #endif
-        uint64_t s = lo + b_lo;
-        return hi + a_hi * x + b_hi + (uint64_t)(s < lo);
-    }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
-    uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi, uint64_t b_lo,
-                            uint64_t x) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
     _MAX_CAPACITY = 1 << 24
     _MAX_WIDTH = 1 << 24
 
-cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
-cdef uint32_t _U32_MAX = 0xFFFFFFFF
-cdef int64_t _MAX_NS = 0x7FFFFFFFFFFFFFFF
+_U64_MAX = (1 << 64) - 1
+_MAX_NS = (1 << 63) - 1
 _MAX_WINDOW_NS = 1 << 62
 
 
@@ -158,7 +137,7 @@ cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1
 
 cdef inline uint64_t _sat_add64(uint64_t a, uint64_t b) noexcept nogil:
     cdef uint64_t s = a + b
-    return s if s >= a else _U64_MAX
+    return s if s >= a else UINT64_MAX
 
 
 cdef class ElephantDetector:
@@ -335,7 +314,9 @@ cdef class ElephantDetector:
         """
         cdef uint64_t k, a
         cdef pfo_ns_t t
-        # Fast path: exact ints that convert; anything else gets the full check.
+        # Fast path: exact ints that convert and a time that does not go
+        # backwards; anything else (bools, floats, numpy scalars, errors) gets
+        # the full check.
         if type(key) is int and type(now_ns) is int and type(amount) is int:
             try:
                 k = key
@@ -506,49 +487,104 @@ cdef inline void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil
     d.win_end = start + <uint64_t>d.window_ns
 
 
+cdef inline uint64_t _cm_col(const pfo_cm_hash_t* h, uint64_t key, uint32_t shift) noexcept nogil:
+    # Column of `key` in the row hashed by h: vector multiply-shift (Thorup,
+    # "High speed hashing for integers and strings", 2015, sec. 3.3) over the
+    # two 32-bit halves of the key, 64-bit arithmetic:
+    #     col = ((a0 * x_lo + a1 * x_hi + b) mod 2**64) >> (64 - l)
+    # With a0, a1, b uniform in [0, 2**64) this is strongly universal for
+    # l <= 33 (64 >= 32 + l - 1): for keys x != y, (h(x), h(y)) is uniform on
+    # [2**l]**2, so they collide with probability exactly 1/width, which is
+    # what the Count-Min bound eps = e/width needs.  Rows take independent
+    # (a0, a1, b), so their collisions are independent; a CRC with per-row
+    # seeds, by contrast, has the same collisions in every row.
+    # Worked example: a0 = 3, a1 = 5, b = 0, l = 12, key = 2**32 + 7:
+    # 3*7 + 5*1 = 26, 26 >> 52 = 0 -- small products land in column 0; the
+    # random 64-bit a0, a1, b spread them over all columns.
+    cdef uint64_t lo = <uint32_t>key, hi = key >> 32
+    return (h.a0 * lo + h.a1 * hi + h.b) >> shift
+
+
 cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
-    # Count amount for key in the current window; return the estimate over
-    # both windows, min over rows of (current + previous).
-    cdef uint32_t* cells = d.cells
-    cdef uint32_t* p[PFO_CM_MAX_DEPTH]
-    cdef uint32_t cur = d.cur, prv = d.cur ^ 1, a, c, m, r
-    cdef uint32_t depth = d.depth, lw = d.log2_width, sh = d.shift
-    cdef uint64_t est = _U64_MAX, e, col
-    cdef const pfo_cm_hash_t* h = d.hashes
-    a = <uint32_t>amount if amount < _U32_MAX else _U32_MAX
-    d.totals[cur] = _sat_add64(d.totals[cur], amount)
-    if not d.conservative:
-        for r in range(depth):
-            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
-            p[0] = cells + ((<uint64_t>r << lw) + col) * 2
-            c = p[0][cur] + a
-            if c < a:
-                c = _U32_MAX              # saturate
-            p[0][cur] = c
-            e = <uint64_t>c + p[0][prv]
-            if e < est:
-                est = e
-        return est
-    # Conservative update (Estan & Varghese): raise each row's current-window
-    # counter only up to (min over rows) + amount, never lower.  Every counter
-    # stays >= the true count of every key mapped to it, so the estimate never
-    # undercounts, and no counter ever exceeds the plain update's counter.
-    m = _U32_MAX
-    for r in range(depth):
-        col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
-        p[r] = cells + ((<uint64_t>r << lw) + col) * 2
-        if p[r][cur] < m:
-            m = p[r][cur]
-    c = m + a
-    if c < a:
-        c = _U32_MAX
-    for r in range(depth):
-        if p[r][cur] < c:
-            p[r][cur] = c
-        e = <uint64_t>p[r][cur] + p[r][prv]
-        if e < est:
-            est = e
+    # Count amount for key in the current window (per packet); return the
+    # estimate over both windows, min over rows of (current + previous).
+    cdef uint64_t est
+    cdef uint64_t total = _cm_kernel(d, &key, &amount, 1, NULL, &est)
+    d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
     return est
+
+
+cdef inline uint64_t _cm_loop(uint32_t** rows, const pfo_cm_hash_t* h, uint32_t depth,
+                              bint cons, uint32_t sh, uint32_t cur, uint64_t th,
+                              const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
+                              uint8_t* out, uint64_t* last_est) noexcept nogil:
+    # The Count-Min inner loop; inlined with constant depth/cons by _cm_kernel.
+    cdef uint32_t* p[PFO_CM_MAX_DEPTH]
+    cdef uint32_t prv = cur ^ 1, r, a = 1, c, m
+    cdef uint64_t total = 0, est = 0, e, key, amt
+    cdef Py_ssize_t i
+    for i in range(n):
+        key = keys[i]
+        if amounts is not NULL:
+            amt = amounts[i]
+            a = <uint32_t>amt if amt < UINT32_MAX else UINT32_MAX
+            total = _sat_add64(total, amt)
+        est = UINT64_MAX
+        if not cons:
+            for r in range(depth):
+                p[0] = rows[r] + (_cm_col(&h[r], key, sh) << 1)
+                c = p[0][cur] + a
+                if c < a:
+                    c = UINT32_MAX              # saturate
+                p[0][cur] = c
+                e = <uint64_t>c + p[0][prv]
+                est = e if e < est else est
+        else:
+            # Conservative update (Estan & Varghese 2002): raise each row's
+            # current-window counter only up to (min over rows) + amount.
+            # Every counter stays >= the true count of every key mapped to it
+            # (no undercount), and none exceeds the plain update's counter.
+            m = UINT32_MAX
+            for r in range(depth):
+                p[r] = rows[r] + (_cm_col(&h[r], key, sh) << 1)
+                m = p[r][cur] if p[r][cur] < m else m
+            c = m + a
+            if c < a:
+                c = UINT32_MAX
+            for r in range(depth):
+                m = p[r][cur]
+                m = c if m < c else m           # branch-free: cmov + store
+                p[r][cur] = m
+                e = <uint64_t>m + p[r][prv]
+                est = e if e < est else est
+        if out is not NULL:
+            out[i] = est >= th
+    if last_est is not NULL:
+        last_est[0] = est
+    return total if amounts is not NULL else <uint64_t>n
+
+
+cdef uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys, const uint64_t* amounts,
+                         Py_ssize_t n, uint8_t* out, uint64_t* last_est) noexcept nogil:
+    # Count keys[i] (amounts[i], or 1 if amounts is NULL) for i < n in the
+    # current window; out[i] = estimate >= threshold (if out is not NULL);
+    # *last_est = estimate of the last key (if last_est is not NULL).
+    # Returns the amount counted (saturating).  The time is the caller's.
+    cdef uint32_t* rows[PFO_CM_MAX_DEPTH]
+    cdef pfo_cm_hash_t h[PFO_CM_MAX_DEPTH]
+    cdef uint32_t r, depth = d.depth, sh = d.shift, cur = d.cur
+    cdef uint64_t th = d.threshold
+    for r in range(depth):
+        h[r] = d.hashes[r]
+        rows[r] = d.cells + ((<size_t>r << d.log2_width) << 1)
+    # depth 4 (the common case) with a constant depth, so the row loop unrolls
+    if depth == 4:
+        if d.conservative:
+            return _cm_loop(rows, h, 4, True, sh, cur, th, keys, amounts, n, out, last_est)
+        return _cm_loop(rows, h, 4, False, sh, cur, th, keys, amounts, n, out, last_est)
+    if d.conservative:
+        return _cm_loop(rows, h, depth, True, sh, cur, th, keys, amounts, n, out, last_est)
+    return _cm_loop(rows, h, depth, False, sh, cur, th, keys, amounts, n, out, last_est)
 
 
 cdef class CountMinDetector(ElephantDetector):
@@ -657,10 +693,9 @@ cdef class CountMinDetector(ElephantDetector):
         cdef uint64_t state = s
         cdef uint32_t r
         for r in range(PFO_CM_MAX_DEPTH):
-            self.hashes[r].a_hi = pfo_splitmix64(&state)
-            self.hashes[r].a_lo = pfo_splitmix64(&state)
-            self.hashes[r].b_hi = pfo_splitmix64(&state)
-            self.hashes[r].b_lo = pfo_splitmix64(&state)
+            self.hashes[r].a0 = pfo_splitmix64(&state)
+            self.hashes[r].a1 = pfo_splitmix64(&state)
+            self.hashes[r].b = pfo_splitmix64(&state)
         self.cur = 0
         self.win_end = 0
         self.totals[0] = self.totals[1] = 0
@@ -682,10 +717,9 @@ cdef class CountMinDetector(ElephantDetector):
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
         cdef uint32_t r
         cdef uint32_t* p
-        cdef uint64_t est = _U64_MAX, e, col
-        cdef const pfo_cm_hash_t* h = self.hashes
+        cdef uint64_t est = UINT64_MAX, e, col
         for r in range(self.depth):
-            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> self.shift
+            col = _cm_col(&self.hashes[r], key, self.shift)
             p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
             e = <uint64_t>p[0] + p[1]
             if e < est:
@@ -698,24 +732,28 @@ cdef class CountMinDetector(ElephantDetector):
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i
-        cdef uint64_t th = self.threshold
+        cdef Py_ssize_t i, j
         cdef pfo_ns_t t
+        cdef uint64_t total
         if now_step == 0:
-            # one time for the burst: rotate once, then a tight loop
+            # one time for the burst: rotate once, then one tight loop
             _cm_advance(self, now_ns[0])
-            if amounts is NULL:
-                for i in range(n):
-                    out[i] = _cm_count(self, keys[i], 1) >= th
-            else:
-                for i in range(n):
-                    out[i] = _cm_count(self, keys[i], amounts[i]) >= th
+            total = _cm_kernel(self, keys, amounts, n, out, NULL)
+            self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
         else:
-            for i in range(n):
+            # per-packet times: cut the burst at window boundaries
+            i = 0
+            while i < n:
                 t = now_ns[i]
                 if <uint64_t>t >= self.win_end:
                     _cm_advance(self, t)
-                out[i] = _cm_count(self, keys[i], 1 if amounts is NULL else amounts[i]) >= th
+                j = i + 1
+                while j < n and <uint64_t>now_ns[j] < self.win_end:
+                    j += 1
+                total = _cm_kernel(self, keys + i, NULL if amounts is NULL else amounts + i,
+                                   j - i, out + i, NULL)
+                self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
+                i = j
             if n and now_ns[n - 1] > self.last_ns:
                 self.last_ns = now_ns[n - 1]
         if self.tags.count:
@@ -732,7 +770,7 @@ cdef class CountMinDetector(ElephantDetector):
     @property
     def delta(self):
         """Probability ``e**-depth`` that an estimate exceeds its bound."""
-        return math.exp(-self.depth)
+        return math.exp(-<double>self.depth)
 
     @property
     def window_totals(self):
