@@ -419,3 +419,42 @@ def test_not_picklable():
 
     with pytest.raises(TypeError):
         pickle.dumps(cm())
+
+
+@pytest.mark.parametrize("make", DETECTORS, ids=IDS)
+def test_estimate_burst(make):
+    det = make()
+    keys = np.array([3, 3, 4, 2**64 - 1], np.uint64)
+    det.update_burst(keys, 0, np.array([1, 2, 3, 4], np.uint64))
+    probe = np.array([3, 4, 5, 2**64 - 1], np.uint64)
+    want = [det.estimate(int(k)) for k in probe]
+    assert det.estimate_burst(probe).tolist() == want == [3, 3, 0, 4]
+    out = np.zeros(4, np.uint64)
+    assert det.estimate_burst(probe, out=out) is out
+    with pytest.raises(TypeError, match="keys must have dtype uint64, got int64"):
+        det.estimate_burst(probe.astype(np.int64))
+    with pytest.raises(ValueError, match="got keys=4, out=3"):
+        det.estimate_burst(probe, out=np.zeros(3, np.uint64))
+
+
+@pytest.mark.parametrize("family", ["sequential", "high-half", "strided", "random"])
+def test_row_hash_spreads_structured_keys(family):
+    # One row, 1024 columns, 16384 keys: each column should hold ~16 keys
+    # whatever the key structure (a hash on the low bits only would put all
+    # "high-half" keys in one column).
+    n, width = 16384, 1024
+    i = np.arange(n, dtype=np.uint64)
+    keys = {
+        "sequential": i,
+        "high-half": i << np.uint64(32),
+        "strided": i * np.uint64(1 << 20) + np.uint64(12345),
+        "random": np.random.default_rng(4).integers(0, 2**63, n).astype(np.uint64),
+    }[family]
+    for seed in (0, 1):
+        det = CountMinDetector(width, 1, 10**9, 10**9, conservative=False, seed=seed)
+        det.update_burst(keys, 0)
+        loads = det.estimate_burst(keys)          # each key sees its column's load
+        per_column = n / width
+        assert loads.max() <= per_column + 8 * per_column**0.5, (family, seed, loads.max())
+        # mean load seen by a key: 1 + (n - 1) / width for a uniform hash, more if uneven
+        assert loads.mean() <= 1.25 * (1 + (n - 1) / width), (family, seed, loads.mean())

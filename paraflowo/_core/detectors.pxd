@@ -50,8 +50,8 @@ ctypedef struct pfo_ktab_t:
     uint32_t count           # keys held
 
 
-# One Count-Min row hash, vector multiply-shift over the two 32-bit halves of
-# the key x = (x_hi, x_lo):  h(x) = ((a0*x_lo + a1*x_hi + b) mod 2**64) >> (64 - l),
+# One Count-Min row hash, pair-multiply-shift over the two 32-bit halves of
+# the key x = (x_hi, x_lo):  h(x) = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l),
 # l = log2(width), with a0, a1, b drawn from a seeded SplitMix64 stream.
 ctypedef struct pfo_cm_hash_t:
     uint64_t a0

@@ -26,9 +26,111 @@ cdef extern from *:
         k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;
         return k ^ (k >> 33);
     }
+
+    /* ---- Count-Min kernel ------------------------------------------------
+       cells[((r << lw) + col) * 2 + w]: row r, column col, window slot w.
+       hp: depth triples (a0, a1, b) -- the layout of pfo_cm_hash_t[depth].
+
+       Row hash: pair-multiply-shift (Thorup, "High speed hashing for integers
+       and strings", 2015) over the 32-bit halves of the key, in 64-bit
+       arithmetic, one multiplication per row:
+           col = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l)
+       Expanded, the product is a0*x_lo + a1*x_hi + (x_hi*x_lo + a0*a1): a
+       vector multiply-shift plus a key-only offset and a key-independent one
+       absorbed by the uniform b.  For keys x != y, the difference of the two
+       pre-shift values is uniform over a coset of 2**k Z with k <= 31 (k:
+       trailing zeros of the differing half), so for l <= 33 (64 >= 32 + l - 1)
+       the pair (h(x), h(y)) is uniform on [2**l]**2: the family is strongly
+       universal and two keys collide with probability exactly 1/width, the
+       Count-Min bound's eps = e/width.  Rows draw independent (a0, a1, b) from
+       a seeded SplitMix64 stream, so their collisions are independent -- a CRC
+       with per-row seeds would collide on the same key pairs in every row.
+       Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
+       (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
+       such small products over all columns. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define PFO_ALWAYS_INLINE static inline __attribute__((always_inline))
+    #else
+    #define PFO_ALWAYS_INLINE static inline
+    #endif
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_col(const uint64_t *h, uint64_t key, unsigned sh) {
+        return ((h[0] + (key >> 32)) * (h[1] + (uint32_t)key) + h[2]) >> sh;
+    }
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_loop(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
+            unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        uint32_t *p[16];
+        unsigned prv = cur ^ 1u, r;
+        uint32_t a = 1, c, m;
+        uint64_t total = 0, est = 0, e;
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) {
+            uint64_t key = keys[i];
+            if (amounts) {
+                uint64_t amt = amounts[i], t2 = total + amt;
+                a = amt < 0xFFFFFFFFu ? (uint32_t)amt : 0xFFFFFFFFu;
+                total = t2 >= total ? t2 : UINT64_MAX;
+            }
+            est = UINT64_MAX;
+            if (!cons) {
+                for (r = 0; r < depth; r++) {
+                    uint32_t *q = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
+                    c = q[cur] + a;
+                    c = c < a ? 0xFFFFFFFFu : c;           /* saturate */
+                    q[cur] = c;
+                    e = (uint64_t)c + q[prv];
+                    est = e < est ? e : est;
+                }
+            } else {
+                /* Conservative update (Estan & Varghese 2002): raise each
+                   row's current-window counter only up to (min over rows) +
+                   amount.  Every counter stays >= the true count of every key
+                   mapped to it (no undercount), and none exceeds the plain
+                   update's counter. */
+                m = 0xFFFFFFFFu;
+                for (r = 0; r < depth; r++) {
+                    p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
+                    m = p[r][cur] < m ? p[r][cur] : m;
+                }
+                c = m + a;
+                c = c < a ? 0xFFFFFFFFu : c;
+                for (r = 0; r < depth; r++) {
+                    m = p[r][cur];
+                    m = m < c ? c : m;                     /* branch-free */
+                    p[r][cur] = m;
+                    e = (uint64_t)m + p[r][prv];
+                    est = e < est ? e : est;
+                }
+            }
+            if (out) out[i] = est >= th;
+        }
+        if (last_est) *last_est = est;
+        return amounts ? total : (uint64_t)n;
+    }
+    /* Depth 4 (the common case) gets its own copies with a constant depth, so
+       the row loops unroll and the hash constants stay in registers. */
+    static uint64_t pfo_cm_kernel(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
+            unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        if (depth == 4) {
+            if (cons)
+                return pfo_cm_loop(cells, hp, 4, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 0, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        }
+        if (cons)
+            return pfo_cm_loop(cells, hp, depth, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        return pfo_cm_loop(cells, hp, depth, 0, lw, sh, cur, th, keys, amounts, n, out, last_est);
+    }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
+    uint64_t pfo_cm_col(const uint64_t* h, uint64_t key, unsigned sh) noexcept nogil
+    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
+                           unsigned lw, unsigned sh, unsigned cur, uint64_t th,
+                           const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
+                           uint8_t* out, uint64_t* last_est) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
@@ -347,6 +449,40 @@ cdef class ElephantDetector:
             return self.c_estimate(<uint64_t>key)
         return self.c_estimate(<uint64_t>_key(key))
 
+    def estimate_burst(self, keys, out=None):
+        """:meth:`estimate` of each key of a ``uint64`` array (no time passes).
+
+        Parameters
+        ----------
+        keys : numpy.ndarray
+            1-D C-contiguous ``uint64`` flow keys.
+        out : numpy.ndarray, optional
+            1-D C-contiguous ``uint64`` array of the same length to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint64`` estimates (``out`` if given).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`update_burst`, for ``keys`` and ``out``.
+        """
+        require_array("keys", keys, np.uint64)
+        if out is None:
+            out = np.empty(keys.shape[0], dtype=np.uint64)
+        else:
+            require_array("out", out, np.uint64)
+            require_same_length(keys=keys, out=out)
+        cdef const uint64_t[::1] kv = keys
+        cdef uint64_t[::1] ov = out
+        cdef Py_ssize_t i, n = kv.shape[0]
+        with nogil:
+            for i in range(n):
+                ov[i] = self.c_estimate(kv[i])
+        return out
+
     def advance(self, now_ns):
         """Let time pass to ``now_ns`` without counting (ages out old windows).
 
@@ -487,24 +623,6 @@ cdef inline void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil
     d.win_end = start + <uint64_t>d.window_ns
 
 
-cdef inline uint64_t _cm_col(const pfo_cm_hash_t* h, uint64_t key, uint32_t shift) noexcept nogil:
-    # Column of `key` in the row hashed by h: vector multiply-shift (Thorup,
-    # "High speed hashing for integers and strings", 2015, sec. 3.3) over the
-    # two 32-bit halves of the key, 64-bit arithmetic:
-    #     col = ((a0 * x_lo + a1 * x_hi + b) mod 2**64) >> (64 - l)
-    # With a0, a1, b uniform in [0, 2**64) this is strongly universal for
-    # l <= 33 (64 >= 32 + l - 1): for keys x != y, (h(x), h(y)) is uniform on
-    # [2**l]**2, so they collide with probability exactly 1/width, which is
-    # what the Count-Min bound eps = e/width needs.  Rows take independent
-    # (a0, a1, b), so their collisions are independent; a CRC with per-row
-    # seeds, by contrast, has the same collisions in every row.
-    # Worked example: a0 = 3, a1 = 5, b = 0, l = 12, key = 2**32 + 7:
-    # 3*7 + 5*1 = 26, 26 >> 52 = 0 -- small products land in column 0; the
-    # random 64-bit a0, a1, b spread them over all columns.
-    cdef uint64_t lo = <uint32_t>key, hi = key >> 32
-    return (h.a0 * lo + h.a1 * hi + h.b) >> shift
-
-
 cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
     # Count amount for key in the current window (per packet); return the
     # estimate over both windows, min over rows of (current + previous).
@@ -514,77 +632,16 @@ cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount
     return est
 
 
-cdef inline uint64_t _cm_loop(uint32_t** rows, const pfo_cm_hash_t* h, uint32_t depth,
-                              bint cons, uint32_t sh, uint32_t cur, uint64_t th,
-                              const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
-                              uint8_t* out, uint64_t* last_est) noexcept nogil:
-    # The Count-Min inner loop; inlined with constant depth/cons by _cm_kernel.
-    cdef uint32_t* p[PFO_CM_MAX_DEPTH]
-    cdef uint32_t prv = cur ^ 1, r, a = 1, c, m
-    cdef uint64_t total = 0, est = 0, e, key, amt
-    cdef Py_ssize_t i
-    for i in range(n):
-        key = keys[i]
-        if amounts is not NULL:
-            amt = amounts[i]
-            a = <uint32_t>amt if amt < UINT32_MAX else UINT32_MAX
-            total = _sat_add64(total, amt)
-        est = UINT64_MAX
-        if not cons:
-            for r in range(depth):
-                p[0] = rows[r] + (_cm_col(&h[r], key, sh) << 1)
-                c = p[0][cur] + a
-                if c < a:
-                    c = UINT32_MAX              # saturate
-                p[0][cur] = c
-                e = <uint64_t>c + p[0][prv]
-                est = e if e < est else est
-        else:
-            # Conservative update (Estan & Varghese 2002): raise each row's
-            # current-window counter only up to (min over rows) + amount.
-            # Every counter stays >= the true count of every key mapped to it
-            # (no undercount), and none exceeds the plain update's counter.
-            m = UINT32_MAX
-            for r in range(depth):
-                p[r] = rows[r] + (_cm_col(&h[r], key, sh) << 1)
-                m = p[r][cur] if p[r][cur] < m else m
-            c = m + a
-            if c < a:
-                c = UINT32_MAX
-            for r in range(depth):
-                m = p[r][cur]
-                m = c if m < c else m           # branch-free: cmov + store
-                p[r][cur] = m
-                e = <uint64_t>m + p[r][prv]
-                est = e if e < est else est
-        if out is not NULL:
-            out[i] = est >= th
-    if last_est is not NULL:
-        last_est[0] = est
-    return total if amounts is not NULL else <uint64_t>n
-
-
-cdef uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys, const uint64_t* amounts,
-                         Py_ssize_t n, uint8_t* out, uint64_t* last_est) noexcept nogil:
+cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
+                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
+                                uint64_t* last_est) noexcept nogil:
     # Count keys[i] (amounts[i], or 1 if amounts is NULL) for i < n in the
     # current window; out[i] = estimate >= threshold (if out is not NULL);
     # *last_est = estimate of the last key (if last_est is not NULL).
     # Returns the amount counted (saturating).  The time is the caller's.
-    cdef uint32_t* rows[PFO_CM_MAX_DEPTH]
-    cdef pfo_cm_hash_t h[PFO_CM_MAX_DEPTH]
-    cdef uint32_t r, depth = d.depth, sh = d.shift, cur = d.cur
-    cdef uint64_t th = d.threshold
-    for r in range(depth):
-        h[r] = d.hashes[r]
-        rows[r] = d.cells + ((<size_t>r << d.log2_width) << 1)
-    # depth 4 (the common case) with a constant depth, so the row loop unrolls
-    if depth == 4:
-        if d.conservative:
-            return _cm_loop(rows, h, 4, True, sh, cur, th, keys, amounts, n, out, last_est)
-        return _cm_loop(rows, h, 4, False, sh, cur, th, keys, amounts, n, out, last_est)
-    if d.conservative:
-        return _cm_loop(rows, h, depth, True, sh, cur, th, keys, amounts, n, out, last_est)
-    return _cm_loop(rows, h, depth, False, sh, cur, th, keys, amounts, n, out, last_est)
+    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative,
+                         d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
+                         out, last_est)
 
 
 cdef class CountMinDetector(ElephantDetector):
@@ -719,7 +776,7 @@ cdef class CountMinDetector(ElephantDetector):
         cdef uint32_t* p
         cdef uint64_t est = UINT64_MAX, e, col
         for r in range(self.depth):
-            col = _cm_col(&self.hashes[r], key, self.shift)
+            col = pfo_cm_col(<const uint64_t*>&self.hashes[r], key, self.shift)
             p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
             e = <uint64_t>p[0] + p[1]
             if e < est:
