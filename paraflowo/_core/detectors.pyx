@@ -1016,7 +1016,7 @@ cdef class ThresholdDetector(ElephantDetector):
     count overestimates by at most its slot's ``error`` (the count it took
     over), and that is at most ``total / capacity``.
 
-    **Cost.**  About ``56 * capacity`` bytes per window.  Per packet one hash
+    **Cost.**  56 to 80 bytes per ``capacity`` slot per window.  Per packet one hash
     probe per window and a heap sift (``O(log capacity)`` when counts reorder,
     usually one comparison).
 
