@@ -458,3 +458,15 @@ def test_row_hash_spreads_structured_keys(family):
         assert loads.max() <= per_column + 8 * per_column**0.5, (family, seed, loads.max())
         # mean load seen by a key: 1 + (n - 1) / width for a uniform hash, more if uneven
         assert loads.mean() <= 1.25 * (1 + (n - 1) / width), (family, seed, loads.mean())
+
+
+@pytest.mark.parametrize("conservative", [True, False])
+@pytest.mark.parametrize("depth", [4, 3])
+def test_unit_burst_near_counter_limit_saturates(conservative, depth):
+    # A unit-amount burst that could push a counter past 2**32 - 1 takes the
+    # saturating path (the window total decides), so counters never wrap.
+    det = CountMinDetector(64, depth, U64, 10**9, conservative=conservative)
+    det.update(1, 0, 2**32 - 10)
+    det.update_burst(np.full(20, 1, np.uint64), 0)
+    assert det.estimate(1) == 2**32 - 1
+    assert det.window_totals == (2**32 + 10, 0)

@@ -53,82 +53,114 @@ cdef extern from *:
     #else
     #define PFO_ALWAYS_INLINE static inline
     #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define PFO_PREFETCH(p) __builtin_prefetch((p), 1)
+    #else
+    #define PFO_PREFETCH(p) ((void)0)
+    #endif
     PFO_ALWAYS_INLINE uint64_t pfo_cm_col(const uint64_t *h, uint64_t key, unsigned sh) {
         return ((h[0] + (key >> 32)) * (h[1] + (uint32_t)key) + h[2]) >> sh;
     }
+    /* Blocks of PFO_CM_BLOCK packets: first hash every key of the block and
+       prefetch its counters, then update them, so the counters' cache misses
+       overlap instead of stalling one packet at a time.  sat = 0 is allowed
+       only when no counter can reach 2**32 - 1 in this call (the caller
+       checks the window total: no counter exceeds it). */
+    #define PFO_CM_BLOCK 16
     PFO_ALWAYS_INLINE uint64_t pfo_cm_loop(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
-        uint32_t *p[16];
+        uint32_t *base[16];
+        uint64_t idx[PFO_CM_BLOCK * 16];
         unsigned prv = cur ^ 1u, r;
-        uint32_t a = 1, c, m;
+        uint32_t a = 1, c, m, v;
         uint64_t total = 0, est = 0, e;
-        Py_ssize_t i;
-        for (i = 0; i < n; i++) {
-            uint64_t key = keys[i];
-            if (amounts) {
-                uint64_t amt = amounts[i], t2 = total + amt;
-                a = amt < 0xFFFFFFFFu ? (uint32_t)amt : 0xFFFFFFFFu;
-                total = t2 >= total ? t2 : UINT64_MAX;
-            }
-            est = UINT64_MAX;
-            if (!cons) {
+        Py_ssize_t i0, j, nb;
+        for (r = 0; r < depth; r++)
+            base[r] = cells + (((uint64_t)r << lw) << 1);
+        for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK) {
+            nb = n - i0 < PFO_CM_BLOCK ? n - i0 : PFO_CM_BLOCK;
+            for (j = 0; j < nb; j++) {
+                uint64_t key = keys[i0 + j];
                 for (r = 0; r < depth; r++) {
-                    uint32_t *q = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
-                    c = q[cur] + a;
-                    c = c < a ? 0xFFFFFFFFu : c;           /* saturate */
-                    q[cur] = c;
-                    e = (uint64_t)c + q[prv];
-                    est = e < est ? e : est;
-                }
-            } else {
-                /* Conservative update (Estan & Varghese 2002): raise each
-                   row's current-window counter only up to (min over rows) +
-                   amount.  Every counter stays >= the true count of every key
-                   mapped to it (no undercount), and none exceeds the plain
-                   update's counter. */
-                m = 0xFFFFFFFFu;
-                for (r = 0; r < depth; r++) {
-                    p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
-                    m = p[r][cur] < m ? p[r][cur] : m;
-                }
-                c = m + a;
-                c = c < a ? 0xFFFFFFFFu : c;
-                for (r = 0; r < depth; r++) {
-                    m = p[r][cur];
-                    m = m < c ? c : m;                     /* branch-free */
-                    p[r][cur] = m;
-                    e = (uint64_t)m + p[r][prv];
-                    est = e < est ? e : est;
+                    uint64_t col = pfo_cm_col(hp + 3 * r, key, sh) << 1;
+                    idx[j * depth + r] = col;
+                    PFO_PREFETCH(base[r] + col);
                 }
             }
-            if (out) out[i] = est >= th;
+            for (j = 0; j < nb; j++) {
+                const uint64_t *ix = idx + j * depth;
+                if (amounts) {
+                    uint64_t amt = amounts[i0 + j], t2 = total + amt;
+                    a = amt < 0xFFFFFFFFu ? (uint32_t)amt : 0xFFFFFFFFu;
+                    total = t2 >= total ? t2 : UINT64_MAX;
+                }
+                est = UINT64_MAX;
+                if (!cons) {
+                    for (r = 0; r < depth; r++) {
+                        uint32_t *q = base[r] + ix[r];
+                        c = q[cur] + a;
+                        if (sat) c = c < a ? 0xFFFFFFFFu : c;
+                        q[cur] = c;
+                        e = (uint64_t)c + q[prv];
+                        est = e < est ? e : est;
+                    }
+                } else {
+                    /* Conservative update (Estan & Varghese 2002): raise each
+                       row's current-window counter only up to (min over rows)
+                       + amount.  Every counter stays >= the true count of
+                       every key mapped to it (no undercount), and none exceeds
+                       the plain update's counter. */
+                    uint32_t vals[16];
+                    m = 0xFFFFFFFFu;
+                    for (r = 0; r < depth; r++) {
+                        vals[r] = base[r][ix[r] + cur];    /* rows never share a cell */
+                        m = vals[r] < m ? vals[r] : m;
+                    }
+                    c = m + a;
+                    if (sat) c = c < a ? 0xFFFFFFFFu : c;
+                    for (r = 0; r < depth; r++) {
+                        uint32_t *q = base[r] + ix[r];
+                        v = vals[r] < c ? c : vals[r];     /* branch-free */
+                        q[cur] = v;
+                        e = (uint64_t)v + q[prv];
+                        est = e < est ? e : est;
+                    }
+                }
+                if (out) out[i0 + j] = est >= th;
+            }
         }
         if (last_est) *last_est = est;
         return amounts ? total : (uint64_t)n;
     }
     /* Depth 4 (the common case) gets its own copies with a constant depth, so
-       the row loops unroll and the hash constants stay in registers. */
+       the row loops unroll and the hash constants stay in registers; unit
+       amounts that cannot overflow any counter skip the saturation. */
     static uint64_t pfo_cm_kernel(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        if (depth == 4 && !sat && !amounts) {
+            if (cons)
+                return pfo_cm_loop(cells, hp, 4, 1, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 0, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
+        }
         if (depth == 4) {
             if (cons)
-                return pfo_cm_loop(cells, hp, 4, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-            return pfo_cm_loop(cells, hp, 4, 0, lw, sh, cur, th, keys, amounts, n, out, last_est);
+                return pfo_cm_loop(cells, hp, 4, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
         }
         if (cons)
-            return pfo_cm_loop(cells, hp, depth, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-        return pfo_cm_loop(cells, hp, depth, 0, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, depth, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        return pfo_cm_loop(cells, hp, depth, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
     uint64_t pfo_cm_col(const uint64_t* h, uint64_t key, unsigned sh) noexcept nogil
     uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
-                           unsigned lw, unsigned sh, unsigned cur, uint64_t th,
+                           int sat, unsigned lw, unsigned sh, unsigned cur, uint64_t th,
                            const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
                            uint8_t* out, uint64_t* last_est) noexcept nogil
 
@@ -639,7 +671,10 @@ cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
     # current window; out[i] = estimate >= threshold (if out is not NULL);
     # *last_est = estimate of the last key (if last_est is not NULL).
     # Returns the amount counted (saturating).  The time is the caller's.
-    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative,
+    # Unit amounts cannot overflow a counter while the window total stays
+    # below 2**32 - 1 (no counter exceeds its window's total).
+    cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
+    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative, sat,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
                          out, last_est)
 
