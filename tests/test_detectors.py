@@ -470,3 +470,42 @@ def test_unit_burst_near_counter_limit_saturates(conservative, depth):
     det.update_burst(np.full(20, 1, np.uint64), 0)
     assert det.estimate(1) == 2**32 - 1
     assert det.window_totals == (2**32 + 10, 0)
+
+
+@pytest.mark.parametrize("make", DETECTORS, ids=IDS)
+def test_second_thread_is_refused_while_a_burst_runs(make):
+    # A burst releases the GIL; another thread touching the same detector
+    # meanwhile gets a RuntimeError instead of corrupting it.
+    import threading
+
+    det, ref = make(threshold=50), make(threshold=50)
+    keys = np.random.default_rng(3).integers(0, 5000, 4_000_000).astype(np.uint64)
+    results = {}
+    started = threading.Event()
+
+    def work():
+        started.set()
+        results["out"] = det.update_burst(keys, 10)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    refused = None
+    empty = np.empty(0, np.uint64)
+    while refused is None:
+        try:
+            # state-neutral probe: before the burst it lets time reach 0 (no
+            # packets yet), after it it is rejected as time going backwards
+            det.update_burst(empty, 0)
+        except RuntimeError as e:
+            assert "CountMinDetector" in str(e) or "ThresholdDetector" in str(e)
+            assert "in use by another thread" in str(e)
+            refused = True
+        except ValueError:
+            refused = False          # the burst already finished
+    worker.join()
+    assert refused
+    np.testing.assert_array_equal(results["out"], ref.update_burst(keys, 10))
+    with pytest.raises(ValueError):
+        det.update_burst(empty, 0)   # usable again: a plain time error
+    assert det.update(1, 10) == ref.update(1, 10)

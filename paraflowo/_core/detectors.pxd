@@ -78,6 +78,7 @@ cdef class ElephantDetector:
     cdef pfo_ktab_t tags            # forced keys -> PFO_TAG_OFF / PFO_TAG_ON
     cdef readonly uint32_t max_tags
     cdef readonly pfo_ns_t last_ns  # latest now_ns seen, -1 before the first
+    cdef bint busy                  # a Python burst call is running (GIL released)
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil
         # Count `amount` (packets or bytes) for `key` at `now_ns`.

@@ -260,6 +260,16 @@ def _key(object key, str name="key"):
     return require_int(name, key, 0, (1 << 64) - 1)
 
 
+cdef int _not_busy(ElephantDetector d) except -1:
+    # Burst calls release the GIL; a second thread must not change the same
+    # detector meanwhile (no locks on the hot path: one detector per thread).
+    if d.busy:
+        raise RuntimeError(
+            f"{type(d).__name__} is in use by another thread (a burst is running "
+            f"without the GIL); give each thread its own detector")
+    return 0
+
+
 cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1:
     t = require_int("now_ns", now_ns, 0, _MAX_NS)
     if t < d.last_ns:
@@ -377,6 +387,7 @@ cdef class ElephantDetector:
             changed: unforce a key or build the detector with a larger
             ``max_tags``).
         """
+        _not_busy(self)
         cdef uint64_t k = _key(key)
         if not isinstance(on, (bool, np.bool_)):
             raise TypeError(f"on must be a bool, got {on!r}")
@@ -394,6 +405,7 @@ cdef class ElephantDetector:
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
+        _not_busy(self)
         return _ktab_del(&self.tags, <uint64_t>_key(key))
 
     def forced(self, key):
@@ -409,6 +421,7 @@ cdef class ElephantDetector:
 
     def clear_tags(self):
         """Remove every forced setting."""
+        _not_busy(self)
         _ktab_clear(&self.tags)
 
     @property
@@ -459,8 +472,9 @@ cdef class ElephantDetector:
             except OverflowError:
                 pass
             else:
-                if t >= self.last_ns and t >= 0:
+                if t >= self.last_ns and t >= 0 and not self.busy:
                     return self.c_update(k, t, a)
+        _not_busy(self)
         k = _key(key)
         a = require_int("amount", amount, 0, _U64_MAX)
         _check_time(self, now_ns, &t)
@@ -524,6 +538,7 @@ cdef class ElephantDetector:
             If ``now_ns`` is not an integer, is negative, or is earlier than
             the last time seen.
         """
+        _not_busy(self)
         cdef pfo_ns_t t
         _check_time(self, now_ns, &t)
         self.c_advance(t)
@@ -560,63 +575,76 @@ cdef class ElephantDetector:
             Arrays not 1-D and C-contiguous, of different lengths, or times that
             are negative, decrease, or start below the last time seen.  Nothing
             is counted.
+        RuntimeError
+            If another thread is running a burst on this detector.
 
         Notes
         -----
-        Runs without the GIL.  With one ``now_ns`` for the burst, windows
+        Runs without the GIL; meanwhile, calls that change this detector from
+        other threads raise :class:`RuntimeError` (give each thread its own).  With one ``now_ns`` for the burst, windows
         rotate once per burst; with per-packet times, one comparison per packet.
         """
-        require_array("keys", keys, np.uint64)
-        cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
-        cdef pfo_ns_t t0
-        cdef const int64_t[::1] tv
-        cdef const pfo_ns_t* tp
-        if isinstance(now_ns, np.ndarray):
-            require_array("now_ns", now_ns, np.int64)
-            require_same_length(keys=keys, now_ns=now_ns)
-            tv = now_ns
-            step = 1
-            if n:
-                tp = &tv[0]
-                t0 = self.last_ns if self.last_ns > 0 else 0
-                with nogil:
-                    for i in range(n):
-                        if tp[i] < t0:
-                            bad = i
-                            break
-                        t0 = tp[i]
-                if bad >= 0:
-                    prev = self.last_ns if bad == 0 else int(tv[bad - 1])
-                    if tv[bad] < 0:
-                        raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
-                    raise ValueError(
-                        f"now_ns must be nondecreasing and not below the last time seen "
-                        f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
-        else:
-            _check_time(self, now_ns, &t0)
-            tp = &t0
-            step = 0
-        cdef const uint64_t[::1] kv = keys
-        cdef const uint64_t[::1] av
-        cdef const uint64_t* ap = NULL
-        if amounts is not None:
-            require_array("amounts", amounts, np.uint64)
-            require_same_length(keys=keys, amounts=amounts)
-            av = amounts
-            if n:
-                ap = &av[0]
-        if out is None:
-            out = np.empty(n, dtype=np.bool_)
-        else:
-            require_array("out", out, np.bool_)
-            require_same_length(keys=keys, out=out)
-        cdef uint8_t[::1] ov = out.view(np.uint8)
+        _not_busy(self)
+        self.busy = True
+        try:
+            return _update_burst(self, keys, now_ns, amounts, out)
+        finally:
+            self.busy = False
+
+
+
+cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
+    require_array("keys", keys, np.uint64)
+    cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
+    cdef pfo_ns_t t0
+    cdef const int64_t[::1] tv
+    cdef const pfo_ns_t* tp
+    if isinstance(now_ns, np.ndarray):
+        require_array("now_ns", now_ns, np.int64)
+        require_same_length(keys=keys, now_ns=now_ns)
+        tv = now_ns
+        step = 1
         if n:
+            tp = &tv[0]
+            t0 = self.last_ns if self.last_ns > 0 else 0
             with nogil:
-                self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
-        elif step == 0:
-            self.c_advance(t0)
-        return out
+                for i in range(n):
+                    if tp[i] < t0:
+                        bad = i
+                        break
+                    t0 = tp[i]
+            if bad >= 0:
+                prev = self.last_ns if bad == 0 else int(tv[bad - 1])
+                if tv[bad] < 0:
+                    raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
+                raise ValueError(
+                    f"now_ns must be nondecreasing and not below the last time seen "
+                    f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
+    else:
+        _check_time(self, now_ns, &t0)
+        tp = &t0
+        step = 0
+    cdef const uint64_t[::1] kv = keys
+    cdef const uint64_t[::1] av
+    cdef const uint64_t* ap = NULL
+    if amounts is not None:
+        require_array("amounts", amounts, np.uint64)
+        require_same_length(keys=keys, amounts=amounts)
+        av = amounts
+        if n:
+            ap = &av[0]
+    if out is None:
+        out = np.empty(n, dtype=np.bool_)
+    else:
+        require_array("out", out, np.bool_)
+        require_same_length(keys=keys, out=out)
+    cdef uint8_t[::1] ov = out.view(np.uint8)
+    if n:
+        with nogil:
+            self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
+    elif step == 0:
+        self.c_advance(t0)
+    return out
 
 
 cdef inline bint _tag_override(ElephantDetector d, uint64_t key, bint measured) noexcept nogil:
@@ -881,6 +909,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def reset(self):
         """Clear every counter and the time (tags are kept)."""
+        _not_busy(self)
         memset(self.cells, 0, <size_t>self.width * self.depth * 2 * sizeof(uint32_t))
         self.cur = 0
         self.win_end = 0
@@ -1138,6 +1167,7 @@ cdef class ThresholdDetector(ElephantDetector):
 
     def reset(self):
         """Clear both windows and the time (tags are kept)."""
+        _not_busy(self)
         _ss_clear(&self.ss[0])
         _ss_clear(&self.ss[1])
         self.cur = 0
