@@ -1,5 +1,7 @@
 """Elephant detectors: windowed Count-Min and Space-Saving, with manual tags."""
 
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free
 from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
@@ -587,10 +589,112 @@ cdef class ElephantDetector:
         _not_busy(self)
         self.busy = True
         try:
-            return _update_burst(self, keys, now_ns, amounts, out)
+            res = _update_burst_fast(self, keys, now_ns, amounts, out)
+            if res is None:
+                res = _update_burst(self, keys, now_ns, amounts, out)
+            return res
         finally:
             self.busy = False
 
+
+
+cdef object _ndarray = np.ndarray
+
+
+cdef bint _vec(object a, Py_buffer* v, char c1, char c2, Py_ssize_t itemsize,
+               bint writable):
+    # Hold a buffer on `a` if it is an exact numpy.ndarray, 1-D, C-contiguous,
+    # native, of buffer format c1 or c2 (e.g. 'L'/'Q' for uint64); return False
+    # (nothing held) for anything else: the caller then takes the checked
+    # path, which names the problem.  ~100 ns, against ~1 us for the checks.
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+    if writable:
+        flags |= PyBUF_WRITABLE
+    if type(a) is not _ndarray:
+        return False
+    try:
+        PyObject_GetBuffer(a, v, flags)
+    except Exception:
+        return False
+    if (v.ndim == 1 and v.itemsize == itemsize and v.format is not NULL
+            and (v.format[0] == c1 or v.format[0] == c2) and v.format[1] == 0):
+        return True
+    PyBuffer_Release(v)
+    return False
+
+
+cdef object _update_burst_fast(ElephantDetector self, keys, now_ns, amounts, out):
+    # update_burst for well-formed arguments, or None: then _update_burst
+    # checks everything again and raises the error that names the problem.
+    # Nothing is counted before every check has passed.
+    cdef Py_buffer kb, tb, ab, ob
+    cdef int held = 0
+    cdef Py_ssize_t n, i, step
+    cdef pfo_ns_t t0
+    cdef const pfo_ns_t* tp
+    cdef const uint64_t* ap = NULL
+    cdef bint ok = True
+    if not _vec(keys, &kb, b'L', b'Q', 8, False):
+        return None
+    held = 1
+    try:
+        n = kb.shape[0]
+        if type(now_ns) is int:
+            try:
+                t0 = now_ns
+            except OverflowError:
+                return None
+            if t0 < 0 or t0 < self.last_ns:
+                return None
+            tp = &t0
+            step = 0
+        else:
+            if not _vec(now_ns, &tb, b'l', b'q', 8, False):
+                return None
+            held |= 2
+            if tb.shape[0] != n:
+                return None
+            tp = <const pfo_ns_t*>tb.buf
+            step = 1
+            t0 = self.last_ns if self.last_ns > 0 else 0
+            with nogil:
+                for i in range(n):
+                    if tp[i] < t0:
+                        ok = False
+                        break
+                    t0 = tp[i]
+            if not ok:
+                return None
+        if amounts is not None:
+            if not _vec(amounts, &ab, b'L', b'Q', 8, False):
+                return None
+            held |= 4
+            if ab.shape[0] != n:
+                return None
+            ap = <const uint64_t*>ab.buf
+        if out is None:
+            out = np.empty(n, dtype=np.bool_)
+        if not _vec(out, &ob, b'?', b'?', 1, True):
+            return None
+        held |= 8
+        if ob.shape[0] != n:
+            return None
+        if n:
+            with nogil:
+                self.c_update_burst(<const uint64_t*>kb.buf, tp, step, ap,
+                                    <uint8_t*>ob.buf, n)
+        elif step == 0:
+            self.c_advance(t0)
+        return out
+    finally:
+        if held & 1:
+            PyBuffer_Release(&kb)
+        if held & 2:
+            PyBuffer_Release(&tb)
+        if held & 4:
+            PyBuffer_Release(&ab)
+        if held & 8:
+            PyBuffer_Release(&ob)
 
 
 cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
@@ -638,6 +742,8 @@ cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
     else:
         require_array("out", out, np.bool_)
         require_same_length(keys=keys, out=out)
+        if not out.flags.writeable:
+            raise ValueError("out must be writable, got a read-only array")
     cdef uint8_t[::1] ov = out.view(np.uint8)
     if n:
         with nogil:
