@@ -105,6 +105,10 @@ cdef class ElephantDetector:
         # (nondecreasing).  amounts NULL: 1 per packet.  out: 0 or 1 per packet.
         # Same result as the per-packet calls.  Cannot fail.
 
+    cdef int c_forced(self, uint64_t key) noexcept nogil
+        # The forced setting of `key`: PFO_TAG_ON, PFO_TAG_OFF, or PFO_TAG_NONE
+        # (-1) when not forced.  Counts nothing.  Cannot fail.
+
 
 cdef class CountMinDetector(ElephantDetector):
     # cells[((r << log2_width) + col) * 2 + w]: row r, column col, window slot

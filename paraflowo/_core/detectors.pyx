@@ -371,6 +371,13 @@ cdef class ElephantDetector:
             for i in range(n):
                 out[i] = self.c_update(keys[i], now_ns[i * now_step], amounts[i])
 
+    cdef int c_forced(self, uint64_t key) noexcept nogil:
+        cdef int32_t v
+        if self.tags.count == 0:
+            return PFO_TAG_NONE
+        v = _ktab_get(&self.tags, key)
+        return PFO_TAG_NONE if v < 0 else v
+
     # -- tags ----------------------------------------------------------------
 
     def force(self, key, on):
