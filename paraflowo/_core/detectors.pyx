@@ -3,7 +3,7 @@
 from cpython.buffer cimport (
     PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free
-from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import math
@@ -258,8 +258,8 @@ cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
 # Input checks shared by the Python methods
 # ---------------------------------------------------------------------------
 
-def _key(object key, str name="key"):
-    return require_int(name, key, 0, (1 << 64) - 1)
+cdef object _key(object key):
+    return require_int("key", key, 0, _U64_MAX)
 
 
 cdef int _not_busy(ElephantDetector d) except -1:
@@ -298,7 +298,7 @@ cdef class ElephantDetector:
     ----------
     max_tags : int, default 1024
         Most keys that can be forced at once, 0 to 2**24.  The tag table has
-        fixed memory (16 bytes per slot, ``2 * max_tags`` rounded up to a power
+        fixed memory (12 bytes per slot, ``2 * max_tags`` rounded up to a power
         of two slots).
 
     Raises
@@ -334,6 +334,7 @@ cdef class ElephantDetector:
         self._init_tags(max_tags)
 
     def _init_tags(self, max_tags):
+        _not_busy(self)
         m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
         _ktab_free(&self.tags)
         _ktab_alloc(&self.tags, m)
@@ -901,6 +902,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def __init__(self, width, depth, threshold, window_ns, conservative=True, seed=0,
                  *, max_tags=1024):
+        _not_busy(self)
         w = require_pow2("width", width, 2, _MAX_WIDTH)
         d = require_int("depth", depth, 1, PFO_CM_MAX_DEPTH)
         th = require_int("threshold", threshold, 1, _U64_MAX)
@@ -1208,6 +1210,7 @@ cdef class ThresholdDetector(ElephantDetector):
     """
 
     def __init__(self, capacity, threshold, window_ns, *, max_tags=1024):
+        _not_busy(self)
         cap = require_int("capacity", capacity, 1, _MAX_CAPACITY)
         th = require_int("threshold", threshold, 1, _U64_MAX)
         win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
