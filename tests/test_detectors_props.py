@@ -257,3 +257,86 @@ class TagMachine(RuleBasedStateMachine):
 
 TagMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_tags_override = TagMachine.TestCase
+
+
+class WindowMachine(RuleBasedStateMachine):
+    """All detectors against an exact windowed model, through every update path.
+
+    With fewer keys than Space-Saving slots and a wide Count-Min (no collision
+    among these keys, checked at the start), every estimate must equal the
+    exact amount over the current and previous window.
+    """
+
+    KEYS = list(range(10)) + [U64, 1 << 63, 1 << 32]
+
+    def __init__(self):
+        super().__init__()
+        self.dets = [
+            CountMinDetector(1 << 16, 3, 50, W, conservative=True, seed=11),
+            CountMinDetector(1 << 16, 3, 50, W, conservative=False, seed=11),
+            ThresholdDetector(16, 50, W),
+        ]
+        probe = CountMinDetector(1 << 16, 3, 50, W, conservative=False, seed=11)
+        for k in self.KEYS:
+            probe.update(k, 0)
+        assert all(probe.estimate(k) == 1 for k in self.KEYS)   # no collisions
+        self.packets = []      # (time, key, amount)
+        self.t = 0
+
+    def _expect(self, key):
+        cur = self.t // W
+        return sum(a for t, k, a in self.packets if k == key and t // W >= cur - 1)
+
+    @rule(key=st.sampled_from(KEYS), dt=STEPS, amount=st.integers(0, 30))
+    def update(self, key, dt, amount):
+        self.t += dt
+        self.packets.append((self.t, key, amount))
+        want = self._expect(key) >= 50
+        for d in self.dets:
+            assert d.update(key, self.t, amount) == want
+
+    @rule(keys=st.lists(st.sampled_from(KEYS), max_size=12), dts=st.data(),
+          with_amounts=st.booleans(), scalar=st.booleans())
+    def burst(self, keys, dts, with_amounts, scalar):
+        amounts = [dts.draw(st.integers(0, 30)) if with_amounts else 1 for _ in keys]
+        if scalar:
+            self.t += dts.draw(STEPS)
+            times = [self.t] * len(keys)
+        else:
+            times = []
+            for _ in keys:
+                self.t += dts.draw(STEPS)
+                times.append(self.t)
+        want = []
+        for k, t, a in zip(keys, times, amounts):
+            self.packets.append((t, k, a))
+            cur = t // W
+            want.append(sum(x for tt, kk, x in self.packets
+                            if kk == k and cur - 1 <= tt // W) >= 50)
+        for d in self.dets:
+            got = d.update_burst(np.array(keys, np.uint64),
+                                 self.t if scalar else np.array(times, np.int64),
+                                 np.array(amounts, np.uint64) if with_amounts else None)
+            assert got.tolist() == want
+
+    @rule(dt=STEPS)
+    def advance(self, dt):
+        self.t += dt
+        for d in self.dets:
+            d.advance(self.t)
+
+    @invariant()
+    def estimates_exact(self):
+        for d in self.dets:
+            if self.packets:
+                assert d.last_ns == self.t
+            for k in self.KEYS:
+                assert d.estimate(k) == self._expect(k), (d, k)
+            cur = self.t // W
+            assert d.window_totals == (
+                sum(a for t, _, a in self.packets if t // W == cur),
+                sum(a for t, _, a in self.packets if t // W == cur - 1))
+
+
+WindowMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_windows_against_exact_model = WindowMachine.TestCase
