@@ -536,3 +536,24 @@ def test_burst_checked_path_edge_arrays(make):
         det.update_burst(keys, True)
     assert _state(det) == before
     assert det.update_burst(keys, np.int64(7)).tolist() == ref.update_burst(keys, 7).tolist()
+
+
+@pytest.mark.parametrize("x, y", [(0, 1), (5, 5 + 2**32), (0, 2**63), (2**64 - 1, 2**64 - 2),
+                                  (12345, 12345 ^ (1 << 40))])
+def test_row_hash_pair_collides_with_probability_one_over_width(x, y):
+    # Strong universality over the seed: a fixed pair of keys lands in the
+    # same column of a 16-wide row in about 1/16 of the seeds, and the two
+    # rows of one detector collide independently (about 1/256 for both).
+    n = 6000
+    one = both = 0
+    for seed in range(n):
+        det = CountMinDetector(16, 2, 10**9, 10**9, conservative=False, seed=seed)
+        det.update(x, 0)
+        # depth 2: estimate(y) > 0 iff y collides with x in both rows
+        both += det.estimate(y) > 0
+        row = CountMinDetector(16, 1, 10**9, 10**9, conservative=False, seed=seed)
+        row.update(x, 0)
+        one += row.estimate(y) > 0
+    p, sd = 1 / 16, (1 / 16 * 15 / 16 / n) ** 0.5
+    assert abs(one / n - p) < 4.5 * sd, one / n
+    assert both / n < 3 * (1 / 256), both / n
