@@ -102,7 +102,7 @@ def format_table(res, threshold):
              f"{'precision':>9} {'MRE top100':>10}"]
     for name, r in res.items():
         lines.append(f"{name:36} {r['elephants']:9d} {r['flagged']:8d} {r['recall']:7.4f} "
-                     f"{r['precision']:9.4f} {r['mre_top100']:10.5f}")
+                     f"{r['precision']:9.4f} {r['mre_top100']:10.2e}")
     return "\n".join(lines)
 
 
