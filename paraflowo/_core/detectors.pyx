@@ -913,14 +913,16 @@ cdef class CountMinDetector(ElephantDetector):
     cleared of its packets.  A steady flow of rate ``R`` has an estimate
     between ``R * window_ns`` and ``2 * R * window_ns``.
 
-    **Hashes.**  Row ``r`` maps a key ``x`` to the top ``log2(width)`` bits of
-    ``(a_r * x + b_r) mod 2**128`` with 128-bit ``a_r, b_r`` drawn from a
-    SplitMix64 stream seeded with ``seed``: Dietzfelbinger's multiply-add-shift,
-    strongly universal (two distinct keys collide with probability exactly
-    ``1 / width`` over the choice of ``a_r, b_r``), which is what the Count-Min
-    bound needs, and the rows are independent because their parameters are.
-    This is unlike one linear hash (a CRC) with different seeds, whose
-    collisions repeat in every row.  Cost: two 64-bit multiplies per row.
+    **Hashes.**  Row ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to
+    the top ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod
+    2**64`` (pair-multiply-shift) with ``a0, a1, b`` drawn per row from a
+    SplitMix64 stream seeded with ``seed``.  The family is strongly universal
+    for widths up to ``2**33``: two distinct keys collide in a row with
+    probability exactly ``1 / width`` over the choice of the row's parameters,
+    which is what the Count-Min bound needs, and rows are independent because
+    their parameters are.  This is unlike one linear hash (a CRC) with
+    different seeds, whose collisions repeat in every row.  Cost: one 64-bit
+    multiplication per row.
 
     **Cost.**  ``8 * width * depth`` bytes of counters; per packet, ``depth``
     hashes and one cache line per row.  Window rotation clears one sketch.
