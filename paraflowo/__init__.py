@@ -20,6 +20,7 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 
 __version__ = "0.1.0.dev0"
 
@@ -45,4 +46,8 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # elephant detectors and manual tags
+    "CountMinDetector",
+    "ElephantDetector",
+    "ThresholdDetector",
 ]
