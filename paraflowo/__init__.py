@@ -20,6 +20,8 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo._core.psn import PSNAllocator
+from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 
 __version__ = "0.1.0.dev0"
 
@@ -45,4 +47,8 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # ingress: PSN allocation, flowlet scheduling
+    "PSNAllocator",
+    "FLOWLET_DTYPE",
+    "FlowletScheduler",
 ]
