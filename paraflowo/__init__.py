@@ -20,6 +20,7 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 
@@ -47,6 +48,10 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # elephant detectors and manual tags
+    "CountMinDetector",
+    "ElephantDetector",
+    "ThresholdDetector",
     # ingress: PSN allocation, flowlet scheduling
     "PSNAllocator",
     "FLOWLET_DTYPE",
