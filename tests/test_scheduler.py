@@ -348,3 +348,14 @@ def test_call_errors_leave_state_unchanged(call, exc, msg):
     with pytest.raises(exc, match=re.escape(msg)):
         call(s, f)
     assert _state(s, f) == before
+
+
+def test_user_field_is_never_touched():
+    s = sched(n_cores=2, n_para=2, t_switch_init_ns=5, t_switch_min_ns=5, t_switch_max_ns=5)
+    flows = np.zeros(3, FLOWLET_DTYPE)
+    flows["user"] = [11, 22, 33]
+    for i in range(3):
+        s.start(flows, i, i, 0)
+    s.steer_burst(flows, np.array([0, 1, 2, 0] * 10, np.int64), np.arange(0, 400, 10))
+    assert flows["user"].tolist() == [11, 22, 33]
+    assert s.switches > 0

@@ -9,7 +9,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._checks import require_array, require_int, require_same_length
-from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
 from paraflowo._core.psn import _check_burst_times, _check_now
 
@@ -45,7 +45,7 @@ cdef extern from *:
 #: numpy twin of ``pfo_flowlet_t``: one flow's flowlet state, 16 bytes.
 FLOWLET_DTYPE = np.dtype(
     [("since_ns", np.int64), ("rx_id", np.uint32), ("core", np.uint16),
-     ("reserved", np.uint16)],
+     ("user", np.uint16)],
     align=True,
 )
 
@@ -252,12 +252,13 @@ cdef class FlowletScheduler:
     cdef pfo_ns_t c_t_switch(self, uint16_t core) noexcept nogil:
         if self.n_para == 1:
             return PFO_SCHED_NEVER
-        if not self.sampled[core]:
-            return self.t_switch_init_ns
         if self.t_sw_ver[core] != self.ver:
-            self.t_sw[core] = pfo_sched_eq2(
-                self.alpha_fp, self.c_t_avg(), self.cpu_ns[core], self.n_para - 1,
-                self.t_switch_min_ns, self.t_switch_max_ns)
+            if self.sampled[core]:
+                self.t_sw[core] = pfo_sched_eq2(
+                    self.alpha_fp, self.c_t_avg(), self.cpu_ns[core], self.n_para - 1,
+                    self.t_switch_min_ns, self.t_switch_max_ns)
+            else:
+                self.t_sw[core] = self.t_switch_init_ns
             self.t_sw_ver[core] = self.ver
         return self.t_sw[core]
 
@@ -266,23 +267,17 @@ cdef class FlowletScheduler:
         f.rx_id = flow_hash
         f.core = pfo_reta_lookup(self.entries, self.reta_mask, flow_hash)
         f.since_ns = now_ns
-        f.reserved = 0
         return f.core
 
     cdef uint16_t c_steer(self, pfo_flowlet_t* f, pfo_ns_t now_ns) noexcept nogil:
-        if self.n_para > 1 and now_ns - f.since_ns >= self.c_t_switch(f.core):
-            f.rx_id += 1
-            f.core = pfo_reta_lookup(self.entries, self.reta_mask, f.rx_id)
-            f.since_ns = now_ns
-            self.switches += 1
-        return f.core
+        return pfo_sched_steer(self, f, now_ns)
 
     cdef void c_steer_burst(self, pfo_flowlet_t* flows, const int64_t* index,
                             const pfo_ns_t* now_ns, Py_ssize_t n,
                             uint16_t* cores) noexcept nogil:
         cdef Py_ssize_t i
         for i in range(n):
-            cores[i] = self.c_steer(&flows[index[i]], now_ns[i])
+            cores[i] = pfo_sched_steer(self, &flows[index[i]], now_ns[i])
 
     # -- Python API: delays and intervals ------------------------------------
 
