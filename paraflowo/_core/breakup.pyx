@@ -1,5 +1,6 @@
 """The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -43,6 +44,22 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     k *= <uint64_t>0xc4ceb9fe1a85ec53ULL
     k ^= k >> 33
     return k
+
+
+cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
+    # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
+    # it with PyBuffer_Release); META_DTYPE arrays pass the identity test.
+    if not (type(arr) is np.ndarray and arr.dtype is dtype):
+        require_array(name, arr, dtype)
+    try:
+        PyObject_GetBuffer(arr, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    except (BufferError, ValueError):
+        require_array(name, arr, dtype)
+        raise ValueError(f"{name} must be a writable array") from None
+    if view.ndim != 1:
+        PyBuffer_Release(view)
+        require_array(name, arr, dtype)
+    return 0
 
 
 cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
@@ -355,23 +372,27 @@ cdef class Breakup:
         elif not (type(handle) is int and 0 <= handle <= _U64_MAX):
             require_int("handle", handle, 0, _U64_MAX)
         cdef pfo_meta_t m
-        cdef pfo_meta_t[::1] o
-        cdef Py_ssize_t i = 0
-        if out is not None:
-            require_array("out", out, META_DTYPE)
-            if not (type(index) is int and 0 <= index < out.shape[0]):
-                i = require_int("index", index)
-                if not 0 <= i < out.shape[0]:
-                    raise IndexError(f"index must be in [0, {out.shape[0] - 1}], got {i}")
-            else:
-                i = index
-            o = out
-            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &o[i])
+        cdef pfo_meta_t* rec
+        cdef Py_buffer view
+        cdef Py_ssize_t i
+        if out is None:
+            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
             _sync_time(self, now_ns)
-            return o[i].core
-        self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
-        _sync_time(self, now_ns)
-        return m.core
+            return m.core
+        _get_records("out", out, META_DTYPE, &view)
+        try:
+            if type(index) is int and 0 <= index < view.shape[0]:
+                i = index
+            else:
+                i = require_int("index", index)
+                if not 0 <= i < view.shape[0]:
+                    raise IndexError(f"index must be in [0, {view.shape[0] - 1}], got {i}")
+            rec = <pfo_meta_t*>view.buf + i
+            self.c_ingress(key, flow_hash, port, length, now_ns, handle, rec)
+            _sync_time(self, now_ns)
+            return rec.core
+        finally:
+            PyBuffer_Release(&view)
 
     def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
         """Steer a burst of packets in order; fill one metadata record each.
@@ -437,9 +458,14 @@ cdef class Breakup:
         if handles is not None:
             hd = handles
             hp = &hd[0]
-        cdef pfo_meta_t[::1] o = out
-        with nogil:
-            self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n, &o[0])
+        cdef Py_buffer view
+        _get_records("out", out, META_DTYPE, &view)
+        try:
+            with nogil:
+                self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
+                                     <pfo_meta_t*>view.buf)
+        finally:
+            PyBuffer_Release(&view)
         _sync_time(self, t[n - 1])
         return out
 
