@@ -333,3 +333,45 @@ def test_reta_changes_steer_mice():
     assert b.ingress(1, 2, 0, 64, 0) == 2
     reta[2] = 0
     assert b.ingress(1, 2, 0, 64, 1) == 0
+
+
+def test_second_thread_is_refused_while_a_burst_runs():
+    # ingress_burst releases the GIL; another thread driving the same Breakup
+    # or changing its detector meanwhile gets a RuntimeError.
+    import threading
+
+    n = 3_000_000
+    b = make(CountMinDetector(1024, 4, 100, 10**6))
+    keys = np.random.default_rng(3).integers(0, 5000, n).astype(np.uint64)
+    hashes = keys.astype(np.uint32)
+    zeros = np.zeros(n, np.uint16)
+    times = np.arange(n, dtype=np.int64)
+    started = threading.Event()
+
+    def work():
+        started.set()
+        b.ingress_burst(keys, hashes, zeros, zeros, times)
+
+    e = np.empty(0, np.int64)
+    probes = {   # state-neutral calls, refused only while the burst runs
+        "Breakup": lambda: b.ingress_burst(e.astype(np.uint64), e.astype(np.uint32),
+                                           e.astype(np.uint16), e.astype(np.uint16), e),
+        "feedback": lambda: b.feedback_burst(e.astype(np.uint16), e, e),
+        "CountMinDetector": lambda: b.detector.unforce(12345),
+    }
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    seen = set()
+    while worker.is_alive():
+        for name, call in probes.items():
+            try:
+                call()
+            except RuntimeError as err:
+                assert "in use by another thread" in str(err)
+                seen.add(name)
+    worker.join()
+    assert b.packets == n
+    assert seen == set(probes)
+    for call in probes.values():      # free again
+        call()

@@ -73,6 +73,15 @@ cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingres
     return -1
 
 
+cdef int _raise_busy(Breakup b) except -1:
+    # Bursts release the GIL; another thread must not drive the same pipeline
+    # (or its detector) meanwhile.  No locks on the hot path: one per thread.
+    who = "Breakup" if b.busy else f"its {type(b.detector).__name__}"
+    raise RuntimeError(
+        f"{who} is in use by another thread (a burst is running without the GIL); "
+        f"give each thread its own Breakup")
+
+
 cdef inline void _sync_time(Breakup b, pfo_ns_t now):
     # keep the components' own (Python-level) time checks in step with ours
     b.last_ns = now
@@ -201,7 +210,9 @@ cdef class Breakup:
     The components belong to this Breakup once passed in: do not drive them
     directly at the same time.  Time must not go backwards.  No allocation
     per packet; :meth:`ingress_burst` runs without the GIL and gives exactly
-    the per-packet results.  One thread at a time.
+    the per-packet results.  One thread at a time: while a burst runs, calls
+    from another thread that would change this Breakup or its detector raise
+    :class:`RuntimeError`.
 
     Examples
     --------
@@ -357,6 +368,8 @@ cdef class Breakup:
         IndexError
             ``index`` outside ``out``.
         """
+        if self.busy or self.detector.busy:
+            _raise_busy(self)
         if not (type(key) is int and 0 <= key <= _U64_MAX):
             require_int("key", key, 0, _U64_MAX)
         if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
@@ -430,6 +443,8 @@ cdef class Breakup:
             Arrays not 1-D C-contiguous, of different lengths, or times that
             are negative or go backwards (nothing changes).
         """
+        if self.busy or self.detector.busy:
+            _raise_busy(self)
         require_array("keys", keys, np.uint64)
         require_array("flow_hashes", flow_hashes, np.uint32)
         require_array("ports", ports, np.uint16)
@@ -460,11 +475,15 @@ cdef class Breakup:
             hp = &hd[0]
         cdef Py_buffer view
         _get_records("out", out, META_DTYPE, &view)
+        self.busy = True
+        self.detector.busy = True
         try:
             with nogil:
                 self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
                                      <pfo_meta_t*>view.buf)
         finally:
+            self.busy = False
+            self.detector.busy = False
             PyBuffer_Release(&view)
         _sync_time(self, t[n - 1])
         return out
@@ -487,6 +506,8 @@ cdef class Breakup:
             Non-integers, ``core`` outside ``[0, n_cores)``, a negative time,
             egress before ingress or a delay above ``2**40`` (nothing changes).
         """
+        if self.busy:
+            _raise_busy(self)
         c = self.scheduler._core_arg(core)
         i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
         e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
@@ -511,6 +532,8 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback`, and for mismatched dtypes or lengths.
         """
+        if self.busy:
+            _raise_busy(self)
         require_array("cores", cores, np.uint16)
         require_array("ingress_ns", ingress_ns, np.int64)
         require_array("egress_ns", egress_ns, np.int64)
@@ -534,9 +557,13 @@ cdef class Breakup:
                     f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
             raise ValueError(
                 f"egress_ns - ingress_ns must be at most 2**40, got {te[j] - ti[j]} at [{j}]")
-        with nogil:
-            for j in range(n):
-                self.c_feedback(c[j], te[j] - ti[j])
+        self.busy = True
+        try:
+            with nogil:
+                for j in range(n):
+                    self.c_feedback(c[j], te[j] - ti[j])
+        finally:
+            self.busy = False
 
     def is_para(self, key, now_ns):
         """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
