@@ -8,7 +8,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
-from paraflowo._core._types cimport PFO_FLAG_PARA
+from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
 from paraflowo._core.psn import PSNAllocator as _PSNAllocator
@@ -95,39 +95,42 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                            uint16_t port, uint16_t length, pfo_ns_t now_ns,
                            pfo_handle_t handle, int elephant, pfo_meta_t* out) noexcept nogil:
     # One packet of c_ingress.  elephant: the detector's verdict for this
-    # packet if already taken (0/1, burst path), or -1: ask it here.
-    cdef uint32_t home = <uint32_t>_mix64(key), i
+    # packet if already taken (0/1, burst path), or -1: ask it here.  The
+    # record is written once, at the end, so the compiler need not reload this
+    # object's fields after stores through `out` (which could alias them).
+    cdef uint32_t home = <uint32_t>_mix64(key), i, probes = self.probes, mask = self.mask
+    cdef pfo_ns_t idle = self.idle_ns
+    cdef pfo_para_entry_t* table = self.table
     cdef pfo_para_entry_t* e
     cdef pfo_para_entry_t* free_e = NULL
     cdef int32_t q
     cdef uint64_t amount = length if self.count_bytes else 1
+    cdef uint16_t core, queue = 0, flags = 0
+    cdef pfo_psn_t psn = 0
     self.packets += 1
-    out.handle = handle
-    out.ingress_ns = now_ns
-    out.flow_hash = flow_hash
-    out.length = length
     # 1. the para_flow table: the key's own slot, else the first free one
-    for i in range(self.probes):
-        e = &self.table[(home + i) & self.mask]
+    for i in range(probes):
+        e = &table[(home + i) & mask]
         if e.last_ns == PFO_BRK_EMPTY:
             if free_e is NULL:
                 free_e = e
             break                 # slots are never emptied: the key is not further on
         if e.key == key:
-            if now_ns - e.last_ns < self.idle_ns:
+            if now_ns - e.last_ns < idle:
                 # a live para_flow: count it, tag it, steer it
                 if elephant < 0:
                     self.detector.c_update(key, now_ns, amount)
                 e.last_ns = now_ns
-                out.queue = e.flow.user
-                out.psn = pfo_psn_next(self.allocator, e.flow.user, now_ns)
-                out.core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
-                out.flags = PFO_FLAG_PARA
+                queue = e.flow.user
+                psn = pfo_psn_next(self.allocator, queue, now_ns)
+                core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
+                flags = PFO_FLAG_PARA
                 self.para_packets += 1
+                _brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
                 return
             free_e = e            # its own idle slot: reuse it first
             break
-        if free_e is NULL and now_ns - e.last_ns >= self.idle_ns:
+        if free_e is NULL and now_ns - e.last_ns >= idle:
             free_e = e
     # 2. not a para_flow (any more): ask the detector
     if elephant < 0:
@@ -141,18 +144,30 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                 free_e.key = key
                 free_e.last_ns = now_ns
                 free_e.flow.user = <uint16_t>q
-                out.queue = <uint16_t>q
-                out.psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
-                out.core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
-                out.flags = PFO_FLAG_PARA
+                queue = <uint16_t>q
+                psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
+                core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
+                flags = PFO_FLAG_PARA
                 self.para_flows += 1
                 self.para_packets += 1
+                _brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
                 return
-    # 3. a mouse (or an elephant without a slot or queue): plain RSS
-    out.queue = 0
-    out.psn = 0
-    out.core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
-    out.flags = 0
+    # 3. a mouse (or an elephant without a slot or queue): plain RSS, untagged
+    core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
+    _brk_write(out, handle, now_ns, 0, flow_hash, 0, core, length, 0)
+
+
+cdef inline void _brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_ns,
+                            pfo_psn_t psn, pfo_hash_t flow_hash, uint16_t queue,
+                            uint16_t core, uint16_t length, uint16_t flags) noexcept nogil:
+    out.handle = handle
+    out.ingress_ns = now_ns
+    out.psn = psn
+    out.flow_hash = flow_hash
+    out.queue = queue
+    out.core = core
+    out.length = length
+    out.flags = flags
 
 
 cdef class Breakup:
