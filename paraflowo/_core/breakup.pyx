@@ -46,6 +46,16 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     return k
 
 
+cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egress,
+                                         Py_ssize_t n, uint32_t n_cores) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if (m[i].core >= n_cores or m[i].ingress_ns < 0 or egress[i] < m[i].ingress_ns
+                or egress[i] - m[i].ingress_ns > (<int64_t>1 << 40)):
+            return i
+    return -1
+
+
 cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
     # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
     # it with PyBuffer_Release); META_DTYPE arrays pass the identity test.
@@ -579,6 +589,64 @@ cdef class Breakup:
                     self.c_feedback(c[j], te[j] - ti[j])
         finally:
             self.busy = False
+
+    def feedback_meta(self, meta, egress_ns):
+        """:meth:`feedback` for released packets given by their metadata records.
+
+        The egress side's natural form: each record's ``core`` and
+        ``ingress_ns`` with the time the packet left its core.
+
+        Parameters
+        ----------
+        meta : numpy.ndarray
+            :data:`META_DTYPE` records (as filled by :meth:`ingress_burst`).
+        egress_ns : numpy.ndarray
+            ``int64`` egress times, one per record.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`feedback_burst` (the messages name ``meta[i]``).
+        """
+        if self.busy:
+            _raise_busy(self)
+        require_array("meta", meta, META_DTYPE)
+        require_array("egress_ns", egress_ns, np.int64)
+        cdef Py_ssize_t j, n = require_same_length(meta=meta, egress_ns=egress_ns)
+        if n == 0:
+            return
+        cdef Py_buffer view
+        cdef const int64_t[::1] te = egress_ns
+        cdef uint32_t n_cores = self.scheduler.n_cores
+        cdef const pfo_meta_t* m
+        PyObject_GetBuffer(meta, &view, PyBUF_C_CONTIGUOUS)
+        try:
+            m = <const pfo_meta_t*>view.buf
+            with nogil:
+                j = _first_bad_meta_feedback(m, &te[0], n, n_cores)
+            if j >= 0:
+                if m[j].core >= n_cores:
+                    raise ValueError(
+                        f"meta['core'] must be in [0, {n_cores - 1}], got meta[{j}]['core'] = {m[j].core}")
+                if m[j].ingress_ns < 0:
+                    raise ValueError(
+                        f"meta['ingress_ns'] must be >= 0, got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
+                if te[j] < m[j].ingress_ns:
+                    raise ValueError(
+                        f"egress_ns must be >= meta['ingress_ns'], got egress_ns[{j}] = {te[j]} "
+                        f"< {m[j].ingress_ns}")
+                raise ValueError(
+                    f"egress_ns - meta['ingress_ns'] must be at most 2**40, got "
+                    f"{te[j] - m[j].ingress_ns} at [{j}]")
+            self.busy = True
+            try:
+                with nogil:
+                    for j in range(n):
+                        self.c_feedback(m[j].core, te[j] - m[j].ingress_ns)
+            finally:
+                self.busy = False
+        finally:
+            PyBuffer_Release(&view)
 
     def is_para(self, key, now_ns):
         """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
