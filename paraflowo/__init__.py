@@ -21,6 +21,9 @@ from paraflowo.hashing import (
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.psn import PSNAllocator
+from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
+from paraflowo._core.breakup import Breakup
 
 __version__ = "0.1.0.dev0"
 
@@ -50,4 +53,9 @@ __all__ = [
     "CountMinDetector",
     "ElephantDetector",
     "ThresholdDetector",
+    # ingress: PSN allocation, flowlet scheduling, the Breakup pipeline
+    "PSNAllocator",
+    "FLOWLET_DTYPE",
+    "FlowletScheduler",
+    "Breakup",
 ]
