@@ -20,6 +20,7 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
 
 __version__ = "0.1.0.dev0"
 
@@ -45,4 +46,9 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # egress: reordering
+    "ReorderBuffer",
+    "ReorderQueues",
+    "ReorderStats",
+    "ReorderStatus",
 ]
