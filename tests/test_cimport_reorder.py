@@ -82,7 +82,7 @@ def queues(ReorderQueues rq, meta, int64_t now):
     cdef int32_t[::1] q = oq
     with nogil:
         k = pfo_robq_process(&rq.q, <const pfo_meta_t*>&raw[0], n, now, &o[0], &q[0],
-                             o.shape[0], NULL)
+                             o.shape[0], NULL, 2)
     return out[:k], oq[:k]
 """
 

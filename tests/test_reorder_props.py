@@ -259,8 +259,12 @@ TestReorder32.settings = _settings
         st.tuples(st.lists(st.tuples(st.integers(-4, 80), st.booleans()), max_size=40),
                   st.integers(0, 30)),
         max_size=8),
+    every=st.integers(0, 9),
+    short_out=st.booleans(),
 )
-def test_process_burst_equals_per_packet(bits, wexp, first, bursts):
+def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short_out):
+    # process_burst(drain_every=k) == per-packet insert with a drain after every
+    # k packets and at the end; a short `out` only delays what is released
     M = 1 << bits
     first %= M
     a = ReorderBuffer(1 << wexp, 20, psn_bits=bits, first_psn=first)
@@ -272,12 +276,29 @@ def test_process_burst_equals_per_packet(bits, wexp, first, bursts):
         drops = np.array([d for _, d in pkts], bool)
         handles = np.arange(h0, h0 + len(pkts), dtype=np.uint64)
         h0 += len(pkts)
-        want_st = [a.insert(int(p), int(h), now, bool(d)) for p, h, d in zip(psns, handles, drops)]
-        want = a.drain(now).tolist()
-        out = np.zeros(len(pkts) + b.held, np.uint64)
+        want_st, want = [], []
+        for i, (p, h, d) in enumerate(zip(psns, handles, drops)):
+            want_st.append(int(a.insert(int(p), int(h), now, bool(d))))
+            if every and (i + 1) % every == 0:
+                want += a.drain(now).tolist()
+        want += a.drain(now).tolist()
         st_out = np.zeros(len(pkts), np.uint8)
-        n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out)
-        assert st_out.tolist() == [int(s) for s in want_st]
-        assert out[:n].tolist() == want
-        assert a.stats == b.stats
-    assert a.flush().tolist() == b.flush().tolist()
+        if short_out:
+            out = np.zeros(3, np.uint64)
+            n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out,
+                                drain_every=every)
+            got = out[:n].tolist()
+            while (n := b.drain_into(now, out)) > 0:
+                got += out[:n].tolist()
+            if not every:       # without intermediate drains the outcome is the same
+                assert got == want
+            assert st_out.tolist() == want_st or every
+        else:
+            out = np.zeros(len(pkts) + b.held, np.uint64)
+            n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out,
+                                drain_every=every)
+            assert st_out.tolist() == want_st
+            assert out[:n].tolist() == want
+            assert a.stats == b.stats
+    if not short_out:
+        assert a.flush().tolist() == b.flush().tolist()

@@ -154,6 +154,17 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
     # changed) if now < r.last_ns or a PSN is >= 2**psn_bits (the whole burst
     # is checked first).
 
+cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
+                                const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                                const uint8_t* dropped, uint8_t* status_out,
+                                Py_ssize_t drain_every, pfo_handle_t* out,
+                                Py_ssize_t cap) noexcept nogil
+    # pfo_rob_insert_burst of n packets at time now, with a pfo_rob_drain into
+    # out after every drain_every packets (0: only at the end) and at the end,
+    # as a dataplane's poll loop does.  Returns the number written to out (a
+    # too-small out loses nothing: the rest stays held), or -1 (nothing
+    # changed) on a bad time or PSN, as pfo_rob_insert_burst.
+
 cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
                               Py_ssize_t cap) noexcept nogil
     # Release, in order, into out[0:cap]: the handles the head already passed,
@@ -201,8 +212,8 @@ cdef class ReorderBuffer:
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil
         # pfo_rob_next_deadline(&self.rob); PFO_NS_NEVER when nothing is held
-    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
-                                   status_out) except -2
+    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
+                                out, Py_ssize_t drain_every) except -2
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
@@ -232,16 +243,19 @@ cdef inline int pfo_robq_insert(pfo_robq_t* q, uint32_t queue, pfo_psn_t psn,
 
 cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
-                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil
-    # Insert a burst of metadata records at time now, then drain every active
-    # queue.  Records without PFO_FLAG_PARA are written to out at once (status
+                                 Py_ssize_t cap, uint8_t* status_out,
+                                 Py_ssize_t drain_every) noexcept nogil
+    # Insert a burst of metadata records at time now, draining the active
+    # queues after every drain_every records (0: once, at the end) and at the
+    # end.  Records without PFO_FLAG_PARA are written to out at once (status
     # PFO_ROB_PASSED, out_queue -1); tagged ones go to queue meta.queue with
     # meta.psn, tombstoned if PFO_FLAG_DROP.  out_queue (may be NULL) gets the
-    # queue of each output.  status_out (may be NULL) gets each record's status.
-    # Precondition: cap >= n (pass-through always fits).  Returns the number of
-    # outputs; handles that did not fit stay held for the next drain.
-    # Returns -1 (nothing changed) if a tagged record has queue >= n_queues or
-    # a PSN too wide, or now is earlier than a touched queue's last time.
+    # queue of each output; status_out (may be NULL) each record's status.
+    # Precondition: cap >= n (drains leave room for the pass-throughs still to
+    # come).  Returns the number of outputs; handles that did not fit stay
+    # held for the next drain.  Returns -1 (nothing changed) if a tagged
+    # record has queue >= n_queues or a PSN too wide, or now is earlier than
+    # a touched or active queue's last time.
 
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil

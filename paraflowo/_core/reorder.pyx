@@ -188,6 +188,43 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
     return buffered
 
 
+cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
+                                const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                                const uint8_t* dropped, uint8_t* status_out,
+                                Py_ssize_t drain_every, pfo_handle_t* out,
+                                Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t i, j, k = 0
+    cdef pfo_psn_t wide = 0
+    cdef int st
+    if now < r.last_ns:
+        return -1
+    for i in range(n):
+        wide |= psns[i]
+    if wide & ~r.psn_mask:
+        return -1
+    if drain_every <= 0 or drain_every > n:
+        drain_every = n
+    i = 0
+    while True:
+        j = i + drain_every
+        if j > n:
+            j = n
+        if dropped is NULL and status_out is NULL:
+            while i < j:
+                pfo_rob_insert(r, psns[i], handles[i], now, False)
+                i += 1
+        else:
+            while i < j:
+                st = pfo_rob_insert(r, psns[i], handles[i], now,
+                                    dropped is not NULL and dropped[i] != 0)
+                if status_out is not NULL:
+                    status_out[i] = <uint8_t>st
+                i += 1
+        k += pfo_rob_drain(r, now, out + k, cap - k)
+        if i >= n:
+            return k
+
+
 cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n = 0
     while r.ready_n and n < cap:
@@ -314,8 +351,9 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
 
 cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
-                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil:
-    cdef Py_ssize_t i, k = 0, d
+                                 Py_ssize_t cap, uint8_t* status_out,
+                                 Py_ssize_t drain_every) noexcept nogil:
+    cdef Py_ssize_t i, k = 0, d, next_drain
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef int st
@@ -330,6 +368,9 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     for i in range(q.n_active):
         if now < q.robs[q.active[i]].last_ns:
             return -1
+    if drain_every <= 0 or drain_every > n:
+        drain_every = n
+    next_drain = drain_every
     for i in range(n):
         m = &meta[i]
         if m.flags & PFO_FLAG_PARA:
@@ -343,6 +384,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
             st = PFO_ROB_PASSED
         if status_out is not NULL:
             status_out[i] = <uint8_t>st
+        if i + 1 == next_drain and i + 1 < n:
+            next_drain += drain_every
+            # leave room for the pass-throughs of the records still to come
+            k += pfo_robq_drain(q, now, out + k,
+                                NULL if out_queue is NULL else out_queue + k,
+                                cap - k - (n - i - 1))
     d = pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k, cap - k)
     return k + d
 
@@ -705,21 +752,31 @@ cdef class ReorderBuffer:
 
     # -- bursts ---------------------------------------------------------------
 
-    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
-                                   status_out) except -2:
+    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
+                                out, Py_ssize_t drain_every) except -2:
+        # out None: insert only (returns the number BUFFERED); else insert with
+        # drains into out (returns the number written)
         require_array("psns", psns, np.uint32)
         require_array("handles", handles, np.uint64)
         if psns.shape[0] != handles.shape[0]:
             raise ValueError(f"psns and handles must have the same length, "
                              f"got {psns.shape[0]} and {handles.shape[0]}")
-        cdef Py_ssize_t n = psns.shape[0], r
+        cdef Py_ssize_t n = psns.shape[0], r, cap = 0
         dropped = _dropped_array(dropped, n)
+        if status_out is not None:
+            status_out = _statuses(status_out, n)
         cdef const pfo_psn_t[::1] p = psns
         cdef const pfo_handle_t[::1] h = handles
         cdef const uint8_t[::1] dv
         cdef const uint8_t* dp = NULL
         cdef uint8_t[::1] sv
         cdef uint8_t* sp = NULL
+        cdef pfo_handle_t[::1] o
+        cdef pfo_handle_t* op = NULL
+        cdef pfo_psn_t p0 = 0
+        cdef pfo_handle_t h0 = 0
+        if t < self.rob.last_ns:
+            _time_error("now_ns", t, self.rob.last_ns)
         if dropped is not None:
             dv = dropped
             if n:
@@ -728,16 +785,21 @@ cdef class ReorderBuffer:
             sv = status_out
             if n:
                 sp = &sv[0]
-        if n == 0:
-            if t < self.rob.last_ns:
-                _time_error("now_ns", t, self.rob.last_ns)
-            self.rob.last_ns = t
-            return 0
+        if out is not None:
+            o = out
+            cap = o.shape[0]
+            if cap:
+                op = &o[0]
+            else:
+                op = &h0
         with nogil:
-            r = pfo_rob_insert_burst(&self.rob, &p[0], &h[0], n, t, dp, sp)
+            if out is None:
+                r = pfo_rob_insert_burst(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
+                                         n, t, dp, sp)
+            else:
+                r = pfo_rob_process(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
+                                    n, t, dp, sp, drain_every, op, cap)
         if r < 0:
-            if t < self.rob.last_ns:
-                _time_error("now_ns", t, self.rob.last_ns)
             _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
         return r
 
@@ -769,18 +831,23 @@ cdef class ReorderBuffer:
             backwards ``now_ns``: nothing is inserted.
         """
         cdef int64_t t = _check_time("now_ns", now_ns)
-        if not isinstance(psns, np.ndarray):
-            require_array("psns", psns, np.uint32)
-        status_out = _statuses(status_out, psns.shape[0])
-        self._insert_arrays(psns, handles, t, dropped, status_out)
+        if status_out is None:
+            if not isinstance(psns, np.ndarray):
+                require_array("psns", psns, np.uint32)
+            status_out = _empty(psns.shape[0], np.uint8)
+        self._run_arrays(psns, handles, t, dropped, status_out, None, 0)
         return status_out
 
-    def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None):
-        """Insert a burst at ``now_ns``, then drain at ``now_ns`` into ``out``.
+    def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None,
+                      drain_every=0):
+        """Insert packets at ``now_ns`` and drain into ``out``, in one call.
 
-        The same as :meth:`insert_burst` followed by :meth:`drain_into`, in
-        one call without the GIL: with preallocated arrays no Python object
-        is created per packet.
+        With ``drain_every=0`` this is :meth:`insert_burst` followed by
+        :meth:`drain_into`.  With ``drain_every=k`` it drains after every
+        ``k`` packets too, like a dataplane polling loop over bursts of
+        ``k``: one call can then process millions of packets (a window
+        advances only as far as the data does).  It runs without the GIL and,
+        with preallocated arrays, creates no Python object per packet.
 
         Parameters
         ----------
@@ -790,25 +857,24 @@ cdef class ReorderBuffer:
             C-contiguous ``uint64`` for the released handles.  If it is too
             short, nothing is lost: the rest stays held for the next drain
             (``len(psns) + held`` always suffices).
+        drain_every : int, default 0
+            Drain after every ``drain_every`` packets (0: only at the end).
 
         Returns
         -------
         int
             Handles written to ``out[:n]``, in release order.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`insert_burst`, or a bad ``out`` or ``drain_every``:
+            nothing changes.
         """
         cdef int64_t t = _check_time("now_ns", now_ns)
         require_array("out", out, np.uint64)
-        if status_out is not None:
-            if not isinstance(psns, np.ndarray):
-                require_array("psns", psns, np.uint32)
-            status_out = _statuses(status_out, psns.shape[0])
-        self._insert_arrays(psns, handles, t, dropped, status_out)
-        cdef pfo_handle_t[::1] o = out
-        cdef Py_ssize_t cap = o.shape[0], n
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
-        return n
+        every = require_int("drain_every", drain_every, 0)
+        return self._run_arrays(psns, handles, t, dropped, status_out, out, every)
 
 
 # ---------------------------------------------------------------------------
@@ -998,7 +1064,8 @@ cdef class ReorderQueues:
         self.q.n_active = 0
         return np.concatenate(hs), np.concatenate(qs)
 
-    def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None):
+    def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,
+                      drain_every=0):
         """Insert a burst of metadata records at ``now_ns``, then drain into ``out``.
 
         Parameters
@@ -1016,6 +1083,9 @@ cdef class ReorderQueues:
             (``-1`` for a pass-through).
         status_out : numpy.ndarray, optional
             ``uint8``, ``len(meta)``: each record's :class:`ReorderStatus`.
+        drain_every : int, default 0
+            Also drain after every ``drain_every`` records (0: only at the
+            end), as :meth:`ReorderBuffer.process_burst`.
 
         Returns
         -------
@@ -1030,6 +1100,7 @@ cdef class ReorderQueues:
         """
         from paraflowo.metadata import META_DTYPE
         cdef int64_t t = _check_time("now_ns", now_ns)
+        cdef Py_ssize_t every = require_int("drain_every", drain_every, 0)
         require_array("meta", meta, META_DTYPE)
         require_array("out", out, np.uint64)
         cdef Py_ssize_t n = meta.shape[0]
@@ -1060,7 +1131,7 @@ cdef class ReorderQueues:
             sp = &sv[0]
         with nogil:
             k = pfo_robq_process(&self.q, <const pfo_meta_t*>&raw[0] if n else NULL, n, t,
-                                 &o[0], oqp, cap, sp)
+                                 &o[0], oqp, cap, sp, every)
         if k < 0:
             self._explain(meta, t)
         return k
