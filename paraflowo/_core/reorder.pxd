@@ -66,7 +66,8 @@ ctypedef struct pfo_rob_stats_t:
     uint64_t skipped          # PSNs the head passed without a packet or tombstone
     uint64_t timeouts         # times the timeout rule skipped a run of missing PSNs
     uint64_t full             # FULL refusals (not counted in inserted)
-    uint64_t peak_held        # largest number of packets held at once
+    uint64_t peak_held        # most packets held at once (updated by drain and flush;
+                              # max(peak_held, pfo_rob_held(r)) is exact at any time)
 
 # One reorder queue.  Memory: window * (16 + 8 + 8) bytes.
 # Invariants: held = in_ring + ready_n; every packet in slots lies in
@@ -83,7 +84,7 @@ ctypedef struct pfo_rob_t:
     uint32_t half             # 2**(psn_bits - 1)
     uint32_t order_mask       # 2*window - 1
     pfo_psn_t head            # next PSN to release
-    uint32_t occupied         # slots holding a packet or a tombstone
+    uint32_t n_tomb           # slots holding a tombstone
     uint32_t in_ring          # slots holding a packet
     uint32_t ready_head, ready_n
     uint32_t order_head, order_n
@@ -129,9 +130,9 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     if s.ts != PFO_ROB_SLOT_EMPTY:
         r.st.duplicates += 1
         return PFO_ROB_DUPLICATE
-    r.occupied += 1
     if dropped:
         s.ts = PFO_ROB_SLOT_TOMB
+        r.n_tomb += 1
         r.st.dropped += 1
         return PFO_ROB_DROPPED
     s.handle = handle
@@ -139,8 +140,6 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     r.order[(r.order_head + r.order_n) & r.order_mask] = psn
     r.order_n += 1
     r.in_ring += 1
-    if r.in_ring + r.ready_n > r.st.peak_held:
-        r.st.peak_held = r.in_ring + r.ready_n
     return PFO_ROB_BUFFERED
 
 
@@ -185,7 +184,7 @@ cdef inline pfo_ns_t pfo_rob_next_deadline(const pfo_rob_t* r) noexcept nogil:
     # r.last_ns if it can release now, the timeout deadline of the
     # earliest-inserted packet held otherwise, PFO_NS_NEVER if nothing is held.
     cdef pfo_ns_t ts
-    if r.ready_n or (r.occupied and r.slots[r.head & r.mask].ts != PFO_ROB_SLOT_EMPTY):
+    if r.ready_n or (r.in_ring + r.n_tomb and r.slots[r.head & r.mask].ts != PFO_ROB_SLOT_EMPTY):
         return r.last_ns
     if r.order_n == 0:
         return PFO_NS_NEVER

@@ -2,8 +2,9 @@
 
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from libc.stdlib cimport malloc, calloc, free, realloc
+from libc.string cimport memcpy, memset
 
 from collections import namedtuple
 from enum import IntEnum
@@ -63,7 +64,41 @@ ever held at once (for :class:`ReorderQueues`: the sum of the per-queue peaks).
 cdef tuple _STATUS = tuple(ReorderStatus)
 cdef object _empty = np.empty
 cdef object _u64 = np.dtype(np.uint64)
+cdef object _EMPTY_U64 = np.empty(0, np.uint64)
+_EMPTY_U64.flags.writeable = False
 cdef int64_t _NS_MAX = 0x7FFFFFFFFFFFFFFF
+
+# Scratch space for the per-call drain/flush methods, which run under the GIL
+# (the GIL is what makes sharing it safe); grows to the largest held count seen.
+cdef pfo_handle_t* _scratch = NULL
+cdef Py_ssize_t _scratch_cap = 0
+
+
+cdef pfo_handle_t* _scratch_for(Py_ssize_t n) except NULL:
+    global _scratch, _scratch_cap
+    cdef pfo_handle_t* p
+    if n > _scratch_cap or _scratch is NULL:
+        if n < 1024:
+            n = 1024
+        p = <pfo_handle_t*>realloc(_scratch, n * sizeof(pfo_handle_t))
+        if p is NULL:
+            raise MemoryError(f"cannot allocate {n} handles")
+        _scratch = p
+        _scratch_cap = n
+    return _scratch
+
+
+cdef object _array_from(const pfo_handle_t* src, Py_ssize_t k):
+    # a new uint64 array holding src[0:k] (a shared read-only empty one for k = 0)
+    if k == 0:
+        return _EMPTY_U64
+    arr = _empty(k, _u64)
+    cdef Py_buffer b
+    PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE)
+    memcpy(b.buf, src, k * sizeof(pfo_handle_t))
+    PyBuffer_Release(&b)
+    return arr
+
 cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
@@ -136,7 +171,7 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
         return PFO_ROB_LATE
     adv = d - r.window + 1          # how far the head moves
     n_scan = adv if adv < r.window else r.window
-    if r.occupied:
+    if r.in_ring + r.n_tomb:
         if adv >= r.window:
             moving = r.in_ring
         else:
@@ -152,9 +187,8 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
                 r.ready[(r.ready_head + r.ready_n) & r.mask] = s.handle
                 r.ready_n += 1
                 r.in_ring -= 1
-                r.occupied -= 1
             elif s.ts == PFO_ROB_SLOT_TOMB:
-                r.occupied -= 1
+                r.n_tomb -= 1
             else:
                 r.st.skipped += 1
             s.ts = PFO_ROB_SLOT_EMPTY
@@ -225,6 +259,12 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
             return k
 
 
+cdef inline void _peak(pfo_rob_t* r) noexcept nogil:
+    # held only grows between drains, so its maximum is reached just before one
+    if r.in_ring + r.ready_n > r.st.peak_held:
+        r.st.peak_held = r.in_ring + r.ready_n
+
+
 cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n = 0
     while r.ready_n and n < cap:
@@ -249,14 +289,15 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
     if now < r.last_ns:
         return -1
     r.last_ns = now
+    _peak(r)
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
     start = n
     limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
     head = r.head
-    occupied = r.occupied
     in_ring = r.in_ring
+    occupied = in_ring + r.n_tomb
     while occupied:
         # the contiguous run at the head: packets out, tombstones passed over
         while occupied:
@@ -275,7 +316,7 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
             occupied -= 1
             head = (head + 1) & pmask
         r.head = head
-        r.occupied = occupied
+        r.n_tomb = occupied - in_ring
         r.in_ring = in_ring
         _order_clean(r)
         if stop or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
@@ -287,7 +328,7 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
             head = (head + 1) & pmask
             r.st.skipped += 1
     r.head = head
-    r.occupied = occupied
+    r.n_tomb = occupied - in_ring
     r.in_ring = in_ring
     r.st.released += n - start
     return n
@@ -296,11 +337,12 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
 cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n, start
     cdef pfo_rob_slot_t* s
+    _peak(r)
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
     start = n
-    while r.occupied:
+    while r.in_ring + r.n_tomb:
         s = &r.slots[r.head & r.mask]
         if s.ts >= 0:
             if n >= cap:
@@ -308,9 +350,8 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
             out[n] = s.handle
             n += 1
             r.in_ring -= 1
-            r.occupied -= 1
         elif s.ts == PFO_ROB_SLOT_TOMB:
-            r.occupied -= 1
+            r.n_tomb -= 1
         else:
             r.st.skipped += 1
         s.ts = PFO_ROB_SLOT_EMPTY
@@ -448,7 +489,7 @@ cdef _bad_psn(str name, object psns, uint32_t psn_mask, int psn_bits):
 
 cdef object _make_stats(pfo_rob_stats_t st, uint64_t held):
     return ReorderStats(st.inserted, st.released, st.dropped, st.late, st.duplicates,
-                        st.skipped, st.timeouts, st.full, held, st.peak_held)
+                        st.skipped, st.timeouts, st.full, held, max(held, st.peak_held))
 
 
 # ---------------------------------------------------------------------------
@@ -695,13 +736,9 @@ cdef class ReorderBuffer:
             t = _check_time("now_ns", now_ns)
         if t < self.rob.last_ns:
             _time_error("now_ns", t, self.rob.last_ns)
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
-        out = _empty(cap, _u64)
-        cdef pfo_handle_t[::1] o = out
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
-        return out if n == cap else out[:n]
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
+        cdef pfo_handle_t* buf = _scratch_for(cap)
+        return _array_from(buf, pfo_rob_drain(&self.rob, t, buf, cap))
 
     def drain_into(self, now_ns, out):
         """Like :meth:`drain`, writing into ``out``; returns how many were written.
@@ -742,13 +779,9 @@ cdef class ReorderBuffer:
         numpy.ndarray
             ``uint64`` handles, in PSN order.
         """
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
-        out = _empty(cap, _u64)
-        cdef pfo_handle_t[::1] o = out
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_flush(&self.rob, &o[0] if cap else &dummy, cap)
-        return out
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
+        cdef pfo_handle_t* buf = _scratch_for(cap)
+        return _array_from(buf, pfo_rob_flush(&self.rob, buf, cap))
 
     # -- bursts ---------------------------------------------------------------
 
