@@ -20,7 +20,15 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
-from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
+from paraflowo.reorder import (
+    MetadataCache,
+    PacketStore,
+    PacketStoreFull,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -46,9 +54,12 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
-    # egress: reordering
+    # egress: reordering and metadata caching
     "ReorderBuffer",
     "ReorderQueues",
     "ReorderStats",
     "ReorderStatus",
+    "MetadataCache",
+    "PacketStore",
+    "PacketStoreFull",
 ]
