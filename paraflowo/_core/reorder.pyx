@@ -267,12 +267,68 @@ cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t
     return (wide & ~r.psn_mask) == 0
 
 
+cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
+                                    uint32_t mask, uint32_t pmask, uint32_t window,
+                                    uint32_t omask, pfo_psn_t head, uint32_t* otail,
+                                    const pfo_psn_t* psns, const pfo_handle_t* handles,
+                                    Py_ssize_t i, Py_ssize_t n, pfo_ns_t now,
+                                    Py_ssize_t* dups) noexcept nogil:
+    # Insert psns[i:] while they fall inside the window (no call, no store to
+    # the ring's header: everything stays in registers).  Returns the index
+    # of the first packet not handled (n, or a PSN outside the window).
+    cdef pfo_rob_slot_t* s
+    cdef pfo_psn_t p
+    cdef uint32_t t = otail[0]
+    while i < n:
+        p = psns[i]
+        if ((p - head) & pmask) >= window:
+            break
+        s = &slots[p & mask]
+        if s.ts == PFO_ROB_SLOT_EMPTY:
+            s.handle = handles[i]
+            s.ts = now
+            order[t & omask] = p
+            t += 1
+        else:
+            dups[0] += 1
+        i += 1
+    otail[0] = t
+    return i
+
+
+cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
+                              const pfo_handle_t* handles, Py_ssize_t n,
+                              pfo_ns_t now) noexcept nogil:
+    # _insert_run without drop flags or statuses: the hot loop of the burst paths
+    cdef uint32_t otail, added
+    cdef Py_ssize_t i = 0, dups = 0, buffered = 0
+    r.last_ns = now
+    while True:
+        otail = r.order_head + r.order_n
+        dups = 0
+        i = _insert_fast(r.slots, r.order, r.mask, r.psn_mask, r.window, r.order_mask,
+                         r.head, &otail, psns, handles, i, n, now, &dups)
+        added = otail - (r.order_head + r.order_n)
+        r.order_n += added
+        r.in_ring += added
+        r.st.inserted += added + dups
+        r.st.duplicates += dups
+        buffered += added
+        if i >= n:
+            return buffered
+        # a PSN outside the window: the general path (LATE or window advance)
+        buffered += pfo_rob_insert(r, psns[i], handles[i], now, False) == PFO_ROB_BUFFERED
+        i += 1
+
+
 cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
                                      const pfo_handle_t* handles, Py_ssize_t n,
                                      pfo_ns_t now, const uint8_t* dropped,
                                      uint8_t* status_out) noexcept nogil:
     if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
+    if dropped is NULL and status_out is NULL:
+        return _insert_plain(r, psns, handles, n, now)
     return _insert_run(r, psns, handles, n, now, dropped, status_out)
 
 
@@ -288,9 +344,12 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
         drain_every = n
     while True:
         j = n - i if n - i < drain_every else drain_every
-        _insert_run(r, psns + i, handles + i, j, now,
-                    NULL if dropped is NULL else dropped + i,
-                    NULL if status_out is NULL else status_out + i)
+        if dropped is NULL and status_out is NULL:
+            _insert_plain(r, psns + i, handles + i, j, now)
+        else:
+            _insert_run(r, psns + i, handles + i, j, now,
+                        NULL if dropped is NULL else dropped + i,
+                        NULL if status_out is NULL else status_out + i)
         i += j
         k += pfo_rob_drain(r, now, out + k, cap - k)
         if i >= n:
@@ -314,16 +373,45 @@ cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_
     return n
 
 
-cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
-                              Py_ssize_t cap) noexcept nogil:
-    cdef Py_ssize_t n, start
+cdef inline pfo_handle_t* _release_run(pfo_rob_t* r, pfo_handle_t* o,
+                                      pfo_handle_t* oend) noexcept nogil:
+    # Release the contiguous run at the head into o[0:oend-o]: packets out,
+    # tombstones passed over; stops at a missing PSN or a full output.
+    # Returns the new end of the output.
     cdef pfo_rob_slot_t* slots = r.slots
     cdef pfo_rob_slot_t* s
+    cdef uint32_t mask = r.mask
+    cdef pfo_psn_t head = r.head
+    cdef uint32_t occupied = r.in_ring + r.n_tomb, moved = 0
+    cdef pfo_handle_t* o0 = o
+    cdef pfo_ns_t ts
+    while moved < occupied:
+        s = &slots[(head + moved) & mask]
+        ts = s.ts
+        if ts < 0:
+            if ts == PFO_ROB_SLOT_EMPTY:
+                break
+        else:
+            if o == oend:
+                break
+            o[0] = s.handle
+            o += 1
+        s.ts = PFO_ROB_SLOT_EMPTY
+        moved += 1
+    r.head = (head + moved) & r.psn_mask
+    r.in_ring -= <uint32_t>(o - o0)
+    r.n_tomb -= moved - <uint32_t>(o - o0)
+    return o
+
+
+cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
+                              Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t n
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_handle_t* o
+    cdef pfo_handle_t* oend = out + cap
     cdef uint32_t mask = r.mask, pmask = r.psn_mask
-    cdef uint32_t occupied, in_ring
-    cdef pfo_psn_t head
-    cdef pfo_ns_t ts, limit
-    cdef bint stop = False
+    cdef pfo_ns_t limit
     if now < r.last_ns:
         return -1
     r.last_ns = now
@@ -331,45 +419,22 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
-    start = n
     limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
-    head = r.head
-    in_ring = r.in_ring
-    occupied = in_ring + r.n_tomb
-    while occupied:
-        # the contiguous run at the head: packets out, tombstones passed over
-        while occupied:
-            s = &slots[head & mask]
-            ts = s.ts
-            if ts == PFO_ROB_SLOT_EMPTY:
-                break
-            if ts >= 0:
-                if n >= cap:
-                    stop = True
-                    break
-                out[n] = s.handle
-                n += 1
-                in_ring -= 1
-            s.ts = PFO_ROB_SLOT_EMPTY
-            occupied -= 1
-            head = (head + 1) & pmask
-        r.head = head
-        r.n_tomb = occupied - in_ring
-        r.in_ring = in_ring
+    o = out + n
+    while True:
+        o = _release_run(r, o, oend)
         _order_clean(r)
-        if stop or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
+        # a full output stops here (the caller calls again while n == cap)
+        if o == oend or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
             break
         # timeout: the earliest-inserted packet held is too old; skip the
         # missing PSNs at the head (there is a packet further on: that one)
         r.st.timeouts += 1
-        while slots[head & mask].ts == PFO_ROB_SLOT_EMPTY:
-            head = (head + 1) & pmask
+        while slots[r.head & mask].ts == PFO_ROB_SLOT_EMPTY:
+            r.head = (r.head + 1) & pmask
             r.st.skipped += 1
-    r.head = head
-    r.n_tomb = occupied - in_ring
-    r.in_ring = in_ring
-    r.st.released += n - start
-    return n
+    r.st.released += (o - out) - n
+    return o - out
 
 
 cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
