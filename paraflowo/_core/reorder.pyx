@@ -464,32 +464,78 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
     return n
 
 
+cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
+    cdef uint32_t i = q.pos[qid], last
+    q.is_active[qid] = 0
+    q.n_active -= 1
+    last = q.active[q.n_active]
+    q.active[i] = last
+    q.pos[last] = i
+
+
+cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
+                                       pfo_handle_t* out, int32_t* out_queue,
+                                       Py_ssize_t cap) noexcept nogil:
+    # drain queue qid into out[0:cap]; refresh its cached deadline, or take it
+    # out of the active set when it holds nothing
+    cdef pfo_rob_t* r = q.robs[qid]
+    cdef Py_ssize_t c = pfo_rob_drain(r, now, out, cap), j
+    if out_queue is not NULL:
+        for j in range(c):
+            out_queue[j] = <int32_t>qid
+    if pfo_rob_held(r) == 0:
+        if q.is_active[qid]:
+            _robq_deactivate(q, qid)
+    else:
+        q.deadline[qid] = pfo_rob_next_deadline(r)
+        if q.deadline[qid] < q.min_deadline:
+            q.min_deadline = q.deadline[qid]
+    return c
+
+
+cdef bint _robq_time_ok(const pfo_robq_t* q, pfo_ns_t now) noexcept nogil:
+    cdef uint32_t i
+    for i in range(q.n_active):
+        if now < q.robs[q.active[i]].last_ns:
+            return False
+    for i in range(q.n_touched):
+        if now < q.robs[q.touched[i]].last_ns:
+            return False
+    return True
+
+
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
     cdef uint32_t i, qid
-    cdef pfo_rob_t* r
-    cdef Py_ssize_t k = 0, c, j
-    for i in range(q.n_active):
-        if now < q.robs[q.active[i]].last_ns:
-            return -1
+    cdef Py_ssize_t k = 0
+    cdef pfo_ns_t newmin
+    if not _robq_time_ok(q, now):
+        return -1
+    # 1. the queues inserted into since their last drain
+    while q.n_touched and k < cap:
+        qid = q.touched[q.n_touched - 1]
+        k += _robq_drain_one(q, qid, now, out + k,
+                             NULL if out_queue is NULL else out_queue + k, cap - k)
+        if k == cap and pfo_rob_next_deadline(q.robs[qid]) <= now:
+            return k                    # full output: qid stays touched
+        q.is_touched[qid] = 0
+        q.n_touched -= 1
+    if k == cap or now < q.min_deadline:
+        return k
+    # 2. timeouts of the other active queues (only when the earliest is due)
+    newmin = PFO_NS_NEVER
     i = 0
     while i < q.n_active:
         qid = q.active[i]
-        r = q.robs[qid]
-        if pfo_rob_next_deadline(r) <= now:
-            if k >= cap:
-                break
-            c = pfo_rob_drain(r, now, out + k, cap - k)
-            if out_queue is not NULL:
-                for j in range(k, k + c):
-                    out_queue[j] = <int32_t>qid
-            k += c
-        if r.in_ring + r.ready_n == 0:
-            q.is_active[qid] = 0
-            q.n_active -= 1
-            q.active[i] = q.active[q.n_active]
-        else:
-            i += 1
+        if q.deadline[qid] <= now and k < cap:
+            k += _robq_drain_one(q, qid, now, out + k,
+                                 NULL if out_queue is NULL else out_queue + k, cap - k)
+            if not q.is_active[qid]:
+                continue                # swapped out: active[i] is another queue now
+        if q.deadline[qid] < newmin:
+            newmin = q.deadline[qid]
+        i += 1
+    q.min_deadline = newmin
     return k
 
 
@@ -509,9 +555,8 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
             r = q.robs[m.queue]
             if (m.psn & ~r.psn_mask) or now < r.last_ns:
                 return -1
-    for i in range(q.n_active):
-        if now < q.robs[q.active[i]].last_ns:
-            return -1
+    if not _robq_time_ok(q, now):
+        return -1
     if drain_every <= 0 or drain_every > n:
         drain_every = n
     next_drain = drain_every
@@ -1035,10 +1080,9 @@ cdef class ReorderQueues:
 
     Notes
     -----
-    Only queues that hold packets (the active set) are visited by a drain,
-    and among them only those with something due (their
-    :attr:`ReorderBuffer.next_deadline` has come), so timeouts cost nothing
-    for idle queues.  Memory: ``n_queues * 32 * window`` bytes.
+    A drain visits the queues inserted into since their last drain; the
+    other queues that hold packets are scanned only when the earliest of their
+    timeout deadlines has come, so idle queues cost nothing.  Memory: ``n_queues * 32 * window`` bytes.
     :attr:`buffers` gives each queue's :class:`ReorderBuffer` for
     inspection; inserting into one directly bypasses the active set.
 
@@ -1063,9 +1107,16 @@ cdef class ReorderQueues:
         buffers = [ReorderBuffer(window, timeout_ns, psn_bits, first_psn) for _ in range(n)]
         self.q.robs = <pfo_rob_t**>calloc(n, sizeof(pfo_rob_t*))
         self.q.active = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.q.pos = <uint32_t*>calloc(n, sizeof(uint32_t))
         self.q.is_active = <uint8_t*>calloc(n, sizeof(uint8_t))
-        if self.q.robs is NULL or self.q.active is NULL or self.q.is_active is NULL:
+        self.q.touched = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.q.is_touched = <uint8_t*>calloc(n, sizeof(uint8_t))
+        self.q.deadline = <pfo_ns_t*>calloc(n, sizeof(pfo_ns_t))
+        if (self.q.robs is NULL or self.q.active is NULL or self.q.pos is NULL
+                or self.q.is_active is NULL or self.q.touched is NULL
+                or self.q.is_touched is NULL or self.q.deadline is NULL):
             raise MemoryError(f"cannot allocate {n} reorder queues")
+        self.q.min_deadline = PFO_NS_NEVER
         cdef Py_ssize_t i
         for i in range(n):
             self.q.robs[i] = &(<ReorderBuffer>buffers[i]).rob
@@ -1076,7 +1127,11 @@ cdef class ReorderQueues:
     def __dealloc__(self):
         free(self.q.robs)
         free(self.q.active)
+        free(self.q.pos)
         free(self.q.is_active)
+        free(self.q.touched)
+        free(self.q.is_touched)
+        free(self.q.deadline)
 
     def __repr__(self):
         b = <ReorderBuffer>self.buffers[0]
@@ -1128,19 +1183,20 @@ cdef class ReorderQueues:
         """
         qid = require_int("queue", queue, 0, self.q.n_queues - 1)
         st = (<ReorderBuffer>self.buffers[qid]).insert(psn, handle, now_ns, dropped)
-        if st == PFO_ROB_BUFFERED and not self.q.is_active[qid]:
-            self.q.is_active[qid] = 1
-            self.q.active[self.q.n_active] = qid
-            self.q.n_active += 1
+        if st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED:
+            pfo_robq_touch(&self.q, qid)
         return st
 
     cdef _check_drain_time(self, int64_t t):
         cdef uint32_t i
-        cdef pfo_ns_t last
+        cdef pfo_ns_t last = 0
+        if _robq_time_ok(&self.q, t):
+            return
         for i in range(self.q.n_active):
-            last = self.q.robs[self.q.active[i]].last_ns
-            if t < last:
-                _time_error("now_ns", t, last)
+            last = max(last, self.q.robs[self.q.active[i]].last_ns)
+        for i in range(self.q.n_touched):
+            last = max(last, self.q.robs[self.q.touched[i]].last_ns)
+        _time_error("now_ns", t, last)
 
     def drain_into(self, now_ns, out, out_queue=None):
         """Drain every queue with something due at ``now_ns`` into ``out``.
@@ -1197,7 +1253,10 @@ cdef class ReorderQueues:
             hs.append(h)
             qs.append(np.full(len(h), i, np.int32))
             self.q.is_active[i] = 0
+            self.q.is_touched[i] = 0
         self.q.n_active = 0
+        self.q.n_touched = 0
+        self.q.min_deadline = PFO_NS_NEVER
         return np.concatenate(hs), np.concatenate(qs)
 
     def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,
