@@ -4,7 +4,7 @@ cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport malloc, calloc, free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 
 from collections import namedtuple
 from enum import IntEnum
@@ -511,16 +511,21 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
     cdef pfo_ns_t newmin
     if not _robq_time_ok(q, now):
         return -1
-    # 1. the queues inserted into since their last drain
-    while q.n_touched and k < cap:
-        qid = q.touched[q.n_touched - 1]
+    # 1. the queues inserted into since their last drain, in the order of
+    # their first insert
+    i = 0
+    while i < q.n_touched and k < cap:
+        qid = q.touched[i]
         k += _robq_drain_one(q, qid, now, out + k,
                              NULL if out_queue is NULL else out_queue + k, cap - k)
         if k == cap and pfo_rob_next_deadline(q.robs[qid]) <= now:
-            return k                    # full output: qid stays touched
+            break                       # full output: qid stays touched
         q.is_touched[qid] = 0
-        q.n_touched -= 1
-    if k == cap or now < q.min_deadline:
+        i += 1
+    if i:
+        memmove(q.touched, q.touched + i, (q.n_touched - i) * sizeof(uint32_t))
+        q.n_touched -= i
+    if q.n_touched or k == cap or now < q.min_deadline:
         return k
     # 2. timeouts of the other active queues (only when the earliest is due)
     newmin = PFO_NS_NEVER
