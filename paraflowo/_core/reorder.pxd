@@ -84,9 +84,6 @@ ctypedef struct pfo_rob_t:
     uint32_t half             # 2**(psn_bits - 1)
     uint32_t order_mask       # 2*window - 1
     pfo_psn_t head            # next PSN to release
-    pfo_psn_t run_end         # slots [head, run_end) all hold a packet or tombstone:
-                              # the run the next drain releases first (its packets
-                              # need no order-FIFO entry)
     uint32_t n_tomb           # slots holding a tombstone
     uint32_t in_ring          # slots holding a packet
     uint32_t ready_head, ready_n
@@ -113,15 +110,6 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     # after its checks.
 
 
-cdef inline void pfo_rob_extend_run(pfo_rob_t* r) noexcept nogil:
-    # run_end was just filled: move it past every occupied slot that follows
-    # (at most to head + window).
-    cdef pfo_psn_t e = (r.run_end + 1) & r.psn_mask
-    while ((e - r.head) & r.psn_mask) < r.window and r.slots[e & r.mask].ts != PFO_ROB_SLOT_EMPTY:
-        e = (e + 1) & r.psn_mask
-    r.run_end = e
-
-
 cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
                                pfo_ns_t now, bint dropped) noexcept nogil:
     # Insert one packet (or, with dropped, its tombstone) at time now.
@@ -146,18 +134,11 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
         s.ts = PFO_ROB_SLOT_TOMB
         r.n_tomb += 1
         r.st.dropped += 1
-        if psn == r.run_end:
-            pfo_rob_extend_run(r)
         return PFO_ROB_DROPPED
     s.handle = handle
     s.ts = now
-    if psn == r.run_end:
-        # it extends the run at the head: released by the next drain before
-        # any timeout check, so it needs no order-FIFO entry
-        pfo_rob_extend_run(r)
-    else:
-        r.order[(r.order_head + r.order_n) & r.order_mask] = psn
-        r.order_n += 1
+    r.order[(r.order_head + r.order_n) & r.order_mask] = psn
+    r.order_n += 1
     r.in_ring += 1
     return PFO_ROB_BUFFERED
 

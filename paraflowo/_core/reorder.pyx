@@ -150,7 +150,6 @@ cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
     r.psn_mask = <uint32_t>((<uint64_t>1 << psn_bits) - 1)
     r.half = <uint32_t>1 << (psn_bits - 1)
     r.head = first_psn
-    r.run_end = first_psn
     r.timeout_ns = timeout_ns
     return 0
 
@@ -226,8 +225,6 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
         r.st.skipped += adv - n_scan
     else:
         r.st.skipped += adv
-    if ((r.run_end - r.head) & r.psn_mask) < adv:
-        r.run_end = (psn - r.window + 1) & r.psn_mask     # (a lagging run_end is safe)
     r.head = (psn - r.window + 1) & r.psn_mask
     _order_clean(r)
     return pfo_rob_insert(r, psn, handle, now, dropped)
@@ -236,17 +233,52 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
 cdef Py_ssize_t _insert_run(pfo_rob_t* r, const pfo_psn_t* psns,
                             const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
                             const uint8_t* dropped, uint8_t* status_out) noexcept nogil:
-    # pfo_rob_insert on n packets, with drop flags and/or statuses.
+    # pfo_rob_insert on n packets, with the ring's fields held in locals (the
+    # in-window, not-dropped case never writes r until the end of the run).
     # Preconditions: now >= r.last_ns, every PSN < 2**psn_bits.
-    cdef Py_ssize_t i, buffered = 0
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_rob_slot_t* s
+    cdef pfo_psn_t* order = r.order
+    cdef uint32_t mask = r.mask, pmask = r.psn_mask, window = r.window
+    cdef uint32_t omask = r.order_mask
+    cdef pfo_psn_t head = r.head, p
+    cdef uint32_t otail = (r.order_head + r.order_n) & omask
+    cdef Py_ssize_t i, added = 0, dups = 0, buffered = 0
     cdef int st
+    r.last_ns = now
     for i in range(n):
-        st = pfo_rob_insert(r, psns[i], handles[i], now, dropped is not NULL and dropped[i])
-        buffered += st == PFO_ROB_BUFFERED
+        p = psns[i]
+        if ((p - head) & pmask) >= window or (dropped is not NULL and dropped[i]):
+            # general path: publish the locals, insert, reload
+            r.order_n += <uint32_t>added
+            r.in_ring += <uint32_t>added
+            r.st.inserted += added + dups
+            r.st.duplicates += dups
+            buffered += added
+            added = dups = 0
+            st = pfo_rob_insert(r, p, handles[i], now, dropped is not NULL and dropped[i])
+            buffered += st == PFO_ROB_BUFFERED
+            head = r.head
+            otail = (r.order_head + r.order_n) & omask
+        else:
+            s = &slots[p & mask]
+            if s.ts != PFO_ROB_SLOT_EMPTY:
+                dups += 1
+                st = PFO_ROB_DUPLICATE
+            else:
+                s.handle = handles[i]
+                s.ts = now
+                order[otail] = p
+                otail = (otail + 1) & omask
+                added += 1
+                st = PFO_ROB_BUFFERED
         if status_out is not NULL:
             status_out[i] = <uint8_t>st
-    r.last_ns = now
-    return buffered
+    r.order_n += <uint32_t>added
+    r.in_ring += <uint32_t>added
+    r.st.inserted += added + dups
+    r.st.duplicates += dups
+    return buffered + added
 
 
 cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t n) noexcept nogil:
@@ -262,16 +294,14 @@ cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t
 cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
                                     uint32_t mask, uint32_t pmask, uint32_t window,
                                     uint32_t omask, pfo_psn_t head, uint32_t* otail,
-                                    pfo_psn_t* run_end, const pfo_psn_t* psns,
-                                    const pfo_handle_t* handles, Py_ssize_t i,
-                                    Py_ssize_t n, pfo_ns_t now, Py_ssize_t* added,
+                                    const pfo_psn_t* psns, const pfo_handle_t* handles,
+                                    Py_ssize_t i, Py_ssize_t n, pfo_ns_t now,
                                     Py_ssize_t* dups) noexcept nogil:
     # Insert psns[i:] while they fall inside the window (no call, no store to
-    # the ring's header: everything stays in registers), as pfo_rob_insert.
-    # Returns the index of the first packet not handled (n, or a PSN outside
-    # the window).
+    # the ring's header: everything stays in registers).  Returns the index
+    # of the first packet not handled (n, or a PSN outside the window).
     cdef pfo_rob_slot_t* s
-    cdef pfo_psn_t p, e = run_end[0]
+    cdef pfo_psn_t p
     cdef uint32_t t = otail[0]
     while i < n:
         p = psns[i]
@@ -281,38 +311,30 @@ cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
         if s.ts == PFO_ROB_SLOT_EMPTY:
             s.handle = handles[i]
             s.ts = now
-            added[0] += 1
-            if p == e:
-                e = (e + 1) & pmask
-                while ((e - head) & pmask) < window and slots[e & mask].ts != PFO_ROB_SLOT_EMPTY:
-                    e = (e + 1) & pmask
-            else:
-                order[t & omask] = p
-                t += 1
+            order[t & omask] = p
+            t += 1
         else:
             dups[0] += 1
         i += 1
     otail[0] = t
-    run_end[0] = e
     return i
 
 
 cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
                               const pfo_handle_t* handles, Py_ssize_t n,
                               pfo_ns_t now) noexcept nogil:
-    # pfo_rob_insert on n packets without drop flags or statuses: the hot loop
-    # of the burst paths
-    cdef uint32_t otail
-    cdef Py_ssize_t i = 0, dups, added, buffered = 0
+    # _insert_run without drop flags or statuses: the hot loop of the burst paths
+    cdef uint32_t otail, added
+    cdef Py_ssize_t i = 0, dups = 0, buffered = 0
     r.last_ns = now
     while True:
         otail = r.order_head + r.order_n
-        dups = added = 0
+        dups = 0
         i = _insert_fast(r.slots, r.order, r.mask, r.psn_mask, r.window, r.order_mask,
-                         r.head, &otail, &r.run_end, psns, handles, i, n, now,
-                         &added, &dups)
-        r.order_n = otail - r.order_head
-        r.in_ring += <uint32_t>added
+                         r.head, &otail, psns, handles, i, n, now, &dups)
+        added = otail - (r.order_head + r.order_n)
+        r.order_n += added
+        r.in_ring += added
         r.st.inserted += added + dups
         r.st.duplicates += dups
         buffered += added
@@ -400,8 +422,6 @@ cdef inline pfo_handle_t* _release_run(pfo_rob_t* r, pfo_handle_t* o,
             o += 1
         s.ts = PFO_ROB_SLOT_EMPTY
         moved += 1
-    if ((r.run_end - head) & r.psn_mask) <= moved:
-        r.run_end = (head + moved) & r.psn_mask
     r.head = (head + moved) & r.psn_mask
     r.in_ring -= <uint32_t>(o - o0)
     r.n_tomb -= moved - <uint32_t>(o - o0)
@@ -437,7 +457,6 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
         while slots[r.head & mask].ts == PFO_ROB_SLOT_EMPTY:
             r.head = (r.head + 1) & pmask
             r.st.skipped += 1
-        r.run_end = r.head            # the run was released: run_end == old head
     r.st.released += (o - out) - n
     return o - out
 
@@ -445,7 +464,6 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
 cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n, start
     cdef pfo_rob_slot_t* s
-    cdef pfo_psn_t head0 = r.head
     _peak(r)
     n = _release_ready(r, out, cap)
     if r.ready_n:
@@ -465,8 +483,6 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
             r.st.skipped += 1
         s.ts = PFO_ROB_SLOT_EMPTY
         r.head = (r.head + 1) & r.psn_mask
-    if ((r.run_end - head0) & r.psn_mask) < ((r.head - head0) & r.psn_mask):
-        r.run_end = r.head
     r.st.released += n - start
     _order_clean(r)
     return n
