@@ -1178,15 +1178,27 @@ cdef class ReorderQueues:
         """Queues in the active set (those that may hold packets)."""
         return self.q.n_active
 
-    @property
-    def next_deadline(self):
-        """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+    cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
+                      pfo_ns_t now_ns, bint dropped) noexcept nogil:
+        return pfo_robq_insert(&self.q, queue, psn, handle, now_ns, dropped)
+
+    cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out, int32_t* out_queue,
+                            Py_ssize_t cap) noexcept nogil:
+        return pfo_robq_drain(&self.q, now_ns, out, out_queue, cap)
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
         cdef pfo_ns_t best = PFO_NS_NEVER, d
         cdef uint32_t i
         for i in range(self.q.n_active):
             d = pfo_rob_next_deadline(self.q.robs[self.q.active[i]])
             if d < best:
                 best = d
+        return best
+
+    @property
+    def next_deadline(self):
+        """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+        cdef pfo_ns_t best = self.c_next_deadline()
         return None if best == PFO_NS_NEVER else best
 
     @property
