@@ -116,7 +116,9 @@ def cmod(tmp_path_factory):
 def _n_packets(config):
     if "PFO_BENCH_PACKETS" in os.environ:
         return int(os.environ["PFO_BENCH_PACKETS"])
-    return N_QUICK if config.getoption("benchmark_disable", default=True) else N_TIMED
+    timed = (config.getoption("benchmark_enable", default=False)
+             or not config.getoption("benchmark_disable", default=True))
+    return N_TIMED if timed else N_QUICK
 
 
 @pytest.fixture(scope="module")
