@@ -19,7 +19,9 @@ import benchutil  # noqa: E402
 
 
 def pytest_configure(config):
-    benchutil.TIMING = not config.getoption("benchmark_disable", default=True)
+    # addopts carries --benchmark-disable; --benchmark-enable overrides it
+    benchutil.TIMING = bool(config.getoption("benchmark_enable", default=False)) or not (
+        config.getoption("benchmark_disable", default=True))
 
 
 @pytest.fixture

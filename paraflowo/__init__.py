@@ -24,6 +24,15 @@ from paraflowo._core.detectors import CountMinDetector, ElephantDetector, Thresh
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 from paraflowo._core.breakup import Breakup
+from paraflowo.reorder import (
+    MetadataCache,
+    PacketStore,
+    PacketStoreFull,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -58,4 +67,12 @@ __all__ = [
     "FLOWLET_DTYPE",
     "FlowletScheduler",
     "Breakup",
+    # egress: reordering and metadata caching
+    "ReorderBuffer",
+    "ReorderQueues",
+    "ReorderStats",
+    "ReorderStatus",
+    "MetadataCache",
+    "PacketStore",
+    "PacketStoreFull",
 ]
