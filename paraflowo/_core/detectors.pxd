@@ -129,6 +129,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef readonly uint64_t seed
     cdef uint32_t log2_width
     cdef uint32_t shift             # 64 - log2_width
+    cdef uint32_t field_bits        # fused row hash: field stride 64 // depth; 0: per-row hashes
     cdef uint32_t cur               # window slot of the current window: 0 or 1
     cdef uint64_t win_end           # current window is [win_end - window_ns, win_end)
     cdef uint64_t totals[2]         # amount counted per window slot (saturating)

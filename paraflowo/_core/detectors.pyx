@@ -31,11 +31,40 @@ cdef extern from *:
 
     /* ---- Count-Min kernel ------------------------------------------------
        cells[((r << lw) + col) * 2 + w]: row r, column col, window slot w.
-       hp: depth triples (a0, a1, b) -- the layout of pfo_cm_hash_t[depth].
+       hp: the hash parameters, PFO_CM_MAX_DEPTH triples (a0, a1, b) -- the
+       layout of pfo_cm_hash_t[PFO_CM_MAX_DEPTH].  fb: the fused field stride
+       (below), 0 for per-row hashes.
 
-       Row hash: pair-multiply-shift (Thorup, "High speed hashing for integers
-       and strings", 2015) over the 32-bit halves of the key, in 64-bit
-       arithmetic, one multiplication per row:
+       Fused hash (fb > 0, when depth * l <= 64, l = log2(width)): one
+       multiply-add-shift in 128-bit arithmetic (Dietzfelbinger 1996),
+           H = ((A * x + B) mod 2**128) >> 64,
+       A = hp[1] * 2**64 + hp[0], B = hp[3] * 2**64 + hp[2] (uniform on
+       [2**128] from the seeded SplitMix64 stream), x the 64-bit key; row r
+       takes the l-bit field  col_r = (H >> (r * fb)) & (width - 1)  with
+       fb = floor(64 / depth) >= l (fields do not overlap).  Cost: two
+       multiplications per key instead of one per row.
+       Why it is enough: for u-bit keys and w-bit arithmetic, multiply-add-shift
+       with A, B uniform on [2**w] keeping the top L bits is strongly universal
+       when w >= u + L - 1 (here 128 >= 64 + 64 - 1): for keys x != y the pair
+       (H(x), H(y)) is uniform on [2**64]**2.  So is every choice of bits of
+       it: the 2 * depth fields of two distinct keys are uniform and mutually
+       independent.  Hence, exactly as for independent per-row hashes, each
+       row is a strongly universal hash on its own (two keys collide in row r
+       with probability exactly 1/width: the Count-Min eps = e/width per row),
+       and for every pair of keys the collisions in different rows are
+       independent (a pair collides in all rows with probability
+       width**-depth) -- unlike a CRC with per-row seeds, whose collisions
+       repeat in every row.  What it does not give: the rows are one draw,
+       not depth independent draws, so the errors of one key's rows (sums
+       over all other keys) are not proven independent; the textbook step
+       delta = e**-depth multiplies the rows' failure probabilities and uses
+       that.  Measured on skewed and adversarial streams the failure rate
+       stays below e**-depth (tests/test_detector_accuracy.py); where a proof
+       is required, the per-row family below has it.
+
+       Per-row hash (fb = 0, depth * l > 64): pair-multiply-shift (Thorup,
+       "High speed hashing for integers and strings", 2015) over the 32-bit
+       halves of the key, in 64-bit arithmetic, one multiplication per row:
            col = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l)
        Expanded, the product is a0*x_lo + a1*x_hi + (x_hi*x_lo + a0*a1): a
        vector multiply-shift plus a key-only offset and a key-independent one
@@ -43,10 +72,9 @@ cdef extern from *:
        pre-shift values is uniform over a coset of 2**k Z with k <= 31 (k:
        trailing zeros of the differing half), so for l <= 33 (64 >= 32 + l - 1)
        the pair (h(x), h(y)) is uniform on [2**l]**2: the family is strongly
-       universal and two keys collide with probability exactly 1/width, the
-       Count-Min bound's eps = e/width.  Rows draw independent (a0, a1, b) from
-       a seeded SplitMix64 stream, so their collisions are independent -- a CRC
-       with per-row seeds would collide on the same key pairs in every row.
+       universal and two keys collide with probability exactly 1/width.  Rows
+       draw independent (a0, a1, b), so their hash functions are independent
+       and the full Count-Min bound holds as proven.
        Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
        (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
        such small products over all columns. */
@@ -63,6 +91,32 @@ cdef extern from *:
     PFO_ALWAYS_INLINE uint64_t pfo_cm_col(const uint64_t *h, uint64_t key, unsigned sh) {
         return ((h[0] + (key >> 32)) * (h[1] + (uint32_t)key) + h[2]) >> sh;
     }
+    /* H = ((A * x + B) mod 2**128) >> 64, A = (ahi, alo), B = (bhi, blo). */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_h128(uint64_t alo, uint64_t ahi, uint64_t blo,
+                                           uint64_t bhi, uint64_t x) {
+    #if defined(__SIZEOF_INT128__)
+        unsigned __int128 p = (unsigned __int128)alo * x + blo;    /* < 2**128 */
+        return (uint64_t)(p >> 64) + ahi * x + bhi;
+    #else
+        uint64_t a0 = (uint32_t)alo, a1 = alo >> 32, x0 = (uint32_t)x, x1 = x >> 32;
+        uint64_t p00 = a0 * x0, p01 = a0 * x1, p10 = a1 * x0, p11 = a1 * x1;
+        uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;
+        uint64_t lo = (mid << 32) | (uint32_t)p00;
+        uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+        uint64_t s = lo + blo;
+        return hi + (s < lo) + ahi * x + bhi;
+    #endif
+    }
+    /* Column of row r (0 <= r < depth) for key; fused or per-row (see above). */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_colr(const uint64_t *hp, unsigned fb, unsigned lw,
+                                           unsigned sh, uint64_t H, uint64_t key, unsigned r) {
+        if (fb)
+            return (H >> (r * fb)) & ((1ull << lw) - 1);
+        return pfo_cm_col(hp + 3 * r, key, sh);
+    }
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_fused(const uint64_t *hp, unsigned fb, uint64_t key) {
+        return fb ? pfo_cm_h128(hp[0], hp[1], hp[2], hp[3], key) : 0;
+    }
     /* Blocks of PFO_CM_BLOCK packets: first hash every key of the block and
        prefetch its counters, then update them, so the counters' cache misses
        overlap instead of stalling one packet at a time.  sat = 0 is allowed
@@ -70,7 +124,7 @@ cdef extern from *:
        checks the window total: no counter exceeds it). */
     #define PFO_CM_BLOCK 16
     PFO_ALWAYS_INLINE uint64_t pfo_cm_loop(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
             unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
         uint32_t *base[16];
@@ -84,9 +138,9 @@ cdef extern from *:
         for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK) {
             nb = n - i0 < PFO_CM_BLOCK ? n - i0 : PFO_CM_BLOCK;
             for (j = 0; j < nb; j++) {
-                uint64_t key = keys[i0 + j];
+                uint64_t key = keys[i0 + j], H = pfo_cm_fused(hp, fb, key);
                 for (r = 0; r < depth; r++) {
-                    uint64_t col = pfo_cm_col(hp + 3 * r, key, sh) << 1;
+                    uint64_t col = pfo_cm_colr(hp, fb, lw, sh, H, key, r) << 1;
                     idx[j * depth + r] = col;
                     PFO_PREFETCH(base[r] + col);
                 }
@@ -136,18 +190,69 @@ cdef extern from *:
         if (last_est) *last_est = est;
         return amounts ? total : (uint64_t)n;
     }
+    /* The hot case: depth 4, fused hash with 16-bit fields (width <= 2**16),
+       unit amounts, no counter can saturate.  Same arithmetic as pfo_cm_loop
+       with the row loops unrolled and fixed shifts (a shift by a variable
+       count costs several uops on x86-64 without BMI2).  Blocks of
+       PFO_CM_BLOCK4: hash and prefetch, keeping H, then update. */
+    #define PFO_CM_BLOCK4 8
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_loop4(
+            uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
+            uint64_t th, const uint64_t *keys, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        uint64_t w2 = (uint64_t)2 << lw, mask = ((uint64_t)1 << lw) - 1;
+        uint32_t *b0 = cells + cur, *b1 = b0 + w2, *b2 = b1 + w2, *b3 = b2 + w2;
+        const Py_ssize_t pd = cur ? -1 : 1;        /* the previous window's slot */
+        const uint64_t alo = hp[0], ahi = hp[1], blo = hp[2], bhi = hp[3];
+        uint64_t hs[PFO_CM_BLOCK4], est = 0;
+        Py_ssize_t i0, j, nb;
+        for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK4) {
+            nb = n - i0 < PFO_CM_BLOCK4 ? n - i0 : PFO_CM_BLOCK4;
+            for (j = 0; j < nb; j++) {
+                uint64_t H = pfo_cm_h128(alo, ahi, blo, bhi, keys[i0 + j]);
+                hs[j] = H;
+                PFO_PREFETCH(b0 + 2 * (H & mask));
+                PFO_PREFETCH(b1 + 2 * ((H >> 16) & mask));
+                PFO_PREFETCH(b2 + 2 * ((H >> 32) & mask));
+                PFO_PREFETCH(b3 + 2 * ((H >> 48) & mask));
+            }
+            for (j = 0; j < nb; j++) {
+                uint64_t H = hs[j], e0, e1, e2, e3;
+                uint32_t *q0 = b0 + 2 * (H & mask), *q1 = b1 + 2 * ((H >> 16) & mask);
+                uint32_t *q2 = b2 + 2 * ((H >> 32) & mask), *q3 = b3 + 2 * ((H >> 48) & mask);
+                uint32_t v0, v1, v2, v3;
+                if (!cons) {
+                    v0 = q0[0] + 1; v1 = q1[0] + 1; v2 = q2[0] + 1; v3 = q3[0] + 1;
+                } else {
+                    uint32_t a0 = q0[0], a1 = q1[0], a2 = q2[0], a3 = q3[0];
+                    uint32_t m01 = a0 < a1 ? a0 : a1, m23 = a2 < a3 ? a2 : a3;
+                    uint32_t c = (m01 < m23 ? m01 : m23) + 1;
+                    v0 = a0 < c ? c : a0; v1 = a1 < c ? c : a1;
+                    v2 = a2 < c ? c : a2; v3 = a3 < c ? c : a3;
+                }
+                q0[0] = v0; q1[0] = v1; q2[0] = v2; q3[0] = v3;
+                e0 = (uint64_t)v0 + q0[pd]; e1 = (uint64_t)v1 + q1[pd];
+                e2 = (uint64_t)v2 + q2[pd]; e3 = (uint64_t)v3 + q3[pd];
+                e0 = e0 < e1 ? e0 : e1;
+                e2 = e2 < e3 ? e2 : e3;
+                est = e0 < e2 ? e0 : e2;
+                if (out) out[i0 + j] = est >= th;
+            }
+        }
+        if (last_est) *last_est = est;
+        return (uint64_t)n;
+    }
     /* One packet (the per-packet paths): no block, same arithmetic as
        pfo_cm_loop with saturation.  Returns the estimate after counting. */
     PFO_ALWAYS_INLINE uint64_t pfo_cm_one_d(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
         uint32_t *p[16];
         uint32_t vals[16];
         unsigned prv = cur ^ 1u, r;
         uint32_t a = amount < 0xFFFFFFFFu ? (uint32_t)amount : 0xFFFFFFFFu, c, m = 0xFFFFFFFFu, v;
-        uint64_t est = UINT64_MAX, e;
+        uint64_t est = UINT64_MAX, e, H = pfo_cm_fused(hp, fb, key);
         for (r = 0; r < depth; r++) {
-            p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
+            p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_colr(hp, fb, lw, sh, H, key, r)) << 1);
             vals[r] = p[r][cur];
             m = vals[r] < m ? vals[r] : m;
         }
@@ -167,46 +272,60 @@ cdef extern from *:
         return est;
     }
     static uint64_t pfo_cm_one(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
-        if (depth == 4)
-            return cons ? pfo_cm_one_d(cells, hp, 4, 1, lw, sh, cur, key, amount)
-                        : pfo_cm_one_d(cells, hp, 4, 0, lw, sh, cur, key, amount);
-        return cons ? pfo_cm_one_d(cells, hp, depth, 1, lw, sh, cur, key, amount)
-                    : pfo_cm_one_d(cells, hp, depth, 0, lw, sh, cur, key, amount);
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+        if (depth == 4 && fb == 16)
+            return cons ? pfo_cm_one_d(cells, hp, 4, 16, 1, lw, sh, cur, key, amount)
+                        : pfo_cm_one_d(cells, hp, 4, 16, 0, lw, sh, cur, key, amount);
+        return cons ? pfo_cm_one_d(cells, hp, depth, fb, 1, lw, sh, cur, key, amount)
+                    : pfo_cm_one_d(cells, hp, depth, fb, 0, lw, sh, cur, key, amount);
     }
-    /* Depth 4 (the common case) gets its own copies with a constant depth, so
-       the row loops unroll and the hash constants stay in registers; unit
-       amounts that cannot overflow any counter skip the saturation. */
+    /* Estimate of key over both windows (no counting). */
+    static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned depth,
+                               unsigned fb, unsigned lw, unsigned sh, uint64_t key) {
+        uint64_t est = UINT64_MAX, e, H = pfo_cm_fused(hp, fb, key);
+        const uint32_t *p;
+        unsigned r;
+        for (r = 0; r < depth; r++) {
+            p = cells + ((((uint64_t)r << lw) + pfo_cm_colr(hp, fb, lw, sh, H, key, r)) << 1);
+            e = (uint64_t)p[0] + p[1];
+            est = e < est ? e : est;
+        }
+        return est;
+    }
+    /* Depth 4 with the fused hash (the common case) gets its own copies:
+       pfo_cm_loop4 for unit amounts that cannot overflow any counter, and
+       constant depth/stride copies of pfo_cm_loop otherwise. */
     static uint64_t pfo_cm_kernel(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
             unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
-        if (depth == 4 && !sat && !amounts) {
+        if (depth == 4 && fb == 16) {
+            if (!sat && !amounts) {
+                if (cons)
+                    return pfo_cm_loop4(cells, hp, 1, lw, cur, th, keys, n, out, last_est);
+                return pfo_cm_loop4(cells, hp, 0, lw, cur, th, keys, n, out, last_est);
+            }
             if (cons)
-                return pfo_cm_loop(cells, hp, 4, 1, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
-            return pfo_cm_loop(cells, hp, 4, 0, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
-        }
-        if (depth == 4) {
-            if (cons)
-                return pfo_cm_loop(cells, hp, 4, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-            return pfo_cm_loop(cells, hp, 4, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+                return pfo_cm_loop(cells, hp, 4, 16, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 16, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
         }
         if (cons)
-            return pfo_cm_loop(cells, hp, depth, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-        return pfo_cm_loop(cells, hp, depth, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, depth, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
-    uint64_t pfo_cm_col(const uint64_t* h, uint64_t key, unsigned sh) noexcept nogil
-    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
-                           int sat, unsigned lw, unsigned sh, unsigned cur, uint64_t th,
-                           const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
-                           uint8_t* out, uint64_t* last_est) noexcept nogil
-    uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
-                        unsigned lw, unsigned sh, unsigned cur, uint64_t key,
+    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
+                           int cons, int sat, unsigned lw, unsigned sh, unsigned cur,
+                           uint64_t th, const uint64_t* keys, const uint64_t* amounts,
+                           Py_ssize_t n, uint8_t* out, uint64_t* last_est) noexcept nogil
+    uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
+                        int cons, unsigned lw, unsigned sh, unsigned cur, uint64_t key,
                         uint64_t amount) noexcept nogil
+    uint64_t pfo_cm_est(const uint32_t* cells, const uint64_t* hp, unsigned depth,
+                        unsigned fb, unsigned lw, unsigned sh, uint64_t key) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
@@ -843,8 +962,8 @@ cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount
     # Count amount for key in the current window (per packet); return the
     # estimate over both windows, min over rows of (current + previous).
     d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
-    return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative,
-                      d.log2_width, d.shift, d.cur, key, amount)
+    return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
+                      d.conservative, d.log2_width, d.shift, d.cur, key, amount)
 
 
 cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
@@ -857,7 +976,8 @@ cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
     # Unit amounts cannot overflow a counter while the window total stays
     # below 2**32 - 1 (no counter exceeds its window's total).
     cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
-    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative, sat,
+    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
+                         d.conservative, sat,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
                          out, last_est)
 
@@ -968,6 +1088,8 @@ cdef class CountMinDetector(ElephantDetector):
         self.seed = s
         self.log2_width = w.bit_length() - 1
         self.shift = 64 - self.log2_width
+        # fused hash when every row's field fits in the 64 output bits
+        self.field_bits = 64 // d if d * self.log2_width <= 64 else 0
         cdef uint64_t state = s
         cdef uint32_t r
         for r in range(PFO_CM_MAX_DEPTH):
@@ -993,16 +1115,8 @@ cdef class CountMinDetector(ElephantDetector):
         return _tag_override(self, key, _cm_count(self, key, amount) >= self.threshold)
 
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
-        cdef uint32_t r
-        cdef uint32_t* p
-        cdef uint64_t est = UINT64_MAX, e, col
-        for r in range(self.depth):
-            col = pfo_cm_col(<const uint64_t*>&self.hashes[r], key, self.shift)
-            p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
-            e = <uint64_t>p[0] + p[1]
-            if e < est:
-                est = e
-        return est
+        return pfo_cm_est(self.cells, <const uint64_t*>self.hashes, self.depth,
+                          self.field_bits, self.log2_width, self.shift, key)
 
     cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
         _cm_advance(self, now_ns)
