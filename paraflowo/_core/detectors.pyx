@@ -192,9 +192,12 @@ cdef extern from *:
     }
     /* The hot case: depth 4, fused hash with 16-bit fields (width <= 2**16),
        unit amounts, no counter can saturate.  Same arithmetic as pfo_cm_loop
-       with the row loops unrolled and fixed shifts (a shift by a variable
-       count costs several uops on x86-64 without BMI2).  Blocks of
-       PFO_CM_BLOCK4: hash and prefetch, keeping H, then update. */
+       with the row loops unrolled, fixed shifts (a shift by a variable count
+       costs several uops on x86-64 without BMI2) and the window slot a
+       constant.  Blocks of PFO_CM_BLOCK4 packets: hash, prefetch and keep
+       the four counter addresses, then update.  Conservative unit update:
+       max(a, min + 1) = a + (a < min + 1), i.e. the rows at the minimum get
+       +1. */
     #define PFO_CM_BLOCK4 8
     PFO_ALWAYS_INLINE uint64_t pfo_cm_loop4(
             uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
@@ -203,31 +206,29 @@ cdef extern from *:
         uint32_t *b0 = cells + cur, *b1 = b0 + w2, *b2 = b1 + w2, *b3 = b2 + w2;
         const Py_ssize_t pd = cur ? -1 : 1;        /* the previous window's slot */
         const uint64_t alo = hp[0], ahi = hp[1], blo = hp[2], bhi = hp[3];
-        uint64_t hs[PFO_CM_BLOCK4], est = 0;
+        uint32_t *qs[4 * PFO_CM_BLOCK4];
+        uint64_t est = 0;
         Py_ssize_t i0, j, nb;
         for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK4) {
             nb = n - i0 < PFO_CM_BLOCK4 ? n - i0 : PFO_CM_BLOCK4;
             for (j = 0; j < nb; j++) {
                 uint64_t H = pfo_cm_h128(alo, ahi, blo, bhi, keys[i0 + j]);
-                hs[j] = H;
-                PFO_PREFETCH(b0 + 2 * (H & mask));
-                PFO_PREFETCH(b1 + 2 * ((H >> 16) & mask));
-                PFO_PREFETCH(b2 + 2 * ((H >> 32) & mask));
-                PFO_PREFETCH(b3 + 2 * ((H >> 48) & mask));
-            }
-            for (j = 0; j < nb; j++) {
-                uint64_t H = hs[j], e0, e1, e2, e3;
                 uint32_t *q0 = b0 + 2 * (H & mask), *q1 = b1 + 2 * ((H >> 16) & mask);
                 uint32_t *q2 = b2 + 2 * ((H >> 32) & mask), *q3 = b3 + 2 * ((H >> 48) & mask);
+                qs[4 * j] = q0; qs[4 * j + 1] = q1; qs[4 * j + 2] = q2; qs[4 * j + 3] = q3;
+                PFO_PREFETCH(q0); PFO_PREFETCH(q1); PFO_PREFETCH(q2); PFO_PREFETCH(q3);
+            }
+            for (j = 0; j < nb; j++) {
+                uint32_t *q0 = qs[4 * j], *q1 = qs[4 * j + 1], *q2 = qs[4 * j + 2], *q3 = qs[4 * j + 3];
                 uint32_t v0, v1, v2, v3;
+                uint64_t e0, e1, e2, e3;
                 if (!cons) {
                     v0 = q0[0] + 1; v1 = q1[0] + 1; v2 = q2[0] + 1; v3 = q3[0] + 1;
                 } else {
                     uint32_t a0 = q0[0], a1 = q1[0], a2 = q2[0], a3 = q3[0];
                     uint32_t m01 = a0 < a1 ? a0 : a1, m23 = a2 < a3 ? a2 : a3;
                     uint32_t c = (m01 < m23 ? m01 : m23) + 1;
-                    v0 = a0 < c ? c : a0; v1 = a1 < c ? c : a1;
-                    v2 = a2 < c ? c : a2; v3 = a3 < c ? c : a3;
+                    v0 = a0 + (a0 < c); v1 = a1 + (a1 < c); v2 = a2 + (a2 < c); v3 = a3 + (a3 < c);
                 }
                 q0[0] = v0; q1[0] = v1; q2[0] = v2; q3[0] = v3;
                 e0 = (uint64_t)v0 + q0[pd]; e1 = (uint64_t)v1 + q1[pd];
@@ -303,8 +304,10 @@ cdef extern from *:
         if (depth == 4 && fb == 16) {
             if (!sat && !amounts) {
                 if (cons)
-                    return pfo_cm_loop4(cells, hp, 1, lw, cur, th, keys, n, out, last_est);
-                return pfo_cm_loop4(cells, hp, 0, lw, cur, th, keys, n, out, last_est);
+                    return cur ? pfo_cm_loop4(cells, hp, 1, lw, 1, th, keys, n, out, last_est)
+                               : pfo_cm_loop4(cells, hp, 1, lw, 0, th, keys, n, out, last_est);
+                return cur ? pfo_cm_loop4(cells, hp, 0, lw, 1, th, keys, n, out, last_est)
+                           : pfo_cm_loop4(cells, hp, 0, lw, 0, th, keys, n, out, last_est);
             }
             if (cons)
                 return pfo_cm_loop(cells, hp, 4, 16, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
