@@ -1027,7 +1027,8 @@ cdef class CountMinDetector(ElephantDetector):
     ``N`` the amount counted in the two windows (:attr:`window_totals`) and
     ``f`` the key's true amount in them, ``f <= estimate`` always, and
     ``estimate <= f + epsilon * N`` with probability at least ``1 - delta``,
-    ``epsilon = e / width``, ``delta = e**-depth``.  Example: width 4096,
+    ``epsilon = e / width``, ``delta = e**-depth`` (see **Hashes** for what
+    the shared row hash proves).  Example: width 4096,
     depth 4, 1,000,000 packets in the two windows: epsilon * N = 664 packets,
     failing with probability e**-4 = 1.8 %.
 
@@ -1036,19 +1037,31 @@ cdef class CountMinDetector(ElephantDetector):
     cleared of its packets.  A steady flow of rate ``R`` has an estimate
     between ``R * window_ns`` and ``2 * R * window_ns``.
 
-    **Hashes.**  Row ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to
-    the top ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod
-    2**64`` (pair-multiply-shift) with ``a0, a1, b`` drawn per row from a
-    SplitMix64 stream seeded with ``seed``.  The family is strongly universal
-    for widths up to ``2**33``: two distinct keys collide in a row with
-    probability exactly ``1 / width`` over the choice of the row's parameters,
-    which is what the Count-Min bound needs, and rows are independent because
-    their parameters are.  This is unlike one linear hash (a CRC) with
-    different seeds, whose collisions repeat in every row.  Cost: one 64-bit
-    multiplication per row.
+    **Hashes.**  When ``depth * log2(width) <= 64`` (depth 4 up to width
+    ``2**16``, the usual case), one strongly universal hash serves all rows:
+    ``H = ((A * x + B) mod 2**128) >> 64`` (multiply-add-shift) with ``A, B``
+    128-bit values drawn from a SplitMix64 stream seeded with ``seed``, and
+    row ``r`` takes the ``log2(width)``-bit field of ``H`` at bit
+    ``r * (64 // depth)``.  For two distinct keys the pair ``(H(x), H(y))``
+    is uniform over ``[2**64]**2``, so their fields are uniform and
+    independent: in every row they collide with probability exactly
+    ``1 / width`` (the bound's ``eps``), and their collisions in different
+    rows are independent (probability ``width**-depth`` of colliding in all
+    rows) -- unlike one linear hash (a CRC) with different seeds, whose
+    collisions repeat in every row.  The rows are fields of one draw rather
+    than ``depth`` independent draws, so the step of the textbook proof that
+    multiplies the rows' failure probabilities into ``delta`` is not covered
+    by this argument; measured failure rates stay below ``delta`` (see the
+    component docs).  Cost: two multiplications per key.  Larger sketches use
+    one pair-multiply-shift hash per row, with independent parameters: row
+    ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to the top
+    ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64``
+    (strongly universal for widths up to ``2**33``); one multiplication per
+    row.
 
-    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, ``depth``
-    hashes and one cache line per row.  Window rotation clears one sketch.
+    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, one hash
+    (or ``depth``) and one cache line per row.  Window rotation clears one
+    sketch.
 
     Examples
     --------
