@@ -1140,7 +1140,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i, j, lo, mid
         cdef pfo_ns_t t
         cdef uint64_t total
         if now_step == 0:
@@ -1155,9 +1155,21 @@ cdef class CountMinDetector(ElephantDetector):
                 t = now_ns[i]
                 if <uint64_t>t >= self.win_end:
                     _cm_advance(self, t)
-                j = i + 1
-                while j < n and <uint64_t>now_ns[j] < self.win_end:
-                    j += 1
+                # first j > i with now_ns[j] >= win_end (n if none): times are
+                # nondecreasing, so check the last one, then bisect.  (Times
+                # that go backwards, against the contract, still give some j
+                # in (i, n]: no crash, no hang.)
+                if <uint64_t>now_ns[n - 1] < self.win_end:
+                    j = n
+                else:
+                    lo = i + 1
+                    j = n - 1
+                    while lo < j:
+                        mid = lo + (j - lo) // 2
+                        if <uint64_t>now_ns[mid] >= self.win_end:
+                            j = mid
+                        else:
+                            lo = mid + 1
                 total = _cm_kernel(self, keys + i, NULL if amounts is NULL else amounts + i,
                                    j - i, out + i, NULL)
                 self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
