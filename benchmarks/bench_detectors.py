@@ -31,6 +31,7 @@ ZIPF = _zipf_keys(N_BURST)
 UNIFORM = np.random.default_rng(8).integers(0, 2**64 - 1, N_BURST, dtype=np.uint64,
                                             endpoint=True)
 KEYS_LIST = ZIPF[:N_PACKET].tolist()
+TIMES = np.arange(N_BURST, dtype=np.int64) * 10
 
 
 def _mpps(benchmark, n):
@@ -51,6 +52,23 @@ def test_countmin_burst(benchmark, conservative, stream):
     flags = benchmark(det.update_burst, keys, 0, None, out)
     _mpps(benchmark, N_BURST)
     assert flags.shape == (N_BURST,)
+
+
+@pytest.mark.benchmark(group="detectors")
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+def test_countmin_burst_per_packet_times(benchmark, conservative):
+    # per-packet times (now_ns array), as Breakup.ingress_burst calls it;
+    # 10 ns apart, 1 ms windows: the burst is cut at ~10 window boundaries.
+    # A fresh detector per round (untimed setup): time may not go backwards.
+    out = np.empty(N_BURST, dtype=np.bool_)
+
+    def setup():
+        det = CountMinDetector(4096, 4, 10_000, 10**6, conservative=conservative, seed=1)
+        return (det, ), {}
+
+    benchmark.pedantic(lambda det: det.update_burst(ZIPF, TIMES, None, out), setup=setup,
+                       rounds=30)
+    _mpps(benchmark, N_BURST)
 
 
 @pytest.mark.benchmark(group="detectors")

@@ -55,6 +55,11 @@ ctypedef struct pfo_ktab_t:
 # One Count-Min row hash, pair-multiply-shift over the two 32-bit halves of
 # the key x = (x_hi, x_lo):  h(x) = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l),
 # l = log2(width), with a0, a1, b drawn from a seeded SplitMix64 stream.
+# Used when depth * l > 64.  Otherwise (field_bits > 0) all rows share one
+# 128-bit multiply-add-shift H = ((A * x + B) mod 2**128) >> 64 with
+# A = (hashes[0].a1, hashes[0].a0), B = (hashes[1].a0, hashes[0].b) as
+# (high, low) words, and row r takes bits [r * field_bits, r * field_bits + l)
+# of H.  See detectors.pyx for why.
 ctypedef struct pfo_cm_hash_t:
     uint64_t a0
     uint64_t a1
@@ -129,6 +134,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef readonly uint64_t seed
     cdef uint32_t log2_width
     cdef uint32_t shift             # 64 - log2_width
+    cdef uint32_t field_bits        # fused row hash: field stride 64 // depth; 0: per-row hashes
     cdef uint32_t cur               # window slot of the current window: 0 or 1
     cdef uint64_t win_end           # current window is [win_end - window_ns, win_end)
     cdef uint64_t totals[2]         # amount counted per window slot (saturating)

@@ -31,11 +31,40 @@ cdef extern from *:
 
     /* ---- Count-Min kernel ------------------------------------------------
        cells[((r << lw) + col) * 2 + w]: row r, column col, window slot w.
-       hp: depth triples (a0, a1, b) -- the layout of pfo_cm_hash_t[depth].
+       hp: the hash parameters, PFO_CM_MAX_DEPTH triples (a0, a1, b) -- the
+       layout of pfo_cm_hash_t[PFO_CM_MAX_DEPTH].  fb: the fused field stride
+       (below), 0 for per-row hashes.
 
-       Row hash: pair-multiply-shift (Thorup, "High speed hashing for integers
-       and strings", 2015) over the 32-bit halves of the key, in 64-bit
-       arithmetic, one multiplication per row:
+       Fused hash (fb > 0, when depth * l <= 64, l = log2(width)): one
+       multiply-add-shift in 128-bit arithmetic (Dietzfelbinger 1996),
+           H = ((A * x + B) mod 2**128) >> 64,
+       A = hp[1] * 2**64 + hp[0], B = hp[3] * 2**64 + hp[2] (uniform on
+       [2**128] from the seeded SplitMix64 stream), x the 64-bit key; row r
+       takes the l-bit field  col_r = (H >> (r * fb)) & (width - 1)  with
+       fb = floor(64 / depth) >= l (fields do not overlap).  Cost: two
+       multiplications per key instead of one per row.
+       Why it is enough: for u-bit keys and w-bit arithmetic, multiply-add-shift
+       with A, B uniform on [2**w] keeping the top L bits is strongly universal
+       when w >= u + L - 1 (here 128 >= 64 + 64 - 1): for keys x != y the pair
+       (H(x), H(y)) is uniform on [2**64]**2.  So is every choice of bits of
+       it: the 2 * depth fields of two distinct keys are uniform and mutually
+       independent.  Hence, exactly as for independent per-row hashes, each
+       row is a strongly universal hash on its own (two keys collide in row r
+       with probability exactly 1/width: the Count-Min eps = e/width per row),
+       and for every pair of keys the collisions in different rows are
+       independent (a pair collides in all rows with probability
+       width**-depth) -- unlike a CRC with per-row seeds, whose collisions
+       repeat in every row.  What it does not give: the rows are one draw,
+       not depth independent draws, so the errors of one key's rows (sums
+       over all other keys) are not proven independent; the textbook step
+       delta = e**-depth multiplies the rows' failure probabilities and uses
+       that.  Measured on skewed and adversarial streams the failure rate
+       stays below e**-depth (tests/test_detector_accuracy.py); where a proof
+       is required, the per-row family below has it.
+
+       Per-row hash (fb = 0, depth * l > 64): pair-multiply-shift (Thorup,
+       "High speed hashing for integers and strings", 2015) over the 32-bit
+       halves of the key, in 64-bit arithmetic, one multiplication per row:
            col = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l)
        Expanded, the product is a0*x_lo + a1*x_hi + (x_hi*x_lo + a0*a1): a
        vector multiply-shift plus a key-only offset and a key-independent one
@@ -43,10 +72,9 @@ cdef extern from *:
        pre-shift values is uniform over a coset of 2**k Z with k <= 31 (k:
        trailing zeros of the differing half), so for l <= 33 (64 >= 32 + l - 1)
        the pair (h(x), h(y)) is uniform on [2**l]**2: the family is strongly
-       universal and two keys collide with probability exactly 1/width, the
-       Count-Min bound's eps = e/width.  Rows draw independent (a0, a1, b) from
-       a seeded SplitMix64 stream, so their collisions are independent -- a CRC
-       with per-row seeds would collide on the same key pairs in every row.
+       universal and two keys collide with probability exactly 1/width.  Rows
+       draw independent (a0, a1, b), so their hash functions are independent
+       and the full Count-Min bound holds as proven.
        Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
        (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
        such small products over all columns. */
@@ -63,6 +91,32 @@ cdef extern from *:
     PFO_ALWAYS_INLINE uint64_t pfo_cm_col(const uint64_t *h, uint64_t key, unsigned sh) {
         return ((h[0] + (key >> 32)) * (h[1] + (uint32_t)key) + h[2]) >> sh;
     }
+    /* H = ((A * x + B) mod 2**128) >> 64, A = (ahi, alo), B = (bhi, blo). */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_h128(uint64_t alo, uint64_t ahi, uint64_t blo,
+                                           uint64_t bhi, uint64_t x) {
+    #if defined(__SIZEOF_INT128__)
+        unsigned __int128 p = (unsigned __int128)alo * x + blo;    /* < 2**128 */
+        return (uint64_t)(p >> 64) + ahi * x + bhi;
+    #else
+        uint64_t a0 = (uint32_t)alo, a1 = alo >> 32, x0 = (uint32_t)x, x1 = x >> 32;
+        uint64_t p00 = a0 * x0, p01 = a0 * x1, p10 = a1 * x0, p11 = a1 * x1;
+        uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;
+        uint64_t lo = (mid << 32) | (uint32_t)p00;
+        uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+        uint64_t s = lo + blo;
+        return hi + (s < lo) + ahi * x + bhi;
+    #endif
+    }
+    /* Column of row r (0 <= r < depth) for key; fused or per-row (see above). */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_colr(const uint64_t *hp, unsigned fb, unsigned lw,
+                                           unsigned sh, uint64_t H, uint64_t key, unsigned r) {
+        if (fb)
+            return (H >> (r * fb)) & ((1ull << lw) - 1);
+        return pfo_cm_col(hp + 3 * r, key, sh);
+    }
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_fused(const uint64_t *hp, unsigned fb, uint64_t key) {
+        return fb ? pfo_cm_h128(hp[0], hp[1], hp[2], hp[3], key) : 0;
+    }
     /* Blocks of PFO_CM_BLOCK packets: first hash every key of the block and
        prefetch its counters, then update them, so the counters' cache misses
        overlap instead of stalling one packet at a time.  sat = 0 is allowed
@@ -70,7 +124,7 @@ cdef extern from *:
        checks the window total: no counter exceeds it). */
     #define PFO_CM_BLOCK 16
     PFO_ALWAYS_INLINE uint64_t pfo_cm_loop(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
             unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
         uint32_t *base[16];
@@ -84,9 +138,9 @@ cdef extern from *:
         for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK) {
             nb = n - i0 < PFO_CM_BLOCK ? n - i0 : PFO_CM_BLOCK;
             for (j = 0; j < nb; j++) {
-                uint64_t key = keys[i0 + j];
+                uint64_t key = keys[i0 + j], H = pfo_cm_fused(hp, fb, key);
                 for (r = 0; r < depth; r++) {
-                    uint64_t col = pfo_cm_col(hp + 3 * r, key, sh) << 1;
+                    uint64_t col = pfo_cm_colr(hp, fb, lw, sh, H, key, r) << 1;
                     idx[j * depth + r] = col;
                     PFO_PREFETCH(base[r] + col);
                 }
@@ -136,18 +190,70 @@ cdef extern from *:
         if (last_est) *last_est = est;
         return amounts ? total : (uint64_t)n;
     }
+    /* The hot case: depth 4, fused hash with 16-bit fields (width <= 2**16),
+       unit amounts, no counter can saturate.  Same arithmetic as pfo_cm_loop
+       with the row loops unrolled, fixed shifts (a shift by a variable count
+       costs several uops on x86-64 without BMI2) and the window slot a
+       constant.  Blocks of PFO_CM_BLOCK4 packets: hash, prefetch and keep
+       the four counter addresses, then update.  Conservative unit update:
+       max(a, min + 1) = a + (a < min + 1), i.e. the rows at the minimum get
+       +1. */
+    #define PFO_CM_BLOCK4 8
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_loop4(
+            uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
+            uint64_t th, const uint64_t *keys, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        uint64_t w2 = (uint64_t)2 << lw, mask = ((uint64_t)1 << lw) - 1;
+        uint32_t *b0 = cells + cur, *b1 = b0 + w2, *b2 = b1 + w2, *b3 = b2 + w2;
+        const Py_ssize_t pd = cur ? -1 : 1;        /* the previous window's slot */
+        const uint64_t alo = hp[0], ahi = hp[1], blo = hp[2], bhi = hp[3];
+        uint32_t *qs[4 * PFO_CM_BLOCK4];
+        uint64_t est = 0;
+        Py_ssize_t i0, j, nb;
+        for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK4) {
+            nb = n - i0 < PFO_CM_BLOCK4 ? n - i0 : PFO_CM_BLOCK4;
+            for (j = 0; j < nb; j++) {
+                uint64_t H = pfo_cm_h128(alo, ahi, blo, bhi, keys[i0 + j]);
+                uint32_t *q0 = b0 + 2 * (H & mask), *q1 = b1 + 2 * ((H >> 16) & mask);
+                uint32_t *q2 = b2 + 2 * ((H >> 32) & mask), *q3 = b3 + 2 * ((H >> 48) & mask);
+                qs[4 * j] = q0; qs[4 * j + 1] = q1; qs[4 * j + 2] = q2; qs[4 * j + 3] = q3;
+                PFO_PREFETCH(q0); PFO_PREFETCH(q1); PFO_PREFETCH(q2); PFO_PREFETCH(q3);
+            }
+            for (j = 0; j < nb; j++) {
+                uint32_t *q0 = qs[4 * j], *q1 = qs[4 * j + 1], *q2 = qs[4 * j + 2], *q3 = qs[4 * j + 3];
+                uint32_t v0, v1, v2, v3;
+                uint64_t e0, e1, e2, e3;
+                if (!cons) {
+                    v0 = q0[0] + 1; v1 = q1[0] + 1; v2 = q2[0] + 1; v3 = q3[0] + 1;
+                } else {
+                    uint32_t a0 = q0[0], a1 = q1[0], a2 = q2[0], a3 = q3[0];
+                    uint32_t m01 = a0 < a1 ? a0 : a1, m23 = a2 < a3 ? a2 : a3;
+                    uint32_t c = (m01 < m23 ? m01 : m23) + 1;
+                    v0 = a0 + (a0 < c); v1 = a1 + (a1 < c); v2 = a2 + (a2 < c); v3 = a3 + (a3 < c);
+                }
+                q0[0] = v0; q1[0] = v1; q2[0] = v2; q3[0] = v3;
+                e0 = (uint64_t)v0 + q0[pd]; e1 = (uint64_t)v1 + q1[pd];
+                e2 = (uint64_t)v2 + q2[pd]; e3 = (uint64_t)v3 + q3[pd];
+                e0 = e0 < e1 ? e0 : e1;
+                e2 = e2 < e3 ? e2 : e3;
+                est = e0 < e2 ? e0 : e2;
+                if (out) out[i0 + j] = est >= th;
+            }
+        }
+        if (last_est) *last_est = est;
+        return (uint64_t)n;
+    }
     /* One packet (the per-packet paths): no block, same arithmetic as
        pfo_cm_loop with saturation.  Returns the estimate after counting. */
     PFO_ALWAYS_INLINE uint64_t pfo_cm_one_d(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
         uint32_t *p[16];
         uint32_t vals[16];
         unsigned prv = cur ^ 1u, r;
         uint32_t a = amount < 0xFFFFFFFFu ? (uint32_t)amount : 0xFFFFFFFFu, c, m = 0xFFFFFFFFu, v;
-        uint64_t est = UINT64_MAX, e;
+        uint64_t est = UINT64_MAX, e, H = pfo_cm_fused(hp, fb, key);
         for (r = 0; r < depth; r++) {
-            p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
+            p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_colr(hp, fb, lw, sh, H, key, r)) << 1);
             vals[r] = p[r][cur];
             m = vals[r] < m ? vals[r] : m;
         }
@@ -167,46 +273,62 @@ cdef extern from *:
         return est;
     }
     static uint64_t pfo_cm_one(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
-            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
-        if (depth == 4)
-            return cons ? pfo_cm_one_d(cells, hp, 4, 1, lw, sh, cur, key, amount)
-                        : pfo_cm_one_d(cells, hp, 4, 0, lw, sh, cur, key, amount);
-        return cons ? pfo_cm_one_d(cells, hp, depth, 1, lw, sh, cur, key, amount)
-                    : pfo_cm_one_d(cells, hp, depth, 0, lw, sh, cur, key, amount);
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+        if (depth == 4 && fb == 16)
+            return cons ? pfo_cm_one_d(cells, hp, 4, 16, 1, lw, sh, cur, key, amount)
+                        : pfo_cm_one_d(cells, hp, 4, 16, 0, lw, sh, cur, key, amount);
+        return cons ? pfo_cm_one_d(cells, hp, depth, fb, 1, lw, sh, cur, key, amount)
+                    : pfo_cm_one_d(cells, hp, depth, fb, 0, lw, sh, cur, key, amount);
     }
-    /* Depth 4 (the common case) gets its own copies with a constant depth, so
-       the row loops unroll and the hash constants stay in registers; unit
-       amounts that cannot overflow any counter skip the saturation. */
+    /* Estimate of key over both windows (no counting). */
+    static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned depth,
+                               unsigned fb, unsigned lw, unsigned sh, uint64_t key) {
+        uint64_t est = UINT64_MAX, e, H = pfo_cm_fused(hp, fb, key);
+        const uint32_t *p;
+        unsigned r;
+        for (r = 0; r < depth; r++) {
+            p = cells + ((((uint64_t)r << lw) + pfo_cm_colr(hp, fb, lw, sh, H, key, r)) << 1);
+            e = (uint64_t)p[0] + p[1];
+            est = e < est ? e : est;
+        }
+        return est;
+    }
+    /* Depth 4 with the fused hash (the common case) gets its own copies:
+       pfo_cm_loop4 for unit amounts that cannot overflow any counter, and
+       constant depth/stride copies of pfo_cm_loop otherwise. */
     static uint64_t pfo_cm_kernel(
-            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
             unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
             const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
-        if (depth == 4 && !sat && !amounts) {
+        if (depth == 4 && fb == 16) {
+            if (!sat && !amounts) {
+                if (cons)
+                    return cur ? pfo_cm_loop4(cells, hp, 1, lw, 1, th, keys, n, out, last_est)
+                               : pfo_cm_loop4(cells, hp, 1, lw, 0, th, keys, n, out, last_est);
+                return cur ? pfo_cm_loop4(cells, hp, 0, lw, 1, th, keys, n, out, last_est)
+                           : pfo_cm_loop4(cells, hp, 0, lw, 0, th, keys, n, out, last_est);
+            }
             if (cons)
-                return pfo_cm_loop(cells, hp, 4, 1, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
-            return pfo_cm_loop(cells, hp, 4, 0, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
-        }
-        if (depth == 4) {
-            if (cons)
-                return pfo_cm_loop(cells, hp, 4, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-            return pfo_cm_loop(cells, hp, 4, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+                return pfo_cm_loop(cells, hp, 4, 16, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 16, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
         }
         if (cons)
-            return pfo_cm_loop(cells, hp, depth, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
-        return pfo_cm_loop(cells, hp, depth, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, depth, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
-    uint64_t pfo_cm_col(const uint64_t* h, uint64_t key, unsigned sh) noexcept nogil
-    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
-                           int sat, unsigned lw, unsigned sh, unsigned cur, uint64_t th,
-                           const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
-                           uint8_t* out, uint64_t* last_est) noexcept nogil
-    uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
-                        unsigned lw, unsigned sh, unsigned cur, uint64_t key,
+    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
+                           int cons, int sat, unsigned lw, unsigned sh, unsigned cur,
+                           uint64_t th, const uint64_t* keys, const uint64_t* amounts,
+                           Py_ssize_t n, uint8_t* out, uint64_t* last_est) noexcept nogil
+    uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
+                        int cons, unsigned lw, unsigned sh, unsigned cur, uint64_t key,
                         uint64_t amount) noexcept nogil
+    uint64_t pfo_cm_est(const uint32_t* cells, const uint64_t* hp, unsigned depth,
+                        unsigned fb, unsigned lw, unsigned sh, uint64_t key) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
@@ -843,8 +965,8 @@ cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount
     # Count amount for key in the current window (per packet); return the
     # estimate over both windows, min over rows of (current + previous).
     d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
-    return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative,
-                      d.log2_width, d.shift, d.cur, key, amount)
+    return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
+                      d.conservative, d.log2_width, d.shift, d.cur, key, amount)
 
 
 cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
@@ -857,7 +979,8 @@ cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
     # Unit amounts cannot overflow a counter while the window total stays
     # below 2**32 - 1 (no counter exceeds its window's total).
     cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
-    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative, sat,
+    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
+                         d.conservative, sat,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
                          out, last_est)
 
@@ -904,7 +1027,8 @@ cdef class CountMinDetector(ElephantDetector):
     ``N`` the amount counted in the two windows (:attr:`window_totals`) and
     ``f`` the key's true amount in them, ``f <= estimate`` always, and
     ``estimate <= f + epsilon * N`` with probability at least ``1 - delta``,
-    ``epsilon = e / width``, ``delta = e**-depth``.  Example: width 4096,
+    ``epsilon = e / width``, ``delta = e**-depth`` (see **Hashes** for what
+    the shared row hash proves).  Example: width 4096,
     depth 4, 1,000,000 packets in the two windows: epsilon * N = 664 packets,
     failing with probability e**-4 = 1.8 %.
 
@@ -913,19 +1037,31 @@ cdef class CountMinDetector(ElephantDetector):
     cleared of its packets.  A steady flow of rate ``R`` has an estimate
     between ``R * window_ns`` and ``2 * R * window_ns``.
 
-    **Hashes.**  Row ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to
-    the top ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod
-    2**64`` (pair-multiply-shift) with ``a0, a1, b`` drawn per row from a
-    SplitMix64 stream seeded with ``seed``.  The family is strongly universal
-    for widths up to ``2**33``: two distinct keys collide in a row with
-    probability exactly ``1 / width`` over the choice of the row's parameters,
-    which is what the Count-Min bound needs, and rows are independent because
-    their parameters are.  This is unlike one linear hash (a CRC) with
-    different seeds, whose collisions repeat in every row.  Cost: one 64-bit
-    multiplication per row.
+    **Hashes.**  When ``depth * log2(width) <= 64`` (depth 4 up to width
+    ``2**16``, the usual case), one strongly universal hash serves all rows:
+    ``H = ((A * x + B) mod 2**128) >> 64`` (multiply-add-shift) with ``A, B``
+    128-bit values drawn from a SplitMix64 stream seeded with ``seed``, and
+    row ``r`` takes the ``log2(width)``-bit field of ``H`` at bit
+    ``r * (64 // depth)``.  For two distinct keys the pair ``(H(x), H(y))``
+    is uniform over ``[2**64]**2``, so their fields are uniform and
+    independent: in every row they collide with probability exactly
+    ``1 / width`` (the bound's ``eps``), and their collisions in different
+    rows are independent (probability ``width**-depth`` of colliding in all
+    rows) -- unlike one linear hash (a CRC) with different seeds, whose
+    collisions repeat in every row.  The rows are fields of one draw rather
+    than ``depth`` independent draws, so the step of the textbook proof that
+    multiplies the rows' failure probabilities into ``delta`` is not covered
+    by this argument; measured failure rates stay below ``delta`` (see the
+    component docs).  Cost: two multiplications per key.  Larger sketches use
+    one pair-multiply-shift hash per row, with independent parameters: row
+    ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to the top
+    ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64``
+    (strongly universal for widths up to ``2**33``); one multiplication per
+    row.
 
-    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, ``depth``
-    hashes and one cache line per row.  Window rotation clears one sketch.
+    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, one hash
+    (or ``depth``) and one cache line per row.  Window rotation clears one
+    sketch.
 
     Examples
     --------
@@ -968,6 +1104,8 @@ cdef class CountMinDetector(ElephantDetector):
         self.seed = s
         self.log2_width = w.bit_length() - 1
         self.shift = 64 - self.log2_width
+        # fused hash when every row's field fits in the 64 output bits
+        self.field_bits = 64 // d if d * self.log2_width <= 64 else 0
         cdef uint64_t state = s
         cdef uint32_t r
         for r in range(PFO_CM_MAX_DEPTH):
@@ -993,16 +1131,8 @@ cdef class CountMinDetector(ElephantDetector):
         return _tag_override(self, key, _cm_count(self, key, amount) >= self.threshold)
 
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
-        cdef uint32_t r
-        cdef uint32_t* p
-        cdef uint64_t est = UINT64_MAX, e, col
-        for r in range(self.depth):
-            col = pfo_cm_col(<const uint64_t*>&self.hashes[r], key, self.shift)
-            p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
-            e = <uint64_t>p[0] + p[1]
-            if e < est:
-                est = e
-        return est
+        return pfo_cm_est(self.cells, <const uint64_t*>self.hashes, self.depth,
+                          self.field_bits, self.log2_width, self.shift, key)
 
     cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
         _cm_advance(self, now_ns)
@@ -1010,7 +1140,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i, j, lo, mid
         cdef pfo_ns_t t
         cdef uint64_t total
         if now_step == 0:
@@ -1025,9 +1155,21 @@ cdef class CountMinDetector(ElephantDetector):
                 t = now_ns[i]
                 if <uint64_t>t >= self.win_end:
                     _cm_advance(self, t)
-                j = i + 1
-                while j < n and <uint64_t>now_ns[j] < self.win_end:
-                    j += 1
+                # first j > i with now_ns[j] >= win_end (n if none): times are
+                # nondecreasing, so check the last one, then bisect.  (Times
+                # that go backwards, against the contract, still give some j
+                # in (i, n]: no crash, no hang.)
+                if <uint64_t>now_ns[n - 1] < self.win_end:
+                    j = n
+                else:
+                    lo = i + 1
+                    j = n - 1
+                    while lo < j:
+                        mid = lo + (j - lo) // 2
+                        if <uint64_t>now_ns[mid] >= self.win_end:
+                            j = mid
+                        else:
+                            lo = mid + 1
                 total = _cm_kernel(self, keys + i, NULL if amounts is NULL else amounts + i,
                                    j - i, out + i, NULL)
                 self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
