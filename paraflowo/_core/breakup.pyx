@@ -10,6 +10,7 @@ import numpy as np
 from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
 from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
+from paraflowo._core.scheduler cimport pfo_get_records
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
 from paraflowo._core.psn import PSNAllocator as _PSNAllocator
 from paraflowo._core.psn import _check_burst_times, _check_now
@@ -54,22 +55,6 @@ cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egr
                 or egress[i] - m[i].ingress_ns > (<int64_t>1 << 40)):
             return i
     return -1
-
-
-cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
-    # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
-    # it with PyBuffer_Release); META_DTYPE arrays pass the identity test.
-    if not (type(arr) is np.ndarray and arr.dtype is dtype):
-        require_array(name, arr, dtype)
-    try:
-        PyObject_GetBuffer(arr, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-    except (BufferError, ValueError):
-        require_array(name, arr, dtype)
-        raise ValueError(f"{name} must be a writable array") from None
-    if view.ndim != 1:
-        PyBuffer_Release(view)
-        require_array(name, arr, dtype)
-    return 0
 
 
 cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
@@ -417,7 +402,7 @@ cdef class Breakup:
             self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
             _sync_time(self, now_ns)
             return m.core
-        _get_records("out", out, META_DTYPE, &view)
+        pfo_get_records("out", out, META_DTYPE, &view)
         try:
             if type(index) is int and 0 <= index < view.shape[0]:
                 i = index
@@ -499,7 +484,7 @@ cdef class Breakup:
             hd = handles
             hp = &hd[0]
         cdef Py_buffer view
-        _get_records("out", out, META_DTYPE, &view)
+        pfo_get_records("out", out, META_DTYPE, &view)
         self.busy = True
         self.detector.busy = True
         try:

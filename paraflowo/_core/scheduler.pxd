@@ -34,6 +34,7 @@ decreases from one call to the next.  Delays are clamped to
 [0, PFO_SCHED_MAX_DELAY] by c_observe itself.
 """
 
+from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_hash_t, pfo_ns_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
@@ -136,3 +137,10 @@ cdef inline uint16_t pfo_sched_steer(FlowletScheduler s, pfo_flowlet_t* f,
         f.since_ns = now_ns
         s.switches += 1
     return f.core
+
+
+cdef int pfo_get_records(str name, object arr, object dtype, Py_buffer* view) except -1
+    # Python boundary helper (needs the GIL): acquire a writable, C-contiguous,
+    # 1-D buffer of a structured `dtype` array into `view` (release it with
+    # PyBuffer_Release).  Raises the documented TypeError/ValueError naming
+    # `name` otherwise, and returns -1 then.  Shared by the ingress modules.

@@ -64,7 +64,7 @@ def _require_unit(name, value):
     return v
 
 
-cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
+cdef int pfo_get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
     # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
     # it with PyBuffer_Release).  Arrays built with the dtype object itself pass
     # the identity test: the fast path of per-packet calls.
@@ -407,7 +407,7 @@ cdef class FlowletScheduler:
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
-        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
         try:
             i = _index_arg(index, view.shape[0])
             if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
@@ -428,7 +428,7 @@ cdef class FlowletScheduler:
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
-        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
         try:
             i = _index_arg(index, view.shape[0])
             if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
@@ -478,7 +478,7 @@ cdef class FlowletScheduler:
         if j >= 0:
             raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got index[{j}] = {ix[j]}")
         _check_burst_times("now_ns", now_ns, self.last_ns)
-        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
         try:
             with nogil:
                 self.c_steer_burst(<pfo_flowlet_t*>view.buf, &ix[0], &t[0], n, &o[0])
