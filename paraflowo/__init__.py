@@ -19,6 +19,29 @@ from paraflowo.hashing import (
     toeplitz_batch,
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
+from paraflowo.devices import (
+    BUILTIN_PROFILES,
+    ETHERNET_FRAMING_BYTES,
+    QUEUE_OVERHEAD_BYTES,
+    DeviceProfile,
+    SramFit,
+    Throughput,
+    calibrate,
+    cores_needed,
+    dumps_profile,
+    find_profile,
+    get_profile,
+    load_profile,
+    loads_profile,
+    max_queues,
+    max_window,
+    min_packet_bytes,
+    mpps_to_gbps,
+    project_throughput,
+    save_profile,
+    sram_fit,
+    sram_required,
+)
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
 
 __version__ = "0.1.0.dev0"
@@ -45,4 +68,26 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # device profiles and capacity planning (Figure 6, Figure 8)
+    "BUILTIN_PROFILES",
+    "ETHERNET_FRAMING_BYTES",
+    "QUEUE_OVERHEAD_BYTES",
+    "DeviceProfile",
+    "SramFit",
+    "Throughput",
+    "calibrate",
+    "cores_needed",
+    "dumps_profile",
+    "find_profile",
+    "get_profile",
+    "load_profile",
+    "loads_profile",
+    "max_queues",
+    "max_window",
+    "min_packet_bytes",
+    "mpps_to_gbps",
+    "project_throughput",
+    "save_profile",
+    "sram_fit",
+    "sram_required",
 ]
