@@ -100,6 +100,7 @@ __all__ = [
     "max_queues",
     "calibrate",
     "CALIBRATED_OPERATIONS",
+    "CALIBRATION_BURST",
 ]
 
 #: The operations a profile may give a per-core rate for, in Mpps.
@@ -799,9 +800,10 @@ def max_window(
 ) -> int:
     """Largest window (slots per queue, at most :data:`MAX_WINDOW`) that fits.
 
-    Returns 0 when not even one slot per queue fits.  With ``power_of_two``
-    (the default, as reorder rings are sized) only powers of two are
-    considered.
+    With ``power_of_two`` (the default, as reorder buffer windows are
+    sized) only powers of two from 2 are considered, and 0 means not even 2
+    slots per queue fit; otherwise any window from 1, and 0 means not even one
+    slot fits.
 
     Examples
     --------
@@ -820,9 +822,9 @@ def max_window(
 
     if power_of_two:
         w = MAX_WINDOW
-        while w >= 1 and not fits(w):
+        while w >= 2 and not fits(w):
             w >>= 1
-        return w
+        return w if w >= 2 else 0
     lo, hi = 0, MAX_WINDOW  # invariant: fits(lo) or lo == 0; answer in [lo, hi]
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -868,6 +870,11 @@ def max_queues(
 # --------------------------------------------------------------------------- calibration
 
 
+#: Packets per burst call in :func:`calibrate`: every operation is timed as a
+#: loop of burst calls of this size, as a dataplane would make them.
+CALIBRATION_BURST = 1024
+
+
 def _forward_op(n: int, seed: int):
     from paraflowo.hashing import IndirectionTable, toeplitz_batch
 
@@ -876,10 +883,71 @@ def _forward_op(n: int, seed: int):
     hashes = np.empty(n, dtype=np.uint32)
     queues = np.empty(n, dtype=np.uint16)
     reta = IndirectionTable(16, 128)
+    bursts = [(data[i:i + CALIBRATION_BURST], hashes[i:i + CALIBRATION_BURST],
+               queues[i:i + CALIBRATION_BURST]) for i in range(0, n, CALIBRATION_BURST)]
 
     def run() -> int:
-        toeplitz_batch(data, out=hashes)
-        reta.queue_batch(hashes, out=queues)
+        for d, h, q in bursts:
+            toeplitz_batch(d, out=h)
+            reta.queue_batch(h, out=q)
+        return n
+
+    return run
+
+
+def _reorder_op(n: int, seed: int):
+    from paraflowo import ReorderBuffer
+
+    b = CALIBRATION_BURST
+    rng = np.random.default_rng(seed)
+    # PSNs in order, then 10 % of the adjacent pairs (at even offsets) swapped:
+    # about 10 % of the packets arrive out of order, all within one burst, so
+    # every burst is released in full by its own drain (no timeouts).
+    offsets = np.arange(n, dtype=np.uint32)
+    pairs = np.flatnonzero(rng.random(n // 2) < 0.10) * 2
+    offsets[pairs], offsets[pairs + 1] = offsets[pairs + 1].copy(), offsets[pairs].copy()
+    psns = np.empty(n, dtype=np.uint32)
+    handles = np.arange(n, dtype=np.uint64)
+    out = np.empty(b, dtype=np.uint64)
+    rb = ReorderBuffer(4 * b, timeout_ns=1_000_000)
+    state = {"base": 0, "now": 0}
+    bursts = [(psns[i:i + b], handles[i:i + b]) for i in range(0, n, b)]
+
+    def run() -> int:
+        np.add(offsets, np.uint32(state["base"]), out=psns)  # wraps modulo 2**32
+        now = state["now"]
+        released = 0
+        for p, h in bursts:
+            released += rb.process_burst(p, h, now, out)
+            now += 1000
+        if released != n:  # a measurement of work not done would be a false figure
+            raise RuntimeError(f"reorder calibration released {released} of {n} packets")
+        state["base"] = (state["base"] + n) & 0xFFFFFFFF
+        state["now"] = now
+        return n
+
+    return run
+
+
+def _detector_op(n: int, seed: int):
+    from paraflowo import CountMinDetector
+
+    b = CALIBRATION_BURST
+    rng = np.random.default_rng(seed)
+    # 10,000 flows with Zipf-distributed sizes: a few elephants, many mice
+    flows = (rng.zipf(1.2, n) % 10_000).astype(np.uint64)
+    keys = flows * np.uint64(0x9E3779B97F4A7C15)  # spread the ids over 64 bits (wraps)
+    flags = np.empty(n, dtype=np.bool_)
+    det = CountMinDetector(4096, 4, threshold=1000, window_ns=1_000_000, conservative=True, seed=seed)
+    state = {"now": 0}
+    bursts = [(keys[i:i + b], flags[i:i + b]) for i in range(0, n, b)]
+
+    def run() -> int:
+        now = state["now"]
+        for k, f in bursts:
+            det.update_burst(k, now, out=f)
+            now += 1000
+        state["now"] = now
         return n
 
     return run
@@ -887,7 +955,14 @@ def _forward_op(n: int, seed: int):
 
 def _available_ops() -> dict[str, Any]:
     """Operation -> factory(n, seed) -> run() for the components this build has."""
-    return {"forward": _forward_op}
+    import paraflowo
+
+    ops = {"forward": _forward_op}
+    if hasattr(paraflowo, "ReorderBuffer"):
+        ops["reorder"] = _reorder_op
+    if hasattr(paraflowo, "CountMinDetector"):
+        ops["detector"] = _detector_op
+    return ops
 
 
 #: Operations :func:`calibrate` measures when their component exists in this
@@ -902,14 +977,15 @@ def _time_op(factory, budget_s: float, repeats: int, seed: int) -> tuple[list[fl
     """
     clock = time.perf_counter_ns
     deadline = clock() + int(budget_s * 1e9)
-    probe = factory(4096, seed)
+    probe = factory(4 * CALIBRATION_BURST, seed)
     probe()  # warm up: first calls build tables and touch pages
     t0 = clock()
     done = probe()
     per_packet_ns = max((clock() - t0) / done, 0.05)
     # fill ~80 % of what is left of the budget: `repeats` repeats of `k` bursts of `n`
     repeat_ns = 0.8 * max(deadline - clock(), 0) / repeats
-    n = min(max(int(repeat_ns / per_packet_ns) // 1024 * 1024, 1024), 1 << 14)
+    b = CALIBRATION_BURST
+    n = min(max(int(repeat_ns / per_packet_ns) // b * b, b), 16 * b)
     run = factory(n, seed)
     run()
     k = max(1, int(repeat_ns / (n * per_packet_ns)))
@@ -937,17 +1013,28 @@ def calibrate(
 
     Each operation runs on one core (one thread) for about
     ``budget_s / operations`` seconds: a warm-up, then ``repeats`` timed
-    repeats, each of ``k`` bursts of ``n`` packets (``n`` from 1024 to 2**14,
-    both sized to the budget), stopping early if the budget is spent.  The profile's ``*_mpps`` are the medians; ``spread`` holds
-    ``(min, median, max)`` per operation; ``notes`` say what ran, how, and
-    which operations could not be measured.
+    repeats, stopping early if the budget is spent.  A repeat passes ``k``
+    times over ``n`` packets (``n`` from 1024 to 16384 and ``k``, both sized to
+    the budget), always in burst calls of :data:`CALIBRATION_BURST` (1024)
+    packets, as a dataplane calls the library.  The profile's ``*_mpps`` are
+    the medians; ``spread`` holds ``(min, median, max)`` per operation;
+    ``notes`` say what ran, how, and which operations could not be measured.
 
-    ``forward`` is :func:`paraflowo.toeplitz_batch` over 12-byte IPv4 RSS
-    inputs (random, seeded) then :meth:`paraflowo.IndirectionTable.queue_batch`
-    (16 queues, 128 entries): hash and RETA lookup, as a vSwitch forwards.
+    ``forward``
+        :func:`paraflowo.toeplitz_batch` over 12-byte IPv4 RSS inputs (random,
+        seeded), then :meth:`paraflowo.IndirectionTable.queue_batch` (16
+        queues, 128 entries): hash and RETA lookup, as a vSwitch forwards.
+    ``reorder``
+        ``ReorderBuffer.process_burst`` (insert, then drain) on a 4096-slot
+        buffer, PSNs in order except 10 % of adjacent pairs swapped; every
+        packet is released (checked).
+    ``detector``
+        ``CountMinDetector.update_burst``, width 4096, depth 4, conservative
+        update, over keys of 10,000 flows with Zipf(1.2) sizes.
+
     ``reorder`` and ``detector`` are measured when the reorder buffer and the
     Count-Min detector are part of this build; otherwise they are left
-    ``None`` and named in ``notes``.
+    ``None`` and named in ``notes`` (never estimated).
 
     Parameters
     ----------
@@ -955,7 +1042,7 @@ def calibrate(
         Total time budget in seconds (> 0, at most 600).  The call takes about
         this long, plus a few milliseconds of setup per operation.
     repeats : int, default 5
-        Timed bursts per operation (1 to 1000).
+        Timed repeats per operation (1 to 1000), for the spread.
     seed : int, default 0
         Seed of the synthetic inputs.
     name : str, default "host"
@@ -1006,8 +1093,14 @@ def calibrate(
         f"Measured by paraflowo.devices.calibrate() (paraflowo {__version__}, Python "
         f"{platform.python_version()}, numpy {np.__version__}, {platform.machine() or 'unknown'} "
         f"{platform.processor() or ''}".rstrip()
-        + f"): one thread, budget {budget:g} s, median of repeats ({'; '.join(sizes.values())}); "
-        "forward = toeplitz_batch on 12-byte IPv4 inputs + IndirectionTable.queue_batch."
+        + f"): one thread, budget {budget:g} s, bursts of {CALIBRATION_BURST} packets, median of "
+        f"repeats ({'; '.join(sizes.values())}). forward = toeplitz_batch on 12-byte IPv4 "
+        "inputs + IndirectionTable.queue_batch"
+        + ("; reorder = ReorderBuffer.process_burst, window 4096, 10 % of adjacent pairs swapped"
+           if "reorder" in ops else "")
+        + ("; detector = CountMinDetector.update_burst, 4096 x 4, conservative, Zipf keys"
+           if "detector" in ops else "")
+        + "."
     )
     if missing:
         notes += f" Not measured (component not in this build): {', '.join(missing)}."

@@ -240,3 +240,11 @@ def test_builtin_names_resolve_before_files(tmp_path, monkeypatch, capsys):
     (tmp_path / "x86-vm").write_text("not toml at all = = =")
     data = run_json(capsys, "capacity", "--profile", "x86-vm", "--cores", "1", "--sizes", "64")
     assert data["profiles"][0] == get_profile("x86-vm").to_dict()
+
+
+@pytest.mark.parametrize("command", ["capacity", "memory", "calibrate"])
+def test_help_works(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: paraflowo {command}" in capsys.readouterr().out

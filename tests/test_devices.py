@@ -305,6 +305,9 @@ def test_riscv_smartnic_fits():
 
 def test_limits_when_nothing_or_everything_fits():
     assert max_window(10, 1) == 0 and max_queues(10, 1) == 0           # < 64 B of state
+    # one slot fits (64 + 32 B) but a power-of-two window starts at 2 slots
+    assert max_window(96, 1, power_of_two=False) == 1 and max_window(96, 1) == 0
+    assert max_window(128, 1) == 2
     assert max_window(1 << 40, 1) == MAX_WINDOW
     assert max_queues(1 << 40, 1) == MAX_QUEUES
     # nothing out of order: only the per-queue state counts

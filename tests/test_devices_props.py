@@ -71,8 +71,8 @@ def test_max_window_is_the_largest_that_fits(sram, q, m, o, pow2):
     w = max_window(sram, q, power_of_two=pow2, **kw)
     if w:
         assert sram_fit(sram, q, w, **kw).fits
-        assert pow2 is False or w & (w - 1) == 0
-    nxt = (w * 2 or 1) if pow2 else w + 1
+        assert pow2 is False or (w >= 2 and w & (w - 1) == 0)
+    nxt = (w * 2 or 2) if pow2 else w + 1
     assert nxt > MAX_WINDOW or not sram_fit(sram, q, nxt, **kw).fits
 
 
