@@ -3,6 +3,7 @@
 import math
 import time
 
+import numpy as np
 import pytest
 
 import paraflowo
@@ -374,3 +375,50 @@ def test_bad_calibrate_input(kwargs, exc, fragment):
     with pytest.raises(exc) as info:
         calibrate(**kwargs)
     assert fragment in str(info.value)
+
+
+class _ModelReorderBuffer:
+    """Obviously-correct stand-in with the ReorderBuffer burst API (PSN-ordered release)."""
+
+    def __init__(self, window, timeout_ns, lose_every=0):
+        self.window, self.head, self.held, self.lose_every, self.seen = window, 0, {}, lose_every, 0
+
+    def process_burst(self, psns, handles, now_ns, out):
+        for p, h in zip(psns.tolist(), handles.tolist()):
+            assert (p - self.head) % 2**32 < self.window and p not in self.held
+            self.seen += 1
+            if not (self.lose_every and self.seen % self.lose_every == 0):
+                self.held[p] = h
+        n = 0
+        while n < len(out) and self.head in self.held:
+            out[n] = self.held.pop(self.head)
+            self.head = (self.head + 1) % 2**32
+            n += 1
+        return n
+
+
+class _ModelDetector:
+    def __init__(self, width, depth, threshold, window_ns, conservative, seed):
+        self.last = 0
+
+    def update_burst(self, keys, now_ns, out):
+        assert keys.dtype == np.uint64 and now_ns >= self.last and len(out) == len(keys)
+        self.last = now_ns
+        out[:] = False
+        return out
+
+
+def test_calibrate_measures_reorder_and_detector_when_present(monkeypatch):
+    monkeypatch.setattr(paraflowo, "ReorderBuffer", _ModelReorderBuffer, raising=False)
+    monkeypatch.setattr(paraflowo, "CountMinDetector", _ModelDetector, raising=False)
+    host = calibrate(budget_s=0.05, repeats=2)
+    assert host.reorder_mpps > 0 and host.detector_mpps > 0
+    assert set(host.spread) == {"forward", "reorder", "detector"}
+    assert "Not measured" not in host.notes and "ReorderBuffer.process_burst" in host.notes
+
+
+def test_calibrate_refuses_to_report_reordering_that_lost_packets(monkeypatch):
+    lossy = lambda window, timeout_ns: _ModelReorderBuffer(window, timeout_ns, lose_every=1000)  # noqa: E731
+    monkeypatch.setattr(paraflowo, "ReorderBuffer", lossy, raising=False)
+    with pytest.raises(RuntimeError, match="reorder calibration released"):
+        calibrate(budget_s=0.05, repeats=2)
