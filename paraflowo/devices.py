@@ -120,8 +120,8 @@ QUEUE_OVERHEAD_BYTES = 64
 #: Largest reorder window considered by :func:`max_window` (slots).
 MAX_WINDOW = 1 << 24
 #: Largest reorder queue count considered by :func:`max_queues` (queue ids are
-#: ``uint16`` in the metadata record).
-MAX_QUEUES = 1 << 16
+#: ``uint16`` in the metadata record; the reorder queues take 1 to 65535).
+MAX_QUEUES = (1 << 16) - 1
 
 _KIB = 1024
 _FITS_BASES = ("worst", "expected")
