@@ -43,6 +43,15 @@ from paraflowo.devices import (
     sram_required,
 )
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo.reorder import (
+    MetadataCache,
+    PacketStore,
+    PacketStoreFull,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -90,4 +99,12 @@ __all__ = [
     "save_profile",
     "sram_fit",
     "sram_required",
+    # egress: reordering and metadata caching
+    "ReorderBuffer",
+    "ReorderQueues",
+    "ReorderStats",
+    "ReorderStatus",
+    "MetadataCache",
+    "PacketStore",
+    "PacketStoreFull",
 ]
