@@ -52,6 +52,7 @@ from paraflowo.reorder import (
     ReorderStats,
     ReorderStatus,
 )
+from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 
 __version__ = "0.1.0.dev0"
 
@@ -107,4 +108,8 @@ __all__ = [
     "MetadataCache",
     "PacketStore",
     "PacketStoreFull",
+    # elephant detectors and manual tags
+    "CountMinDetector",
+    "ElephantDetector",
+    "ThresholdDetector",
 ]
