@@ -1032,9 +1032,8 @@ def calibrate(
         ``CountMinDetector.update_burst``, width 4096, depth 4, conservative
         update, over keys of 10,000 flows with Zipf(1.2) sizes.
 
-    ``reorder`` and ``detector`` are measured when the reorder buffer and the
-    Count-Min detector are part of this build; otherwise they are left
-    ``None`` and named in ``notes`` (never estimated).
+    An operation whose component is not importable from :mod:`paraflowo` is
+    left ``None`` and named in ``notes`` (never estimated).
 
     Parameters
     ----------
