@@ -20,6 +20,29 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo.devices import (
+    BUILTIN_PROFILES,
+    ETHERNET_FRAMING_BYTES,
+    QUEUE_OVERHEAD_BYTES,
+    DeviceProfile,
+    SramFit,
+    Throughput,
+    calibrate,
+    cores_needed,
+    dumps_profile,
+    find_profile,
+    get_profile,
+    load_profile,
+    loads_profile,
+    max_queues,
+    max_window,
+    min_packet_bytes,
+    mpps_to_gbps,
+    project_throughput,
+    save_profile,
+    sram_fit,
+    sram_required,
+)
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
@@ -75,4 +98,26 @@ __all__ = [
     "MetadataCache",
     "PacketStore",
     "PacketStoreFull",
+    # device profiles and capacity planning (Figure 6, Figure 8)
+    "BUILTIN_PROFILES",
+    "ETHERNET_FRAMING_BYTES",
+    "QUEUE_OVERHEAD_BYTES",
+    "DeviceProfile",
+    "SramFit",
+    "Throughput",
+    "calibrate",
+    "cores_needed",
+    "dumps_profile",
+    "find_profile",
+    "get_profile",
+    "load_profile",
+    "loads_profile",
+    "max_queues",
+    "max_window",
+    "min_packet_bytes",
+    "mpps_to_gbps",
+    "project_throughput",
+    "save_profile",
+    "sram_fit",
+    "sram_required",
 ]

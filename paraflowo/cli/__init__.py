@@ -17,6 +17,9 @@ import sys
 # command name -> module in paraflowo.cli (append new commands here)
 COMMANDS = {
     "demo": "paraflowo.cli.demo",
+    "capacity": "paraflowo.cli.capacity",
+    "memory": "paraflowo.cli.memory",
+    "calibrate": "paraflowo.cli.calibrate",
 }
 
 
