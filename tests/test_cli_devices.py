@@ -223,13 +223,14 @@ def test_malformed_toml_profile_is_one_line_exit_2(content, fragment, tmp_path, 
     assert err.count("\n") == 1 and str(path) in err and fragment in err
 
 
-def test_python_dash_m_capacity_json_and_bad_input():
+def test_python_dash_m_capacity_json_and_bad_input(tmp_path):
+    # cwd away from the repo root, so the installed package runs, not the source tree
     ok = subprocess.run([sys.executable, "-m", "paraflowo", "capacity", "--json", "--cores", "16",
-                         "--sizes", "800"], capture_output=True, text=True)
+                         "--sizes", "800"], capture_output=True, text=True, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["rows"][0]["reaches_line_rate"] is True
     bad = subprocess.run([sys.executable, "-m", "paraflowo", "memory", "--ooo", "7"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == "paraflowo memory: error: --ooo: ooo_rate must be in [0, 1], got 7"
 
