@@ -16,6 +16,7 @@ import sys
 # command name -> module in paraflowo.cli (append new commands here)
 COMMANDS = {
     "demo": "paraflowo.cli.demo",
+    "simulate": "paraflowo.cli.simulate",
 }
 
 

@@ -1,0 +1,221 @@
+"""Run several policies on identical arrivals and collect their metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from paraflowo._core.sim import SimCore
+from paraflowo.hashing import IndirectionTable
+from paraflowo.sim.metrics import policy_metrics
+from paraflowo.sim.scenario import Scenario
+from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
+
+__all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable"]
+
+#: Policies the simulator knows, in the order they are reported.
+POLICY_NAMES = ("rss", "paraflowo", "spray", "rsspp")
+
+
+class PolicyUnavailable(ValueError):
+    """A known policy that this build cannot run."""
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`simulate` returns: the scenario, metrics per policy, timing."""
+
+    scenario: dict
+    policies: dict[str, dict]
+    timing: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, timing: bool = True) -> dict:
+        """The JSON shape: ``{"scenario", "policies", "timing", "notes"}``.
+
+        ``timing`` (wall-clock seconds and simulation rate per policy) is the
+        only part that differs between two runs of the same seed; pass
+        ``timing=False`` to leave it out.
+        """
+        out = {"scenario": self.scenario, "policies": self.policies, "notes": self.notes}
+        if timing:
+            out["timing"] = self.timing
+        return out
+
+    def to_json(self, timing: bool = True) -> str:
+        return json.dumps(self.to_dict(timing), indent=1, sort_keys=False)
+
+    def table(self) -> str:
+        """A readable table: one row per policy."""
+        sc = self.scenario
+        cores = sc["cores"]
+        lines = [
+            f"scenario {sc['name']}: {cores['count']} cores "
+            f"({'/'.join(f'{m:g}' for m in cores['service_mpps'])} Mpps, "
+            f"{cores['service']}), {sc['duration_s']:g} s, {sc['n_flows']} flows, "
+            f"{sc['packets']:,} packets",
+            f"{'policy':<10} {'core utilization %':<{6 * min(cores['count'], 8) + 1}} "
+            f"{'max%':>5} {'alerts':>9} {'drops':>9} {'p50 us':>8} {'p99 us':>8} "
+            f"{'p99.9 us':>9} {'out-of-order':>12} {'Mpps':>6}",
+        ]
+        n_bins = None
+        for name, m in self.policies.items():
+            util = m["core_utilization"]
+            shown = " ".join(f"{100 * u:5.1f}" for u in util[:8]) + (" ..." if len(util) > 8
+                                                                    else "")
+            n_bins = len(m["utilization_bins"])
+            lat = m["latency_ns"]
+            mpps = self.timing.get(name, {}).get("mpps", float("nan"))
+            lines.append(
+                f"{name:<10} {shown:<{6 * min(len(util), 8) + 1}} {100 * max(util):5.1f} "
+                f"{m['alert_bins']:>4}/{n_bins:<4} {m['drops']:>9,} {lat['p50'] / 1e3:8.2f} "
+                f"{lat['p99'] / 1e3:8.2f} {lat['p999'] / 1e3:9.2f} {m['out_of_order']:>12,} "
+                f"{mpps:6.1f}")
+        for name, m in self.policies.items():
+            extra = m.get("paraflowo") or m.get("rsspp")
+            if extra:
+                lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in extra.items()
+                                                     if not isinstance(v, (list, dict))))
+        lines.append(f"alerts: time bins in which a core exceeded "
+                     f"{100 * sc['alert_threshold']:g} % busy; Mpps: simulated packets per "
+                     f"wall-clock second")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _engine(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTable,
+            n_bins: int, bin_ns: int):
+    cores = scenario.cores
+    mean = np.array([1e3 / m for m in cores.service_mpps])      # ns per packet
+    svc = np.maximum(1, np.rint(mean)).astype(np.int64)
+    if name == "paraflowo":
+        from paraflowo.sim import _paraflowo
+        return _paraflowo.make_engine(scenario, flows, reta, n_bins, bin_ns, svc, mean)
+    return SimCore(name, svc, cores.rx_queue, flows.hashes, n_bins, bin_ns, reta,
+                   exponential=cores.service == "exponential", service_mean=mean,
+                   period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))))
+
+
+def paraflowo_available() -> str | None:
+    """None when the paraflowo policy can run, else why not."""
+    try:
+        from paraflowo.sim import _paraflowo   # noqa: F401
+    except ImportError:
+        return ("the paraflowo policy is not available in this build: its ingress "
+                "(Breakup) and egress (ReorderQueues) components are not built in")
+    return None
+
+
+def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
+             trace=None, progress: Callable[[int, int], None] | None = None
+             ) -> SimulationResult:
+    """Run ``policies`` on the scenario's traffic (the same arrivals for each).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Cores, flows, duration, seed (see :func:`load_scenario`).
+    policies : sequence of str
+        Any of ``"rss"``, ``"paraflowo"``, ``"spray"``, ``"rsspp"``.
+    trace : paraflowo.sim.pcap.Trace, optional
+        Arrivals and 5-tuples read from a capture; replaces the scenario's flows.
+    progress : callable, optional
+        Called as ``progress(done_ns, total_ns)`` after each chunk.
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    ValueError
+        An unknown or unavailable policy, or an empty policy list.
+
+    Examples
+    --------
+    >>> from paraflowo.sim import load_scenario, simulate
+    >>> s = load_scenario("paper-fig7").with_duration(0.2)
+    >>> r = simulate(s, ["rss", "spray"])
+    >>> r.policies["rss"]["drops"], r.policies["spray"]["out_of_order"] > 0
+    (0, True)
+    """
+    policies = list(policies)
+    if not policies:
+        raise ValueError("policies must name at least one policy, got none")
+    for p in policies:
+        if p not in POLICY_NAMES:
+            raise ValueError(f"unknown policy {p!r} (known: {', '.join(POLICY_NAMES)})")
+    if len(set(policies)) != len(policies):
+        raise ValueError(f"policies must not repeat, got {','.join(policies)}")
+    if "paraflowo" in policies:
+        why = paraflowo_available()
+        if why:
+            raise PolicyUnavailable(why)
+    seeds = np.random.SeedSequence(scenario.seed).spawn(3)
+    rng_flows, rng_traffic, rng_service = (np.random.default_rng(s) for s in seeds)
+    notes: list[str] = []
+    if trace is None:
+        flows = make_flows(scenario, rng_flows)
+        duration_ns = int(round(scenario.duration_s * 1e9))
+        source = Traffic(flows, duration_ns, int(round(scenario.jitter_period_s * 1e9)),
+                         rng_traffic)
+        chunks = source.chunks()
+    else:
+        flows = trace.flow_table()
+        duration_ns = trace.duration_ns
+        if scenario.duration_s * 1e9 < duration_ns:
+            duration_ns = int(round(scenario.duration_s * 1e9))
+        chunks = trace.chunks(duration_ns)
+        notes.extend(trace.notes)
+    bin_ns = max(1, int(round(scenario.bin_s * 1e9)))
+    n_bins = max(1, -(-duration_ns // bin_ns))
+    reta = IndirectionTable(scenario.cores.count, scenario.cores.reta_size)
+    engines = {p: _engine(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
+    seconds = {p: 0.0 for p in policies}
+    exponential = scenario.cores.service == "exponential"
+    total = 0
+    gen_s = 0.0
+    t_gen = time.perf_counter()
+    for chunk in chunks:
+        gen_s += time.perf_counter() - t_gen
+        expd = rng_service.standard_exponential(len(chunk.times)) if exponential else None
+        total += len(chunk.times)
+        for p, eng in engines.items():
+            t0 = time.perf_counter()
+            eng.run(chunk.times, chunk.flows, expd)
+            seconds[p] += time.perf_counter() - t0
+        if progress is not None:
+            progress(min(chunk.end_ns, duration_ns), duration_ns)
+        t_gen = time.perf_counter()
+    out = {}
+    timing = {"generate_s": round(gen_s, 4)}
+    for p, eng in engines.items():
+        t0 = time.perf_counter()
+        eng.flush()
+        seconds[p] += time.perf_counter() - t0
+        m = policy_metrics(eng.stats(), duration_ns, bin_ns, scenario.alert_threshold)
+        if p == "rsspp":
+            st = eng.stats()
+            m["rsspp"] = {"rebalances": st["rebalances"], "migrations": st["migrations"]}
+        if p == "paraflowo":
+            m["paraflowo"] = eng.paraflowo_metrics()
+        out[p] = m
+        timing[p] = {"seconds": round(seconds[p], 4),
+                     "mpps": round(total / seconds[p] / 1e6, 2) if seconds[p] > 0 else 0.0}
+    sc = scenario.to_dict()
+    sc.update(duration_s=duration_ns / 1e9, n_flows=len(flows), packets=total,
+              source="pcap" if trace is not None else "synthetic",
+              flow_rss_hash=[f"0x{int(h):08x}" for h in flows.hashes[:8]])
+    labels = {}
+    for gi, label in enumerate(flows.labels):
+        idx = np.flatnonzero(flows.group == gi)
+        if len(idx):
+            labels[label] = {"flows": int(len(idx)),
+                             "core_rss": sorted({int(reta.queue(int(flows.hashes[i])))
+                                                 for i in idx[:16]})}
+    sc["groups"] = labels
+    return SimulationResult(sc, out, timing, notes)
