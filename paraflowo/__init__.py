@@ -20,6 +20,14 @@ from paraflowo.hashing import (
 )
 from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo._core.sim import SimCore
+from paraflowo.sim import (
+    Scenario,
+    SimulationResult,
+    builtin_scenarios,
+    load_scenario,
+    simulate,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -45,4 +53,11 @@ __all__ = [
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # simulator
+    "Scenario",
+    "SimCore",
+    "SimulationResult",
+    "builtin_scenarios",
+    "load_scenario",
+    "simulate",
 ]
