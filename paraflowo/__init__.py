@@ -28,6 +28,7 @@ from paraflowo.sim import (
     load_scenario,
     simulate,
 )
+from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
 
 __version__ = "0.1.0.dev0"
 
@@ -60,4 +61,9 @@ __all__ = [
     "builtin_scenarios",
     "load_scenario",
     "simulate",
+    # egress: reordering
+    "ReorderBuffer",
+    "ReorderQueues",
+    "ReorderStats",
+    "ReorderStatus",
 ]

@@ -1,0 +1,257 @@
+# cython: language_level=3
+"""Reorder buffer (one queue) and reorder queues (many): the cimport API.
+
+Usage from Cython (all of it runs without the GIL)::
+
+    from paraflowo._core.reorder cimport (
+        ReorderBuffer, pfo_rob_insert, pfo_rob_drain, pfo_rob_next_deadline,
+        PFO_ROB_BUFFERED, PFO_NS_NEVER)
+
+    cdef ReorderBuffer rb = ReorderBuffer(1024, 50_000)   # built from Python
+    cdef pfo_handle_t out[64]
+    cdef Py_ssize_t n
+    with nogil:
+        rb.c_insert(psn, handle, now, False)            # or pfo_rob_insert(&rb.rob, ...)
+        n = rb.c_drain(now, out, 64)                    # n handles in out[0:n]
+        wake_at = rb.c_next_deadline()                  # when to drain next
+
+``pfo_rob_insert`` is inline (its in-window fast path compiles into your
+module); the ``c_*`` methods are the same calls through the object.  Keep a
+reference to the Python object for as long as you use ``rb.rob``.
+
+Serial-number arithmetic, worked example (psn_bits = 8, window = 16,
+head = 250): PSN p is at distance d = (p - head) & 0xFF from the head.
+p = 3 gives d = 9 (< 16: inside the window, slot 3 & 15 = 3); p = 10 gives
+d = 16 (too far ahead: the head moves to 10 - 16 + 1 = 251); p = 200 gives
+d = 206 >= 128 (behind the head: LATE).
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from paraflowo._core._types cimport pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t
+
+# Status of one insert (values of paraflowo.ReorderStatus).
+cdef enum:
+    PFO_ROB_BUFFERED = 0    # held; released in PSN order by a later drain
+    PFO_ROB_LATE = 1        # behind the head: not kept, the caller forwards or frees it
+    PFO_ROB_DUPLICATE = 2   # PSN already held (or tombstoned): not kept, caller frees it
+    PFO_ROB_DROPPED = 3     # dropped=True accepted: a tombstone holds the slot; caller frees it
+    PFO_ROB_FULL = 4        # not accepted, nothing changed: drain, then insert again
+    PFO_ROB_PASSED = 5      # (ReorderQueues) untagged: passed straight through
+    PFO_ROB_EINVAL = -1     # bad argument (time backwards, PSN too wide): nothing changed
+
+# Slot markers stored in pfo_rob_slot_t.ts when the slot holds no packet
+# (a packet's ts is its insert time, >= 0).
+cdef enum:
+    PFO_ROB_SLOT_EMPTY = -1
+    PFO_ROB_SLOT_TOMB = -2
+
+cdef extern from *:
+    """
+    #define PFO_NS_NEVER ((long long)0x7fffffffffffffffLL)
+    """
+    # "never" as a time: the deadline when nothing is held, the "no timeout" value
+    const pfo_ns_t PFO_NS_NEVER
+
+
+ctypedef struct pfo_rob_slot_t:
+    pfo_handle_t handle       # the packet's handle (valid when ts >= 0)
+    pfo_ns_t ts               # insert time, or PFO_ROB_SLOT_EMPTY / PFO_ROB_SLOT_TOMB
+
+ctypedef struct pfo_rob_stats_t:
+    uint64_t inserted         # every accepted insert call (not FULL, not EINVAL)
+    uint64_t released         # handles emitted by drain / flush
+    uint64_t dropped          # tombstones accepted (dropped=True)
+    uint64_t late             # LATE outcomes
+    uint64_t duplicates       # DUPLICATE outcomes
+    uint64_t skipped          # PSNs the head passed without a packet or tombstone
+    uint64_t timeouts         # times the timeout rule skipped a run of missing PSNs
+    uint64_t full             # FULL refusals (not counted in inserted)
+    uint64_t peak_held        # largest number of packets held at once
+
+# One reorder queue.  Memory: window * (16 + 8 + 8) bytes.
+# Invariants: held = in_ring + ready_n; every packet in slots lies in
+# [head, head + window); the order FIFO's front entry is a packet still in
+# slots (or the FIFO is empty).  inserted == released + dropped + late +
+# duplicates + held.
+ctypedef struct pfo_rob_t:
+    pfo_rob_slot_t* slots     # window slots; PSN p lives in slot p & mask
+    pfo_psn_t* order          # insertion-order FIFO of held PSNs, 2*window entries
+    pfo_handle_t* ready       # FIFO of handles the head passed (window entries)
+    uint32_t window           # power of two, <= 2**(psn_bits - 1)
+    uint32_t mask             # window - 1
+    uint32_t psn_mask         # 2**psn_bits - 1
+    uint32_t half             # 2**(psn_bits - 1)
+    uint32_t order_mask       # 2*window - 1
+    pfo_psn_t head            # next PSN to release
+    uint32_t occupied         # slots holding a packet or a tombstone
+    uint32_t in_ring          # slots holding a packet
+    uint32_t ready_head, ready_n
+    uint32_t order_head, order_n
+    pfo_ns_t timeout_ns       # PFO_NS_NEVER: no timeout
+    pfo_ns_t last_ns          # latest time seen; earlier times are EINVAL
+    pfo_rob_stats_t st
+
+
+cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
+                      int psn_bits, pfo_psn_t first_psn) except -1 nogil
+    # Allocate and reset r.  Preconditions (checked by the Python layer):
+    # window a power of two in [2, 2**(psn_bits-1)], 8 <= psn_bits <= 32,
+    # first_psn < 2**psn_bits, timeout_ns >= 0.
+    # Returns 0, or -1 with MemoryError set (r is then empty; pfo_rob_free is safe).
+
+cdef void pfo_rob_free(pfo_rob_t* r) noexcept nogil
+    # Release r's memory; safe on a zeroed or half-initialised r.
+
+cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
+                             pfo_ns_t now, bint dropped) noexcept nogil
+    # Insert of a PSN outside [head, head + window): LATE, or the window
+    # advances (returns as pfo_rob_insert).  Called by pfo_rob_insert only,
+    # after its checks.
+
+
+cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
+                               pfo_ns_t now, bint dropped) noexcept nogil:
+    # Insert one packet (or, with dropped, its tombstone) at time now.
+    # Returns PFO_ROB_BUFFERED / _DROPPED (held / tombstoned), _LATE or
+    # _DUPLICATE (not kept: the caller owns the packet), _FULL (not accepted,
+    # nothing changed but st.full: the window had to advance and the ready
+    # FIFO cannot take the packets it passes; drain, then insert again), or
+    # PFO_ROB_EINVAL (now < r.last_ns or psn >= 2**psn_bits; nothing changed).
+    # O(1) inside the window; O(distance moved) when the window advances.
+    cdef pfo_rob_slot_t* s
+    if now < r.last_ns or (psn & ~r.psn_mask) != 0:
+        return PFO_ROB_EINVAL
+    r.last_ns = now
+    if ((psn - r.head) & r.psn_mask) >= r.window:
+        return pfo_rob_insert_slow(r, psn, handle, now, dropped)
+    s = &r.slots[psn & r.mask]
+    r.st.inserted += 1
+    if s.ts != PFO_ROB_SLOT_EMPTY:
+        r.st.duplicates += 1
+        return PFO_ROB_DUPLICATE
+    r.occupied += 1
+    if dropped:
+        s.ts = PFO_ROB_SLOT_TOMB
+        r.st.dropped += 1
+        return PFO_ROB_DROPPED
+    s.handle = handle
+    s.ts = now
+    r.order[(r.order_head + r.order_n) & r.order_mask] = psn
+    r.order_n += 1
+    r.in_ring += 1
+    if r.in_ring + r.ready_n > r.st.peak_held:
+        r.st.peak_held = r.in_ring + r.ready_n
+    return PFO_ROB_BUFFERED
+
+
+cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
+                                     const pfo_handle_t* handles, Py_ssize_t n,
+                                     pfo_ns_t now, const uint8_t* dropped,
+                                     uint8_t* status_out) noexcept nogil
+    # pfo_rob_insert on each of n packets at time now, in order.  dropped may
+    # be NULL (none dropped), else nonzero marks a tombstone; status_out (may
+    # be NULL) gets each status.  Returns the number BUFFERED, or -1 (nothing
+    # changed) if now < r.last_ns or a PSN is >= 2**psn_bits (the whole burst
+    # is checked first).
+
+cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
+                              Py_ssize_t cap) noexcept nogil
+    # Release, in order, into out[0:cap]: the handles the head already passed,
+    # the contiguous run at the head, and, while the earliest-inserted packet
+    # still held was inserted at or before now - timeout_ns, skip the missing
+    # PSNs at the head and continue.  Returns the number written.
+    # If cap is too small nothing is lost: the rest stays held, in order, for
+    # the next call (call again while it returns cap).  Returns -1 (nothing
+    # changed) if now < r.last_ns.
+
+cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
+    # Release everything held into out[0:cap], in PSN order, skipping holes and
+    # tombstones; the head ends past the last occupied slot.  Returns the
+    # number written; if that is cap, call again (the rest stays held).
+
+cdef inline pfo_ns_t pfo_rob_next_deadline(const pfo_rob_t* r) noexcept nogil:
+    # Earliest time at which pfo_rob_drain has something to do:
+    # r.last_ns if it can release now, the timeout deadline of the
+    # earliest-inserted packet held otherwise, PFO_NS_NEVER if nothing is held.
+    cdef pfo_ns_t ts
+    if r.ready_n or (r.occupied and r.slots[r.head & r.mask].ts != PFO_ROB_SLOT_EMPTY):
+        return r.last_ns
+    if r.order_n == 0:
+        return PFO_NS_NEVER
+    ts = r.slots[r.order[r.order_head] & r.mask].ts
+    if ts > PFO_NS_NEVER - r.timeout_ns:
+        return PFO_NS_NEVER
+    return ts + r.timeout_ns
+
+cdef inline uint64_t pfo_rob_held(const pfo_rob_t* r) noexcept nogil:
+    # Packets held (in slots or passed by the head and not yet drained).
+    return r.in_ring + r.ready_n
+
+
+cdef class ReorderBuffer:
+    cdef pfo_rob_t rob
+    cdef readonly int psn_bits
+    cdef readonly pfo_psn_t first_psn
+    cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
+                      bint dropped) noexcept nogil
+        # pfo_rob_insert(&self.rob, ...)
+    cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out,
+                            Py_ssize_t cap) noexcept nogil
+        # pfo_rob_drain(&self.rob, ...): never loses a packet when cap is small
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil
+        # pfo_rob_next_deadline(&self.rob); PFO_NS_NEVER when nothing is held
+    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
+                                   status_out) except -2
+
+
+# Many reorder queues (one ReorderBuffer each) fed by metadata records.
+# Only queues that hold packets are visited by a drain (the active set).
+ctypedef struct pfo_robq_t:
+    pfo_rob_t** robs          # n_queues pointers (into the ReorderBuffer objects)
+    uint32_t n_queues
+    uint32_t* active          # ids of queues that may hold packets, n_active of them
+    uint8_t* is_active        # n_queues flags
+    uint32_t n_active
+
+
+cdef inline int pfo_robq_insert(pfo_robq_t* q, uint32_t queue, pfo_psn_t psn,
+                                pfo_handle_t handle, pfo_ns_t now, bint dropped) noexcept nogil:
+    # pfo_rob_insert into queue `queue`, which joins the active set if it now
+    # holds packets.  PFO_ROB_EINVAL (nothing changed) if queue >= n_queues.
+    cdef int st
+    if queue >= q.n_queues:
+        return PFO_ROB_EINVAL
+    st = pfo_rob_insert(q.robs[queue], psn, handle, now, dropped)
+    if st == PFO_ROB_BUFFERED and not q.is_active[queue]:
+        q.is_active[queue] = 1
+        q.active[q.n_active] = queue
+        q.n_active += 1
+    return st
+
+
+cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
+                                 pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
+                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil
+    # Insert a burst of metadata records at time now, then drain every active
+    # queue.  Records without PFO_FLAG_PARA are written to out at once (status
+    # PFO_ROB_PASSED, out_queue -1); tagged ones go to queue meta.queue with
+    # meta.psn, tombstoned if PFO_FLAG_DROP.  out_queue (may be NULL) gets the
+    # queue of each output.  status_out (may be NULL) gets each record's status.
+    # Precondition: cap >= n (pass-through always fits).  Returns the number of
+    # outputs; handles that did not fit stay held for the next drain.
+    # Returns -1 (nothing changed) if a tagged record has queue >= n_queues or
+    # a PSN too wide, or now is earlier than a touched queue's last time.
+
+cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
+                               int32_t* out_queue, Py_ssize_t cap) noexcept nogil
+    # pfo_rob_drain on every active queue whose deadline is due, in turn.
+    # Returns the number written (the rest stays held), or -1 (nothing
+    # changed) if now is earlier than an active queue's last time.
+
+
+cdef class ReorderQueues:
+    cdef pfo_robq_t q
+    cdef readonly list buffers      # the ReorderBuffer of each queue
+    cdef readonly uint32_t n_queues
+    cdef _check_drain_time(self, int64_t t)

@@ -1,0 +1,1084 @@
+"""Reorder buffer with timeout, drop flag and wrap-around; multi-queue egress."""
+
+cimport cython
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset
+
+from collections import namedtuple
+from enum import IntEnum
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int, require_pow2
+from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
+
+
+class ReorderStatus(IntEnum):
+    """Outcome of inserting one packet into a reorder buffer.
+
+    ``BUFFERED``
+        Held; a later drain releases it in PSN order.
+    ``LATE``
+        Its PSN is behind the head (already released or skipped).  Not kept:
+        the caller owns the packet and either forwards it out of order (the
+        flow sees one reordered packet) or drops it (the flow sees a loss that
+        its transport repairs); ParaFlowO only reports it.
+    ``DUPLICATE``
+        Its PSN is already held (or tombstoned).  Not kept: the caller frees it.
+    ``DROPPED``
+        ``dropped=True`` was accepted: a tombstone holds the slot and the head
+        passes over it without emitting anything.  The caller frees the packet.
+    ``FULL``
+        Not accepted and nothing changed: the window had to advance over more
+        held packets than its ready queue can take (two large jumps without a
+        drain between them).  Drain, then insert again.
+    ``PASSED``
+        (:class:`ReorderQueues` only) the record is not tagged for reordering
+        (no ``FLAG_PARA``) and went straight to the output.
+    """
+
+    BUFFERED = PFO_ROB_BUFFERED
+    LATE = PFO_ROB_LATE
+    DUPLICATE = PFO_ROB_DUPLICATE
+    DROPPED = PFO_ROB_DROPPED
+    FULL = PFO_ROB_FULL
+    PASSED = PFO_ROB_PASSED
+
+
+ReorderStats = namedtuple(
+    "ReorderStats",
+    ["inserted", "released", "dropped", "late", "duplicates", "skipped", "timeouts",
+     "full", "held", "peak_held"],
+)
+ReorderStats.__doc__ = """Counters of a reorder buffer (or the sum over reorder queues).
+
+``inserted == released + dropped + late + duplicates + held`` at every instant.
+``skipped`` counts PSNs the head passed without a packet or tombstone;
+``timeouts`` the times the timeout rule fired; ``full`` the refused inserts
+(not in ``inserted``); ``held`` the packets held now, ``peak_held`` the most
+ever held at once (for :class:`ReorderQueues`: the sum of the per-queue peaks).
+"""
+
+cdef tuple _STATUS = tuple(ReorderStatus)
+cdef object _empty = np.empty
+cdef object _u64 = np.dtype(np.uint64)
+cdef int64_t _NS_MAX = 0x7FFFFFFFFFFFFFFF
+cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+# ---------------------------------------------------------------------------
+# C core
+# ---------------------------------------------------------------------------
+
+cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
+                      int psn_bits, pfo_psn_t first_psn) except -1 nogil:
+    cdef uint32_t i
+    memset(r, 0, sizeof(pfo_rob_t))
+    r.slots = <pfo_rob_slot_t*>malloc(window * sizeof(pfo_rob_slot_t))
+    r.order = <pfo_psn_t*>malloc(2 * <size_t>window * sizeof(pfo_psn_t))
+    r.ready = <pfo_handle_t*>malloc(window * sizeof(pfo_handle_t))
+    if r.slots is NULL or r.order is NULL or r.ready is NULL:
+        pfo_rob_free(r)
+        with gil:
+            raise MemoryError(f"cannot allocate a reorder buffer of window {window}")
+    for i in range(window):
+        r.slots[i].ts = PFO_ROB_SLOT_EMPTY
+        r.slots[i].handle = 0
+    r.window = window
+    r.mask = window - 1
+    r.order_mask = 2 * window - 1
+    r.psn_mask = <uint32_t>((<uint64_t>1 << psn_bits) - 1)
+    r.half = <uint32_t>1 << (psn_bits - 1)
+    r.head = first_psn
+    r.timeout_ns = timeout_ns
+    return 0
+
+
+cdef void pfo_rob_free(pfo_rob_t* r) noexcept nogil:
+    free(r.slots)
+    free(r.order)
+    free(r.ready)
+    r.slots = NULL
+    r.order = NULL
+    r.ready = NULL
+    r.window = 0
+
+
+cdef inline void _order_clean(pfo_rob_t* r) noexcept nogil:
+    # Pop FIFO entries whose packet left the slots (released or moved to the
+    # ready FIFO), so the front is the earliest-inserted packet still in slots.
+    # An entry e is live iff e is inside the window and its slot holds a
+    # packet: every entry behind a live front was inserted after it, within
+    # less than one window of it, so a released entry is always outside the
+    # window (never mistaken for a re-inserted PSN), and at most 2*window
+    # entries exist at once.
+    cdef pfo_psn_t e
+    while r.order_n:
+        e = r.order[r.order_head]
+        if ((e - r.head) & r.psn_mask) < r.window and r.slots[e & r.mask].ts >= 0:
+            return
+        r.order_head = (r.order_head + 1) & r.order_mask
+        r.order_n -= 1
+
+
+cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
+                             pfo_ns_t now, bint dropped) noexcept nogil:
+    # Worked example (window 4, head 0, PSNs 0 and 2 held): PSN 5 is 5 ahead,
+    # so the head moves to 5 - 4 + 1 = 2; PSN 0 goes to the ready FIFO, PSN 1
+    # is skipped, PSN 2 stays in its slot; 5 is then inside [2, 6).
+    cdef uint32_t d = (psn - r.head) & r.psn_mask
+    cdef uint32_t adv, n_scan, i, moving = 0
+    cdef pfo_rob_slot_t* s
+    if d >= r.half:
+        r.st.inserted += 1
+        r.st.late += 1
+        return PFO_ROB_LATE
+    adv = d - r.window + 1          # how far the head moves
+    n_scan = adv if adv < r.window else r.window
+    if r.occupied:
+        if adv >= r.window:
+            moving = r.in_ring
+        else:
+            for i in range(n_scan):
+                if r.slots[(r.head + i) & r.mask].ts >= 0:
+                    moving += 1
+        if moving > r.window - r.ready_n:
+            r.st.full += 1
+            return PFO_ROB_FULL
+        for i in range(n_scan):
+            s = &r.slots[(r.head + i) & r.mask]
+            if s.ts >= 0:
+                r.ready[(r.ready_head + r.ready_n) & r.mask] = s.handle
+                r.ready_n += 1
+                r.in_ring -= 1
+                r.occupied -= 1
+            elif s.ts == PFO_ROB_SLOT_TOMB:
+                r.occupied -= 1
+            else:
+                r.st.skipped += 1
+            s.ts = PFO_ROB_SLOT_EMPTY
+        r.st.skipped += adv - n_scan
+    else:
+        r.st.skipped += adv
+    r.head = (psn - r.window + 1) & r.psn_mask
+    _order_clean(r)
+    return pfo_rob_insert(r, psn, handle, now, dropped)
+
+
+cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
+                                     const pfo_handle_t* handles, Py_ssize_t n,
+                                     pfo_ns_t now, const uint8_t* dropped,
+                                     uint8_t* status_out) noexcept nogil:
+    cdef Py_ssize_t i, buffered = 0
+    cdef int st
+    cdef pfo_psn_t wide = 0
+    if now < r.last_ns:
+        return -1
+    for i in range(n):
+        wide |= psns[i]
+    if wide & ~r.psn_mask:
+        return -1
+    for i in range(n):
+        st = pfo_rob_insert(r, psns[i], handles[i], now,
+                            dropped is not NULL and dropped[i] != 0)
+        buffered += st == PFO_ROB_BUFFERED
+        if status_out is not NULL:
+            status_out[i] = <uint8_t>st
+    return buffered
+
+
+cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t n = 0
+    while r.ready_n and n < cap:
+        out[n] = r.ready[r.ready_head]
+        n += 1
+        r.ready_head = (r.ready_head + 1) & r.mask
+        r.ready_n -= 1
+    r.st.released += n
+    return n
+
+
+cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
+                              Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t n, start
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_rob_slot_t* s
+    cdef uint32_t mask = r.mask, pmask = r.psn_mask
+    cdef uint32_t occupied, in_ring
+    cdef pfo_psn_t head
+    cdef pfo_ns_t ts, limit
+    cdef bint stop = False
+    if now < r.last_ns:
+        return -1
+    r.last_ns = now
+    n = _release_ready(r, out, cap)
+    if r.ready_n:
+        return n
+    start = n
+    limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
+    head = r.head
+    occupied = r.occupied
+    in_ring = r.in_ring
+    while occupied:
+        # the contiguous run at the head: packets out, tombstones passed over
+        while occupied:
+            s = &slots[head & mask]
+            ts = s.ts
+            if ts == PFO_ROB_SLOT_EMPTY:
+                break
+            if ts >= 0:
+                if n >= cap:
+                    stop = True
+                    break
+                out[n] = s.handle
+                n += 1
+                in_ring -= 1
+            s.ts = PFO_ROB_SLOT_EMPTY
+            occupied -= 1
+            head = (head + 1) & pmask
+        r.head = head
+        r.occupied = occupied
+        r.in_ring = in_ring
+        _order_clean(r)
+        if stop or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
+            break
+        # timeout: the earliest-inserted packet held is too old; skip the
+        # missing PSNs at the head (there is a packet further on: that one)
+        r.st.timeouts += 1
+        while slots[head & mask].ts == PFO_ROB_SLOT_EMPTY:
+            head = (head + 1) & pmask
+            r.st.skipped += 1
+    r.head = head
+    r.occupied = occupied
+    r.in_ring = in_ring
+    r.st.released += n - start
+    return n
+
+
+cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t n, start
+    cdef pfo_rob_slot_t* s
+    n = _release_ready(r, out, cap)
+    if r.ready_n:
+        return n
+    start = n
+    while r.occupied:
+        s = &r.slots[r.head & r.mask]
+        if s.ts >= 0:
+            if n >= cap:
+                break
+            out[n] = s.handle
+            n += 1
+            r.in_ring -= 1
+            r.occupied -= 1
+        elif s.ts == PFO_ROB_SLOT_TOMB:
+            r.occupied -= 1
+        else:
+            r.st.skipped += 1
+        s.ts = PFO_ROB_SLOT_EMPTY
+        r.head = (r.head + 1) & r.psn_mask
+    r.st.released += n - start
+    _order_clean(r)
+    return n
+
+
+cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
+                               int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
+    cdef uint32_t i, qid
+    cdef pfo_rob_t* r
+    cdef Py_ssize_t k = 0, c, j
+    for i in range(q.n_active):
+        if now < q.robs[q.active[i]].last_ns:
+            return -1
+    i = 0
+    while i < q.n_active:
+        qid = q.active[i]
+        r = q.robs[qid]
+        if pfo_rob_next_deadline(r) <= now:
+            if k >= cap:
+                break
+            c = pfo_rob_drain(r, now, out + k, cap - k)
+            if out_queue is not NULL:
+                for j in range(k, k + c):
+                    out_queue[j] = <int32_t>qid
+            k += c
+        if r.in_ring + r.ready_n == 0:
+            q.is_active[qid] = 0
+            q.n_active -= 1
+            q.active[i] = q.active[q.n_active]
+        else:
+            i += 1
+    return k
+
+
+cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
+                                 pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
+                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil:
+    cdef Py_ssize_t i, k = 0, d
+    cdef const pfo_meta_t* m
+    cdef pfo_rob_t* r
+    cdef int st
+    for i in range(n):
+        m = &meta[i]
+        if m.flags & PFO_FLAG_PARA:
+            if m.queue >= q.n_queues:
+                return -1
+            r = q.robs[m.queue]
+            if (m.psn & ~r.psn_mask) or now < r.last_ns:
+                return -1
+    for i in range(q.n_active):
+        if now < q.robs[q.active[i]].last_ns:
+            return -1
+    for i in range(n):
+        m = &meta[i]
+        if m.flags & PFO_FLAG_PARA:
+            st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
+                                 (m.flags & PFO_FLAG_DROP) != 0)
+        else:
+            out[k] = m.handle
+            if out_queue is not NULL:
+                out_queue[k] = -1
+            k += 1
+            st = PFO_ROB_PASSED
+        if status_out is not NULL:
+            status_out[i] = <uint8_t>st
+    d = pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k, cap - k)
+    return k + d
+
+
+# ---------------------------------------------------------------------------
+# Python boundary helpers
+# ---------------------------------------------------------------------------
+
+cdef object _check_time(str name, object now_ns):
+    return require_int(name, now_ns, 0, _NS_MAX)
+
+
+cdef bint _as_flag(str name, object value) except -1:
+    if value is True or value is False:
+        return value is True
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+cdef _time_error(str name, pfo_ns_t now, pfo_ns_t last):
+    raise ValueError(f"{name} must not go backwards: must be >= {last}, got {now}")
+
+
+cdef object _statuses(object status_out, Py_ssize_t n):
+    if status_out is None:
+        return np.empty(n, dtype=np.uint8)
+    require_array("status_out", status_out, np.uint8)
+    if status_out.shape[0] != n:
+        raise ValueError(f"status_out must have length {n}, got {status_out.shape[0]}")
+    return status_out
+
+
+cdef object _dropped_array(object dropped, Py_ssize_t n):
+    # None, or a uint8 / bool array of length n; returns the array or None
+    if dropped is None:
+        return None
+    if not isinstance(dropped, np.ndarray):
+        raise TypeError(f"dropped must be None or a numpy.ndarray of dtype bool or uint8, "
+                        f"got {type(dropped).__name__}")
+    if dropped.dtype == np.bool_:
+        require_array("dropped", dropped, np.bool_)
+        dropped = dropped.view(np.uint8)
+    else:
+        require_array("dropped", dropped, np.uint8)
+    if dropped.shape[0] != n:
+        raise ValueError(f"dropped must have length {n}, got {dropped.shape[0]}")
+    return dropped
+
+
+cdef _bad_psn(str name, object psns, uint32_t psn_mask, int psn_bits):
+    bad = np.flatnonzero(psns > psn_mask)[0]
+    raise ValueError(f"{name} must be in [0, 2**{psn_bits} - 1], "
+                     f"got {int(psns[bad])} at index {bad}")
+
+
+cdef object _make_stats(pfo_rob_stats_t st, uint64_t held):
+    return ReorderStats(st.inserted, st.released, st.dropped, st.late, st.duplicates,
+                        st.skipped, st.timeouts, st.full, held, st.peak_held)
+
+
+# ---------------------------------------------------------------------------
+# ReorderBuffer
+# ---------------------------------------------------------------------------
+
+@cython.final
+cdef class ReorderBuffer:
+    """Reorder buffer for one reorder queue: a ring of ``window`` slots.
+
+    Packets are inserted by PSN (packet sequence number) in any order and
+    released in PSN order by :meth:`drain`.  A packet missing at the head
+    stalls the output until the earliest-inserted packet still held has
+    waited ``timeout_ns``; then the hole is skipped.
+
+    Parameters
+    ----------
+    window : int
+        Slots, a power of two in ``[2, min(2**24, 2**(psn_bits - 1))]``: PSNs
+        ``[head, head + window)`` can be held.
+    timeout_ns : int or None
+        How long the earliest-inserted packet held may wait for a missing
+        PSN, in ns (>= 0).  ``None``: never time out (holes are passed only
+        when the window advances, or by :meth:`flush`).
+    psn_bits : int, default 32
+        PSN width, 8 to 32; PSNs compare with serial-number arithmetic modulo
+        ``2**psn_bits``.
+    first_psn : int, default 0
+        The first PSN expected (the head starts here; it is never learned
+        from arrivals).
+
+    Raises
+    ------
+    TypeError
+        A non-integer argument.
+    ValueError
+        A window that is not a power of two in range, a negative timeout,
+        ``psn_bits`` outside [8, 32], ``first_psn`` outside the PSN space.
+
+    Notes
+    -----
+    Serial arithmetic: a PSN at distance ``d = (psn - head) mod 2**psn_bits``
+    is inside the window if ``d < window``, too far ahead if ``window <= d <
+    2**(psn_bits-1)``, and behind the head (``LATE``) otherwise.  A PSN too far
+    ahead advances the window just enough to hold it: the held packets it
+    passes are released (in order) by the next drain, the PSNs without a
+    packet are counted as ``skipped``.
+
+    Memory: ``32 * window`` bytes (slots of handle and insert time, the
+    insertion-order FIFO that finds the earliest-inserted packet in O(1)
+    amortised, the ready FIFO).  Time must not go backwards: every
+    ``now_ns`` is at least the previous one.  One thread at a time.
+
+    Examples
+    --------
+    >>> from paraflowo import ReorderBuffer, ReorderStatus
+    >>> rb = ReorderBuffer(window=8, timeout_ns=1000)
+    >>> [rb.insert(p, 100 + p, now_ns=0).name for p in (1, 0, 0)]
+    ['BUFFERED', 'BUFFERED', 'DUPLICATE']
+    >>> rb.drain(now_ns=10).tolist()
+    [100, 101]
+    >>> rb.insert(3, 103, now_ns=20) is ReorderStatus.BUFFERED    # 2 is missing
+    True
+    >>> rb.drain(now_ns=500).tolist(), rb.drain(now_ns=1020).tolist()
+    ([], [103])
+    >>> rb.insert(2, 102, now_ns=1030).name
+    'LATE'
+    """
+
+    def __cinit__(self, window, timeout_ns, psn_bits=32, first_psn=0):
+        bits = require_int("psn_bits", psn_bits, 8, 32)
+        w = require_pow2("window", window, 2, min(1 << 24, 1 << (bits - 1)))
+        t = _NS_MAX if timeout_ns is None else require_int("timeout_ns", timeout_ns, 0, _NS_MAX)
+        first = require_int("first_psn", first_psn, 0, (1 << bits) - 1)
+        pfo_rob_init(&self.rob, w, t, bits, first)
+        self.psn_bits = bits
+        self.first_psn = first
+
+    def __dealloc__(self):
+        pfo_rob_free(&self.rob)
+
+    def __repr__(self):
+        t = None if self.rob.timeout_ns == _NS_MAX else self.rob.timeout_ns
+        return (f"ReorderBuffer(window={self.rob.window}, timeout_ns={t}, "
+                f"psn_bits={self.psn_bits}, first_psn={self.first_psn})")
+
+    # -- C-level API (see reorder.pxd) -------------------------------------
+
+    cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
+                      bint dropped) noexcept nogil:
+        return pfo_rob_insert(&self.rob, psn, handle, now_ns, dropped)
+
+    cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out,
+                            Py_ssize_t cap) noexcept nogil:
+        return pfo_rob_drain(&self.rob, now_ns, out, cap)
+
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return pfo_rob_flush(&self.rob, out, cap)
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
+        return pfo_rob_next_deadline(&self.rob)
+
+    # -- properties ---------------------------------------------------------
+
+    @property
+    def window(self):
+        """Number of slots (a power of two)."""
+        return self.rob.window
+
+    @property
+    def timeout_ns(self):
+        """The timeout in ns, or ``None`` for no timeout."""
+        return None if self.rob.timeout_ns == _NS_MAX else self.rob.timeout_ns
+
+    @property
+    def head(self):
+        """The next PSN to release (the head of the window)."""
+        return self.rob.head
+
+    @property
+    def held(self):
+        """Packets held now (not yet released)."""
+        return pfo_rob_held(&self.rob)
+
+    @property
+    def last_ns(self):
+        """The latest time seen; earlier times are refused."""
+        return self.rob.last_ns
+
+    @property
+    def next_deadline(self):
+        """Earliest time at which :meth:`drain` has something to do.
+
+        :attr:`last_ns` if packets can be released now, the timeout deadline
+        of the earliest-inserted packet held otherwise, ``None`` if nothing is
+        held (or there is no timeout and the head is missing).
+        """
+        cdef pfo_ns_t d = pfo_rob_next_deadline(&self.rob)
+        return None if d == PFO_NS_NEVER else d
+
+    @property
+    def stats(self):
+        """A :class:`ReorderStats` snapshot of the counters."""
+        return _make_stats(self.rob.st, pfo_rob_held(&self.rob))
+
+    @property
+    def nbytes(self):
+        """Bytes of memory this buffer owns (``32 * window``)."""
+        return self.rob.window * (sizeof(pfo_rob_slot_t) + 2 * sizeof(pfo_psn_t)
+                                  + sizeof(pfo_handle_t))
+
+    # -- per packet -----------------------------------------------------------
+
+    def insert(self, psn, handle, now_ns, dropped=False):
+        """Insert one packet (or its drop tombstone).
+
+        Parameters
+        ----------
+        psn : int
+            Its PSN, in ``[0, 2**psn_bits)``.
+        handle : int
+            Its handle (uint64: a packet id, a store index, a pointer).
+        now_ns : int
+            The current time, ns; not earlier than the previous call's.
+        dropped : bool, default False
+            The VNF's drop flag: hold a tombstone instead, which the head
+            passes over without emitting it.
+
+        Returns
+        -------
+        ReorderStatus
+            ``BUFFERED``, ``DROPPED``, ``LATE``, ``DUPLICATE`` or ``FULL``
+            (see :class:`ReorderStatus` for who owns the packet after each).
+
+        Raises
+        ------
+        TypeError
+            A non-integer argument or a non-bool ``dropped``.
+        ValueError
+            ``psn``, ``handle`` or ``now_ns`` out of range, or ``now_ns``
+            earlier than :attr:`last_ns`.  Nothing changes.
+        """
+        cdef uint64_t p, h
+        cdef int64_t t
+        cdef bint d
+        cdef int st
+        if dropped is False:
+            d = False
+        else:
+            d = _as_flag("dropped", dropped)
+        if type(psn) is int and type(handle) is int and type(now_ns) is int:
+            try:
+                p = psn
+                h = handle
+                t = now_ns
+            except OverflowError:
+                self._check_args(psn, handle, now_ns)
+                raise
+        else:
+            self._check_args(psn, handle, now_ns)
+            p = psn
+            h = handle
+            t = now_ns
+        if p > self.rob.psn_mask or t < 0:
+            self._check_args(psn, handle, now_ns)
+        st = pfo_rob_insert(&self.rob, <pfo_psn_t>p, h, t, d)
+        if st < 0:
+            _time_error("now_ns", t, self.rob.last_ns)
+        return _STATUS[st]
+
+    def _check_args(self, psn, handle, now_ns):
+        require_int("psn", psn, 0, self.rob.psn_mask)
+        require_int("handle", handle, 0, _U64_MAX)
+        require_int("now_ns", now_ns, 0, _NS_MAX)
+
+    def drain(self, now_ns):
+        """Release what is ready at ``now_ns``, in PSN order.
+
+        Releases the packets the head already passed, then the contiguous run
+        at the head; then, while the earliest-inserted packet still held was
+        inserted at or before ``now_ns - timeout_ns``, skips the missing PSNs
+        at the head and continues.  Afterwards no held packet has waited
+        ``timeout_ns`` or more.
+
+        Parameters
+        ----------
+        now_ns : int
+            The current time, ns; not earlier than :attr:`last_ns`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint64`` handles, in release order.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad ``now_ns`` or one earlier than :attr:`last_ns`.
+        """
+        cdef int64_t t
+        if type(now_ns) is int and 0 <= now_ns <= _NS_MAX:
+            t = now_ns
+        else:
+            t = _check_time("now_ns", now_ns)
+        if t < self.rob.last_ns:
+            _time_error("now_ns", t, self.rob.last_ns)
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
+        out = _empty(cap, _u64)
+        cdef pfo_handle_t[::1] o = out
+        cdef pfo_handle_t dummy
+        with nogil:
+            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
+        return out if n == cap else out[:n]
+
+    def drain_into(self, now_ns, out):
+        """Like :meth:`drain`, writing into ``out``; returns how many were written.
+
+        Parameters
+        ----------
+        now_ns : int
+            The current time, ns.
+        out : numpy.ndarray
+            C-contiguous ``uint64``.  If it is too short, nothing is lost: the
+            rest stays held, in order, for the next call (call again while the
+            return value equals ``len(out)``).
+
+        Returns
+        -------
+        int
+            Handles written to ``out[:n]``.
+        """
+        cdef int64_t t = _check_time("now_ns", now_ns)
+        require_array("out", out, np.uint64)
+        if t < self.rob.last_ns:
+            _time_error("now_ns", t, self.rob.last_ns)
+        cdef pfo_handle_t[::1] o = out
+        cdef Py_ssize_t cap = o.shape[0], n
+        cdef pfo_handle_t dummy
+        with nogil:
+            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
+        return n
+
+    def flush(self):
+        """Release everything held, in PSN order, skipping holes and tombstones.
+
+        For teardown: nothing stays stranded.  The head ends just past the
+        last PSN held (or tombstoned); the holes before it count as skipped.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint64`` handles, in PSN order.
+        """
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
+        out = _empty(cap, _u64)
+        cdef pfo_handle_t[::1] o = out
+        cdef pfo_handle_t dummy
+        with nogil:
+            n = pfo_rob_flush(&self.rob, &o[0] if cap else &dummy, cap)
+        return out
+
+    # -- bursts ---------------------------------------------------------------
+
+    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
+                                   status_out) except -2:
+        require_array("psns", psns, np.uint32)
+        require_array("handles", handles, np.uint64)
+        if psns.shape[0] != handles.shape[0]:
+            raise ValueError(f"psns and handles must have the same length, "
+                             f"got {psns.shape[0]} and {handles.shape[0]}")
+        cdef Py_ssize_t n = psns.shape[0], r
+        dropped = _dropped_array(dropped, n)
+        cdef const pfo_psn_t[::1] p = psns
+        cdef const pfo_handle_t[::1] h = handles
+        cdef const uint8_t[::1] dv
+        cdef const uint8_t* dp = NULL
+        cdef uint8_t[::1] sv
+        cdef uint8_t* sp = NULL
+        if dropped is not None:
+            dv = dropped
+            if n:
+                dp = &dv[0]
+        if status_out is not None:
+            sv = status_out
+            if n:
+                sp = &sv[0]
+        if n == 0:
+            if t < self.rob.last_ns:
+                _time_error("now_ns", t, self.rob.last_ns)
+            self.rob.last_ns = t
+            return 0
+        with nogil:
+            r = pfo_rob_insert_burst(&self.rob, &p[0], &h[0], n, t, dp, sp)
+        if r < 0:
+            if t < self.rob.last_ns:
+                _time_error("now_ns", t, self.rob.last_ns)
+            _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
+        return r
+
+    def insert_burst(self, psns, handles, now_ns, dropped=None, status_out=None):
+        """Insert a burst of packets at ``now_ns``, exactly as :meth:`insert` one by one.
+
+        Parameters
+        ----------
+        psns : numpy.ndarray
+            C-contiguous ``uint32`` PSNs, each in ``[0, 2**psn_bits)``.
+        handles : numpy.ndarray
+            C-contiguous ``uint64`` handles, same length.
+        now_ns : int
+            The time of the whole burst, ns.
+        dropped : numpy.ndarray, optional
+            ``bool`` or ``uint8`` drop flags, same length (nonzero: tombstone).
+        status_out : numpy.ndarray, optional
+            ``uint8`` array of the same length for the statuses.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint8`` statuses (values of :class:`ReorderStatus`).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtype, shape or contiguity, a PSN out of range, or a bad or
+            backwards ``now_ns``: nothing is inserted.
+        """
+        cdef int64_t t = _check_time("now_ns", now_ns)
+        if not isinstance(psns, np.ndarray):
+            require_array("psns", psns, np.uint32)
+        status_out = _statuses(status_out, psns.shape[0])
+        self._insert_arrays(psns, handles, t, dropped, status_out)
+        return status_out
+
+    def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None):
+        """Insert a burst at ``now_ns``, then drain at ``now_ns`` into ``out``.
+
+        The same as :meth:`insert_burst` followed by :meth:`drain_into`, in
+        one call without the GIL: with preallocated arrays no Python object
+        is created per packet.
+
+        Parameters
+        ----------
+        psns, handles, now_ns, dropped, status_out
+            As for :meth:`insert_burst`.
+        out : numpy.ndarray
+            C-contiguous ``uint64`` for the released handles.  If it is too
+            short, nothing is lost: the rest stays held for the next drain
+            (``len(psns) + held`` always suffices).
+
+        Returns
+        -------
+        int
+            Handles written to ``out[:n]``, in release order.
+        """
+        cdef int64_t t = _check_time("now_ns", now_ns)
+        require_array("out", out, np.uint64)
+        if status_out is not None:
+            if not isinstance(psns, np.ndarray):
+                require_array("psns", psns, np.uint32)
+            status_out = _statuses(status_out, psns.shape[0])
+        self._insert_arrays(psns, handles, t, dropped, status_out)
+        cdef pfo_handle_t[::1] o = out
+        cdef Py_ssize_t cap = o.shape[0], n
+        cdef pfo_handle_t dummy
+        with nogil:
+            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
+        return n
+
+
+# ---------------------------------------------------------------------------
+# ReorderQueues
+# ---------------------------------------------------------------------------
+
+@cython.final
+cdef class ReorderQueues:
+    """Many reorder queues, fed by bursts of metadata records.
+
+    Queue ``q`` is a :class:`ReorderBuffer`; a tagged record (``FLAG_PARA``)
+    goes to queue ``record["queue"]`` with PSN ``record["psn"]`` (a
+    tombstone if ``FLAG_DROP`` is set too); an untagged record passes
+    straight through.  Released handles come out in PSN order per queue.
+
+    Parameters
+    ----------
+    n_queues : int
+        Number of reorder queues, 1 to 65535.
+    window, timeout_ns, psn_bits, first_psn
+        As for :class:`ReorderBuffer`, the same for every queue.
+
+    Notes
+    -----
+    Only queues that hold packets (the active set) are visited by a drain,
+    and among them only those with something due (their
+    :attr:`ReorderBuffer.next_deadline` has come), so timeouts cost nothing
+    for idle queues.  Memory: ``n_queues * 32 * window`` bytes.
+    :attr:`buffers` gives each queue's :class:`ReorderBuffer` for
+    inspection; inserting into one directly bypasses the active set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from paraflowo import ReorderQueues, empty_meta, FLAG_PARA
+    >>> rq = ReorderQueues(n_queues=2, window=8, timeout_ns=1000)
+    >>> m = empty_meta(4)
+    >>> m["handle"] = [10, 11, 12, 13]
+    >>> m["queue"] = [0, 1, 0, 0]
+    >>> m["psn"] = [1, 0, 0, 2]
+    >>> m["flags"] = [FLAG_PARA, FLAG_PARA, FLAG_PARA, 0]   # the last is untagged
+    >>> out = np.empty(8, np.uint64); q = np.empty(8, np.int32)
+    >>> n = rq.process_burst(m, now_ns=0, out=out, out_queue=q)
+    >>> out[:n].tolist(), q[:n].tolist()
+    ([13, 12, 10, 11], [-1, 0, 0, 1])
+    """
+
+    def __cinit__(self, n_queues, window, timeout_ns, psn_bits=32, first_psn=0):
+        n = require_int("n_queues", n_queues, 1, 0xFFFF)
+        buffers = [ReorderBuffer(window, timeout_ns, psn_bits, first_psn) for _ in range(n)]
+        self.q.robs = <pfo_rob_t**>calloc(n, sizeof(pfo_rob_t*))
+        self.q.active = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.q.is_active = <uint8_t*>calloc(n, sizeof(uint8_t))
+        if self.q.robs is NULL or self.q.active is NULL or self.q.is_active is NULL:
+            raise MemoryError(f"cannot allocate {n} reorder queues")
+        cdef Py_ssize_t i
+        for i in range(n):
+            self.q.robs[i] = &(<ReorderBuffer>buffers[i]).rob
+        self.q.n_queues = n
+        self.n_queues = n
+        self.buffers = buffers
+
+    def __dealloc__(self):
+        free(self.q.robs)
+        free(self.q.active)
+        free(self.q.is_active)
+
+    def __repr__(self):
+        b = <ReorderBuffer>self.buffers[0]
+        return (f"ReorderQueues(n_queues={self.n_queues}, window={b.window}, "
+                f"timeout_ns={b.timeout_ns}, psn_bits={b.psn_bits}, first_psn={b.first_psn})")
+
+    @property
+    def held(self):
+        """Packets held over all queues."""
+        cdef uint64_t h = 0
+        cdef uint32_t i
+        for i in range(self.q.n_active):
+            h += pfo_rob_held(self.q.robs[self.q.active[i]])
+        return h
+
+    @property
+    def n_active(self):
+        """Queues in the active set (those that may hold packets)."""
+        return self.q.n_active
+
+    @property
+    def next_deadline(self):
+        """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+        cdef pfo_ns_t best = PFO_NS_NEVER, d
+        cdef uint32_t i
+        for i in range(self.q.n_active):
+            d = pfo_rob_next_deadline(self.q.robs[self.q.active[i]])
+            if d < best:
+                best = d
+        return None if best == PFO_NS_NEVER else best
+
+    @property
+    def stats(self):
+        """:class:`ReorderStats` summed over the queues."""
+        tot = [0] * len(ReorderStats._fields)
+        for b in self.buffers:
+            for i, v in enumerate(b.stats):
+                tot[i] += v
+        return ReorderStats(*tot)
+
+    def insert(self, queue, psn, handle, now_ns, dropped=False):
+        """Insert one packet into queue ``queue``; as :meth:`ReorderBuffer.insert`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`ReorderBuffer.insert`, or ``queue`` outside
+            ``[0, n_queues)``.
+        """
+        qid = require_int("queue", queue, 0, self.q.n_queues - 1)
+        st = (<ReorderBuffer>self.buffers[qid]).insert(psn, handle, now_ns, dropped)
+        if st == PFO_ROB_BUFFERED and not self.q.is_active[qid]:
+            self.q.is_active[qid] = 1
+            self.q.active[self.q.n_active] = qid
+            self.q.n_active += 1
+        return st
+
+    cdef _check_drain_time(self, int64_t t):
+        cdef uint32_t i
+        cdef pfo_ns_t last
+        for i in range(self.q.n_active):
+            last = self.q.robs[self.q.active[i]].last_ns
+            if t < last:
+                _time_error("now_ns", t, last)
+
+    def drain_into(self, now_ns, out, out_queue=None):
+        """Drain every queue with something due at ``now_ns`` into ``out``.
+
+        Parameters
+        ----------
+        now_ns : int
+            The current time, ns.
+        out : numpy.ndarray
+            C-contiguous ``uint64``.  If it is too short, nothing is lost:
+            the rest stays held for the next call.
+        out_queue : numpy.ndarray, optional
+            C-contiguous ``int32`` of the same length: the queue of each handle.
+
+        Returns
+        -------
+        int
+            Handles written to ``out[:n]``: per queue in PSN order, queue
+            after queue.
+        """
+        cdef int64_t t = _check_time("now_ns", now_ns)
+        require_array("out", out, np.uint64)
+        if out_queue is not None:
+            require_array("out_queue", out_queue, np.int32)
+            if out_queue.shape[0] != out.shape[0]:
+                raise ValueError(f"out_queue must have length {out.shape[0]}, "
+                                 f"got {out_queue.shape[0]}")
+        self._check_drain_time(t)
+        cdef pfo_handle_t[::1] o = out
+        cdef int32_t[::1] oq
+        cdef int32_t* oqp = NULL
+        cdef Py_ssize_t cap = o.shape[0], n
+        cdef pfo_handle_t dummy
+        if out_queue is not None and cap:
+            oq = out_queue
+            oqp = &oq[0]
+        with nogil:
+            n = pfo_robq_drain(&self.q, t, &o[0] if cap else &dummy, oqp, cap)
+        return n
+
+    def drain(self, now_ns):
+        """Drain at ``now_ns``; returns ``(handles uint64, queues int32)`` arrays."""
+        cap = self.held
+        out = np.empty(cap, np.uint64)
+        oq = np.empty(cap, np.int32)
+        n = self.drain_into(now_ns, out, oq)
+        return out[:n], oq[:n]
+
+    def flush(self):
+        """Release everything held in every queue; returns ``(handles, queues)``."""
+        hs, qs = [], []
+        for i, b in enumerate(self.buffers):
+            h = (<ReorderBuffer>b).flush()
+            hs.append(h)
+            qs.append(np.full(len(h), i, np.int32))
+            self.q.is_active[i] = 0
+        self.q.n_active = 0
+        return np.concatenate(hs), np.concatenate(qs)
+
+    def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None):
+        """Insert a burst of metadata records at ``now_ns``, then drain into ``out``.
+
+        Parameters
+        ----------
+        meta : numpy.ndarray
+            C-contiguous :data:`~paraflowo.META_DTYPE` records.
+        now_ns : int
+            The time of the burst, ns.
+        out : numpy.ndarray
+            C-contiguous ``uint64``, at least ``len(meta)`` long.  Untagged
+            records are written first, in arrival order; then each due queue's
+            released handles, in PSN order.  What does not fit stays held.
+        out_queue : numpy.ndarray, optional
+            ``int32``, same length as ``out``: the queue of each output
+            (``-1`` for a pass-through).
+        status_out : numpy.ndarray, optional
+            ``uint8``, ``len(meta)``: each record's :class:`ReorderStatus`.
+
+        Returns
+        -------
+        int
+            Handles written to ``out[:n]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtypes, lengths or contiguity, a tagged record's queue or
+            PSN out of range, or a backwards time: nothing changes.
+        """
+        from paraflowo.metadata import META_DTYPE
+        cdef int64_t t = _check_time("now_ns", now_ns)
+        require_array("meta", meta, META_DTYPE)
+        require_array("out", out, np.uint64)
+        cdef Py_ssize_t n = meta.shape[0]
+        if out.shape[0] < n:
+            raise ValueError(f"out must be at least len(meta) = {n} long, got {out.shape[0]}")
+        if out_queue is not None:
+            require_array("out_queue", out_queue, np.int32)
+            if out_queue.shape[0] != out.shape[0]:
+                raise ValueError(f"out_queue must have length {out.shape[0]}, "
+                                 f"got {out_queue.shape[0]}")
+        if status_out is not None:
+            status_out = _statuses(status_out, n)
+        cdef const uint8_t[::1] raw = meta.view(np.uint8)
+        cdef pfo_handle_t[::1] o = out
+        cdef int32_t[::1] oq
+        cdef int32_t* oqp = NULL
+        cdef uint8_t[::1] sv
+        cdef uint8_t* sp = NULL
+        cdef Py_ssize_t cap = o.shape[0], k
+        if cap == 0:
+            self._check_drain_time(t)
+            return 0
+        if out_queue is not None:
+            oq = out_queue
+            oqp = &oq[0]
+        if status_out is not None and n:
+            sv = status_out
+            sp = &sv[0]
+        with nogil:
+            k = pfo_robq_process(&self.q, <const pfo_meta_t*>&raw[0] if n else NULL, n, t,
+                                 &o[0], oqp, cap, sp)
+        if k < 0:
+            self._explain(meta, t)
+        return k
+
+    def _explain(self, meta, int64_t t):
+        tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
+        qs = meta["queue"]
+        bad = np.flatnonzero(tagged & (qs >= self.n_queues))
+        if bad.size:
+            i = bad[0]
+            raise ValueError(f"meta['queue'] must be in [0, {self.n_queues - 1}], "
+                             f"got {int(qs[i])} at index {i}")
+        for i in np.flatnonzero(tagged):
+            b = <ReorderBuffer>self.buffers[qs[i]]
+            if meta["psn"][i] > b.rob.psn_mask:
+                raise ValueError(f"meta['psn'] must be in [0, 2**{b.psn_bits} - 1], "
+                                 f"got {int(meta['psn'][i])} at index {i}")
+            if t < b.rob.last_ns:
+                _time_error("now_ns", t, b.rob.last_ns)
+        self._check_drain_time(t)
+        raise AssertionError("unreachable: process failed without a bad input")

@@ -1,0 +1,480 @@
+"""ReorderBuffer and ReorderQueues: behaviour, DPDK rte_reorder scenarios, errors."""
+
+import numpy as np
+import pytest
+
+from paraflowo import (
+    FLAG_DROP,
+    FLAG_PARA,
+    META_DTYPE,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+    empty_meta,
+)
+
+B, L, D, X, F = (ReorderStatus.BUFFERED, ReorderStatus.LATE, ReorderStatus.DUPLICATE,
+                 ReorderStatus.DROPPED, ReorderStatus.FULL)
+NO_TIMEOUT = None
+
+
+def conserved(rb):
+    s = rb.stats
+    return s.inserted == s.released + s.dropped + s.late + s.duplicates + s.held
+
+
+# -- basic semantics ---------------------------------------------------------------
+
+def test_in_order_passes_straight_through():
+    rb = ReorderBuffer(8, NO_TIMEOUT)
+    out = []
+    for p in range(100):
+        assert rb.insert(p, 1000 + p, p) is B
+        out += rb.drain(p).tolist()
+    assert out == [1000 + p for p in range(100)]
+    assert rb.stats == ReorderStats(100, 100, 0, 0, 0, 0, 0, 0, 0, 1)
+
+
+def test_head_starts_at_first_psn_and_is_never_learned():
+    rb = ReorderBuffer(8, NO_TIMEOUT)
+    assert rb.insert(3, 3, 0) is B          # 0..2 missing: held, not taken as the start
+    assert rb.drain(0).tolist() == []
+    for p in (2, 0, 1):
+        rb.insert(p, p, 0)
+    assert rb.drain(0).tolist() == [0, 1, 2, 3]
+
+
+def test_duplicate_and_late():
+    rb = ReorderBuffer(8, NO_TIMEOUT)
+    assert rb.insert(1, 11, 0) is B
+    assert rb.insert(1, 12, 0) is D         # held again: rejected, the first one is kept
+    assert rb.insert(0, 10, 0) is B
+    assert rb.drain(0).tolist() == [10, 11]
+    assert rb.insert(0, 13, 0) is L         # behind the head
+    s = rb.stats
+    assert (s.inserted, s.released, s.late, s.duplicates, s.held) == (4, 2, 1, 1, 0)
+
+
+def test_drop_flag_tombstone_is_passed_over():
+    rb = ReorderBuffer(8, NO_TIMEOUT)
+    assert rb.insert(1, 11, 0, dropped=True) is X
+    assert rb.insert(2, 12, 0) is B
+    assert rb.drain(0).tolist() == []       # 0 missing
+    assert rb.insert(1, 99, 0) is D         # the tombstone holds the slot
+    assert rb.insert(0, 10, 0) is B
+    assert rb.drain(0).tolist() == [10, 12]
+    s = rb.stats
+    assert (s.dropped, s.released, s.duplicates, s.skipped) == (1, 2, 1, 0)
+    assert conserved(rb)
+
+
+def test_timeout_rule_uses_earliest_inserted_packet():
+    rb = ReorderBuffer(16, timeout_ns=100)
+    rb.insert(5, 5, 10)                     # 0..4 missing; 5 inserted at t=10
+    rb.insert(9, 9, 50)                     # 6..8 missing; 9 inserted at t=50
+    assert rb.drain(109).tolist() == []     # 5 waited 99 ns
+    assert rb.next_deadline == 110
+    assert rb.drain(110).tolist() == [5]    # 5 waited 100: skip 0..4; 9 is young
+    assert rb.head == 6 and rb.next_deadline == 150
+    assert rb.drain(150).tolist() == [9]
+    s = rb.stats
+    assert (s.skipped, s.timeouts, s.held) == (5 + 3, 2, 0)
+    assert rb.next_deadline is None
+
+
+def test_timeout_releases_run_behind_skipped_hole():
+    rb = ReorderBuffer(16, timeout_ns=10)
+    for p in (1, 2, 3, 5, 6):
+        rb.insert(p, p, 0)
+    rb.insert(4, 4, 5)
+    # at 10 the earliest packets (t=0) are due: skip 0, release 1..6 (4 arrived)
+    assert rb.drain(10).tolist() == [1, 2, 3, 4, 5, 6]
+    assert rb.stats.skipped == 1 and rb.stats.timeouts == 1
+
+
+def test_timeout_zero_releases_everything_on_each_drain():
+    rb = ReorderBuffer(8, timeout_ns=0)
+    rb.insert(3, 3, 7)
+    rb.insert(1, 1, 7)
+    assert rb.drain(7).tolist() == [1, 3]
+
+
+def test_too_far_ahead_advances_window_nothing_lost():
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    for p in (0, 2, 3):
+        rb.insert(p, p, 0)
+    assert rb.insert(9, 9, 0) is B          # head -> 6: 0, 2, 3 to the ready queue
+    assert rb.head == 6
+    s = rb.stats
+    assert s.held == 4 and s.skipped == 3   # 1, 4, 5 passed over
+    assert rb.drain(0).tolist() == [0, 2, 3]
+    assert rb.insert(5, 5, 0) is L
+    assert rb.insert(6, 6, 0) is B
+    assert rb.insert(7, 7, 0) is B
+    assert rb.insert(8, 8, 0) is B
+    assert rb.drain(0).tolist() == [6, 7, 8, 9]
+    assert conserved(rb)
+
+
+def test_full_when_ready_queue_cannot_take_more_then_recovers():
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    for p in range(4):
+        rb.insert(p, p, 0)
+    assert rb.insert(7, 7, 0) is B          # 0..3 to ready (full: 4)
+    for p in (4, 5, 6):
+        rb.insert(p, p, 0)
+    before = rb.stats
+    assert rb.insert(11, 11, 0) is F        # would move 4..7 with ready full
+    after = rb.stats
+    assert after._replace(full=0) == before._replace(full=0) and after.full == 1
+    assert rb.drain(0).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert rb.insert(11, 11, 0) is B
+    assert rb.flush().tolist() == [11]
+    assert conserved(rb)
+
+
+def test_flush_releases_everything_in_psn_order_skipping_holes():
+    rb = ReorderBuffer(16, NO_TIMEOUT)
+    for p in (9, 3, 5, 12):
+        rb.insert(p, p, 0)
+    rb.insert(14, 14, 0, dropped=True)
+    assert rb.flush().tolist() == [3, 5, 9, 12]
+    assert rb.head == 15 and rb.held == 0
+    assert rb.insert(13, 13, 0) is L
+    assert rb.flush().tolist() == []
+
+
+def test_drain_into_small_buffer_loses_nothing():
+    rb = ReorderBuffer(16, timeout_ns=5)
+    for p in (1, 2, 3, 4, 5, 6, 7):
+        rb.insert(p, p, 0)
+    out = np.zeros(3, np.uint64)
+    got = []
+    while True:
+        n = rb.drain_into(10, out)
+        got += out[:n].tolist()
+        if n < len(out):
+            break
+    assert got == [1, 2, 3, 4, 5, 6, 7]
+    assert conserved(rb) and rb.held == 0
+
+
+def test_psn_bits_8_wraps():
+    rb = ReorderBuffer(16, NO_TIMEOUT, psn_bits=8, first_psn=250)
+    psns = [(250 + i) % 256 for i in range(20)]       # 250..255, 0..13
+    st = [rb.insert(p, p, 0) for p in reversed(psns)]
+    # 13 is 19 ahead: the head moves to 254; then 12..254 fit, 253..250 are late
+    assert st == [B] * 16 + [L] * 4
+    assert rb.flush().tolist() == psns[4:]
+    assert rb.head == 14
+
+
+def test_handles_full_uint64_range():
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    rb.insert(1, 2**64 - 1, 0)
+    rb.insert(0, 0, 0)
+    assert rb.drain(0).tolist() == [0, 2**64 - 1]
+
+
+def test_repr_and_properties():
+    rb = ReorderBuffer(1024, 50_000, psn_bits=16, first_psn=7)
+    assert repr(rb) == "ReorderBuffer(window=1024, timeout_ns=50000, psn_bits=16, first_psn=7)"
+    assert (rb.window, rb.timeout_ns, rb.psn_bits, rb.head, rb.held) == (1024, 50_000, 16, 7, 0)
+    assert rb.nbytes == 32 * 1024
+    assert ReorderBuffer(2, None).timeout_ns is None
+
+
+# -- DPDK rte_reorder unit-test scenarios (app/test/test_reorder.c), as behaviour ---------
+
+@pytest.mark.parametrize("size", [0, 1, 3, 1000, 2**25])
+def test_dpdk_create_invalid_size(size):
+    with pytest.raises(ValueError, match="window must be a power of two"):
+        ReorderBuffer(size, 100)
+
+
+def test_dpdk_insert():
+    # DPDK: size 4; 0..3 fill the order buffer; seqn 4 moves them to the ready
+    # buffer; seqn 8 fails with ENOSPC (ready full); seqn 12 fails (ERANGE).
+    # Ours: 4 advances the window by one (0 to the ready queue); 8 would pass
+    # four held packets with room for three: FULL, nothing changed, drain and
+    # retry; 12 is ahead (not late) and advances the window again.
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    assert [rb.insert(p, p, 0) for p in range(4)] == [B] * 4
+    assert rb.insert(4, 4, 0) is B and rb.head == 1
+    assert rb.insert(8, 8, 0) is F and rb.head == 1
+    assert rb.drain(0).tolist() == [0, 1, 2, 3, 4]
+    assert rb.insert(8, 8, 0) is B
+    assert rb.insert(12, 12, 0) is B and rb.head == 9
+    assert rb.drain(0).tolist() == [8]
+    assert rb.flush().tolist() == [12]
+    assert conserved(rb)
+
+
+def test_dpdk_drain():
+    # DPDK: size 4: drain of an empty buffer gives 0; insert 1 ... (DPDK
+    # learns its start from seqn 1 and drains it at once; ours waits for 0).
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    assert rb.drain(0).tolist() == []
+    rb.insert(1, 1, 0)
+    assert rb.drain(0).tolist() == []       # the head (0) is missing
+    rb.insert(0, 0, 0)
+    assert rb.drain(0).tolist() == [0, 1]
+    for p in (2, 3, 4, 7):                  # 7 moves the window to [4, 8)
+        rb.insert(p, p, 0)
+    assert rb.drain(0).tolist() == [2, 3, 4]
+    assert rb.drain(0).tolist() == []       # 5, 6 missing: 7 stays
+    assert rb.flush().tolist() == [7]
+
+
+def test_dpdk_drain_up_to_seqn():
+    # DPDK's rte_reorder_drain_up_to_seqn(b, ..., 4) releases everything below
+    # 4 whatever the holes.  Ours does the same when a later PSN pushes the
+    # window past it, or when the hole times out.
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    for p in (0, 1, 3):
+        rb.insert(p, p, 0)
+    rb.insert(7, 7, 0)                      # window -> [4, 8): below 4 is released
+    assert rb.drain(0).tolist() == [0, 1, 3]
+    assert rb.stats.skipped == 1            # 2 (4..7 are the new window)
+    timed = ReorderBuffer(8, timeout_ns=10)
+    for p in (0, 1, 3):
+        timed.insert(p, p, 0)
+    assert timed.drain(5).tolist() == [0, 1]
+    assert timed.drain(10).tolist() == [3]
+
+
+def test_dpdk_set_start_sequence():
+    # rte_reorder_min_seqn_set: ours is first_psn, fixed at creation
+    rb = ReorderBuffer(8, NO_TIMEOUT, first_psn=100)
+    assert rb.insert(99, 99, 0) is L
+    for p in (102, 100, 101):
+        rb.insert(p, p, 0)
+    assert rb.drain(0).tolist() == [100, 101, 102]
+
+
+def test_regression_dpdk_window4_insert_0_to_5_drains_all():
+    # DPDK (window 4): insert 0..5, drain gives 0 1 2 4 5 (3 lost when the
+    # ready ring filled).  Ours gives all six.
+    rb = ReorderBuffer(4, NO_TIMEOUT)
+    assert [rb.insert(p, p, 0) for p in range(6)] == [B] * 6
+    assert rb.drain(0).tolist() == [0, 1, 2, 3, 4, 5]
+    assert conserved(rb) and rb.held == 0
+
+
+def test_regression_drain_across_2_32_wrap():
+    rb = ReorderBuffer(8, NO_TIMEOUT, first_psn=2**32 - 4)
+    psns = [(2**32 - 4 + i) % 2**32 for i in range(8)]
+    for p in reversed(psns):
+        assert rb.insert(p, p, 0) is B
+    assert rb.drain(0).tolist() == psns
+    assert rb.head == 4
+    assert rb.insert(2**32 - 1, 1, 0) is L
+
+
+def test_regression_no_stall_at_end_of_stream():
+    # DPDK: packets behind a hole at the end of a stream are stuck forever.
+    rb = ReorderBuffer(1024, timeout_ns=1000)
+    for p in range(1, 50):
+        rb.insert(p, p, 0)
+    assert rb.drain(999).tolist() == []
+    assert rb.drain(1000).tolist() == list(range(1, 50))
+
+
+# -- errors: type + message, state unchanged ----------------------------------------
+
+@pytest.mark.parametrize(
+    "kwargs, exc, fragment",
+    [
+        (dict(window=1000, timeout_ns=1), ValueError, "window must be a power of two in [2, 2**24], got 1000"),
+        (dict(window=256, timeout_ns=1, psn_bits=8), ValueError, "window must be a power of two in [2, 128], got 256"),
+        (dict(window=8.0, timeout_ns=1), TypeError, "window must be an integer"),
+        (dict(window=8, timeout_ns=-1), ValueError, "timeout_ns must be in [0,"),
+        (dict(window=8, timeout_ns=1.5), TypeError, "timeout_ns must be an integer"),
+        (dict(window=8, timeout_ns=1, psn_bits=7), ValueError, "psn_bits must be in [8, 32], got 7"),
+        (dict(window=8, timeout_ns=1, psn_bits=33), ValueError, "psn_bits must be in [8, 32], got 33"),
+        (dict(window=8, timeout_ns=1, psn_bits=8, first_psn=256), ValueError, "first_psn must be in [0, 255], got 256"),
+        (dict(window=8, timeout_ns=1, first_psn=-1), ValueError, "first_psn must be in"),
+    ],
+)
+def test_constructor_errors(kwargs, exc, fragment):
+    with pytest.raises(exc, match=fragment.replace("[", r"\[").replace("*", r"\*")):
+        ReorderBuffer(**kwargs)
+
+
+def _state(rb):
+    return rb.stats, rb.head, rb.held, rb.last_ns
+
+
+@pytest.mark.parametrize(
+    "args, exc, fragment",
+    [
+        ((256, 1, 10), ValueError, "psn must be in [0, 255], got 256"),
+        ((-1, 1, 10), ValueError, "psn must be in [0, 255], got -1"),
+        ((1.0, 1, 10), TypeError, "psn must be an integer, got 1.0"),
+        ((1, -1, 10), ValueError, "handle must be in [0, 2**64 - 1], got -1"),
+        ((1, 2**64, 10), ValueError, "handle must be in [0, 2**64 - 1], got 18446744073709551616"),
+        ((1, "h", 10), TypeError, "handle must be an integer"),
+        ((1, 1, -5), ValueError, "now_ns must be in [0, 2**63 - 1], got -5"),
+        ((1, 1, 2**63), ValueError, "now_ns must be in [0, 2**63 - 1]"),
+        ((1, 1, 1.5), TypeError, "now_ns must be an integer, got 1.5"),
+        ((1, 1, 9), ValueError, "now_ns must not go backwards: must be >= 10, got 9"),
+        ((1, 1, 10, "yes"), TypeError, "dropped must be a bool, got 'yes'"),
+    ],
+)
+def test_insert_errors_leave_state_unchanged(args, exc, fragment):
+    rb = ReorderBuffer(8, 100, psn_bits=8)
+    rb.insert(3, 3, 10)
+    before = _state(rb)
+    with pytest.raises(exc, match=fragment.replace("[", r"\[").replace("*", r"\*")):
+        rb.insert(*args)
+    assert _state(rb) == before
+
+
+def test_drain_errors():
+    rb = ReorderBuffer(8, 100)
+    rb.insert(1, 1, 10)
+    before = _state(rb)
+    with pytest.raises(ValueError, match="now_ns must not go backwards: must be >= 10, got 9"):
+        rb.drain(9)
+    with pytest.raises(ValueError, match="now_ns must be in"):
+        rb.drain(-1)
+    with pytest.raises(TypeError, match="now_ns must be an integer"):
+        rb.drain(None)
+    with pytest.raises(TypeError, match="out must have dtype uint64, got int64"):
+        rb.drain_into(20, np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="now_ns must not go backwards"):
+        rb.drain_into(9, np.zeros(4, np.uint64))
+    assert _state(rb) == before
+
+
+def test_burst_errors_leave_state_unchanged():
+    rb = ReorderBuffer(8, 100, psn_bits=8)
+    rb.insert(3, 3, 10)
+    before = _state(rb)
+    p = np.array([1, 2], np.uint32)
+    h = np.array([1, 2], np.uint64)
+    cases = [
+        ((p.astype(np.int64), h, 20), TypeError, "psns must have dtype uint32, got int64"),
+        ((p, h.astype(np.uint32), 20), TypeError, "handles must have dtype uint64, got uint32"),
+        ((p, h[:1], 20), ValueError, "psns and handles must have the same length, got 2 and 1"),
+        ((np.array([1, 300], np.uint32), h, 20), ValueError, r"psns must be in \[0, 2\*\*8 - 1\], got 300 at index 1"),
+        ((p, h, 5), ValueError, "now_ns must not go backwards: must be >= 10, got 5"),
+        ((np.zeros((2, 2), np.uint32)[:, 0], h, 20), ValueError, "psns must be C-contiguous"),
+        ((list(p), h, 20), TypeError, "psns must be a numpy.ndarray"),
+    ]
+    for args, exc, frag in cases:
+        with pytest.raises(exc, match=frag):
+            rb.insert_burst(*args)
+        assert _state(rb) == before
+    with pytest.raises(ValueError, match="dropped must have length 2, got 3"):
+        rb.insert_burst(p, h, 20, dropped=np.zeros(3, np.uint8))
+    with pytest.raises(TypeError, match="dropped must have dtype uint8, got int32"):
+        rb.insert_burst(p, h, 20, dropped=np.zeros(2, np.int32))
+    with pytest.raises(ValueError, match="status_out must have length 2, got 1"):
+        rb.insert_burst(p, h, 20, status_out=np.zeros(1, np.uint8))
+    with pytest.raises(TypeError, match="out must have dtype uint64"):
+        rb.process_burst(p, h, 20, out=np.zeros(4, np.int64))
+    assert _state(rb) == before
+
+
+def test_burst_paths_match_per_packet():
+    a, b, c = (ReorderBuffer(8, 50) for _ in range(3))
+    psns = np.array([3, 1, 0, 2, 9, 4, 4, 1, 20], np.uint32)
+    handles = np.arange(100, 100 + len(psns), dtype=np.uint64)
+    dropped = np.zeros(len(psns), bool)
+    dropped[5] = True
+    per = [a.insert(int(p), int(h), 7, bool(d)) for p, h, d in zip(psns, handles, dropped)]
+    st = b.insert_burst(psns, handles, 7, dropped=dropped)
+    assert st.tolist() == [int(s) for s in per]
+    out = np.zeros(32, np.uint64)
+    st2 = np.zeros(len(psns), np.uint8)
+    n = c.process_burst(psns, handles, 7, out, dropped=dropped.view(np.uint8), status_out=st2)
+    assert st2.tolist() == st.tolist()
+    assert out[:n].tolist() == a.drain(7).tolist() == b.drain(7).tolist()
+    assert a.stats == b.stats == c.stats
+
+
+# -- ReorderQueues ---------------------------------------------------------------
+
+def _meta(rows):
+    m = empty_meta(len(rows))
+    for i, (q, psn, h, flags) in enumerate(rows):
+        m[i] = (h, 0, psn, 0, q, 0, 64, flags)
+    return m
+
+
+def test_queues_route_pass_through_and_order_per_queue():
+    rq = ReorderQueues(4, 8, 100)
+    P = FLAG_PARA
+    m = _meta([(0, 1, 11, P), (2, 0, 20, P), (0, 0, 10, P), (3, 5, 99, 0), (2, 2, 22, P),
+               (1, 0, 30, P | FLAG_DROP), (1, 1, 31, P)])
+    out = np.zeros(16, np.uint64)
+    oq = np.zeros(16, np.int32)
+    st = np.zeros(len(m), np.uint8)
+    n = rq.process_burst(m, 5, out, oq, st)
+    got = {}
+    for h, q in zip(out[:n].tolist(), oq[:n].tolist()):
+        got.setdefault(q, []).append(h)
+    assert got == {-1: [99], 0: [10, 11], 2: [20], 1: [31]}
+    assert st.tolist() == [0, 0, 0, ReorderStatus.PASSED, 0, ReorderStatus.DROPPED, 0]
+    assert rq.held == 1 and rq.n_active == 1           # only queue 2 (22 waits for 1)
+    assert rq.next_deadline == 105
+    h, q = rq.drain(105)
+    assert h.tolist() == [22] and q.tolist() == [2]
+    assert rq.n_active == 0 and rq.next_deadline is None
+    s = rq.stats
+    assert s.inserted == s.released + s.dropped + s.late + s.duplicates + s.held
+
+
+def test_queues_per_packet_insert_and_flush():
+    rq = ReorderQueues(3, 4, None, psn_bits=16)
+    assert rq.insert(2, 1, 7, 0) is B
+    assert rq.insert(0, 3, 5, 0) is B
+    assert rq.drain(0)[0].tolist() == []
+    h, q = rq.flush()
+    assert sorted(zip(q.tolist(), h.tolist())) == [(0, 5), (2, 7)]
+    assert rq.held == 0 and rq.n_active == 0
+    assert repr(rq) == "ReorderQueues(n_queues=3, window=4, timeout_ns=None, psn_bits=16, first_psn=0)"
+
+
+def test_queues_small_out_loses_nothing():
+    rq = ReorderQueues(2, 16, 10)
+    m = _meta([(q, p, 100 * q + p, FLAG_PARA) for q in range(2) for p in range(1, 7)])
+    out = np.zeros(len(m), np.uint64)
+    assert rq.process_burst(m, 0, out) == 0           # PSN 0 missing in both
+    small = np.zeros(5, np.uint64)
+    got = []
+    while (n := rq.drain_into(10, small)) > 0:
+        got += small[:n].tolist()
+    assert sorted(got) == sorted(m["handle"].tolist())
+    assert [h for h in got if h < 100] == [1, 2, 3, 4, 5, 6]
+    assert rq.held == 0 and rq.n_active == 0
+
+
+def test_queues_errors_leave_state_unchanged():
+    rq = ReorderQueues(2, 8, 100, psn_bits=8)
+    rq.insert(0, 1, 1, 50)
+    before = rq.stats, rq.held
+    out = np.zeros(8, np.uint64)
+    cases = [
+        (_meta([(0, 0, 1, FLAG_PARA), (2, 0, 1, FLAG_PARA)]), 60, out, ValueError,
+         r"meta\['queue'\] must be in \[0, 1\], got 2 at index 1"),
+        (_meta([(1, 256, 1, FLAG_PARA)]), 60, out, ValueError,
+         r"meta\['psn'\] must be in \[0, 2\*\*8 - 1\], got 256 at index 0"),
+        (_meta([(1, 0, 1, FLAG_PARA)]), 40, out, ValueError, "now_ns must not go backwards"),
+        (np.zeros(2, np.uint64), 60, out, TypeError, "meta must have dtype"),
+        (_meta([(1, 0, 1, 0)] * 3), 60, out[:2], ValueError, "out must be at least len"),
+    ]
+    for m, t, o, exc, frag in cases:
+        with pytest.raises(exc, match=frag):
+            rq.process_burst(m, t, o)
+        assert (rq.stats, rq.held) == before
+    with pytest.raises(ValueError, match=r"queue must be in \[0, 1\], got 5"):
+        rq.insert(5, 0, 0, 60)
+    with pytest.raises(ValueError, match="n_queues must be in"):
+        ReorderQueues(0, 8, 1)
+    with pytest.raises(ValueError, match="now_ns must not go backwards"):
+        rq.drain(10)
+    assert (rq.stats, rq.held) == before
+    assert META_DTYPE.itemsize == 32
