@@ -29,6 +29,7 @@ from paraflowo.sim import (
     simulate,
 )
 from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
+from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 
 __version__ = "0.1.0.dev0"
 
@@ -66,4 +67,8 @@ __all__ = [
     "ReorderQueues",
     "ReorderStats",
     "ReorderStatus",
+    # elephant detectors and manual tags
+    "CountMinDetector",
+    "ElephantDetector",
+    "ThresholdDetector",
 ]

@@ -1,0 +1,132 @@
+# cython: language_level=3
+"""Elephant detectors (Count-Min, Space-Saving) and manual tags: the cimport API.
+
+Usage from Cython (the calls run without the GIL)::
+
+    from paraflowo._core.detectors cimport ElephantDetector, CountMinDetector
+
+    cdef ElephantDetector det = CountMinDetector(4096, 4, 1000, 1_000_000)
+    cdef bint elephant
+    with nogil:
+        elephant = det.c_update(key, now_ns, 1)     # virtual: any detector
+        est = det.c_estimate(key)
+
+``c_update``, ``c_estimate``, ``c_advance`` and ``c_update_burst`` are virtual
+``cdef`` methods: a caller holding an :class:`ElephantDetector` reference gets the
+subclass's behaviour (Count-Min, Space-Saving, or tags only for the base class).
+
+Contract for every method below:
+
+* Time never goes backwards: ``now_ns >= 0`` and ``now_ns >=`` the last
+  ``now_ns`` passed to this detector.  The Python methods check this; Cython
+  callers must.  A violation cannot crash or hang: the packet is counted in
+  the current window as if it arrived at the latest time seen.
+* Counts age out by aligned windows ``[k*window_ns, (k+1)*window_ns)``; the
+  detector keeps the current window and the one before it, so a flow that
+  stops sending stops being an elephant within two windows.
+* A forced tag (``force(key, on)`` in Python) overrides the detector: forced on
+  -> True, forced off -> False.  Forced keys are still counted.
+* Not thread-safe: one detector per thread, or serialise the calls.
+"""
+
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
+from paraflowo._core._types cimport pfo_ns_t
+
+cdef enum:
+    PFO_CM_MAX_DEPTH = 16    # most Count-Min rows (delta = e**-16 ~ 1.1e-7)
+    PFO_TAG_NONE = -1        # pfo_ktab_get: key not in the table
+    PFO_TAG_OFF = 0          # tag value: forced not elephant
+    PFO_TAG_ON = 1           # tag value: forced elephant
+
+
+# Open-addressing table uint64 key -> int32 value (>= 0), linear probing with
+# backward-shift deletion (no tombstones, so probe chains never grow with churn).
+# Size is a power of two at least twice the most keys it will hold, so a probe
+# always ends at an empty slot.
+ctypedef struct pfo_ktab_t:
+    uint64_t* keys
+    int32_t* vals            # -1: empty slot
+    uint32_t mask            # size - 1
+    uint32_t count           # keys held
+
+
+# One Count-Min row hash: h(x) = top log2(width) bits of (a*x + b) mod 2**128,
+# with a = (a_hi, a_lo), b = (b_hi, b_lo) drawn from a seeded SplitMix64 stream.
+ctypedef struct pfo_cm_hash_t:
+    uint64_t a_hi
+    uint64_t a_lo
+    uint64_t b_hi
+    uint64_t b_lo
+
+
+# Space-Saving summary of one window: `capacity` slots, a min-heap on count.
+ctypedef struct pfo_ss_t:
+    pfo_ktab_t index         # key -> slot
+    uint64_t* slot_key       # [capacity]
+    uint64_t* count          # [capacity] counted amount (an overestimate by <= err)
+    uint64_t* err            # [capacity] count of the evicted slot when taken over
+    uint32_t* heap           # [capacity] slots, heap[0] has the smallest count
+    uint32_t* pos            # [capacity] pos[slot] = index of slot in heap
+    uint32_t n               # slots in use
+    uint32_t capacity
+    uint64_t total           # amount counted in this window (saturating)
+
+
+cdef class ElephantDetector:
+    # Base class and tags-only detector: c_update returns the forced setting
+    # of the key, or False.
+    cdef pfo_ktab_t tags            # forced keys -> PFO_TAG_OFF / PFO_TAG_ON
+    cdef readonly uint32_t max_tags
+    cdef readonly pfo_ns_t last_ns  # latest now_ns seen, -1 before the first
+
+    cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil
+        # Count `amount` (packets or bytes) for `key` at `now_ns`.
+        # Returns True if the key is an elephant now (estimate over the current
+        # and previous window >= threshold), after a forced tag: forced on ->
+        # True, forced off -> False.  Cannot fail.
+        # Precondition: 0 <= now_ns, now_ns >= the last now_ns seen.
+
+    cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil
+        # Estimated amount of `key` over the current and previous window, as of
+        # the last update/advance (no time passes).  Count-Min: never below the
+        # true amount.  Space-Saving: the tracked count(s), 0 if untracked.
+        # Base class: 0.  Cannot fail.
+
+    cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil
+        # Let time pass to `now_ns` without counting (rotates windows).
+        # Same precondition as c_update.  Cannot fail.
+
+    cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
+                             Py_ssize_t now_step, const uint64_t* amounts,
+                             uint8_t* out, Py_ssize_t n) noexcept nogil
+        # out[i] = c_update(keys[i], now_ns[i * now_step], amounts[i]) for i < n,
+        # in order.  now_step 0: one time for the whole burst; 1: per packet
+        # (nondecreasing).  amounts NULL: 1 per packet.  out: 0 or 1 per packet.
+        # Same result as the per-packet calls.  Cannot fail.
+
+
+cdef class CountMinDetector(ElephantDetector):
+    # cells[((r << log2_width) + col) * 2 + w]: row r, column col, window slot
+    # w (cur or cur ^ 1); the two windows of a cell share a cache line.
+    cdef uint32_t* cells
+    cdef pfo_cm_hash_t hashes[PFO_CM_MAX_DEPTH]
+    cdef readonly uint32_t width
+    cdef readonly uint32_t depth
+    cdef readonly uint64_t threshold
+    cdef readonly pfo_ns_t window_ns
+    cdef readonly bint conservative
+    cdef readonly uint64_t seed
+    cdef uint32_t log2_width
+    cdef uint32_t shift             # 64 - log2_width
+    cdef uint32_t cur               # window slot of the current window: 0 or 1
+    cdef uint64_t win_end           # current window is [win_end - window_ns, win_end)
+    cdef uint64_t totals[2]         # amount counted per window slot (saturating)
+
+
+cdef class ThresholdDetector(ElephantDetector):
+    cdef pfo_ss_t ss[2]             # Space-Saving summary per window slot
+    cdef readonly uint32_t capacity
+    cdef readonly uint64_t threshold
+    cdef readonly pfo_ns_t window_ns
+    cdef uint32_t cur
+    cdef uint64_t win_end

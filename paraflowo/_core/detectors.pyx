@@ -1,0 +1,1015 @@
+"""Elephant detectors: windowed Count-Min and Space-Saving, with manual tags."""
+
+from libc.stdlib cimport calloc, free
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+import math
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* SplitMix64 (Steele, Lea, Flood 2014): the seed stream for every hash. */
+    static inline uint64_t pfo_splitmix64(uint64_t *state) {
+        uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    /* Murmur3 64-bit finalizer: index hash of the key tables (speed only). */
+    static inline uint64_t pfo_fmix64(uint64_t k) {
+        k ^= k >> 33; k *= 0xFF51AFD7ED558CCDULL;
+        k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;
+        return k ^ (k >> 33);
+    }
+    /* High 64 bits of (a*x + b) mod 2**128 for 128-bit a = (a_hi, a_lo),
+       b = (b_hi, b_lo) and a 64-bit x: the multiply-add-shift hash. */
+    static inline uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi,
+                                          uint64_t b_lo, uint64_t x) {
+    #if defined(__SIZEOF_INT128__)
+        unsigned __int128 p = (unsigned __int128)a_lo * x;
+        uint64_t lo = (uint64_t)p, hi = (uint64_t)(p >> 64);
+    #else
+        uint64_t a0 = a_lo & 0xFFFFFFFFULL, a1 = a_lo >> 32;
+        uint64_t x0 = x & 0xFFFFFFFFULL, x1 = x >> 32;
+        uint64_t p00 = a0 * x0, p01 = a0 * x1, p10 = a1 * x0, p11 = a1 * x1;
+        uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFULL) + (p10 & 0xFFFFFFFFULL);
+        uint64_t lo = (mid << 32) | (p00 & 0xFFFFFFFFULL);
+        uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    #endif
+        uint64_t s = lo + b_lo;
+        return hi + a_hi * x + b_hi + (uint64_t)(s < lo);
+    }
+    """
+    uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
+    uint64_t pfo_fmix64(uint64_t k) noexcept nogil
+    uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi, uint64_t b_lo,
+                            uint64_t x) noexcept nogil
+
+cdef enum:
+    _MAX_TAGS = 1 << 24
+    _MAX_CAPACITY = 1 << 24
+    _MAX_WIDTH = 1 << 24
+
+cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
+cdef uint32_t _U32_MAX = 0xFFFFFFFF
+cdef int64_t _MAX_NS = 0x7FFFFFFFFFFFFFFF
+_MAX_WINDOW_NS = 1 << 62
+
+
+# ---------------------------------------------------------------------------
+# pfo_ktab_t: uint64 key -> int32 value, linear probing, backward-shift delete
+# ---------------------------------------------------------------------------
+
+cdef int _ktab_alloc(pfo_ktab_t* t, uint32_t max_keys) except -1:
+    # Size: the smallest power of two >= 2 * max(max_keys, 1), so load <= 1/2.
+    cdef uint64_t size = 2
+    while size < 2 * <uint64_t>max_keys:
+        size <<= 1
+    t.keys = <uint64_t*>calloc(size, sizeof(uint64_t))
+    t.vals = <int32_t*>calloc(size, sizeof(int32_t))
+    if t.keys is NULL or t.vals is NULL:
+        _ktab_free(t)
+        raise MemoryError(f"cannot allocate a key table of {size} slots")
+    t.mask = <uint32_t>(size - 1)
+    _ktab_clear(t)
+    return 0
+
+
+cdef void _ktab_free(pfo_ktab_t* t) noexcept nogil:
+    free(t.keys)
+    free(t.vals)
+    t.keys = NULL
+    t.vals = NULL
+    t.count = 0
+
+
+cdef void _ktab_clear(pfo_ktab_t* t) noexcept nogil:
+    # -1 in every byte is -1 as int32: every slot empty.
+    if t.vals is not NULL:
+        memset(t.vals, 0xFF, (<size_t>t.mask + 1) * sizeof(int32_t))
+    t.count = 0
+
+
+cdef inline uint32_t _ktab_find(const pfo_ktab_t* t, uint64_t key) noexcept nogil:
+    # Slot holding `key`, or the empty slot that ends its probe chain.
+    cdef uint32_t i = <uint32_t>pfo_fmix64(key) & t.mask
+    while t.vals[i] >= 0 and t.keys[i] != key:
+        i = (i + 1) & t.mask
+    return i
+
+
+cdef inline int32_t _ktab_get(const pfo_ktab_t* t, uint64_t key) noexcept nogil:
+    return t.vals[_ktab_find(t, key)]
+
+
+cdef inline void _ktab_put(pfo_ktab_t* t, uint64_t key, int32_t val) noexcept nogil:
+    # Precondition: the key is present, or the table holds fewer keys than planned.
+    cdef uint32_t i = _ktab_find(t, key)
+    if t.vals[i] < 0:
+        t.count += 1
+        t.keys[i] = key
+    t.vals[i] = val
+
+
+cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
+    # Remove key; returns whether it was present.  Backward-shift deletion: each
+    # later entry of the run moves into the hole unless its home slot lies
+    # cyclically in (hole, entry], so every remaining key stays reachable.
+    cdef uint32_t i = _ktab_find(t, key), j, home
+    if t.vals[i] < 0:
+        return False
+    j = i
+    while True:
+        j = (j + 1) & t.mask
+        if t.vals[j] < 0:
+            break
+        home = <uint32_t>pfo_fmix64(t.keys[j]) & t.mask
+        if ((j - home) & t.mask) >= ((j - i) & t.mask):
+            # home is at or before the hole: move the entry into the hole
+            t.keys[i] = t.keys[j]
+            t.vals[i] = t.vals[j]
+            i = j
+    t.vals[i] = -1
+    t.count -= 1
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Input checks shared by the Python methods
+# ---------------------------------------------------------------------------
+
+def _key(object key, str name="key"):
+    return require_int(name, key, 0, (1 << 64) - 1)
+
+
+cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1:
+    t = require_int("now_ns", now_ns, 0, _MAX_NS)
+    if t < d.last_ns:
+        raise ValueError(
+            f"now_ns must not go backwards: the last time seen is {d.last_ns}, got {t}")
+    out[0] = t
+    return 0
+
+
+cdef inline uint64_t _sat_add64(uint64_t a, uint64_t b) noexcept nogil:
+    cdef uint64_t s = a + b
+    return s if s >= a else _U64_MAX
+
+
+cdef class ElephantDetector:
+    """Manual elephant tags, and the base class of every detector.
+
+    On its own it is the tags-only detector: a key is an elephant exactly when
+    an operator forced it on.  :class:`CountMinDetector` and
+    :class:`ThresholdDetector` add a measured count; a forced setting overrides
+    what they measure.
+
+    Parameters
+    ----------
+    max_tags : int, default 1024
+        Most keys that can be forced at once, 0 to 2**24.  The tag table has
+        fixed memory (16 bytes per slot, ``2 * max_tags`` rounded up to a power
+        of two slots).
+
+    Raises
+    ------
+    TypeError
+        If ``max_tags`` is not an integer.
+    ValueError
+        If ``max_tags`` is out of range.
+
+    Notes
+    -----
+    A tag lookup costs nothing while no key is forced, and one hash probe
+    otherwise.  Objects are not thread-safe; the ``nogil`` Cython API is
+    documented in ``detectors.pxd``.
+
+    Examples
+    --------
+    >>> from paraflowo import ElephantDetector
+    >>> tags = ElephantDetector(max_tags=4)
+    >>> tags.update(7, now_ns=0)
+    False
+    >>> tags.force(7, True)
+    >>> tags.update(7, now_ns=10), tags.forced(7), tags.forced(8)
+    (True, True, None)
+    >>> tags.unforce(7)
+    True
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.last_ns = -1
+
+    def __init__(self, *, max_tags=1024):
+        self._init_tags(max_tags)
+
+    def _init_tags(self, max_tags):
+        m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        _ktab_free(&self.tags)
+        _ktab_alloc(&self.tags, m)
+        self.max_tags = m
+        self.last_ns = -1
+
+    def __dealloc__(self):
+        _ktab_free(&self.tags)
+
+    def __repr__(self):
+        return f"ElephantDetector(max_tags={self.max_tags})"
+
+    # -- virtual core -------------------------------------------------------
+
+    cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
+        if now_ns > self.last_ns:
+            self.last_ns = now_ns
+        return self.tags.count != 0 and _ktab_get(&self.tags, key) == PFO_TAG_ON
+
+    cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
+        return 0
+
+    cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
+        if now_ns > self.last_ns:
+            self.last_ns = now_ns
+
+    cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
+                             Py_ssize_t now_step, const uint64_t* amounts,
+                             uint8_t* out, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i
+        if amounts is NULL:
+            for i in range(n):
+                out[i] = self.c_update(keys[i], now_ns[i * now_step], 1)
+        else:
+            for i in range(n):
+                out[i] = self.c_update(keys[i], now_ns[i * now_step], amounts[i])
+
+    # -- tags ----------------------------------------------------------------
+
+    def force(self, key, on):
+        """Force ``key`` to be an elephant (``on=True``) or not (``on=False``).
+
+        Overrides the detector for this key until :meth:`unforce`.  Forcing a
+        key that is already forced changes its setting.
+
+        Raises
+        ------
+        TypeError
+            If ``key`` is not an integer or ``on`` is not a bool.
+        ValueError
+            If ``key`` is outside ``[0, 2**64 - 1]``, or the tag table already
+            holds ``max_tags`` keys and ``key`` is not one of them (nothing is
+            changed: unforce a key or build the detector with a larger
+            ``max_tags``).
+        """
+        cdef uint64_t k = _key(key)
+        if not isinstance(on, (bool, np.bool_)):
+            raise TypeError(f"on must be a bool, got {on!r}")
+        if _ktab_get(&self.tags, k) < 0 and self.tags.count >= self.max_tags:
+            raise ValueError(
+                f"tag table is full: max_tags={self.max_tags} keys are already forced; "
+                f"unforce one or use a larger max_tags, got key {k}")
+        _ktab_put(&self.tags, k, PFO_TAG_ON if on else PFO_TAG_OFF)
+
+    def unforce(self, key):
+        """Remove the forced setting of ``key``; return whether it had one.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``key`` is not an integer in ``[0, 2**64 - 1]``.
+        """
+        return _ktab_del(&self.tags, <uint64_t>_key(key))
+
+    def forced(self, key):
+        """The forced setting of ``key``: True, False, or None when not forced.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``key`` is not an integer in ``[0, 2**64 - 1]``.
+        """
+        cdef int32_t v = _ktab_get(&self.tags, <uint64_t>_key(key))
+        return None if v < 0 else v == PFO_TAG_ON
+
+    def clear_tags(self):
+        """Remove every forced setting."""
+        _ktab_clear(&self.tags)
+
+    @property
+    def n_forced(self):
+        """Number of keys currently forced on or off."""
+        return self.tags.count
+
+    # -- Python API ------------------------------------------------------------
+
+    def update(self, key, now_ns, amount=1):
+        """Count ``amount`` for ``key`` at ``now_ns``; return whether it is an elephant.
+
+        Parameters
+        ----------
+        key : int
+            Flow key in ``[0, 2**64 - 1]`` (a hash of the 5-tuple, for example).
+        now_ns : int
+            Current time in ns, ``>= 0`` and never below the last time seen.
+        amount : int, default 1
+            What to count: 1 per packet, or the packet's length in bytes;
+            ``[0, 2**64 - 1]``.
+
+        Returns
+        -------
+        bool
+            True if the flow is an elephant now: its estimate over the current
+            and previous window is at least ``threshold``, unless a forced tag
+            says otherwise.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not an integer.
+        ValueError
+            If ``key`` or ``amount`` is outside ``[0, 2**64 - 1]``, ``now_ns``
+            is negative or earlier than the last time seen.  Nothing is counted.
+        """
+        cdef uint64_t k, a
+        cdef pfo_ns_t t
+        # Fast path: exact ints that convert; anything else gets the full check.
+        if type(key) is int and type(now_ns) is int and type(amount) is int:
+            try:
+                k = key
+                t = now_ns
+                a = amount
+            except OverflowError:
+                pass
+            else:
+                if t >= self.last_ns and t >= 0:
+                    return self.c_update(k, t, a)
+        k = _key(key)
+        a = require_int("amount", amount, 0, _U64_MAX)
+        _check_time(self, now_ns, &t)
+        return self.c_update(k, t, a)
+
+    def estimate(self, key):
+        """Estimated amount of ``key`` over the current and previous window.
+
+        The estimate is as of the last update or :meth:`advance`; call
+        :meth:`advance` first to let time pass without counting.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``key`` is not an integer in ``[0, 2**64 - 1]``.
+        """
+        if type(key) is int and 0 <= key <= _U64_MAX:
+            return self.c_estimate(<uint64_t>key)
+        return self.c_estimate(<uint64_t>_key(key))
+
+    def advance(self, now_ns):
+        """Let time pass to ``now_ns`` without counting (ages out old windows).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``now_ns`` is not an integer, is negative, or is earlier than
+            the last time seen.
+        """
+        cdef pfo_ns_t t
+        _check_time(self, now_ns, &t)
+        self.c_advance(t)
+
+    def update_burst(self, keys, now_ns, amounts=None, out=None):
+        """Count a burst of packets; return the elephant flag of each.
+
+        Identical, packet by packet, to calling :meth:`update` in order.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray
+            1-D C-contiguous ``uint64`` flow keys.
+        now_ns : int or numpy.ndarray
+            One time for the whole burst, or a 1-D C-contiguous ``int64`` array
+            of per-packet times (nondecreasing, the first not below the last
+            time seen).
+        amounts : numpy.ndarray, optional
+            1-D C-contiguous ``uint64`` amounts; 1 per packet when omitted.
+        out : numpy.ndarray, optional
+            1-D C-contiguous ``bool`` array of the same length to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``bool`` elephant flags (``out`` if given).
+
+        Raises
+        ------
+        TypeError
+            If an array is not a numpy array of the stated dtype, or a scalar
+            ``now_ns`` is not an integer.
+        ValueError
+            Arrays not 1-D and C-contiguous, of different lengths, or times that
+            are negative, decrease, or start below the last time seen.  Nothing
+            is counted.
+
+        Notes
+        -----
+        Runs without the GIL.  With one ``now_ns`` for the burst, windows
+        rotate once per burst; with per-packet times, one comparison per packet.
+        """
+        require_array("keys", keys, np.uint64)
+        cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
+        cdef pfo_ns_t t0
+        cdef const int64_t[::1] tv
+        cdef const pfo_ns_t* tp
+        if isinstance(now_ns, np.ndarray):
+            require_array("now_ns", now_ns, np.int64)
+            require_same_length(keys=keys, now_ns=now_ns)
+            tv = now_ns
+            step = 1
+            if n:
+                tp = &tv[0]
+                t0 = self.last_ns if self.last_ns > 0 else 0
+                with nogil:
+                    for i in range(n):
+                        if tp[i] < t0:
+                            bad = i
+                            break
+                        t0 = tp[i]
+                if bad >= 0:
+                    prev = self.last_ns if bad == 0 else int(tv[bad - 1])
+                    if tv[bad] < 0:
+                        raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
+                    raise ValueError(
+                        f"now_ns must be nondecreasing and not below the last time seen "
+                        f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
+        else:
+            _check_time(self, now_ns, &t0)
+            tp = &t0
+            step = 0
+        cdef const uint64_t[::1] kv = keys
+        cdef const uint64_t[::1] av
+        cdef const uint64_t* ap = NULL
+        if amounts is not None:
+            require_array("amounts", amounts, np.uint64)
+            require_same_length(keys=keys, amounts=amounts)
+            av = amounts
+            if n:
+                ap = &av[0]
+        if out is None:
+            out = np.empty(n, dtype=np.bool_)
+        else:
+            require_array("out", out, np.bool_)
+            require_same_length(keys=keys, out=out)
+        cdef uint8_t[::1] ov = out.view(np.uint8)
+        if n:
+            with nogil:
+                self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
+        elif step == 0:
+            self.c_advance(t0)
+        return out
+
+
+cdef inline bint _tag_override(ElephantDetector d, uint64_t key, bint measured) noexcept nogil:
+    cdef int32_t v
+    if d.tags.count == 0:
+        return measured
+    v = _ktab_get(&d.tags, key)
+    return measured if v < 0 else v == PFO_TAG_ON
+
+
+# ---------------------------------------------------------------------------
+# Count-Min
+# ---------------------------------------------------------------------------
+
+cdef inline void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil:
+    # Rotate to the window holding now_ns: windows are [k*W, (k+1)*W).  If
+    # now_ns is in the next window, the current becomes the previous and the
+    # old previous is cleared; if it is two or more windows ahead, both clear.
+    cdef uint64_t start, i, ncells
+    cdef uint32_t* c
+    if now_ns > d.last_ns:
+        d.last_ns = now_ns
+    if now_ns < 0 or <uint64_t>now_ns < d.win_end:
+        return
+    start = <uint64_t>(now_ns - now_ns % d.window_ns)
+    ncells = <uint64_t>d.width * d.depth
+    if start == d.win_end:
+        d.cur ^= 1
+        c = d.cells + d.cur
+        for i in range(ncells):
+            c[2 * i] = 0
+    else:
+        memset(d.cells, 0, ncells * 2 * sizeof(uint32_t))
+        d.totals[d.cur ^ 1] = 0
+    d.totals[d.cur] = 0
+    d.win_end = start + <uint64_t>d.window_ns
+
+
+cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
+    # Count amount for key in the current window; return the estimate over
+    # both windows, min over rows of (current + previous).
+    cdef uint32_t* cells = d.cells
+    cdef uint32_t* p[PFO_CM_MAX_DEPTH]
+    cdef uint32_t cur = d.cur, prv = d.cur ^ 1, a, c, m, r
+    cdef uint32_t depth = d.depth, lw = d.log2_width, sh = d.shift
+    cdef uint64_t est = _U64_MAX, e, col
+    cdef const pfo_cm_hash_t* h = d.hashes
+    a = <uint32_t>amount if amount < _U32_MAX else _U32_MAX
+    d.totals[cur] = _sat_add64(d.totals[cur], amount)
+    if not d.conservative:
+        for r in range(depth):
+            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
+            p[0] = cells + ((<uint64_t>r << lw) + col) * 2
+            c = p[0][cur] + a
+            if c < a:
+                c = _U32_MAX              # saturate
+            p[0][cur] = c
+            e = <uint64_t>c + p[0][prv]
+            if e < est:
+                est = e
+        return est
+    # Conservative update (Estan & Varghese): raise each row's current-window
+    # counter only up to (min over rows) + amount, never lower.  Every counter
+    # stays >= the true count of every key mapped to it, so the estimate never
+    # undercounts, and no counter ever exceeds the plain update's counter.
+    m = _U32_MAX
+    for r in range(depth):
+        col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
+        p[r] = cells + ((<uint64_t>r << lw) + col) * 2
+        if p[r][cur] < m:
+            m = p[r][cur]
+    c = m + a
+    if c < a:
+        c = _U32_MAX
+    for r in range(depth):
+        if p[r][cur] < c:
+            p[r][cur] = c
+        e = <uint64_t>p[r][cur] + p[r][prv]
+        if e < est:
+            est = e
+    return est
+
+
+cdef class CountMinDetector(ElephantDetector):
+    """Windowed Count-Min sketch over 64-bit flow keys: is this flow an elephant?
+
+    Parameters
+    ----------
+    width : int
+        Counters per row, a power of two in [2, 2**24].  The error per estimate
+        is at most ``epsilon * N`` with ``epsilon = e / width``.
+    depth : int
+        Rows (independent hash functions), 1 to 16.  The bound fails with
+        probability at most ``delta = e**-depth``.
+    threshold : int
+        A flow is an elephant while its estimate is at least this, 1 to 2**64 - 1
+        (packets, or bytes if you pass lengths as ``amount``).
+    window_ns : int
+        Window length in ns, 1 to 2**62.  Windows are aligned:
+        ``[k * window_ns, (k + 1) * window_ns)``.
+    conservative : bool, default True
+        Conservative update: raise only the counters that are at the minimum.
+        Never less accurate than the plain update, usually much more.
+    seed : int, default 0
+        Seed of the row hashes, 0 to 2**64 - 1.  Same seed, same results.
+    max_tags : int, default 1024
+        Most keys that can be forced at once (see :class:`ElephantDetector`).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an integer (``conservative``: not a bool).
+    ValueError
+        If ``width`` is not a power of two in range or another argument is out
+        of range.
+
+    Notes
+    -----
+    **What is counted.**  Two sketches of ``depth x width`` 32-bit counters
+    (saturating), one for the current window and one for the previous.
+    :meth:`estimate` is ``min`` over rows of (current + previous counter), i.e.
+    the Count-Min estimate of the key's amount over the two windows.  With
+    ``N`` the amount counted in the two windows (:attr:`window_totals`) and
+    ``f`` the key's true amount in them, ``f <= estimate`` always, and
+    ``estimate <= f + epsilon * N`` with probability at least ``1 - delta``,
+    ``epsilon = e / width``, ``delta = e**-depth``.  Example: width 4096,
+    depth 4, 1,000,000 packets in the two windows: epsilon * N = 664 packets,
+    failing with probability e**-4 = 1.8 %.
+
+    **Ageing.**  A flow that stops sending stops being an elephant within two
+    windows: once time reaches the window after next, both sketches have been
+    cleared of its packets.  A steady flow of rate ``R`` has an estimate
+    between ``R * window_ns`` and ``2 * R * window_ns``.
+
+    **Hashes.**  Row ``r`` maps a key ``x`` to the top ``log2(width)`` bits of
+    ``(a_r * x + b_r) mod 2**128`` with 128-bit ``a_r, b_r`` drawn from a
+    SplitMix64 stream seeded with ``seed``: Dietzfelbinger's multiply-add-shift,
+    strongly universal (two distinct keys collide with probability exactly
+    ``1 / width`` over the choice of ``a_r, b_r``), which is what the Count-Min
+    bound needs, and the rows are independent because their parameters are.
+    This is unlike one linear hash (a CRC) with different seeds, whose
+    collisions repeat in every row.  Cost: two 64-bit multiplies per row.
+
+    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, ``depth``
+    hashes and one cache line per row.  Window rotation clears one sketch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from paraflowo import CountMinDetector
+    >>> det = CountMinDetector(width=1024, depth=4, threshold=3, window_ns=1000)
+    >>> [det.update(42, now_ns=t) for t in (0, 10, 20)]
+    [False, False, True]
+    >>> det.estimate(42)
+    3
+    >>> det.advance(2000)            # two windows later: aged out
+    >>> det.estimate(42)
+    0
+    >>> det.update_burst(np.array([5, 5, 5, 6], dtype=np.uint64), now_ns=2100)
+    array([False, False,  True, False])
+    """
+
+    def __init__(self, width, depth, threshold, window_ns, conservative=True, seed=0,
+                 *, max_tags=1024):
+        w = require_pow2("width", width, 2, _MAX_WIDTH)
+        d = require_int("depth", depth, 1, PFO_CM_MAX_DEPTH)
+        th = require_int("threshold", threshold, 1, _U64_MAX)
+        win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
+        if not isinstance(conservative, (bool, np.bool_)):
+            raise TypeError(f"conservative must be a bool, got {conservative!r}")
+        s = require_int("seed", seed, 0, _U64_MAX)
+        require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        cells = <uint32_t*>calloc(<size_t>w * d * 2, sizeof(uint32_t))
+        if cells is NULL:
+            raise MemoryError(f"cannot allocate {8 * w * d} bytes of counters")
+        self._init_tags(max_tags)
+        free(self.cells)
+        self.cells = cells
+        self.width = w
+        self.depth = d
+        self.threshold = th
+        self.window_ns = win
+        self.conservative = bool(conservative)
+        self.seed = s
+        self.log2_width = w.bit_length() - 1
+        self.shift = 64 - self.log2_width
+        cdef uint64_t state = s
+        cdef uint32_t r
+        for r in range(PFO_CM_MAX_DEPTH):
+            self.hashes[r].a_hi = pfo_splitmix64(&state)
+            self.hashes[r].a_lo = pfo_splitmix64(&state)
+            self.hashes[r].b_hi = pfo_splitmix64(&state)
+            self.hashes[r].b_lo = pfo_splitmix64(&state)
+        self.cur = 0
+        self.win_end = 0
+        self.totals[0] = self.totals[1] = 0
+
+    def __dealloc__(self):
+        free(self.cells)
+
+    def __repr__(self):
+        return (f"CountMinDetector(width={self.width}, depth={self.depth}, "
+                f"threshold={self.threshold}, window_ns={self.window_ns}, "
+                f"conservative={bool(self.conservative)}, seed={self.seed})")
+
+    cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
+        if <uint64_t>now_ns >= self.win_end:
+            _cm_advance(self, now_ns)
+        self.last_ns = now_ns if now_ns > self.last_ns else self.last_ns
+        return _tag_override(self, key, _cm_count(self, key, amount) >= self.threshold)
+
+    cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
+        cdef uint32_t r
+        cdef uint32_t* p
+        cdef uint64_t est = _U64_MAX, e, col
+        cdef const pfo_cm_hash_t* h = self.hashes
+        for r in range(self.depth):
+            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> self.shift
+            p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
+            e = <uint64_t>p[0] + p[1]
+            if e < est:
+                est = e
+        return est
+
+    cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
+        _cm_advance(self, now_ns)
+
+    cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
+                             Py_ssize_t now_step, const uint64_t* amounts,
+                             uint8_t* out, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i
+        cdef uint64_t th = self.threshold
+        cdef pfo_ns_t t
+        if now_step == 0:
+            # one time for the burst: rotate once, then a tight loop
+            _cm_advance(self, now_ns[0])
+            if amounts is NULL:
+                for i in range(n):
+                    out[i] = _cm_count(self, keys[i], 1) >= th
+            else:
+                for i in range(n):
+                    out[i] = _cm_count(self, keys[i], amounts[i]) >= th
+        else:
+            for i in range(n):
+                t = now_ns[i]
+                if <uint64_t>t >= self.win_end:
+                    _cm_advance(self, t)
+                out[i] = _cm_count(self, keys[i], 1 if amounts is NULL else amounts[i]) >= th
+            if n and now_ns[n - 1] > self.last_ns:
+                self.last_ns = now_ns[n - 1]
+        if self.tags.count:
+            for i in range(n):
+                out[i] = _tag_override(self, keys[i], out[i])
+
+    # -- Python-level extras ------------------------------------------------
+
+    @property
+    def epsilon(self):
+        """Relative error bound ``e / width`` (times the two windows' total)."""
+        return math.e / self.width
+
+    @property
+    def delta(self):
+        """Probability ``e**-depth`` that an estimate exceeds its bound."""
+        return math.exp(-self.depth)
+
+    @property
+    def window_totals(self):
+        """Amount counted in the (current, previous) window."""
+        return (self.totals[self.cur], self.totals[self.cur ^ 1])
+
+    @property
+    def error_bound(self):
+        """``epsilon * N``: the additive error bound of :meth:`estimate` now."""
+        return self.epsilon * (self.totals[0] + self.totals[1])
+
+    @property
+    def nbytes(self):
+        """Memory held by the counters, in bytes."""
+        return 8 * self.width * self.depth
+
+    def reset(self):
+        """Clear every counter and the time (tags are kept)."""
+        memset(self.cells, 0, <size_t>self.width * self.depth * 2 * sizeof(uint32_t))
+        self.cur = 0
+        self.win_end = 0
+        self.totals[0] = self.totals[1] = 0
+        self.last_ns = -1
+
+
+# ---------------------------------------------------------------------------
+# Space-Saving
+# ---------------------------------------------------------------------------
+
+cdef int _ss_alloc(pfo_ss_t* s, uint32_t capacity) except -1:
+    _ktab_alloc(&s.index, capacity)
+    s.slot_key = <uint64_t*>calloc(capacity, sizeof(uint64_t))
+    s.count = <uint64_t*>calloc(capacity, sizeof(uint64_t))
+    s.err = <uint64_t*>calloc(capacity, sizeof(uint64_t))
+    s.heap = <uint32_t*>calloc(capacity, sizeof(uint32_t))
+    s.pos = <uint32_t*>calloc(capacity, sizeof(uint32_t))
+    s.capacity = capacity
+    s.n = 0
+    s.total = 0
+    if (s.slot_key is NULL or s.count is NULL or s.err is NULL or s.heap is NULL
+            or s.pos is NULL):
+        _ss_free(s)
+        raise MemoryError(f"cannot allocate a Space-Saving summary of {capacity} flows")
+    return 0
+
+
+cdef void _ss_free(pfo_ss_t* s) noexcept nogil:
+    _ktab_free(&s.index)
+    free(s.slot_key)
+    free(s.count)
+    free(s.err)
+    free(s.heap)
+    free(s.pos)
+    s.slot_key = s.count = s.err = NULL
+    s.heap = s.pos = NULL
+    s.n = 0
+
+
+cdef void _ss_clear(pfo_ss_t* s) noexcept nogil:
+    _ktab_clear(&s.index)
+    s.n = 0
+    s.total = 0
+
+
+cdef inline void _ss_sift_down(pfo_ss_t* s, uint32_t i) noexcept nogil:
+    # The count of heap[i] grew: move it down until both children are larger.
+    cdef uint32_t n = s.n, c, slot = s.heap[i]
+    cdef uint64_t v = s.count[slot]
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and s.count[s.heap[c + 1]] < s.count[s.heap[c]]:
+            c += 1
+        if s.count[s.heap[c]] >= v:
+            break
+        s.heap[i] = s.heap[c]
+        s.pos[s.heap[i]] = i
+        i = c
+    s.heap[i] = slot
+    s.pos[slot] = i
+
+
+cdef inline void _ss_sift_up(pfo_ss_t* s, uint32_t i) noexcept nogil:
+    cdef uint32_t p, slot = s.heap[i]
+    cdef uint64_t v = s.count[slot]
+    while i > 0:
+        p = (i - 1) >> 1
+        if s.count[s.heap[p]] <= v:
+            break
+        s.heap[i] = s.heap[p]
+        s.pos[s.heap[i]] = i
+        i = p
+    s.heap[i] = slot
+    s.pos[slot] = i
+
+
+cdef uint64_t _ss_add(pfo_ss_t* s, uint64_t key, uint64_t amount) noexcept nogil:
+    # Space-Saving (Metwally, Agrawal, El Abbadi 2005), weighted: a tracked key
+    # adds amount; a new key takes a free slot, or, when full, the slot with
+    # the smallest count m, starting from m + amount (error m).  Invariants:
+    # count >= true amount of the slot's key since it was taken; m <= total /
+    # capacity; so every key with true amount > total / capacity is tracked.
+    cdef int32_t slot = _ktab_get(&s.index, key)
+    cdef uint64_t m
+    s.total = _sat_add64(s.total, amount)
+    if slot >= 0:
+        s.count[slot] = _sat_add64(s.count[slot], amount)
+        _ss_sift_down(s, s.pos[slot])
+        return s.count[slot]
+    if s.n < s.capacity:
+        slot = <int32_t>s.n
+        s.slot_key[slot] = key
+        s.count[slot] = amount
+        s.err[slot] = 0
+        s.heap[s.n] = <uint32_t>slot
+        s.pos[slot] = s.n
+        s.n += 1
+        _ktab_put(&s.index, key, slot)
+        _ss_sift_up(s, s.n - 1)
+        return amount
+    slot = <int32_t>s.heap[0]
+    m = s.count[slot]
+    _ktab_del(&s.index, s.slot_key[slot])
+    _ktab_put(&s.index, key, slot)
+    s.slot_key[slot] = key
+    s.err[slot] = m
+    s.count[slot] = _sat_add64(m, amount)
+    _ss_sift_down(s, 0)
+    return s.count[slot]
+
+
+cdef inline uint64_t _ss_get(const pfo_ss_t* s, uint64_t key) noexcept nogil:
+    cdef int32_t slot = _ktab_get(&s.index, key)
+    return 0 if slot < 0 else s.count[slot]
+
+
+cdef inline void _ss_advance(ThresholdDetector d, pfo_ns_t now_ns) noexcept nogil:
+    cdef uint64_t start
+    if now_ns > d.last_ns:
+        d.last_ns = now_ns
+    if now_ns < 0 or <uint64_t>now_ns < d.win_end:
+        return
+    start = <uint64_t>(now_ns - now_ns % d.window_ns)
+    if start == d.win_end:
+        d.cur ^= 1
+        _ss_clear(&d.ss[d.cur])
+    else:
+        _ss_clear(&d.ss[0])
+        _ss_clear(&d.ss[1])
+    d.win_end = start + <uint64_t>d.window_ns
+
+
+cdef class ThresholdDetector(ElephantDetector):
+    """Exact per-flow counters with Space-Saving replacement, windowed.
+
+    Parameters
+    ----------
+    capacity : int
+        Flows tracked per window, 1 to 2**24.  Up to ``capacity`` distinct
+        flows per window are counted exactly; beyond that, a new flow replaces
+        the flow with the smallest count (Space-Saving), so every flow whose
+        amount in the window exceeds ``total / capacity`` is always tracked.
+    threshold : int
+        A flow is an elephant while its count over the current and previous
+        window is at least this, 1 to 2**64 - 1.
+    window_ns : int
+        Window length in ns, 1 to 2**62 (aligned windows, as
+        :class:`CountMinDetector`).
+    max_tags : int, default 1024
+        Most keys that can be forced at once (see :class:`ElephantDetector`).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an integer.
+    ValueError
+        If an argument is out of range.
+
+    Notes
+    -----
+    **What is counted.**  One Space-Saving summary per window (current and
+    previous).  :meth:`estimate` is the sum of the key's counts in the two
+    summaries (0 where untracked).  In each window: while at most
+    ``capacity`` flows have been seen, counts are exact; after that, a tracked
+    count overestimates by at most its slot's ``error`` (the count it took
+    over), and that is at most ``total / capacity``.
+
+    **Cost.**  About ``56 * capacity`` bytes per window.  Per packet one hash
+    probe per window and a heap sift (``O(log capacity)`` when counts reorder,
+    usually one comparison).
+
+    Examples
+    --------
+    >>> from paraflowo import ThresholdDetector
+    >>> det = ThresholdDetector(capacity=2, threshold=3, window_ns=1000)
+    >>> [det.update(k, now_ns=0) for k in (1, 1, 2, 3, 1)]
+    [False, False, False, False, True]
+    >>> det.estimate(1), det.estimate(2), det.estimate(3)   # 3 replaced 2
+    (3, 0, 2)
+    """
+
+    def __init__(self, capacity, threshold, window_ns, *, max_tags=1024):
+        cap = require_int("capacity", capacity, 1, _MAX_CAPACITY)
+        th = require_int("threshold", threshold, 1, _U64_MAX)
+        win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
+        require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        _ss_free(&self.ss[0])
+        _ss_free(&self.ss[1])
+        _ss_alloc(&self.ss[0], cap)
+        _ss_alloc(&self.ss[1], cap)
+        self._init_tags(max_tags)
+        self.capacity = cap
+        self.threshold = th
+        self.window_ns = win
+        self.cur = 0
+        self.win_end = 0
+
+    def __dealloc__(self):
+        _ss_free(&self.ss[0])
+        _ss_free(&self.ss[1])
+
+    def __repr__(self):
+        return (f"ThresholdDetector(capacity={self.capacity}, threshold={self.threshold}, "
+                f"window_ns={self.window_ns})")
+
+    cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
+        cdef uint64_t est
+        if <uint64_t>now_ns >= self.win_end:
+            _ss_advance(self, now_ns)
+        self.last_ns = now_ns if now_ns > self.last_ns else self.last_ns
+        est = _sat_add64(_ss_add(&self.ss[self.cur], key, amount),
+                         _ss_get(&self.ss[self.cur ^ 1], key))
+        return _tag_override(self, key, est >= self.threshold)
+
+    cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
+        return _sat_add64(_ss_get(&self.ss[0], key), _ss_get(&self.ss[1], key))
+
+    cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
+        _ss_advance(self, now_ns)
+
+    @property
+    def window_totals(self):
+        """Amount counted in the (current, previous) window."""
+        return (self.ss[self.cur].total, self.ss[self.cur ^ 1].total)
+
+    def tracked(self, key):
+        """Whether ``key`` holds a slot in the current window's summary.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``key`` is not an integer in ``[0, 2**64 - 1]``.
+        """
+        return _ktab_get(&self.ss[self.cur].index, <uint64_t>_key(key)) >= 0
+
+    def items(self):
+        """The current window's summary: ``(keys, counts, errors)`` arrays.
+
+        ``counts - errors <= true amount <= counts`` for each tracked key.
+        """
+        cdef const pfo_ss_t* s = &self.ss[self.cur]
+        keys = np.empty(s.n, dtype=np.uint64)
+        counts = np.empty(s.n, dtype=np.uint64)
+        errors = np.empty(s.n, dtype=np.uint64)
+        cdef uint64_t[::1] kv = keys, cv = counts, ev = errors
+        cdef uint32_t i
+        for i in range(s.n):
+            kv[i] = s.slot_key[i]
+            cv[i] = s.count[i]
+            ev[i] = s.err[i]
+        return keys, counts, errors
+
+    def reset(self):
+        """Clear both windows and the time (tags are kept)."""
+        _ss_clear(&self.ss[0])
+        _ss_clear(&self.ss[1])
+        self.cur = 0
+        self.win_end = 0
+        self.last_ns = -1
