@@ -30,6 +30,8 @@ from paraflowo.sim import (
 )
 from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.psn import PSNAllocator
+from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 
 __version__ = "0.1.0.dev0"
 
@@ -71,4 +73,8 @@ __all__ = [
     "CountMinDetector",
     "ElephantDetector",
     "ThresholdDetector",
+    # ingress: PSN allocation, flowlet scheduling
+    "PSNAllocator",
+    "FLOWLET_DTYPE",
+    "FlowletScheduler",
 ]

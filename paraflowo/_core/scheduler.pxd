@@ -1,0 +1,114 @@
+# cython: language_level=3
+"""Flowlet scheduler (paper 4.1.3, Eq. 1-2): the cimport API.
+
+Usage from Cython (all of it runs without the GIL)::
+
+    from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+
+    cdef FlowletScheduler s = FlowletScheduler(4, n_para=2)
+    cdef pfo_flowlet_t f
+    with nogil:
+        core = s.c_start(&f, flow_hash, now_ns)     # first flowlet: RSS core
+        core = s.c_steer(&f, later_ns)             # same core, or the next one
+        s.c_observe(core, delay_ns)                 # an egress delay sample
+
+Eq. 2, exactly as computed (all integers, ns)::
+
+    t_avg        = floor(sum of T_cpu,i over sampled cores / their number)
+    t_switch(i)  = floor(A * t_avg**2 / (2**32 * T_cpu,i * (n_para - 1)))
+                   clamped to [t_switch_min_ns, t_switch_max_ns]
+    A            = round(alpha * 2**32)   (alpha in 32-bit fixed point)
+
+Worked example: T_cpu = 1000, 2000, 3000, 6000 ns, alpha = 0.5 (A = 2**31),
+n_para = 3: t_avg = 3000; t_switch = 0.5 * 9e6 / (T_cpu * 2) = 2250, 1125,
+750, 375 ns.  With equal delays D and alpha = 1 this is Eq. 1, D / (n_para - 1)
+(floored).  The products use 128-bit integers (GCC/Clang `unsigned __int128`),
+so no step rounds except the final floor.
+
+Degenerate values: a core with no sample yet gets t_switch_init_ns; t_avg = 0
+gives t_switch_min_ns; T_cpu,i = 0 (with t_avg > 0) gives t_switch_max_ns;
+n_para = 1 never switches (c_t_switch returns PFO_SCHED_NEVER).
+
+Preconditions of every ``c_`` method: ``core < n_cores``; ``now_ns`` never
+decreases from one call to the next.  Delays are clamped to
+[0, PFO_SCHED_MAX_DELAY] by c_observe itself.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from paraflowo._core._types cimport pfo_hash_t, pfo_ns_t
+
+cdef enum:
+    PFO_SCHED_ALPHA_SHIFT = 32          # alpha is held as round(alpha * 2**32)
+
+cdef extern from *:
+    """
+    #define PFO_SCHED_MAX_DELAY ((int64_t)1 << 40)
+    #define PFO_SCHED_NEVER INT64_MAX
+    """
+    # Largest delay sample, ns (2**40 ns, about 18 minutes); larger ones clamp.
+    const pfo_ns_t PFO_SCHED_MAX_DELAY
+    # t_switch when n_para == 1: never switch (2**63 - 1).
+    const pfo_ns_t PFO_SCHED_NEVER
+
+# Per-flow flowlet state, 16 bytes; paraflowo.FLOWLET_DTYPE is its numpy twin.
+ctypedef struct pfo_flowlet_t:
+    pfo_ns_t since_ns    # when the flow's current flowlet started (its core)
+    uint32_t rx_id       # RX id: starts at the flow hash, +1 per switch (mod 2**32)
+    uint16_t core        # current core: reta[rx_id & (reta.size - 1)]
+    uint16_t reserved    # zero
+
+
+cdef class FlowletScheduler:
+    cdef readonly uint32_t n_cores
+    cdef readonly uint32_t n_para
+    cdef uint64_t alpha_fp        # round(alpha * 2**32), in [1, 2**32]
+    cdef readonly double smoothing
+    cdef readonly pfo_ns_t t_switch_min_ns
+    cdef readonly pfo_ns_t t_switch_max_ns
+    cdef readonly pfo_ns_t t_switch_init_ns
+    cdef readonly object reta     # the IndirectionTable (kept alive here)
+    cdef const uint16_t* entries  # reta.entries
+    cdef uint32_t reta_mask       # reta.size - 1
+    cdef int64_t* cpu_ns          # owned, n_cores: smoothed delay T_cpu,i, ns
+    cdef int64_t* t_sw            # owned, n_cores: cached t_switch per core
+    cdef uint64_t* t_sw_ver       # owned, n_cores: `ver` when t_sw was computed
+    cdef uint8_t* sampled         # owned, n_cores: 1 once the core has a sample
+    cdef int64_t sum_cpu          # sum of cpu_ns over sampled cores
+    cdef uint32_t n_sampled       # number of sampled cores
+    cdef uint64_t ver             # bumped by every observation
+    cdef pfo_ns_t last_ns         # latest now_ns of start/steer
+    cdef readonly uint64_t switches    # flowlet switches made
+    cdef readonly uint64_t samples     # delay samples observed
+
+    cdef void c_observe(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil
+        # Fold one processing-delay sample of `core` into T_cpu,core:
+        # the first sample is taken as is; later ones by the EWMA
+        # T <- T + llround(smoothing * (delay - T)) (double, rounded half away
+        # from zero; smoothing 1.0 keeps exactly the last sample).
+        # Clamps delay_ns to [0, PFO_SCHED_MAX_DELAY].  Cannot fail.
+
+    cdef pfo_ns_t c_t_avg(self) noexcept nogil
+        # floor(mean of T_cpu,i over sampled cores), 0 if none has a sample.
+
+    cdef pfo_ns_t c_t_switch(self, uint16_t core) noexcept nogil
+        # Eq. 2 for `core` (see the module comment), cached until the next
+        # observation.  PFO_SCHED_NEVER if n_para == 1.
+
+    cdef uint16_t c_start(self, pfo_flowlet_t* f, pfo_hash_t flow_hash,
+                          pfo_ns_t now_ns) noexcept nogil
+        # Start a flow: rx_id = flow_hash, core = reta[flow_hash & mask] (its
+        # RSS core, so the first flowlet goes where the flow went before),
+        # since_ns = now_ns.  Returns the core.
+
+    cdef uint16_t c_steer(self, pfo_flowlet_t* f, pfo_ns_t now_ns) noexcept nogil
+        # Core for a packet of flow `f` at now_ns.  If the flow has stayed
+        # c_t_switch(f.core) on its core (now_ns - f.since_ns >= t_switch), it
+        # switches once: rx_id += 1, core = reta[rx_id & mask], since_ns =
+        # now_ns.  A constant-rate flow with packets every g ns therefore
+        # dwells ceil(t_switch / g) * g on each core.  Returns the core.
+
+    cdef void c_steer_burst(self, pfo_flowlet_t* flows, const int64_t* index,
+                            const pfo_ns_t* now_ns, Py_ssize_t n,
+                            uint16_t* cores) noexcept nogil
+        # cores[i] = c_steer(&flows[index[i]], now_ns[i]) in order.
+        # Precondition: every index[i] is a valid position in `flows`.

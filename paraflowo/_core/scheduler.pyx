@@ -1,0 +1,461 @@
+"""Flowlet scheduler: per-core switching intervals (paper Eq. 1-2) and rotation."""
+
+import numbers
+
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from libc.math cimport llround
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int, require_same_length
+from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
+from paraflowo._core.psn import _check_burst_times, _check_now
+
+cdef extern from *:
+    """
+    /* Eq. 2 in integers: floor(a * t_avg^2 / (2^32 * t_cpu * n1)), clamped to
+     * [lo, hi].  a <= 2^32, t_avg and t_cpu <= 2^40, n1 < 2^16, so the
+     * numerator is < 2^113 and the denominator < 2^89: exact in 128 bits. */
+    static inline int64_t pfo_sched_eq2(uint64_t a, int64_t t_avg, int64_t t_cpu,
+                                        uint32_t n1, int64_t lo, int64_t hi) {
+        if (t_avg <= 0) return lo;
+        if (t_cpu <= 0) return hi;
+    #ifdef __SIZEOF_INT128__
+        unsigned __int128 num = (unsigned __int128)a * (uint64_t)t_avg * (uint64_t)t_avg;
+        unsigned __int128 den = ((unsigned __int128)((uint64_t)t_cpu * n1)) << 32;
+        unsigned __int128 q = num / den;
+        if (q > (unsigned __int128)hi) return hi;
+        if ((int64_t)q < lo) return lo;
+        return (int64_t)q;
+    #else
+        /* no 128-bit integers: long double, exact while the numerator fits
+         * its mantissa (64 bits on x86) */
+        long double q = ((long double)a * t_avg * t_avg) / ((long double)t_cpu * n1 * 4294967296.0L);
+        if (q >= (long double)hi) return hi;
+        if (q <= (long double)lo) return lo;
+        return (int64_t)q;
+    #endif
+    }
+    """
+    int64_t pfo_sched_eq2(uint64_t a, int64_t t_avg, int64_t t_cpu, uint32_t n1,
+                          int64_t lo, int64_t hi) noexcept nogil
+
+#: numpy twin of ``pfo_flowlet_t``: one flow's flowlet state, 16 bytes.
+FLOWLET_DTYPE = np.dtype(
+    [("since_ns", np.int64), ("rx_id", np.uint32), ("core", np.uint16),
+     ("reserved", np.uint16)],
+    align=True,
+)
+
+#: Largest accepted delay sample, ns (2**40).
+MAX_DELAY_NS = 1 << 40
+
+
+def _require_unit(name, value):
+    """``value`` as a float in (0, 1]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in (0, 1], got {value!r}")
+    v = float(value)
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return v
+
+
+cdef Py_ssize_t _first_bad_index(const int64_t* idx, Py_ssize_t n, int64_t size) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if idx[i] < 0 or idx[i] >= size:
+            return i
+    return -1
+
+
+cdef Py_ssize_t _first_bad_sample(const uint16_t* cores, const int64_t* delays, Py_ssize_t n,
+                                  uint32_t n_cores) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if cores[i] >= n_cores or delays[i] < 0 or delays[i] > PFO_SCHED_MAX_DELAY:
+            return i
+    return -1
+
+
+cdef class FlowletScheduler:
+    """Rotates para_flow flows over cores in flowlets sized by Eq. 1-2.
+
+    Parameters
+    ----------
+    n_cores : int
+        Number of cores (RX queues), in [1, 65535].
+    n_para : int, default 2
+        ``N_para``: how many cores a flow may keep busy at once, in
+        [1, 65535].  1 means never switch (pure flow affinity).
+    alpha : float, default 1.0
+        Damping factor of Eq. 2, in (0, 1].  Held in 32-bit fixed point,
+        ``round(alpha * 2**32) / 2**32`` (exact for 1, 0.5, 0.25, ...); see
+        :attr:`alpha`.
+    reta : IndirectionTable, optional
+        The table that maps RX ids to cores (its entries must be below
+        ``n_cores``).  Default: ``IndirectionTable(n_cores)``, 128 entries
+        round-robin.  The scheduler reads it live, so later ``reta[i] = q``
+        changes take effect at the next switch.
+    smoothing : float, default 0.125
+        EWMA weight of a new delay sample, in (0, 1]; 1.0 keeps only the last
+        sample (then Eq. 1-2 can be checked exactly).
+    t_switch_min_ns, t_switch_max_ns : int, default 1_000 and 10_000_000
+        Bounds of the switching interval, ``0 <= min <= max <= 2**62``.
+    t_switch_init_ns : int, default 50_000
+        Switching interval of a core with no delay sample yet, in
+        ``[t_switch_min_ns, t_switch_max_ns]``.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type (``reta`` not an IndirectionTable).
+    ValueError
+        If an argument is out of range.
+
+    Notes
+    -----
+    Delays: :meth:`observe` feeds a core's processing delay ``T_cpu,i``
+    (egress time minus ingress time, ns).  The first sample is taken as is,
+    later ones by ``T <- T + round(smoothing * (delay - T))``.
+    ``t_avg = floor(mean of T_cpu,i over the cores with samples)``.
+
+    Eq. 2, in integers: ``t_switch(i) = floor(A * t_avg**2 / (2**32 *
+    T_cpu,i * (n_para - 1)))`` with ``A = round(alpha * 2**32)``, clamped to
+    ``[t_switch_min_ns, t_switch_max_ns]``; 128-bit products, so the final
+    floor is the only rounding.  Equal delays ``D`` and ``alpha = 1`` give
+    Eq. 1, ``D // (n_para - 1)``.  Degenerate cases: a core without samples
+    gets ``t_switch_init_ns``, ``t_avg = 0`` gives the minimum, ``T_cpu,i =
+    0`` the maximum, and ``n_para = 1`` gives ``2**63 - 1`` (never).
+
+    Flows: a flow's state (:data:`FLOWLET_DTYPE`, in an array the caller
+    owns) holds its RX id, core and the start of its current flowlet.
+    :meth:`start` sets the RX id to the flow hash, so the first flowlet goes
+    to the flow's RSS core ``reta[hash & (size - 1)]``.  :meth:`steer` keeps
+    the flow on its core until it has stayed ``t_switch(core)`` there, then
+    moves it once: ``rx_id += 1``, ``core = reta[rx_id & (size - 1)]``, and
+    the new flowlet starts at that packet.  Slower cores (larger
+    ``T_cpu,i``) get shorter flowlets.
+
+    Cost: a steer is a compare and, at a switch, one table read; Eq. 2 is
+    recomputed for a core at most once per observation.  Time must not go
+    backwards for start/steer calls.  One thread at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from paraflowo import FlowletScheduler, FLOWLET_DTYPE
+    >>> s = FlowletScheduler(4, n_para=3, alpha=0.5, smoothing=1.0,
+    ...                      t_switch_min_ns=0, t_switch_max_ns=10**6)
+    >>> for core, delay in enumerate([1000, 2000, 3000, 6000]):
+    ...     s.observe(core, delay)
+    >>> s.t_avg, [s.t_switch(c) for c in range(4)]
+    (3000, [2250, 1125, 750, 375])
+    >>> flows = np.zeros(1, FLOWLET_DTYPE)
+    >>> s.start(flows, 0, flow_hash=0, now_ns=0)      # RSS core: reta[0]
+    0
+    >>> s.steer(flows, 0, 2249), s.steer(flows, 0, 2250)
+    (0, 1)
+    """
+
+    def __cinit__(self, n_cores, n_para=2, alpha=1.0, reta=None, smoothing=0.125,
+                  t_switch_min_ns=1_000, t_switch_max_ns=10_000_000,
+                  t_switch_init_ns=50_000):
+        n_cores = require_int("n_cores", n_cores, 1, 0xFFFF)
+        n_para = require_int("n_para", n_para, 1, 0xFFFF)
+        a = _require_unit("alpha", alpha)
+        s = _require_unit("smoothing", smoothing)
+        lo = require_int("t_switch_min_ns", t_switch_min_ns, 0, 1 << 62)
+        hi = require_int("t_switch_max_ns", t_switch_max_ns, 0, 1 << 62)
+        if hi < lo:
+            raise ValueError(
+                f"t_switch_max_ns must be >= t_switch_min_ns = {lo}, got {hi}")
+        init = require_int("t_switch_init_ns", t_switch_init_ns, 0, 1 << 62)
+        if not lo <= init <= hi:
+            raise ValueError(
+                f"t_switch_init_ns must be in [t_switch_min_ns, t_switch_max_ns] = "
+                f"[{lo}, {hi}], got {init}")
+        if reta is None:
+            reta = _IndirectionTable(n_cores)
+        elif not isinstance(reta, _IndirectionTable):
+            raise TypeError(f"reta must be an IndirectionTable, got {type(reta).__name__}")
+        elif reta.n_queues > n_cores:
+            raise ValueError(
+                f"reta must map to cores below n_cores = {n_cores}, got an "
+                f"IndirectionTable with n_queues = {reta.n_queues}")
+        cdef size_t n = n_cores
+        self.cpu_ns = <int64_t*>PyMem_Calloc(n, sizeof(int64_t))
+        self.t_sw = <int64_t*>PyMem_Calloc(n, sizeof(int64_t))
+        self.t_sw_ver = <uint64_t*>PyMem_Calloc(n, sizeof(uint64_t))
+        self.sampled = <uint8_t*>PyMem_Calloc(n, sizeof(uint8_t))
+        if not (self.cpu_ns and self.t_sw and self.t_sw_ver and self.sampled):
+            raise MemoryError("cannot allocate the scheduler's per-core state")
+        self.n_cores = n_cores
+        self.n_para = n_para
+        self.alpha_fp = max(1, min(1 << 32, round(a * 4294967296.0)))
+        self.smoothing = s
+        self.t_switch_min_ns = lo
+        self.t_switch_max_ns = hi
+        self.t_switch_init_ns = init
+        self.reta = reta
+        self.entries = (<IndirectionTable>reta).entries
+        self.reta_mask = (<IndirectionTable>reta).mask
+        self.ver = 1          # every t_sw_ver starts at 0: nothing cached
+        self.last_ns = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.cpu_ns)
+        PyMem_Free(self.t_sw)
+        PyMem_Free(self.t_sw_ver)
+        PyMem_Free(self.sampled)
+
+    def __repr__(self):
+        return (f"FlowletScheduler(n_cores={self.n_cores}, n_para={self.n_para}, "
+                f"alpha={self.alpha!r}, smoothing={self.smoothing!r}, "
+                f"t_switch_min_ns={self.t_switch_min_ns}, "
+                f"t_switch_max_ns={self.t_switch_max_ns}, "
+                f"t_switch_init_ns={self.t_switch_init_ns})")
+
+    @property
+    def alpha(self):
+        """The damping factor as used: ``round(alpha * 2**32) / 2**32``."""
+        return self.alpha_fp / 4294967296.0
+
+    # -- the core -----------------------------------------------------------
+
+    cdef void c_observe(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil:
+        cdef int64_t d = delay_ns, old, new
+        if d < 0:
+            d = 0
+        elif d > PFO_SCHED_MAX_DELAY:
+            d = PFO_SCHED_MAX_DELAY
+        if not self.sampled[core]:
+            self.sampled[core] = 1
+            self.n_sampled += 1
+            self.cpu_ns[core] = d
+            self.sum_cpu += d
+        else:
+            old = self.cpu_ns[core]
+            new = old + <int64_t>llround(self.smoothing * <double>(d - old))
+            self.cpu_ns[core] = new
+            self.sum_cpu += new - old
+        self.samples += 1
+        self.ver += 1
+
+    cdef pfo_ns_t c_t_avg(self) noexcept nogil:
+        if self.n_sampled == 0:
+            return 0
+        return self.sum_cpu // self.n_sampled
+
+    cdef pfo_ns_t c_t_switch(self, uint16_t core) noexcept nogil:
+        if self.n_para == 1:
+            return PFO_SCHED_NEVER
+        if not self.sampled[core]:
+            return self.t_switch_init_ns
+        if self.t_sw_ver[core] != self.ver:
+            self.t_sw[core] = pfo_sched_eq2(
+                self.alpha_fp, self.c_t_avg(), self.cpu_ns[core], self.n_para - 1,
+                self.t_switch_min_ns, self.t_switch_max_ns)
+            self.t_sw_ver[core] = self.ver
+        return self.t_sw[core]
+
+    cdef uint16_t c_start(self, pfo_flowlet_t* f, pfo_hash_t flow_hash,
+                          pfo_ns_t now_ns) noexcept nogil:
+        f.rx_id = flow_hash
+        f.core = pfo_reta_lookup(self.entries, self.reta_mask, flow_hash)
+        f.since_ns = now_ns
+        f.reserved = 0
+        return f.core
+
+    cdef uint16_t c_steer(self, pfo_flowlet_t* f, pfo_ns_t now_ns) noexcept nogil:
+        if self.n_para > 1 and now_ns - f.since_ns >= self.c_t_switch(f.core):
+            f.rx_id += 1
+            f.core = pfo_reta_lookup(self.entries, self.reta_mask, f.rx_id)
+            f.since_ns = now_ns
+            self.switches += 1
+        return f.core
+
+    cdef void c_steer_burst(self, pfo_flowlet_t* flows, const int64_t* index,
+                            const pfo_ns_t* now_ns, Py_ssize_t n,
+                            uint16_t* cores) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            cores[i] = self.c_steer(&flows[index[i]], now_ns[i])
+
+    # -- Python API: delays and intervals ------------------------------------
+
+    def _core_arg(self, core):
+        if not (type(core) is int and 0 <= core < self.n_cores):
+            return require_int("core", core, 0, self.n_cores - 1)
+        return core
+
+    def observe(self, core, delay_ns):
+        """Fold one processing-delay sample of ``core`` into ``T_cpu,core``.
+
+        Parameters
+        ----------
+        core : int
+            Core id, in ``[0, n_cores)``.
+        delay_ns : int
+            Egress time minus ingress time of one packet on that core, ns, in
+            ``[0, 2**40]``.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not an integer.
+        ValueError
+            If ``core`` or ``delay_ns`` is out of range (the state is
+            unchanged).
+        """
+        c = self._core_arg(core)
+        if not (type(delay_ns) is int and 0 <= delay_ns <= MAX_DELAY_NS):
+            require_int("delay_ns", delay_ns, 0, MAX_DELAY_NS)
+        self.c_observe(c, delay_ns)
+
+    def observe_burst(self, cores, delays_ns):
+        """:meth:`observe` for each (core, delay) pair, in order.
+
+        Parameters
+        ----------
+        cores : numpy.ndarray
+            ``uint16`` core ids, each in ``[0, n_cores)``.
+        delays_ns : numpy.ndarray
+            ``int64`` delays, each in ``[0, 2**40]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtypes, lengths or values; the state is unchanged.
+        """
+        require_array("cores", cores, np.uint16)
+        require_array("delays_ns", delays_ns, np.int64)
+        cdef Py_ssize_t i, n = require_same_length(cores=cores, delays_ns=delays_ns)
+        if n == 0:
+            return
+        cdef const uint16_t[::1] c = cores
+        cdef const int64_t[::1] d = delays_ns
+        with nogil:
+            i = _first_bad_sample(&c[0], &d[0], n, self.n_cores)
+        if i >= 0:
+            if c[i] >= self.n_cores:
+                raise ValueError(f"cores must be in [0, {self.n_cores - 1}], got cores[{i}] = {c[i]}")
+            raise ValueError(f"delays_ns must be in [0, 2**40], got delays_ns[{i}] = {d[i]}")
+        with nogil:
+            for i in range(n):
+                self.c_observe(c[i], d[i])
+
+    @property
+    def t_avg(self):
+        """``floor(mean T_cpu,i)`` over cores with samples, ns; None before any."""
+        return self.c_t_avg() if self.n_sampled else None
+
+    def t_cpu(self, core):
+        """Smoothed processing delay ``T_cpu,core``, ns; None before its first sample."""
+        c = self._core_arg(core)
+        return self.cpu_ns[<uint16_t>c] if self.sampled[<uint16_t>c] else None
+
+    def t_switch(self, core):
+        """Switching interval of ``core``, ns (Eq. 2, clamped; see Notes)."""
+        return self.c_t_switch(<uint16_t>self._core_arg(core))
+
+    # -- Python API: flows ----------------------------------------------------
+
+    def _flow_ptr_check(self, flows, index):
+        require_array("flows", flows, FLOWLET_DTYPE)
+        if not (type(index) is int and 0 <= index < flows.shape[0]):
+            i = require_int("index", index)
+            if not 0 <= i < flows.shape[0]:
+                raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got {i}")
+            return i
+        return index
+
+    def start(self, flows, index, flow_hash, now_ns):
+        """Start flow ``flows[index]`` on its RSS core; return that core.
+
+        Parameters
+        ----------
+        flows : numpy.ndarray
+            C-contiguous :data:`FLOWLET_DTYPE` array that holds the flow states.
+        index : int
+            Position of the flow in ``flows``.
+        flow_hash : int
+            The flow's 32-bit RSS hash: its first RX id.
+        now_ns : int
+            Time of the flow's first packet, ns, not before the previous call's.
+
+        Raises
+        ------
+        TypeError, ValueError, IndexError
+            Wrong dtype, a value out of range, time going backwards, or an
+            index outside ``flows``; nothing is changed.
+        """
+        i = self._flow_ptr_check(flows, index)
+        if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
+            require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        now = _check_now("now_ns", now_ns, self.last_ns)
+        cdef pfo_flowlet_t[::1] f = flows
+        self.last_ns = now
+        return self.c_start(&f[<Py_ssize_t>i], flow_hash, now)
+
+    def steer(self, flows, index, now_ns):
+        """Core for one packet of flow ``flows[index]`` at ``now_ns`` (may switch).
+
+        Raises
+        ------
+        TypeError, ValueError, IndexError
+            As for :meth:`start`.
+        """
+        i = self._flow_ptr_check(flows, index)
+        if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
+            _check_now("now_ns", now_ns, self.last_ns)
+        cdef pfo_flowlet_t[::1] f = flows
+        self.last_ns = now_ns
+        return self.c_steer(&f[<Py_ssize_t>i], now_ns)
+
+    def steer_burst(self, flows, index, now_ns, out=None):
+        """:meth:`steer` for packets of flows ``flows[index[k]]`` at ``now_ns[k]``.
+
+        Parameters
+        ----------
+        flows : numpy.ndarray
+            :data:`FLOWLET_DTYPE` flow states.
+        index : numpy.ndarray
+            ``int64`` positions in ``flows``, one per packet.
+        now_ns : numpy.ndarray
+            ``int64`` times, non-decreasing.
+        out : numpy.ndarray, optional
+            ``uint16`` output.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint16`` cores.
+        """
+        require_array("flows", flows, FLOWLET_DTYPE)
+        require_array("index", index, np.int64)
+        require_array("now_ns", now_ns, np.int64)
+        cdef Py_ssize_t j, n = require_same_length(index=index, now_ns=now_ns)
+        cdef int64_t size = flows.shape[0]
+        if out is None:
+            out = np.empty(n, dtype=np.uint16)
+        else:
+            require_array("out", out, np.uint16)
+            require_same_length(index=index, out=out)
+        if n == 0:
+            return out
+        cdef const int64_t[::1] ix = index
+        cdef const int64_t[::1] t = now_ns
+        cdef uint16_t[::1] o = out
+        with nogil:
+            j = _first_bad_index(&ix[0], n, size)
+        if j >= 0:
+            raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got index[{j}] = {ix[j]}")
+        _check_burst_times("now_ns", now_ns, self.last_ns)
+        cdef pfo_flowlet_t[::1] f = flows
+        with nogil:
+            self.c_steer_burst(&f[0], &ix[0], &t[0], n, &o[0])
+        self.last_ns = t[n - 1]
+        return out
