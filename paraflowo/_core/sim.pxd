@@ -23,9 +23,13 @@ finished by t.
 """
 
 cimport cython
-from libc.stdint cimport int16_t, int32_t, int64_t, uint16_t, uint32_t, uint64_t
-from paraflowo._core._types cimport pfo_ns_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t
 from paraflowo._core.hashing cimport IndirectionTable
+from paraflowo._core.detectors cimport ElephantDetector
+from paraflowo._core.psn cimport PSNAllocator
+from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+from paraflowo._core.reorder cimport ReorderQueues, pfo_robq_t
 
 cdef enum:
     PFO_SIM_RSS = 0          # static RETA: flow affinity
@@ -35,7 +39,7 @@ cdef enum:
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
 
-# One packet in a core's RX ring (waiting or in service).  40 bytes.
+# One packet in a core's RX ring (waiting or in service), or held at egress.  48 bytes.
 ctypedef struct pfo_sim_pkt_t:
     pfo_ns_t finish_ns       # when the core finishes it
     pfo_ns_t ingress_ns      # arrival time at ingress
@@ -45,6 +49,9 @@ ctypedef struct pfo_sim_pkt_t:
     uint16_t queue           # paraflowo: reorder queue id
     uint16_t flags           # PFO_FLAG_* bits (paraflowo)
     uint32_t bucket          # RETA bucket (rsspp)
+    uint16_t core            # the core that served it
+    uint16_t length          # packet length, bytes
+    uint32_t reserved
 
 
 cdef extern from *:
@@ -80,6 +87,7 @@ cdef class SimCore:
     cdef int64_t* head
     cdef int64_t* tail
     cdef int64_t* core_free          # finish of the last packet queued on each core
+    cdef int64_t* head_finish        # finish of each core's ring head (PFO_NS_NEVER: empty)
     cdef int64_t* busy               # [n_bins][n_cores] busy ns
     cdef int64_t* cur_bin            # per core: bin of its last start
     cdef int64_t* cur_end            # per core: end of that bin, ns
@@ -110,6 +118,38 @@ cdef class SimCore:
     cdef char* core_done             # rsspp: scratch, per core
     cdef readonly int64_t migrations
     cdef readonly int64_t rebalances
+    # ParaFlowO: the library's own components, driven through their cimport API
+    cdef ElephantDetector det        # ingress: elephant detector
+    cdef PSNAllocator alloc          # ingress: reorder queue + PSN per para_flow packet
+    cdef FlowletScheduler sched      # ingress: flowlet core (Eq. 2), fed egress delays
+    cdef ReorderQueues rq            # egress: one reorder buffer per queue
+    cdef pfo_robq_t* robq            # &rq.q
+    cdef uint64_t* flow_key          # detector / allocator key per flow
+    cdef uint16_t* flow_len          # packet length per flow
+    cdef uint8_t* flow_para          # 1 once the detector flagged the flow
+    cdef uint8_t* flow_started       # 1 once its flowlet state exists
+    cdef pfo_flowlet_t* flowlet      # per flow
+    cdef int64_t* flow_first         # first arrival per flow, -1
+    cdef int64_t* flow_detect        # detection time per flow, -1
+    cdef pfo_sim_pkt_t* store        # packets held at egress, indexed by handle
+    cdef uint32_t* free_stack        # free store slots
+    cdef int64_t n_free
+    cdef int64_t store_cap
+    cdef pfo_handle_t* drain_out     # drain output buffer
+    cdef Py_ssize_t drain_cap
+    cdef bint notify_drops
+    cdef pfo_ns_t egress_now         # latest egress event time
+    cdef pfo_ns_t rob_dl             # cached earliest reorder-queue deadline
+    cdef readonly int64_t held       # packets held in reorder queues now
+    cdef readonly int64_t peak_held
+    cdef readonly int64_t held_bytes  # their full-packet bytes
+    cdef readonly int64_t peak_bytes_full
+    cdef readonly int64_t para_packets
+    cdef readonly int64_t fallbacks
+    cdef readonly int64_t forwarded_late
+    cdef readonly int64_t store_overflow
+    cdef readonly int64_t flushed_at_end
+
     cdef list _keep                  # numpy arrays that own the memory above
 
     # internal steps of the loop (not API)
@@ -118,6 +158,11 @@ cdef class SimCore:
     cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
     cdef void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
     cdef void _rebalance(self) noexcept nogil
+    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
+    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
+    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
+    cdef pfo_ns_t _rob_deadline(self) noexcept nogil
+    cdef int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
 
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil

@@ -6,13 +6,19 @@ their own arrivals.
 """
 
 from libc.math cimport llround
-from libc.stdint cimport int16_t, int32_t, int64_t, uint16_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
 from paraflowo._checks import require_array, require_int
-from paraflowo._core._types cimport pfo_ns_t
+from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.detectors cimport ElephantDetector
+from paraflowo._core.psn cimport PSNAllocator
+from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+from paraflowo._core.reorder cimport (
+    PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
+    ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_robq_drain, pfo_robq_insert)
 
 POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
             "paraflowo": PFO_SIM_PARAFLOWO}
@@ -71,9 +77,13 @@ cdef class SimCore:
 
     def __init__(self, policy, service_ns, rx_queue, flow_hash, n_bins, bin_ns,
                  IndirectionTable reta not None, exponential=False, service_mean=None,
-                 period_ns=100_000_000):
-        if policy not in POLICIES or policy == "paraflowo":
-            raise ValueError(f"policy must be one of rss, spray, rsspp, got {policy!r}")
+                 period_ns=100_000_000, paraflowo=None):
+        if policy not in POLICIES:
+            raise ValueError(
+                f"policy must be one of rss, spray, rsspp, paraflowo, got {policy!r}")
+        if (policy == "paraflowo") != (paraflowo is not None):
+            raise ValueError("paraflowo components must be given for policy 'paraflowo' "
+                             "(and only for it)")
         self.policy = POLICIES[policy]
         require_array("service_ns", service_ns, np.int64)
         if service_ns.shape[0] < 1 or service_ns.shape[0] > 4096:
@@ -114,6 +124,7 @@ cdef class SimCore:
         self.head = _ptr64(k, np.zeros(nc, np.int64))
         self.tail = _ptr64(k, np.zeros(nc, np.int64))
         self.core_free = _ptr64(k, np.zeros(nc, np.int64))
+        self.head_finish = _ptr64(k, np.full(nc, PFO_NS_NEVER, np.int64))
         self.busy = _ptr64(k, np.zeros(self.n_bins * nc, np.int64))
         self.cur_bin = _ptr64(k, np.zeros(nc, np.int64))
         self.cur_end = _ptr64(k, np.full(nc, self.bin_ns, np.int64))
@@ -150,17 +161,74 @@ cdef class SimCore:
         k.append(cd)
         cdef unsigned char[::1] cdv = cd
         self.core_done = <char*>&cdv[0]
+        if paraflowo is not None:
+            self._init_paraflowo(paraflowo)
+
+    def _init_paraflowo(self, dict cfg):
+        cdef list k = self._keep
+        cdef Py_ssize_t nf = self.n_flows
+        self.det = cfg["detector"]
+        self.alloc = cfg["allocator"]
+        self.sched = cfg["scheduler"]
+        self.rq = cfg["reorder"]
+        if self.sched.n_cores != self.n_cores:
+            raise ValueError(f"scheduler must have {self.n_cores} cores, "
+                             f"got {self.sched.n_cores}")
+        if self.rq.n_queues < self.alloc.n_queues:
+            raise ValueError(f"reorder must have at least the allocator's "
+                             f"{self.alloc.n_queues} queues, got {self.rq.n_queues}")
+        self.robq = &self.rq.q
+        self.notify_drops = bool(cfg.get("notify_drops", True))
+        key = np.ascontiguousarray(cfg["flow_key"], dtype=np.uint64).copy()
+        ln = np.ascontiguousarray(cfg["flow_len"], dtype=np.uint16).copy()
+        if key.shape != (nf,) or ln.shape != (nf,):
+            raise ValueError(f"flow_key and flow_len must have {nf} entries")
+        k.extend([key, ln])
+        cdef uint64_t[::1] kv = key
+        cdef uint16_t[::1] lv = ln
+        self.flow_key = &kv[0]
+        self.flow_len = &lv[0]
+        para = np.zeros(2 * nf, np.uint8)
+        k.append(para)
+        cdef uint8_t[::1] pv = para
+        self.flow_para = &pv[0]
+        self.flow_started = &pv[nf]
+        fl = np.zeros(nf * sizeof(pfo_flowlet_t), np.uint8)
+        k.append(fl)
+        cdef uint8_t[::1] flv = fl
+        self.flowlet = <pfo_flowlet_t*>&flv[0]
+        self.flow_first = _ptr64(k, np.full(nf, -1, np.int64))
+        self.flow_detect = _ptr64(k, np.full(nf, -1, np.int64))
+        window = self.rq.buffers[0].window
+        # a queue holds at most `window` packets in its ring plus `window`
+        # passed by the head and not yet drained
+        self.store_cap = 2 * window * self.rq.n_queues + 16
+        st = np.zeros(self.store_cap * sizeof(pfo_sim_pkt_t), np.uint8)
+        k.append(st)
+        cdef uint8_t[::1] sv = st
+        self.store = <pfo_sim_pkt_t*>&sv[0]
+        fs = np.arange(self.store_cap, dtype=np.uint32)[::-1].copy()
+        k.append(fs)
+        cdef uint32_t[::1] fsv = fs
+        self.free_stack = &fsv[0]
+        self.n_free = self.store_cap
+        self.drain_cap = 2 * window + 16
+        do = np.zeros(self.drain_cap, np.uint64)
+        k.append(do)
+        cdef uint64_t[::1] dov = do
+        self.drain_out = <pfo_handle_t*>&dov[0]
+        self.egress_now = 0
+        self.rob_dl = PFO_NS_NEVER
 
     # ------------------------------------------------------------------ egress
     cdef void _refresh_next(self) noexcept nogil:
+        # earliest pending completion over the cores (ties: lower core)
         cdef int c, best = -1
-        cdef pfo_ns_t bt = 0, f
+        cdef pfo_ns_t bt = PFO_NS_NEVER
         for c in range(self.n_cores):
-            if self.head[c] != self.tail[c]:
-                f = self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)].finish_ns
-                if best < 0 or f < bt:
-                    best = c
-                    bt = f
+            if self.head_finish[c] < bt:
+                best = c
+                bt = self.head_finish[c]
         self.next_core = best
         self.next_t = bt
 
@@ -175,16 +243,166 @@ cdef class SimCore:
             self.flow_maxrel[p.flow] = p.seq
 
     cdef void _complete_until(self, pfo_ns_t t) noexcept nogil:
-        # every completion with finish <= t, in time order
+        # every egress event up to t, in time order: completions (a core
+        # finishes a packet) and, for paraflowo, reorder-queue timeouts; a
+        # completion goes first on a tie
         cdef int c
         cdef pfo_sim_pkt_t* p
-        while self.next_core >= 0 and self.next_t <= t:
-            c = self.next_core
-            p = &self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)]
-            self.head[c] += 1
-            self.completed[c] += 1
-            self._release(p, p.finish_ns)
-            self._refresh_next()
+        cdef pfo_ns_t dl, skip = -1
+        cdef int64_t before
+        while True:
+            dl = self.rob_dl if self.held > 0 else PFO_NS_NEVER
+            if dl < self.egress_now:
+                dl = self.egress_now
+            if dl == skip:
+                dl = PFO_NS_NEVER
+            if self.next_core >= 0 and self.next_t <= t and self.next_t <= dl:
+                c = self.next_core
+                p = &self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)]
+                self.head[c] += 1
+                self.head_finish[c] = (
+                    self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)].finish_ns
+                    if self.head[c] != self.tail[c] else PFO_NS_NEVER)
+                self.completed[c] += 1
+                if self.policy == PFO_SIM_PARAFLOWO:
+                    self._egress_para(p, p.finish_ns)
+                else:
+                    self._release(p, p.finish_ns)
+                self._refresh_next()
+            elif dl != PFO_NS_NEVER and dl <= t:
+                before = self.held
+                self._rob_drain(dl)
+                if self.held == before:
+                    skip = dl       # nothing due after all: do not spin on it
+            else:
+                break
+
+    # -------------------------------------------------------------- paraflowo
+    cdef int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil:
+        # Ingress (Breakup): para_flow check, detector, PSN allocation, flowlet
+        # scheduling.  Fills p.flags/queue/psn; returns the core.
+        cdef int32_t q
+        cdef uint32_t psn = 0
+        cdef uint32_t h = self.flow_hash[f]
+        p.flags = 0
+        if self.flow_first[f] < 0:
+            self.flow_first[f] = t
+        if not self.flow_para[f]:
+            if self.det.c_update(self.flow_key[f], t, 1):
+                self.flow_para[f] = 1
+                self.flow_detect[f] = t
+        if self.flow_para[f]:
+            q = self.alloc.c_tag(self.flow_key[f], 0, h, t, &psn)
+            if q >= 0:
+                p.flags = PFO_FLAG_PARA
+                p.queue = <uint16_t>q
+                p.psn = psn
+                self.para_packets += 1
+                if not self.flow_started[f]:
+                    self.flow_started[f] = 1
+                    return self.sched.c_start(&self.flowlet[f], h, t)
+                return self.sched.c_steer(&self.flowlet[f], t)
+            self.fallbacks += 1
+        return pfo_reta_lookup(self.reta_entries, self.reta_mask, h)
+
+    cdef pfo_ns_t _rob_deadline(self) noexcept nogil:
+        # earliest time a reorder queue has something to release
+        cdef pfo_ns_t dl = PFO_NS_NEVER, d
+        cdef uint32_t i
+        for i in range(self.robq.n_active):
+            d = pfo_rob_next_deadline(self.robq.robs[self.robq.active[i]])
+            if d < dl:
+                dl = d
+        return dl
+
+    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil:
+        # release, at t, everything the reorder queues let go (in order, or
+        # past a timeout)
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
+        if t > self.egress_now:
+            self.egress_now = t
+        t = self.egress_now
+        while True:
+            n = pfo_robq_drain(self.robq, t, self.drain_out, NULL, self.drain_cap)
+            if n <= 0:
+                break
+            for i in range(n):
+                s = &self.store[self.drain_out[i]]
+                self._release(s, t)
+                self.held -= 1
+                self.held_bytes -= s.length
+                self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
+                self.n_free += 1
+            if n < self.drain_cap:
+                break
+        self.rob_dl = self._rob_deadline()
+
+    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil:
+        # release, at t, what reorder queue q lets go (the common case: the
+        # packet just inserted completed the head run)
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
+        while True:
+            n = pfo_rob_drain(self.robq.robs[q], t, self.drain_out, self.drain_cap)
+            if n <= 0:
+                break
+            for i in range(n):
+                s = &self.store[self.drain_out[i]]
+                self._release(s, t)
+                self.held -= 1
+                self.held_bytes -= s.length
+                self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
+                self.n_free += 1
+            if n < self.drain_cap:
+                break
+        self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
+
+    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+        # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
+        # a tagged packet enters its reorder queue, then the queues drain.
+        cdef uint32_t h
+        cdef int st, tries
+        cdef pfo_ns_t d
+        if t > self.egress_now:
+            self.egress_now = t
+        if not (p.flags & PFO_FLAG_PARA):
+            self._release(p, t)
+            return
+        # the delay sample, from the timestamps in the tagged packet's metadata
+        self.sched.c_observe(p.core, t - p.ingress_ns)
+        if self.n_free == 0:            # cannot happen (store sized for full queues)
+            self.store_overflow += 1
+            self._release(p, t)
+            return
+        self.n_free -= 1
+        h = self.free_stack[self.n_free]
+        self.store[h] = p[0]
+        st = PFO_ROB_FULL
+        for tries in range(4):
+            st = pfo_robq_insert(self.robq, p.queue, p.psn, h, t, False)
+            if st != PFO_ROB_FULL:
+                break
+            self._rob_drain(t)
+        if st == PFO_ROB_BUFFERED:
+            self.held += 1
+            self.held_bytes += p.length
+            if self.held > self.peak_held:
+                self.peak_held = self.held
+            if self.held_bytes > self.peak_bytes_full:
+                self.peak_bytes_full = self.held_bytes
+        else:
+            # LATE (its PSN was already skipped by a timeout) or a refusal:
+            # forwarded at once, never lost
+            self.forwarded_late += 1
+            self._release(p, t)
+            self.free_stack[self.n_free] = h
+            self.n_free += 1
+        d = pfo_rob_next_deadline(self.robq.robs[p.queue])
+        if d <= t:
+            self._drain_queue(p.queue, t)
+        elif d < self.rob_dl:
+            self.rob_dl = d
 
     # ------------------------------------------------------------- accounting
     cdef void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
@@ -268,7 +486,9 @@ cdef class SimCore:
         cdef uint32_t b = 0
         cdef int64_t rs = self.ring_mask + 1
         cdef pfo_sim_pkt_t* p
+        cdef pfo_sim_pkt_t tmp
         cdef int policy = self.policy
+        tmp.flags = 0
         for i in range(n):
             t = times[i]
             f = flows[i]
@@ -280,7 +500,9 @@ cdef class SimCore:
             self._complete_until(t)
             self.now = t
             # steering
-            if policy == PFO_SIM_SPRAY:
+            if policy == PFO_SIM_PARAFLOWO:
+                c = self._steer_para(f, t, &tmp)
+            elif policy == PFO_SIM_SPRAY:
                 c = self.rr
                 self.rr += 1
                 if self.rr == <uint32_t>self.n_cores:
@@ -292,6 +514,13 @@ cdef class SimCore:
             if self.tail[c] - self.head[c] > self.rx_queue:
                 self.dropped[c] += 1
                 self.flow_seq[f] += 1      # the flow's order still counts it
+                if (policy == PFO_SIM_PARAFLOWO and (tmp.flags & PFO_FLAG_PARA)
+                        and self.notify_drops):
+                    # the vSwitch saw the enqueue fail: it tombstones the PSN
+                    if t > self.egress_now:
+                        self.egress_now = t
+                    pfo_robq_insert(self.robq, tmp.queue, tmp.psn, 0, self.egress_now, True)
+                    self._rob_drain(self.egress_now)     # also refreshes rob_dl
                 if tr_core != NULL:
                     tr_core[i] = -1
                     tr_finish[i] = -1
@@ -319,13 +548,21 @@ cdef class SimCore:
             p.seq = self.flow_seq[f]
             p.flow = f
             p.bucket = b
-            p.flags = 0
+            p.core = <uint16_t>c
+            if policy == PFO_SIM_PARAFLOWO:
+                p.flags = tmp.flags
+                p.queue = tmp.queue
+                p.psn = tmp.psn
+                p.length = self.flow_len[f]
+            else:
+                p.flags = 0
             self.flow_seq[f] += 1
-            if self.tail[c] == self.head[c] and (
-                    self.next_core < 0 or finish < self.next_t
-                    or (finish == self.next_t and c < self.next_core)):
-                self.next_core = c
-                self.next_t = finish
+            if self.tail[c] == self.head[c]:
+                self.head_finish[c] = finish
+                if (self.next_core < 0 or finish < self.next_t
+                        or (finish == self.next_t and c < self.next_core)):
+                    self.next_core = c
+                    self.next_t = finish
             self.tail[c] += 1
             if tr_core != NULL:
                 tr_core[i] = <int16_t>c
@@ -333,8 +570,28 @@ cdef class SimCore:
         return 0
 
     cdef void c_flush(self) noexcept nogil:
-        cdef pfo_ns_t inf = 0x7FFFFFFFFFFFFFFF
+        cdef pfo_ns_t inf = 0x7FFFFFFFFFFFFFFF - 1
+        cdef uint32_t q
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
         self._complete_until(inf)
+        if self.policy != PFO_SIM_PARAFLOWO:
+            return
+        # end of the run: whatever a queue still holds (waiting for a PSN that
+        # never came, with no timeout configured) is released in PSN order
+        for q in range(self.robq.n_queues):
+            while True:
+                n = pfo_rob_flush(self.robq.robs[q], self.drain_out, self.drain_cap)
+                for i in range(n):
+                    s = &self.store[self.drain_out[i]]
+                    self._release(s, self.egress_now)
+                    self.held -= 1
+                    self.held_bytes -= s.length
+                    self.flushed_at_end += 1
+                    self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
+                    self.n_free += 1
+                if n < self.drain_cap:
+                    break
 
     # ----------------------------------------------------------------- Python
     def run(self, times, flows, expd=None, trace_core=None, trace_finish=None):
@@ -438,4 +695,24 @@ cdef class SimCore:
             "migrations": self.migrations,
             "rebalances": self.rebalances,
             "reta": self.reta.entries_array(),
+        }
+
+    def paraflowo_stats(self):
+        """ParaFlowO counters: reorder queues, ingress components, detection times."""
+        if self.policy != PFO_SIM_PARAFLOWO:
+            raise ValueError("paraflowo_stats needs policy 'paraflowo'")
+        nf = self.n_flows
+        return {
+            "reorder": self.rq.stats,
+            "held": self.held,
+            "peak_held": self.peak_held,
+            "peak_bytes_full": self.peak_bytes_full,
+            "para_packets": self.para_packets,
+            "fallbacks": self.fallbacks,
+            "forwarded_late": self.forwarded_late,
+            "store_overflow": self.store_overflow,
+            "flushed_at_end": self.flushed_at_end,
+            "switches": self.sched.switches,
+            "flow_first_ns": np.asarray(<int64_t[:nf]>self.flow_first).copy(),
+            "flow_detect_ns": np.asarray(<int64_t[:nf]>self.flow_detect).copy(),
         }

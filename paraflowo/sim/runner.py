@@ -9,8 +9,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
+from paraflowo._core.psn import PSNAllocator
+from paraflowo._core.scheduler import FlowletScheduler
 from paraflowo._core.sim import SimCore
 from paraflowo.hashing import IndirectionTable
+from paraflowo.metadata import META_SIZE
+from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import policy_metrics
 from paraflowo.sim.scenario import Scenario
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
@@ -92,21 +97,69 @@ def _engine(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTa
     cores = scenario.cores
     mean = np.array([1e3 / m for m in cores.service_mpps])      # ns per packet
     svc = np.maximum(1, np.rint(mean)).astype(np.int64)
-    if name == "paraflowo":
-        from paraflowo.sim import _paraflowo
-        return _paraflowo.make_engine(scenario, flows, reta, n_bins, bin_ns, svc, mean)
     return SimCore(name, svc, cores.rx_queue, flows.hashes, n_bins, bin_ns, reta,
                    exponential=cores.service == "exponential", service_mean=mean,
-                   period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))))
+                   period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))),
+                   paraflowo=_paraflowo_components(scenario, flows, reta)
+                   if name == "paraflowo" else None)
+
+
+def _paraflowo_components(scenario: Scenario, flows: FlowTable,
+                          reta: IndirectionTable) -> dict:
+    """The library's own ingress and egress components, configured from [paraflowo]."""
+    cfg = scenario.paraflowo
+    n_cores = scenario.cores.count
+    window_ns = max(1, int(round(cfg["detector_window_s"] * 1e9)))
+    threshold = max(1, int(round(cfg["threshold_pps"] * cfg["detector_window_s"])))
+    if cfg["detector"] == "countmin":
+        det = CountMinDetector(cfg["cm_width"], cfg["cm_depth"], threshold, window_ns,
+                               cfg["conservative"], scenario.seed)
+    else:
+        det = ThresholdDetector(cfg["capacity"], threshold, window_ns)
+    idle_ns = max(1, int(round(cfg["idle_ms"] * 1e6)))
+    alloc = PSNAllocator(cfg["n_queues"], cfg["psn_bits"], idle_ns)
+    us = lambda k: int(round(cfg[k] * 1e3))                      # noqa: E731
+    sched = FlowletScheduler(n_cores, cfg["n_para"] or n_cores, cfg["alpha"], reta,
+                             cfg["smoothing"], us("t_switch_min_us"), us("t_switch_max_us"),
+                             us("t_switch_init_us"))
+    timeout = us("timeout_us") or None
+    rq = ReorderQueues(cfg["n_queues"], cfg["window"], timeout, cfg["psn_bits"])
+    key = (flows.hashes.astype(np.uint64) << np.uint64(32)) | np.arange(
+        len(flows), dtype=np.uint64)
+    return {"detector": det, "allocator": alloc, "scheduler": sched, "reorder": rq,
+            "flow_key": key, "flow_len": flows.packet_bytes,
+            "notify_drops": cfg["notify_drops"]}
+
+
+def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
+    st = eng.paraflowo_stats()
+    r = st["reorder"]
+    first, detect = st["flow_first_ns"], st["flow_detect_ns"]
+    groups = {}
+    for gi, label in enumerate(flows.labels):
+        idx = np.flatnonzero(flows.group == gi)
+        hit = idx[detect[idx] >= 0]
+        groups[label] = {"flows": int(len(idx)), "detected": int(len(hit)),
+                         "time_to_detect_ns": [int(detect[i] - first[i]) for i in hit[:32]]}
+    return {
+        "timeouts": int(r.timeouts),
+        "late": int(r.late),
+        "skipped_psns": int(r.skipped),
+        "tombstones": int(r.dropped),
+        "peak_held": int(st["peak_held"]),
+        "peak_bytes_metadata": int(st["peak_held"]) * META_SIZE,
+        "peak_bytes_full": int(st["peak_bytes_full"]),
+        "para_packets": int(st["para_packets"]),
+        "fallbacks": int(st["fallbacks"]),
+        "flowlet_switches": int(st["switches"]),
+        "forwarded_late": int(st["forwarded_late"]),
+        "released_at_end": int(st["flushed_at_end"]),
+        "detection": groups,
+    }
 
 
 def paraflowo_available() -> str | None:
-    """None when the paraflowo policy can run, else why not."""
-    try:
-        from paraflowo.sim import _paraflowo   # noqa: F401
-    except ImportError:
-        return ("the paraflowo policy is not available in this build: its ingress "
-                "(Breakup) and egress (ReorderQueues) components are not built in")
+    """None when the paraflowo policy can run, else why not (always None here)."""
     return None
 
 
@@ -202,7 +255,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
             st = eng.stats()
             m["rsspp"] = {"rebalances": st["rebalances"], "migrations": st["migrations"]}
         if p == "paraflowo":
-            m["paraflowo"] = eng.paraflowo_metrics()
+            m["paraflowo"] = _paraflowo_metrics(eng, flows)
         out[p] = m
         timing[p] = {"seconds": round(seconds[p], 4),
                      "mpps": round(total / seconds[p] / 1e6, 2) if seconds[p] > 0 else 0.0}

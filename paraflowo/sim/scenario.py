@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Scenario", "CoresSpec", "FlowGroup", "load_scenario", "builtin_scenarios",
-           "parse_scenario", "KEYS"]
+           "parse_scenario", "KEYS", "PARAFLOWO_KEYS"]
 
 #: key -> (default, meaning).  ``None`` default: required.
 KEYS: dict[str, tuple[Any, str]] = {
@@ -38,7 +38,29 @@ KEYS: dict[str, tuple[Any, str]] = {
     "flows[].packet_bytes": (500, "packet length, bytes (64..9000)"),
     "flows[].name": ("", "label (e.g. 'elephant') shown in the output"),
     "rsspp.period_s": (0.1, "RSS++ rebalance period, seconds (> 0)"),
-    "paraflowo.*": (None, "ParaFlowO parameters, see the documentation"),
+}
+
+#: ``[paraflowo]`` key -> (default, meaning).  ``n_para = 0`` means every core.
+PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
+    "detector": ("countmin", "'countmin' (Count-Min sketch) or 'threshold' (Space-Saving)"),
+    "threshold_pps": (50000.0, "a flow is an elephant above this many packets/s"),
+    "detector_window_s": (0.01, "detector window, s; counts age out after two windows"),
+    "cm_width": (4096, "Count-Min width, a power of two"),
+    "cm_depth": (4, "Count-Min depth (rows)"),
+    "conservative": (True, "Count-Min conservative update"),
+    "capacity": (256, "threshold detector: flows tracked per window"),
+    "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
+    "window": (1024, "reorder buffer slots per queue, a power of two"),
+    "timeout_us": (500.0, "reorder timeout, us; 0 means no timeout"),
+    "psn_bits": (16, "PSN width, bits (8..32)"),
+    "idle_ms": (10.0, "a flow idle this long leaves para_flow; its queue is freed"),
+    "n_para": (0, "N_para of Eq. 1-2; 0 means the number of cores"),
+    "alpha": (1.0, "damping factor alpha of Eq. 2, in (0, 1]"),
+    "smoothing": (0.125, "EWMA weight of each egress delay sample, in (0, 1]"),
+    "t_switch_min_us": (1.0, "lower clamp of T_switch, us"),
+    "t_switch_max_us": (10000.0, "upper clamp of T_switch, us"),
+    "t_switch_init_us": (50.0, "T_switch of a core before its first delay sample, us"),
+    "notify_drops": (True, "an RX-queue drop of a tagged packet tombstones its PSN at egress"),
 }
 
 _TOP = {"name", "description", "duration_s", "seed", "bin_s", "alert_threshold",
@@ -85,7 +107,7 @@ class Scenario:
     jitter_period_s: float = 1.0
     description: str = ""
     rsspp_period_s: float = 0.1
-    paraflowo: dict = dataclasses.field(default_factory=dict)
+    paraflowo: dict = dataclasses.field(default_factory=lambda: _paraflowo_table({}))
 
     def with_duration(self, duration_s: float) -> "Scenario":
         """A copy with another duration (the command's ``--duration``)."""
@@ -206,9 +228,7 @@ def parse_scenario(data: dict) -> Scenario:
             name=_str(f"{key}.name", f.get("name", "")),
         ))
     rsspp = _table("rsspp", data.get("rsspp", {}), _RSSPP)
-    para = data.get("paraflowo", {})
-    if not isinstance(para, dict):
-        raise ValueError(f"paraflowo must be a table, got {para!r}")
+    para = _paraflowo_table(data.get("paraflowo", {}))
     return Scenario(
         name=name,
         description=_str("description", data.get("description", "")),
@@ -225,6 +245,39 @@ def parse_scenario(data: dict) -> Scenario:
                                   open_lo=True)),
         paraflowo=dict(para),
     )
+
+
+def _paraflowo_table(para: Any) -> dict:
+    _table("paraflowo", para, set(PARAFLOWO_KEYS))
+    out = {k: v for k, (v, _) in PARAFLOWO_KEYS.items()}
+    for k, v in para.items():
+        key = f"paraflowo.{k}"
+        default = PARAFLOWO_KEYS[k][0]
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"{key} must be true or false, got {v!r}")
+        elif isinstance(default, str):
+            _str(key, v, ("countmin", "threshold"))
+        elif isinstance(default, int):
+            _num(key, v, 0 if k == "n_para" else 1, 1 << 30, integer=True)
+        else:
+            _num(key, v, 0.0, 1e9, open_lo=k not in ("timeout_us",))
+        out[k] = v
+    for k in ("cm_width", "n_queues", "window"):
+        if out[k] & (out[k] - 1):
+            raise ValueError(f"paraflowo.{k} must be a power of two, got {out[k]}")
+    if not 8 <= out["psn_bits"] <= 32:
+        raise ValueError(f"paraflowo.psn_bits must be in [8, 32], got {out['psn_bits']}")
+    if out["window"] > 1 << (out["psn_bits"] - 1):
+        raise ValueError(f"paraflowo.window must be <= 2**(psn_bits - 1) = "
+                         f"{1 << (out['psn_bits'] - 1)}, got {out['window']}")
+    for k in ("alpha", "smoothing"):
+        if out[k] > 1:
+            raise ValueError(f"paraflowo.{k} must be in (0, 1], got {out[k]}")
+    if out["t_switch_max_us"] < out["t_switch_min_us"]:
+        raise ValueError(f"paraflowo.t_switch_max_us must be >= t_switch_min_us, "
+                         f"got {out['t_switch_max_us']}")
+    return out
 
 
 def builtin_scenarios() -> list[str]:
