@@ -349,3 +349,10 @@ def test_plot_without_matplotlib_says_how_to_install(capsys, monkeypatch, tmp_pa
     err = _err_line(capsys, ["simulate", "--duration", "0.1", "--policies", "rss",
                              "--plot", str(tmp_path / "x.png")])
     assert "pip install 'paraflowo[plot]'" in err
+
+
+def test_results_do_not_depend_on_the_number_of_threads():
+    s = load_scenario("hetero-cores").with_duration(0.2)
+    one = simulate(s, workers=1).to_dict(timing=False)
+    two = simulate(s, workers=4).to_dict(timing=False)
+    assert one == two

@@ -131,6 +131,8 @@ cdef class SimCore:
     cdef pfo_flowlet_t* flowlet      # per flow
     cdef int64_t* flow_first         # first arrival per flow, -1
     cdef int64_t* flow_detect        # detection time per flow, -1
+    cdef int32_t* flow_queue         # reorder queue of the flow's last tagged packet, -1
+    cdef int64_t* flow_last          # time of the flow's last tagged packet
     cdef pfo_sim_pkt_t* store        # packets held at egress, indexed by handle
     cdef uint32_t* free_stack        # free store slots
     cdef int64_t n_free

@@ -20,6 +20,15 @@ class SimCore:
     exponential: Final[bool]
     migrations: Final[int]
     rebalances: Final[int]
+    held: Final[int]
+    peak_held: Final[int]
+    held_bytes: Final[int]
+    peak_bytes_full: Final[int]
+    para_packets: Final[int]
+    fallbacks: Final[int]
+    forwarded_late: Final[int]
+    store_overflow: Final[int]
+    flushed_at_end: Final[int]
     def __init__(
         self,
         policy: str,
@@ -32,6 +41,7 @@ class SimCore:
         exponential: bool = ...,
         service_mean: npt.NDArray[np.float64] | None = ...,
         period_ns: int = ...,
+        paraflowo: dict[str, Any] | None = ...,
     ) -> None: ...
     def run(
         self,
@@ -43,3 +53,4 @@ class SimCore:
     ) -> int: ...
     def flush(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
+    def paraflowo_stats(self) -> dict[str, Any]: ...

@@ -199,6 +199,11 @@ cdef class SimCore:
         self.flowlet = <pfo_flowlet_t*>&flv[0]
         self.flow_first = _ptr64(k, np.full(nf, -1, np.int64))
         self.flow_detect = _ptr64(k, np.full(nf, -1, np.int64))
+        self.flow_last = _ptr64(k, np.zeros(nf, np.int64))
+        fq = np.full(nf, -1, np.int32)
+        k.append(fq)
+        cdef int32_t[::1] fqv = fq
+        self.flow_queue = &fqv[0]
         window = self.rq.buffers[0].window
         # a queue holds at most `window` packets in its ring plus `window`
         # passed by the head and not yet drained
@@ -292,7 +297,15 @@ cdef class SimCore:
                 self.flow_para[f] = 1
                 self.flow_detect[f] = t
         if self.flow_para[f]:
-            q = self.alloc.c_tag(self.flow_key[f], 0, h, t, &psn)
+            if self.flow_queue[f] >= 0 and t - self.flow_last[f] < self.alloc.idle_ns:
+                # the flow sent within idle_ns, so it still owns its queue
+                # (c_acquire would return the same one): just the next PSN
+                q = self.flow_queue[f]
+                psn = self.alloc.c_next_psn(<uint32_t>q, t)
+            else:
+                q = self.alloc.c_tag(self.flow_key[f], 0, h, t, &psn)
+            self.flow_queue[f] = q
+            self.flow_last[f] = t
             if q >= 0:
                 p.flags = PFO_FLAG_PARA
                 p.queue = <uint16_t>q

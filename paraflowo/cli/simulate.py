@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply capture timestamps by X (< 1 replays faster)")
     parser.add_argument("--list", action="store_true", help="list the built-in scenarios")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads running the policies side by side (default: one per "
+                             "policy, at most the CPU count; results do not depend on it)")
 
 
 class _Progress:
@@ -38,11 +41,16 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.t0 = time.perf_counter()
+        self.last = 0.0
         self.shown = False
 
     def __call__(self, done_ns: int, total_ns: int) -> None:
-        if not self.enabled or time.perf_counter() - self.t0 < 2.0:
+        now = time.perf_counter()
+        if not self.enabled or now - self.t0 < 2.0:
             return
+        if now - self.last < 0.5 and done_ns < total_ns:
+            return
+        self.last = now
         frac = done_ns / total_ns if total_ns else 1.0
         bar = "#" * int(30 * frac)
         sys.stderr.write(f"\rsimulating [{bar:<30}] {100 * frac:5.1f}% "
@@ -110,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     progress = _Progress(not args.quiet)
     try:
-        result = simulate(scenario, policies, trace=trace, progress=progress)
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"--workers must be >= 1, got {args.workers}")
+        result = simulate(scenario, policies, trace=trace, progress=progress,
+                          workers=args.workers)
     finally:
         progress.close()
     print(result.table())

@@ -41,7 +41,7 @@ def plot_utilization(result, path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("CPU utilization (%)")
     if len(bins[0]) <= 8:
-        axes[0][-1].legend(fontsize=7, loc="upper right")
+        axes[0][-1].legend(fontsize=7, loc="center right")
     fig.suptitle(f"{sc['name']}: per-core utilization")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
