@@ -32,6 +32,7 @@ from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, Reorde
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
+from paraflowo._core.breakup import Breakup
 
 __version__ = "0.1.0.dev0"
 
@@ -73,8 +74,9 @@ __all__ = [
     "CountMinDetector",
     "ElephantDetector",
     "ThresholdDetector",
-    # ingress: PSN allocation, flowlet scheduling
+    # ingress: PSN allocation, flowlet scheduling, the Breakup pipeline
     "PSNAllocator",
     "FLOWLET_DTYPE",
     "FlowletScheduler",
+    "Breakup",
 ]

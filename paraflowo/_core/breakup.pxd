@@ -1,0 +1,102 @@
+# cython: language_level=3
+"""The Breakup ingress pipeline (paper 4.1): the cimport API.
+
+Usage from Cython, e.g. a simulator's per-packet loop (runs without the GIL)::
+
+    from paraflowo._core._types cimport pfo_meta_t, PFO_FLAG_PARA
+    from paraflowo._core.breakup cimport Breakup
+
+    cdef Breakup b = Breakup(CountMinDetector(4096, 4, 1000, 1_000_000),
+                             PSNAllocator(256), FlowletScheduler(4, n_para=2))
+    cdef pfo_meta_t m
+    with nogil:
+        for i in range(n):
+            b.c_ingress(key[i], hash[i], port[i], length[i], now[i], i, &m)
+            enqueue(m.core, &m)                 # m.flags & PFO_FLAG_PARA: tagged
+        ...
+        b.c_feedback(m.core, egress_ns - m.ingress_ns)   # at egress
+
+Per packet, c_ingress:
+
+1. looks the flow key up in the para_flow table (bounded open addressing);
+   an entry is live while its flow's last packet is less than idle_ns old
+   (idle_ns = the allocator's);
+2. counts the packet in the detector (packets or bytes, see `count_bytes`);
+3. live entry: the packet gets the entry's reorder queue, the queue's next
+   PSN and the scheduler's core (which may switch flowlet); flags PARA;
+4. no live entry and the detector (or a forced tag) says elephant: a table
+   slot and a reorder queue are taken, the flow's RX id starts at its hash
+   (its first flowlet stays on its RSS core) and the packet is tagged as in 3;
+   if the table has no free slot in the probe window (`table_full`) or no
+   reorder queue is free (the allocator's `fallbacks`), the packet goes on
+   as a mouse;
+5. otherwise (a mouse): core = reta[flow_hash & mask], queue = psn = 0,
+   flags 0.
+
+A flow leaves para_flow only once it has been idle for idle_ns, whatever the
+detector or a tag says in between, so leaving never reorders it either.
+
+Preconditions (checked by the Python methods, trusted here): now_ns >= 0 and
+never decreasing from call to call; core < n_cores for c_feedback.  The
+detector, allocator and scheduler belong to this Breakup: do not drive them
+from elsewhere at the same time.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from paraflowo._core._types cimport pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t
+from paraflowo._core.detectors cimport ElephantDetector
+from paraflowo._core.psn cimport PSNAllocator
+from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+
+cdef enum:
+    PFO_BRK_MAX_PROBES = 64      # largest accepted `probes`
+    PFO_BRK_CHUNK = 256          # c_ingress_burst asks the detector per chunk of this many
+
+# One para_flow table slot, 40 bytes.
+ctypedef struct pfo_para_entry_t:
+    uint64_t key          # flow key (valid when used != 0)
+    pfo_ns_t last_ns      # time of the flow's last packet
+    pfo_flowlet_t flow    # the scheduler's per-flow state (RX id, core, since)
+    uint16_t queue        # the flow's reorder queue
+    uint8_t used          # 1 once a flow has been put here; never cleared, a
+                          # slot whose flow is idle >= idle_ns is free again
+    uint8_t reserved[5]
+
+
+cdef class Breakup:
+    cdef readonly ElephantDetector detector
+    cdef readonly PSNAllocator allocator
+    cdef readonly FlowletScheduler scheduler
+    cdef pfo_para_entry_t* table  # owned, `capacity` slots
+    cdef uint32_t mask            # capacity - 1
+    cdef readonly uint32_t capacity
+    cdef readonly uint32_t probes
+    cdef readonly bint count_bytes     # detector amount: length (True) or 1
+    cdef readonly pfo_ns_t idle_ns   # allocator.idle_ns: idle time to leave para_flow
+    cdef pfo_ns_t last_ns         # latest ingress now_ns
+    cdef readonly uint64_t packets      # packets through c_ingress
+    cdef readonly uint64_t para_packets # of which tagged (FLAG_PARA)
+    cdef readonly uint64_t para_flows   # para_flow entries started
+    cdef readonly uint64_t table_full   # elephant packets left untagged: no free slot
+
+    cdef void c_ingress(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                        uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
+                        pfo_meta_t* out) noexcept nogil
+        # Steer one packet and fill its metadata record *out (every field:
+        # handle, ingress_ns = now_ns, psn, flow_hash, queue, core, length,
+        # flags).  The RX queue is out.core.  Cannot fail: a full table or no
+        # free reorder queue leaves the packet untagged on its RSS core.
+
+    cdef void c_ingress_burst(self, const uint64_t* keys, const pfo_hash_t* hashes,
+                              const uint16_t* ports, const uint16_t* lengths,
+                              const pfo_ns_t* now_ns, const pfo_handle_t* handles,
+                              Py_ssize_t n, pfo_meta_t* out) noexcept nogil
+        # c_ingress for packets 0..n-1 in order.  handles NULL: packet i gets
+        # handle `packets` (the running count) as it was before it.
+
+    cdef void c_feedback(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil
+        # One egress delay sample (egress time - ingress time) of `core` for
+        # the scheduler (FlowletScheduler.c_observe; clamps to [0, 2**40]).
+
+    cdef pfo_para_entry_t* c_find(self, uint64_t key, pfo_ns_t now_ns) noexcept nogil
+        # The live para_flow entry of `key` at now_ns, or NULL.  Read-only.

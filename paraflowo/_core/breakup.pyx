@@ -1,0 +1,508 @@
+"""The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
+
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
+from paraflowo._core._types cimport PFO_FLAG_PARA
+from paraflowo._core.hashing cimport pfo_reta_lookup
+from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
+from paraflowo._core.psn import PSNAllocator as _PSNAllocator
+from paraflowo._core.psn import _check_burst_times, _check_now
+from paraflowo._core.scheduler import FlowletScheduler as _FlowletScheduler
+from paraflowo._core.scheduler import MAX_DELAY_NS
+from paraflowo.metadata import META_DTYPE
+
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
+    # murmur3 fmix64: the para_flow table's slot hash of a flow key.
+    k ^= k >> 33
+    k *= <uint64_t>0xff51afd7ed558ccdULL
+    k ^= k >> 33
+    k *= <uint64_t>0xc4ceb9fe1a85ec53ULL
+    k ^= k >> 33
+    return k
+
+
+cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
+                                    const int64_t* egress, Py_ssize_t n,
+                                    uint32_t n_cores) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if (cores[i] >= n_cores or ingress[i] < 0 or egress[i] < ingress[i]
+                or egress[i] - ingress[i] > (<int64_t>1 << 40)):
+            return i
+    return -1
+
+
+cdef inline void _sync_time(Breakup b, pfo_ns_t now):
+    # keep the components' own (Python-level) time checks in step with ours
+    b.last_ns = now
+    if b.allocator.last_ns < now:
+        b.allocator.last_ns = now
+    if b.scheduler.last_ns < now:
+        b.scheduler.last_ns = now
+
+
+cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
+                           uint16_t port, uint16_t length, pfo_ns_t now_ns,
+                           pfo_handle_t handle, int elephant, pfo_meta_t* out) noexcept nogil:
+    # One packet of c_ingress.  elephant: the detector's verdict for this
+    # packet if already taken (0/1, burst path), or -1: ask it here.
+    cdef uint32_t home = <uint32_t>_mix64(key), i
+    cdef pfo_para_entry_t* e
+    cdef pfo_para_entry_t* free_e = NULL
+    cdef int32_t q
+    cdef uint64_t amount = length if self.count_bytes else 1
+    self.packets += 1
+    out.handle = handle
+    out.ingress_ns = now_ns
+    out.flow_hash = flow_hash
+    out.length = length
+    # 1. the para_flow table: the key's own slot, else the first free one
+    for i in range(self.probes):
+        e = &self.table[(home + i) & self.mask]
+        if not e.used:
+            if free_e is NULL:
+                free_e = e
+            break                 # slots are never emptied: the key is not further on
+        if e.key == key:
+            if now_ns - e.last_ns < self.idle_ns:
+                # a live para_flow: count it, tag it, steer it
+                if elephant < 0:
+                    self.detector.c_update(key, now_ns, amount)
+                e.last_ns = now_ns
+                out.queue = e.queue
+                out.psn = self.allocator.c_next_psn(e.queue, now_ns)
+                out.core = self.scheduler.c_steer(&e.flow, now_ns)
+                out.flags = PFO_FLAG_PARA
+                self.para_packets += 1
+                return
+            free_e = e            # its own idle slot: reuse it first
+            break
+        if free_e is NULL and now_ns - e.last_ns >= self.idle_ns:
+            free_e = e
+    # 2. not a para_flow (any more): ask the detector
+    if elephant < 0:
+        elephant = self.detector.c_update(key, now_ns, amount)
+    if elephant:
+        if free_e is NULL:
+            self.table_full += 1
+        else:
+            q = self.allocator.c_acquire(key, port, flow_hash, now_ns)
+            if q >= 0:
+                free_e.key = key
+                free_e.used = 1
+                free_e.last_ns = now_ns
+                free_e.queue = <uint16_t>q
+                out.queue = <uint16_t>q
+                out.psn = self.allocator.c_next_psn(<uint32_t>q, now_ns)
+                out.core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
+                out.flags = PFO_FLAG_PARA
+                self.para_flows += 1
+                self.para_packets += 1
+                return
+    # 3. a mouse (or an elephant without a slot or queue): plain RSS
+    out.queue = 0
+    out.psn = 0
+    out.core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
+    out.flags = 0
+
+
+cdef class Breakup:
+    """Ingress pipeline: detect elephants, tag them, rotate them in flowlets.
+
+    Parameters
+    ----------
+    detector : ElephantDetector or None
+        Decides which flows are elephants: a :class:`CountMinDetector`, a
+        :class:`ThresholdDetector`, or a plain :class:`ElephantDetector`
+        (manual tags only).  None: a new tags-only ``ElephantDetector()``;
+        force flows on with ``breakup.detector.force(key, True)``.
+    allocator : PSNAllocator
+        Reorder queues and PSNs.  Its ``idle_ns`` is also how long a flow must
+        be idle before it leaves para_flow.
+    scheduler : FlowletScheduler
+        Flowlet rotation; its ``reta`` also steers mice (plain RSS).
+    capacity : int, default 1024
+        Slots of the para_flow table, a power of two in [1, 2**24] (40 bytes
+        each): at most this many flows are para_flows at once.
+    probes : int, default 8
+        Slots tried per flow key, in [1, 64].
+    count : {"packets", "bytes"}, default "packets"
+        What the detector counts per packet: 1, or the packet's length.
+
+    Raises
+    ------
+    TypeError
+        If a component has the wrong type or an integer argument is not one.
+    ValueError
+        If ``capacity``, ``probes`` or ``count`` is out of range.
+
+    Notes
+    -----
+    Per packet (:meth:`ingress`), with ``idle_ns`` the allocator's:
+
+    1. A flow with a *live* para_flow entry (its last packet less than
+       ``idle_ns`` ago) gets its reorder queue, that queue's next PSN and the
+       scheduler's core (which switches flowlet after ``t_switch(core)``);
+       ``flags = FLAG_PARA``.
+    2. Otherwise, if the detector (or a forced tag) says elephant, the flow
+       takes a table slot and a reorder queue, its RX id starts at its flow
+       hash (so its first flowlet stays on its RSS core, where its earlier
+       packets went) and the packet is tagged as in 1.  No free slot
+       (:attr:`table_full`) or no free reorder queue (the allocator's
+       ``fallbacks``): the packet goes on as a mouse, never an error.
+    3. Mice go to their RSS core ``reta[flow_hash & (size - 1)]``, untagged
+       (``queue = psn = flags = 0``).
+
+    Every packet is counted in the detector.  A flow leaves para_flow only
+    after it has been idle ``idle_ns``, whatever the detector or a tag says
+    meanwhile, so neither entering nor leaving reorders a flow.  Egress delay
+    samples go back to the scheduler through :meth:`feedback`.
+
+    The components belong to this Breakup once passed in: do not drive them
+    directly at the same time.  Time must not go backwards.  No allocation
+    per packet; :meth:`ingress_burst` runs without the GIL and gives exactly
+    the per-packet results.  One thread at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from paraflowo import Breakup, FlowletScheduler, PSNAllocator, FLAG_PARA
+    >>> b = Breakup(None, PSNAllocator(16, idle_ns=10_000),
+    ...             FlowletScheduler(4, n_para=2, t_switch_init_ns=1000))
+    >>> b.ingress(key=1, flow_hash=6, port=0, length=64, now_ns=0)   # a mouse
+    2
+    >>> b.detector.force(1, True)                                    # an elephant
+    >>> meta = np.zeros(3, b.meta_dtype)
+    >>> [b.ingress(1, 6, 0, 64, t, out=meta, index=i) for i, t in enumerate([10, 500, 1010])]
+    [2, 2, 3]
+    >>> meta["psn"].tolist(), bool(meta["flags"][0] & FLAG_PARA)
+    ([0, 1, 2], True)
+    """
+
+    def __cinit__(self, detector, allocator, scheduler, capacity=1024, probes=8,
+                  count="packets"):
+        if detector is None:
+            detector = _ElephantDetector()
+        elif not isinstance(detector, _ElephantDetector):
+            raise TypeError(
+                f"detector must be an ElephantDetector (or None), got {type(detector).__name__}")
+        if not isinstance(allocator, _PSNAllocator):
+            raise TypeError(f"allocator must be a PSNAllocator, got {type(allocator).__name__}")
+        if not isinstance(scheduler, _FlowletScheduler):
+            raise TypeError(f"scheduler must be a FlowletScheduler, got {type(scheduler).__name__}")
+        capacity = require_pow2("capacity", capacity, 1, 1 << 24)
+        probes = require_int("probes", probes, 1, PFO_BRK_MAX_PROBES)
+        if count not in ("packets", "bytes"):
+            raise ValueError(f"count must be 'packets' or 'bytes', got {count!r}")
+        self.table = <pfo_para_entry_t*>PyMem_Calloc(capacity, sizeof(pfo_para_entry_t))
+        if self.table is NULL:
+            raise MemoryError("cannot allocate the para_flow table")
+        self.detector = detector
+        self.allocator = allocator
+        self.scheduler = scheduler
+        self.capacity = capacity
+        self.mask = capacity - 1
+        self.probes = probes
+        self.count_bytes = count == "bytes"
+        self.idle_ns = self.allocator.idle_ns
+        self.last_ns = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.table)
+
+    def __repr__(self):
+        return (f"Breakup({self.detector!r}, {self.allocator!r}, {self.scheduler!r}, "
+                f"capacity={self.capacity}, probes={self.probes}, "
+                f"count={'bytes' if self.count_bytes else 'packets'!r})")
+
+    @property
+    def meta_dtype(self):
+        """:data:`META_DTYPE`, the dtype of the records this pipeline fills."""
+        return META_DTYPE
+
+    # -- the core -------------------------------------------------------------
+
+    cdef pfo_para_entry_t* c_find(self, uint64_t key, pfo_ns_t now_ns) noexcept nogil:
+        cdef uint32_t home = <uint32_t>_mix64(key), i
+        cdef pfo_para_entry_t* e
+        for i in range(self.probes):
+            e = &self.table[(home + i) & self.mask]
+            if not e.used:
+                return NULL           # slots are never emptied: the key is not further on
+            if e.key == key:
+                return e if now_ns - e.last_ns < self.idle_ns else NULL
+        return NULL
+
+    cdef void c_ingress(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                        uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
+                        pfo_meta_t* out) noexcept nogil:
+        _brk_step(self, key, flow_hash, port, length, now_ns, handle, -1, out)
+
+    cdef void c_ingress_burst(self, const uint64_t* keys, const pfo_hash_t* hashes,
+                              const uint16_t* ports, const uint16_t* lengths,
+                              const pfo_ns_t* now_ns, const pfo_handle_t* handles,
+                              Py_ssize_t n, pfo_meta_t* out) noexcept nogil:
+        # The detector sees every packet in order whatever Breakup decides, so
+        # its verdicts for a chunk can be taken first, with its own (faster)
+        # burst update, then used packet by packet: the same results as
+        # c_ingress per packet.
+        cdef uint8_t eleph[PFO_BRK_CHUNK]
+        cdef uint64_t amounts[PFO_BRK_CHUNK]
+        cdef Py_ssize_t s = 0, i, m
+        while s < n:
+            m = n - s if n - s < PFO_BRK_CHUNK else PFO_BRK_CHUNK
+            if self.count_bytes:
+                for i in range(m):
+                    amounts[i] = lengths[s + i]
+                self.detector.c_update_burst(keys + s, now_ns + s, 1, amounts, eleph, m)
+            else:
+                self.detector.c_update_burst(keys + s, now_ns + s, 1, NULL, eleph, m)
+            if handles is NULL:
+                for i in range(s, s + m):
+                    _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
+                              self.packets, eleph[i - s], &out[i])
+            else:
+                for i in range(s, s + m):
+                    _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
+                              handles[i], eleph[i - s], &out[i])
+            s += m
+
+    cdef void c_feedback(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil:
+        self.scheduler.c_observe(core, delay_ns)
+
+    # -- Python API -------------------------------------------------------------
+
+    def ingress(self, key, flow_hash, port, length, now_ns, handle=None, out=None, index=0):
+        """Steer one packet; return its core (RX queue).
+
+        Parameters
+        ----------
+        key : int
+            The flow key, in ``[0, 2**64)`` (e.g. a 64-bit hash of the 5-tuple
+            or a flow id): what the detector, the tags and the tables key on.
+        flow_hash : int
+            The flow's 32-bit RSS hash (:func:`rss_hash`).
+        port : int
+            Ingress port id, 16 bits.
+        length : int
+            Packet length in bytes, 16 bits.
+        now_ns : int
+            Arrival time, ns, ``>= 0`` and not before the previous packet's.
+        handle : int, optional
+            The packet's handle for the metadata record, 64 bits.  Default:
+            the running packet count (:attr:`packets` before this packet).
+        out : numpy.ndarray, optional
+            A :data:`META_DTYPE` array; the packet's record is written to
+            ``out[index]``.
+        index : int, default 0
+            Position in ``out``.
+
+        Returns
+        -------
+        int
+            The core.  The record (if ``out`` is given) also holds the queue,
+            PSN and ``FLAG_PARA`` of a tagged packet.
+
+        Raises
+        ------
+        TypeError
+            An argument of the wrong type, or ``out`` not a ``META_DTYPE``
+            array.
+        ValueError
+            A value out of range or time going backwards (nothing changes).
+        IndexError
+            ``index`` outside ``out``.
+        """
+        if not (type(key) is int and 0 <= key <= _U64_MAX):
+            require_int("key", key, 0, _U64_MAX)
+        if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
+            require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        if not (type(port) is int and 0 <= port <= 0xFFFF):
+            require_int("port", port, 0, 0xFFFF)
+        if not (type(length) is int and 0 <= length <= 0xFFFF):
+            require_int("length", length, 0, 0xFFFF)
+        if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
+            _check_now("now_ns", now_ns, self.last_ns)
+        if handle is None:
+            handle = self.packets
+        elif not (type(handle) is int and 0 <= handle <= _U64_MAX):
+            require_int("handle", handle, 0, _U64_MAX)
+        cdef pfo_meta_t m
+        cdef pfo_meta_t[::1] o
+        cdef Py_ssize_t i = 0
+        if out is not None:
+            require_array("out", out, META_DTYPE)
+            if not (type(index) is int and 0 <= index < out.shape[0]):
+                i = require_int("index", index)
+                if not 0 <= i < out.shape[0]:
+                    raise IndexError(f"index must be in [0, {out.shape[0] - 1}], got {i}")
+            else:
+                i = index
+            o = out
+            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &o[i])
+            _sync_time(self, now_ns)
+            return o[i].core
+        self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
+        _sync_time(self, now_ns)
+        return m.core
+
+    def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
+        """Steer a burst of packets in order; fill one metadata record each.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray
+            ``uint64`` flow keys.
+        flow_hashes : numpy.ndarray
+            ``uint32`` RSS hashes.
+        ports : numpy.ndarray
+            ``uint16`` port ids.
+        lengths : numpy.ndarray
+            ``uint16`` packet lengths.
+        now_ns : numpy.ndarray
+            ``int64`` arrival times, non-decreasing, not before the previous
+            call's.
+        handles : numpy.ndarray, optional
+            ``uint64`` packet handles.  Default: the running packet count
+            (``packets + i`` for packet ``i`` of the burst).
+        out : numpy.ndarray, optional
+            :data:`META_DTYPE` output; allocated if not given.
+
+        Returns
+        -------
+        numpy.ndarray
+            The :data:`META_DTYPE` records; ``out["core"]`` are the cores.
+            Identical to calling :meth:`ingress` per packet.
+
+        Raises
+        ------
+        TypeError
+            An array that is not a numpy array of its dtype.
+        ValueError
+            Arrays not 1-D C-contiguous, of different lengths, or times that
+            are negative or go backwards (nothing changes).
+        """
+        require_array("keys", keys, np.uint64)
+        require_array("flow_hashes", flow_hashes, np.uint32)
+        require_array("ports", ports, np.uint16)
+        require_array("lengths", lengths, np.uint16)
+        require_array("now_ns", now_ns, np.int64)
+        cdef Py_ssize_t n = require_same_length(
+            keys=keys, flow_hashes=flow_hashes, ports=ports, lengths=lengths, now_ns=now_ns)
+        if handles is not None:
+            require_array("handles", handles, np.uint64)
+            require_same_length(keys=keys, handles=handles)
+        if out is None:
+            out = np.empty(n, dtype=META_DTYPE)
+        else:
+            require_array("out", out, META_DTYPE)
+            require_same_length(keys=keys, out=out)
+        _check_burst_times("now_ns", now_ns, self.last_ns)
+        if n == 0:
+            return out
+        cdef const uint64_t[::1] k = keys
+        cdef const uint32_t[::1] h = flow_hashes
+        cdef const uint16_t[::1] p = ports
+        cdef const uint16_t[::1] ln = lengths
+        cdef const int64_t[::1] t = now_ns
+        cdef const uint64_t[::1] hd
+        cdef const uint64_t* hp = NULL
+        if handles is not None:
+            hd = handles
+            hp = &hd[0]
+        cdef pfo_meta_t[::1] o = out
+        with nogil:
+            self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n, &o[0])
+        _sync_time(self, t[n - 1])
+        return out
+
+    def feedback(self, core, ingress_ns, egress_ns):
+        """One egress delay sample: ``egress_ns - ingress_ns`` on ``core``.
+
+        Parameters
+        ----------
+        core : int
+            The core that processed the packet (its record's ``core``).
+        ingress_ns, egress_ns : int
+            The packet's ingress time (its record's ``ingress_ns``) and the
+            time it left the core; ``0 <= ingress_ns <= egress_ns`` and the
+            delay at most ``2**40``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Non-integers, ``core`` outside ``[0, n_cores)``, a negative time,
+            egress before ingress or a delay above ``2**40`` (nothing changes).
+        """
+        c = self.scheduler._core_arg(core)
+        i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
+        e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
+        if e < i:
+            raise ValueError(f"egress_ns must be >= ingress_ns = {i}, got {e}")
+        if e - i > MAX_DELAY_NS:
+            raise ValueError(f"egress_ns - ingress_ns must be at most 2**40, got {e - i}")
+        self.c_feedback(c, e - i)
+
+    def feedback_burst(self, cores, ingress_ns, egress_ns):
+        """:meth:`feedback` for arrays of samples, in order.
+
+        Parameters
+        ----------
+        cores : numpy.ndarray
+            ``uint16`` cores.
+        ingress_ns, egress_ns : numpy.ndarray
+            ``int64`` times (e.g. ``meta["ingress_ns"]`` copied contiguous).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`feedback`, and for mismatched dtypes or lengths.
+        """
+        require_array("cores", cores, np.uint16)
+        require_array("ingress_ns", ingress_ns, np.int64)
+        require_array("egress_ns", egress_ns, np.int64)
+        cdef Py_ssize_t j, n = require_same_length(
+            cores=cores, ingress_ns=ingress_ns, egress_ns=egress_ns)
+        if n == 0:
+            return
+        cdef const uint16_t[::1] c = cores
+        cdef const int64_t[::1] ti = ingress_ns
+        cdef const int64_t[::1] te = egress_ns
+        cdef uint32_t n_cores = self.scheduler.n_cores
+        with nogil:
+            j = _first_bad_feedback(&c[0], &ti[0], &te[0], n, n_cores)
+        if j >= 0:
+            if c[j] >= n_cores:
+                raise ValueError(f"cores must be in [0, {n_cores - 1}], got cores[{j}] = {c[j]}")
+            if ti[j] < 0:
+                raise ValueError(f"ingress_ns must be >= 0, got ingress_ns[{j}] = {ti[j]}")
+            if te[j] < ti[j]:
+                raise ValueError(
+                    f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
+            raise ValueError(
+                f"egress_ns - ingress_ns must be at most 2**40, got {te[j] - ti[j]} at [{j}]")
+        with nogil:
+            for j in range(n):
+                self.c_feedback(c[j], te[j] - ti[j])
+
+    def is_para(self, key, now_ns):
+        """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
+        k = require_int("key", key, 0, _U64_MAX)
+        now = _check_now("now_ns", now_ns, self.last_ns)
+        return self.c_find(k, now) is not NULL
+
+    def n_para(self, now_ns):
+        """Number of live para_flow entries at ``now_ns`` (a query)."""
+        cdef pfo_ns_t now = _check_now("now_ns", now_ns, self.last_ns)
+        cdef uint32_t i, n = 0
+        for i in range(self.capacity):
+            if self.table[i].used and now - self.table[i].last_ns < self.idle_ns:
+                n += 1
+        return n

@@ -1,0 +1,328 @@
+"""Breakup: mice, elephants, transitions, fallbacks, feedback, burst == per packet, errors."""
+
+import re
+
+import numpy as np
+import pytest
+
+from paraflowo import (
+    FLAG_PARA,
+    FLOWLET_DTYPE,
+    META_DTYPE,
+    Breakup,
+    CountMinDetector,
+    ElephantDetector,
+    FlowletScheduler,
+    IndirectionTable,
+    PSNAllocator,
+    ThresholdDetector,
+)
+
+
+def make(detector=None, n_queues=16, idle_ns=10_000, n_cores=4, n_para=2, t_switch=1000,
+         **kw):
+    sched = FlowletScheduler(n_cores, n_para=n_para, t_switch_min_ns=t_switch,
+                             t_switch_max_ns=t_switch, t_switch_init_ns=t_switch)
+    return Breakup(detector, PSNAllocator(n_queues, psn_bits=16, idle_ns=idle_ns), sched, **kw)
+
+
+def one(b, key, h, now, length=64, port=0, handle=None):
+    m = np.zeros(1, META_DTYPE)
+    core = b.ingress(key, h, port, length, now, handle=handle, out=m)
+    assert core == m[0]["core"]
+    return m[0]
+
+
+def test_mice_keep_their_rss_queue_untagged():
+    b = make()
+    reta = b.scheduler.reta
+    rng = np.random.default_rng(0)
+    for i, h in enumerate(rng.integers(0, 2**32, 200).tolist()):
+        r = one(b, key=i % 17, h=h, now=10 * i, length=100 + i)
+        assert r["core"] == reta.queue(h)
+        assert (r["flags"], r["queue"], r["psn"]) == (0, 0, 0)
+        assert (r["handle"], r["ingress_ns"], r["flow_hash"], r["length"]) == (i, 10 * i, h, 100 + i)
+    assert (b.packets, b.para_packets, b.para_flows, b.table_full) == (200, 0, 0, 0)
+
+
+def test_forced_elephant_starts_on_its_rss_core_then_rotates():
+    b = make(t_switch=1000)
+    h = 0x51CCC178
+    rss = b.scheduler.reta.queue(h)
+    assert one(b, 5, h, 0)["flags"] == 0              # a mouse until tagged
+    b.detector.force(5, True)
+    recs = [one(b, 5, h, t) for t in range(100, 5000, 100)]
+    assert all(r["flags"] & FLAG_PARA for r in recs)
+    assert [int(r["psn"]) for r in recs] == list(range(len(recs)))
+    assert len({int(r["queue"]) for r in recs}) == 1
+    cores = [int(r["core"]) for r in recs]
+    assert cores[0] == rss                             # the first flowlet: its RSS core
+    reta = b.scheduler.reta
+    # switches every 1000 ns, in RETA order from the hash
+    expected = [reta[(h + (t - 100) // 1000) & 127] for t in range(100, 5000, 100)]
+    assert cores == expected
+    assert b.is_para(5, 5000) and b.n_para(5000) == 1
+    assert (b.para_flows, b.para_packets) == (1, len(recs))
+
+
+def test_detected_elephant_becomes_para_after_threshold():
+    det = CountMinDetector(1024, 4, threshold=10, window_ns=10**6)
+    b = make(det)
+    flags = [int(one(b, 42, 0x1234, t)["flags"]) for t in range(0, 200, 10)]
+    assert flags == [0] * 9 + [FLAG_PARA] * 11
+    assert b.para_flows == 1
+
+
+def test_leaves_para_only_after_idle():
+    b = make(idle_ns=10_000, t_switch=10**6)
+    b.detector.force(7, True)
+    h = 3
+    assert one(b, 7, h, 0)["flags"] == FLAG_PARA
+    b.detector.force(7, False)                         # forced off, but still live
+    assert one(b, 7, h, 9_999)["flags"] == FLAG_PARA    # idle 9999 < 10000
+    assert b.is_para(7, 19_998)
+    assert not b.is_para(7, 19_999)
+    r = one(b, 7, h, 19_999)                           # idle 10000: a mouse again
+    assert r["flags"] == 0 and r["core"] == b.scheduler.reta.queue(h)
+    b.detector.force(7, True)
+    r = one(b, 7, h, 20_000)                           # para again: same slot, PSNs go on
+    assert r["flags"] == FLAG_PARA and r["psn"] == 2
+    assert b.para_flows == 2
+
+
+def test_table_full_stays_plain_rss_and_is_counted():
+    b = make(capacity=1, probes=1)
+    for k in (1, 2):
+        b.detector.force(k, True)
+    assert one(b, 1, 10, 0)["flags"] == FLAG_PARA
+    r = one(b, 2, 11, 1)
+    assert r["flags"] == 0 and r["core"] == b.scheduler.reta.queue(11)
+    assert b.table_full == 1
+    # once flow 1 has been idle, flow 2 takes the slot
+    assert one(b, 2, 11, 10_000)["flags"] == FLAG_PARA
+    assert b.table_full == 1
+
+
+def test_no_free_reorder_queue_stays_plain_rss_and_is_counted():
+    b = make(n_queues=1)
+    for k in (1, 2):
+        b.detector.force(k, True)
+    assert one(b, 1, 10, 0)["flags"] == FLAG_PARA
+    r = one(b, 2, 11, 1)
+    assert r["flags"] == 0 and r["core"] == b.scheduler.reta.queue(11)
+    assert b.allocator.fallbacks == 1 and b.table_full == 0
+    assert not b.is_para(2, 1)
+
+
+def test_count_bytes():
+    det = ThresholdDetector(64, threshold=3000, window_ns=10**6)
+    b = make(det, count="bytes")
+    flags = [int(one(b, 9, 1, t, length=1000)["flags"]) for t in range(5)]
+    assert flags == [0, 0, FLAG_PARA, FLAG_PARA, FLAG_PARA]
+    assert repr(b).endswith("count='bytes')")
+
+
+def test_n_para_1_is_pure_flow_affinity_with_tags():
+    b = make(n_para=1)
+    b.detector.force(1, True)
+    recs = [one(b, 1, 0xAB, t) for t in range(0, 10**6, 10**4)]
+    assert {int(r["core"]) for r in recs} == {b.scheduler.reta.queue(0xAB)}
+    assert all(r["flags"] == FLAG_PARA for r in recs)
+
+
+def test_feedback_feeds_the_scheduler():
+    b = make()
+    b.feedback(2, 100, 1100)
+    assert b.scheduler.t_cpu(2) == 1000
+    b.feedback_burst(np.array([0, 2], np.uint16), np.array([0, 5], np.int64),
+                     np.array([300, 505], np.int64))
+    assert b.scheduler.t_cpu(0) == 300
+    assert b.scheduler.samples == 3
+
+
+def test_default_detector_is_tags_only():
+    b = make()
+    assert type(b.detector) is ElephantDetector
+    assert b.idle_ns == b.allocator.idle_ns == 10_000
+    assert b.meta_dtype == META_DTYPE
+
+
+def _stream(n, seed):
+    rng = np.random.default_rng(seed)
+    ranks = np.minimum(rng.zipf(1.3, n), 300).astype(np.uint64)
+    keys = ranks * np.uint64(0x9E3779B97F4A7C15)
+    hashes = (keys >> np.uint64(32)).astype(np.uint32)
+    ports = (ranks % np.uint64(3)).astype(np.uint16)
+    lengths = rng.integers(64, 1500, n).astype(np.uint16)
+    gaps = rng.integers(0, 40, n)
+    gaps[rng.random(n) < 0.002] = 30_000                    # idle gaps: flows leave para
+    times = np.cumsum(gaps).astype(np.int64)
+    return keys, hashes, ports, lengths, times
+
+
+def _pipeline(kind):
+    det = {"cm": lambda: CountMinDetector(256, 3, 40, 20_000, seed=3),
+           "ss": lambda: ThresholdDetector(16, 30_000, 20_000),
+           "tags": lambda: None}[kind]()
+    sched = FlowletScheduler(4, n_para=3, alpha=0.8, smoothing=0.5, t_switch_min_ns=50,
+                             t_switch_max_ns=2000, t_switch_init_ns=300)
+    b = Breakup(det, PSNAllocator(4, psn_bits=8, idle_ns=10_000, probes=2), sched,
+                capacity=4, probes=2, count="bytes" if kind == "ss" else "packets")
+    if kind == "tags":
+        for r in (1, 2, 5):
+            b.detector.force(r * 0x9E3779B97F4A7C15 % 2**64, True)
+    return b
+
+
+@pytest.mark.parametrize("kind", ["cm", "ss", "tags"])
+@pytest.mark.parametrize("with_handles", [False, True])
+def test_burst_equals_per_packet(kind, with_handles):
+    keys, hashes, ports, lengths, times = _stream(3000, seed=5)
+    handles = np.arange(1000, 4000, dtype=np.uint64) if with_handles else None
+    a, b = _pipeline(kind), _pipeline(kind)
+    out = np.zeros(3000, META_DTYPE)
+    split = 1700                                             # two bursts, chunk edges inside
+    a.ingress_burst(keys[:split], hashes[:split], ports[:split], lengths[:split],
+                    times[:split], None if handles is None else handles[:split], out=out[:split])
+    a.feedback_burst(np.array([0, 1], np.uint16), np.array([0, 0], np.int64),
+                     np.array([400, 900], np.int64))
+    a.ingress_burst(keys[split:], hashes[split:], ports[split:], lengths[split:],
+                    times[split:], None if handles is None else handles[split:], out=out[split:])
+    ref = np.zeros(3000, META_DTYPE)
+    for i in range(3000):
+        if i == split:
+            b.feedback(0, 0, 400)
+            b.feedback(1, 0, 900)
+        b.ingress(int(keys[i]), int(hashes[i]), int(ports[i]), int(lengths[i]), int(times[i]),
+                  handle=None if handles is None else int(handles[i]), out=ref, index=i)
+    assert out.tobytes() == ref.tobytes()
+    counters = ("packets", "para_packets", "para_flows", "table_full")
+    assert [getattr(a, c) for c in counters] == [getattr(b, c) for c in counters]
+    assert a.allocator.fallbacks == b.allocator.fallbacks
+    assert a.scheduler.switches == b.scheduler.switches
+    # the stream exercises every path
+    assert a.para_packets > 100 and a.para_flows > 1 and a.scheduler.switches > 5
+    assert (out["flags"] == 0).sum() > 100
+    if kind != "tags":
+        assert a.table_full + a.allocator.fallbacks > 0
+
+
+def test_burst_returns_new_array_and_empty_burst():
+    b = make()
+    e = np.empty(0, np.uint64)
+    out = b.ingress_burst(e, e.astype(np.uint32), e.astype(np.uint16), e.astype(np.uint16),
+                          e.astype(np.int64))
+    assert out.dtype == META_DTYPE and len(out) == 0
+    m = b.ingress_burst(np.array([1], np.uint64), np.array([2], np.uint32),
+                        np.array([0], np.uint16), np.array([64], np.uint16),
+                        np.array([5], np.int64))
+    assert m[0]["handle"] == 0 and m[0]["ingress_ns"] == 5
+
+
+# -- documented errors ------------------------------------------------------------
+
+def _components():
+    return (None, PSNAllocator(4), FlowletScheduler(4))
+
+
+@pytest.mark.parametrize("change, exc, msg", [
+    (dict(detector=5), TypeError, "detector must be an ElephantDetector (or None), got int"),
+    (dict(allocator=None), TypeError, "allocator must be a PSNAllocator, got NoneType"),
+    (dict(scheduler="s"), TypeError, "scheduler must be a FlowletScheduler, got str"),
+    (dict(capacity=0), ValueError, "capacity must be a power of two in [1, 2**24], got 0"),
+    (dict(capacity=1000), ValueError, "capacity must be a power of two in [1, 2**24], got 1000"),
+    (dict(probes=0), ValueError, "probes must be in [1, 64], got 0"),
+    (dict(count="flows"), ValueError, "count must be 'packets' or 'bytes', got 'flows'"),
+])
+def test_constructor_errors(change, exc, msg):
+    d, a, s = _components()
+    kw = dict(detector=d, allocator=a, scheduler=s)
+    kw.update(change)
+    with pytest.raises(exc, match=re.escape(msg)):
+        Breakup(**kw)
+
+
+def _state(b):
+    return (b.packets, b.para_packets, b.para_flows, b.table_full, b.allocator.tagged,
+            b.scheduler.samples, b.scheduler.switches, b.n_para(1000), b.is_para(1, 1000),
+            b.scheduler.t_cpu(0))
+
+
+M1 = np.zeros(1, META_DTYPE)
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda b: b.ingress(-1, 0, 0, 64, 200), ValueError, "key must be in [0, 2**64 - 1], got -1"),
+    (lambda b: b.ingress(2**64, 0, 0, 64, 200), ValueError, "key must be in [0, 2**64 - 1]"),
+    (lambda b: b.ingress(1.0, 0, 0, 64, 200), TypeError, "key must be an integer, got 1.0"),
+    (lambda b: b.ingress(1, 2**32, 0, 64, 200), ValueError, "flow_hash must be in [0, 2**32 - 1]"),
+    (lambda b: b.ingress(1, 0, 70000, 64, 200), ValueError, "port must be in [0, 2**16 - 1], got 70000"),
+    (lambda b: b.ingress(1, 0, 0, 65536, 200), ValueError, "length must be in [0, 2**16 - 1], got 65536"),
+    (lambda b: b.ingress(1, 0, 0, 64, 99), ValueError, "now_ns must not go backwards, got 99 after 100"),
+    (lambda b: b.ingress(1, 0, 0, 64, -1), ValueError, "now_ns must be in [0, 2**63 - 1], got -1"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, handle=-2), ValueError, "handle must be in [0, 2**64 - 1], got -2"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros(1, np.int64)), TypeError,
+     "out must have dtype"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=M1, index=1), IndexError, "index must be in [0, 0], got 1"),
+    (lambda b: b.ingress_burst(np.zeros(2, np.int64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.full(2, 200)), TypeError,
+     "keys must have dtype uint64, got int64"),
+    (lambda b: b.ingress_burst(np.zeros(2, np.uint64), np.zeros(3, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.full(2, 200)), ValueError,
+     "arrays must have the same length, got keys=2, flow_hashes=3"),
+    (lambda b: b.ingress_burst(np.zeros(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint32), np.full(2, 200)), TypeError,
+     "lengths must have dtype uint16, got uint32"),
+    (lambda b: b.ingress_burst(np.ones(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.array([200, 150])), ValueError,
+     "now_ns must not go backwards, got now_ns[1] = 150 after 200"),
+    (lambda b: b.ingress_burst(np.ones(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.array([50, 150])), ValueError,
+     "now_ns must not go backwards, got now_ns[0] = 50 after 100"),
+    (lambda b: b.ingress_burst(np.ones(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.full(2, 200), handles=np.zeros(2, np.int64)),
+     TypeError, "handles must have dtype uint64, got int64"),
+    (lambda b: b.ingress_burst(np.ones(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
+                               np.zeros(2, np.uint16), np.full(2, 200), out=np.zeros(3, META_DTYPE)),
+     ValueError, "arrays must have the same length, got keys=2, out=3"),
+    (lambda b: b.feedback(4, 0, 10), ValueError, "core must be in [0, 3], got 4"),
+    (lambda b: b.feedback(0, -1, 10), ValueError, "ingress_ns must be in [0, 2**63 - 1], got -1"),
+    (lambda b: b.feedback(0, 20, 10), ValueError, "egress_ns must be >= ingress_ns = 20, got 10"),
+    (lambda b: b.feedback(0, 0, 2**40 + 1), ValueError, "egress_ns - ingress_ns must be at most 2**40"),
+    (lambda b: b.feedback_burst(np.array([0, 9], np.uint16), np.zeros(2, np.int64), np.ones(2, np.int64)),
+     ValueError, "cores must be in [0, 3], got cores[1] = 9"),
+    (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 5]), np.array([1, 4])),
+     ValueError, "egress_ns must be >= ingress_ns, got egress_ns[1] = 4 < 5"),
+    (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, -5]), np.array([1, 4])),
+     ValueError, "ingress_ns must be >= 0, got ingress_ns[1] = -5"),
+    (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 0]), np.array([1, 2**41])),
+     ValueError, "egress_ns - ingress_ns must be at most 2**40"),
+    (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 0]), np.array([1])),
+     ValueError, "arrays must have the same length, got cores=2, ingress_ns=2, egress_ns=1"),
+    (lambda b: b.is_para(1, 50), ValueError, "now_ns must not go backwards, got 50 after 100"),
+])
+def test_call_errors_leave_state_unchanged(call, exc, msg):
+    b = make()
+    b.detector.force(1, True)
+    b.ingress(1, 0, 0, 64, 100)
+    before = _state(b)
+    with pytest.raises(exc, match=re.escape(msg)):
+        call(b)
+    assert _state(b) == before
+
+
+def test_time_is_shared_with_the_components():
+    b = make()
+    b.ingress(1, 0, 0, 64, 500)
+    with pytest.raises(ValueError, match="now_ns must not go backwards, got 10 after 500"):
+        b.allocator.tag(1, 0, 0, 10)
+    with pytest.raises(ValueError, match="now_ns must not go backwards"):
+        b.scheduler.steer(np.zeros(1, FLOWLET_DTYPE), 0, 10)
+
+
+def test_reta_changes_steer_mice():
+    reta = IndirectionTable(4, size=4)
+    b = Breakup(None, PSNAllocator(4), FlowletScheduler(4, reta=reta))
+    assert b.ingress(1, 2, 0, 64, 0) == 2
+    reta[2] = 0
+    assert b.ingress(1, 2, 0, 64, 1) == 0
