@@ -66,7 +66,8 @@ ctypedef struct pfo_rob_stats_t:
     uint64_t skipped          # PSNs the head passed without a packet or tombstone
     uint64_t timeouts         # times the timeout rule skipped a run of missing PSNs
     uint64_t full             # FULL refusals (not counted in inserted)
-    uint64_t peak_held        # largest number of packets held at once
+    uint64_t peak_held        # most packets held at once (updated by drain and flush;
+                              # max(peak_held, pfo_rob_held(r)) is exact at any time)
 
 # One reorder queue.  Memory: window * (16 + 8 + 8) bytes.
 # Invariants: held = in_ring + ready_n; every packet in slots lies in
@@ -83,7 +84,7 @@ ctypedef struct pfo_rob_t:
     uint32_t half             # 2**(psn_bits - 1)
     uint32_t order_mask       # 2*window - 1
     pfo_psn_t head            # next PSN to release
-    uint32_t occupied         # slots holding a packet or a tombstone
+    uint32_t n_tomb           # slots holding a tombstone
     uint32_t in_ring          # slots holding a packet
     uint32_t ready_head, ready_n
     uint32_t order_head, order_n
@@ -129,9 +130,9 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     if s.ts != PFO_ROB_SLOT_EMPTY:
         r.st.duplicates += 1
         return PFO_ROB_DUPLICATE
-    r.occupied += 1
     if dropped:
         s.ts = PFO_ROB_SLOT_TOMB
+        r.n_tomb += 1
         r.st.dropped += 1
         return PFO_ROB_DROPPED
     s.handle = handle
@@ -139,8 +140,6 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     r.order[(r.order_head + r.order_n) & r.order_mask] = psn
     r.order_n += 1
     r.in_ring += 1
-    if r.in_ring + r.ready_n > r.st.peak_held:
-        r.st.peak_held = r.in_ring + r.ready_n
     return PFO_ROB_BUFFERED
 
 
@@ -153,6 +152,17 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
     # be NULL) gets each status.  Returns the number BUFFERED, or -1 (nothing
     # changed) if now < r.last_ns or a PSN is >= 2**psn_bits (the whole burst
     # is checked first).
+
+cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
+                                const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                                const uint8_t* dropped, uint8_t* status_out,
+                                Py_ssize_t drain_every, pfo_handle_t* out,
+                                Py_ssize_t cap) noexcept nogil
+    # pfo_rob_insert_burst of n packets at time now, with a pfo_rob_drain into
+    # out after every drain_every packets (0: only at the end) and at the end,
+    # as a dataplane's poll loop does.  Returns the number written to out (a
+    # too-small out loses nothing: the rest stays held), or -1 (nothing
+    # changed) on a bad time or PSN, as pfo_rob_insert_burst.
 
 cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
                               Py_ssize_t cap) noexcept nogil
@@ -174,7 +184,7 @@ cdef inline pfo_ns_t pfo_rob_next_deadline(const pfo_rob_t* r) noexcept nogil:
     # r.last_ns if it can release now, the timeout deadline of the
     # earliest-inserted packet held otherwise, PFO_NS_NEVER if nothing is held.
     cdef pfo_ns_t ts
-    if r.ready_n or (r.occupied and r.slots[r.head & r.mask].ts != PFO_ROB_SLOT_EMPTY):
+    if r.ready_n or (r.in_ring + r.n_tomb and r.slots[r.head & r.mask].ts != PFO_ROB_SLOT_EMPTY):
         return r.last_ns
     if r.order_n == 0:
         return PFO_NS_NEVER
@@ -201,8 +211,8 @@ cdef class ReorderBuffer:
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil
         # pfo_rob_next_deadline(&self.rob); PFO_NS_NEVER when nothing is held
-    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
-                                   status_out) except -2
+    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
+                                out, Py_ssize_t drain_every) except -2
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
@@ -232,16 +242,19 @@ cdef inline int pfo_robq_insert(pfo_robq_t* q, uint32_t queue, pfo_psn_t psn,
 
 cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
-                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil
-    # Insert a burst of metadata records at time now, then drain every active
-    # queue.  Records without PFO_FLAG_PARA are written to out at once (status
+                                 Py_ssize_t cap, uint8_t* status_out,
+                                 Py_ssize_t drain_every) noexcept nogil
+    # Insert a burst of metadata records at time now, draining the active
+    # queues after every drain_every records (0: once, at the end) and at the
+    # end.  Records without PFO_FLAG_PARA are written to out at once (status
     # PFO_ROB_PASSED, out_queue -1); tagged ones go to queue meta.queue with
     # meta.psn, tombstoned if PFO_FLAG_DROP.  out_queue (may be NULL) gets the
-    # queue of each output.  status_out (may be NULL) gets each record's status.
-    # Precondition: cap >= n (pass-through always fits).  Returns the number of
-    # outputs; handles that did not fit stay held for the next drain.
-    # Returns -1 (nothing changed) if a tagged record has queue >= n_queues or
-    # a PSN too wide, or now is earlier than a touched queue's last time.
+    # queue of each output; status_out (may be NULL) each record's status.
+    # Precondition: cap >= n (drains leave room for the pass-throughs still to
+    # come).  Returns the number of outputs; handles that did not fit stay
+    # held for the next drain.  Returns -1 (nothing changed) if a tagged
+    # record has queue >= n_queues or a PSN too wide, or now is earlier than
+    # a touched or active queue's last time.
 
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil

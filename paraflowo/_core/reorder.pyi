@@ -66,6 +66,7 @@ class ReorderBuffer:
         out: npt.NDArray[np.uint64],
         dropped: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None = ...,
         status_out: npt.NDArray[np.uint8] | None = ...,
+        drain_every: int = ...,
     ) -> int: ...
 
 class ReorderQueues:
@@ -105,4 +106,5 @@ class ReorderQueues:
         out: npt.NDArray[np.uint64],
         out_queue: npt.NDArray[np.int32] | None = ...,
         status_out: npt.NDArray[np.uint8] | None = ...,
+        drain_every: int = ...,
     ) -> int: ...

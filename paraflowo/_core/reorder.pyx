@@ -2,8 +2,9 @@
 
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from libc.stdlib cimport malloc, calloc, free, realloc
+from libc.string cimport memcpy, memset
 
 from collections import namedtuple
 from enum import IntEnum
@@ -63,7 +64,41 @@ ever held at once (for :class:`ReorderQueues`: the sum of the per-queue peaks).
 cdef tuple _STATUS = tuple(ReorderStatus)
 cdef object _empty = np.empty
 cdef object _u64 = np.dtype(np.uint64)
+cdef object _EMPTY_U64 = np.empty(0, np.uint64)
+_EMPTY_U64.flags.writeable = False
 cdef int64_t _NS_MAX = 0x7FFFFFFFFFFFFFFF
+
+# Scratch space for the per-call drain/flush methods, which run under the GIL
+# (the GIL is what makes sharing it safe); grows to the largest held count seen.
+cdef pfo_handle_t* _scratch = NULL
+cdef Py_ssize_t _scratch_cap = 0
+
+
+cdef pfo_handle_t* _scratch_for(Py_ssize_t n) except NULL:
+    global _scratch, _scratch_cap
+    cdef pfo_handle_t* p
+    if n > _scratch_cap or _scratch is NULL:
+        if n < 1024:
+            n = 1024
+        p = <pfo_handle_t*>realloc(_scratch, n * sizeof(pfo_handle_t))
+        if p is NULL:
+            raise MemoryError(f"cannot allocate {n} handles")
+        _scratch = p
+        _scratch_cap = n
+    return _scratch
+
+
+cdef object _array_from(const pfo_handle_t* src, Py_ssize_t k):
+    # a new uint64 array holding src[0:k] (a shared read-only empty one for k = 0)
+    if k == 0:
+        return _EMPTY_U64
+    arr = _empty(k, _u64)
+    cdef Py_buffer b
+    PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE)
+    memcpy(b.buf, src, k * sizeof(pfo_handle_t))
+    PyBuffer_Release(&b)
+    return arr
+
 cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
@@ -136,7 +171,7 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
         return PFO_ROB_LATE
     adv = d - r.window + 1          # how far the head moves
     n_scan = adv if adv < r.window else r.window
-    if r.occupied:
+    if r.in_ring + r.n_tomb:
         if adv >= r.window:
             moving = r.in_ring
         else:
@@ -152,9 +187,8 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
                 r.ready[(r.ready_head + r.ready_n) & r.mask] = s.handle
                 r.ready_n += 1
                 r.in_ring -= 1
-                r.occupied -= 1
             elif s.ts == PFO_ROB_SLOT_TOMB:
-                r.occupied -= 1
+                r.n_tomb -= 1
             else:
                 r.st.skipped += 1
             s.ts = PFO_ROB_SLOT_EMPTY
@@ -188,6 +222,49 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
     return buffered
 
 
+cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
+                                const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                                const uint8_t* dropped, uint8_t* status_out,
+                                Py_ssize_t drain_every, pfo_handle_t* out,
+                                Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t i, j, k = 0
+    cdef pfo_psn_t wide = 0
+    cdef int st
+    if now < r.last_ns:
+        return -1
+    for i in range(n):
+        wide |= psns[i]
+    if wide & ~r.psn_mask:
+        return -1
+    if drain_every <= 0 or drain_every > n:
+        drain_every = n
+    i = 0
+    while True:
+        j = i + drain_every
+        if j > n:
+            j = n
+        if dropped is NULL and status_out is NULL:
+            while i < j:
+                pfo_rob_insert(r, psns[i], handles[i], now, False)
+                i += 1
+        else:
+            while i < j:
+                st = pfo_rob_insert(r, psns[i], handles[i], now,
+                                    dropped is not NULL and dropped[i] != 0)
+                if status_out is not NULL:
+                    status_out[i] = <uint8_t>st
+                i += 1
+        k += pfo_rob_drain(r, now, out + k, cap - k)
+        if i >= n:
+            return k
+
+
+cdef inline void _peak(pfo_rob_t* r) noexcept nogil:
+    # held only grows between drains, so its maximum is reached just before one
+    if r.in_ring + r.ready_n > r.st.peak_held:
+        r.st.peak_held = r.in_ring + r.ready_n
+
+
 cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n = 0
     while r.ready_n and n < cap:
@@ -212,14 +289,15 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
     if now < r.last_ns:
         return -1
     r.last_ns = now
+    _peak(r)
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
     start = n
     limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
     head = r.head
-    occupied = r.occupied
     in_ring = r.in_ring
+    occupied = in_ring + r.n_tomb
     while occupied:
         # the contiguous run at the head: packets out, tombstones passed over
         while occupied:
@@ -238,7 +316,7 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
             occupied -= 1
             head = (head + 1) & pmask
         r.head = head
-        r.occupied = occupied
+        r.n_tomb = occupied - in_ring
         r.in_ring = in_ring
         _order_clean(r)
         if stop or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
@@ -250,7 +328,7 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
             head = (head + 1) & pmask
             r.st.skipped += 1
     r.head = head
-    r.occupied = occupied
+    r.n_tomb = occupied - in_ring
     r.in_ring = in_ring
     r.st.released += n - start
     return n
@@ -259,11 +337,12 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
 cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t n, start
     cdef pfo_rob_slot_t* s
+    _peak(r)
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
     start = n
-    while r.occupied:
+    while r.in_ring + r.n_tomb:
         s = &r.slots[r.head & r.mask]
         if s.ts >= 0:
             if n >= cap:
@@ -271,9 +350,8 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
             out[n] = s.handle
             n += 1
             r.in_ring -= 1
-            r.occupied -= 1
         elif s.ts == PFO_ROB_SLOT_TOMB:
-            r.occupied -= 1
+            r.n_tomb -= 1
         else:
             r.st.skipped += 1
         s.ts = PFO_ROB_SLOT_EMPTY
@@ -314,8 +392,9 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
 
 cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
-                                 Py_ssize_t cap, uint8_t* status_out) noexcept nogil:
-    cdef Py_ssize_t i, k = 0, d
+                                 Py_ssize_t cap, uint8_t* status_out,
+                                 Py_ssize_t drain_every) noexcept nogil:
+    cdef Py_ssize_t i, k = 0, d, next_drain
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef int st
@@ -330,6 +409,9 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     for i in range(q.n_active):
         if now < q.robs[q.active[i]].last_ns:
             return -1
+    if drain_every <= 0 or drain_every > n:
+        drain_every = n
+    next_drain = drain_every
     for i in range(n):
         m = &meta[i]
         if m.flags & PFO_FLAG_PARA:
@@ -343,6 +425,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
             st = PFO_ROB_PASSED
         if status_out is not NULL:
             status_out[i] = <uint8_t>st
+        if i + 1 == next_drain and i + 1 < n:
+            next_drain += drain_every
+            # leave room for the pass-throughs of the records still to come
+            k += pfo_robq_drain(q, now, out + k,
+                                NULL if out_queue is NULL else out_queue + k,
+                                cap - k - (n - i - 1))
     d = pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k, cap - k)
     return k + d
 
@@ -401,7 +489,7 @@ cdef _bad_psn(str name, object psns, uint32_t psn_mask, int psn_bits):
 
 cdef object _make_stats(pfo_rob_stats_t st, uint64_t held):
     return ReorderStats(st.inserted, st.released, st.dropped, st.late, st.duplicates,
-                        st.skipped, st.timeouts, st.full, held, st.peak_held)
+                        st.skipped, st.timeouts, st.full, held, max(held, st.peak_held))
 
 
 # ---------------------------------------------------------------------------
@@ -648,13 +736,9 @@ cdef class ReorderBuffer:
             t = _check_time("now_ns", now_ns)
         if t < self.rob.last_ns:
             _time_error("now_ns", t, self.rob.last_ns)
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
-        out = _empty(cap, _u64)
-        cdef pfo_handle_t[::1] o = out
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
-        return out if n == cap else out[:n]
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
+        cdef pfo_handle_t* buf = _scratch_for(cap)
+        return _array_from(buf, pfo_rob_drain(&self.rob, t, buf, cap))
 
     def drain_into(self, now_ns, out):
         """Like :meth:`drain`, writing into ``out``; returns how many were written.
@@ -695,31 +779,37 @@ cdef class ReorderBuffer:
         numpy.ndarray
             ``uint64`` handles, in PSN order.
         """
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob), n
-        out = _empty(cap, _u64)
-        cdef pfo_handle_t[::1] o = out
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_flush(&self.rob, &o[0] if cap else &dummy, cap)
-        return out
+        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
+        cdef pfo_handle_t* buf = _scratch_for(cap)
+        return _array_from(buf, pfo_rob_flush(&self.rob, buf, cap))
 
     # -- bursts ---------------------------------------------------------------
 
-    cdef Py_ssize_t _insert_arrays(self, psns, handles, int64_t t, dropped,
-                                   status_out) except -2:
+    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
+                                out, Py_ssize_t drain_every) except -2:
+        # out None: insert only (returns the number BUFFERED); else insert with
+        # drains into out (returns the number written)
         require_array("psns", psns, np.uint32)
         require_array("handles", handles, np.uint64)
         if psns.shape[0] != handles.shape[0]:
             raise ValueError(f"psns and handles must have the same length, "
                              f"got {psns.shape[0]} and {handles.shape[0]}")
-        cdef Py_ssize_t n = psns.shape[0], r
+        cdef Py_ssize_t n = psns.shape[0], r, cap = 0
         dropped = _dropped_array(dropped, n)
+        if status_out is not None:
+            status_out = _statuses(status_out, n)
         cdef const pfo_psn_t[::1] p = psns
         cdef const pfo_handle_t[::1] h = handles
         cdef const uint8_t[::1] dv
         cdef const uint8_t* dp = NULL
         cdef uint8_t[::1] sv
         cdef uint8_t* sp = NULL
+        cdef pfo_handle_t[::1] o
+        cdef pfo_handle_t* op = NULL
+        cdef pfo_psn_t p0 = 0
+        cdef pfo_handle_t h0 = 0
+        if t < self.rob.last_ns:
+            _time_error("now_ns", t, self.rob.last_ns)
         if dropped is not None:
             dv = dropped
             if n:
@@ -728,16 +818,21 @@ cdef class ReorderBuffer:
             sv = status_out
             if n:
                 sp = &sv[0]
-        if n == 0:
-            if t < self.rob.last_ns:
-                _time_error("now_ns", t, self.rob.last_ns)
-            self.rob.last_ns = t
-            return 0
+        if out is not None:
+            o = out
+            cap = o.shape[0]
+            if cap:
+                op = &o[0]
+            else:
+                op = &h0
         with nogil:
-            r = pfo_rob_insert_burst(&self.rob, &p[0], &h[0], n, t, dp, sp)
+            if out is None:
+                r = pfo_rob_insert_burst(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
+                                         n, t, dp, sp)
+            else:
+                r = pfo_rob_process(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
+                                    n, t, dp, sp, drain_every, op, cap)
         if r < 0:
-            if t < self.rob.last_ns:
-                _time_error("now_ns", t, self.rob.last_ns)
             _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
         return r
 
@@ -769,18 +864,23 @@ cdef class ReorderBuffer:
             backwards ``now_ns``: nothing is inserted.
         """
         cdef int64_t t = _check_time("now_ns", now_ns)
-        if not isinstance(psns, np.ndarray):
-            require_array("psns", psns, np.uint32)
-        status_out = _statuses(status_out, psns.shape[0])
-        self._insert_arrays(psns, handles, t, dropped, status_out)
+        if status_out is None:
+            if not isinstance(psns, np.ndarray):
+                require_array("psns", psns, np.uint32)
+            status_out = _empty(psns.shape[0], np.uint8)
+        self._run_arrays(psns, handles, t, dropped, status_out, None, 0)
         return status_out
 
-    def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None):
-        """Insert a burst at ``now_ns``, then drain at ``now_ns`` into ``out``.
+    def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None,
+                      drain_every=0):
+        """Insert packets at ``now_ns`` and drain into ``out``, in one call.
 
-        The same as :meth:`insert_burst` followed by :meth:`drain_into`, in
-        one call without the GIL: with preallocated arrays no Python object
-        is created per packet.
+        With ``drain_every=0`` this is :meth:`insert_burst` followed by
+        :meth:`drain_into`.  With ``drain_every=k`` it drains after every
+        ``k`` packets too, like a dataplane polling loop over bursts of
+        ``k``: one call can then process millions of packets (a window
+        advances only as far as the data does).  It runs without the GIL and,
+        with preallocated arrays, creates no Python object per packet.
 
         Parameters
         ----------
@@ -790,25 +890,24 @@ cdef class ReorderBuffer:
             C-contiguous ``uint64`` for the released handles.  If it is too
             short, nothing is lost: the rest stays held for the next drain
             (``len(psns) + held`` always suffices).
+        drain_every : int, default 0
+            Drain after every ``drain_every`` packets (0: only at the end).
 
         Returns
         -------
         int
             Handles written to ``out[:n]``, in release order.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`insert_burst`, or a bad ``out`` or ``drain_every``:
+            nothing changes.
         """
         cdef int64_t t = _check_time("now_ns", now_ns)
         require_array("out", out, np.uint64)
-        if status_out is not None:
-            if not isinstance(psns, np.ndarray):
-                require_array("psns", psns, np.uint32)
-            status_out = _statuses(status_out, psns.shape[0])
-        self._insert_arrays(psns, handles, t, dropped, status_out)
-        cdef pfo_handle_t[::1] o = out
-        cdef Py_ssize_t cap = o.shape[0], n
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
-        return n
+        every = require_int("drain_every", drain_every, 0)
+        return self._run_arrays(psns, handles, t, dropped, status_out, out, every)
 
 
 # ---------------------------------------------------------------------------
@@ -998,7 +1097,8 @@ cdef class ReorderQueues:
         self.q.n_active = 0
         return np.concatenate(hs), np.concatenate(qs)
 
-    def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None):
+    def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,
+                      drain_every=0):
         """Insert a burst of metadata records at ``now_ns``, then drain into ``out``.
 
         Parameters
@@ -1016,6 +1116,9 @@ cdef class ReorderQueues:
             (``-1`` for a pass-through).
         status_out : numpy.ndarray, optional
             ``uint8``, ``len(meta)``: each record's :class:`ReorderStatus`.
+        drain_every : int, default 0
+            Also drain after every ``drain_every`` records (0: only at the
+            end), as :meth:`ReorderBuffer.process_burst`.
 
         Returns
         -------
@@ -1030,6 +1133,7 @@ cdef class ReorderQueues:
         """
         from paraflowo.metadata import META_DTYPE
         cdef int64_t t = _check_time("now_ns", now_ns)
+        cdef Py_ssize_t every = require_int("drain_every", drain_every, 0)
         require_array("meta", meta, META_DTYPE)
         require_array("out", out, np.uint64)
         cdef Py_ssize_t n = meta.shape[0]
@@ -1060,7 +1164,7 @@ cdef class ReorderQueues:
             sp = &sv[0]
         with nogil:
             k = pfo_robq_process(&self.q, <const pfo_meta_t*>&raw[0] if n else NULL, n, t,
-                                 &o[0], oqp, cap, sp)
+                                 &o[0], oqp, cap, sp, every)
         if k < 0:
             self._explain(meta, t)
         return k

@@ -1,0 +1,156 @@
+"""The reorder cimport API, driven without the GIL from a freshly compiled module."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraflowo import FLAG_PARA, ReorderBuffer, ReorderQueues, empty_meta
+
+from cybuild import build_cython_module
+
+SOURCE = """
+# cython: boundscheck=False, wraparound=False
+import numpy as np
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
+from paraflowo._core._types cimport pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t
+from paraflowo._core.reorder cimport (
+    ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_drain, pfo_rob_flush,
+    pfo_rob_next_deadline, pfo_rob_held, pfo_rob_insert_burst, pfo_robq_process,
+    pfo_robq_drain, PFO_ROB_BUFFERED, PFO_ROB_EINVAL, PFO_NS_NEVER)
+
+def run(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
+        const int64_t[::1] times, const uint8_t[::1] dropped, Py_ssize_t drain_every,
+        Py_ssize_t cap, bint use_methods):
+    # insert each packet at its own time; every drain_every packets drain with
+    # an output of only `cap` slots, calling again until it returns < cap
+    cdef Py_ssize_t i, n = psns.shape[0], k = 0, c
+    out = np.zeros(n + 8, np.uint64)
+    st = np.zeros(n, np.uint8)
+    cdef uint64_t[::1] o = out
+    cdef uint8_t[::1] s = st
+    with nogil:
+        for i in range(n):
+            if use_methods:
+                s[i] = <uint8_t>rb.c_insert(psns[i], handles[i], times[i], dropped[i])
+            else:
+                s[i] = <uint8_t>pfo_rob_insert(&rb.rob, psns[i], handles[i], times[i], dropped[i])
+            if (i + 1) % drain_every == 0 or i == n - 1:
+                while True:
+                    if use_methods:
+                        c = rb.c_drain(times[i], &o[k], cap)
+                    else:
+                        c = pfo_rob_drain(&rb.rob, times[i], &o[k], cap)
+                    k += c
+                    if c < cap:
+                        break
+    return st, out[:k]
+
+def deadline(ReorderBuffer rb):
+    cdef pfo_ns_t d
+    with nogil:
+        d = rb.c_next_deadline()
+    return None if d == PFO_NS_NEVER else d
+
+def flush(ReorderBuffer rb, Py_ssize_t cap):
+    out = np.zeros(rb.held + 1, np.uint64)
+    cdef uint64_t[::1] o = out
+    cdef Py_ssize_t k = 0, c
+    with nogil:
+        while True:
+            c = rb.c_flush(&o[k], cap)
+            k += c
+            if c < cap:
+                break
+    return out[:k]
+
+def bad_time(ReorderBuffer rb):
+    cdef int r1
+    cdef Py_ssize_t r2
+    cdef pfo_handle_t o[4]
+    with nogil:
+        r1 = rb.c_insert(0, 0, rb.rob.last_ns - 1, False)
+        r2 = rb.c_drain(rb.rob.last_ns - 1, o, 4)
+    return r1 == PFO_ROB_EINVAL, r2
+
+def queues(ReorderQueues rq, meta, int64_t now):
+    cdef const unsigned char[::1] raw = meta.view(np.uint8)
+    cdef Py_ssize_t n = meta.shape[0], k
+    out = np.zeros(n + rq.held + 1, np.uint64)
+    oq = np.zeros(n + rq.held + 1, np.int32)
+    cdef uint64_t[::1] o = out
+    cdef int32_t[::1] q = oq
+    with nogil:
+        k = pfo_robq_process(&rq.q, <const pfo_meta_t*>&raw[0], n, now, &o[0], &q[0],
+                             o.shape[0], NULL, 2)
+    return out[:k], oq[:k]
+"""
+
+
+@pytest.fixture(scope="module")
+def mod(tmp_path_factory):
+    return build_cython_module(tmp_path_factory.mktemp("cy_reorder"), "use_reorder", SOURCE)
+
+
+def python_run(rb, psns, handles, times, dropped, drain_every):
+    st, out = [], []
+    for i, (p, h, t, d) in enumerate(zip(psns, handles, times, dropped)):
+        st.append(int(rb.insert(int(p), int(h), int(t), bool(d))))
+        if (i + 1) % drain_every == 0 or i == len(psns) - 1:
+            out += rb.drain(int(t)).tolist()
+    return st, out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bits=st.sampled_from([8, 16, 32]),
+    wexp=st.integers(1, 6),
+    first=st.integers(0, 2**32 - 1),
+    offsets=st.lists(st.integers(-3, 90), max_size=120),
+    seed=st.integers(0, 2**16),
+    drain_every=st.integers(1, 40),
+    cap=st.integers(1, 9),
+    use_methods=st.booleans(),
+)
+def test_nogil_path_equals_per_packet(mod, bits, wexp, first, offsets, seed, drain_every,
+                                      cap, use_methods):
+    M = 1 << bits
+    first %= M
+    rng = np.random.default_rng(seed)
+    n = len(offsets)
+    psns = np.array([(first + o) % M for o in offsets], np.uint32)
+    handles = rng.integers(0, 2**63, n, dtype=np.uint64)
+    times = np.cumsum(rng.integers(0, 4, n)).astype(np.int64)
+    dropped = (rng.random(n) < 0.1).astype(np.uint8)
+    a = ReorderBuffer(1 << wexp, 15, psn_bits=bits, first_psn=first)
+    b = ReorderBuffer(1 << wexp, 15, psn_bits=bits, first_psn=first)
+    want_st, want_out = python_run(a, psns, handles, times, dropped, drain_every)
+    got_st, got_out = mod.run(b, psns, handles, times, dropped, drain_every, cap, use_methods)
+    assert got_st.tolist() == want_st
+    assert got_out.tolist() == want_out
+    assert a.stats == b.stats
+    assert mod.deadline(b) == b.next_deadline == a.next_deadline
+    assert mod.flush(b, cap).tolist() == a.flush().tolist()
+
+
+def test_nogil_bad_time_changes_nothing(mod):
+    rb = ReorderBuffer(8, 10)
+    rb.insert(2, 2, 100)
+    before = rb.stats, rb.head
+    assert mod.bad_time(rb) == (True, -1)
+    assert (rb.stats, rb.head) == before
+    assert mod.deadline(rb) == 110
+
+
+def test_nogil_queues(mod):
+    rq = ReorderQueues(3, 8, 50)
+    m = empty_meta(5)
+    m["queue"] = [0, 1, 0, 2, 1]
+    m["psn"] = [1, 0, 0, 3, 1]
+    m["handle"] = [11, 20, 10, 99, 21]
+    m["flags"] = [FLAG_PARA, FLAG_PARA, FLAG_PARA, 0, FLAG_PARA]
+    h, q = mod.queues(rq, m, 7)
+    got = {}
+    for hh, qq in zip(h.tolist(), q.tolist()):
+        got.setdefault(qq, []).append(hh)
+    assert got == {-1: [99], 0: [10, 11], 1: [20, 21]}

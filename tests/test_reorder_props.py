@@ -1,0 +1,304 @@
+"""ReorderBuffer against a small pure-Python reference model (hypothesis).
+
+The model keeps held PSNs in a dict and finds the earliest-inserted packet by
+scanning: obviously correct, and slow, which is fine at these sizes.
+"""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from paraflowo import ReorderBuffer, ReorderStatus
+
+BUFFERED, LATE, DUPLICATE, DROPPED, FULL = 0, 1, 2, 3, 4
+COUNTERS = ("inserted", "released", "dropped", "late", "duplicates", "skipped",
+            "timeouts", "full", "peak_held")
+
+
+class Model:
+    """Reference semantics of ReorderBuffer (see docs/components/reorder.rst)."""
+
+    def __init__(self, window, timeout, bits, first):
+        self.W, self.T, self.M = window, timeout, 1 << bits
+        self.head = first
+        self.base = 0         # the head, unwrapped (how far it has moved in total)
+        self.slots = {}       # psn -> (handle, ts) for a packet, None for a tombstone
+        self.ready = []       # handles the head passed, not yet drained
+        self.last = 0
+        self.c = dict.fromkeys(COUNTERS, 0)
+
+    def dist(self, p):
+        return (p - self.head) % self.M
+
+    @property
+    def held(self):
+        return len(self.ready) + sum(v is not None for v in self.slots.values())
+
+    def insert(self, p, h, now, dropped):
+        assert now >= self.last
+        self.last = now
+        d = self.dist(p)
+        if d >= self.M // 2:
+            self.c["inserted"] += 1
+            self.c["late"] += 1
+            return LATE
+        if d >= self.W:
+            adv = d - self.W + 1
+            passed = sorted((x for x in self.slots if self.dist(x) < adv), key=self.dist)
+            packets = [x for x in passed if self.slots[x] is not None]
+            if len(packets) > self.W - len(self.ready):
+                self.c["full"] += 1
+                return FULL
+            for x in passed:
+                if self.slots[x] is not None:
+                    self.ready.append(self.slots[x][0])
+                del self.slots[x]
+            self.c["skipped"] += adv - len(passed)
+            self.head = (p - self.W + 1) % self.M
+            self.base += adv
+        self.c["inserted"] += 1
+        if p in self.slots:
+            self.c["duplicates"] += 1
+            return DUPLICATE
+        if dropped:
+            self.slots[p] = None
+            self.c["dropped"] += 1
+            return DROPPED
+        self.slots[p] = (h, now)
+        self.c["peak_held"] = max(self.c["peak_held"], self.held)
+        return BUFFERED
+
+    def _run(self, out):
+        while self.head in self.slots:
+            v = self.slots.pop(self.head)
+            if v is not None:
+                out.append(v[0])
+            self.head = (self.head + 1) % self.M
+            self.base += 1
+
+    def drain(self, now):
+        assert now >= self.last
+        self.last = now
+        out, self.ready = self.ready, []
+        while True:
+            self._run(out)
+            times = [v[1] for v in self.slots.values() if v is not None]
+            if not times or min(times) > now - self.T:
+                break
+            self.c["timeouts"] += 1
+            while self.head not in self.slots:
+                self.head = (self.head + 1) % self.M
+                self.base += 1
+                self.c["skipped"] += 1
+        self.c["released"] += len(out)
+        return out
+
+    def flush(self):
+        out, self.ready = self.ready, []
+        while self.slots:
+            if self.head in self.slots:
+                v = self.slots.pop(self.head)
+                if v is not None:
+                    out.append(v[0])
+            else:
+                self.c["skipped"] += 1
+            self.head = (self.head + 1) % self.M
+            self.base += 1
+        self.c["released"] += len(out)
+        return out
+
+
+class ReorderMachine(RuleBasedStateMachine):
+    BITS = 32
+
+    @initialize(
+        wexp=st.integers(1, 5),
+        timeout=st.sampled_from([0, 3, 10, 50, None]),
+        first=st.one_of(st.just(0), st.integers(1, 2**8)),
+        near_wrap=st.booleans(),
+    )
+    def setup(self, wexp, timeout, first, near_wrap):
+        M = 1 << self.BITS
+        first = (M - first) % M if near_wrap else first % M
+        self.rb = ReorderBuffer(1 << wexp, timeout, psn_bits=self.BITS, first_psn=first)
+        big = 2**63 - 1
+        self.model = Model(1 << wexp, big if timeout is None else timeout, self.BITS, first)
+        self.now = 0
+        self.next_handle = 0
+        self.psn_of = {}            # handle -> PSN unwrapped (base + distance)
+        self.emitted = set()
+        self.last_emitted_psn = None
+
+    def _emit(self, handles, model_handles):
+        assert handles == model_handles
+        for h in handles:
+            assert h in self.psn_of, "never-inserted handle emitted"
+            assert h not in self.emitted, "handle emitted twice"
+            self.emitted.add(h)
+            p = self.psn_of[h]
+            if self.last_emitted_psn is not None:
+                assert p > self.last_emitted_psn, "emitted PSNs not increasing"
+            self.last_emitted_psn = p
+
+    def _record(self, h, p):
+        self.psn_of[h] = self.model.base + self.model.dist(p)
+
+    @rule(offset=st.one_of(st.integers(-3, 40), st.integers(-(2**7), 2**7),
+                           st.integers(-(2**31), 2**31)),
+          dropped=st.booleans(), dt=st.sampled_from([0, 0, 1, 2, 7]))
+    def insert(self, offset, dropped, dt):
+        self.now += dt
+        p = (self.model.head + offset) % self.model.M
+        h = self.next_handle
+        self.next_handle += 1
+        self._record(h, p)
+        got = self.rb.insert(p, h, self.now, dropped)
+        assert isinstance(got, ReorderStatus)
+        assert got == self.model.insert(p, h, self.now, dropped)
+
+    @rule(n=st.integers(1, 20), spread=st.integers(1, 40), seed=st.integers(0, 2**16),
+          dt=st.sampled_from([0, 1, 5]))
+    def insert_burst(self, n, spread, seed, dt):
+        self.now += dt
+        rng = np.random.default_rng(seed)
+        psns = ((self.model.head + rng.integers(-2, spread, n)) % self.model.M).astype(np.uint32)
+        handles = np.arange(self.next_handle, self.next_handle + n, dtype=np.uint64)
+        self.next_handle += n
+        drops = rng.random(n) < 0.1
+        for h, p in zip(handles.tolist(), psns.tolist()):
+            self._record(h, p)
+        got = self.rb.insert_burst(psns, handles, self.now, dropped=drops)
+        want = [self.model.insert(p, h, self.now, bool(d))
+                for p, h, d in zip(psns.tolist(), handles.tolist(), drops)]
+        assert got.tolist() == want
+
+    @rule(dt=st.sampled_from([0, 1, 3, 10, 49, 50, 51, 1000]))
+    def drain(self, dt):
+        self.now += dt
+        self._emit(self.rb.drain(self.now).tolist(), self.model.drain(self.now))
+        # the timeout bound: no held packet has waited timeout_ns or more
+        for v in self.model.slots.values():
+            if v is not None:
+                assert v[1] > self.now - self.model.T
+        d = self.rb.next_deadline
+        assert d is None or d > self.now
+
+    @rule(cap=st.integers(1, 4), dt=st.sampled_from([0, 50]))
+    def drain_small(self, cap, dt):
+        # a too-small output loses nothing: repeated calls equal one drain
+        self.now += dt
+        out = np.zeros(cap, np.uint64)
+        got = []
+        while True:
+            n = self.rb.drain_into(self.now, out)
+            got += out[:n].tolist()
+            if n < cap:
+                break
+        self._emit(got, self.model.drain(self.now))
+
+    @precondition(lambda self: self.now > 0)
+    @rule()
+    def backwards_time_is_refused(self):
+        before = self.rb.stats, self.rb.head
+        try:
+            self.rb.insert(self.model.head, 0, self.now - 1)
+        except ValueError as e:
+            assert "now_ns must not go backwards" in str(e)
+        else:
+            raise AssertionError("time going backwards was accepted")
+        assert (self.rb.stats, self.rb.head) == before
+
+    @rule()
+    def flush(self):
+        self._emit(self.rb.flush().tolist(), self.model.flush())
+
+    @invariant()
+    def counters_and_conservation(self):
+        if not hasattr(self, "rb"):
+            return
+        s = self.rb.stats
+        for k in COUNTERS:
+            assert getattr(s, k) == self.model.c[k], k
+        assert s.held == self.model.held == self.rb.held
+        assert s.inserted == s.released + s.dropped + s.late + s.duplicates + s.held
+        assert self.rb.head == self.model.head
+
+
+class ReorderMachine8(ReorderMachine):
+    BITS = 8
+
+
+class ReorderMachine16(ReorderMachine):
+    BITS = 16
+
+
+_settings = settings(max_examples=35, stateful_step_count=30, deadline=None)
+TestReorder8 = ReorderMachine8.TestCase
+TestReorder8.settings = _settings
+TestReorder16 = ReorderMachine16.TestCase
+TestReorder16.settings = _settings
+TestReorder32 = ReorderMachine.TestCase
+TestReorder32.settings = _settings
+
+
+# -- burst path == per-packet path ---------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bits=st.sampled_from([8, 16, 32]),
+    wexp=st.integers(1, 6),
+    first=st.integers(0, 2**32 - 1),
+    bursts=st.lists(
+        st.tuples(st.lists(st.tuples(st.integers(-4, 80), st.booleans()), max_size=40),
+                  st.integers(0, 30)),
+        max_size=8),
+    every=st.integers(0, 9),
+    short_out=st.booleans(),
+)
+def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short_out):
+    # process_burst(drain_every=k) == per-packet insert with a drain after every
+    # k packets and at the end; a short `out` only delays what is released
+    M = 1 << bits
+    first %= M
+    a = ReorderBuffer(1 << wexp, 20, psn_bits=bits, first_psn=first)
+    b = ReorderBuffer(1 << wexp, 20, psn_bits=bits, first_psn=first)
+    now, h0 = 0, 0
+    for pkts, dt in bursts:
+        now += dt
+        psns = np.array([(first + o) % M for o, _ in pkts], np.uint32)
+        drops = np.array([d for _, d in pkts], bool)
+        handles = np.arange(h0, h0 + len(pkts), dtype=np.uint64)
+        h0 += len(pkts)
+        want_st, want = [], []
+        for i, (p, h, d) in enumerate(zip(psns, handles, drops)):
+            want_st.append(int(a.insert(int(p), int(h), now, bool(d))))
+            if every and (i + 1) % every == 0:
+                want += a.drain(now).tolist()
+        want += a.drain(now).tolist()
+        st_out = np.zeros(len(pkts), np.uint8)
+        if short_out:
+            out = np.zeros(3, np.uint64)
+            n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out,
+                                drain_every=every)
+            got = out[:n].tolist()
+            while (n := b.drain_into(now, out)) > 0:
+                got += out[:n].tolist()
+            if not every:       # without intermediate drains the outcome is the same
+                assert got == want
+            assert st_out.tolist() == want_st or every
+        else:
+            out = np.zeros(len(pkts) + b.held, np.uint64)
+            n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out,
+                                drain_every=every)
+            assert st_out.tolist() == want_st
+            assert out[:n].tolist() == want
+            assert a.stats == b.stats
+    if not short_out:
+        assert a.flush().tolist() == b.flush().tolist()
