@@ -26,9 +26,8 @@ cimport cython
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t
 from paraflowo._core.hashing cimport IndirectionTable
-from paraflowo._core.detectors cimport ElephantDetector
-from paraflowo._core.psn cimport PSNAllocator
-from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport ReorderQueues, pfo_robq_t
 
 cdef enum:
@@ -119,20 +118,14 @@ cdef class SimCore:
     cdef readonly int64_t migrations
     cdef readonly int64_t rebalances
     # ParaFlowO: the library's own components, driven through their cimport API
-    cdef ElephantDetector det        # ingress: elephant detector
-    cdef PSNAllocator alloc          # ingress: reorder queue + PSN per para_flow packet
-    cdef FlowletScheduler sched      # ingress: flowlet core (Eq. 2), fed egress delays
+    cdef Breakup brk                 # ingress: detector + PSN allocator + flowlet scheduler
+    cdef FlowletScheduler sched      # brk.scheduler (Eq. 2), fed egress delays
     cdef ReorderQueues rq            # egress: one reorder buffer per queue
     cdef pfo_robq_t* robq            # &rq.q
     cdef uint64_t* flow_key          # detector / allocator key per flow
     cdef uint16_t* flow_len          # packet length per flow
-    cdef uint8_t* flow_para          # 1 once the detector flagged the flow
-    cdef uint8_t* flow_started       # 1 once its flowlet state exists
-    cdef pfo_flowlet_t* flowlet      # per flow
     cdef int64_t* flow_first         # first arrival per flow, -1
-    cdef int64_t* flow_detect        # detection time per flow, -1
-    cdef int32_t* flow_queue         # reorder queue of the flow's last tagged packet, -1
-    cdef int64_t* flow_last          # time of the flow's last tagged packet
+    cdef int64_t* flow_detect        # first tagged packet per flow, -1
     cdef pfo_sim_pkt_t* store        # packets held at egress, indexed by handle
     cdef uint32_t* free_stack        # free store slots
     cdef int64_t n_free
@@ -147,7 +140,6 @@ cdef class SimCore:
     cdef readonly int64_t held_bytes  # their full-packet bytes
     cdef readonly int64_t peak_bytes_full
     cdef readonly int64_t para_packets
-    cdef readonly int64_t fallbacks
     cdef readonly int64_t forwarded_late
     cdef readonly int64_t store_overflow
     cdef readonly int64_t flushed_at_end
@@ -155,16 +147,16 @@ cdef class SimCore:
     cdef list _keep                  # numpy arrays that own the memory above
 
     # internal steps of the loop (not API)
-    cdef void _refresh_next(self) noexcept nogil
-    cdef void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
+    cdef inline void _refresh_next(self) noexcept nogil
+    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
     cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
-    cdef void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
+    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
     cdef void _rebalance(self) noexcept nogil
     cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
     cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
     cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
     cdef pfo_ns_t _rob_deadline(self) noexcept nogil
-    cdef int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
 
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil

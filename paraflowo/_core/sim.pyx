@@ -13,9 +13,9 @@ import numpy as np
 from paraflowo._checks import require_array, require_int
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
-from paraflowo._core.detectors cimport ElephantDetector
-from paraflowo._core.psn cimport PSNAllocator
-from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+from paraflowo._core._types cimport pfo_meta_t
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
     ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_robq_drain, pfo_robq_insert)
@@ -167,16 +167,17 @@ cdef class SimCore:
     def _init_paraflowo(self, dict cfg):
         cdef list k = self._keep
         cdef Py_ssize_t nf = self.n_flows
-        self.det = cfg["detector"]
-        self.alloc = cfg["allocator"]
-        self.sched = cfg["scheduler"]
+        self.brk = cfg["breakup"]
+        self.sched = self.brk.scheduler
         self.rq = cfg["reorder"]
         if self.sched.n_cores != self.n_cores:
             raise ValueError(f"scheduler must have {self.n_cores} cores, "
                              f"got {self.sched.n_cores}")
-        if self.rq.n_queues < self.alloc.n_queues:
+        if self.rq.n_queues < self.brk.allocator.n_queues:
             raise ValueError(f"reorder must have at least the allocator's "
-                             f"{self.alloc.n_queues} queues, got {self.rq.n_queues}")
+                             f"{self.brk.allocator.n_queues} queues, got {self.rq.n_queues}")
+        if self.rq.buffers[0].psn_bits != self.brk.allocator.psn_bits:
+            raise ValueError("reorder and allocator must use the same psn_bits")
         self.robq = &self.rq.q
         self.notify_drops = bool(cfg.get("notify_drops", True))
         key = np.ascontiguousarray(cfg["flow_key"], dtype=np.uint64).copy()
@@ -188,22 +189,8 @@ cdef class SimCore:
         cdef uint16_t[::1] lv = ln
         self.flow_key = &kv[0]
         self.flow_len = &lv[0]
-        para = np.zeros(2 * nf, np.uint8)
-        k.append(para)
-        cdef uint8_t[::1] pv = para
-        self.flow_para = &pv[0]
-        self.flow_started = &pv[nf]
-        fl = np.zeros(nf * sizeof(pfo_flowlet_t), np.uint8)
-        k.append(fl)
-        cdef uint8_t[::1] flv = fl
-        self.flowlet = <pfo_flowlet_t*>&flv[0]
         self.flow_first = _ptr64(k, np.full(nf, -1, np.int64))
         self.flow_detect = _ptr64(k, np.full(nf, -1, np.int64))
-        self.flow_last = _ptr64(k, np.zeros(nf, np.int64))
-        fq = np.full(nf, -1, np.int32)
-        k.append(fq)
-        cdef int32_t[::1] fqv = fq
-        self.flow_queue = &fqv[0]
         window = self.rq.buffers[0].window
         # a queue holds at most `window` packets in its ring plus `window`
         # passed by the head and not yet drained
@@ -226,7 +213,7 @@ cdef class SimCore:
         self.rob_dl = PFO_NS_NEVER
 
     # ------------------------------------------------------------------ egress
-    cdef void _refresh_next(self) noexcept nogil:
+    cdef inline void _refresh_next(self) noexcept nogil:
         # earliest pending completion over the cores (ties: lower core)
         cdef int c, best = -1
         cdef pfo_ns_t bt = PFO_NS_NEVER
@@ -237,7 +224,7 @@ cdef class SimCore:
         self.next_core = best
         self.next_t = bt
 
-    cdef void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
         # the packet leaves egress at t: latency and per-flow order
         self.hist[pfo_sim_hist_index(t - p.ingress_ns)] += 1
         self.released += 1
@@ -283,40 +270,22 @@ cdef class SimCore:
                 break
 
     # -------------------------------------------------------------- paraflowo
-    cdef int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil:
-        # Ingress (Breakup): para_flow check, detector, PSN allocation, flowlet
-        # scheduling.  Fills p.flags/queue/psn; returns the core.
-        cdef int32_t q
-        cdef uint32_t psn = 0
-        cdef uint32_t h = self.flow_hash[f]
-        p.flags = 0
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil:
+        # Ingress: the library's Breakup pipeline (para_flow table, detector,
+        # PSN allocation, flowlet scheduling).  Fills p.flags/queue/psn;
+        # returns the core.
+        cdef pfo_meta_t m
         if self.flow_first[f] < 0:
             self.flow_first[f] = t
-        if not self.flow_para[f]:
-            if self.det.c_update(self.flow_key[f], t, 1):
-                self.flow_para[f] = 1
+        self.brk.c_ingress(self.flow_key[f], self.flow_hash[f], 0, self.flow_len[f], t, 0, &m)
+        p.flags = m.flags
+        p.queue = m.queue
+        p.psn = m.psn
+        if m.flags & PFO_FLAG_PARA:
+            self.para_packets += 1
+            if self.flow_detect[f] < 0:
                 self.flow_detect[f] = t
-        if self.flow_para[f]:
-            if self.flow_queue[f] >= 0 and t - self.flow_last[f] < self.alloc.idle_ns:
-                # the flow sent within idle_ns, so it still owns its queue
-                # (c_acquire would return the same one): just the next PSN
-                q = self.flow_queue[f]
-                psn = self.alloc.c_next_psn(<uint32_t>q, t)
-            else:
-                q = self.alloc.c_tag(self.flow_key[f], 0, h, t, &psn)
-            self.flow_queue[f] = q
-            self.flow_last[f] = t
-            if q >= 0:
-                p.flags = PFO_FLAG_PARA
-                p.queue = <uint16_t>q
-                p.psn = psn
-                self.para_packets += 1
-                if not self.flow_started[f]:
-                    self.flow_started[f] = 1
-                    return self.sched.c_start(&self.flowlet[f], h, t)
-                return self.sched.c_steer(&self.flowlet[f], t)
-            self.fallbacks += 1
-        return pfo_reta_lookup(self.reta_entries, self.reta_mask, h)
+        return m.core
 
     cdef pfo_ns_t _rob_deadline(self) noexcept nogil:
         # earliest time a reorder queue has something to release
@@ -383,7 +352,7 @@ cdef class SimCore:
             self._release(p, t)
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
-        self.sched.c_observe(p.core, t - p.ingress_ns)
+        self.brk.c_feedback(p.core, t - p.ingress_ns)
         if self.n_free == 0:            # cannot happen (store sized for full queues)
             self.store_overflow += 1
             self._release(p, t)
@@ -418,7 +387,7 @@ cdef class SimCore:
             self.rob_dl = d
 
     # ------------------------------------------------------------- accounting
-    cdef void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
+    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
         # busy time [s, e) of core c into the utilization bins (starts per core
         # are non-decreasing, so the current bin only moves forward)
         cdef pfo_ns_t end
@@ -721,7 +690,8 @@ cdef class SimCore:
             "peak_held": self.peak_held,
             "peak_bytes_full": self.peak_bytes_full,
             "para_packets": self.para_packets,
-            "fallbacks": self.fallbacks,
+            "fallbacks": self.brk.allocator.fallbacks + self.brk.table_full,
+            "para_flows": self.brk.para_flows,
             "forwarded_late": self.forwarded_late,
             "store_overflow": self.store_overflow,
             "flushed_at_end": self.flushed_at_end,

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from paraflowo._core.breakup import Breakup
 from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FlowletScheduler
@@ -129,9 +130,10 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
                              us("t_switch_init_us"))
     timeout = us("timeout_us") or None
     rq = ReorderQueues(cfg["n_queues"], cfg["window"], timeout, cfg["psn_bits"])
+    brk = Breakup(det, alloc, sched, cfg["table_size"])
     key = (flows.hashes.astype(np.uint64) << np.uint64(32)) | np.arange(
         len(flows), dtype=np.uint64)
-    return {"detector": det, "allocator": alloc, "scheduler": sched, "reorder": rq,
+    return {"breakup": brk, "reorder": rq,
             "flow_key": key, "flow_len": flows.packet_bytes,
             "notify_drops": cfg["notify_drops"]}
 
@@ -155,6 +157,7 @@ def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
         "peak_bytes_metadata": int(st["peak_held"]) * META_SIZE,
         "peak_bytes_full": int(st["peak_bytes_full"]),
         "para_packets": int(st["para_packets"]),
+        "para_flows": int(st["para_flows"]),
         "fallbacks": int(st["fallbacks"]),
         "flowlet_switches": int(st["switches"]),
         "forwarded_late": int(st["forwarded_late"]),

@@ -50,6 +50,7 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "conservative": (True, "Count-Min conservative update"),
     "capacity": (256, "threshold detector: flows tracked per window"),
     "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
+    "table_size": (1024, "Breakup para_flow table slots, a power of two"),
     "window": (1024, "reorder buffer slots per queue, a power of two"),
     "timeout_us": (500.0, "reorder timeout, us; 0 means no timeout"),
     "psn_bits": (16, "PSN width, bits (8..32)"),
@@ -263,7 +264,7 @@ def _paraflowo_table(para: Any) -> dict:
         else:
             _num(key, v, 0.0, 1e9, open_lo=k not in ("timeout_us",))
         out[k] = v
-    for k in ("cm_width", "n_queues", "window"):
+    for k in ("cm_width", "n_queues", "window", "table_size"):
         if out[k] & (out[k] - 1):
             raise ValueError(f"paraflowo.{k} must be a power of two, got {out[k]}")
     if not 8 <= out["psn_bits"] <= 32:
