@@ -28,11 +28,19 @@ from paraflowo.sim import (
     load_scenario,
     simulate,
 )
-from paraflowo.reorder import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 from paraflowo._core.breakup import Breakup
+from paraflowo.reorder import (
+    MetadataCache,
+    PacketStore,
+    PacketStoreFull,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -65,11 +73,14 @@ __all__ = [
     "builtin_scenarios",
     "load_scenario",
     "simulate",
-    # egress: reordering
+    # egress: reordering and metadata caching
     "ReorderBuffer",
     "ReorderQueues",
     "ReorderStats",
     "ReorderStatus",
+    "MetadataCache",
+    "PacketStore",
+    "PacketStoreFull",
     # elephant detectors and manual tags
     "CountMinDetector",
     "ElephantDetector",

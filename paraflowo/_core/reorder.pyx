@@ -148,13 +148,19 @@ cdef inline void _order_clean(pfo_rob_t* r) noexcept nogil:
     # less than one window of it, so a released entry is always outside the
     # window (never mistaken for a re-inserted PSN), and at most 2*window
     # entries exist at once.
-    cdef pfo_psn_t e
-    while r.order_n:
-        e = r.order[r.order_head]
-        if ((e - r.head) & r.psn_mask) < r.window and r.slots[e & r.mask].ts >= 0:
-            return
-        r.order_head = (r.order_head + 1) & r.order_mask
-        r.order_n -= 1
+    cdef const pfo_psn_t* order = r.order
+    cdef const pfo_rob_slot_t* slots = r.slots
+    cdef uint32_t oh = r.order_head, on = r.order_n, omask = r.order_mask
+    cdef uint32_t pmask = r.psn_mask, window = r.window, mask = r.mask
+    cdef pfo_psn_t head = r.head, e
+    while on:
+        e = order[oh]
+        if ((e - head) & pmask) < window and slots[e & mask].ts >= 0:
+            break
+        oh = (oh + 1) & omask
+        on -= 1
+    r.order_head = oh
+    r.order_n = on
 
 
 cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
@@ -200,26 +206,74 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     return pfo_rob_insert(r, psn, handle, now, dropped)
 
 
+cdef Py_ssize_t _insert_run(pfo_rob_t* r, const pfo_psn_t* psns,
+                            const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                            const uint8_t* dropped, uint8_t* status_out) noexcept nogil:
+    # pfo_rob_insert on n packets, with the ring's fields held in locals (the
+    # in-window, not-dropped case never writes r until the end of the run).
+    # Preconditions: now >= r.last_ns, every PSN < 2**psn_bits.
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_rob_slot_t* s
+    cdef pfo_psn_t* order = r.order
+    cdef uint32_t mask = r.mask, pmask = r.psn_mask, window = r.window
+    cdef uint32_t omask = r.order_mask
+    cdef pfo_psn_t head = r.head, p
+    cdef uint32_t otail = (r.order_head + r.order_n) & omask
+    cdef Py_ssize_t i, added = 0, dups = 0, buffered = 0
+    cdef int st
+    r.last_ns = now
+    for i in range(n):
+        p = psns[i]
+        if ((p - head) & pmask) >= window or (dropped is not NULL and dropped[i]):
+            # general path: publish the locals, insert, reload
+            r.order_n += <uint32_t>added
+            r.in_ring += <uint32_t>added
+            r.st.inserted += added + dups
+            r.st.duplicates += dups
+            buffered += added
+            added = dups = 0
+            st = pfo_rob_insert(r, p, handles[i], now, dropped is not NULL and dropped[i])
+            buffered += st == PFO_ROB_BUFFERED
+            head = r.head
+            otail = (r.order_head + r.order_n) & omask
+        else:
+            s = &slots[p & mask]
+            if s.ts != PFO_ROB_SLOT_EMPTY:
+                dups += 1
+                st = PFO_ROB_DUPLICATE
+            else:
+                s.handle = handles[i]
+                s.ts = now
+                order[otail] = p
+                otail = (otail + 1) & omask
+                added += 1
+                st = PFO_ROB_BUFFERED
+        if status_out is not NULL:
+            status_out[i] = <uint8_t>st
+    r.order_n += <uint32_t>added
+    r.in_ring += <uint32_t>added
+    r.st.inserted += added + dups
+    r.st.duplicates += dups
+    return buffered + added
+
+
+cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t n) noexcept nogil:
+    cdef pfo_psn_t wide = 0
+    cdef Py_ssize_t i
+    if r.psn_mask == <uint32_t>0xFFFFFFFFu:
+        return True
+    for i in range(n):
+        wide |= psns[i]
+    return (wide & ~r.psn_mask) == 0
+
+
 cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
                                      const pfo_handle_t* handles, Py_ssize_t n,
                                      pfo_ns_t now, const uint8_t* dropped,
                                      uint8_t* status_out) noexcept nogil:
-    cdef Py_ssize_t i, buffered = 0
-    cdef int st
-    cdef pfo_psn_t wide = 0
-    if now < r.last_ns:
+    if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
-    for i in range(n):
-        wide |= psns[i]
-    if wide & ~r.psn_mask:
-        return -1
-    for i in range(n):
-        st = pfo_rob_insert(r, psns[i], handles[i], now,
-                            dropped is not NULL and dropped[i] != 0)
-        buffered += st == PFO_ROB_BUFFERED
-        if status_out is not NULL:
-            status_out[i] = <uint8_t>st
-    return buffered
+    return _insert_run(r, psns, handles, n, now, dropped, status_out)
 
 
 cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
@@ -227,33 +281,17 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
                                 const uint8_t* dropped, uint8_t* status_out,
                                 Py_ssize_t drain_every, pfo_handle_t* out,
                                 Py_ssize_t cap) noexcept nogil:
-    cdef Py_ssize_t i, j, k = 0
-    cdef pfo_psn_t wide = 0
-    cdef int st
-    if now < r.last_ns:
-        return -1
-    for i in range(n):
-        wide |= psns[i]
-    if wide & ~r.psn_mask:
+    cdef Py_ssize_t i = 0, j, k = 0
+    if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
     if drain_every <= 0 or drain_every > n:
         drain_every = n
-    i = 0
     while True:
-        j = i + drain_every
-        if j > n:
-            j = n
-        if dropped is NULL and status_out is NULL:
-            while i < j:
-                pfo_rob_insert(r, psns[i], handles[i], now, False)
-                i += 1
-        else:
-            while i < j:
-                st = pfo_rob_insert(r, psns[i], handles[i], now,
-                                    dropped is not NULL and dropped[i] != 0)
-                if status_out is not NULL:
-                    status_out[i] = <uint8_t>st
-                i += 1
+        j = n - i if n - i < drain_every else drain_every
+        _insert_run(r, psns + i, handles + i, j, now,
+                    NULL if dropped is NULL else dropped + i,
+                    NULL if status_out is NULL else status_out + i)
+        i += j
         k += pfo_rob_drain(r, now, out + k, cap - k)
         if i >= n:
             return k

@@ -1,0 +1,276 @@
+"""Reorder benchmarks (group "reorder"): Mpps in extra_info["mpps"].
+
+Workload (the issue's): PSNs 0..N-1, bursts of 32, 10 % of the packets
+displaced forward by 1..64 positions within 256-packet blocks, window 1024.
+N is ``PFO_BENCH_PACKETS`` (default 2**20, so the untimed test run is quick;
+the issue's figure uses 20M: ``PFO_BENCH_PACKETS=20000000 pytest
+benchmarks/bench_reorder.py --benchmark-enable --benchmark-only``).
+
+The C-level path is a small Cython module that cimports the reorder .pxd,
+compiled once per session with tests/cybuild.py.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paraflowo import FLAG_PARA, ReorderBuffer, ReorderQueues, empty_meta
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from cybuild import build_cython_module  # noqa: E402
+
+N = int(os.environ.get("PFO_BENCH_PACKETS", 2**20))
+BURST = 32
+WINDOW = 1024
+TIMEOUT_NS = 20_000
+TIMEOUT_MISSING_NS = 2_000  # with 1 % missing: holes time out before the window passes them
+NS_PER_BURST = 320          # time advances 10 ns per packet (100 Mpps arrival)
+
+
+def displaced(n, frac=0.10, max_shift=64, block=256, missing=0.0, seed=1):
+    """PSNs in arrival order: ``frac`` of them moved 1..max_shift later within their block."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n, dtype=np.int64)
+    key = idx.astype(np.float64)
+    moved = rng.random(n) < frac
+    shift = rng.integers(1, max_shift + 1, n)
+    block_end = (idx // block + 1) * block - 1
+    key[moved] = np.minimum(idx[moved] + shift[moved], block_end[moved]) + 0.5
+    psns = np.argsort(key, kind="stable").astype(np.uint32)
+    if missing:
+        psns = psns[rng.random(n) >= missing]
+    return np.ascontiguousarray(psns)
+
+
+CSOURCE = """
+# cython: boundscheck=False, wraparound=False
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+from paraflowo._core._types cimport pfo_handle_t
+from paraflowo._core.reorder cimport (
+    ReorderBuffer, pfo_rob_insert, pfo_rob_insert_burst, pfo_rob_drain, pfo_rob_flush)
+
+def run_burst(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
+              uint64_t[::1] out, Py_ssize_t burst, int64_t ns_per_burst):
+    # per burst: pfo_rob_insert_burst then pfo_rob_drain (no status array)
+    cdef Py_ssize_t i = 0, j, n = psns.shape[0], k = 0
+    cdef int64_t now = 0
+    with nogil:
+        while i < n:
+            j = n - i if n - i < burst else burst
+            pfo_rob_insert_burst(&rb.rob, &psns[i], &handles[i], j, now, NULL, NULL)
+            i += j
+            k += pfo_rob_drain(&rb.rob, now, &out[k], out.shape[0] - k)
+            now += ns_per_burst
+        k += pfo_rob_flush(&rb.rob, &out[k], out.shape[0] - k)
+    return k
+
+def run_inline(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,
+               Py_ssize_t burst, int64_t ns_per_burst):
+    # per packet: the inline pfo_rob_insert; per burst: pfo_rob_drain
+    cdef Py_ssize_t i, j, n = psns.shape[0], k = 0
+    cdef int64_t now = 0
+    with nogil:
+        i = 0
+        while i < n:
+            j = i + burst
+            if j > n:
+                j = n
+            while i < j:
+                pfo_rob_insert(&rb.rob, psns[i], <pfo_handle_t>psns[i], now, False)
+                i += 1
+            k += pfo_rob_drain(&rb.rob, now, &out[k], out.shape[0] - k)
+            now += ns_per_burst
+        k += pfo_rob_flush(&rb.rob, &out[k], out.shape[0] - k)
+    return k
+
+def run_methods(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,
+                Py_ssize_t burst, int64_t ns_per_burst):
+    # the same through rb.c_insert / rb.c_drain
+    cdef Py_ssize_t i, j, n = psns.shape[0], k = 0
+    cdef int64_t now = 0
+    with nogil:
+        i = 0
+        while i < n:
+            j = i + burst
+            if j > n:
+                j = n
+            while i < j:
+                rb.c_insert(psns[i], <pfo_handle_t>psns[i], now, False)
+                i += 1
+            k += rb.c_drain(now, &out[k], out.shape[0] - k)
+            now += ns_per_burst
+        k += rb.c_flush(&out[k], out.shape[0] - k)
+    return k
+"""
+
+
+@pytest.fixture(scope="session")
+def cmod(tmp_path_factory):
+    return build_cython_module(tmp_path_factory.mktemp("bench_reorder"), "bench_reorder_c", CSOURCE)
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return displaced(N)
+
+
+@pytest.fixture(scope="module")
+def workload_missing():
+    return displaced(N, missing=0.01)
+
+
+def _record(benchmark, n):
+    if benchmark.stats is not None and benchmark.stats.stats.mean:
+        benchmark.extra_info["mpps"] = n / benchmark.stats.stats.mean / 1e6
+    benchmark.extra_info["packets"] = n
+
+
+def _check_in_order(out, k, psns, complete=True):
+    got = out[:k]
+    assert np.all(got[1:] > got[:-1])
+    if complete:
+        assert k == len(psns)
+
+
+@pytest.mark.benchmark(group="reorder")
+@pytest.mark.parametrize("variant", ["burst", "inline", "methods"])
+def test_reorder_c_path(benchmark, cmod, workload, variant):
+    out = np.empty(len(workload) + WINDOW, np.uint64)
+    handles = workload.astype(np.uint64)
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_NS)
+        if variant == "burst":
+            return cmod.run_burst(rb, workload, handles, out, BURST, NS_PER_BURST)
+        fn = cmod.run_inline if variant == "inline" else cmod.run_methods
+        return fn(rb, workload, out, BURST, NS_PER_BURST)
+
+    k = benchmark(run)
+    _record(benchmark, len(workload))
+    _check_in_order(out, k, workload)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_numpy_burst(benchmark, workload):
+    handles = workload.astype(np.uint64)
+    out = np.empty(len(workload) + WINDOW, np.uint64)
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_NS)
+        k = rb.process_burst(workload, handles, 0, out, drain_every=BURST)
+        return k + rb.drain_into(0, out[k:])
+
+    k = benchmark(run)
+    _record(benchmark, len(workload))
+    _check_in_order(out, k, workload)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_numpy_burst_of_32_calls(benchmark, workload):
+    # one process_burst call per burst of 32 (the Python-side polling loop)
+    n = min(len(workload), 2**18)
+    psns = workload[:n]
+    handles = psns.astype(np.uint64)
+    chunks = [(psns[i:i + BURST], handles[i:i + BURST]) for i in range(0, n, BURST)]
+    out = np.empty(BURST + WINDOW, np.uint64)
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_NS)
+        pb = rb.process_burst
+        total = 0
+        t = 0
+        for p, h in chunks:
+            total += pb(p, h, t, out)
+            t += NS_PER_BURST
+        return total
+
+    benchmark(run)
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_python_per_packet(benchmark, workload):
+    n = min(len(workload), 2**20)
+    psns = workload[:n].tolist()
+    bursts = [psns[i:i + BURST] for i in range(0, n, BURST)]
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_NS)
+        ins, drain = rb.insert, rb.drain
+        released = 0
+        t = 0
+        for b in bursts:
+            for p in b:
+                ins(p, p, t)
+            released += len(drain(t))
+            t += NS_PER_BURST
+        return released
+
+    benchmark(run)
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_missing_1pct_timeout_c(benchmark, cmod, workload_missing):
+    out = np.empty(len(workload_missing) + WINDOW, np.uint64)
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_MISSING_NS)
+        return cmod.run_inline(rb, workload_missing, out, BURST, NS_PER_BURST), rb.stats
+
+    k, stats = benchmark(run)
+    assert stats.timeouts > 0
+    _record(benchmark, len(workload_missing))
+    _check_in_order(out, k, workload_missing)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_missing_1pct_timeout_numpy(benchmark, workload_missing):
+    # process_burst per 32 packets, time advancing, so the timeouts fire
+    n = min(len(workload_missing), 2**18)
+    psns = workload_missing[:n]
+    handles = psns.astype(np.uint64)
+    chunks = [(psns[i:i + BURST], handles[i:i + BURST]) for i in range(0, n, BURST)]
+    out = np.empty(BURST + WINDOW, np.uint64)
+
+    def run():
+        rb = ReorderBuffer(WINDOW, TIMEOUT_MISSING_NS)
+        pb = rb.process_burst
+        total = 0
+        t = 0
+        for p, h in chunks:
+            total += pb(p, h, t, out)
+            t += NS_PER_BURST
+        return total, rb.stats
+
+    total, stats = benchmark(run)
+    assert stats.timeouts > 0
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_queues_64_active(benchmark, workload):
+    # 64 queues, records interleaved round-robin; each queue sees the displaced
+    # PSN pattern; one process_burst call, draining every 32 records
+    q = 64
+    per = len(workload) // q
+    seq = displaced(per)
+    meta = empty_meta(per * q)
+    meta["queue"] = np.tile(np.arange(q, dtype=np.uint16), per)
+    meta["psn"] = np.repeat(seq, q)
+    meta["handle"] = np.arange(per * q, dtype=np.uint64)
+    meta["flags"] = FLAG_PARA
+    out = np.empty(len(meta) + q * WINDOW, np.uint64)
+
+    def run():
+        rq = ReorderQueues(q, WINDOW, TIMEOUT_NS)
+        k = rq.process_burst(meta, 0, out, drain_every=BURST)
+        return k, rq
+
+    k, rq = benchmark(run)
+    flushed, _ = rq.flush()
+    assert k + len(flushed) == len(meta)
+    _record(benchmark, len(meta))

@@ -1,0 +1,384 @@
+"""Metadata-only caching at egress: a bounded packet store and the reorder side's accounting."""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
+
+from paraflowo._checks import require_int
+from paraflowo._core.reorder import ReorderQueues, ReorderStatus
+from paraflowo.metadata import META_SIZE
+
+
+cdef int64_t pfo_store_put(pfo_store_t* st, const uint8_t* data, uint32_t length) noexcept nogil:
+    cdef uint32_t h
+    if st.n_free == 0:
+        return -1
+    st.n_free -= 1
+    h = st.free_list[st.n_free]
+    memcpy(st.data + <size_t>h * st.slot_bytes, data, length)
+    st.lengths[h] = length
+    st.used[h] = 1
+    st.bytes_used += length
+    if st.n_slots - st.n_free > st.peak_used:
+        st.peak_used = st.n_slots - st.n_free
+    return h
+
+
+cdef int pfo_store_free(pfo_store_t* st, uint32_t handle) noexcept nogil:
+    if handle >= st.n_slots or not st.used[handle]:
+        return -1
+    st.used[handle] = 0
+    st.bytes_used -= st.lengths[handle]
+    st.lengths[handle] = 0
+    st.free_list[st.n_free] = handle
+    st.n_free += 1
+    return 0
+
+
+class PacketStoreFull(RuntimeError):
+    """The packet store has no free slot: release (drain) packets, then retry."""
+
+
+@cython.final
+cdef class PacketStore:
+    """A bounded packet store: ``n_slots`` fixed slots of ``slot_bytes`` and a free list.
+
+    Parameters
+    ----------
+    n_slots : int
+        Number of slots, 1 to 2**24.
+    slot_bytes : int
+        Bytes per slot (the largest packet), 1 to 65535.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A non-integer or out-of-range argument.
+
+    Notes
+    -----
+    A handle is a slot index.  :meth:`put` and :meth:`free` are O(1) (a stack
+    of free slots).  Memory: ``n_slots * (slot_bytes + 9)`` bytes, allocated
+    once.  A full store raises :class:`PacketStoreFull` from :meth:`put` and
+    changes nothing: free slots (by draining the reorder side), then retry.
+
+    Examples
+    --------
+    >>> from paraflowo import PacketStore
+    >>> s = PacketStore(2, 1500)
+    >>> h = s.put(b"hello")
+    >>> s.get(h), s.n_used, s.bytes_used
+    (b'hello', 1, 5)
+    >>> s.take(h), s.n_used
+    (b'hello', 0)
+    """
+
+    def __cinit__(self, n_slots, slot_bytes):
+        n = require_int("n_slots", n_slots, 1, 1 << 24)
+        b = require_int("slot_bytes", slot_bytes, 1, 0xFFFF)
+        self.st.data = <uint8_t*>calloc(<size_t>n * b, 1)
+        self.st.lengths = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.st.free_list = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.st.used = <uint8_t*>calloc(n, 1)
+        if (self.st.data is NULL or self.st.lengths is NULL or self.st.free_list is NULL
+                or self.st.used is NULL):
+            raise MemoryError(f"cannot allocate a packet store of {n} x {b} bytes")
+        cdef uint32_t i
+        for i in range(<uint32_t>n):
+            self.st.free_list[i] = <uint32_t>n - 1 - i     # slot 0 is handed out first
+        self.st.n_slots = n
+        self.st.slot_bytes = b
+        self.st.n_free = n
+
+    def __dealloc__(self):
+        free(self.st.data)
+        free(self.st.lengths)
+        free(self.st.free_list)
+        free(self.st.used)
+
+    def __repr__(self):
+        return f"PacketStore(n_slots={self.st.n_slots}, slot_bytes={self.st.slot_bytes})"
+
+    @property
+    def n_slots(self):
+        """Number of slots."""
+        return self.st.n_slots
+
+    @property
+    def slot_bytes(self):
+        """Bytes per slot."""
+        return self.st.slot_bytes
+
+    @property
+    def n_used(self):
+        """Slots holding a packet."""
+        return self.st.n_slots - self.st.n_free
+
+    @property
+    def n_free(self):
+        """Free slots."""
+        return self.st.n_free
+
+    @property
+    def peak_used(self):
+        """Most slots ever used at once."""
+        return self.st.peak_used
+
+    @property
+    def bytes_used(self):
+        """Bytes of the packets stored now (sum of their lengths)."""
+        return self.st.bytes_used
+
+    @property
+    def next_handle(self):
+        """The handle the next :meth:`put` returns, or ``None`` if the store is full."""
+        cdef int64_t h = pfo_store_next(&self.st)
+        return None if h < 0 else h
+
+    def put(self, data):
+        """Store one packet; returns its handle.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The packet, at most :attr:`slot_bytes` long.
+
+        Returns
+        -------
+        int
+            The handle (slot index).
+
+        Raises
+        ------
+        PacketStoreFull
+            No slot is free (nothing changed): free some, then retry.
+        TypeError
+            ``data`` is not bytes-like.
+        ValueError
+            ``data`` is longer than :attr:`slot_bytes`.
+        """
+        cdef Py_buffer b
+        try:
+            PyObject_GetBuffer(data, &b, PyBUF_SIMPLE)
+        except (TypeError, BufferError):
+            raise TypeError(f"data must be a contiguous bytes-like object, "
+                            f"got {type(data).__name__}") from None
+        cdef int64_t h
+        try:
+            if b.len > self.st.slot_bytes:
+                raise ValueError(f"data must be at most slot_bytes={self.st.slot_bytes} "
+                                 f"bytes long, got {b.len}")
+            h = pfo_store_put(&self.st, <const uint8_t*>b.buf, <uint32_t>b.len)
+        finally:
+            PyBuffer_Release(&b)
+        if h < 0:
+            raise PacketStoreFull(f"packet store is full ({self.st.n_slots} slots in use): "
+                                  f"release packets, then retry")
+        return h
+
+    cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF:
+        h = require_int("handle", handle, 0, self.st.n_slots - 1)
+        if not self.st.used[<uint32_t>h]:
+            raise ValueError(f"handle must be a slot in use, got {h} (free)")
+        return <uint32_t>h
+
+    def length(self, handle):
+        """Length in bytes of the packet at ``handle``."""
+        return self.st.lengths[self._check(handle)]
+
+    def get(self, handle):
+        """The packet at ``handle`` (a copy, as bytes); the slot stays in use.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``handle`` is not an integer slot index in use.
+        """
+        cdef uint32_t h = self._check(handle)
+        return PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
+                                         self.st.lengths[h])
+
+    def free(self, handle):
+        """Free the slot at ``handle``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``handle`` is not an integer slot index in use (a double free).
+        """
+        pfo_store_free(&self.st, self._check(handle))
+
+    def take(self, handle):
+        """The packet at ``handle`` (bytes), freeing its slot: :meth:`get` then :meth:`free`."""
+        cdef uint32_t h = self._check(handle)
+        out = PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
+                                        self.st.lengths[h])
+        pfo_store_free(&self.st, h)
+        return out
+
+
+@cython.final
+cdef class MetadataCache:
+    """Egress reordering that holds only metadata, with the packets in a :class:`PacketStore`.
+
+    The paper's packet caching (4.2.2): the reorder queues hold a small
+    metadata record per packet (here its store handle), the packet bytes stay
+    in a bounded store (the VM's memory), and a released packet is fetched by
+    handle and its slot freed.  The cache accounts the bytes the reorder side
+    holds in metadata-only mode and, for the same traffic, what full-packet
+    buffering would have held (now and at peak), so Eq. 3
+    (:func:`~paraflowo.reorder_memory`) can be checked against what was held.
+
+    Parameters
+    ----------
+    n_queues, window, timeout_ns, psn_bits
+        As for :class:`ReorderQueues` (and :class:`ReorderBuffer`).
+    n_slots, slot_bytes
+        As for :class:`PacketStore`.
+    meta_bytes : int, default META_SIZE (32)
+        ``M`` of Eq. 3: bytes of one metadata record on the reorder side.
+
+    Notes
+    -----
+    Held bytes count every packet not yet released (``held * meta_bytes``
+    and the sum of their lengths).  The peaks are sampled after each
+    :meth:`drain` (and before :meth:`flush`): they count the packets the
+    reorder side keeps waiting for a missing PSN, which is what Eq. 3 models,
+    not a packet that arrives in order and leaves in the same poll.  A full store is backpressure: :meth:`receive` returns
+    ``ReorderStatus.FULL`` and changes nothing; drain, then retry.
+
+    Examples
+    --------
+    >>> from paraflowo import MetadataCache, ReorderStatus
+    >>> c = MetadataCache(n_queues=1, window=8, timeout_ns=1000, n_slots=16, slot_bytes=1500)
+    >>> c.receive(b"B" * 500, queue=0, psn=1, now_ns=0).name
+    'BUFFERED'
+    >>> c.meta_bytes_held, c.full_bytes_held
+    (32, 500)
+    >>> c.receive(b"A" * 100, queue=0, psn=0, now_ns=5).name
+    'BUFFERED'
+    >>> [len(p) for p in c.drain(now_ns=5)]
+    [100, 500]
+    >>> c.receive(b"D" * 700, queue=0, psn=3, now_ns=6).name    # 2 is missing
+    'BUFFERED'
+    >>> c.drain(now_ns=6), c.peak_meta_bytes, c.peak_full_bytes, c.store.n_used
+    ([], 32, 700, 1)
+    """
+
+    cdef readonly object queues
+    cdef readonly PacketStore store
+    cdef readonly uint32_t meta_size
+    cdef readonly uint64_t meta_bytes_held, full_bytes_held, peak_meta_bytes, peak_full_bytes
+    cdef uint64_t _held
+
+    def __cinit__(self, n_queues, window, timeout_ns, n_slots, slot_bytes, psn_bits=32,
+                  meta_bytes=META_SIZE):
+        m = require_int("meta_bytes", meta_bytes, 1, 0xFFFF)
+        self.queues = ReorderQueues(n_queues, window, timeout_ns, psn_bits)
+        self.store = PacketStore(n_slots, slot_bytes)
+        self.meta_size = m
+
+    def __repr__(self):
+        q = self.queues
+        b = q.buffers[0]
+        return (f"MetadataCache(n_queues={q.n_queues}, window={b.window}, "
+                f"timeout_ns={b.timeout_ns}, n_slots={self.store.n_slots}, "
+                f"slot_bytes={self.store.slot_bytes}, psn_bits={b.psn_bits}, "
+                f"meta_bytes={self.meta_size})")
+
+    @property
+    def saving(self):
+        """``1 - peak_meta_bytes / peak_full_bytes`` (Eq. 3's saving, measured); 0 if nothing was held."""
+        if self.peak_full_bytes == 0:
+            return 0.0
+        return 1.0 - <double>self.peak_meta_bytes / <double>self.peak_full_bytes
+
+    def receive(self, packet, queue, psn, now_ns, dropped=False):
+        """A packet comes back from the VNF: store it and insert its metadata.
+
+        Parameters
+        ----------
+        packet : bytes-like
+            The packet, at most ``slot_bytes`` long.
+        queue, psn, now_ns, dropped
+            As for :meth:`ReorderQueues.insert`.
+
+        Returns
+        -------
+        ReorderStatus
+            ``BUFFERED`` (stored and held), ``FULL`` (the store or the reorder
+            queue is full: nothing changed; drain, then retry), or ``LATE``,
+            ``DUPLICATE``, ``DROPPED`` (nothing stored: the caller still owns
+            the packet and forwards or frees it).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`ReorderQueues.insert`, or a packet that is not bytes-like
+            or longer than ``slot_bytes``.  Nothing changes.
+        """
+        cdef Py_buffer b
+        try:
+            PyObject_GetBuffer(packet, &b, PyBUF_SIMPLE)
+        except (TypeError, BufferError):
+            raise TypeError(f"packet must be a contiguous bytes-like object, "
+                            f"got {type(packet).__name__}") from None
+        cdef Py_ssize_t length = b.len
+        PyBuffer_Release(&b)
+        if length > self.store.st.slot_bytes:
+            raise ValueError(f"packet must be at most slot_bytes={self.store.st.slot_bytes} "
+                             f"bytes long, got {length}")
+        cdef int64_t h = pfo_store_next(&self.store.st)
+        if h < 0:
+            # still validate the arguments, so a bad call is an error even when full
+            require_int("queue", queue, 0, self.queues.n_queues - 1)
+            require_int("psn", psn, 0)
+            require_int("now_ns", now_ns, 0)
+            return ReorderStatus.FULL
+        st = self.queues.insert(queue, psn, h, now_ns, dropped)
+        if st == ReorderStatus.BUFFERED:
+            if self.store.put(packet) != h:
+                raise AssertionError("packet store handed out an unexpected slot")
+            self._held += 1
+            self.meta_bytes_held += self.meta_size
+            self.full_bytes_held += <uint64_t>length
+        return st
+
+    cdef void _sample(self):
+        if self.meta_bytes_held > self.peak_meta_bytes:
+            self.peak_meta_bytes = self.meta_bytes_held
+        if self.full_bytes_held > self.peak_full_bytes:
+            self.peak_full_bytes = self.full_bytes_held
+
+    cdef list _fetch(self, handles):
+        cdef list out = []
+        cdef uint32_t h
+        for hh in handles.tolist():
+            h = <uint32_t>hh
+            self.full_bytes_held -= self.store.st.lengths[h]
+            self.meta_bytes_held -= self.meta_size
+            self._held -= 1
+            out.append(self.store.take(h))
+        return out
+
+    def drain(self, now_ns):
+        """Release what is ready at ``now_ns``: the packets, fetched from the store.
+
+        Returns
+        -------
+        list of bytes
+            In PSN order per queue (queue after queue); their slots are freed.
+        """
+        handles, _ = self.queues.drain(now_ns)
+        out = self._fetch(handles)
+        self._sample()
+        return out
+
+    def flush(self):
+        """Release everything held (teardown), as :meth:`ReorderQueues.flush`."""
+        self._sample()
+        handles, _ = self.queues.flush()
+        return self._fetch(handles)
