@@ -27,6 +27,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t
 from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.metacache cimport PacketStore, pfo_store_t
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport ReorderQueues, pfo_robq_t
 
@@ -126,9 +127,8 @@ cdef class SimCore:
     cdef uint16_t* flow_len          # packet length per flow
     cdef int64_t* flow_first         # first arrival per flow, -1
     cdef int64_t* flow_detect        # first tagged packet per flow, -1
-    cdef pfo_sim_pkt_t* store        # packets held at egress, indexed by handle
-    cdef uint32_t* free_stack        # free store slots
-    cdef int64_t n_free
+    cdef PacketStore pstore          # egress: packets held while their queue reorders
+    cdef pfo_store_t* pst            # &pstore.st
     cdef int64_t store_cap
     cdef pfo_handle_t* drain_out     # drain output buffer
     cdef Py_ssize_t drain_cap

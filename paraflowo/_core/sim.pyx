@@ -15,6 +15,7 @@ from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_meta_t
 from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
@@ -195,15 +196,10 @@ cdef class SimCore:
         # a queue holds at most `window` packets in its ring plus `window`
         # passed by the head and not yet drained
         self.store_cap = 2 * window * self.rq.n_queues + 16
-        st = np.zeros(self.store_cap * sizeof(pfo_sim_pkt_t), np.uint8)
-        k.append(st)
-        cdef uint8_t[::1] sv = st
-        self.store = <pfo_sim_pkt_t*>&sv[0]
-        fs = np.arange(self.store_cap, dtype=np.uint32)[::-1].copy()
-        k.append(fs)
-        cdef uint32_t[::1] fsv = fs
-        self.free_stack = &fsv[0]
-        self.n_free = self.store_cap
+        # the packet store (the library's PacketStore): a held packet's record
+        # stays in a slot, its reorder queue holds only the slot's handle
+        self.pstore = PacketStore(self.store_cap, sizeof(pfo_sim_pkt_t))
+        self.pst = &self.pstore.st
         self.drain_cap = 2 * window + 16
         do = np.zeros(self.drain_cap, np.uint64)
         k.append(do)
@@ -310,12 +306,11 @@ cdef class SimCore:
             if n <= 0:
                 break
             for i in range(n):
-                s = &self.store[self.drain_out[i]]
+                s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
                 self._release(s, t)
                 self.held -= 1
                 self.held_bytes -= s.length
-                self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
-                self.n_free += 1
+                pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline()
@@ -330,12 +325,11 @@ cdef class SimCore:
             if n <= 0:
                 break
             for i in range(n):
-                s = &self.store[self.drain_out[i]]
+                s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
                 self._release(s, t)
                 self.held -= 1
                 self.held_bytes -= s.length
-                self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
-                self.n_free += 1
+                pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
@@ -344,6 +338,7 @@ cdef class SimCore:
         # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
         # a tagged packet enters its reorder queue, then the queues drain.
         cdef uint32_t h
+        cdef int64_t hh
         cdef int st, tries
         cdef pfo_ns_t d
         if t > self.egress_now:
@@ -353,13 +348,12 @@ cdef class SimCore:
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
         self.brk.c_feedback(p.core, t - p.ingress_ns)
-        if self.n_free == 0:            # cannot happen (store sized for full queues)
+        hh = pfo_store_put(self.pst, <const uint8_t*>p, sizeof(pfo_sim_pkt_t))
+        if hh < 0:                      # cannot happen (store sized for full queues)
             self.store_overflow += 1
             self._release(p, t)
             return
-        self.n_free -= 1
-        h = self.free_stack[self.n_free]
-        self.store[h] = p[0]
+        h = <uint32_t>hh
         st = PFO_ROB_FULL
         for tries in range(4):
             st = pfo_robq_insert(self.robq, p.queue, p.psn, h, t, False)
@@ -378,8 +372,7 @@ cdef class SimCore:
             # forwarded at once, never lost
             self.forwarded_late += 1
             self._release(p, t)
-            self.free_stack[self.n_free] = h
-            self.n_free += 1
+            pfo_store_free(self.pst, h)
         d = pfo_rob_next_deadline(self.robq.robs[p.queue])
         if d <= t:
             self._drain_queue(p.queue, t)
@@ -565,13 +558,12 @@ cdef class SimCore:
             while True:
                 n = pfo_rob_flush(self.robq.robs[q], self.drain_out, self.drain_cap)
                 for i in range(n):
-                    s = &self.store[self.drain_out[i]]
+                    s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
                     self._release(s, self.egress_now)
                     self.held -= 1
                     self.held_bytes -= s.length
                     self.flushed_at_end += 1
-                    self.free_stack[self.n_free] = <uint32_t>self.drain_out[i]
-                    self.n_free += 1
+                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
                 if n < self.drain_cap:
                     break
 
@@ -694,6 +686,7 @@ cdef class SimCore:
             "para_flows": self.brk.para_flows,
             "forwarded_late": self.forwarded_late,
             "store_overflow": self.store_overflow,
+            "store_peak_used": self.pst.peak_used,
             "flushed_at_end": self.flushed_at_end,
             "switches": self.sched.switches,
             "flow_first_ns": np.asarray(<int64_t[:nf]>self.flow_first).copy(),

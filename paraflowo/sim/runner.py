@@ -156,6 +156,7 @@ def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
         "peak_held": int(st["peak_held"]),
         "peak_bytes_metadata": int(st["peak_held"]) * META_SIZE,
         "peak_bytes_full": int(st["peak_bytes_full"]),
+        "packet_store_peak_slots": int(st["store_peak_used"]),
         "para_packets": int(st["para_packets"]),
         "para_flows": int(st["para_flows"]),
         "fallbacks": int(st["fallbacks"]),
