@@ -110,7 +110,8 @@ def test_simulate_a_trace_conserves_packets(tmp_path):
     write_pcap(tmp_path / "t.pcap", n=300)
     tr = read_pcap(tmp_path / "t.pcap", time_scale=0.2)
     s = load_scenario("paper-fig7")
-    r = simulate(s.with_duration(tr.duration_ns / 1e9), ["rss", "spray", "rsspp"], trace=tr)
+    r = simulate(s.with_duration(tr.duration_ns / 1e9), ["rss", "paraflowo", "spray", "rsspp"],
+                 trace=tr)
     for m in r.policies.values():
         assert m["packets"] == len(tr.times) == m["completed"] + m["drops"]
     assert r.scenario["source"] == "pcap" and r.scenario["n_flows"] == 3

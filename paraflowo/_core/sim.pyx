@@ -49,8 +49,8 @@ cdef class SimCore:
 
     Parameters
     ----------
-    policy : {"rss", "spray", "rsspp"}
-        Steering policy (``"paraflowo"`` is built by :mod:`paraflowo.sim`).
+    policy : {"rss", "spray", "rsspp", "paraflowo"}
+        Steering policy.
     service_ns : numpy.ndarray
         ``int64`` service time per core, ns (>= 1); the core count is its length.
     rx_queue : int
@@ -68,6 +68,12 @@ cdef class SimCore:
         ``float64`` mean service time per core (exponential service).
     period_ns : int, default 100_000_000
         ``rsspp`` rebalance period.
+    paraflowo : dict, optional
+        Required for (and only for) ``"paraflowo"``: ``{"breakup": Breakup,
+        "reorder": ReorderQueues, "flow_key": uint64[n_flows], "flow_len":
+        uint16[n_flows], "notify_drops": bool}``.  The components are driven
+        through their ``cimport`` API; :func:`paraflowo.simulate` builds them
+        from a scenario's ``[paraflowo]`` table.
 
     Notes
     -----
