@@ -252,9 +252,12 @@ def test_reorder_missing_1pct_timeout_numpy(benchmark, workload_missing):
 
 
 @pytest.mark.benchmark(group="reorder")
-def test_reorder_queues_64_active(benchmark, workload):
+@pytest.mark.parametrize("drain_every", [BURST, 64 * BURST])
+def test_reorder_queues_64_active(benchmark, workload, drain_every):
     # 64 queues, records interleaved round-robin; each queue sees the displaced
-    # PSN pattern; one process_burst call, draining every 32 records
+    # PSN pattern; one process_burst call, draining every `drain_every` records
+    # (every 32: each drain visits ~32 queues for ~1 packet each; every 2048:
+    # ~32 packets per queue per drain)
     q = 64
     per = len(workload) // q
     seq = displaced(per)
@@ -267,7 +270,7 @@ def test_reorder_queues_64_active(benchmark, workload):
 
     def run():
         rq = ReorderQueues(q, WINDOW, TIMEOUT_NS)
-        k = rq.process_burst(meta, 0, out, drain_every=BURST)
+        k = rq.process_burst(meta, 0, out, drain_every=drain_every)
         return k, rq
 
     k, rq = benchmark(run)

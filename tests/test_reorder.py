@@ -478,3 +478,19 @@ def test_queues_errors_leave_state_unchanged():
         rq.drain(10)
     assert (rq.stats, rq.held) == before
     assert META_DTYPE.itemsize == 32
+
+
+def test_queues_idle_timeouts_fire_exactly_when_due():
+    rq = ReorderQueues(1000, 8, timeout_ns=100)
+    for q in range(1000):
+        assert rq.insert(q, 1, q, now_ns=q) is B       # PSN 0 missing everywhere
+    assert rq.n_active == 1000 and rq.next_deadline == 100
+    got = []
+    for t in range(1000, 1200, 7):
+        h, q = rq.drain(t)
+        assert (h == q).all()
+        got += h.tolist()
+        assert sorted(got) == list(range(min(1000, t - 100 + 1)))   # exactly the due ones
+        assert rq.held == 1000 - len(got)
+    assert rq.n_active == 0
+    assert rq.stats.timeouts == 1000 and rq.next_deadline is None

@@ -15,7 +15,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from paraflowo import ReorderBuffer, ReorderStatus
+from paraflowo import ReorderBuffer, ReorderStats, ReorderStatus
 
 BUFFERED, LATE, DUPLICATE, DROPPED, FULL = 0, 1, 2, 3, 4
 COUNTERS = ("inserted", "released", "dropped", "late", "duplicates", "skipped",
@@ -302,3 +302,73 @@ def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short
             assert a.stats == b.stats
     if not short_out:
         assert a.flush().tolist() == b.flush().tolist()
+
+
+# -- ReorderQueues == independent ReorderBuffers -------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_queues=st.integers(1, 5),
+    wexp=st.integers(1, 5),
+    bursts=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.integers(0, 4), st.integers(-2, 40), st.booleans(),
+                               st.booleans()), max_size=30),
+            st.sampled_from([0, 1, 5, 30])),
+        max_size=8),
+    every=st.integers(0, 6),
+)
+def test_queues_equal_independent_buffers(n_queues, wexp, bursts, every):
+    from paraflowo import FLAG_DROP, FLAG_PARA, ReorderQueues, empty_meta
+
+    rq = ReorderQueues(n_queues, 1 << wexp, 20, psn_bits=16)
+    ref = [ReorderBuffer(1 << wexp, 20, psn_bits=16) for _ in range(n_queues)]
+    now, h0 = 0, 0
+    for recs, dt in bursts:
+        now += dt
+        m = empty_meta(len(recs))
+        for i, (q, off, tagged, dropped) in enumerate(recs):
+            q %= n_queues
+            m[i]["queue"] = q
+            m[i]["psn"] = (ref[q].head + off) % 2**16
+            m[i]["handle"] = h0 + i
+            m[i]["flags"] = (FLAG_PARA if tagged else 0) | (FLAG_DROP if dropped else 0)
+        h0 += len(recs)
+        # reference: per record, drains of every queue after every `every` records
+        want = {}
+        want_st = []
+        for i, r in enumerate(m):
+            if r["flags"] & FLAG_PARA:
+                q = int(r["queue"])
+                want_st.append(int(ref[q].insert(int(r["psn"]), int(r["handle"]), now,
+                                                 bool(r["flags"] & FLAG_DROP))))
+            else:
+                want.setdefault(-1, []).append(int(r["handle"]))
+                want_st.append(int(ReorderStatus.PASSED))
+            if every and (i + 1) % every == 0 and i + 1 < len(m):
+                for q, b in enumerate(ref):
+                    want.setdefault(q, []).extend(b.drain(now).tolist())
+        for q, b in enumerate(ref):
+            want.setdefault(q, []).extend(b.drain(now).tolist())
+        out = np.zeros(len(m) + sum(b.held for b in ref) + 64 * n_queues, np.uint64)
+        oq = np.zeros(len(out), np.int32)
+        st_out = np.zeros(len(m), np.uint8)
+        k = rq.process_burst(m, now, out, oq, st_out, drain_every=every)
+        got = {}
+        for h, q in zip(out[:k].tolist(), oq[:k].tolist()):
+            got.setdefault(q, []).append(h)
+        assert st_out.tolist() == want_st
+        assert {q: v for q, v in got.items() if v} == {q: v for q, v in want.items() if v}
+        assert rq.held == sum(b.held for b in ref)
+        # an idle drain later fires the timeouts of every holding queue
+        now += 25
+        h, q = rq.drain(now)
+        got = {}
+        for hh, qq in zip(h.tolist(), q.tolist()):
+            got.setdefault(qq, []).append(hh)
+        want = {qq: b.drain(now).tolist() for qq, b in enumerate(ref)}
+        assert got == {qq: v for qq, v in want.items() if v}
+        assert rq.next_deadline == min((b.next_deadline for b in ref
+                                        if b.next_deadline is not None), default=None)
+    assert rq.stats._replace(peak_held=0) == ReorderStats(
+        *[sum(x) for x in zip(*[b.stats for b in ref])])._replace(peak_held=0)

@@ -216,27 +216,47 @@ cdef class ReorderBuffer:
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
-# Only queues that hold packets are visited by a drain (the active set).
+# A drain visits the queues inserted into since their last drain (the touched
+# list), and scans the other queues that hold packets (the active set) only
+# when the earliest of their cached timeout deadlines has come.
 ctypedef struct pfo_robq_t:
     pfo_rob_t** robs          # n_queues pointers (into the ReorderBuffer objects)
     uint32_t n_queues
-    uint32_t* active          # ids of queues that may hold packets, n_active of them
+    uint32_t* active          # ids of queues that hold packets, n_active of them
+    uint32_t* pos             # pos[q]: index of q in active (valid if is_active[q])
     uint8_t* is_active        # n_queues flags
     uint32_t n_active
+    uint32_t* touched         # ids of queues inserted into since their last drain
+    uint8_t* is_touched       # n_queues flags
+    uint32_t n_touched
+    pfo_ns_t* deadline        # per queue: pfo_rob_next_deadline after its last drain
+    pfo_ns_t min_deadline     # <= every deadline[q] of an active, untouched queue
+
+
+cdef inline void pfo_robq_touch(pfo_robq_t* q, uint32_t queue) noexcept nogil:
+    # Record that queue `queue` changed (an insert): the next drain visits it.
+    # Precondition: queue < q.n_queues.
+    if not q.is_touched[queue]:
+        q.is_touched[queue] = 1
+        q.touched[q.n_touched] = queue
+        q.n_touched += 1
+    if not q.is_active[queue] and pfo_rob_held(q.robs[queue]):
+        q.is_active[queue] = 1
+        q.pos[queue] = q.n_active
+        q.active[q.n_active] = queue
+        q.n_active += 1
 
 
 cdef inline int pfo_robq_insert(pfo_robq_t* q, uint32_t queue, pfo_psn_t psn,
                                 pfo_handle_t handle, pfo_ns_t now, bint dropped) noexcept nogil:
-    # pfo_rob_insert into queue `queue`, which joins the active set if it now
-    # holds packets.  PFO_ROB_EINVAL (nothing changed) if queue >= n_queues.
+    # pfo_rob_insert into queue `queue`, which the next drain then visits.
+    # PFO_ROB_EINVAL (nothing changed) if queue >= n_queues.
     cdef int st
     if queue >= q.n_queues:
         return PFO_ROB_EINVAL
     st = pfo_rob_insert(q.robs[queue], psn, handle, now, dropped)
-    if st == PFO_ROB_BUFFERED and not q.is_active[queue]:
-        q.is_active[queue] = 1
-        q.active[q.n_active] = queue
-        q.n_active += 1
+    if st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED:
+        pfo_robq_touch(q, queue)
     return st
 
 
@@ -258,9 +278,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
 
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil
-    # pfo_rob_drain on every active queue whose deadline is due, in turn.
-    # Returns the number written (the rest stays held), or -1 (nothing
-    # changed) if now is earlier than an active queue's last time.
+    # pfo_rob_drain on every touched queue, then on every active queue whose
+    # timeout deadline has come.  out_queue (may be NULL) gets the queue of
+    # each handle.  Returns the number written: if that is cap, call again
+    # (the rest stays held).  Returns -1 (nothing changed) if now is earlier
+    # than a touched or active queue's last time.  Queues changed directly
+    # (not through pfo_robq_*) must be announced with pfo_robq_touch.
 
 
 cdef class ReorderQueues:

@@ -267,12 +267,68 @@ cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t
     return (wide & ~r.psn_mask) == 0
 
 
+cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
+                                    uint32_t mask, uint32_t pmask, uint32_t window,
+                                    uint32_t omask, pfo_psn_t head, uint32_t* otail,
+                                    const pfo_psn_t* psns, const pfo_handle_t* handles,
+                                    Py_ssize_t i, Py_ssize_t n, pfo_ns_t now,
+                                    Py_ssize_t* dups) noexcept nogil:
+    # Insert psns[i:] while they fall inside the window (no call, no store to
+    # the ring's header: everything stays in registers).  Returns the index
+    # of the first packet not handled (n, or a PSN outside the window).
+    cdef pfo_rob_slot_t* s
+    cdef pfo_psn_t p
+    cdef uint32_t t = otail[0]
+    while i < n:
+        p = psns[i]
+        if ((p - head) & pmask) >= window:
+            break
+        s = &slots[p & mask]
+        if s.ts == PFO_ROB_SLOT_EMPTY:
+            s.handle = handles[i]
+            s.ts = now
+            order[t & omask] = p
+            t += 1
+        else:
+            dups[0] += 1
+        i += 1
+    otail[0] = t
+    return i
+
+
+cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
+                              const pfo_handle_t* handles, Py_ssize_t n,
+                              pfo_ns_t now) noexcept nogil:
+    # _insert_run without drop flags or statuses: the hot loop of the burst paths
+    cdef uint32_t otail, added
+    cdef Py_ssize_t i = 0, dups = 0, buffered = 0
+    r.last_ns = now
+    while True:
+        otail = r.order_head + r.order_n
+        dups = 0
+        i = _insert_fast(r.slots, r.order, r.mask, r.psn_mask, r.window, r.order_mask,
+                         r.head, &otail, psns, handles, i, n, now, &dups)
+        added = otail - (r.order_head + r.order_n)
+        r.order_n += added
+        r.in_ring += added
+        r.st.inserted += added + dups
+        r.st.duplicates += dups
+        buffered += added
+        if i >= n:
+            return buffered
+        # a PSN outside the window: the general path (LATE or window advance)
+        buffered += pfo_rob_insert(r, psns[i], handles[i], now, False) == PFO_ROB_BUFFERED
+        i += 1
+
+
 cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
                                      const pfo_handle_t* handles, Py_ssize_t n,
                                      pfo_ns_t now, const uint8_t* dropped,
                                      uint8_t* status_out) noexcept nogil:
     if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
+    if dropped is NULL and status_out is NULL:
+        return _insert_plain(r, psns, handles, n, now)
     return _insert_run(r, psns, handles, n, now, dropped, status_out)
 
 
@@ -288,9 +344,12 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
         drain_every = n
     while True:
         j = n - i if n - i < drain_every else drain_every
-        _insert_run(r, psns + i, handles + i, j, now,
-                    NULL if dropped is NULL else dropped + i,
-                    NULL if status_out is NULL else status_out + i)
+        if dropped is NULL and status_out is NULL:
+            _insert_plain(r, psns + i, handles + i, j, now)
+        else:
+            _insert_run(r, psns + i, handles + i, j, now,
+                        NULL if dropped is NULL else dropped + i,
+                        NULL if status_out is NULL else status_out + i)
         i += j
         k += pfo_rob_drain(r, now, out + k, cap - k)
         if i >= n:
@@ -314,16 +373,45 @@ cdef inline Py_ssize_t _release_ready(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_
     return n
 
 
-cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
-                              Py_ssize_t cap) noexcept nogil:
-    cdef Py_ssize_t n, start
+cdef inline pfo_handle_t* _release_run(pfo_rob_t* r, pfo_handle_t* o,
+                                      pfo_handle_t* oend) noexcept nogil:
+    # Release the contiguous run at the head into o[0:oend-o]: packets out,
+    # tombstones passed over; stops at a missing PSN or a full output.
+    # Returns the new end of the output.
     cdef pfo_rob_slot_t* slots = r.slots
     cdef pfo_rob_slot_t* s
+    cdef uint32_t mask = r.mask
+    cdef pfo_psn_t head = r.head
+    cdef uint32_t occupied = r.in_ring + r.n_tomb, moved = 0
+    cdef pfo_handle_t* o0 = o
+    cdef pfo_ns_t ts
+    while moved < occupied:
+        s = &slots[(head + moved) & mask]
+        ts = s.ts
+        if ts < 0:
+            if ts == PFO_ROB_SLOT_EMPTY:
+                break
+        else:
+            if o == oend:
+                break
+            o[0] = s.handle
+            o += 1
+        s.ts = PFO_ROB_SLOT_EMPTY
+        moved += 1
+    r.head = (head + moved) & r.psn_mask
+    r.in_ring -= <uint32_t>(o - o0)
+    r.n_tomb -= moved - <uint32_t>(o - o0)
+    return o
+
+
+cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
+                              Py_ssize_t cap) noexcept nogil:
+    cdef Py_ssize_t n
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_handle_t* o
+    cdef pfo_handle_t* oend = out + cap
     cdef uint32_t mask = r.mask, pmask = r.psn_mask
-    cdef uint32_t occupied, in_ring
-    cdef pfo_psn_t head
-    cdef pfo_ns_t ts, limit
-    cdef bint stop = False
+    cdef pfo_ns_t limit
     if now < r.last_ns:
         return -1
     r.last_ns = now
@@ -331,45 +419,22 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
     n = _release_ready(r, out, cap)
     if r.ready_n:
         return n
-    start = n
     limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
-    head = r.head
-    in_ring = r.in_ring
-    occupied = in_ring + r.n_tomb
-    while occupied:
-        # the contiguous run at the head: packets out, tombstones passed over
-        while occupied:
-            s = &slots[head & mask]
-            ts = s.ts
-            if ts == PFO_ROB_SLOT_EMPTY:
-                break
-            if ts >= 0:
-                if n >= cap:
-                    stop = True
-                    break
-                out[n] = s.handle
-                n += 1
-                in_ring -= 1
-            s.ts = PFO_ROB_SLOT_EMPTY
-            occupied -= 1
-            head = (head + 1) & pmask
-        r.head = head
-        r.n_tomb = occupied - in_ring
-        r.in_ring = in_ring
+    o = out + n
+    while True:
+        o = _release_run(r, o, oend)
         _order_clean(r)
-        if stop or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
+        # a full output stops here (the caller calls again while n == cap)
+        if o == oend or r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit:
             break
         # timeout: the earliest-inserted packet held is too old; skip the
         # missing PSNs at the head (there is a packet further on: that one)
         r.st.timeouts += 1
-        while slots[head & mask].ts == PFO_ROB_SLOT_EMPTY:
-            head = (head + 1) & pmask
+        while slots[r.head & mask].ts == PFO_ROB_SLOT_EMPTY:
+            r.head = (r.head + 1) & pmask
             r.st.skipped += 1
-    r.head = head
-    r.n_tomb = occupied - in_ring
-    r.in_ring = in_ring
-    r.st.released += n - start
-    return n
+    r.st.released += (o - out) - n
+    return o - out
 
 
 cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
@@ -399,32 +464,78 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
     return n
 
 
+cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
+    cdef uint32_t i = q.pos[qid], last
+    q.is_active[qid] = 0
+    q.n_active -= 1
+    last = q.active[q.n_active]
+    q.active[i] = last
+    q.pos[last] = i
+
+
+cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
+                                       pfo_handle_t* out, int32_t* out_queue,
+                                       Py_ssize_t cap) noexcept nogil:
+    # drain queue qid into out[0:cap]; refresh its cached deadline, or take it
+    # out of the active set when it holds nothing
+    cdef pfo_rob_t* r = q.robs[qid]
+    cdef Py_ssize_t c = pfo_rob_drain(r, now, out, cap), j
+    if out_queue is not NULL:
+        for j in range(c):
+            out_queue[j] = <int32_t>qid
+    if pfo_rob_held(r) == 0:
+        if q.is_active[qid]:
+            _robq_deactivate(q, qid)
+    else:
+        q.deadline[qid] = pfo_rob_next_deadline(r)
+        if q.deadline[qid] < q.min_deadline:
+            q.min_deadline = q.deadline[qid]
+    return c
+
+
+cdef bint _robq_time_ok(const pfo_robq_t* q, pfo_ns_t now) noexcept nogil:
+    cdef uint32_t i
+    for i in range(q.n_active):
+        if now < q.robs[q.active[i]].last_ns:
+            return False
+    for i in range(q.n_touched):
+        if now < q.robs[q.touched[i]].last_ns:
+            return False
+    return True
+
+
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
     cdef uint32_t i, qid
-    cdef pfo_rob_t* r
-    cdef Py_ssize_t k = 0, c, j
-    for i in range(q.n_active):
-        if now < q.robs[q.active[i]].last_ns:
-            return -1
+    cdef Py_ssize_t k = 0
+    cdef pfo_ns_t newmin
+    if not _robq_time_ok(q, now):
+        return -1
+    # 1. the queues inserted into since their last drain
+    while q.n_touched and k < cap:
+        qid = q.touched[q.n_touched - 1]
+        k += _robq_drain_one(q, qid, now, out + k,
+                             NULL if out_queue is NULL else out_queue + k, cap - k)
+        if k == cap and pfo_rob_next_deadline(q.robs[qid]) <= now:
+            return k                    # full output: qid stays touched
+        q.is_touched[qid] = 0
+        q.n_touched -= 1
+    if k == cap or now < q.min_deadline:
+        return k
+    # 2. timeouts of the other active queues (only when the earliest is due)
+    newmin = PFO_NS_NEVER
     i = 0
     while i < q.n_active:
         qid = q.active[i]
-        r = q.robs[qid]
-        if pfo_rob_next_deadline(r) <= now:
-            if k >= cap:
-                break
-            c = pfo_rob_drain(r, now, out + k, cap - k)
-            if out_queue is not NULL:
-                for j in range(k, k + c):
-                    out_queue[j] = <int32_t>qid
-            k += c
-        if r.in_ring + r.ready_n == 0:
-            q.is_active[qid] = 0
-            q.n_active -= 1
-            q.active[i] = q.active[q.n_active]
-        else:
-            i += 1
+        if q.deadline[qid] <= now and k < cap:
+            k += _robq_drain_one(q, qid, now, out + k,
+                                 NULL if out_queue is NULL else out_queue + k, cap - k)
+            if not q.is_active[qid]:
+                continue                # swapped out: active[i] is another queue now
+        if q.deadline[qid] < newmin:
+            newmin = q.deadline[qid]
+        i += 1
+    q.min_deadline = newmin
     return k
 
 
@@ -444,9 +555,8 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
             r = q.robs[m.queue]
             if (m.psn & ~r.psn_mask) or now < r.last_ns:
                 return -1
-    for i in range(q.n_active):
-        if now < q.robs[q.active[i]].last_ns:
-            return -1
+    if not _robq_time_ok(q, now):
+        return -1
     if drain_every <= 0 or drain_every > n:
         drain_every = n
     next_drain = drain_every
@@ -970,10 +1080,9 @@ cdef class ReorderQueues:
 
     Notes
     -----
-    Only queues that hold packets (the active set) are visited by a drain,
-    and among them only those with something due (their
-    :attr:`ReorderBuffer.next_deadline` has come), so timeouts cost nothing
-    for idle queues.  Memory: ``n_queues * 32 * window`` bytes.
+    A drain visits the queues inserted into since their last drain; the
+    other queues that hold packets are scanned only when the earliest of their
+    timeout deadlines has come, so idle queues cost nothing.  Memory: ``n_queues * 32 * window`` bytes.
     :attr:`buffers` gives each queue's :class:`ReorderBuffer` for
     inspection; inserting into one directly bypasses the active set.
 
@@ -998,9 +1107,16 @@ cdef class ReorderQueues:
         buffers = [ReorderBuffer(window, timeout_ns, psn_bits, first_psn) for _ in range(n)]
         self.q.robs = <pfo_rob_t**>calloc(n, sizeof(pfo_rob_t*))
         self.q.active = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.q.pos = <uint32_t*>calloc(n, sizeof(uint32_t))
         self.q.is_active = <uint8_t*>calloc(n, sizeof(uint8_t))
-        if self.q.robs is NULL or self.q.active is NULL or self.q.is_active is NULL:
+        self.q.touched = <uint32_t*>calloc(n, sizeof(uint32_t))
+        self.q.is_touched = <uint8_t*>calloc(n, sizeof(uint8_t))
+        self.q.deadline = <pfo_ns_t*>calloc(n, sizeof(pfo_ns_t))
+        if (self.q.robs is NULL or self.q.active is NULL or self.q.pos is NULL
+                or self.q.is_active is NULL or self.q.touched is NULL
+                or self.q.is_touched is NULL or self.q.deadline is NULL):
             raise MemoryError(f"cannot allocate {n} reorder queues")
+        self.q.min_deadline = PFO_NS_NEVER
         cdef Py_ssize_t i
         for i in range(n):
             self.q.robs[i] = &(<ReorderBuffer>buffers[i]).rob
@@ -1011,7 +1127,11 @@ cdef class ReorderQueues:
     def __dealloc__(self):
         free(self.q.robs)
         free(self.q.active)
+        free(self.q.pos)
         free(self.q.is_active)
+        free(self.q.touched)
+        free(self.q.is_touched)
+        free(self.q.deadline)
 
     def __repr__(self):
         b = <ReorderBuffer>self.buffers[0]
@@ -1063,19 +1183,20 @@ cdef class ReorderQueues:
         """
         qid = require_int("queue", queue, 0, self.q.n_queues - 1)
         st = (<ReorderBuffer>self.buffers[qid]).insert(psn, handle, now_ns, dropped)
-        if st == PFO_ROB_BUFFERED and not self.q.is_active[qid]:
-            self.q.is_active[qid] = 1
-            self.q.active[self.q.n_active] = qid
-            self.q.n_active += 1
+        if st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED:
+            pfo_robq_touch(&self.q, qid)
         return st
 
     cdef _check_drain_time(self, int64_t t):
         cdef uint32_t i
-        cdef pfo_ns_t last
+        cdef pfo_ns_t last = 0
+        if _robq_time_ok(&self.q, t):
+            return
         for i in range(self.q.n_active):
-            last = self.q.robs[self.q.active[i]].last_ns
-            if t < last:
-                _time_error("now_ns", t, last)
+            last = max(last, self.q.robs[self.q.active[i]].last_ns)
+        for i in range(self.q.n_touched):
+            last = max(last, self.q.robs[self.q.touched[i]].last_ns)
+        _time_error("now_ns", t, last)
 
     def drain_into(self, now_ns, out, out_queue=None):
         """Drain every queue with something due at ``now_ns`` into ``out``.
@@ -1132,7 +1253,10 @@ cdef class ReorderQueues:
             hs.append(h)
             qs.append(np.full(len(h), i, np.int32))
             self.q.is_active[i] = 0
+            self.q.is_touched[i] = 0
         self.q.n_active = 0
+        self.q.n_touched = 0
+        self.q.min_deadline = PFO_NS_NEVER
         return np.concatenate(hs), np.concatenate(qs)
 
     def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,
