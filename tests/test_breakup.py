@@ -249,6 +249,8 @@ def _state(b):
 
 
 M1 = np.zeros(1, META_DTYPE)
+RO = np.zeros(2, META_DTYPE)
+RO.flags.writeable = False
 
 
 @pytest.mark.parametrize("call, exc, msg", [
@@ -264,6 +266,11 @@ M1 = np.zeros(1, META_DTYPE)
     (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros(1, np.int64)), TypeError,
      "out must have dtype"),
     (lambda b: b.ingress(1, 0, 0, 64, 200, out=M1, index=1), IndexError, "index must be in [0, 0], got 1"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=RO), ValueError, "out must be a writable array"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros((1, 1), META_DTYPE)), ValueError,
+     "out must be 1-dimensional, got shape (1, 1)"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros(4, META_DTYPE)[::2]), ValueError,
+     "out must be C-contiguous"),
     (lambda b: b.ingress_burst(np.zeros(2, np.int64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
                                np.zeros(2, np.uint16), np.full(2, 200)), TypeError,
      "keys must have dtype uint64, got int64"),

@@ -11,7 +11,8 @@ SOURCE = """
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from paraflowo._core._types cimport pfo_ns_t
 from paraflowo._core.detectors cimport (
-    ElephantDetector, CountMinDetector, ThresholdDetector, PFO_CM_MAX_DEPTH)
+    ElephantDetector, CountMinDetector, ThresholdDetector, PFO_CM_MAX_DEPTH,
+    PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON)
 
 def drive(ElephantDetector det, const uint64_t[::1] keys, const int64_t[::1] times,
           const uint64_t[::1] amounts):
@@ -36,6 +37,12 @@ def drive_burst(ElephantDetector det, const uint64_t[::1] keys, const int64_t[::
         det.c_update_burst(&keys[0], &times[0], 1, NULL, f, n)
         det.c_advance(times[n - 1])
     return bytes(flags)
+
+def forced(ElephantDetector det, uint64_t key):
+    cdef int v
+    with nogil:
+        v = det.c_forced(key)
+    return v, PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON
 
 def fields(CountMinDetector cm, ThresholdDetector ss):
     return (cm.width, cm.depth, cm.threshold, cm.window_ns, cm.max_tags,
@@ -77,4 +84,8 @@ def test_cimport_detectors_nogil(tmp_path):
         assert c.last_ns == int(times[-1])
 
     cm, ss = CountMinDetector(64, 2, 7, 99, max_tags=3), ThresholdDetector(5, 8, 100)
+    assert mod.forced(cm, 1) == (-1, -1, 0, 1)
+    cm.force(1, True)
+    ss.force(1, False)
+    assert mod.forced(cm, 1)[0] == 1 and mod.forced(ss, 1)[0] == 0 and mod.forced(ss, 2)[0] == -1
     assert mod.fields(cm, ss) == (64, 2, 7, 99, 3, 5, 8, 16)

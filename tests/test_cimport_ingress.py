@@ -17,9 +17,9 @@ SOURCE = """
 # cython: boundscheck=False, wraparound=False
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_meta_t, pfo_psn_t, pfo_ns_t, PFO_FLAG_PARA
-from paraflowo._core.psn cimport PSNAllocator, PFO_PSN_NO_QUEUE, pfo_psn_home
+from paraflowo._core.psn cimport PSNAllocator, PFO_PSN_NO_QUEUE, pfo_psn_home, pfo_psn_next
 from paraflowo._core.scheduler cimport (
-    FlowletScheduler, pfo_flowlet_t, PFO_SCHED_NEVER, PFO_SCHED_MAX_DELAY)
+    FlowletScheduler, pfo_flowlet_t, pfo_sched_steer, PFO_SCHED_NEVER, PFO_SCHED_MAX_DELAY)
 from paraflowo._core.breakup cimport Breakup, pfo_para_entry_t
 
 def tag_all(PSNAllocator a, const uint64_t[::1] keys, const uint16_t[::1] ports,
@@ -55,6 +55,30 @@ def schedule(FlowletScheduler s, const uint16_t[::1] cores, const int64_t[::1] d
         for i in range(1, n_packets):
             ov[i] = s.c_steer(&f, i * gap)
     return bytes(out), t0, s.c_t_avg(), f.rx_id, PFO_SCHED_NEVER, PFO_SCHED_MAX_DELAY
+
+def inline_vs_methods(PSNAllocator a1, PSNAllocator a2, FlowletScheduler s1,
+                      FlowletScheduler s2, int n):
+    # the inline fast paths give the methods' results, and never touch f.user
+    cdef pfo_flowlet_t f1, f2
+    cdef Py_ssize_t i
+    cdef int same = 1
+    cdef pfo_psn_t dummy
+    with nogil:
+        a1.c_tag(1, 0, 0, 0, &dummy)
+        a2.c_tag(1, 0, 0, 0, &dummy)
+        s1.c_start(&f1, 5, 0)
+        s2.c_start(&f2, 5, 0)
+        f1.user = 777
+        f2.user = 777
+        for i in range(1, n):
+            if pfo_psn_next(a1, 0, i) != a2.c_next_psn(0, i):
+                same = 0
+            if i % 7 == 0:
+                s1.c_observe(i % 4, 100 * (i % 5))
+                s2.c_observe(i % 4, 100 * (i % 5))
+            if pfo_sched_steer(s1, &f1, i * 10) != s2.c_steer(&f2, i * 10):
+                same = 0
+    return same == 1, f1.user, f2.user, f1.rx_id == f2.rx_id
 
 def pipeline(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
              const int64_t[::1] now, pfo_ns_t service):
@@ -126,6 +150,15 @@ def test_cimport_ingress_nogil(tmp_path):
     assert rx_id == flows[0]["rx_id"] > 7
     assert (never, max_delay) == (2**63 - 1, 2**40)
 
+    # inline fast paths == methods
+    same, u1, u2, rx_same = mod.inline_vs_methods(
+        PSNAllocator(1, psn_bits=8), PSNAllocator(1, psn_bits=8),
+        FlowletScheduler(4, n_para=2, smoothing=0.5, t_switch_min_ns=10, t_switch_max_ns=400,
+                         t_switch_init_ns=50),
+        FlowletScheduler(4, n_para=2, smoothing=0.5, t_switch_min_ns=10, t_switch_max_ns=400,
+                         t_switch_init_ns=50), 3000)
+    assert same and rx_same and u1 == u2 == 777
+
     # Breakup per packet with feedback, against the Python API
     b1, b2 = _breakup(), _breakup()
     raw, para, live = mod.pipeline(b1, keys, hashes, times, 100)
@@ -144,4 +177,4 @@ def test_cimport_ingress_nogil(tmp_path):
     raw, entry_size, flowlet_size = mod.pipeline_burst(b3, keys, hashes, ports, lengths, times)
     ref = b4.ingress_burst(keys, hashes, ports, lengths, times)
     assert raw == ref.tobytes()
-    assert (entry_size, flowlet_size) == (40, FLOWLET_DTYPE.itemsize) == (40, 16)
+    assert (entry_size, flowlet_size) == (32, FLOWLET_DTYPE.itemsize) == (32, 16)

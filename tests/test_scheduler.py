@@ -301,6 +301,12 @@ def test_constructor_errors(kwargs, exc, msg):
         FlowletScheduler(**kwargs)
 
 
+def _readonly_flows():
+    f = np.zeros(2, FLOWLET_DTYPE)
+    f.flags.writeable = False
+    return f
+
+
 def _state(s, flows):
     return (s.t_avg, [s.t_cpu(c) for c in range(s.n_cores)], s.samples, s.switches,
             flows.tobytes())
@@ -329,6 +335,13 @@ def _state(s, flows):
     (lambda s, f: s.steer(f, 0, -5), ValueError, "now_ns must be in [0, 2**63 - 1], got -5"),
     (lambda s, f: s.steer(f, -1, 200), IndexError, "index must be in [0, 1], got -1"),
     (lambda s, f: s.steer(np.zeros(2, np.int64), 0, 200), TypeError, "flows must have dtype"),
+    (lambda s, f: s.steer(np.zeros(4, FLOWLET_DTYPE)[::2], 0, 200), ValueError,
+     "flows must be C-contiguous"),
+    (lambda s, f: s.steer(np.zeros((1, 2), FLOWLET_DTYPE), 0, 200), ValueError,
+     "flows must be 1-dimensional, got shape (1, 2)"),
+    (lambda s, f: s.steer(_readonly_flows(), 0, 200), ValueError, "flows must be a writable array"),
+    (lambda s, f: s.steer_burst(_readonly_flows(), np.array([0]), np.array([200])), ValueError,
+     "flows must be a writable array"),
     (lambda s, f: s.steer_burst(f, np.array([0, 2]), np.array([200, 201])), IndexError,
      "index must be in [0, 1], got index[1] = 2"),
     (lambda s, f: s.steer_burst(f, np.array([0, 1]), np.array([200, 199])), ValueError,
@@ -348,3 +361,14 @@ def test_call_errors_leave_state_unchanged(call, exc, msg):
     with pytest.raises(exc, match=re.escape(msg)):
         call(s, f)
     assert _state(s, f) == before
+
+
+def test_user_field_is_never_touched():
+    s = sched(n_cores=2, n_para=2, t_switch_init_ns=5, t_switch_min_ns=5, t_switch_max_ns=5)
+    flows = np.zeros(3, FLOWLET_DTYPE)
+    flows["user"] = [11, 22, 33]
+    for i in range(3):
+        s.start(flows, i, i, 0)
+    s.steer_burst(flows, np.array([0, 1, 2, 0] * 10, np.int64), np.arange(0, 400, 10))
+    assert flows["user"].tolist() == [11, 22, 33]
+    assert s.switches > 0

@@ -45,29 +45,37 @@ from elsewhere at the same time.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t
 from paraflowo._core.detectors cimport ElephantDetector
-from paraflowo._core.psn cimport PSNAllocator
-from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t
+from paraflowo._core.psn cimport PSNAllocator, pfo_psn_next
+from paraflowo._core.scheduler cimport FlowletScheduler, pfo_flowlet_t, pfo_sched_steer
 
 cdef enum:
     PFO_BRK_MAX_PROBES = 64      # largest accepted `probes`
     PFO_BRK_CHUNK = 256          # c_ingress_burst asks the detector per chunk of this many
 
-# One para_flow table slot, 40 bytes.
+cdef extern from *:
+    """
+    #define PFO_BRK_EMPTY INT64_MIN
+    """
+    # pfo_para_entry_t.last_ns of a slot that never held a flow.
+    const pfo_ns_t PFO_BRK_EMPTY
+
+# One para_flow table slot, 32 bytes; the table is 64-byte aligned, so a slot
+# never straddles two cache lines.
 ctypedef struct pfo_para_entry_t:
-    uint64_t key          # flow key (valid when used != 0)
-    pfo_ns_t last_ns      # time of the flow's last packet
-    pfo_flowlet_t flow    # the scheduler's per-flow state (RX id, core, since)
-    uint16_t queue        # the flow's reorder queue
-    uint8_t used          # 1 once a flow has been put here; never cleared, a
-                          # slot whose flow is idle >= idle_ns is free again
-    uint8_t reserved[5]
+    uint64_t key          # flow key (valid unless last_ns == PFO_BRK_EMPTY)
+    pfo_ns_t last_ns      # time of the flow's last packet, PFO_BRK_EMPTY if the
+                          # slot never held a flow.  Slots are never emptied
+                          # again: one whose flow is idle >= idle_ns is free.
+    pfo_flowlet_t flow    # the scheduler's per-flow state (RX id, core, since);
+                          # flow.user holds the flow's reorder queue
 
 
 cdef class Breakup:
     cdef readonly ElephantDetector detector
     cdef readonly PSNAllocator allocator
     cdef readonly FlowletScheduler scheduler
-    cdef pfo_para_entry_t* table  # owned, `capacity` slots
+    cdef pfo_para_entry_t* table  # `capacity` slots, 64-byte aligned inside table_mem
+    cdef void* table_mem          # owned allocation
     cdef uint32_t mask            # capacity - 1
     cdef readonly uint32_t capacity
     cdef readonly uint32_t probes

@@ -1,6 +1,8 @@
 """The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
 
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
@@ -18,6 +20,22 @@ from paraflowo.metadata import META_DTYPE
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define PFO_PREFETCH(p) __builtin_prefetch((p), 1, 3)
+    #else
+    #define PFO_PREFETCH(p) ((void)(p))
+    #endif
+    """
+    void PFO_PREFETCH(const void* p) noexcept nogil
+
+# Prefetch distance of the burst loop, packets: the table slot of packet
+# i + PFO_BRK_AHEAD is fetched while packet i is handled.
+cdef enum:
+    PFO_BRK_AHEAD = 8
+
+
 cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     # murmur3 fmix64: the para_flow table's slot hash of a flow key.
     k ^= k >> 33
@@ -26,6 +44,22 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     k *= <uint64_t>0xc4ceb9fe1a85ec53ULL
     k ^= k >> 33
     return k
+
+
+cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
+    # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
+    # it with PyBuffer_Release); META_DTYPE arrays pass the identity test.
+    if not (type(arr) is np.ndarray and arr.dtype is dtype):
+        require_array(name, arr, dtype)
+    try:
+        PyObject_GetBuffer(arr, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    except (BufferError, ValueError):
+        require_array(name, arr, dtype)
+        raise ValueError(f"{name} must be a writable array") from None
+    if view.ndim != 1:
+        PyBuffer_Release(view)
+        require_array(name, arr, dtype)
+    return 0
 
 
 cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
@@ -66,7 +100,7 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
     # 1. the para_flow table: the key's own slot, else the first free one
     for i in range(self.probes):
         e = &self.table[(home + i) & self.mask]
-        if not e.used:
+        if e.last_ns == PFO_BRK_EMPTY:
             if free_e is NULL:
                 free_e = e
             break                 # slots are never emptied: the key is not further on
@@ -76,9 +110,9 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                 if elephant < 0:
                     self.detector.c_update(key, now_ns, amount)
                 e.last_ns = now_ns
-                out.queue = e.queue
-                out.psn = self.allocator.c_next_psn(e.queue, now_ns)
-                out.core = self.scheduler.c_steer(&e.flow, now_ns)
+                out.queue = e.flow.user
+                out.psn = pfo_psn_next(self.allocator, e.flow.user, now_ns)
+                out.core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
                 out.flags = PFO_FLAG_PARA
                 self.para_packets += 1
                 return
@@ -96,11 +130,10 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
             q = self.allocator.c_acquire(key, port, flow_hash, now_ns)
             if q >= 0:
                 free_e.key = key
-                free_e.used = 1
                 free_e.last_ns = now_ns
-                free_e.queue = <uint16_t>q
+                free_e.flow.user = <uint16_t>q
                 out.queue = <uint16_t>q
-                out.psn = self.allocator.c_next_psn(<uint32_t>q, now_ns)
+                out.psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
                 out.core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
                 out.flags = PFO_FLAG_PARA
                 self.para_flows += 1
@@ -129,7 +162,7 @@ cdef class Breakup:
     scheduler : FlowletScheduler
         Flowlet rotation; its ``reta`` also steers mice (plain RSS).
     capacity : int, default 1024
-        Slots of the para_flow table, a power of two in [1, 2**24] (40 bytes
+        Slots of the para_flow table, a power of two in [1, 2**24] (32 bytes
         each): at most this many flows are para_flows at once.
     probes : int, default 8
         Slots tried per flow key, in [1, 64].
@@ -201,9 +234,15 @@ cdef class Breakup:
         probes = require_int("probes", probes, 1, PFO_BRK_MAX_PROBES)
         if count not in ("packets", "bytes"):
             raise ValueError(f"count must be 'packets' or 'bytes', got {count!r}")
-        self.table = <pfo_para_entry_t*>PyMem_Calloc(capacity, sizeof(pfo_para_entry_t))
-        if self.table is NULL:
+        self.table_mem = PyMem_Malloc(capacity * sizeof(pfo_para_entry_t) + 64)
+        if self.table_mem is NULL:
             raise MemoryError("cannot allocate the para_flow table")
+        self.table = <pfo_para_entry_t*>((<size_t>self.table_mem + 63) & ~(<size_t>63))
+        cdef uint32_t i
+        for i in range(capacity):
+            self.table[i].key = 0
+            self.table[i].last_ns = PFO_BRK_EMPTY
+            memset(&self.table[i].flow, 0, sizeof(pfo_flowlet_t))
         self.detector = detector
         self.allocator = allocator
         self.scheduler = scheduler
@@ -215,7 +254,7 @@ cdef class Breakup:
         self.last_ns = 0
 
     def __dealloc__(self):
-        PyMem_Free(self.table)
+        PyMem_Free(self.table_mem)
 
     def __repr__(self):
         return (f"Breakup({self.detector!r}, {self.allocator!r}, {self.scheduler!r}, "
@@ -234,7 +273,7 @@ cdef class Breakup:
         cdef pfo_para_entry_t* e
         for i in range(self.probes):
             e = &self.table[(home + i) & self.mask]
-            if not e.used:
+            if e.last_ns == PFO_BRK_EMPTY:
                 return NULL           # slots are never emptied: the key is not further on
             if e.key == key:
                 return e if now_ns - e.last_ns < self.idle_ns else NULL
@@ -264,14 +303,12 @@ cdef class Breakup:
                 self.detector.c_update_burst(keys + s, now_ns + s, 1, amounts, eleph, m)
             else:
                 self.detector.c_update_burst(keys + s, now_ns + s, 1, NULL, eleph, m)
-            if handles is NULL:
-                for i in range(s, s + m):
-                    _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
-                              self.packets, eleph[i - s], &out[i])
-            else:
-                for i in range(s, s + m):
-                    _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
-                              handles[i], eleph[i - s], &out[i])
+            for i in range(s, s + m):
+                if i + PFO_BRK_AHEAD < n:
+                    PFO_PREFETCH(&self.table[<uint32_t>_mix64(keys[i + PFO_BRK_AHEAD]) & self.mask])
+                _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
+                          self.packets if handles is NULL else handles[i], eleph[i - s],
+                          &out[i])
             s += m
 
     cdef void c_feedback(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil:
@@ -335,23 +372,27 @@ cdef class Breakup:
         elif not (type(handle) is int and 0 <= handle <= _U64_MAX):
             require_int("handle", handle, 0, _U64_MAX)
         cdef pfo_meta_t m
-        cdef pfo_meta_t[::1] o
-        cdef Py_ssize_t i = 0
-        if out is not None:
-            require_array("out", out, META_DTYPE)
-            if not (type(index) is int and 0 <= index < out.shape[0]):
-                i = require_int("index", index)
-                if not 0 <= i < out.shape[0]:
-                    raise IndexError(f"index must be in [0, {out.shape[0] - 1}], got {i}")
-            else:
-                i = index
-            o = out
-            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &o[i])
+        cdef pfo_meta_t* rec
+        cdef Py_buffer view
+        cdef Py_ssize_t i
+        if out is None:
+            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
             _sync_time(self, now_ns)
-            return o[i].core
-        self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
-        _sync_time(self, now_ns)
-        return m.core
+            return m.core
+        _get_records("out", out, META_DTYPE, &view)
+        try:
+            if type(index) is int and 0 <= index < view.shape[0]:
+                i = index
+            else:
+                i = require_int("index", index)
+                if not 0 <= i < view.shape[0]:
+                    raise IndexError(f"index must be in [0, {view.shape[0] - 1}], got {i}")
+            rec = <pfo_meta_t*>view.buf + i
+            self.c_ingress(key, flow_hash, port, length, now_ns, handle, rec)
+            _sync_time(self, now_ns)
+            return rec.core
+        finally:
+            PyBuffer_Release(&view)
 
     def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
         """Steer a burst of packets in order; fill one metadata record each.
@@ -417,9 +458,14 @@ cdef class Breakup:
         if handles is not None:
             hd = handles
             hp = &hd[0]
-        cdef pfo_meta_t[::1] o = out
-        with nogil:
-            self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n, &o[0])
+        cdef Py_buffer view
+        _get_records("out", out, META_DTYPE, &view)
+        try:
+            with nogil:
+                self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
+                                     <pfo_meta_t*>view.buf)
+        finally:
+            PyBuffer_Release(&view)
         _sync_time(self, t[n - 1])
         return out
 
@@ -503,6 +549,7 @@ cdef class Breakup:
         cdef pfo_ns_t now = _check_now("now_ns", now_ns, self.last_ns)
         cdef uint32_t i, n = 0
         for i in range(self.capacity):
-            if self.table[i].used and now - self.table[i].last_ns < self.idle_ns:
+            if (self.table[i].last_ns != PFO_BRK_EMPTY
+                    and now - self.table[i].last_ns < self.idle_ns):
                 n += 1
         return n

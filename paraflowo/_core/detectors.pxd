@@ -50,13 +50,13 @@ ctypedef struct pfo_ktab_t:
     uint32_t count           # keys held
 
 
-# One Count-Min row hash: h(x) = top log2(width) bits of (a*x + b) mod 2**128,
-# with a = (a_hi, a_lo), b = (b_hi, b_lo) drawn from a seeded SplitMix64 stream.
+# One Count-Min row hash, pair-multiply-shift over the two 32-bit halves of
+# the key x = (x_hi, x_lo):  h(x) = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l),
+# l = log2(width), with a0, a1, b drawn from a seeded SplitMix64 stream.
 ctypedef struct pfo_cm_hash_t:
-    uint64_t a_hi
-    uint64_t a_lo
-    uint64_t b_hi
-    uint64_t b_lo
+    uint64_t a0
+    uint64_t a1
+    uint64_t b
 
 
 # Space-Saving summary of one window: `capacity` slots, a min-heap on count.
@@ -78,6 +78,7 @@ cdef class ElephantDetector:
     cdef pfo_ktab_t tags            # forced keys -> PFO_TAG_OFF / PFO_TAG_ON
     cdef readonly uint32_t max_tags
     cdef readonly pfo_ns_t last_ns  # latest now_ns seen, -1 before the first
+    cdef bint busy                  # a Python burst call is running (GIL released)
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil
         # Count `amount` (packets or bytes) for `key` at `now_ns`.
@@ -103,6 +104,10 @@ cdef class ElephantDetector:
         # in order.  now_step 0: one time for the whole burst; 1: per packet
         # (nondecreasing).  amounts NULL: 1 per packet.  out: 0 or 1 per packet.
         # Same result as the per-packet calls.  Cannot fail.
+
+    cdef int c_forced(self, uint64_t key) noexcept nogil
+        # The forced setting of `key`: PFO_TAG_ON, PFO_TAG_OFF, or PFO_TAG_NONE
+        # (-1) when not forced.  Counts nothing.  Cannot fail.
 
 
 cdef class CountMinDetector(ElephantDetector):

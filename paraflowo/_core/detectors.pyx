@@ -1,7 +1,9 @@
 """Elephant detectors: windowed Count-Min and Space-Saving, with manual tags."""
 
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import math
@@ -26,38 +28,151 @@ cdef extern from *:
         k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;
         return k ^ (k >> 33);
     }
-    /* High 64 bits of (a*x + b) mod 2**128 for 128-bit a = (a_hi, a_lo),
-       b = (b_hi, b_lo) and a 64-bit x: the multiply-add-shift hash. */
-    static inline uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi,
-                                          uint64_t b_lo, uint64_t x) {
-    #if defined(__SIZEOF_INT128__)
-        unsigned __int128 p = (unsigned __int128)a_lo * x;
-        uint64_t lo = (uint64_t)p, hi = (uint64_t)(p >> 64);
+
+    /* ---- Count-Min kernel ------------------------------------------------
+       cells[((r << lw) + col) * 2 + w]: row r, column col, window slot w.
+       hp: depth triples (a0, a1, b) -- the layout of pfo_cm_hash_t[depth].
+
+       Row hash: pair-multiply-shift (Thorup, "High speed hashing for integers
+       and strings", 2015) over the 32-bit halves of the key, in 64-bit
+       arithmetic, one multiplication per row:
+           col = (((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64) >> (64 - l)
+       Expanded, the product is a0*x_lo + a1*x_hi + (x_hi*x_lo + a0*a1): a
+       vector multiply-shift plus a key-only offset and a key-independent one
+       absorbed by the uniform b.  For keys x != y, the difference of the two
+       pre-shift values is uniform over a coset of 2**k Z with k <= 31 (k:
+       trailing zeros of the differing half), so for l <= 33 (64 >= 32 + l - 1)
+       the pair (h(x), h(y)) is uniform on [2**l]**2: the family is strongly
+       universal and two keys collide with probability exactly 1/width, the
+       Count-Min bound's eps = e/width.  Rows draw independent (a0, a1, b) from
+       a seeded SplitMix64 stream, so their collisions are independent -- a CRC
+       with per-row seeds would collide on the same key pairs in every row.
+       Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
+       (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
+       such small products over all columns. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define PFO_ALWAYS_INLINE static inline __attribute__((always_inline))
     #else
-        uint64_t a0 = a_lo & 0xFFFFFFFFULL, a1 = a_lo >> 32;
-        uint64_t x0 = x & 0xFFFFFFFFULL, x1 = x >> 32;
-        uint64_t p00 = a0 * x0, p01 = a0 * x1, p10 = a1 * x0, p11 = a1 * x1;
-        uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFULL) + (p10 & 0xFFFFFFFFULL);
-        uint64_t lo = (mid << 32) | (p00 & 0xFFFFFFFFULL);
-        uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    #define PFO_ALWAYS_INLINE static inline
     #endif
-        uint64_t s = lo + b_lo;
-        return hi + a_hi * x + b_hi + (uint64_t)(s < lo);
+    #if defined(__GNUC__) || defined(__clang__)
+    #define PFO_PREFETCH(p) __builtin_prefetch((p), 1)
+    #else
+    #define PFO_PREFETCH(p) ((void)0)
+    #endif
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_col(const uint64_t *h, uint64_t key, unsigned sh) {
+        return ((h[0] + (key >> 32)) * (h[1] + (uint32_t)key) + h[2]) >> sh;
+    }
+    /* Blocks of PFO_CM_BLOCK packets: first hash every key of the block and
+       prefetch its counters, then update them, so the counters' cache misses
+       overlap instead of stalling one packet at a time.  sat = 0 is allowed
+       only when no counter can reach 2**32 - 1 in this call (the caller
+       checks the window total: no counter exceeds it). */
+    #define PFO_CM_BLOCK 16
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_loop(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        uint32_t *base[16];
+        uint64_t idx[PFO_CM_BLOCK * 16];
+        unsigned prv = cur ^ 1u, r;
+        uint32_t a = 1, c, m, v;
+        uint64_t total = 0, est = 0, e;
+        Py_ssize_t i0, j, nb;
+        for (r = 0; r < depth; r++)
+            base[r] = cells + (((uint64_t)r << lw) << 1);
+        for (i0 = 0; i0 < n; i0 += PFO_CM_BLOCK) {
+            nb = n - i0 < PFO_CM_BLOCK ? n - i0 : PFO_CM_BLOCK;
+            for (j = 0; j < nb; j++) {
+                uint64_t key = keys[i0 + j];
+                for (r = 0; r < depth; r++) {
+                    uint64_t col = pfo_cm_col(hp + 3 * r, key, sh) << 1;
+                    idx[j * depth + r] = col;
+                    PFO_PREFETCH(base[r] + col);
+                }
+            }
+            for (j = 0; j < nb; j++) {
+                const uint64_t *ix = idx + j * depth;
+                if (amounts) {
+                    uint64_t amt = amounts[i0 + j], t2 = total + amt;
+                    a = amt < 0xFFFFFFFFu ? (uint32_t)amt : 0xFFFFFFFFu;
+                    total = t2 >= total ? t2 : UINT64_MAX;
+                }
+                est = UINT64_MAX;
+                if (!cons) {
+                    for (r = 0; r < depth; r++) {
+                        uint32_t *q = base[r] + ix[r];
+                        c = q[cur] + a;
+                        if (sat) c = c < a ? 0xFFFFFFFFu : c;
+                        q[cur] = c;
+                        e = (uint64_t)c + q[prv];
+                        est = e < est ? e : est;
+                    }
+                } else {
+                    /* Conservative update (Estan & Varghese 2002): raise each
+                       row's current-window counter only up to (min over rows)
+                       + amount.  Every counter stays >= the true count of
+                       every key mapped to it (no undercount), and none exceeds
+                       the plain update's counter. */
+                    uint32_t vals[16];
+                    m = 0xFFFFFFFFu;
+                    for (r = 0; r < depth; r++) {
+                        vals[r] = base[r][ix[r] + cur];    /* rows never share a cell */
+                        m = vals[r] < m ? vals[r] : m;
+                    }
+                    c = m + a;
+                    if (sat) c = c < a ? 0xFFFFFFFFu : c;
+                    for (r = 0; r < depth; r++) {
+                        uint32_t *q = base[r] + ix[r];
+                        v = vals[r] < c ? c : vals[r];     /* branch-free */
+                        q[cur] = v;
+                        e = (uint64_t)v + q[prv];
+                        est = e < est ? e : est;
+                    }
+                }
+                if (out) out[i0 + j] = est >= th;
+            }
+        }
+        if (last_est) *last_est = est;
+        return amounts ? total : (uint64_t)n;
+    }
+    /* Depth 4 (the common case) gets its own copies with a constant depth, so
+       the row loops unroll and the hash constants stay in registers; unit
+       amounts that cannot overflow any counter skip the saturation. */
+    static uint64_t pfo_cm_kernel(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, int sat,
+            unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+            const uint64_t *amounts, Py_ssize_t n, uint8_t *out, uint64_t *last_est) {
+        if (depth == 4 && !sat && !amounts) {
+            if (cons)
+                return pfo_cm_loop(cells, hp, 4, 1, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 0, 0, lw, sh, cur, th, keys, NULL, n, out, last_est);
+        }
+        if (depth == 4) {
+            if (cons)
+                return pfo_cm_loop(cells, hp, 4, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+            return pfo_cm_loop(cells, hp, 4, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        }
+        if (cons)
+            return pfo_cm_loop(cells, hp, depth, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+        return pfo_cm_loop(cells, hp, depth, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     }
     """
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_fmix64(uint64_t k) noexcept nogil
-    uint64_t pfo_cm_hash_hi(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi, uint64_t b_lo,
-                            uint64_t x) noexcept nogil
+    uint64_t pfo_cm_col(const uint64_t* h, uint64_t key, unsigned sh) noexcept nogil
+    uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
+                           int sat, unsigned lw, unsigned sh, unsigned cur, uint64_t th,
+                           const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
+                           uint8_t* out, uint64_t* last_est) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
     _MAX_CAPACITY = 1 << 24
     _MAX_WIDTH = 1 << 24
 
-cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
-cdef uint32_t _U32_MAX = 0xFFFFFFFF
-cdef int64_t _MAX_NS = 0x7FFFFFFFFFFFFFFF
+_U64_MAX = (1 << 64) - 1
+_MAX_NS = (1 << 63) - 1
 _MAX_WINDOW_NS = 1 << 62
 
 
@@ -143,8 +258,18 @@ cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
 # Input checks shared by the Python methods
 # ---------------------------------------------------------------------------
 
-def _key(object key, str name="key"):
-    return require_int(name, key, 0, (1 << 64) - 1)
+cdef object _key(object key):
+    return require_int("key", key, 0, _U64_MAX)
+
+
+cdef int _not_busy(ElephantDetector d) except -1:
+    # Burst calls release the GIL; a second thread must not change the same
+    # detector meanwhile (no locks on the hot path: one detector per thread).
+    if d.busy:
+        raise RuntimeError(
+            f"{type(d).__name__} is in use by another thread (a burst is running "
+            f"without the GIL); give each thread its own detector")
+    return 0
 
 
 cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1:
@@ -158,7 +283,7 @@ cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1
 
 cdef inline uint64_t _sat_add64(uint64_t a, uint64_t b) noexcept nogil:
     cdef uint64_t s = a + b
-    return s if s >= a else _U64_MAX
+    return s if s >= a else UINT64_MAX
 
 
 cdef class ElephantDetector:
@@ -173,7 +298,7 @@ cdef class ElephantDetector:
     ----------
     max_tags : int, default 1024
         Most keys that can be forced at once, 0 to 2**24.  The tag table has
-        fixed memory (16 bytes per slot, ``2 * max_tags`` rounded up to a power
+        fixed memory (12 bytes per slot, ``2 * max_tags`` rounded up to a power
         of two slots).
 
     Raises
@@ -209,6 +334,7 @@ cdef class ElephantDetector:
         self._init_tags(max_tags)
 
     def _init_tags(self, max_tags):
+        _not_busy(self)
         m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
         _ktab_free(&self.tags)
         _ktab_alloc(&self.tags, m)
@@ -246,6 +372,13 @@ cdef class ElephantDetector:
             for i in range(n):
                 out[i] = self.c_update(keys[i], now_ns[i * now_step], amounts[i])
 
+    cdef int c_forced(self, uint64_t key) noexcept nogil:
+        cdef int32_t v
+        if self.tags.count == 0:
+            return PFO_TAG_NONE
+        v = _ktab_get(&self.tags, key)
+        return PFO_TAG_NONE if v < 0 else v
+
     # -- tags ----------------------------------------------------------------
 
     def force(self, key, on):
@@ -264,6 +397,7 @@ cdef class ElephantDetector:
             changed: unforce a key or build the detector with a larger
             ``max_tags``).
         """
+        _not_busy(self)
         cdef uint64_t k = _key(key)
         if not isinstance(on, (bool, np.bool_)):
             raise TypeError(f"on must be a bool, got {on!r}")
@@ -281,6 +415,7 @@ cdef class ElephantDetector:
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
+        _not_busy(self)
         return _ktab_del(&self.tags, <uint64_t>_key(key))
 
     def forced(self, key):
@@ -296,6 +431,7 @@ cdef class ElephantDetector:
 
     def clear_tags(self):
         """Remove every forced setting."""
+        _not_busy(self)
         _ktab_clear(&self.tags)
 
     @property
@@ -335,7 +471,9 @@ cdef class ElephantDetector:
         """
         cdef uint64_t k, a
         cdef pfo_ns_t t
-        # Fast path: exact ints that convert; anything else gets the full check.
+        # Fast path: exact ints that convert and a time that does not go
+        # backwards; anything else (bools, floats, numpy scalars, errors) gets
+        # the full check.
         if type(key) is int and type(now_ns) is int and type(amount) is int:
             try:
                 k = key
@@ -344,8 +482,9 @@ cdef class ElephantDetector:
             except OverflowError:
                 pass
             else:
-                if t >= self.last_ns and t >= 0:
+                if t >= self.last_ns and t >= 0 and not self.busy:
                     return self.c_update(k, t, a)
+        _not_busy(self)
         k = _key(key)
         a = require_int("amount", amount, 0, _U64_MAX)
         _check_time(self, now_ns, &t)
@@ -366,6 +505,40 @@ cdef class ElephantDetector:
             return self.c_estimate(<uint64_t>key)
         return self.c_estimate(<uint64_t>_key(key))
 
+    def estimate_burst(self, keys, out=None):
+        """:meth:`estimate` of each key of a ``uint64`` array (no time passes).
+
+        Parameters
+        ----------
+        keys : numpy.ndarray
+            1-D C-contiguous ``uint64`` flow keys.
+        out : numpy.ndarray, optional
+            1-D C-contiguous ``uint64`` array of the same length to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint64`` estimates (``out`` if given).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`update_burst`, for ``keys`` and ``out``.
+        """
+        require_array("keys", keys, np.uint64)
+        if out is None:
+            out = np.empty(keys.shape[0], dtype=np.uint64)
+        else:
+            require_array("out", out, np.uint64)
+            require_same_length(keys=keys, out=out)
+        cdef const uint64_t[::1] kv = keys
+        cdef uint64_t[::1] ov = out
+        cdef Py_ssize_t i, n = kv.shape[0]
+        with nogil:
+            for i in range(n):
+                ov[i] = self.c_estimate(kv[i])
+        return out
+
     def advance(self, now_ns):
         """Let time pass to ``now_ns`` without counting (ages out old windows).
 
@@ -375,6 +548,7 @@ cdef class ElephantDetector:
             If ``now_ns`` is not an integer, is negative, or is earlier than
             the last time seen.
         """
+        _not_busy(self)
         cdef pfo_ns_t t
         _check_time(self, now_ns, &t)
         self.c_advance(t)
@@ -411,63 +585,180 @@ cdef class ElephantDetector:
             Arrays not 1-D and C-contiguous, of different lengths, or times that
             are negative, decrease, or start below the last time seen.  Nothing
             is counted.
+        RuntimeError
+            If another thread is running a burst on this detector.
 
         Notes
         -----
-        Runs without the GIL.  With one ``now_ns`` for the burst, windows
+        Runs without the GIL; meanwhile, calls that change this detector from
+        other threads raise :class:`RuntimeError` (give each thread its own).  With one ``now_ns`` for the burst, windows
         rotate once per burst; with per-packet times, one comparison per packet.
         """
-        require_array("keys", keys, np.uint64)
-        cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
-        cdef pfo_ns_t t0
-        cdef const int64_t[::1] tv
-        cdef const pfo_ns_t* tp
-        if isinstance(now_ns, np.ndarray):
-            require_array("now_ns", now_ns, np.int64)
-            require_same_length(keys=keys, now_ns=now_ns)
-            tv = now_ns
-            step = 1
-            if n:
-                tp = &tv[0]
-                t0 = self.last_ns if self.last_ns > 0 else 0
-                with nogil:
-                    for i in range(n):
-                        if tp[i] < t0:
-                            bad = i
-                            break
-                        t0 = tp[i]
-                if bad >= 0:
-                    prev = self.last_ns if bad == 0 else int(tv[bad - 1])
-                    if tv[bad] < 0:
-                        raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
-                    raise ValueError(
-                        f"now_ns must be nondecreasing and not below the last time seen "
-                        f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
-        else:
-            _check_time(self, now_ns, &t0)
+        _not_busy(self)
+        self.busy = True
+        try:
+            res = _update_burst_fast(self, keys, now_ns, amounts, out)
+            if res is None:
+                res = _update_burst(self, keys, now_ns, amounts, out)
+            return res
+        finally:
+            self.busy = False
+
+
+
+cdef object _ndarray = np.ndarray
+
+
+cdef bint _vec(object a, Py_buffer* v, char c1, char c2, Py_ssize_t itemsize,
+               bint writable):
+    # Hold a buffer on `a` if it is an exact numpy.ndarray, 1-D, C-contiguous,
+    # native, of buffer format c1 or c2 (e.g. 'L'/'Q' for uint64); return False
+    # (nothing held) for anything else: the caller then takes the checked
+    # path, which names the problem.  ~100 ns, against ~1 us for the checks.
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+    if writable:
+        flags |= PyBUF_WRITABLE
+    if type(a) is not _ndarray:
+        return False
+    try:
+        PyObject_GetBuffer(a, v, flags)
+    except Exception:
+        return False
+    if (v.ndim == 1 and v.itemsize == itemsize and v.format is not NULL
+            and (v.format[0] == c1 or v.format[0] == c2) and v.format[1] == 0):
+        return True
+    PyBuffer_Release(v)
+    return False
+
+
+cdef object _update_burst_fast(ElephantDetector self, keys, now_ns, amounts, out):
+    # update_burst for well-formed arguments, or None: then _update_burst
+    # checks everything again and raises the error that names the problem.
+    # Nothing is counted before every check has passed.
+    cdef Py_buffer kb, tb, ab, ob
+    cdef int held = 0
+    cdef Py_ssize_t n, i, step
+    cdef pfo_ns_t t0
+    cdef const pfo_ns_t* tp
+    cdef const uint64_t* ap = NULL
+    cdef bint ok = True
+    if not _vec(keys, &kb, b'L', b'Q', 8, False):
+        return None
+    held = 1
+    try:
+        n = kb.shape[0]
+        if type(now_ns) is int:
+            try:
+                t0 = now_ns
+            except OverflowError:
+                return None
+            if t0 < 0 or t0 < self.last_ns:
+                return None
             tp = &t0
             step = 0
-        cdef const uint64_t[::1] kv = keys
-        cdef const uint64_t[::1] av
-        cdef const uint64_t* ap = NULL
+        else:
+            if not _vec(now_ns, &tb, b'l', b'q', 8, False):
+                return None
+            held |= 2
+            if tb.shape[0] != n:
+                return None
+            tp = <const pfo_ns_t*>tb.buf
+            step = 1
+            t0 = self.last_ns if self.last_ns > 0 else 0
+            with nogil:
+                for i in range(n):
+                    if tp[i] < t0:
+                        ok = False
+                        break
+                    t0 = tp[i]
+            if not ok:
+                return None
         if amounts is not None:
-            require_array("amounts", amounts, np.uint64)
-            require_same_length(keys=keys, amounts=amounts)
-            av = amounts
-            if n:
-                ap = &av[0]
+            if not _vec(amounts, &ab, b'L', b'Q', 8, False):
+                return None
+            held |= 4
+            if ab.shape[0] != n:
+                return None
+            ap = <const uint64_t*>ab.buf
         if out is None:
             out = np.empty(n, dtype=np.bool_)
-        else:
-            require_array("out", out, np.bool_)
-            require_same_length(keys=keys, out=out)
-        cdef uint8_t[::1] ov = out.view(np.uint8)
+        if not _vec(out, &ob, b'?', b'?', 1, True):
+            return None
+        held |= 8
+        if ob.shape[0] != n:
+            return None
         if n:
             with nogil:
-                self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
+                self.c_update_burst(<const uint64_t*>kb.buf, tp, step, ap,
+                                    <uint8_t*>ob.buf, n)
         elif step == 0:
             self.c_advance(t0)
         return out
+    finally:
+        if held & 1:
+            PyBuffer_Release(&kb)
+        if held & 2:
+            PyBuffer_Release(&tb)
+        if held & 4:
+            PyBuffer_Release(&ab)
+        if held & 8:
+            PyBuffer_Release(&ob)
+
+
+cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
+    require_array("keys", keys, np.uint64)
+    cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
+    cdef pfo_ns_t t0
+    cdef const int64_t[::1] tv
+    cdef const pfo_ns_t* tp
+    if isinstance(now_ns, np.ndarray):
+        require_array("now_ns", now_ns, np.int64)
+        require_same_length(keys=keys, now_ns=now_ns)
+        tv = now_ns
+        step = 1
+        if n:
+            tp = &tv[0]
+            t0 = self.last_ns if self.last_ns > 0 else 0
+            with nogil:
+                for i in range(n):
+                    if tp[i] < t0:
+                        bad = i
+                        break
+                    t0 = tp[i]
+            if bad >= 0:
+                prev = self.last_ns if bad == 0 else int(tv[bad - 1])
+                if tv[bad] < 0:
+                    raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
+                raise ValueError(
+                    f"now_ns must be nondecreasing and not below the last time seen "
+                    f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
+    else:
+        _check_time(self, now_ns, &t0)
+        tp = &t0
+        step = 0
+    cdef const uint64_t[::1] kv = keys
+    cdef const uint64_t[::1] av
+    cdef const uint64_t* ap = NULL
+    if amounts is not None:
+        require_array("amounts", amounts, np.uint64)
+        require_same_length(keys=keys, amounts=amounts)
+        av = amounts
+        if n:
+            ap = &av[0]
+    if out is None:
+        out = np.empty(n, dtype=np.bool_)
+    else:
+        require_array("out", out, np.bool_)
+        require_same_length(keys=keys, out=out)
+        if not out.flags.writeable:
+            raise ValueError("out must be writable, got a read-only array")
+    cdef uint8_t[::1] ov = out.view(np.uint8)
+    if n:
+        with nogil:
+            self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
+    elif step == 0:
+        self.c_advance(t0)
+    return out
 
 
 cdef inline bint _tag_override(ElephantDetector d, uint64_t key, bint measured) noexcept nogil:
@@ -507,48 +798,27 @@ cdef inline void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil
 
 
 cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
-    # Count amount for key in the current window; return the estimate over
-    # both windows, min over rows of (current + previous).
-    cdef uint32_t* cells = d.cells
-    cdef uint32_t* p[PFO_CM_MAX_DEPTH]
-    cdef uint32_t cur = d.cur, prv = d.cur ^ 1, a, c, m, r
-    cdef uint32_t depth = d.depth, lw = d.log2_width, sh = d.shift
-    cdef uint64_t est = _U64_MAX, e, col
-    cdef const pfo_cm_hash_t* h = d.hashes
-    a = <uint32_t>amount if amount < _U32_MAX else _U32_MAX
-    d.totals[cur] = _sat_add64(d.totals[cur], amount)
-    if not d.conservative:
-        for r in range(depth):
-            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
-            p[0] = cells + ((<uint64_t>r << lw) + col) * 2
-            c = p[0][cur] + a
-            if c < a:
-                c = _U32_MAX              # saturate
-            p[0][cur] = c
-            e = <uint64_t>c + p[0][prv]
-            if e < est:
-                est = e
-        return est
-    # Conservative update (Estan & Varghese): raise each row's current-window
-    # counter only up to (min over rows) + amount, never lower.  Every counter
-    # stays >= the true count of every key mapped to it, so the estimate never
-    # undercounts, and no counter ever exceeds the plain update's counter.
-    m = _U32_MAX
-    for r in range(depth):
-        col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> sh
-        p[r] = cells + ((<uint64_t>r << lw) + col) * 2
-        if p[r][cur] < m:
-            m = p[r][cur]
-    c = m + a
-    if c < a:
-        c = _U32_MAX
-    for r in range(depth):
-        if p[r][cur] < c:
-            p[r][cur] = c
-        e = <uint64_t>p[r][cur] + p[r][prv]
-        if e < est:
-            est = e
+    # Count amount for key in the current window (per packet); return the
+    # estimate over both windows, min over rows of (current + previous).
+    cdef uint64_t est
+    cdef uint64_t total = _cm_kernel(d, &key, &amount, 1, NULL, &est)
+    d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
     return est
+
+
+cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
+                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
+                                uint64_t* last_est) noexcept nogil:
+    # Count keys[i] (amounts[i], or 1 if amounts is NULL) for i < n in the
+    # current window; out[i] = estimate >= threshold (if out is not NULL);
+    # *last_est = estimate of the last key (if last_est is not NULL).
+    # Returns the amount counted (saturating).  The time is the caller's.
+    # Unit amounts cannot overflow a counter while the window total stays
+    # below 2**32 - 1 (no counter exceeds its window's total).
+    cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
+    return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative, sat,
+                         d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
+                         out, last_est)
 
 
 cdef class CountMinDetector(ElephantDetector):
@@ -632,6 +902,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def __init__(self, width, depth, threshold, window_ns, conservative=True, seed=0,
                  *, max_tags=1024):
+        _not_busy(self)
         w = require_pow2("width", width, 2, _MAX_WIDTH)
         d = require_int("depth", depth, 1, PFO_CM_MAX_DEPTH)
         th = require_int("threshold", threshold, 1, _U64_MAX)
@@ -657,10 +928,9 @@ cdef class CountMinDetector(ElephantDetector):
         cdef uint64_t state = s
         cdef uint32_t r
         for r in range(PFO_CM_MAX_DEPTH):
-            self.hashes[r].a_hi = pfo_splitmix64(&state)
-            self.hashes[r].a_lo = pfo_splitmix64(&state)
-            self.hashes[r].b_hi = pfo_splitmix64(&state)
-            self.hashes[r].b_lo = pfo_splitmix64(&state)
+            self.hashes[r].a0 = pfo_splitmix64(&state)
+            self.hashes[r].a1 = pfo_splitmix64(&state)
+            self.hashes[r].b = pfo_splitmix64(&state)
         self.cur = 0
         self.win_end = 0
         self.totals[0] = self.totals[1] = 0
@@ -682,10 +952,9 @@ cdef class CountMinDetector(ElephantDetector):
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
         cdef uint32_t r
         cdef uint32_t* p
-        cdef uint64_t est = _U64_MAX, e, col
-        cdef const pfo_cm_hash_t* h = self.hashes
+        cdef uint64_t est = UINT64_MAX, e, col
         for r in range(self.depth):
-            col = pfo_cm_hash_hi(h[r].a_hi, h[r].a_lo, h[r].b_hi, h[r].b_lo, key) >> self.shift
+            col = pfo_cm_col(<const uint64_t*>&self.hashes[r], key, self.shift)
             p = self.cells + ((<uint64_t>r << self.log2_width) + col) * 2
             e = <uint64_t>p[0] + p[1]
             if e < est:
@@ -698,24 +967,28 @@ cdef class CountMinDetector(ElephantDetector):
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i
-        cdef uint64_t th = self.threshold
+        cdef Py_ssize_t i, j
         cdef pfo_ns_t t
+        cdef uint64_t total
         if now_step == 0:
-            # one time for the burst: rotate once, then a tight loop
+            # one time for the burst: rotate once, then one tight loop
             _cm_advance(self, now_ns[0])
-            if amounts is NULL:
-                for i in range(n):
-                    out[i] = _cm_count(self, keys[i], 1) >= th
-            else:
-                for i in range(n):
-                    out[i] = _cm_count(self, keys[i], amounts[i]) >= th
+            total = _cm_kernel(self, keys, amounts, n, out, NULL)
+            self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
         else:
-            for i in range(n):
+            # per-packet times: cut the burst at window boundaries
+            i = 0
+            while i < n:
                 t = now_ns[i]
                 if <uint64_t>t >= self.win_end:
                     _cm_advance(self, t)
-                out[i] = _cm_count(self, keys[i], 1 if amounts is NULL else amounts[i]) >= th
+                j = i + 1
+                while j < n and <uint64_t>now_ns[j] < self.win_end:
+                    j += 1
+                total = _cm_kernel(self, keys + i, NULL if amounts is NULL else amounts + i,
+                                   j - i, out + i, NULL)
+                self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
+                i = j
             if n and now_ns[n - 1] > self.last_ns:
                 self.last_ns = now_ns[n - 1]
         if self.tags.count:
@@ -732,7 +1005,7 @@ cdef class CountMinDetector(ElephantDetector):
     @property
     def delta(self):
         """Probability ``e**-depth`` that an estimate exceeds its bound."""
-        return math.exp(-self.depth)
+        return math.exp(-<double>self.depth)
 
     @property
     def window_totals(self):
@@ -751,6 +1024,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def reset(self):
         """Clear every counter and the time (tags are kept)."""
+        _not_busy(self)
         memset(self.cells, 0, <size_t>self.width * self.depth * 2 * sizeof(uint32_t))
         self.cur = 0
         self.win_end = 0
@@ -921,7 +1195,7 @@ cdef class ThresholdDetector(ElephantDetector):
     count overestimates by at most its slot's ``error`` (the count it took
     over), and that is at most ``total / capacity``.
 
-    **Cost.**  About ``56 * capacity`` bytes per window.  Per packet one hash
+    **Cost.**  56 to 80 bytes per ``capacity`` slot per window.  Per packet one hash
     probe per window and a heap sift (``O(log capacity)`` when counts reorder,
     usually one comparison).
 
@@ -936,6 +1210,7 @@ cdef class ThresholdDetector(ElephantDetector):
     """
 
     def __init__(self, capacity, threshold, window_ns, *, max_tags=1024):
+        _not_busy(self)
         cap = require_int("capacity", capacity, 1, _MAX_CAPACITY)
         th = require_int("threshold", threshold, 1, _U64_MAX)
         win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
@@ -1008,6 +1283,7 @@ cdef class ThresholdDetector(ElephantDetector):
 
     def reset(self):
         """Clear both windows and the time (tags are kept)."""
+        _not_busy(self)
         _ss_clear(&self.ss[0])
         _ss_clear(&self.ss[1])
         self.cur = 0

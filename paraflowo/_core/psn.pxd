@@ -96,3 +96,13 @@ cdef class PSNAllocator:
                           const pfo_hash_t* hashes, const pfo_ns_t* now_ns,
                           Py_ssize_t n, int32_t* queues, pfo_psn_t* psns) noexcept nogil
         # c_tag for each of n packets in order.  Cannot fail.
+
+
+cdef inline pfo_psn_t pfo_psn_next(PSNAllocator a, uint32_t queue, pfo_ns_t now_ns) noexcept nogil:
+    # a.c_next_psn(queue, now_ns), inlined into the caller (the same result).
+    cdef pfo_psn_queue_t* e = &a.queues[queue]
+    cdef pfo_psn_t psn = e.next_psn
+    e.next_psn = (psn + 1) & a.psn_mask
+    e.last_ns = now_ns
+    a.tagged += 1
+    return psn

@@ -155,12 +155,7 @@ cdef class PSNAllocator:
         return free_q
 
     cdef pfo_psn_t c_next_psn(self, uint32_t queue, pfo_ns_t now_ns) noexcept nogil:
-        cdef pfo_psn_queue_t* e = &self.queues[queue]
-        cdef pfo_psn_t psn = e.next_psn
-        e.next_psn = (psn + 1) & self.psn_mask
-        e.last_ns = now_ns
-        self.tagged += 1
-        return psn
+        return pfo_psn_next(self, queue, now_ns)
 
     cdef int32_t c_tag(self, uint64_t key, uint16_t port, pfo_hash_t h,
                        pfo_ns_t now_ns, pfo_psn_t* psn) noexcept nogil:
@@ -168,7 +163,7 @@ cdef class PSNAllocator:
         if q < 0:
             psn[0] = 0
         else:
-            psn[0] = self.c_next_psn(<uint32_t>q, now_ns)
+            psn[0] = pfo_psn_next(self, <uint32_t>q, now_ns)
         return q
 
     cdef void c_tag_burst(self, const uint64_t* keys, const uint16_t* ports,

@@ -36,6 +36,7 @@ decreases from one call to the next.  Delays are clamped to
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_hash_t, pfo_ns_t
+from paraflowo._core.hashing cimport pfo_reta_lookup
 
 cdef enum:
     PFO_SCHED_ALPHA_SHIFT = 32          # alpha is held as round(alpha * 2**32)
@@ -55,7 +56,8 @@ ctypedef struct pfo_flowlet_t:
     pfo_ns_t since_ns    # when the flow's current flowlet started (its core)
     uint32_t rx_id       # RX id: starts at the flow hash, +1 per switch (mod 2**32)
     uint16_t core        # current core: reta[rx_id & (reta.size - 1)]
-    uint16_t reserved    # zero
+    uint16_t user        # free for the caller (Breakup keeps the flow's reorder
+                         # queue here); the scheduler never reads or writes it
 
 
 cdef class FlowletScheduler:
@@ -70,7 +72,8 @@ cdef class FlowletScheduler:
     cdef const uint16_t* entries  # reta.entries
     cdef uint32_t reta_mask       # reta.size - 1
     cdef int64_t* cpu_ns          # owned, n_cores: smoothed delay T_cpu,i, ns
-    cdef int64_t* t_sw            # owned, n_cores: cached t_switch per core
+    cdef int64_t* t_sw            # owned, n_cores: cached t_switch per core (Eq. 2
+                                  # or t_switch_init_ns)
     cdef uint64_t* t_sw_ver       # owned, n_cores: `ver` when t_sw was computed
     cdef uint8_t* sampled         # owned, n_cores: 1 once the core has a sample
     cdef int64_t sum_cpu          # sum of cpu_ns over sampled cores
@@ -112,3 +115,24 @@ cdef class FlowletScheduler:
                             uint16_t* cores) noexcept nogil
         # cores[i] = c_steer(&flows[index[i]], now_ns[i]) in order.
         # Precondition: every index[i] is a valid position in `flows`.
+
+
+cdef inline uint16_t pfo_sched_steer(FlowletScheduler s, pfo_flowlet_t* f,
+                                     pfo_ns_t now_ns) noexcept nogil:
+    # s.c_steer(f, now_ns), inlined into the caller: the same result, with the
+    # cached interval of the flow's core read here (c_t_switch computes and
+    # caches it when the cache is stale, i.e. after a new delay sample).
+    cdef uint16_t c = f.core
+    cdef pfo_ns_t t
+    if s.n_para <= 1:
+        return c
+    if s.t_sw_ver[c] == s.ver:
+        t = s.t_sw[c]
+    else:
+        t = s.c_t_switch(c)
+    if now_ns - f.since_ns >= t:
+        f.rx_id += 1
+        f.core = pfo_reta_lookup(s.entries, s.reta_mask, f.rx_id)
+        f.since_ns = now_ns
+        s.switches += 1
+    return f.core

@@ -2,6 +2,7 @@
 
 import numbers
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.math cimport llround
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -9,7 +10,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._checks import require_array, require_int, require_same_length
-from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
 from paraflowo._core.psn import _check_burst_times, _check_now
 
@@ -45,7 +46,7 @@ cdef extern from *:
 #: numpy twin of ``pfo_flowlet_t``: one flow's flowlet state, 16 bytes.
 FLOWLET_DTYPE = np.dtype(
     [("since_ns", np.int64), ("rx_id", np.uint32), ("core", np.uint16),
-     ("reserved", np.uint16)],
+     ("user", np.uint16)],
     align=True,
 )
 
@@ -61,6 +62,32 @@ def _require_unit(name, value):
     if not 0.0 < v <= 1.0:
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
     return v
+
+
+cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
+    # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
+    # it with PyBuffer_Release).  Arrays built with the dtype object itself pass
+    # the identity test: the fast path of per-packet calls.
+    if not (type(arr) is np.ndarray and arr.dtype is dtype):
+        require_array(name, arr, dtype)
+    try:
+        PyObject_GetBuffer(arr, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    except (BufferError, ValueError):
+        require_array(name, arr, dtype)
+        raise ValueError(f"{name} must be a writable array") from None
+    if view.ndim != 1:
+        PyBuffer_Release(view)
+        require_array(name, arr, dtype)
+    return 0
+
+
+cdef Py_ssize_t _index_arg(object index, Py_ssize_t n) except -1:
+    if type(index) is int and 0 <= index < n:
+        return index
+    i = require_int("index", index)
+    if not 0 <= i < n:
+        raise IndexError(f"index must be in [0, {n - 1}], got {i}")
+    return i
 
 
 cdef Py_ssize_t _first_bad_index(const int64_t* idx, Py_ssize_t n, int64_t size) noexcept nogil:
@@ -252,12 +279,13 @@ cdef class FlowletScheduler:
     cdef pfo_ns_t c_t_switch(self, uint16_t core) noexcept nogil:
         if self.n_para == 1:
             return PFO_SCHED_NEVER
-        if not self.sampled[core]:
-            return self.t_switch_init_ns
         if self.t_sw_ver[core] != self.ver:
-            self.t_sw[core] = pfo_sched_eq2(
-                self.alpha_fp, self.c_t_avg(), self.cpu_ns[core], self.n_para - 1,
-                self.t_switch_min_ns, self.t_switch_max_ns)
+            if self.sampled[core]:
+                self.t_sw[core] = pfo_sched_eq2(
+                    self.alpha_fp, self.c_t_avg(), self.cpu_ns[core], self.n_para - 1,
+                    self.t_switch_min_ns, self.t_switch_max_ns)
+            else:
+                self.t_sw[core] = self.t_switch_init_ns
             self.t_sw_ver[core] = self.ver
         return self.t_sw[core]
 
@@ -266,23 +294,17 @@ cdef class FlowletScheduler:
         f.rx_id = flow_hash
         f.core = pfo_reta_lookup(self.entries, self.reta_mask, flow_hash)
         f.since_ns = now_ns
-        f.reserved = 0
         return f.core
 
     cdef uint16_t c_steer(self, pfo_flowlet_t* f, pfo_ns_t now_ns) noexcept nogil:
-        if self.n_para > 1 and now_ns - f.since_ns >= self.c_t_switch(f.core):
-            f.rx_id += 1
-            f.core = pfo_reta_lookup(self.entries, self.reta_mask, f.rx_id)
-            f.since_ns = now_ns
-            self.switches += 1
-        return f.core
+        return pfo_sched_steer(self, f, now_ns)
 
     cdef void c_steer_burst(self, pfo_flowlet_t* flows, const int64_t* index,
                             const pfo_ns_t* now_ns, Py_ssize_t n,
                             uint16_t* cores) noexcept nogil:
         cdef Py_ssize_t i
         for i in range(n):
-            cores[i] = self.c_steer(&flows[index[i]], now_ns[i])
+            cores[i] = pfo_sched_steer(self, &flows[index[i]], now_ns[i])
 
     # -- Python API: delays and intervals ------------------------------------
 
@@ -363,15 +385,6 @@ cdef class FlowletScheduler:
 
     # -- Python API: flows ----------------------------------------------------
 
-    def _flow_ptr_check(self, flows, index):
-        require_array("flows", flows, FLOWLET_DTYPE)
-        if not (type(index) is int and 0 <= index < flows.shape[0]):
-            i = require_int("index", index)
-            if not 0 <= i < flows.shape[0]:
-                raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got {i}")
-            return i
-        return index
-
     def start(self, flows, index, flow_hash, now_ns):
         """Start flow ``flows[index]`` on its RSS core; return that core.
 
@@ -392,13 +405,18 @@ cdef class FlowletScheduler:
             Wrong dtype, a value out of range, time going backwards, or an
             index outside ``flows``; nothing is changed.
         """
-        i = self._flow_ptr_check(flows, index)
-        if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
-            require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
-        now = _check_now("now_ns", now_ns, self.last_ns)
-        cdef pfo_flowlet_t[::1] f = flows
-        self.last_ns = now
-        return self.c_start(&f[<Py_ssize_t>i], flow_hash, now)
+        cdef Py_buffer view
+        cdef Py_ssize_t i
+        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        try:
+            i = _index_arg(index, view.shape[0])
+            if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
+                require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+            now = _check_now("now_ns", now_ns, self.last_ns)
+            self.last_ns = now
+            return self.c_start(<pfo_flowlet_t*>view.buf + i, flow_hash, now)
+        finally:
+            PyBuffer_Release(&view)
 
     def steer(self, flows, index, now_ns):
         """Core for one packet of flow ``flows[index]`` at ``now_ns`` (may switch).
@@ -408,12 +426,17 @@ cdef class FlowletScheduler:
         TypeError, ValueError, IndexError
             As for :meth:`start`.
         """
-        i = self._flow_ptr_check(flows, index)
-        if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
-            _check_now("now_ns", now_ns, self.last_ns)
-        cdef pfo_flowlet_t[::1] f = flows
-        self.last_ns = now_ns
-        return self.c_steer(&f[<Py_ssize_t>i], now_ns)
+        cdef Py_buffer view
+        cdef Py_ssize_t i
+        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        try:
+            i = _index_arg(index, view.shape[0])
+            if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
+                _check_now("now_ns", now_ns, self.last_ns)
+            self.last_ns = now_ns
+            return pfo_sched_steer(self, <pfo_flowlet_t*>view.buf + i, now_ns)
+        finally:
+            PyBuffer_Release(&view)
 
     def steer_burst(self, flows, index, now_ns, out=None):
         """:meth:`steer` for packets of flows ``flows[index[k]]`` at ``now_ns[k]``.
@@ -439,6 +462,7 @@ cdef class FlowletScheduler:
         require_array("now_ns", now_ns, np.int64)
         cdef Py_ssize_t j, n = require_same_length(index=index, now_ns=now_ns)
         cdef int64_t size = flows.shape[0]
+        cdef Py_buffer view
         if out is None:
             out = np.empty(n, dtype=np.uint16)
         else:
@@ -454,8 +478,11 @@ cdef class FlowletScheduler:
         if j >= 0:
             raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got index[{j}] = {ix[j]}")
         _check_burst_times("now_ns", now_ns, self.last_ns)
-        cdef pfo_flowlet_t[::1] f = flows
-        with nogil:
-            self.c_steer_burst(&f[0], &ix[0], &t[0], n, &o[0])
+        _get_records("flows", flows, FLOWLET_DTYPE, &view)
+        try:
+            with nogil:
+                self.c_steer_burst(<pfo_flowlet_t*>view.buf, &ix[0], &t[0], n, &o[0])
+        finally:
+            PyBuffer_Release(&view)
         self.last_ns = t[n - 1]
         return out
