@@ -16,6 +16,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 from paraflowo._core._types cimport pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t
 from paraflowo._core.reorder cimport (
     ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_drain, pfo_rob_flush,
+    pfo_rob_process,
     pfo_rob_next_deadline, pfo_rob_held, pfo_rob_insert_burst, pfo_robq_process,
     pfo_robq_drain, PFO_ROB_BUFFERED, PFO_ROB_EINVAL, PFO_NS_NEVER)
 
@@ -44,6 +45,30 @@ def run(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
                     k += c
                     if c < cap:
                         break
+    return st, out[:k]
+
+def run_bursts(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
+               const int64_t[::1] times, const uint8_t[::1] dropped, Py_ssize_t burst,
+               Py_ssize_t drain_every):
+    # pfo_rob_process per burst of `burst` packets (each at the time of its
+    # first packet), with statuses; and pfo_rob_insert_burst + drain when
+    # drain_every < 0
+    cdef Py_ssize_t i = 0, j, n = psns.shape[0], k = 0
+    out = np.zeros(n + rb.held + 1, np.uint64)
+    st = np.zeros(n, np.uint8)
+    cdef uint64_t[::1] o = out
+    cdef uint8_t[::1] s = st
+    with nogil:
+        while i < n:
+            j = n - i if n - i < burst else burst
+            if drain_every < 0:
+                pfo_rob_insert_burst(&rb.rob, &psns[i], &handles[i], j, times[i],
+                                     &dropped[i], &s[i])
+                k += pfo_rob_drain(&rb.rob, times[i], &o[k], o.shape[0] - k)
+            else:
+                k += pfo_rob_process(&rb.rob, &psns[i], &handles[i], j, times[i],
+                                     &dropped[i], &s[i], drain_every, &o[k], o.shape[0] - k)
+            i += j
     return st, out[:k]
 
 def deadline(ReorderBuffer rb):
@@ -131,6 +156,41 @@ def test_nogil_path_equals_per_packet(mod, bits, wexp, first, offsets, seed, dra
     assert a.stats == b.stats
     assert mod.deadline(b) == b.next_deadline == a.next_deadline
     assert mod.flush(b, cap).tolist() == a.flush().tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bits=st.sampled_from([8, 16, 32]),
+    wexp=st.integers(1, 6),
+    offsets=st.lists(st.integers(-3, 90), min_size=1, max_size=120),
+    seed=st.integers(0, 2**16),
+    burst=st.integers(1, 40),
+    drain_every=st.integers(-1, 9),
+)
+def test_nogil_burst_functions_equal_per_packet(mod, bits, wexp, offsets, seed, burst,
+                                                 drain_every):
+    M = 1 << bits
+    rng = np.random.default_rng(seed)
+    n = len(offsets)
+    psns = np.array([o % M for o in offsets], np.uint32)
+    handles = np.arange(n, dtype=np.uint64)
+    times = np.repeat(np.cumsum(rng.integers(0, 9, (n + burst - 1) // burst)), burst)[:n]
+    times = times.astype(np.int64)
+    dropped = (rng.random(n) < 0.1).astype(np.uint8)
+    a = ReorderBuffer(1 << wexp, 15, psn_bits=bits)
+    b = ReorderBuffer(1 << wexp, 15, psn_bits=bits)
+    want_st, want_out = [], []
+    for i0 in range(0, n, burst):
+        t = int(times[i0])
+        for i in range(i0, min(n, i0 + burst)):
+            want_st.append(int(a.insert(int(psns[i]), int(handles[i]), t, bool(dropped[i]))))
+            if drain_every > 0 and (i - i0 + 1) % drain_every == 0:
+                want_out += a.drain(t).tolist()
+        want_out += a.drain(t).tolist()
+    got_st, got_out = mod.run_bursts(b, psns, handles, times, dropped, burst, drain_every)
+    assert got_st.tolist() == want_st
+    assert got_out.tolist() == want_out
+    assert a.stats == b.stats
 
 
 def test_nogil_bad_time_changes_nothing(mod):

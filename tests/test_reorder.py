@@ -494,3 +494,4 @@ def test_queues_idle_timeouts_fire_exactly_when_due():
         assert rq.held == 1000 - len(got)
     assert rq.n_active == 0
     assert rq.stats.timeouts == 1000 and rq.next_deadline is None
+

@@ -239,7 +239,7 @@ class ReorderMachine16(ReorderMachine):
     BITS = 16
 
 
-_settings = settings(max_examples=35, stateful_step_count=30, deadline=None)
+_settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 TestReorder8 = ReorderMachine8.TestCase
 TestReorder8.settings = _settings
 TestReorder16 = ReorderMachine16.TestCase

@@ -4,7 +4,7 @@ cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport malloc, calloc, free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 
 from collections import namedtuple
 from enum import IntEnum
@@ -67,11 +67,15 @@ cdef object _u64 = np.dtype(np.uint64)
 cdef object _EMPTY_U64 = np.empty(0, np.uint64)
 _EMPTY_U64.flags.writeable = False
 cdef int64_t _NS_MAX = 0x7FFFFFFFFFFFFFFF
+cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 # Scratch space for the per-call drain/flush methods, which run under the GIL
 # (the GIL is what makes sharing it safe); grows to the largest held count seen.
+# While it is in use (_scratch_busy), a re-entrant call (from a finalizer run
+# by the allocation of the result array) drains straight into a new array.
 cdef pfo_handle_t* _scratch = NULL
 cdef Py_ssize_t _scratch_cap = 0
+cdef bint _scratch_busy = False
 
 
 cdef pfo_handle_t* _scratch_for(Py_ssize_t n) except NULL:
@@ -99,7 +103,27 @@ cdef object _array_from(const pfo_handle_t* src, Py_ssize_t k):
     PyBuffer_Release(&b)
     return arr
 
-cdef uint64_t _U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+cdef object _release_array(pfo_rob_t* r, pfo_ns_t now, bint flush):
+    # drain (or flush) r into a new uint64 array of exactly the released handles
+    global _scratch_busy
+    cdef Py_ssize_t cap = pfo_rob_held(r), n
+    cdef pfo_handle_t* buf
+    cdef Py_buffer b
+    if _scratch_busy:
+        arr = _empty(cap + 1, _u64)
+        PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE)
+        buf = <pfo_handle_t*>b.buf
+        n = pfo_rob_flush(r, buf, cap) if flush else pfo_rob_drain(r, now, buf, cap)
+        PyBuffer_Release(&b)
+        return arr[:n]
+    _scratch_busy = True
+    try:
+        buf = _scratch_for(cap)
+        n = pfo_rob_flush(r, buf, cap) if flush else pfo_rob_drain(r, now, buf, cap)
+        return _array_from(buf, n)
+    finally:
+        _scratch_busy = False
 
 
 # ---------------------------------------------------------------------------
@@ -511,16 +535,21 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
     cdef pfo_ns_t newmin
     if not _robq_time_ok(q, now):
         return -1
-    # 1. the queues inserted into since their last drain
-    while q.n_touched and k < cap:
-        qid = q.touched[q.n_touched - 1]
+    # 1. the queues inserted into since their last drain, in the order of
+    # their first insert
+    i = 0
+    while i < q.n_touched and k < cap:
+        qid = q.touched[i]
         k += _robq_drain_one(q, qid, now, out + k,
                              NULL if out_queue is NULL else out_queue + k, cap - k)
         if k == cap and pfo_rob_next_deadline(q.robs[qid]) <= now:
-            return k                    # full output: qid stays touched
+            break                       # full output: qid stays touched
         q.is_touched[qid] = 0
-        q.n_touched -= 1
-    if k == cap or now < q.min_deadline:
+        i += 1
+    if i:
+        memmove(q.touched, q.touched + i, (q.n_touched - i) * sizeof(uint32_t))
+        q.n_touched -= i
+    if q.n_touched or k == cap or now < q.min_deadline:
         return k
     # 2. timeouts of the other active queues (only when the earliest is due)
     newmin = PFO_NS_NEVER
@@ -884,9 +913,7 @@ cdef class ReorderBuffer:
             t = _check_time("now_ns", now_ns)
         if t < self.rob.last_ns:
             _time_error("now_ns", t, self.rob.last_ns)
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
-        cdef pfo_handle_t* buf = _scratch_for(cap)
-        return _array_from(buf, pfo_rob_drain(&self.rob, t, buf, cap))
+        return _release_array(&self.rob, t, False)
 
     def drain_into(self, now_ns, out):
         """Like :meth:`drain`, writing into ``out``; returns how many were written.
@@ -927,9 +954,7 @@ cdef class ReorderBuffer:
         numpy.ndarray
             ``uint64`` handles, in PSN order.
         """
-        cdef Py_ssize_t cap = pfo_rob_held(&self.rob)
-        cdef pfo_handle_t* buf = _scratch_for(cap)
-        return _array_from(buf, pfo_rob_flush(&self.rob, buf, cap))
+        return _release_array(&self.rob, 0, True)
 
     # -- bursts ---------------------------------------------------------------
 
