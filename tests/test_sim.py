@@ -290,7 +290,9 @@ rate_pps = 1000
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("name = \"t\"\nduration_s = \n", "malformed TOML"),
+    ("name = \"t\"\nduration_s = \n", "malformed TOML: key duration_s: Invalid value"),
+    (BASE.replace("rx_queue", "x").replace("count = 2", "count = two"),
+     "malformed TOML: key cores.count: Invalid value"),
     (BASE.replace("count = 2", "count = 0"), "cores.count must be >= 1, got 0"),
     (BASE.replace("count = 2\n", ""), "cores.count is required"),
     (BASE.replace("rate_pps = 1000", "rate_pps = -5"), "flows[0].rate_pps must be > 0, got -5"),

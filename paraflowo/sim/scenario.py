@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -287,6 +288,26 @@ def builtin_scenarios() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
+def _toml_context(text: str, exc: Exception) -> str:
+    """The parser's message, with the key (and table) of the offending line."""
+    msg = str(exc)
+    m = re.search(r"at line (\d+)", msg)
+    if not m:
+        return msg
+    lineno = int(m.group(1))
+    lines = text.splitlines()
+    table = ""
+    for ln in lines[:lineno - 1]:
+        h = re.match(r"\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?", ln)
+        if h:
+            table = h.group(1) + "."
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    k = re.match(r"\s*([A-Za-z0-9_\-]+)\s*=", line)
+    if k:
+        return f"key {table}{k.group(1)}: {msg}"
+    return f"{msg}: {line.strip()!r}"
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a built-in scenario by name, or a TOML file by path.
 
@@ -324,7 +345,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{where}: malformed TOML: {exc}") from None
+        raise ValueError(f"{where}: malformed TOML: {_toml_context(text, exc)}") from None
     try:
         return parse_scenario(data)
     except ValueError as exc:
