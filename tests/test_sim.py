@@ -77,6 +77,7 @@ def test_identical_traffic_for_every_policy(fig7):
 def test_conservation_every_policy(fig7, policy):
     m = fig7.policies[policy]
     assert m["packets"] == m["completed"] + m["drops"]
+    assert m["completed"] == m["released"]              # every packet left egress
 
 
 def test_conservation_with_drops():
@@ -86,7 +87,7 @@ def test_conservation_with_drops():
     assert r.policies["rsspp"]["drops"] > 0           # no bucket move splits one flow
     assert r.policies["spray"]["drops"] == 0
     for m in r.policies.values():
-        assert m["packets"] == m["completed"] + m["drops"]
+        assert m["packets"] == m["completed"] + m["drops"] == m["released"] + m["drops"]
         assert sum(m["drops_per_core"]) == m["drops"]
 
 

@@ -53,6 +53,8 @@ def test_metadata_only_holds_far_less_than_full_packets(fig7):
 def test_conservation(fig7):
     m = fig7.policies["paraflowo"]
     assert m["packets"] == m["completed"] + m["drops"]
+    assert m["completed"] == m["released"]
+    assert m["paraflowo"]["store_bypass_errors"] == 0
     assert m["packets"] == fig7.policies["rss"]["packets"]      # identical traffic
 
 
@@ -81,7 +83,7 @@ def test_rx_drops_of_tagged_packets_tombstone_their_psns():
     pf = m["paraflowo"]
     assert m["drops"] > 0 and pf["tombstones"] > 0
     assert pf["timeouts"] == 0 and m["out_of_order"] == 0
-    assert m["packets"] == m["completed"] + m["drops"]
+    assert m["packets"] == m["completed"] + m["drops"] == m["released"] + m["drops"]
 
 
 def test_without_drop_notice_the_timeout_skips_the_gap():
@@ -89,7 +91,7 @@ def test_without_drop_notice_the_timeout_skips_the_gap():
     pf = m["paraflowo"]
     assert m["drops"] > 0 and pf["tombstones"] == 0
     assert pf["timeouts"] > 0 and pf["skipped_psns"] > 0
-    assert m["packets"] == m["completed"] + m["drops"]
+    assert m["packets"] == m["completed"] + m["drops"] == m["released"] + m["drops"]
     assert m["latency_ns"]["p999"] >= 50_000                    # some waited a timeout
 
 
@@ -97,7 +99,7 @@ def test_without_timeout_held_packets_are_released_at_the_end():
     m = simulate(_overload(False, 0.0, 0.01), ["paraflowo"]).policies["paraflowo"]
     pf = m["paraflowo"]
     assert pf["timeouts"] == 0 and pf["released_at_end"] > 0
-    assert m["packets"] == m["completed"] + m["drops"]
+    assert m["packets"] == m["completed"] + m["drops"] == m["released"] + m["drops"]
 
 
 @settings(max_examples=8, deadline=None)
@@ -116,6 +118,7 @@ def test_in_order_whenever_no_timeout_fired(seed, cores, elephant, mice, exponen
     m = simulate(s, ["paraflowo"]).policies["paraflowo"]
     pf = m["paraflowo"]
     assert m["packets"] == m["completed"] + m["drops"]
+    assert m["completed"] == m["released"] and pf["store_bypass_errors"] == 0
     if pf["timeouts"] == 0 and pf["late"] == 0 and pf["fallbacks"] == 0:
         assert m["out_of_order"] == 0
 

@@ -39,6 +39,14 @@ cdef enum:
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
 
+cdef extern from *:
+    """
+    #define PFO_SIM_NO_SLOT ((unsigned long long)0xFFFFFFFFFFFFFFFFULL)
+    """
+    # Handle of a tagged packet that its reorder queue releases as it arrives
+    # (it never enters the packet store).
+    const unsigned long long PFO_SIM_NO_SLOT
+
 # One packet in a core's RX ring (waiting or in service), or held at egress.  48 bytes.
 ctypedef struct pfo_sim_pkt_t:
     pfo_ns_t finish_ns       # when the core finishes it
@@ -129,6 +137,7 @@ cdef class SimCore:
     cdef int64_t* flow_detect        # first tagged packet per flow, -1
     cdef PacketStore pstore          # egress: packets held while their queue reorders
     cdef pfo_store_t* pst            # &pstore.st
+    cdef pfo_sim_pkt_t* fast_rec     # the packet under PFO_SIM_NO_SLOT (egress in progress)
     cdef int64_t store_cap
     cdef pfo_handle_t* drain_out     # drain output buffer
     cdef Py_ssize_t drain_cap
@@ -143,6 +152,7 @@ cdef class SimCore:
     cdef readonly int64_t forwarded_late
     cdef readonly int64_t store_overflow
     cdef readonly int64_t flushed_at_end
+    cdef readonly int64_t fast_unreleased
 
     cdef list _keep                  # numpy arrays that own the memory above
 
@@ -155,6 +165,7 @@ cdef class SimCore:
     cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
     cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
     cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
+    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
     cdef pfo_ns_t _rob_deadline(self) noexcept nogil
     cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
 

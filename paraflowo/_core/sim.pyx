@@ -312,14 +312,24 @@ cdef class SimCore:
             if n <= 0:
                 break
             for i in range(n):
-                s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
+                s = self._held_rec(self.drain_out[i])
                 self._release(s, t)
                 self.held -= 1
                 self.held_bytes -= s.length
-                pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+                if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline()
+
+    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil:
+        # the record of a handle a reorder queue released
+        cdef pfo_sim_pkt_t* r
+        if h == PFO_SIM_NO_SLOT:
+            r = self.fast_rec
+            self.fast_rec = NULL
+            return r
+        return <pfo_sim_pkt_t*>(self.pst.data + h * self.pst.slot_bytes)
 
     cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil:
         # release, at t, what reorder queue q lets go (the common case: the
@@ -331,11 +341,12 @@ cdef class SimCore:
             if n <= 0:
                 break
             for i in range(n):
-                s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
+                s = self._held_rec(self.drain_out[i])
                 self._release(s, t)
                 self.held -= 1
                 self.held_bytes -= s.length
-                pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+                if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
@@ -343,7 +354,7 @@ cdef class SimCore:
     cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
         # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
         # a tagged packet enters its reorder queue, then the queues drain.
-        cdef uint32_t h
+        cdef pfo_handle_t h
         cdef int64_t hh
         cdef int st, tries
         cdef pfo_ns_t d
@@ -354,12 +365,19 @@ cdef class SimCore:
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
         self.brk.c_feedback(p.core, t - p.ingress_ns)
-        hh = pfo_store_put(self.pst, <const uint8_t*>p, sizeof(pfo_sim_pkt_t))
-        if hh < 0:                      # cannot happen (store sized for full queues)
-            self.store_overflow += 1
-            self._release(p, t)
-            return
-        h = <uint32_t>hh
+        if self.robq.robs[p.queue].head == p.psn:
+            # the packet the queue waits for: the drain below releases it at
+            # once, so it skips the packet store (in-order traffic never
+            # touches it; only packets that must wait are cached)
+            h = PFO_SIM_NO_SLOT
+            self.fast_rec = p
+        else:
+            hh = pfo_store_put(self.pst, <const uint8_t*>p, sizeof(pfo_sim_pkt_t))
+            if hh < 0:                  # cannot happen (store sized for full queues)
+                self.store_overflow += 1
+                self._release(p, t)
+                return
+            h = <pfo_handle_t>hh
         st = PFO_ROB_FULL
         for tries in range(4):
             st = pfo_robq_insert(self.robq, p.queue, p.psn, h, t, False)
@@ -378,12 +396,16 @@ cdef class SimCore:
             # forwarded at once, never lost
             self.forwarded_late += 1
             self._release(p, t)
-            pfo_store_free(self.pst, h)
+            if h != PFO_SIM_NO_SLOT:
+                pfo_store_free(self.pst, <uint32_t>h)
         d = pfo_rob_next_deadline(self.robq.robs[p.queue])
         if d <= t:
             self._drain_queue(p.queue, t)
         elif d < self.rob_dl:
             self.rob_dl = d
+        if self.fast_rec != NULL:       # never: a packet at the head drains at once
+            self.fast_unreleased += 1
+            self.fast_rec = NULL
 
     # ------------------------------------------------------------- accounting
     cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
@@ -564,12 +586,13 @@ cdef class SimCore:
             while True:
                 n = pfo_rob_flush(self.robq.robs[q], self.drain_out, self.drain_cap)
                 for i in range(n):
-                    s = <pfo_sim_pkt_t*>(self.pst.data + self.drain_out[i] * self.pst.slot_bytes)
+                    s = self._held_rec(self.drain_out[i])
                     self._release(s, self.egress_now)
                     self.held -= 1
                     self.held_bytes -= s.length
                     self.flushed_at_end += 1
-                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+                    if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                        pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
                 if n < self.drain_cap:
                     break
 
@@ -694,6 +717,7 @@ cdef class SimCore:
             "store_overflow": self.store_overflow,
             "store_peak_used": self.pst.peak_used,
             "flushed_at_end": self.flushed_at_end,
+            "fast_unreleased": self.fast_unreleased,
             "switches": self.sched.switches,
             "flow_first_ns": np.asarray(<int64_t[:nf]>self.flow_first).copy(),
             "flow_detect_ns": np.asarray(<int64_t[:nf]>self.flow_detect).copy(),

@@ -59,6 +59,7 @@ def policy_metrics(stats: dict, duration_ns: int, bin_ns: int, threshold: float)
         "alert_bins": int((per_bin.max(axis=1) > threshold).sum()),
         "packets": arrived,
         "completed": completed,
+        "released": int(stats["released"]),
         "drops": dropped,
         "drops_per_core": [int(x) for x in stats["dropped"]],
         "latency_ns": {"p50": p50, "p99": p99, "p999": p999},

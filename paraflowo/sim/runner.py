@@ -163,6 +163,7 @@ def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
         "flowlet_switches": int(st["switches"]),
         "forwarded_late": int(st["forwarded_late"]),
         "released_at_end": int(st["flushed_at_end"]),
+        "store_bypass_errors": int(st["fast_unreleased"]),
         "detection": groups,
     }
 
