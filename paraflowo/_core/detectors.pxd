@@ -11,8 +11,8 @@ Usage from Cython (the calls run without the GIL)::
         elephant = det.c_update(key, now_ns, 1)     # virtual: any detector
         est = det.c_estimate(key)
 
-``c_update``, ``c_estimate``, ``c_advance`` and ``c_update_burst`` are virtual
-``cdef`` methods: a caller holding an :class:`ElephantDetector` reference gets the
+``c_update``, ``c_estimate``, ``c_advance``, ``c_update_burst`` and ``c_forced``
+are virtual ``cdef`` methods: a caller holding an :class:`ElephantDetector` reference gets the
 subclass's behaviour (Count-Min, Space-Saving, or tags only for the base class).
 
 Contract for every method below:
@@ -26,7 +26,9 @@ Contract for every method below:
   stops sending stops being an elephant within two windows.
 * A forced tag (``force(key, on)`` in Python) overrides the detector: forced on
   -> True, forced off -> False.  Forced keys are still counted.
-* Not thread-safe: one detector per thread, or serialise the calls.
+* Not thread-safe: one detector per thread, or serialise the calls.  (The
+  Python burst methods refuse other Python calls while they run without the
+  GIL; nothing guards Cython callers.)
 """
 
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
@@ -34,7 +36,7 @@ from paraflowo._core._types cimport pfo_ns_t
 
 cdef enum:
     PFO_CM_MAX_DEPTH = 16    # most Count-Min rows (delta = e**-16 ~ 1.1e-7)
-    PFO_TAG_NONE = -1        # pfo_ktab_get: key not in the table
+    PFO_TAG_NONE = -1        # c_forced: the key is not forced
     PFO_TAG_OFF = 0          # tag value: forced not elephant
     PFO_TAG_ON = 1           # tag value: forced elephant
 
@@ -111,6 +113,10 @@ cdef class ElephantDetector:
 
 
 cdef class CountMinDetector(ElephantDetector):
+    # Error bound, worked: width 4096, depth 4, N = 1,000,000 packets counted
+    # in the current and previous window.  eps = e / 4096 = 6.64e-4, so an
+    # estimate exceeds the true count by more than eps * N = 664 packets with
+    # probability at most delta = e**-4 = 1.8 %; it is never below it.
     # cells[((r << log2_width) + col) * 2 + w]: row r, column col, window slot
     # w (cur or cur ^ 1); the two windows of a cell share a cache line.
     cdef uint32_t* cells

@@ -136,6 +136,45 @@ cdef extern from *:
         if (last_est) *last_est = est;
         return amounts ? total : (uint64_t)n;
     }
+    /* One packet (the per-packet paths): no block, same arithmetic as
+       pfo_cm_loop with saturation.  Returns the estimate after counting. */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_one_d(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
+            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+        uint32_t *p[16];
+        uint32_t vals[16];
+        unsigned prv = cur ^ 1u, r;
+        uint32_t a = amount < 0xFFFFFFFFu ? (uint32_t)amount : 0xFFFFFFFFu, c, m = 0xFFFFFFFFu, v;
+        uint64_t est = UINT64_MAX, e;
+        for (r = 0; r < depth; r++) {
+            p[r] = cells + ((((uint64_t)r << lw) + pfo_cm_col(hp + 3 * r, key, sh)) << 1);
+            vals[r] = p[r][cur];
+            m = vals[r] < m ? vals[r] : m;
+        }
+        c = m + a;
+        c = c < a ? 0xFFFFFFFFu : c;
+        for (r = 0; r < depth; r++) {
+            if (cons) {
+                v = vals[r] < c ? c : vals[r];
+            } else {
+                v = vals[r] + a;
+                v = v < a ? 0xFFFFFFFFu : v;
+            }
+            p[r][cur] = v;
+            e = (uint64_t)v + p[r][prv];
+            est = e < est ? e : est;
+        }
+        return est;
+    }
+    static uint64_t pfo_cm_one(
+            uint32_t *cells, const uint64_t *hp, unsigned depth, int cons, unsigned lw,
+            unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+        if (depth == 4)
+            return cons ? pfo_cm_one_d(cells, hp, 4, 1, lw, sh, cur, key, amount)
+                        : pfo_cm_one_d(cells, hp, 4, 0, lw, sh, cur, key, amount);
+        return cons ? pfo_cm_one_d(cells, hp, depth, 1, lw, sh, cur, key, amount)
+                    : pfo_cm_one_d(cells, hp, depth, 0, lw, sh, cur, key, amount);
+    }
     /* Depth 4 (the common case) gets its own copies with a constant depth, so
        the row loops unroll and the hash constants stay in registers; unit
        amounts that cannot overflow any counter skip the saturation. */
@@ -165,6 +204,9 @@ cdef extern from *:
                            int sat, unsigned lw, unsigned sh, unsigned cur, uint64_t th,
                            const uint64_t* keys, const uint64_t* amounts, Py_ssize_t n,
                            uint8_t* out, uint64_t* last_est) noexcept nogil
+    uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, int cons,
+                        unsigned lw, unsigned sh, unsigned cur, uint64_t key,
+                        uint64_t amount) noexcept nogil
 
 cdef enum:
     _MAX_TAGS = 1 << 24
@@ -800,10 +842,9 @@ cdef inline void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil
 cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
     # Count amount for key in the current window (per packet); return the
     # estimate over both windows, min over rows of (current + previous).
-    cdef uint64_t est
-    cdef uint64_t total = _cm_kernel(d, &key, &amount, 1, NULL, &est)
-    d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
-    return est
+    d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
+    return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.conservative,
+                      d.log2_width, d.shift, d.cur, key, amount)
 
 
 cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
@@ -872,14 +913,16 @@ cdef class CountMinDetector(ElephantDetector):
     cleared of its packets.  A steady flow of rate ``R`` has an estimate
     between ``R * window_ns`` and ``2 * R * window_ns``.
 
-    **Hashes.**  Row ``r`` maps a key ``x`` to the top ``log2(width)`` bits of
-    ``(a_r * x + b_r) mod 2**128`` with 128-bit ``a_r, b_r`` drawn from a
-    SplitMix64 stream seeded with ``seed``: Dietzfelbinger's multiply-add-shift,
-    strongly universal (two distinct keys collide with probability exactly
-    ``1 / width`` over the choice of ``a_r, b_r``), which is what the Count-Min
-    bound needs, and the rows are independent because their parameters are.
-    This is unlike one linear hash (a CRC) with different seeds, whose
-    collisions repeat in every row.  Cost: two 64-bit multiplies per row.
+    **Hashes.**  Row ``r`` maps the key's 32-bit halves ``(x_hi, x_lo)`` to
+    the top ``log2(width)`` bits of ``((a0 + x_hi) * (a1 + x_lo) + b) mod
+    2**64`` (pair-multiply-shift) with ``a0, a1, b`` drawn per row from a
+    SplitMix64 stream seeded with ``seed``.  The family is strongly universal
+    for widths up to ``2**33``: two distinct keys collide in a row with
+    probability exactly ``1 / width`` over the choice of the row's parameters,
+    which is what the Count-Min bound needs, and rows are independent because
+    their parameters are.  This is unlike one linear hash (a CRC) with
+    different seeds, whose collisions repeat in every row.  Cost: one 64-bit
+    multiplication per row.
 
     **Cost.**  ``8 * width * depth`` bytes of counters; per packet, ``depth``
     hashes and one cache line per row.  Window rotation clears one sketch.
