@@ -899,7 +899,8 @@ cdef class ReorderBuffer:
         Returns
         -------
         numpy.ndarray
-            ``uint64`` handles, in release order.
+            ``uint64`` handles, in release order (a new array; when nothing
+            is released, a shared read-only empty one).
 
         Raises
         ------
