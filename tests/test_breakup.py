@@ -140,6 +140,26 @@ def test_feedback_feeds_the_scheduler():
     assert b.scheduler.samples == 3
 
 
+def test_feedback_meta_uses_the_records():
+    b, ref = make(), make()
+    meta = np.zeros(3, META_DTYPE)
+    meta["core"] = [1, 3, 1]
+    meta["ingress_ns"] = [100, 200, 300]
+    egress = np.array([150, 600, 420], np.int64)
+    b.feedback_meta(meta, egress)
+    ref.feedback_burst(np.array([1, 3, 1], np.uint16), np.array([100, 200, 300], np.int64), egress)
+    assert [b.scheduler.t_cpu(c) for c in range(4)] == [ref.scheduler.t_cpu(c) for c in range(4)]
+    assert b.scheduler.t_cpu(3) == 400 and b.scheduler.samples == 3
+    b.feedback_meta(np.zeros(0, META_DTYPE), np.zeros(0, np.int64))
+
+
+def _bad_meta(field, value):
+    m = np.zeros(2, META_DTYPE)
+    m["ingress_ns"] = 10
+    m[field][1] = value
+    return m
+
+
 def test_default_detector_is_tags_only():
     b = make()
     assert type(b.detector) is ElephantDetector
@@ -307,6 +327,18 @@ RO.flags.writeable = False
     (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 0]), np.array([1])),
      ValueError, "arrays must have the same length, got cores=2, ingress_ns=2, egress_ns=1"),
     (lambda b: b.is_para(1, 50), ValueError, "now_ns must not go backwards, got 50 after 100"),
+    (lambda b: b.feedback_meta(_bad_meta("core", 4), np.full(2, 20)), ValueError,
+     "meta['core'] must be in [0, 3], got meta[1]['core'] = 4"),
+    (lambda b: b.feedback_meta(_bad_meta("ingress_ns", -1), np.full(2, 20)), ValueError,
+     "meta['ingress_ns'] must be >= 0, got meta[1]['ingress_ns'] = -1"),
+    (lambda b: b.feedback_meta(_bad_meta("ingress_ns", 30), np.full(2, 20)), ValueError,
+     "egress_ns must be >= meta['ingress_ns'], got egress_ns[1] = 20 < 30"),
+    (lambda b: b.feedback_meta(_bad_meta("core", 0), np.array([20, 2**41])), ValueError,
+     "egress_ns - meta['ingress_ns'] must be at most 2**40"),
+    (lambda b: b.feedback_meta(np.zeros(2, META_DTYPE), np.full(3, 20)), ValueError,
+     "arrays must have the same length, got meta=2, egress_ns=3"),
+    (lambda b: b.feedback_meta(np.zeros(2, np.int64), np.full(2, 20)), TypeError,
+     "meta must have dtype"),
 ])
 def test_call_errors_leave_state_unchanged(call, exc, msg):
     b = make()
@@ -333,3 +365,45 @@ def test_reta_changes_steer_mice():
     assert b.ingress(1, 2, 0, 64, 0) == 2
     reta[2] = 0
     assert b.ingress(1, 2, 0, 64, 1) == 0
+
+
+def test_second_thread_is_refused_while_a_burst_runs():
+    # ingress_burst releases the GIL; another thread driving the same Breakup
+    # or changing its detector meanwhile gets a RuntimeError.
+    import threading
+
+    n = 3_000_000
+    b = make(CountMinDetector(1024, 4, 100, 10**6))
+    keys = np.random.default_rng(3).integers(0, 5000, n).astype(np.uint64)
+    hashes = keys.astype(np.uint32)
+    zeros = np.zeros(n, np.uint16)
+    times = np.arange(n, dtype=np.int64)
+    started = threading.Event()
+
+    def work():
+        started.set()
+        b.ingress_burst(keys, hashes, zeros, zeros, times)
+
+    e = np.empty(0, np.int64)
+    probes = {   # state-neutral calls, refused only while the burst runs
+        "Breakup": lambda: b.ingress_burst(e.astype(np.uint64), e.astype(np.uint32),
+                                           e.astype(np.uint16), e.astype(np.uint16), e),
+        "feedback": lambda: b.feedback_burst(e.astype(np.uint16), e, e),
+        "CountMinDetector": lambda: b.detector.unforce(12345),
+    }
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    seen = set()
+    while worker.is_alive():
+        for name, call in probes.items():
+            try:
+                call()
+            except RuntimeError as err:
+                assert "in use by another thread" in str(err)
+                seen.add(name)
+    worker.join()
+    assert b.packets == n
+    assert seen == set(probes)
+    for call in probes.values():      # free again
+        call()

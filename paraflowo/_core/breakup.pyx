@@ -8,7 +8,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
-from paraflowo._core._types cimport PFO_FLAG_PARA
+from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
 from paraflowo._core.psn import PSNAllocator as _PSNAllocator
@@ -46,6 +46,16 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     return k
 
 
+cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egress,
+                                         Py_ssize_t n, uint32_t n_cores) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if (m[i].core >= n_cores or m[i].ingress_ns < 0 or egress[i] < m[i].ingress_ns
+                or egress[i] - m[i].ingress_ns > (<int64_t>1 << 40)):
+            return i
+    return -1
+
+
 cdef int _get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
     # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
     # it with PyBuffer_Release); META_DTYPE arrays pass the identity test.
@@ -73,6 +83,15 @@ cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingres
     return -1
 
 
+cdef int _raise_busy(Breakup b) except -1:
+    # Bursts release the GIL; another thread must not drive the same pipeline
+    # (or its detector) meanwhile.  No locks on the hot path: one per thread.
+    who = "Breakup" if b.busy else f"its {type(b.detector).__name__}"
+    raise RuntimeError(
+        f"{who} is in use by another thread (a burst is running without the GIL); "
+        f"give each thread its own Breakup")
+
+
 cdef inline void _sync_time(Breakup b, pfo_ns_t now):
     # keep the components' own (Python-level) time checks in step with ours
     b.last_ns = now
@@ -86,39 +105,42 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                            uint16_t port, uint16_t length, pfo_ns_t now_ns,
                            pfo_handle_t handle, int elephant, pfo_meta_t* out) noexcept nogil:
     # One packet of c_ingress.  elephant: the detector's verdict for this
-    # packet if already taken (0/1, burst path), or -1: ask it here.
-    cdef uint32_t home = <uint32_t>_mix64(key), i
+    # packet if already taken (0/1, burst path), or -1: ask it here.  The
+    # record is written once, at the end, so the compiler need not reload this
+    # object's fields after stores through `out` (which could alias them).
+    cdef uint32_t home = <uint32_t>_mix64(key), i, probes = self.probes, mask = self.mask
+    cdef pfo_ns_t idle = self.idle_ns
+    cdef pfo_para_entry_t* table = self.table
     cdef pfo_para_entry_t* e
     cdef pfo_para_entry_t* free_e = NULL
     cdef int32_t q
     cdef uint64_t amount = length if self.count_bytes else 1
+    cdef uint16_t core, queue = 0, flags = 0
+    cdef pfo_psn_t psn = 0
     self.packets += 1
-    out.handle = handle
-    out.ingress_ns = now_ns
-    out.flow_hash = flow_hash
-    out.length = length
     # 1. the para_flow table: the key's own slot, else the first free one
-    for i in range(self.probes):
-        e = &self.table[(home + i) & self.mask]
+    for i in range(probes):
+        e = &table[(home + i) & mask]
         if e.last_ns == PFO_BRK_EMPTY:
             if free_e is NULL:
                 free_e = e
             break                 # slots are never emptied: the key is not further on
         if e.key == key:
-            if now_ns - e.last_ns < self.idle_ns:
+            if now_ns - e.last_ns < idle:
                 # a live para_flow: count it, tag it, steer it
                 if elephant < 0:
                     self.detector.c_update(key, now_ns, amount)
                 e.last_ns = now_ns
-                out.queue = e.flow.user
-                out.psn = pfo_psn_next(self.allocator, e.flow.user, now_ns)
-                out.core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
-                out.flags = PFO_FLAG_PARA
+                queue = e.flow.user
+                psn = pfo_psn_next(self.allocator, queue, now_ns)
+                core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
+                flags = PFO_FLAG_PARA
                 self.para_packets += 1
+                _brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
                 return
             free_e = e            # its own idle slot: reuse it first
             break
-        if free_e is NULL and now_ns - e.last_ns >= self.idle_ns:
+        if free_e is NULL and now_ns - e.last_ns >= idle:
             free_e = e
     # 2. not a para_flow (any more): ask the detector
     if elephant < 0:
@@ -132,18 +154,30 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                 free_e.key = key
                 free_e.last_ns = now_ns
                 free_e.flow.user = <uint16_t>q
-                out.queue = <uint16_t>q
-                out.psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
-                out.core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
-                out.flags = PFO_FLAG_PARA
+                queue = <uint16_t>q
+                psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
+                core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
+                flags = PFO_FLAG_PARA
                 self.para_flows += 1
                 self.para_packets += 1
+                _brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
                 return
-    # 3. a mouse (or an elephant without a slot or queue): plain RSS
-    out.queue = 0
-    out.psn = 0
-    out.core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
-    out.flags = 0
+    # 3. a mouse (or an elephant without a slot or queue): plain RSS, untagged
+    core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
+    _brk_write(out, handle, now_ns, 0, flow_hash, 0, core, length, 0)
+
+
+cdef inline void _brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_ns,
+                            pfo_psn_t psn, pfo_hash_t flow_hash, uint16_t queue,
+                            uint16_t core, uint16_t length, uint16_t flags) noexcept nogil:
+    out.handle = handle
+    out.ingress_ns = now_ns
+    out.psn = psn
+    out.flow_hash = flow_hash
+    out.queue = queue
+    out.core = core
+    out.length = length
+    out.flags = flags
 
 
 cdef class Breakup:
@@ -201,7 +235,9 @@ cdef class Breakup:
     The components belong to this Breakup once passed in: do not drive them
     directly at the same time.  Time must not go backwards.  No allocation
     per packet; :meth:`ingress_burst` runs without the GIL and gives exactly
-    the per-packet results.  One thread at a time.
+    the per-packet results.  One thread at a time: while a burst runs, calls
+    from another thread that would change this Breakup or its detector raise
+    :class:`RuntimeError`.
 
     Examples
     --------
@@ -357,6 +393,8 @@ cdef class Breakup:
         IndexError
             ``index`` outside ``out``.
         """
+        if self.busy or self.detector.busy:
+            _raise_busy(self)
         if not (type(key) is int and 0 <= key <= _U64_MAX):
             require_int("key", key, 0, _U64_MAX)
         if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
@@ -430,6 +468,8 @@ cdef class Breakup:
             Arrays not 1-D C-contiguous, of different lengths, or times that
             are negative or go backwards (nothing changes).
         """
+        if self.busy or self.detector.busy:
+            _raise_busy(self)
         require_array("keys", keys, np.uint64)
         require_array("flow_hashes", flow_hashes, np.uint32)
         require_array("ports", ports, np.uint16)
@@ -460,11 +500,15 @@ cdef class Breakup:
             hp = &hd[0]
         cdef Py_buffer view
         _get_records("out", out, META_DTYPE, &view)
+        self.busy = True
+        self.detector.busy = True
         try:
             with nogil:
                 self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
                                      <pfo_meta_t*>view.buf)
         finally:
+            self.busy = False
+            self.detector.busy = False
             PyBuffer_Release(&view)
         _sync_time(self, t[n - 1])
         return out
@@ -487,6 +531,8 @@ cdef class Breakup:
             Non-integers, ``core`` outside ``[0, n_cores)``, a negative time,
             egress before ingress or a delay above ``2**40`` (nothing changes).
         """
+        if self.busy:
+            _raise_busy(self)
         c = self.scheduler._core_arg(core)
         i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
         e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
@@ -511,6 +557,8 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback`, and for mismatched dtypes or lengths.
         """
+        if self.busy:
+            _raise_busy(self)
         require_array("cores", cores, np.uint16)
         require_array("ingress_ns", ingress_ns, np.int64)
         require_array("egress_ns", egress_ns, np.int64)
@@ -534,9 +582,71 @@ cdef class Breakup:
                     f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
             raise ValueError(
                 f"egress_ns - ingress_ns must be at most 2**40, got {te[j] - ti[j]} at [{j}]")
-        with nogil:
-            for j in range(n):
-                self.c_feedback(c[j], te[j] - ti[j])
+        self.busy = True
+        try:
+            with nogil:
+                for j in range(n):
+                    self.c_feedback(c[j], te[j] - ti[j])
+        finally:
+            self.busy = False
+
+    def feedback_meta(self, meta, egress_ns):
+        """:meth:`feedback` for released packets given by their metadata records.
+
+        The egress side's natural form: each record's ``core`` and
+        ``ingress_ns`` with the time the packet left its core.
+
+        Parameters
+        ----------
+        meta : numpy.ndarray
+            :data:`META_DTYPE` records (as filled by :meth:`ingress_burst`).
+        egress_ns : numpy.ndarray
+            ``int64`` egress times, one per record.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`feedback_burst` (the messages name ``meta[i]``).
+        """
+        if self.busy:
+            _raise_busy(self)
+        require_array("meta", meta, META_DTYPE)
+        require_array("egress_ns", egress_ns, np.int64)
+        cdef Py_ssize_t j, n = require_same_length(meta=meta, egress_ns=egress_ns)
+        if n == 0:
+            return
+        cdef Py_buffer view
+        cdef const int64_t[::1] te = egress_ns
+        cdef uint32_t n_cores = self.scheduler.n_cores
+        cdef const pfo_meta_t* m
+        PyObject_GetBuffer(meta, &view, PyBUF_C_CONTIGUOUS)
+        try:
+            m = <const pfo_meta_t*>view.buf
+            with nogil:
+                j = _first_bad_meta_feedback(m, &te[0], n, n_cores)
+            if j >= 0:
+                if m[j].core >= n_cores:
+                    raise ValueError(
+                        f"meta['core'] must be in [0, {n_cores - 1}], got meta[{j}]['core'] = {m[j].core}")
+                if m[j].ingress_ns < 0:
+                    raise ValueError(
+                        f"meta['ingress_ns'] must be >= 0, got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
+                if te[j] < m[j].ingress_ns:
+                    raise ValueError(
+                        f"egress_ns must be >= meta['ingress_ns'], got egress_ns[{j}] = {te[j]} "
+                        f"< {m[j].ingress_ns}")
+                raise ValueError(
+                    f"egress_ns - meta['ingress_ns'] must be at most 2**40, got "
+                    f"{te[j] - m[j].ingress_ns} at [{j}]")
+            self.busy = True
+            try:
+                with nogil:
+                    for j in range(n):
+                        self.c_feedback(m[j].core, te[j] - m[j].ingress_ns)
+            finally:
+                self.busy = False
+        finally:
+            PyBuffer_Release(&view)
 
     def is_para(self, key, now_ns):
         """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
