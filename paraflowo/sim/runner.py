@@ -236,13 +236,13 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         duration_ns = int(round(scenario.duration_s * 1e9))
         source = Traffic(flows, duration_ns, int(round(scenario.jitter_period_s * 1e9)),
                          rng_traffic)
-        chunks = source.chunks()
+        chunks = iter(source.chunks())
     else:
         flows = trace.flow_table()
         duration_ns = trace.duration_ns
         if scenario.duration_s * 1e9 < duration_ns:
             duration_ns = int(round(scenario.duration_s * 1e9))
-        chunks = trace.chunks(duration_ns)
+        chunks = iter(trace.chunks(duration_ns))
         notes.extend(trace.notes)
     bin_ns = max(1, int(round(scenario.bin_s * 1e9)))
     n_bins = max(1, -(-duration_ns // bin_ns))
@@ -255,13 +255,29 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     workers = max(1, min(int(workers), len(engines)))
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     total = 0
-    gen_s = 0.0
+    gen = {"s": 0.0}
     wall0 = time.perf_counter()
-    t_gen = time.perf_counter()
+
+    def produce():
+        # the next chunk and its service draws; runs one chunk ahead of the
+        # policies, in its own thread (numpy releases the GIL while it fills
+        # and sorts), consuming the random streams in the same order as ever
+        t0 = time.perf_counter()
+        chunk = next(chunks, None)
+        expd = None
+        if chunk is not None and exponential:
+            expd = rng_service.standard_exponential(len(chunk.times))
+        gen["s"] += time.perf_counter() - t0
+        return chunk, expd
+
+    feeder = ThreadPoolExecutor(1)
     try:
-        for chunk in chunks:
-            gen_s += time.perf_counter() - t_gen
-            expd = rng_service.standard_exponential(len(chunk.times)) if exponential else None
+        nxt = feeder.submit(produce)
+        while True:
+            chunk, expd = nxt.result()
+            if chunk is None:
+                break
+            nxt = feeder.submit(produce)
             total += len(chunk.times)
             # each policy's loop runs without the GIL: with workers > 1 they run
             # side by side, on the same (read-only) chunk
@@ -275,12 +291,12 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                     seconds[p] += f.result()
             if progress is not None:
                 progress(min(chunk.end_ns, duration_ns), duration_ns)
-            t_gen = time.perf_counter()
     finally:
+        feeder.shutdown(cancel_futures=True)
         if pool is not None:
             pool.shutdown()
     out = {}
-    timing: dict = {"wall_s": 0.0, "generate_s": round(gen_s, 4), "workers": workers}
+    timing: dict = {"wall_s": 0.0, "generate_s": round(gen["s"], 4), "workers": workers}
     for p, eng in engines.items():
         t0 = time.thread_time()
         eng.flush()
