@@ -500,7 +500,9 @@ cdef class SimCore:
                     self._complete_until(self.next_period)
                     self._rebalance()
                     self.next_period += self.period_ns
-            self._complete_until(t)
+            if ((self.next_core >= 0 and self.next_t <= t)
+                    or (self.held > 0 and self.rob_dl <= t)):
+                self._complete_until(t)
             self.now = t
             # steering
             if policy == PFO_SIM_PARAFLOWO:
