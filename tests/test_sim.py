@@ -359,3 +359,29 @@ def test_results_do_not_depend_on_the_number_of_threads():
     one = simulate(s, workers=1).to_dict(timing=False)
     two = simulate(s, workers=4).to_dict(timing=False)
     assert one == two
+
+
+def test_rsspp_moved_bucket_waits_for_the_old_core_by_hand():
+    # RETA [0, 1, 0, 1]; flows 0 and 1 (buckets 0 and 2) both on core 0, which
+    # they overload; core 1 idles.  At the first rebalance (10 us) one bucket
+    # moves to core 1, and its next packet may not start before that bucket's
+    # last packet on core 0 has finished.
+    core = SimCore("rsspp", np.array([1000, 1000], np.int64), 64,
+                   np.array([0, 2], np.uint32), 1, 10**9, IndirectionTable(2, 4),
+                   period_ns=10_000)
+    n = 40
+    times = (np.arange(n) * 300).astype(np.int64)
+    flows = (np.arange(n) % 2).astype(np.int32)
+    tc, tf = np.empty(n, np.int16), np.empty(n, np.int64)
+    core.run(times, flows, None, tc, tf)
+    core.flush()
+    st = core.stats()
+    assert st["migrations"] == 1 and st["out_of_order"] == 0
+    moved_flow = 0 if st["reta"][0] == 1 else 1
+    idx = np.flatnonzero(flows == moved_flow)
+    first_new = idx[np.argmax(tc[idx] == 1)]
+    before = idx[idx < first_new]
+    assert tc[before].tolist() == [0] * len(before)
+    # its first packet on core 1 starts no earlier than its last one on core 0 finished
+    assert tf[first_new] - 1000 >= tf[before[-1]]
+    assert (np.diff(tf[idx]) > 0).all()                 # the flow stays in order
