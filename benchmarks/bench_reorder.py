@@ -2,9 +2,9 @@
 
 Workload (the issue's): PSNs 0..N-1, bursts of 32, 10 % of the packets
 displaced forward by 1..64 positions within 256-packet blocks, window 1024.
-N is ``PFO_BENCH_PACKETS`` (default 2**20, so the untimed test run is quick;
-the issue's figure uses 20M: ``PFO_BENCH_PACKETS=20000000 pytest
-benchmarks/bench_reorder.py --benchmark-enable --benchmark-only``).
+N is 20M when the benchmarks are timed (``pytest benchmarks/bench_reorder.py
+--benchmark-enable --benchmark-only``) and 2**20 in the untimed run of the
+test suite; ``PFO_BENCH_PACKETS`` overrides both.
 
 The C-level path is a small Cython module that cimports the reorder .pxd,
 compiled once per session with tests/cybuild.py.
@@ -22,7 +22,8 @@ from paraflowo import FLAG_PARA, ReorderBuffer, ReorderQueues, empty_meta
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from cybuild import build_cython_module  # noqa: E402
 
-N = int(os.environ.get("PFO_BENCH_PACKETS", 2**20))
+N_TIMED = 20_000_000
+N_QUICK = 2**20
 BURST = 32
 WINDOW = 1024
 TIMEOUT_NS = 20_000
@@ -112,14 +113,22 @@ def cmod(tmp_path_factory):
     return build_cython_module(tmp_path_factory.mktemp("bench_reorder"), "bench_reorder_c", CSOURCE)
 
 
-@pytest.fixture(scope="module")
-def workload():
-    return displaced(N)
+def _n_packets(config):
+    if "PFO_BENCH_PACKETS" in os.environ:
+        return int(os.environ["PFO_BENCH_PACKETS"])
+    timed = (config.getoption("benchmark_enable", default=False)
+             or not config.getoption("benchmark_disable", default=True))
+    return N_TIMED if timed else N_QUICK
 
 
 @pytest.fixture(scope="module")
-def workload_missing():
-    return displaced(N, missing=0.01)
+def workload(request):
+    return displaced(_n_packets(request.config))
+
+
+@pytest.fixture(scope="module")
+def workload_missing(request):
+    return displaced(_n_packets(request.config), missing=0.01)
 
 
 def _record(benchmark, n):

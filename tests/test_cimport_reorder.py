@@ -98,6 +98,29 @@ def bad_time(ReorderBuffer rb):
         r2 = rb.c_drain(rb.rob.last_ns - 1, o, 4)
     return r1 == PFO_ROB_EINVAL, r2
 
+def queues_per_packet(ReorderQueues rq, const uint32_t[::1] qs, const uint32_t[::1] psns,
+                      const uint64_t[::1] handles, int64_t now, int64_t later):
+    cdef Py_ssize_t i, n = qs.shape[0], k = 0, c
+    out = np.zeros(n + 1, np.uint64)
+    oq = np.zeros(n + 1, np.int32)
+    st = np.zeros(n, np.int32)
+    cdef uint64_t[::1] o = out
+    cdef int32_t[::1] q = oq
+    cdef int32_t[::1] s = st
+    cdef pfo_ns_t d1, d2
+    with nogil:
+        for i in range(n):
+            s[i] = rq.c_insert(qs[i], psns[i], handles[i], now, False)
+        k = rq.c_drain(now, &o[0], &q[0], 2)        # a small output first
+        d1 = rq.c_next_deadline()
+        while True:
+            c = rq.c_drain(later, &o[k], &q[k], 2)
+            k += c
+            if c < 2:
+                break
+        d2 = rq.c_next_deadline()
+    return st, out[:k], oq[:k], d1, d2
+
 def queues(ReorderQueues rq, meta, int64_t now):
     cdef const unsigned char[::1] raw = meta.view(np.uint8)
     cdef Py_ssize_t n = meta.shape[0], k
@@ -200,6 +223,21 @@ def test_nogil_bad_time_changes_nothing(mod):
     assert mod.bad_time(rb) == (True, -1)
     assert (rb.stats, rb.head) == before
     assert mod.deadline(rb) == 110
+
+
+def test_nogil_queues_per_packet(mod):
+    rq = ReorderQueues(3, 8, 50)
+    qs = np.array([0, 0, 1, 2, 7, 1], np.uint32)
+    psns = np.array([0, 1, 2, 1, 0, 0], np.uint32)
+    handles = np.array([10, 11, 22, 31, 99, 20], np.uint64)
+    st, h, q, d1, d2 = mod.queues_per_packet(rq, qs, psns, handles, 5, 55)
+    assert st.tolist() == [0, 0, 0, 0, -1, 0]        # queue 7: PFO_ROB_EINVAL
+    got = {}
+    for hh, qq in zip(h.tolist(), q.tolist()):
+        got.setdefault(qq, []).append(hh)
+    assert got == {0: [10, 11], 1: [20, 22], 2: [31]}
+    assert d1 == 5                                    # more was due at once
+    assert d2 == 2**63 - 1 and rq.held == 0           # PFO_NS_NEVER
 
 
 def test_nogil_queues(mod):

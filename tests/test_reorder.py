@@ -495,3 +495,61 @@ def test_queues_idle_timeouts_fire_exactly_when_due():
     assert rq.n_active == 0
     assert rq.stats.timeouts == 1000 and rq.next_deadline is None
 
+
+
+def test_process_burst_errors_leave_state_unchanged():
+    # the fast path (no flags, no statuses) falls back to the full checks
+    rb = ReorderBuffer(8, 100, psn_bits=8)
+    rb.insert(3, 3, 10)
+    before = _state(rb)
+    p = np.array([1, 2], np.uint32)
+    h = np.array([1, 2], np.uint64)
+    out = np.zeros(8, np.uint64)
+    cases = [
+        ((p.astype(np.int32), h, 20, out), TypeError, "psns must have dtype uint32, got int32"),
+        ((p, h.astype(np.int64), 20, out), TypeError, "handles must have dtype uint64, got int64"),
+        ((p, h[:1], 20, out), ValueError, "psns and handles must have the same length"),
+        ((np.array([1, 256], np.uint32), h, 20, out), ValueError,
+         r"psns must be in \[0, 2\*\*8 - 1\], got 256 at index 1"),
+        ((p, h, 9, out), ValueError, "now_ns must not go backwards: must be >= 10, got 9"),
+        ((p, h, -1, out), ValueError, "now_ns must be in"),
+        ((np.zeros((2, 2), np.uint32)[:, 0], h, 20, out), ValueError, "psns must be C-contiguous"),
+        ((p, h, 20, out[::2]), ValueError, "out must be C-contiguous"),
+        ((p, h, 20, out.astype(np.int64)), TypeError, "out must have dtype uint64, got int64"),
+        ((p.tolist(), h, 20, out), TypeError, "psns must be a numpy.ndarray"),
+    ]
+    for args, exc, frag in cases:
+        with pytest.raises(exc, match=frag):
+            rb.process_burst(*args)
+        assert _state(rb) == before
+    with pytest.raises(ValueError, match="drain_every must be in"):
+        rb.process_burst(p, h, 20, out, drain_every=-1)
+    with pytest.raises(TypeError, match="drain_every must be an integer"):
+        rb.process_burst(p, h, 20, out, drain_every=1.0)
+    assert _state(rb) == before
+    assert rb.process_burst(p, h, 20, out, drain_every=2**63) == 0   # 0 missing: nothing out
+    assert rb.held == 3
+
+
+def test_queues_process_burst_fast_path_errors():
+    rq = ReorderQueues(2, 8, 100)
+    rq.insert(0, 1, 1, 50)
+    before = rq.stats, rq.held
+    m = _meta([(0, 0, 5, FLAG_PARA), (1, 0, 6, FLAG_PARA)])
+    out = np.zeros(8, np.uint64)
+    cases = [
+        ((m, 60, out, np.zeros(8, np.int64)), TypeError, "out_queue must have dtype int32"),
+        ((m, 60, out, np.zeros(7, np.int32)), ValueError, "out_queue must have length 8, got 7"),
+        ((m, 60, out[:1]), ValueError, "out must be at least len"),
+        ((m, 60, out.astype(np.int64)), TypeError, "out must have dtype uint64"),
+        ((m[::-1], 60, out), ValueError, "meta must be C-contiguous"),
+        ((m, 40, out), ValueError, "now_ns must not go backwards"),
+        ((m.view(np.uint8), 60, out), TypeError, "meta must have dtype"),
+    ]
+    for args, exc, frag in cases:
+        with pytest.raises(exc, match=frag):
+            rq.process_burst(*args)
+        assert (rq.stats, rq.held) == before
+    oq = np.zeros(8, np.int32)
+    n = rq.process_burst(m, 60, out, oq)
+    assert sorted(zip(oq[:n].tolist(), out[:n].tolist())) == [(0, 1), (0, 5), (1, 6)]

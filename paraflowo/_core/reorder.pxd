@@ -291,3 +291,12 @@ cdef class ReorderQueues:
     cdef readonly list buffers      # the ReorderBuffer of each queue
     cdef readonly uint32_t n_queues
     cdef _check_drain_time(self, int64_t t)
+    cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
+                      pfo_ns_t now_ns, bint dropped) noexcept nogil
+        # pfo_robq_insert(&self.q, ...): PFO_ROB_EINVAL if queue >= n_queues
+    cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out, int32_t* out_queue,
+                            Py_ssize_t cap) noexcept nogil
+        # pfo_robq_drain(&self.q, ...): the rest stays held when cap is too small
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil
+        # earliest pfo_rob_next_deadline over the queues holding packets
+        # (O(queues holding packets)); PFO_NS_NEVER when none holds any

@@ -2,7 +2,8 @@
 
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport malloc, calloc, free, realloc
 from libc.string cimport memcpy, memmove, memset
 
@@ -12,6 +13,7 @@ from enum import IntEnum
 import numpy as np
 
 from paraflowo._checks import require_array, require_int, require_pow2
+from paraflowo.metadata import META_DTYPE
 from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
 
 
@@ -102,6 +104,42 @@ cdef object _array_from(const pfo_handle_t* src, Py_ssize_t k):
     memcpy(b.buf, src, k * sizeof(pfo_handle_t))
     PyBuffer_Release(&b)
     return arr
+
+
+cdef object _ndarray = np.ndarray
+cdef object n_max_every = 1 << 62      # drain_every at least this: once, at the end
+
+
+cdef bint _fast_records(object arr, Py_buffer* b, Py_ssize_t itemsize) except -1:
+    # as _fast_buf for a 1-D C-contiguous array of records (dtype checked by the caller)
+    try:
+        PyObject_GetBuffer(arr, b, PyBUF_C_CONTIGUOUS)
+    except Exception:
+        return False
+    if b.ndim == 1 and b.itemsize == itemsize:
+        return True
+    PyBuffer_Release(b)
+    return False
+
+
+cdef bint _fast_buf(object arr, Py_buffer* b, Py_ssize_t itemsize, bytes fmts,
+                    bint writable) except -1:
+    # Fast path of the burst methods: True (b then holds a buffer the caller
+    # releases) if arr is a 1-D C-contiguous numpy array with this itemsize and
+    # a format char in fmts; False (nothing held) otherwise, and the slow path
+    # then validates and raises the documented error.
+    if type(arr) is not _ndarray:
+        return False
+    try:
+        PyObject_GetBuffer(arr, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+                           | (PyBUF_WRITABLE if writable else 0))
+    except Exception:
+        return False
+    if (b.ndim == 1 and b.itemsize == itemsize and b.format is not NULL
+            and b.format[0] != 0 and b.format[1] == 0 and b.format[0] in fmts):
+        return True
+    PyBuffer_Release(b)
+    return False
 
 
 cdef object _release_array(pfo_rob_t* r, pfo_ns_t now, bint flush):
@@ -1078,7 +1116,37 @@ cdef class ReorderBuffer:
             As :meth:`insert_burst`, or a bad ``out`` or ``drain_every``:
             nothing changes.
         """
-        cdef int64_t t = _check_time("now_ns", now_ns)
+        cdef Py_buffer bp, bh, bo
+        cdef Py_ssize_t r, ev
+        cdef int64_t t
+        if (dropped is None and status_out is None and type(now_ns) is int
+                and type(drain_every) is int and 0 <= now_ns <= _NS_MAX and drain_every >= 0
+                and now_ns >= self.rob.last_ns):
+            # fast path: three buffer requests instead of the full validation
+            t = now_ns
+            ev = drain_every if drain_every < n_max_every else 0
+            if _fast_buf(psns, &bp, 4, b"IL", False):
+                if _fast_buf(handles, &bh, 8, b"LQ", False):
+                    if _fast_buf(out, &bo, 8, b"LQ", True):
+                        r = -2
+                        if bp.shape[0] == bh.shape[0]:
+                            with nogil:
+                                r = pfo_rob_process(&self.rob, <const pfo_psn_t*>bp.buf,
+                                                    <const pfo_handle_t*>bh.buf, bp.shape[0], t,
+                                                    NULL, NULL, ev,
+                                                    <pfo_handle_t*>bo.buf, bo.shape[0])
+                        PyBuffer_Release(&bo)
+                        PyBuffer_Release(&bh)
+                        PyBuffer_Release(&bp)
+                        if r >= 0:
+                            return r
+                        # r == -2 (lengths) or -1 (a PSN too wide): the slow path says which
+                    else:
+                        PyBuffer_Release(&bh)
+                        PyBuffer_Release(&bp)
+                else:
+                    PyBuffer_Release(&bp)
+        t = _check_time("now_ns", now_ns)
         require_array("out", out, np.uint64)
         every = require_int("drain_every", drain_every, 0)
         return self._run_arrays(psns, handles, t, dropped, status_out, out, every)
@@ -1178,15 +1246,27 @@ cdef class ReorderQueues:
         """Queues in the active set (those that may hold packets)."""
         return self.q.n_active
 
-    @property
-    def next_deadline(self):
-        """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+    cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
+                      pfo_ns_t now_ns, bint dropped) noexcept nogil:
+        return pfo_robq_insert(&self.q, queue, psn, handle, now_ns, dropped)
+
+    cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out, int32_t* out_queue,
+                            Py_ssize_t cap) noexcept nogil:
+        return pfo_robq_drain(&self.q, now_ns, out, out_queue, cap)
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
         cdef pfo_ns_t best = PFO_NS_NEVER, d
         cdef uint32_t i
         for i in range(self.q.n_active):
             d = pfo_rob_next_deadline(self.q.robs[self.q.active[i]])
             if d < best:
                 best = d
+        return best
+
+    @property
+    def next_deadline(self):
+        """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+        cdef pfo_ns_t best = self.c_next_deadline()
         return None if best == PFO_NS_NEVER else best
 
     @property
@@ -1319,8 +1399,35 @@ cdef class ReorderQueues:
             Wrong dtypes, lengths or contiguity, a tagged record's queue or
             PSN out of range, or a backwards time: nothing changes.
         """
-        from paraflowo.metadata import META_DTYPE
-        cdef int64_t t = _check_time("now_ns", now_ns)
+        cdef Py_buffer bm, bo, bq
+        cdef Py_ssize_t k, ev
+        cdef int64_t t
+        if (status_out is None and type(now_ns) is int and type(drain_every) is int
+                and 0 <= now_ns <= _NS_MAX and drain_every >= 0 and type(meta) is _ndarray
+                and meta.dtype is META_DTYPE):
+            # fast path: buffer requests instead of the full validation
+            t = now_ns
+            ev = drain_every if drain_every < n_max_every else 0
+            k = -2
+            if _fast_records(meta, &bm, sizeof(pfo_meta_t)):
+                if _fast_buf(out, &bo, 8, b"LQ", True):
+                    if out_queue is None or _fast_buf(out_queue, &bq, 4, b"i", True):
+                        if bo.shape[0] >= bm.shape[0] and (
+                                out_queue is None or bq.shape[0] == bo.shape[0]):
+                            with nogil:
+                                k = pfo_robq_process(
+                                    &self.q, <const pfo_meta_t*>bm.buf, bm.shape[0], t,
+                                    <pfo_handle_t*>bo.buf,
+                                    NULL if out_queue is None else <int32_t*>bq.buf,
+                                    bo.shape[0], NULL, ev)
+                        if out_queue is not None:
+                            PyBuffer_Release(&bq)
+                    PyBuffer_Release(&bo)
+                PyBuffer_Release(&bm)
+            if k >= 0:
+                return k
+            # anything else: the slow path validates and says what is wrong
+        t = _check_time("now_ns", now_ns)
         cdef Py_ssize_t every = require_int("drain_every", drain_every, 0)
         require_array("meta", meta, META_DTYPE)
         require_array("out", out, np.uint64)
@@ -1340,7 +1447,7 @@ cdef class ReorderQueues:
         cdef int32_t* oqp = NULL
         cdef uint8_t[::1] sv
         cdef uint8_t* sp = NULL
-        cdef Py_ssize_t cap = o.shape[0], k
+        cdef Py_ssize_t cap = o.shape[0]
         if cap == 0:
             self._check_drain_time(t)
             return 0
