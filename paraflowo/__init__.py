@@ -4,7 +4,6 @@ Every public object is importable from here.  Components take time as an explici
 integer nanosecond argument, hold no hidden clock or global state, and take a
 seed for every random choice.
 """
-
 from paraflowo.hashing import (
     IPV4_TUPLE_DTYPE,
     IPV6_TUPLE_DTYPE,
@@ -18,8 +17,21 @@ from paraflowo.hashing import (
     toeplitz,
     toeplitz_batch,
 )
-from paraflowo.memory import ReorderMemory, reorder_memory
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
+from paraflowo.memory import ReorderMemory, reorder_memory
+from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.psn import PSNAllocator
+from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
+from paraflowo._core.breakup import Breakup
+from paraflowo.reorder import (
+    MetadataCache,
+    PacketStore,
+    PacketStoreFull,
+    ReorderBuffer,
+    ReorderQueues,
+    ReorderStats,
+    ReorderStatus,
+)
 from paraflowo.devices import (
     BUILTIN_PROFILES,
     ETHERNET_FRAMING_BYTES,
@@ -43,19 +55,14 @@ from paraflowo.devices import (
     sram_fit,
     sram_required,
 )
-from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
-from paraflowo._core.psn import PSNAllocator
-from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
-from paraflowo._core.breakup import Breakup
-from paraflowo.reorder import (
-    MetadataCache,
-    PacketStore,
-    PacketStoreFull,
-    ReorderBuffer,
-    ReorderQueues,
-    ReorderStats,
-    ReorderStatus,
+from paraflowo.sim import (
+    Scenario,
+    SimulationResult,
+    builtin_scenarios,
+    load_scenario,
+    simulate,
 )
+from paraflowo._core.sim import SimCore
 
 __version__ = "0.1.0.dev0"
 
@@ -72,15 +79,15 @@ __all__ = [
     "rss_input",
     "toeplitz",
     "toeplitz_batch",
-    # memory model (Eq. 3)
-    "ReorderMemory",
-    "reorder_memory",
-    # metadata
+    # metadata record
     "FLAG_DROP",
     "FLAG_PARA",
     "META_DTYPE",
     "META_SIZE",
     "empty_meta",
+    # memory model (Eq. 3)
+    "ReorderMemory",
+    "reorder_memory",
     # elephant detectors and manual tags
     "CountMinDetector",
     "ElephantDetector",
@@ -91,13 +98,13 @@ __all__ = [
     "FlowletScheduler",
     "Breakup",
     # egress: reordering and metadata caching
+    "MetadataCache",
+    "PacketStore",
+    "PacketStoreFull",
     "ReorderBuffer",
     "ReorderQueues",
     "ReorderStats",
     "ReorderStatus",
-    "MetadataCache",
-    "PacketStore",
-    "PacketStoreFull",
     # device profiles and capacity planning (Figure 6, Figure 8)
     "BUILTIN_PROFILES",
     "ETHERNET_FRAMING_BYTES",
@@ -120,4 +127,11 @@ __all__ = [
     "save_profile",
     "sram_fit",
     "sram_required",
+    # simulator
+    "Scenario",
+    "SimulationResult",
+    "builtin_scenarios",
+    "load_scenario",
+    "simulate",
+    "SimCore",
 ]

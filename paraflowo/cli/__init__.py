@@ -17,6 +17,7 @@ import sys
 # command name -> module in paraflowo.cli (append new commands here)
 COMMANDS = {
     "demo": "paraflowo.cli.demo",
+    "simulate": "paraflowo.cli.simulate",
     "capacity": "paraflowo.cli.capacity",
     "memory": "paraflowo.cli.memory",
     "calibrate": "paraflowo.cli.calibrate",

@@ -1,0 +1,181 @@
+# cython: language_level=3
+"""The simulator's event loop: the cimport API.
+
+One :class:`SimCore` is one policy running on one set of cores.  The host (the
+Python runner in :mod:`paraflowo.sim`) feeds it chunks of arrivals sorted by
+time, the same chunks to every policy, and reads its counters at the end::
+
+    from paraflowo._core.sim cimport SimCore
+
+    cdef SimCore core = SimCore(...)          # validated in Python
+    with nogil:
+        rc = core.c_run(times, flows, expd, n, NULL, NULL)   # -1: not sorted
+        core.c_flush()                        # drain every queue to egress
+
+Model (exact, integer nanoseconds): each core is a FIFO server with its own
+service time; packet i of core c starts at ``max(arrival, finish of the
+previous packet on c)`` (the Lindley recursion) and finishes ``service`` ns
+later.  An RX queue holds at most ``rx_queue`` waiting packets plus the one in
+service; an arrival that finds it full is dropped (drop-tail).  Completions
+reach egress in time order (ties: lower core first), interleaved with the
+arrivals, so every feedback a policy receives at time t comes from packets that
+finished by t.
+"""
+
+cimport cython
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t
+from paraflowo._core.hashing cimport IndirectionTable
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.metacache cimport PacketStore, pfo_store_t
+from paraflowo._core.scheduler cimport FlowletScheduler
+from paraflowo._core.reorder cimport ReorderQueues, pfo_robq_t
+
+cdef enum:
+    PFO_SIM_RSS = 0          # static RETA: flow affinity
+    PFO_SIM_SPRAY = 1        # per-packet round robin, no reordering
+    PFO_SIM_RSSPP = 2        # RSS++-style RETA bucket migration
+    PFO_SIM_PARAFLOWO = 3    # Breakup at ingress, reorder queues at egress
+    PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
+    PFO_SIM_HIST_LEN = 2048 + 53 * 1024
+
+cdef extern from *:
+    """
+    #define PFO_SIM_NO_SLOT ((unsigned long long)0xFFFFFFFFFFFFFFFFULL)
+    """
+    # Handle of a tagged packet that its reorder queue releases as it arrives
+    # (it never enters the packet store).
+    const unsigned long long PFO_SIM_NO_SLOT
+
+# One packet in a core's RX ring (waiting or in service), or held at egress.  48 bytes.
+ctypedef struct pfo_sim_pkt_t:
+    pfo_ns_t finish_ns       # when the core finishes it
+    pfo_ns_t ingress_ns      # arrival time at ingress
+    int64_t seq              # its index in its flow's original order
+    int32_t flow             # flow id
+    uint32_t psn             # paraflowo: PSN in its reorder queue
+    uint16_t queue           # paraflowo: reorder queue id
+    uint16_t flags           # PFO_FLAG_* bits (paraflowo)
+    uint32_t bucket          # RETA bucket (rsspp)
+    uint16_t core            # the core that served it
+    uint16_t length          # packet length, bytes
+    uint32_t reserved
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
+cdef inline Py_ssize_t pfo_sim_hist_index(int64_t v) noexcept nogil:
+    # Log-linear histogram bucket of a latency v >= 0 (ns): exact below 2048,
+    # then 1024 buckets per power of two (relative width 1/1024).
+    # Example: v = 5000 -> msb 12, shift 2, top = 1250 -> 2048 + 1024 + 226.
+    cdef int msb, shift
+    if v < 2048:
+        return <Py_ssize_t>(v if v > 0 else 0)
+    msb = 63 - __builtin_clzll(<unsigned long long>v)
+    shift = msb - 10
+    return 2048 + (shift - 1) * 1024 + <Py_ssize_t>((v >> shift) - 1024)
+
+
+@cython.final
+cdef class SimCore:
+    # configuration (read-only after __init__)
+    cdef readonly int policy
+    cdef readonly int n_cores
+    cdef readonly int64_t rx_queue
+    cdef readonly int64_t bin_ns
+    cdef readonly Py_ssize_t n_bins
+    cdef readonly Py_ssize_t n_flows
+    cdef readonly bint exponential
+    cdef int64_t ring_mask           # ring size - 1 (ring size >= rx_queue + 1, power of 2)
+    cdef int64_t* svc_ns             # deterministic service time per core
+    cdef double* svc_mean            # mean service time per core (exponential)
+    cdef pfo_sim_pkt_t* rings        # n_cores rings of ring_mask + 1 slots
+    cdef int64_t* head
+    cdef int64_t* tail
+    cdef int64_t* core_free          # finish of the last packet queued on each core
+    cdef int64_t* head_finish        # finish of each core's ring head (PFO_NS_NEVER: empty)
+    cdef int64_t* busy               # [n_bins][n_cores] busy ns
+    cdef int64_t* cur_bin            # per core: bin of its last start
+    cdef int64_t* cur_end            # per core: end of that bin, ns
+    cdef uint32_t* flow_hash
+    cdef int64_t* flow_seq           # next sequence number per flow
+    cdef int64_t* flow_maxrel        # highest sequence number released per flow
+    cdef int64_t* flow_ooo           # out-of-order packets per flow
+    cdef int64_t* arrived
+    cdef int64_t* completed
+    cdef int64_t* dropped
+    cdef int64_t* hist
+    cdef int64_t released
+    cdef int64_t ooo
+    cdef pfo_ns_t now                # time of the last arrival processed
+    cdef int next_core               # core of the earliest pending completion, -1 none
+    cdef pfo_ns_t next_t
+    # RSS / RSS++
+    cdef IndirectionTable reta       # the RETA (copied per policy, mutated by rsspp)
+    cdef uint16_t* reta_entries
+    cdef uint32_t reta_mask
+    cdef uint32_t rr                 # spray: next core
+    cdef int64_t period_ns           # rsspp: rebalance period
+    cdef pfo_ns_t next_period
+    cdef int64_t* bucket_cnt         # rsspp: packets per bucket in this period
+    cdef int64_t* bucket_last        # rsspp: finish of the bucket's last packet
+    cdef double* load                # rsspp: scratch, per core
+    cdef char* seen                  # rsspp: scratch, per bucket
+    cdef char* core_done             # rsspp: scratch, per core
+    cdef readonly int64_t migrations
+    cdef readonly int64_t rebalances
+    # ParaFlowO: the library's own components, driven through their cimport API
+    cdef Breakup brk                 # ingress: detector + PSN allocator + flowlet scheduler
+    cdef FlowletScheduler sched      # brk.scheduler (Eq. 2), fed egress delays
+    cdef ReorderQueues rq            # egress: one reorder buffer per queue
+    cdef pfo_robq_t* robq            # &rq.q
+    cdef uint64_t* flow_key          # detector / allocator key per flow
+    cdef uint16_t* flow_len          # packet length per flow
+    cdef int64_t* flow_first         # first arrival per flow, -1
+    cdef int64_t* flow_detect        # first tagged packet per flow, -1
+    cdef PacketStore pstore          # egress: packets held while their queue reorders
+    cdef pfo_store_t* pst            # &pstore.st
+    cdef pfo_sim_pkt_t* fast_rec     # the packet under PFO_SIM_NO_SLOT (egress in progress)
+    cdef int64_t store_cap
+    cdef pfo_handle_t* drain_out     # drain output buffer
+    cdef Py_ssize_t drain_cap
+    cdef bint notify_drops
+    cdef pfo_ns_t egress_now         # latest egress event time
+    cdef pfo_ns_t rob_dl             # cached earliest reorder-queue deadline
+    cdef readonly int64_t held       # packets held in reorder queues now
+    cdef readonly int64_t peak_held
+    cdef readonly int64_t held_bytes  # their full-packet bytes
+    cdef readonly int64_t peak_bytes_full
+    cdef readonly int64_t para_packets
+    cdef readonly int64_t forwarded_late
+    cdef readonly int64_t store_overflow
+    cdef readonly int64_t flushed_at_end
+    cdef readonly int64_t fast_unreleased
+
+    cdef list _keep                  # numpy arrays that own the memory above
+
+    # internal steps of the loop (not API)
+    cdef inline void _refresh_next(self) noexcept nogil
+    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
+    cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
+    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
+    cdef void _rebalance(self) noexcept nogil
+    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
+    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
+    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
+    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
+    cdef pfo_ns_t _rob_deadline(self) noexcept nogil
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
+
+    cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
+                   Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil
+        # Process n arrivals (times non-decreasing, >= the last time seen; flows
+        # in [0, n_flows); expd: unit-exponential draws when `exponential`, else
+        # NULL).  tr_core/tr_finish (or NULL): per arrival, its core and finish
+        # time, -1 for a dropped packet.  Returns 0.  Preconditions are checked
+        # by SimCore.run; the core trusts them.
+
+    cdef void c_flush(self) noexcept nogil
+        # Deliver every pending completion to egress, in time order.

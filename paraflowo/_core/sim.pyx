@@ -1,0 +1,726 @@
+"""The simulator's event loop: FIFO cores, drop-tail RX queues, egress in time order.
+
+See ``sim.pxd`` for the model.  :class:`SimCore` is driven by
+:func:`paraflowo.sim.simulate`; it is public for Cython users who want to feed
+their own arrivals.
+"""
+
+from libc.math cimport llround
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+import numpy as np
+
+from paraflowo._checks import require_array, require_int
+from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
+from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core._types cimport pfo_meta_t
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
+from paraflowo._core.scheduler cimport FlowletScheduler
+from paraflowo._core.reorder cimport (
+    PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
+    ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_robq_drain, pfo_robq_insert)
+
+POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
+            "paraflowo": PFO_SIM_PARAFLOWO}
+#: Length of the latency histogram returned by :meth:`SimCore.stats`.
+HIST_LEN = PFO_SIM_HIST_LEN
+
+
+def hist_lower_bounds():
+    """Lower bound (ns) of each latency histogram bucket, ``int64[HIST_LEN]``."""
+    idx = np.arange(PFO_SIM_HIST_LEN, dtype=np.int64)
+    out = idx.copy()
+    hi = idx >= 2048
+    shift = (idx[hi] - 2048) // 1024 + 1
+    top = (idx[hi] - 2048) % 1024 + 1024
+    out[hi] = top << shift
+    return out
+
+
+cdef int64_t* _ptr64(list keep, object arr):
+    keep.append(arr)
+    cdef int64_t[::1] v = arr
+    return &v[0]
+
+
+cdef class SimCore:
+    """One policy's dataplane: cores, RX queues, steering and egress.
+
+    Parameters
+    ----------
+    policy : {"rss", "spray", "rsspp", "paraflowo"}
+        Steering policy.
+    service_ns : numpy.ndarray
+        ``int64`` service time per core, ns (>= 1); the core count is its length.
+    rx_queue : int
+        Waiting packets each RX queue holds (the one in service is extra).
+    flow_hash : numpy.ndarray
+        ``uint32`` Toeplitz hash of each flow's 5-tuple.
+    n_bins, bin_ns : int
+        Utilization is accumulated in ``n_bins`` bins of ``bin_ns`` ns.
+    reta : IndirectionTable
+        The RSS indirection table (copied; ``rsspp`` migrates the copy).
+    exponential : bool, default False
+        Exponential service times: each arrival's unit-exponential draw times
+        the core's mean.  Otherwise deterministic.
+    service_mean : numpy.ndarray, optional
+        ``float64`` mean service time per core (exponential service).
+    period_ns : int, default 100_000_000
+        ``rsspp`` rebalance period.
+    paraflowo : dict, optional
+        Required for (and only for) ``"paraflowo"``: ``{"breakup": Breakup,
+        "reorder": ReorderQueues, "flow_key": uint64[n_flows], "flow_len":
+        uint16[n_flows], "notify_drops": bool}``.  The components are driven
+        through their ``cimport`` API; :func:`paraflowo.simulate` builds them
+        from a scenario's ``[paraflowo]`` table.
+
+    Notes
+    -----
+    Cost per packet: a RETA lookup, a scan of the cores' ring heads per
+    completion (fast for 4..64 cores), a histogram increment.  No allocation
+    and no Python object per packet; :meth:`run` releases the GIL.
+    """
+
+    def __init__(self, policy, service_ns, rx_queue, flow_hash, n_bins, bin_ns,
+                 IndirectionTable reta not None, exponential=False, service_mean=None,
+                 period_ns=100_000_000, paraflowo=None):
+        if policy not in POLICIES:
+            raise ValueError(
+                f"policy must be one of rss, spray, rsspp, paraflowo, got {policy!r}")
+        if (policy == "paraflowo") != (paraflowo is not None):
+            raise ValueError("paraflowo components must be given for policy 'paraflowo' "
+                             "(and only for it)")
+        self.policy = POLICIES[policy]
+        require_array("service_ns", service_ns, np.int64)
+        if service_ns.shape[0] < 1 or service_ns.shape[0] > 4096:
+            raise ValueError(f"service_ns must have 1 to 4096 cores, got {service_ns.shape[0]}")
+        if (service_ns < 1).any():
+            raise ValueError(f"service_ns must be >= 1 ns, got {service_ns.min()}")
+        self.n_cores = service_ns.shape[0]
+        if reta.n_queues != self.n_cores:
+            raise ValueError(f"reta must have {self.n_cores} queues, got {reta.n_queues}")
+        self.rx_queue = require_int("rx_queue", rx_queue, 1, 1 << 24)
+        require_array("flow_hash", flow_hash, np.uint32)
+        self.n_flows = flow_hash.shape[0]
+        if self.n_flows < 1:
+            raise ValueError("flow_hash must hold at least one flow, got 0")
+        self.n_bins = require_int("n_bins", n_bins, 1, 1 << 24)
+        self.bin_ns = require_int("bin_ns", bin_ns, 1)
+        self.period_ns = require_int("period_ns", period_ns, 1)
+        self.exponential = bool(exponential)
+        self._keep = []
+        cdef list k = self._keep
+        cdef int nc = self.n_cores
+        self.svc_ns = _ptr64(k, np.ascontiguousarray(service_ns, dtype=np.int64).copy())
+        mean = (service_ns.astype(np.float64) if service_mean is None
+                else np.ascontiguousarray(service_mean, dtype=np.float64).copy())
+        if mean.shape != (nc,) or not (mean > 0).all():
+            raise ValueError(f"service_mean must be {nc} positive floats, got {service_mean!r}")
+        k.append(mean)
+        cdef double[::1] mv = mean
+        self.svc_mean = &mv[0]
+        cdef int64_t ring = 1
+        while ring < self.rx_queue + 1:
+            ring <<= 1
+        self.ring_mask = ring - 1
+        rings = np.zeros(nc * ring * sizeof(pfo_sim_pkt_t), dtype=np.uint8)
+        k.append(rings)
+        cdef unsigned char[::1] rv = rings
+        self.rings = <pfo_sim_pkt_t*>&rv[0]
+        self.head = _ptr64(k, np.zeros(nc, np.int64))
+        self.tail = _ptr64(k, np.zeros(nc, np.int64))
+        self.core_free = _ptr64(k, np.zeros(nc, np.int64))
+        self.head_finish = _ptr64(k, np.full(nc, PFO_NS_NEVER, np.int64))
+        self.busy = _ptr64(k, np.zeros(self.n_bins * nc, np.int64))
+        self.cur_bin = _ptr64(k, np.zeros(nc, np.int64))
+        self.cur_end = _ptr64(k, np.full(nc, self.bin_ns, np.int64))
+        fh = flow_hash.copy()
+        k.append(fh)
+        cdef uint32_t[::1] fv = fh
+        self.flow_hash = &fv[0]
+        self.flow_seq = _ptr64(k, np.zeros(self.n_flows, np.int64))
+        self.flow_maxrel = _ptr64(k, np.full(self.n_flows, -1, np.int64))
+        self.flow_ooo = _ptr64(k, np.zeros(self.n_flows, np.int64))
+        self.arrived = _ptr64(k, np.zeros(nc, np.int64))
+        self.completed = _ptr64(k, np.zeros(nc, np.int64))
+        self.dropped = _ptr64(k, np.zeros(nc, np.int64))
+        self.hist = _ptr64(k, np.zeros(PFO_SIM_HIST_LEN, np.int64))
+        self.next_core = -1
+        self.next_t = 0
+        self.now = 0
+        self.reta = IndirectionTable(nc, reta.size)
+        self.reta.set_entries(reta.entries_array())
+        self.reta_entries = self.reta.entries
+        self.reta_mask = self.reta.mask
+        self.next_period = self.period_ns
+        self.bucket_cnt = _ptr64(k, np.zeros(reta.size, np.int64))
+        self.bucket_last = _ptr64(k, np.zeros(reta.size, np.int64))
+        ld = np.zeros(nc, np.float64)
+        k.append(ld)
+        cdef double[::1] lv = ld
+        self.load = &lv[0]
+        sn = np.zeros(reta.size, np.uint8)
+        k.append(sn)
+        cdef unsigned char[::1] sv = sn
+        self.seen = <char*>&sv[0]
+        cd = np.zeros(nc, np.uint8)
+        k.append(cd)
+        cdef unsigned char[::1] cdv = cd
+        self.core_done = <char*>&cdv[0]
+        if paraflowo is not None:
+            self._init_paraflowo(paraflowo)
+
+    def _init_paraflowo(self, dict cfg):
+        cdef list k = self._keep
+        cdef Py_ssize_t nf = self.n_flows
+        self.brk = cfg["breakup"]
+        self.sched = self.brk.scheduler
+        self.rq = cfg["reorder"]
+        if self.sched.n_cores != self.n_cores:
+            raise ValueError(f"scheduler must have {self.n_cores} cores, "
+                             f"got {self.sched.n_cores}")
+        if self.rq.n_queues < self.brk.allocator.n_queues:
+            raise ValueError(f"reorder must have at least the allocator's "
+                             f"{self.brk.allocator.n_queues} queues, got {self.rq.n_queues}")
+        if self.rq.buffers[0].psn_bits != self.brk.allocator.psn_bits:
+            raise ValueError("reorder and allocator must use the same psn_bits")
+        self.robq = &self.rq.q
+        self.notify_drops = bool(cfg.get("notify_drops", True))
+        key = np.ascontiguousarray(cfg["flow_key"], dtype=np.uint64).copy()
+        ln = np.ascontiguousarray(cfg["flow_len"], dtype=np.uint16).copy()
+        if key.shape != (nf,) or ln.shape != (nf,):
+            raise ValueError(f"flow_key and flow_len must have {nf} entries")
+        k.extend([key, ln])
+        cdef uint64_t[::1] kv = key
+        cdef uint16_t[::1] lv = ln
+        self.flow_key = &kv[0]
+        self.flow_len = &lv[0]
+        self.flow_first = _ptr64(k, np.full(nf, -1, np.int64))
+        self.flow_detect = _ptr64(k, np.full(nf, -1, np.int64))
+        window = self.rq.buffers[0].window
+        # a queue holds at most `window` packets in its ring plus `window`
+        # passed by the head and not yet drained
+        self.store_cap = 2 * window * self.rq.n_queues + 16
+        # the packet store (the library's PacketStore): a held packet's record
+        # stays in a slot, its reorder queue holds only the slot's handle
+        self.pstore = PacketStore(self.store_cap, sizeof(pfo_sim_pkt_t))
+        self.pst = &self.pstore.st
+        self.drain_cap = 2 * window + 16
+        do = np.zeros(self.drain_cap, np.uint64)
+        k.append(do)
+        cdef uint64_t[::1] dov = do
+        self.drain_out = <pfo_handle_t*>&dov[0]
+        self.egress_now = 0
+        self.rob_dl = PFO_NS_NEVER
+
+    # ------------------------------------------------------------------ egress
+    cdef inline void _refresh_next(self) noexcept nogil:
+        # earliest pending completion over the cores (ties: lower core)
+        cdef int c, best = -1
+        cdef pfo_ns_t bt = PFO_NS_NEVER
+        for c in range(self.n_cores):
+            if self.head_finish[c] < bt:
+                best = c
+                bt = self.head_finish[c]
+        self.next_core = best
+        self.next_t = bt
+
+    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+        # the packet leaves egress at t: latency and per-flow order
+        self.hist[pfo_sim_hist_index(t - p.ingress_ns)] += 1
+        self.released += 1
+        if p.seq < self.flow_maxrel[p.flow]:
+            self.ooo += 1
+            self.flow_ooo[p.flow] += 1
+        else:
+            self.flow_maxrel[p.flow] = p.seq
+
+    cdef void _complete_until(self, pfo_ns_t t) noexcept nogil:
+        # every egress event up to t, in time order: completions (a core
+        # finishes a packet) and, for paraflowo, reorder-queue timeouts; a
+        # completion goes first on a tie
+        cdef int c
+        cdef pfo_sim_pkt_t* p
+        cdef pfo_ns_t dl, skip = -1
+        cdef int64_t before
+        while True:
+            dl = self.rob_dl if self.held > 0 else PFO_NS_NEVER
+            if dl < self.egress_now:
+                dl = self.egress_now
+            if dl == skip:
+                dl = PFO_NS_NEVER
+            if self.next_core >= 0 and self.next_t <= t and self.next_t <= dl:
+                c = self.next_core
+                p = &self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)]
+                self.head[c] += 1
+                self.head_finish[c] = (
+                    self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)].finish_ns
+                    if self.head[c] != self.tail[c] else PFO_NS_NEVER)
+                self.completed[c] += 1
+                if self.policy == PFO_SIM_PARAFLOWO:
+                    self._egress_para(p, p.finish_ns)
+                else:
+                    self._release(p, p.finish_ns)
+                self._refresh_next()
+            elif dl != PFO_NS_NEVER and dl <= t:
+                before = self.held
+                self._rob_drain(dl)
+                if self.held == before:
+                    skip = dl       # nothing due after all: do not spin on it
+            else:
+                break
+
+    # -------------------------------------------------------------- paraflowo
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil:
+        # Ingress: the library's Breakup pipeline (para_flow table, detector,
+        # PSN allocation, flowlet scheduling).  Fills p.flags/queue/psn;
+        # returns the core.
+        cdef pfo_meta_t m
+        if self.flow_first[f] < 0:
+            self.flow_first[f] = t
+        self.brk.c_ingress(self.flow_key[f], self.flow_hash[f], 0, self.flow_len[f], t, 0, &m)
+        p.flags = m.flags
+        p.queue = m.queue
+        p.psn = m.psn
+        if m.flags & PFO_FLAG_PARA:
+            self.para_packets += 1
+            if self.flow_detect[f] < 0:
+                self.flow_detect[f] = t
+        return m.core
+
+    cdef pfo_ns_t _rob_deadline(self) noexcept nogil:
+        # earliest time a reorder queue has something to release
+        cdef pfo_ns_t dl = PFO_NS_NEVER, d
+        cdef uint32_t i
+        for i in range(self.robq.n_active):
+            d = pfo_rob_next_deadline(self.robq.robs[self.robq.active[i]])
+            if d < dl:
+                dl = d
+        return dl
+
+    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil:
+        # release, at t, everything the reorder queues let go (in order, or
+        # past a timeout)
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
+        if t > self.egress_now:
+            self.egress_now = t
+        t = self.egress_now
+        while True:
+            n = pfo_robq_drain(self.robq, t, self.drain_out, NULL, self.drain_cap)
+            if n <= 0:
+                break
+            for i in range(n):
+                s = self._held_rec(self.drain_out[i])
+                self._release(s, t)
+                self.held -= 1
+                self.held_bytes -= s.length
+                if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+            if n < self.drain_cap:
+                break
+        self.rob_dl = self._rob_deadline()
+
+    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil:
+        # the record of a handle a reorder queue released
+        cdef pfo_sim_pkt_t* r
+        if h == PFO_SIM_NO_SLOT:
+            r = self.fast_rec
+            self.fast_rec = NULL
+            return r
+        return <pfo_sim_pkt_t*>(self.pst.data + h * self.pst.slot_bytes)
+
+    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil:
+        # release, at t, what reorder queue q lets go (the common case: the
+        # packet just inserted completed the head run)
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
+        while True:
+            n = pfo_rob_drain(self.robq.robs[q], t, self.drain_out, self.drain_cap)
+            if n <= 0:
+                break
+            for i in range(n):
+                s = self._held_rec(self.drain_out[i])
+                self._release(s, t)
+                self.held -= 1
+                self.held_bytes -= s.length
+                if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+            if n < self.drain_cap:
+                break
+        self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
+
+    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+        # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
+        # a tagged packet enters its reorder queue, then the queues drain.
+        cdef pfo_handle_t h
+        cdef int64_t hh
+        cdef int st, tries
+        cdef pfo_ns_t d
+        if t > self.egress_now:
+            self.egress_now = t
+        if not (p.flags & PFO_FLAG_PARA):
+            self._release(p, t)
+            return
+        # the delay sample, from the timestamps in the tagged packet's metadata
+        self.brk.c_feedback(p.core, t - p.ingress_ns)
+        if self.robq.robs[p.queue].head == p.psn:
+            # the packet the queue waits for: the drain below releases it at
+            # once, so it skips the packet store (in-order traffic never
+            # touches it; only packets that must wait are cached)
+            h = PFO_SIM_NO_SLOT
+            self.fast_rec = p
+        else:
+            hh = pfo_store_put(self.pst, <const uint8_t*>p, sizeof(pfo_sim_pkt_t))
+            if hh < 0:                  # cannot happen (store sized for full queues)
+                self.store_overflow += 1
+                self._release(p, t)
+                return
+            h = <pfo_handle_t>hh
+        st = PFO_ROB_FULL
+        for tries in range(4):
+            st = pfo_robq_insert(self.robq, p.queue, p.psn, h, t, False)
+            if st != PFO_ROB_FULL:
+                break
+            self._rob_drain(t)
+        if st == PFO_ROB_BUFFERED:
+            self.held += 1
+            self.held_bytes += p.length
+            if self.held > self.peak_held:
+                self.peak_held = self.held
+            if self.held_bytes > self.peak_bytes_full:
+                self.peak_bytes_full = self.held_bytes
+        else:
+            # LATE (its PSN was already skipped by a timeout) or a refusal:
+            # forwarded at once, never lost
+            self.forwarded_late += 1
+            self._release(p, t)
+            if h != PFO_SIM_NO_SLOT:
+                pfo_store_free(self.pst, <uint32_t>h)
+        d = pfo_rob_next_deadline(self.robq.robs[p.queue])
+        if d <= t:
+            self._drain_queue(p.queue, t)
+        elif d < self.rob_dl:
+            self.rob_dl = d
+        if self.fast_rec != NULL:       # never: a packet at the head drains at once
+            self.fast_unreleased += 1
+            self.fast_rec = NULL
+
+    # ------------------------------------------------------------- accounting
+    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
+        # busy time [s, e) of core c into the utilization bins (starts per core
+        # are non-decreasing, so the current bin only moves forward)
+        cdef pfo_ns_t end
+        while s >= self.cur_end[c]:
+            self.cur_bin[c] += 1
+            self.cur_end[c] += self.bin_ns
+        while s < e and self.cur_bin[c] < self.n_bins:
+            end = self.cur_end[c]
+            if e <= end:
+                self.busy[self.cur_bin[c] * self.n_cores + c] += e - s
+                return
+            self.busy[self.cur_bin[c] * self.n_cores + c] += end - s
+            s = end
+            self.cur_bin[c] += 1
+            self.cur_end[c] += self.bin_ns
+
+    # ------------------------------------------------------------------ rsspp
+    cdef void _rebalance(self) noexcept nogil:
+        # RSS++-style: cores above the mean load give their heaviest buckets to
+        # the least loaded core while that core stays at or below the mean.
+        cdef int c, src, dst, it
+        cdef uint32_t b, best, nb = self.reta_mask + 1
+        cdef double target = 0.0, lb_dst, lb_src, per = <double>self.period_ns
+        for c in range(self.n_cores):
+            self.load[c] = 0.0
+        for b in range(nb):
+            c = self.reta_entries[b]
+            self.load[c] += self.bucket_cnt[b] * self.svc_mean[c] / per
+            self.seen[b] = 0
+        for c in range(self.n_cores):
+            target += self.load[c]
+        target /= self.n_cores
+        for c in range(self.n_cores):
+            self.core_done[c] = 0
+        for it in range(self.n_cores):
+            # the most loaded core above target not yet handled
+            src = -1
+            for c in range(self.n_cores):
+                if (not self.core_done[c] and self.load[c] > target
+                        and (src < 0 or self.load[c] > self.load[src])):
+                    src = c
+            if src < 0:
+                break
+            self.core_done[src] = 1
+            while self.load[src] > target:
+                # its heaviest bucket not yet tried
+                best = nb
+                for b in range(nb):
+                    if (self.reta_entries[b] == src and not self.seen[b]
+                            and self.bucket_cnt[b] > 0
+                            and (best == nb or self.bucket_cnt[b] > self.bucket_cnt[best])):
+                        best = b
+                if best == nb:
+                    break
+                self.seen[best] = 1
+                dst = 0
+                for c in range(1, self.n_cores):
+                    if self.load[c] < self.load[dst]:
+                        dst = c
+                lb_dst = self.bucket_cnt[best] * self.svc_mean[dst] / per
+                lb_src = self.bucket_cnt[best] * self.svc_mean[src] / per
+                if dst != src and self.load[dst] + lb_dst <= target:
+                    self.reta_entries[best] = <uint16_t>dst
+                    self.load[dst] += lb_dst
+                    self.load[src] -= lb_src
+                    self.migrations += 1
+        for b in range(nb):
+            self.bucket_cnt[b] = 0
+        self.rebalances += 1
+
+    # ------------------------------------------------------------------- loop
+    cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
+                   Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil:
+        cdef Py_ssize_t i
+        cdef pfo_ns_t t, start, finish, svc
+        cdef int32_t f
+        cdef int c
+        cdef uint32_t b = 0
+        cdef int64_t rs = self.ring_mask + 1
+        cdef pfo_sim_pkt_t* p
+        cdef pfo_sim_pkt_t tmp
+        cdef int policy = self.policy
+        tmp.flags = 0
+        for i in range(n):
+            t = times[i]
+            f = flows[i]
+            if policy == PFO_SIM_RSSPP:
+                while t >= self.next_period:
+                    self._complete_until(self.next_period)
+                    self._rebalance()
+                    self.next_period += self.period_ns
+            if ((self.next_core >= 0 and self.next_t <= t)
+                    or (self.held > 0 and self.rob_dl <= t)):
+                self._complete_until(t)
+            self.now = t
+            # steering
+            if policy == PFO_SIM_PARAFLOWO:
+                c = self._steer_para(f, t, &tmp)
+            elif policy == PFO_SIM_SPRAY:
+                c = self.rr
+                self.rr += 1
+                if self.rr == <uint32_t>self.n_cores:
+                    self.rr = 0
+            else:
+                b = self.flow_hash[f] & self.reta_mask
+                c = pfo_reta_lookup(self.reta_entries, self.reta_mask, self.flow_hash[f])
+            self.arrived[c] += 1
+            if self.tail[c] - self.head[c] > self.rx_queue:
+                self.dropped[c] += 1
+                self.flow_seq[f] += 1      # the flow's order still counts it
+                if (policy == PFO_SIM_PARAFLOWO and (tmp.flags & PFO_FLAG_PARA)
+                        and self.notify_drops):
+                    # the vSwitch saw the enqueue fail: it tombstones the PSN
+                    if t > self.egress_now:
+                        self.egress_now = t
+                    pfo_robq_insert(self.robq, tmp.queue, tmp.psn, 0, self.egress_now, True)
+                    self._rob_drain(self.egress_now)     # also refreshes rob_dl
+                if tr_core != NULL:
+                    tr_core[i] = -1
+                    tr_finish[i] = -1
+                continue
+            if self.exponential:
+                svc = llround(expd[i] * self.svc_mean[c])
+                if svc < 1:
+                    svc = 1
+            else:
+                svc = self.svc_ns[c]
+            start = t if t > self.core_free[c] else self.core_free[c]
+            if policy == PFO_SIM_RSSPP:
+                # a migrated bucket waits for its packets on the old core
+                if self.bucket_last[b] > start:
+                    start = self.bucket_last[b]
+                self.bucket_cnt[b] += 1
+            finish = start + svc
+            if policy == PFO_SIM_RSSPP:
+                self.bucket_last[b] = finish
+            self.core_free[c] = finish
+            self._account_busy(c, start, finish)
+            p = &self.rings[c * rs + (self.tail[c] & self.ring_mask)]
+            p.finish_ns = finish
+            p.ingress_ns = t
+            p.seq = self.flow_seq[f]
+            p.flow = f
+            p.bucket = b
+            p.core = <uint16_t>c
+            if policy == PFO_SIM_PARAFLOWO:
+                p.flags = tmp.flags
+                p.queue = tmp.queue
+                p.psn = tmp.psn
+                p.length = self.flow_len[f]
+            else:
+                p.flags = 0
+            self.flow_seq[f] += 1
+            if self.tail[c] == self.head[c]:
+                self.head_finish[c] = finish
+                if (self.next_core < 0 or finish < self.next_t
+                        or (finish == self.next_t and c < self.next_core)):
+                    self.next_core = c
+                    self.next_t = finish
+            self.tail[c] += 1
+            if tr_core != NULL:
+                tr_core[i] = <int16_t>c
+                tr_finish[i] = finish
+        return 0
+
+    cdef void c_flush(self) noexcept nogil:
+        cdef pfo_ns_t inf = 0x7FFFFFFFFFFFFFFF - 1
+        cdef uint32_t q
+        cdef Py_ssize_t n, i
+        cdef pfo_sim_pkt_t* s
+        self._complete_until(inf)
+        if self.policy != PFO_SIM_PARAFLOWO:
+            return
+        # end of the run: whatever a queue still holds (waiting for a PSN that
+        # never came, with no timeout configured) is released in PSN order
+        for q in range(self.robq.n_queues):
+            while True:
+                n = pfo_rob_flush(self.robq.robs[q], self.drain_out, self.drain_cap)
+                for i in range(n):
+                    s = self._held_rec(self.drain_out[i])
+                    self._release(s, self.egress_now)
+                    self.held -= 1
+                    self.held_bytes -= s.length
+                    self.flushed_at_end += 1
+                    if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                        pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+                if n < self.drain_cap:
+                    break
+
+    # ----------------------------------------------------------------- Python
+    def run(self, times, flows, expd=None, trace_core=None, trace_finish=None):
+        """Process one chunk of arrivals, sorted by time.
+
+        Parameters
+        ----------
+        times : numpy.ndarray
+            ``int64`` arrival times, ns, non-decreasing, not before the last
+            time of the previous chunk.
+        flows : numpy.ndarray
+            ``int32`` flow id of each arrival, in ``[0, n_flows)``.
+        expd : numpy.ndarray, optional
+            ``float64`` unit-exponential draw per arrival (exponential service).
+        trace_core, trace_finish : numpy.ndarray, optional
+            ``int16`` / ``int64`` outputs: each arrival's core and finish time
+            (``-1`` when dropped).
+
+        Returns
+        -------
+        int
+            Arrivals processed.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtypes or lengths, unsorted times, flow ids out of range.
+        """
+        require_array("times", times, np.int64)
+        require_array("flows", flows, np.int32)
+        cdef Py_ssize_t n = times.shape[0], i
+        if flows.shape[0] != n:
+            raise ValueError(f"flows must have length {n}, got {flows.shape[0]}")
+        if self.exponential:
+            if expd is None:
+                raise ValueError("expd is required with exponential service")
+            require_array("expd", expd, np.float64)
+            if expd.shape[0] != n:
+                raise ValueError(f"expd must have length {n}, got {expd.shape[0]}")
+        if (trace_core is None) != (trace_finish is None):
+            raise ValueError("trace_core and trace_finish must be given together")
+        if trace_core is not None:
+            require_array("trace_core", trace_core, np.int16)
+            require_array("trace_finish", trace_finish, np.int64)
+            if trace_core.shape[0] != n or trace_finish.shape[0] != n:
+                raise ValueError(f"trace arrays must have length {n}")
+        if n == 0:
+            return 0
+        cdef const int64_t[::1] tv = times
+        cdef const int32_t[::1] fv = flows
+        cdef const double[::1] ev
+        cdef int16_t[::1] tc
+        cdef int64_t[::1] tf
+        cdef const double* ep = NULL
+        cdef int16_t* tcp = NULL
+        cdef int64_t* tfp = NULL
+        cdef Py_ssize_t bad = -1
+        cdef int32_t nf = <int32_t>self.n_flows
+        cdef int64_t prev = self.now
+        with nogil:
+            for i in range(n):
+                if tv[i] < prev or fv[i] < 0 or fv[i] >= nf:
+                    bad = i
+                    break
+                prev = tv[i]
+        if bad >= 0:
+            if not 0 <= flows[bad] < self.n_flows:
+                raise ValueError(f"flows must be in [0, {self.n_flows}), got {flows[bad]}")
+            raise ValueError(
+                f"times must be non-decreasing and >= {self.now}, got {times[bad]} at index {bad}")
+        if expd is not None and self.exponential:
+            ev = expd
+            ep = &ev[0]
+        if trace_core is not None:
+            tc = trace_core
+            tf = trace_finish
+            tcp = &tc[0]
+            tfp = &tf[0]
+        with nogil:
+            self.c_run(&tv[0], &fv[0], ep, n, tcp, tfp)
+        return n
+
+    def flush(self):
+        """Deliver every queued packet to egress (call once, after the last chunk)."""
+        with nogil:
+            self.c_flush()
+
+    def stats(self):
+        """Counters as a dict of numpy arrays and ints (copies)."""
+        nc = self.n_cores
+        return {
+            "busy_ns": np.asarray(<int64_t[:self.n_bins * nc]>self.busy).reshape(
+                self.n_bins, nc).copy(),
+            "arrived": np.asarray(<int64_t[:nc]>self.arrived).copy(),
+            "completed": np.asarray(<int64_t[:nc]>self.completed).copy(),
+            "dropped": np.asarray(<int64_t[:nc]>self.dropped).copy(),
+            "latency_hist": np.asarray(<int64_t[:PFO_SIM_HIST_LEN]>self.hist).copy(),
+            "released": self.released,
+            "out_of_order": self.ooo,
+            "flow_out_of_order": np.asarray(<int64_t[:self.n_flows]>self.flow_ooo).copy(),
+            "migrations": self.migrations,
+            "rebalances": self.rebalances,
+            "reta": self.reta.entries_array(),
+        }
+
+    def paraflowo_stats(self):
+        """ParaFlowO counters: reorder queues, ingress components, detection times."""
+        if self.policy != PFO_SIM_PARAFLOWO:
+            raise ValueError("paraflowo_stats needs policy 'paraflowo'")
+        nf = self.n_flows
+        return {
+            "reorder": self.rq.stats,
+            "held": self.held,
+            "peak_held": self.peak_held,
+            "peak_bytes_full": self.peak_bytes_full,
+            "para_packets": self.para_packets,
+            "fallbacks": self.brk.allocator.fallbacks + self.brk.table_full,
+            "para_flows": self.brk.para_flows,
+            "forwarded_late": self.forwarded_late,
+            "store_overflow": self.store_overflow,
+            "store_peak_used": self.pst.peak_used,
+            "flushed_at_end": self.flushed_at_end,
+            "fast_unreleased": self.fast_unreleased,
+            "switches": self.sched.switches,
+            "flow_first_ns": np.asarray(<int64_t[:nf]>self.flow_first).copy(),
+            "flow_detect_ns": np.asarray(<int64_t[:nf]>self.flow_detect).copy(),
+        }

@@ -1,0 +1,1 @@
+"""Built-in simulation scenarios (TOML data files; see :func:`paraflowo.sim.load_scenario`)."""
