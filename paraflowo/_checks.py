@@ -7,6 +7,7 @@ run once per call (per burst on batch paths), never per packet inside a core.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -17,6 +18,8 @@ __all__ = [
     "require_pow2",
     "require_array",
     "require_out",
+    "require_number",
+    "require_positive",
     "require_same_length",
 ]
 
@@ -31,6 +34,25 @@ def require_int(name: str, value: Any, lo: int | None = None, hi: int | None = N
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise ValueError(f"{name} must be in [{_fmt(lo)}, {_fmt(hi)}], got {v}")
+    return v
+
+
+def require_number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float (ints, floats and numpy scalars; not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def require_positive(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float > 0."""
+    v = require_number(name, value)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
     return v
 
 

@@ -69,7 +69,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from paraflowo._checks import require_int
+from paraflowo._checks import require_int, require_number, require_positive
 from paraflowo.memory import PAPER_META_BYTES, reorder_memory
 from paraflowo.metadata import META_SIZE
 
@@ -130,24 +130,8 @@ _FITS_BASES = ("worst", "expected")
 # --------------------------------------------------------------------------- profile
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _number(name, value)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
 def _optional_rate(name: str, value: Any) -> float | None:
-    return None if value is None else _positive(name, value)
+    return None if value is None else require_positive(name, value)
 
 
 def _text(name: str, value: Any, allow_empty: bool = True) -> str:
@@ -167,7 +151,7 @@ def _spread(value: Any) -> Mapping[str, tuple[float, float, float]]:
             raise ValueError(f"spread keys must be operations {OPERATIONS}, got {op!r}")
         if isinstance(triple, (str, bytes)) or not hasattr(triple, "__len__") or len(triple) != 3:
             raise ValueError(f"spread[{op!r}] must be [min, median, max], got {triple!r}")
-        lo, mid, hi = (_positive(f"spread[{op!r}]", x) for x in triple)
+        lo, mid, hi = (require_positive(f"spread[{op!r}]", x) for x in triple)
         if not lo <= mid <= hi:
             raise ValueError(f"spread[{op!r}] must be ordered min <= median <= max, got {list(triple)!r}")
         out[op] = (lo, mid, hi)
@@ -520,10 +504,10 @@ def mpps_to_gbps(mpps: float, packet_bytes: float, framing_bytes: int = 0) -> fl
     >>> round(mpps_to_gbps(1.0, 64, ETHERNET_FRAMING_BYTES), 3)   # 64 B frames on the wire
     0.704
     """
-    m = _number("mpps", mpps)
+    m = require_number("mpps", mpps)
     if m < 0:
         raise ValueError(f"mpps must be >= 0, got {mpps!r}")
-    size = _positive("packet_bytes", packet_bytes)
+    size = require_positive("packet_bytes", packet_bytes)
     return m * (size + _framing(framing_bytes)) * 8 / 1000
 
 
@@ -596,7 +580,7 @@ def project_throughput(
     """
     profile = _check_profile(profile)
     n = _cores(profile, cores)
-    size = _positive("packet_bytes", packet_bytes)
+    size = require_positive("packet_bytes", packet_bytes)
     fr = _framing(framing_bytes)
     mpps = float(_exact(profile.mpps(operation)) * n)
     return Throughput(profile.name, operation, n, size, fr, mpps, mpps_to_gbps(mpps, size, fr))
@@ -624,8 +608,8 @@ def cores_needed(
     5
     """
     profile = _check_profile(profile)
-    rate = _exact(_positive("line_rate_gbps", line_rate_gbps))
-    size = _exact(_positive("packet_bytes", packet_bytes)) + _framing(framing_bytes)
+    rate = _exact(require_positive("line_rate_gbps", line_rate_gbps))
+    size = _exact(require_positive("packet_bytes", packet_bytes)) + _framing(framing_bytes)
     per_core = _exact(profile.mpps(operation)) * size * 8 / 1000
     return max(1, math.ceil(rate / per_core))
 
@@ -647,7 +631,7 @@ def min_packet_bytes(
     """
     profile = _check_profile(profile)
     n = _cores(profile, cores)
-    rate = _exact(_positive("line_rate_gbps", line_rate_gbps))
+    rate = _exact(require_positive("line_rate_gbps", line_rate_gbps))
     total_bytes = rate * 1000 / (_exact(profile.mpps(operation)) * n * 8)
     return max(1, math.ceil(total_bytes - _framing(framing_bytes)))
 
@@ -694,7 +678,7 @@ def _basis(basis: Any, ooo_rate: Any) -> tuple[str, float | None]:
         return basis, None
     if ooo_rate is None:
         raise ValueError("ooo_rate is required when basis is 'expected'")
-    rate = _number("ooo_rate", ooo_rate)
+    rate = require_number("ooo_rate", ooo_rate)
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"ooo_rate must be in [0, 1], got {ooo_rate!r}")
     return basis, rate
@@ -1065,7 +1049,7 @@ def calibrate(
     >>> host.forward_mpps > 0 and host.spread["forward"][0] <= host.forward_mpps
     True
     """
-    budget = _positive("budget_s", budget_s)
+    budget = require_positive("budget_s", budget_s)
     if budget > 600:
         raise ValueError(f"budget_s must be in (0, 600], got {budget_s!r}")
     reps = require_int("repeats", repeats, 1, 1000)

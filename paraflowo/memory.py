@@ -19,9 +19,9 @@ default ``M`` here; pass ``meta_bytes=64`` for the paper's figures.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from paraflowo._checks import require_number, require_positive
 from paraflowo.metadata import META_SIZE
 
 __all__ = ["ReorderMemory", "reorder_memory", "PAPER_META_BYTES"]
@@ -85,26 +85,11 @@ def reorder_memory(
     >>> round(100 * reorder_memory(256, 0.10, 1500, meta_bytes=64).saving, 2)
     95.73
     """
-    n = _positive("window", window)
-    p = _positive("packet_bytes", packet_bytes)
-    m = _positive("meta_bytes", meta_bytes)
-    rate = _number("ooo_rate", ooo_rate)
+    n = require_positive("window", window)
+    p = require_positive("packet_bytes", packet_bytes)
+    m = require_positive("meta_bytes", meta_bytes)
+    rate = require_number("ooo_rate", ooo_rate)
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"ooo_rate must be in [0, 1], got {ooo_rate!r}")
     return ReorderMemory(full_bytes=n * rate * p, meta_bytes=n * rate * m)
 
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _positive(name: str, value: object) -> float:
-    v = _number(name, value)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v

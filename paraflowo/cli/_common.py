@@ -105,3 +105,19 @@ def save_figure(fig: Any, path: str) -> None:
         fig.savefig(path, dpi=100)
     except OSError as exc:
         raise UsageError(f"--plot: cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def report(args: Any, compute: Any, render: Any, plot: Any) -> int:
+    """Run a table command: ``compute(args)``, then the table or ``--json``, and ``--plot``."""
+    if args.plot:
+        figure_class()  # fail before printing anything when matplotlib is missing
+    data = compute(args)
+    if args.plot:
+        plot(data, args.plot)
+    if args.json:
+        print_json(data)
+    else:
+        print(render(data))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return 0

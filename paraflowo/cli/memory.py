@@ -191,15 +191,4 @@ def plot(data: dict, path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.plot:
-        c.figure_class()  # fail before printing anything when matplotlib is missing
-    data = compute(args)
-    if args.plot:
-        plot(data, args.plot)
-    if args.json:
-        c.print_json(data)
-    else:
-        print(render(data))
-        if args.plot:
-            print(f"\nplot written to {args.plot}")
-    return 0
+    return c.report(args, compute, render, plot)
