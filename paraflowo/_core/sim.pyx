@@ -311,16 +311,23 @@ cdef class SimCore:
             n = pfo_robq_drain(self.robq, t, self.drain_out, NULL, self.drain_cap)
             if n <= 0:
                 break
-            for i in range(n):
-                s = self._held_rec(self.drain_out[i])
-                self._release(s, t)
-                self.held -= 1
-                self.held_bytes -= s.length
-                if self.drain_out[i] != PFO_SIM_NO_SLOT:
-                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+            self._release_drained(n, t)
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline()
+
+    cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil:
+        # release, at t, the n handles a drain just wrote to drain_out, and free
+        # the packet-store slots of those that waited
+        cdef Py_ssize_t i
+        cdef pfo_sim_pkt_t* s
+        for i in range(n):
+            s = self._held_rec(self.drain_out[i])
+            self._release(s, t)
+            self.held -= 1
+            self.held_bytes -= s.length
+            if self.drain_out[i] != PFO_SIM_NO_SLOT:
+                pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
 
     cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil:
         # the record of a handle a reorder queue released
@@ -340,13 +347,7 @@ cdef class SimCore:
             n = pfo_rob_drain(self.robq.robs[q], t, self.drain_out, self.drain_cap)
             if n <= 0:
                 break
-            for i in range(n):
-                s = self._held_rec(self.drain_out[i])
-                self._release(s, t)
-                self.held -= 1
-                self.held_bytes -= s.length
-                if self.drain_out[i] != PFO_SIM_NO_SLOT:
-                    pfo_store_free(self.pst, <uint32_t>self.drain_out[i])
+            self._release_drained(n, t)
             if n < self.drain_cap:
                 break
         self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
