@@ -13,6 +13,8 @@ import pytest
 
 from paraflowo import CountMinDetector, ThresholdDetector
 
+from benchutil import record_mpps
+
 N_BURST = 1 << 20          # packets per timed burst call
 N_PACKET = 100_000         # packets per timed per-packet loop
 N_FLOWS = 1_000_000
@@ -34,14 +36,6 @@ KEYS_LIST = ZIPF[:N_PACKET].tolist()
 TIMES = np.arange(N_BURST, dtype=np.int64) * 10
 
 
-def _mpps(benchmark, n):
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and stats.stats.mean > 0:
-        benchmark.extra_info["mpps"] = n / stats.stats.mean / 1e6
-        # the fastest round: less sensitive to other load on a shared machine
-        benchmark.extra_info["mpps_best"] = n / stats.stats.min / 1e6
-
-
 @pytest.mark.benchmark(group="detectors")
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
 @pytest.mark.parametrize("stream", ["zipf", "uniform"])
@@ -50,7 +44,7 @@ def test_countmin_burst(benchmark, conservative, stream):
     det = CountMinDetector(4096, 4, 10_000, 10**9, conservative=conservative, seed=1)
     out = np.empty(N_BURST, dtype=np.bool_)
     flags = benchmark(det.update_burst, keys, 0, None, out)
-    _mpps(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
     assert flags.shape == (N_BURST,)
 
 
@@ -68,7 +62,7 @@ def test_countmin_burst_per_packet_times(benchmark, conservative):
 
     benchmark.pedantic(lambda det: det.update_burst(ZIPF, TIMES, None, out), setup=setup,
                        rounds=30)
-    _mpps(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -86,7 +80,7 @@ def test_countmin_burst_small_bursts(benchmark, burst):
             upd(c, 0, None, o)
 
     benchmark(run)
-    _mpps(benchmark, n)
+    record_mpps(benchmark, n)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -101,7 +95,7 @@ def test_countmin_per_packet(benchmark, conservative):
             upd(k, 0)
 
     benchmark(run)
-    _mpps(benchmark, N_PACKET)
+    record_mpps(benchmark, N_PACKET)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -110,7 +104,7 @@ def test_countmin_per_packet_map(benchmark):
     det = CountMinDetector(4096, 4, 10_000, 10**9, seed=1)
     zeros = list(itertools.repeat(0, N_PACKET))
     benchmark(lambda: list(map(det.update, KEYS_LIST, zeros)))
-    _mpps(benchmark, N_PACKET)
+    record_mpps(benchmark, N_PACKET)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -118,7 +112,7 @@ def test_threshold_burst(benchmark):
     det = ThresholdDetector(1024, 10_000, 10**9)
     out = np.empty(N_BURST, dtype=np.bool_)
     benchmark(det.update_burst, ZIPF, 0, None, out)
-    _mpps(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -132,7 +126,7 @@ def test_threshold_per_packet(benchmark):
             upd(k, 0)
 
     benchmark(run)
-    _mpps(benchmark, N_PACKET)
+    record_mpps(benchmark, N_PACKET)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -147,7 +141,7 @@ def test_anchor_datasketches_count_min(benchmark):
             upd(k)
 
     benchmark(run)
-    _mpps(benchmark, N_PACKET)
+    record_mpps(benchmark, N_PACKET)
 
 
 @pytest.mark.benchmark(group="detectors")
@@ -162,4 +156,4 @@ def test_anchor_pyprobables_count_min(benchmark):
             add(k)
 
     benchmark(run)
-    _mpps(benchmark, len(keys))
+    record_mpps(benchmark, len(keys))

@@ -22,6 +22,8 @@ from paraflowo import (
     ThresholdDetector,
 )
 
+from benchutil import record_mpps
+
 N_BURST = 1_000_000        # packets per burst run
 N_PY = 50_000              # packets per per-packet Python run
 N_FLOWS = 100_000
@@ -44,14 +46,6 @@ def zipf():
     times = np.arange(N_BURST, dtype=np.int64) * 10
     top = [r * int(GOLDEN) % 2**64 for r in range(1, 6)]      # the 5 largest flows
     return dict(keys=keys, hashes=hashes, ports=ports, lengths=lengths, times=times, top=top)
-
-
-def record(benchmark, n):
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and stats.stats.mean > 0:
-        benchmark.extra_info["mpps"] = n / stats.stats.mean / 1e6
-        # the fastest round: less sensitive to other load on a shared machine
-        benchmark.extra_info["mpps_best"] = n / stats.stats.min / 1e6
 
 
 def new_breakup(kind, top):
@@ -84,7 +78,7 @@ def test_breakup_burst(benchmark, zipf, kind):
         return b
 
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
-    record(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
     para = float(np.mean(out["flags"] != 0))
     benchmark.extra_info["para_fraction"] = para
     assert 0.05 < para < 0.9                     # a few elephants carry a share
@@ -106,7 +100,7 @@ def test_breakup_per_packet_python(benchmark, zipf):
         return b
 
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    record(benchmark, N_PY)
+    record_mpps(benchmark, N_PY)
 
 
 # -- PSN allocator -------------------------------------------------------------------
@@ -124,7 +118,7 @@ def test_psn_tag_burst(benchmark, zipf):
         a.tag_burst(z["keys"], z["ports"], z["hashes"], z["times"], q, p)
 
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
-    record(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
 
 
 @pytest.mark.benchmark(group="psn")
@@ -142,7 +136,7 @@ def test_psn_tag_per_packet_python(benchmark, zipf):
             tag(k, po, h, t)
 
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    record(benchmark, N_PY)
+    record_mpps(benchmark, N_PY)
 
 
 # -- flowlet scheduler ------------------------------------------------------------------
@@ -173,7 +167,7 @@ def test_scheduler_steer_burst(benchmark, zipf):
         s.steer_burst(flows, index, z["times"], out)
 
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
-    record(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)
 
 
 @pytest.mark.benchmark(group="scheduler")
@@ -191,7 +185,7 @@ def test_scheduler_steer_per_packet_python(benchmark, zipf):
             steer(flows, i, t)
 
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    record(benchmark, N_PY)
+    record_mpps(benchmark, N_PY)
 
 
 @pytest.mark.benchmark(group="scheduler")
@@ -207,4 +201,4 @@ def test_scheduler_observe_burst(benchmark, zipf):
         s.observe_burst(cores, delays)
 
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
-    record(benchmark, N_BURST)
+    record_mpps(benchmark, N_BURST)

@@ -10,7 +10,6 @@ The C-level path is a small Cython module that cimports the reorder .pxd,
 compiled once per session with tests/cybuild.py.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from paraflowo import FLAG_PARA, ReorderBuffer, ReorderQueues, empty_meta
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from benchutil import packets, record_mpps  # noqa: E402
 from cybuild import build_cython_module  # noqa: E402
 
 N_TIMED = 20_000_000
@@ -113,31 +113,14 @@ def cmod(tmp_path_factory):
     return build_cython_module(tmp_path_factory.mktemp("bench_reorder"), "bench_reorder_c", CSOURCE)
 
 
-def _n_packets(config):
-    if "PFO_BENCH_PACKETS" in os.environ:
-        return int(os.environ["PFO_BENCH_PACKETS"])
-    timed = (config.getoption("benchmark_enable", default=False)
-             or not config.getoption("benchmark_disable", default=True))
-    return N_TIMED if timed else N_QUICK
+@pytest.fixture(scope="module")
+def workload():
+    return displaced(packets(N_TIMED, N_QUICK))
 
 
 @pytest.fixture(scope="module")
-def workload(request):
-    return displaced(_n_packets(request.config))
-
-
-@pytest.fixture(scope="module")
-def workload_missing(request):
-    return displaced(_n_packets(request.config), missing=0.01)
-
-
-def _record(benchmark, n):
-    # Mpps from the mean time; also from the fastest round, which is the
-    # better figure on a machine shared with other jobs
-    if benchmark.stats is not None and benchmark.stats.stats.mean:
-        benchmark.extra_info["mpps"] = n / benchmark.stats.stats.mean / 1e6
-        benchmark.extra_info["mpps_best"] = n / benchmark.stats.stats.min / 1e6
-    benchmark.extra_info["packets"] = n
+def workload_missing():
+    return displaced(packets(N_TIMED, N_QUICK), missing=0.01)
 
 
 def _check_in_order(out, k, psns, complete=True):
@@ -161,7 +144,7 @@ def test_reorder_c_path(benchmark, cmod, workload, variant):
         return fn(rb, workload, out, BURST, NS_PER_BURST)
 
     k = benchmark(run)
-    _record(benchmark, len(workload))
+    record_mpps(benchmark, len(workload))
     _check_in_order(out, k, workload)
 
 
@@ -176,7 +159,7 @@ def test_reorder_numpy_burst(benchmark, workload):
         return k + rb.drain_into(0, out[k:])
 
     k = benchmark(run)
-    _record(benchmark, len(workload))
+    record_mpps(benchmark, len(workload))
     _check_in_order(out, k, workload)
 
 
@@ -200,7 +183,7 @@ def test_reorder_numpy_burst_of_32_calls(benchmark, workload):
         return total
 
     benchmark(run)
-    _record(benchmark, n)
+    record_mpps(benchmark, n)
 
 
 @pytest.mark.benchmark(group="reorder")
@@ -222,7 +205,7 @@ def test_reorder_python_per_packet(benchmark, workload):
         return released
 
     benchmark(run)
-    _record(benchmark, n)
+    record_mpps(benchmark, n)
 
 
 @pytest.mark.benchmark(group="reorder")
@@ -235,7 +218,7 @@ def test_reorder_missing_1pct_timeout_c(benchmark, cmod, workload_missing):
 
     k, stats = benchmark(run)
     assert stats.timeouts > 0
-    _record(benchmark, len(workload_missing))
+    record_mpps(benchmark, len(workload_missing))
     _check_in_order(out, k, workload_missing)
 
 
@@ -260,7 +243,7 @@ def test_reorder_missing_1pct_timeout_numpy(benchmark, workload_missing):
 
     total, stats = benchmark(run)
     assert stats.timeouts > 0
-    _record(benchmark, n)
+    record_mpps(benchmark, n)
 
 
 @pytest.mark.benchmark(group="reorder")
@@ -288,4 +271,4 @@ def test_reorder_queues_64_active(benchmark, workload, drain_every):
     k, rq = benchmark(run)
     flushed, _ = rq.flush()
     assert k + len(flushed) == len(meta)
-    _record(benchmark, len(meta))
+    record_mpps(benchmark, len(meta))

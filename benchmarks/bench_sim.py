@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from benchutil import record_mpps
+
 from paraflowo.hashing import IndirectionTable
 from paraflowo.sim import load_scenario, simulate
 from paraflowo.sim.runner import _engine, paraflowo_available
@@ -24,11 +26,6 @@ _chunks = list(Traffic(FLOWS, 10**9, 10**9, np.random.default_rng(_seeds[1])).ch
 TIMES = np.concatenate([c.times for c in _chunks])
 FLOW_IDS = np.concatenate([c.flows for c in _chunks])
 RETA = IndirectionTable(SCENARIO.cores.count, SCENARIO.cores.reta_size)
-
-
-def _mpps(benchmark, n):
-    if benchmark.stats is not None:
-        benchmark.extra_info["mpps"] = n / benchmark.stats.stats.mean / 1e6
 
 
 @pytest.mark.benchmark(group="sim")
@@ -57,11 +54,11 @@ def test_event_loop(benchmark, policy):
     benchmark.extra_info["mpps_cpu"] = len(TIMES) / max(min(cpu), 1e-9) / 1e6
     st = eng.stats()
     assert st["arrived"].sum() == len(TIMES) == st["completed"].sum() + st["dropped"].sum()
-    _mpps(benchmark, len(TIMES))
+    record_mpps(benchmark, len(TIMES))
 
 
 @pytest.mark.benchmark(group="sim")
 def test_simulate_end_to_end_with_generation(benchmark):
     s = SCENARIO.with_duration(0.5)
     result = benchmark.pedantic(simulate, args=(s, ["rss"]), rounds=3, iterations=1)
-    _mpps(benchmark, result.scenario["packets"])
+    record_mpps(benchmark, result.scenario["packets"])

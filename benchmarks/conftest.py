@@ -27,12 +27,4 @@ def pytest_configure(config):
 @pytest.fixture
 def mpps(benchmark):
     """Call ``mpps(n_packets)`` after ``benchmark(...)`` to record Mpps in extra_info."""
-
-    def record(n_packets: int) -> None:
-        stats = getattr(benchmark, "stats", None)
-        if stats is None:  # --benchmark-disable: ran once, nothing measured
-            return
-        benchmark.extra_info["packets_per_call"] = n_packets
-        benchmark.extra_info["mpps"] = float(n_packets / stats.stats.mean / 1e6)
-
-    return record
+    return lambda n_packets: benchutil.record_mpps(benchmark, n_packets)
