@@ -163,25 +163,31 @@ def test_reorder_numpy_burst(benchmark, workload):
     _check_in_order(out, k, workload)
 
 
-@pytest.mark.benchmark(group="reorder")
-def test_reorder_numpy_burst_of_32_calls(benchmark, workload):
-    # one process_burst call per burst of 32 (the Python-side polling loop)
-    n = min(len(workload), 2**18)
-    psns = workload[:n]
+def _poll_per_burst(psns, timeout_ns):
+    """A Python-side polling loop: one process_burst call per burst of 32, time
+    advancing; returns the runner and the packet count it handles."""
+    n = min(len(psns), 2**18)
+    psns = psns[:n]
     handles = psns.astype(np.uint64)
     chunks = [(psns[i:i + BURST], handles[i:i + BURST]) for i in range(0, n, BURST)]
     out = np.empty(BURST + WINDOW, np.uint64)
 
     def run():
-        rb = ReorderBuffer(WINDOW, TIMEOUT_NS)
+        rb = ReorderBuffer(WINDOW, timeout_ns)
         pb = rb.process_burst
         total = 0
         t = 0
         for p, h in chunks:
             total += pb(p, h, t, out)
             t += NS_PER_BURST
-        return total
+        return total, rb.stats
 
+    return run, n
+
+
+@pytest.mark.benchmark(group="reorder")
+def test_reorder_numpy_burst_of_32_calls(benchmark, workload):
+    run, n = _poll_per_burst(workload, TIMEOUT_NS)
     benchmark(run)
     record_mpps(benchmark, n)
 
@@ -225,23 +231,8 @@ def test_reorder_missing_1pct_timeout_c(benchmark, cmod, workload_missing):
 @pytest.mark.benchmark(group="reorder")
 def test_reorder_missing_1pct_timeout_numpy(benchmark, workload_missing):
     # process_burst per 32 packets, time advancing, so the timeouts fire
-    n = min(len(workload_missing), 2**18)
-    psns = workload_missing[:n]
-    handles = psns.astype(np.uint64)
-    chunks = [(psns[i:i + BURST], handles[i:i + BURST]) for i in range(0, n, BURST)]
-    out = np.empty(BURST + WINDOW, np.uint64)
-
-    def run():
-        rb = ReorderBuffer(WINDOW, TIMEOUT_MISSING_NS)
-        pb = rb.process_burst
-        total = 0
-        t = 0
-        for p, h in chunks:
-            total += pb(p, h, t, out)
-            t += NS_PER_BURST
-        return total, rb.stats
-
-    total, stats = benchmark(run)
+    run, n = _poll_per_burst(workload_missing, TIMEOUT_MISSING_NS)
+    _, stats = benchmark(run)
     assert stats.timeouts > 0
     record_mpps(benchmark, n)
 
