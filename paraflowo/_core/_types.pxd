@@ -45,3 +45,16 @@ ctypedef struct pfo_meta_t:
     uint16_t core         # RX queue / core the packet was steered to
     uint16_t length       # packet length in bytes
     uint16_t flags        # PFO_FLAG_* bits
+
+
+cdef inline Py_ssize_t pfo_ns_first_backwards(const pfo_ns_t* t, Py_ssize_t n,
+                                              pfo_ns_t last) noexcept nogil:
+    # Index of the first time in t[0:n] below its predecessor (t[0] is compared
+    # with `last`; pass last >= 0 to reject negative times too), or -1 if the
+    # times never go backwards.  The burst paths' time check.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if t[i] < last:
+            return i
+        last = t[i]
+    return -1

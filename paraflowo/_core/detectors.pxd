@@ -32,7 +32,7 @@ Contract for every method below:
 """
 
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
-from paraflowo._core._types cimport pfo_ns_t
+from paraflowo._core._types cimport pfo_ns_first_backwards, pfo_ns_t
 
 cdef enum:
     PFO_CM_MAX_DEPTH = 16    # most Count-Min rows (delta = e**-16 ~ 1.1e-7)

@@ -805,7 +805,6 @@ cdef object _update_burst_fast(ElephantDetector self, keys, now_ns, amounts, out
     cdef pfo_ns_t t0
     cdef const pfo_ns_t* tp
     cdef const uint64_t* ap = NULL
-    cdef bint ok = True
     if not _vec(keys, &kb, b'L', b'Q', 8, False):
         return None
     held = 1
@@ -830,12 +829,8 @@ cdef object _update_burst_fast(ElephantDetector self, keys, now_ns, amounts, out
             step = 1
             t0 = self.last_ns if self.last_ns > 0 else 0
             with nogil:
-                for i in range(n):
-                    if tp[i] < t0:
-                        ok = False
-                        break
-                    t0 = tp[i]
-            if not ok:
+                i = pfo_ns_first_backwards(tp, n, t0)
+            if i >= 0:
                 return None
         if amounts is not None:
             if not _vec(amounts, &ab, b'L', b'Q', 8, False):
@@ -884,11 +879,7 @@ cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
             tp = &tv[0]
             t0 = self.last_ns if self.last_ns > 0 else 0
             with nogil:
-                for i in range(n):
-                    if tp[i] < t0:
-                        bad = i
-                        break
-                    t0 = tp[i]
+                bad = pfo_ns_first_backwards(tp, n, t0)
             if bad >= 0:
                 prev = self.last_ns if bad == 0 else int(tv[bad - 1])
                 if tv[bad] < 0:

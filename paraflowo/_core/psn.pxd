@@ -25,7 +25,7 @@ trust it), and ``queue < n_queues`` where a queue is passed in.
 """
 
 from libc.stdint cimport int32_t, uint16_t, uint32_t, uint64_t
-from paraflowo._core._types cimport pfo_hash_t, pfo_ns_t, pfo_psn_t
+from paraflowo._core._types cimport pfo_hash_t, pfo_ns_first_backwards, pfo_ns_t, pfo_psn_t
 
 cdef enum:
     PFO_PSN_MAX_PROBES = 64     # largest accepted `probes`

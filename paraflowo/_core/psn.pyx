@@ -10,24 +10,13 @@ from paraflowo._checks import require_array, require_int, require_pow2, require_
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
-cdef Py_ssize_t _first_backwards(const pfo_ns_t* t, Py_ssize_t n, pfo_ns_t last) noexcept nogil:
-    # Index of the first time that is negative or below its predecessor (the
-    # first one is compared with `last`), or -1 if the times are fine.
-    cdef Py_ssize_t i
-    for i in range(n):
-        if t[i] < last:
-            return i
-        last = t[i]
-    return -1
-
-
 def _check_burst_times(name, times, pfo_ns_t last):
     """Raise ValueError if a burst's times go backwards (or below ``last``)."""
     cdef const int64_t[::1] t = times
     cdef Py_ssize_t n = t.shape[0], i = -1
     if n:
         with nogil:
-            i = _first_backwards(&t[0], n, last)
+            i = pfo_ns_first_backwards(&t[0], n, last)
     if i >= 0:
         if t[i] < 0:
             raise ValueError(f"{name} must be >= 0, got {name}[{i}] = {t[i]}")
