@@ -45,24 +45,44 @@ def test_mice_keep_their_rss_queue_untagged():
     assert (b.packets, b.para_packets, b.para_flows, b.table_full) == (200, 0, 0, 0)
 
 
-def test_forced_elephant_starts_on_its_rss_core_then_rotates():
+def test_forced_elephant_starts_on_its_rss_core_waits_for_it_then_rotates():
     b = make(t_switch=1000)
     h = 0x51CCC178
     rss = b.scheduler.reta.queue(h)
     assert one(b, 5, h, 0)["flags"] == 0              # a mouse until tagged
     b.detector.force(5, True)
-    recs = [one(b, 5, h, t) for t in range(100, 5000, 100)]
+    recs = []
+    for t in range(100, 5000, 100):
+        if t == 2000:
+            # the RSS core finished the first tagged packet (ingress 100): not
+            # yet proof that the untagged ones before it are done when they
+            # share its time, so the flow still waits
+            b.feedback(rss, 100, 1950)
+        if t == 2600:
+            # it finished a packet that ingressed after the flowlet started
+            b.feedback(rss, 200, 2550)
+        recs.append(one(b, 5, h, t))
     assert all(r["flags"] & FLAG_PARA for r in recs)
     assert [int(r["psn"]) for r in recs] == list(range(len(recs)))
     assert len({int(r["queue"]) for r in recs}) == 1
     cores = [int(r["core"]) for r in recs]
-    assert cores[0] == rss                             # the first flowlet: its RSS core
     reta = b.scheduler.reta
-    # switches every 1000 ns, in RETA order from the hash
-    expected = [reta[(h + (t - 100) // 1000) & 127] for t in range(100, 5000, 100)]
+    # the first flowlet stays on the RSS core past t_switch (1000 ns) until
+    # the core has caught up; then switches every 1000 ns, in RETA order
+    expected = [rss if t < 2600 else reta[(h + 1 + (t - 2600) // 1000) & 127]
+                for t in range(100, 5000, 100)]
     assert cores == expected
-    assert b.is_para(5, 5000) and b.n_para(5000) == 1
-    assert (b.para_flows, b.para_packets) == (1, len(recs))
+    assert len(set(cores)) > 1
+    assert b.holds == len(range(1100, 2600, 100))      # due (>= 1000 ns) but held
+    assert b.scheduler.switches == 3
+
+
+def test_without_feedback_a_new_elephant_never_leaves_its_rss_core():
+    b = make(t_switch=100)
+    b.detector.force(5, True)
+    cores = {int(one(b, 5, 77, t)["core"]) for t in range(0, 10_000, 50)}
+    assert cores == {b.scheduler.reta.queue(77)}
+    assert b.scheduler.switches == 0 and b.holds == 198
 
 
 def test_detected_elephant_becomes_para_after_threshold():
@@ -132,6 +152,7 @@ def test_n_para_1_is_pure_flow_affinity_with_tags():
 
 def test_feedback_feeds_the_scheduler():
     b = make()
+    one(b, 1, 2, now=100)                           # feedback is about ingressed packets
     b.feedback(2, 100, 1100)
     assert b.scheduler.t_cpu(2) == 1000
     b.feedback_burst(np.array([0, 2], np.uint16), np.array([0, 5], np.int64),
@@ -142,6 +163,8 @@ def test_feedback_feeds_the_scheduler():
 
 def test_feedback_meta_uses_the_records():
     b, ref = make(), make()
+    one(b, 1, 2, now=300)
+    one(ref, 1, 2, now=300)
     meta = np.zeros(3, META_DTYPE)
     meta["core"] = [1, 3, 1]
     meta["ingress_ns"] = [100, 200, 300]
@@ -201,27 +224,30 @@ def test_burst_equals_per_packet(kind, with_handles):
     handles = np.arange(1000, 4000, dtype=np.uint64) if with_handles else None
     a, b = _pipeline(kind), _pipeline(kind)
     out = np.zeros(3000, META_DTYPE)
-    split = 1700                                             # two bursts, chunk edges inside
-    a.ingress_burst(keys[:split], hashes[:split], ports[:split], lengths[:split],
-                    times[:split], None if handles is None else handles[:split], out=out[:split])
-    a.feedback_burst(np.array([0, 1], np.uint16), np.array([0, 0], np.int64),
-                     np.array([400, 900], np.int64))
-    a.ingress_burst(keys[split:], hashes[split:], ports[split:], lengths[split:],
-                    times[split:], None if handles is None else handles[split:], out=out[split:])
     ref = np.zeros(3000, META_DTYPE)
-    for i in range(3000):
-        if i == split:
-            b.feedback(0, 0, 400)
-            b.feedback(1, 0, 900)
-        b.ingress(int(keys[i]), int(hashes[i]), int(ports[i]), int(lengths[i]), int(times[i]),
-                  handle=None if handles is None else int(handles[i]), out=ref, index=i)
+    # bursts of 300 (a detector chunk edge inside each); after each, the
+    # previous burst's packets complete (the egress feedback), for both
+    edges = list(range(0, 3000, 300)) + [3000]
+    for lo, hi in zip(edges, edges[1:]):
+        a.ingress_burst(keys[lo:hi], hashes[lo:hi], ports[lo:hi], lengths[lo:hi], times[lo:hi],
+                        None if handles is None else handles[lo:hi], out=out[lo:hi])
+        for i in range(lo, hi):
+            b.ingress(int(keys[i]), int(hashes[i]), int(ports[i]), int(lengths[i]),
+                      int(times[i]), handle=None if handles is None else int(handles[i]),
+                      out=ref, index=i)
+        done = out[max(0, lo - 300):lo]
+        egress = done["ingress_ns"] + 100 * (1 + done["core"].astype(np.int64))
+        a.feedback_meta(done, egress)
+        for rec, e in zip(done, egress.tolist()):
+            b.feedback(int(rec["core"]), int(rec["ingress_ns"]), e)
     assert out.tobytes() == ref.tobytes()
-    counters = ("packets", "para_packets", "para_flows", "table_full")
+    counters = ("packets", "para_packets", "para_flows", "table_full", "holds")
     assert [getattr(a, c) for c in counters] == [getattr(b, c) for c in counters]
     assert a.allocator.fallbacks == b.allocator.fallbacks
     assert a.scheduler.switches == b.scheduler.switches
     # the stream exercises every path
     assert a.para_packets > 100 and a.para_flows > 1 and a.scheduler.switches > 5
+    assert a.holds > 0
     assert (out["flags"] == 0).sum() > 100
     if kind != "tags":
         assert a.table_full + a.allocator.fallbacks > 0

@@ -2,7 +2,9 @@
 
 The model holds the tags, the para_flow table (slot = mix64(key) & mask, linear
 probing), the reorder queues (as in test_psn_props) and each flow's flowlet
-state, with a fixed switching interval so that the scheduler part is simple.
+state, with a fixed switching interval so that the scheduler part is simple;
+and, per core, the latest ingress time of a packet reported completed there,
+which ends a new elephant's first-flowlet wait on its RSS core.
 """
 
 import numpy as np
@@ -43,6 +45,8 @@ class Model:
         self.q_mod, self.q_probes = 2**psn_bits, 4
         self.tags = {}
         self.packets = self.para_packets = self.para_flows = self.table_full = 0
+        self.holds = 0
+        self.done = {}                      # core -> latest completed ingress time
         self.fallbacks = 0
 
     def live(self, slot, now):
@@ -94,7 +98,10 @@ class Model:
             if s["key"] == key:
                 if self.live(s, now):
                     s["last"] = now
-                    if self.n_para > 1 and now - s["since"] >= self.t_sw:
+                    first = s["rx"] == h and self.done.get(s["core"], -1) <= s["since"]
+                    if self.n_para > 1 and now - s["since"] >= self.t_sw and first:
+                        self.holds += 1         # the RSS core may still hold older packets
+                    elif self.n_para > 1 and now - s["since"] >= self.t_sw:
                         s["rx"] = (s["rx"] + 1) % 2**32
                         s["core"] = self.reta[s["rx"] % len(self.reta)]
                         s["since"] = now
@@ -131,6 +138,16 @@ class BreakupMachine(RuleBasedStateMachine):
         self.model = Model(capacity, probes, n_queues, 8, idle, n_para, t_switch,
                            sched.reta.entries_array().tolist())
         self.now = 0
+        self.last_in = 0                    # latest ingress time
+        self.n_cores = n_cores
+
+    @rule(core=st.integers(0, 3), back=st.integers(0, 12), delay=st.integers(0, 30))
+    def feedback(self, core, back, delay):
+        # a packet that ingressed `back` ns before the latest ingress left `core`
+        core %= self.n_cores
+        t_in = max(0, self.last_in - back)
+        self.real.feedback(core, t_in, t_in + delay)
+        self.model.done[core] = max(self.model.done.get(core, -1), t_in)
 
     @rule(key=KEYS, setting=st.sampled_from([True, False, None]))
     def tag(self, key, setting):
@@ -151,6 +168,7 @@ class BreakupMachine(RuleBasedStateMachine):
         h, port = flow_of(key)
         rec = np.zeros(1, META_DTYPE)
         core = self.real.ingress(key, h, port, 64, self.now, out=rec)
+        self.last_in = self.now
         r = rec[0]
         assert (core, int(r["queue"]), int(r["psn"]), int(r["flags"])) == \
             self.model.packet(key, h, port, self.now)
@@ -168,15 +186,15 @@ class BreakupMachine(RuleBasedStateMachine):
             assert (int(r["core"]), int(r["queue"]), int(r["psn"]), int(r["flags"])) == \
                 self.model.packet(k, f[0], f[1], t)
         if keys:
-            self.now = int(times[-1])
+            self.now = self.last_in = int(times[-1])
 
     @invariant()
     def same_state(self):
         if not hasattr(self, "real"):
             return
         r, m = self.real, self.model
-        assert (r.packets, r.para_packets, r.para_flows, r.table_full) == \
-            (m.packets, m.para_packets, m.para_flows, m.table_full)
+        assert (r.packets, r.para_packets, r.para_flows, r.table_full, r.holds) == \
+            (m.packets, m.para_packets, m.para_flows, m.table_full, m.holds)
         assert r.allocator.fallbacks == m.fallbacks
         assert r.n_para(self.now) == sum(m.live(s, self.now) for s in m.slots)
         for k in [0, 1, 2, 3, 4, 5, 2**63, M64]:

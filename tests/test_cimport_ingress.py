@@ -92,7 +92,7 @@ def pipeline(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
             b.c_ingress(keys[i], hashes[i], 0, 64, now[i], i, &m[i])
             if m[i].flags & PFO_FLAG_PARA:
                 para += 1
-            b.c_feedback(m[i].core, service * (1 + m[i].core))
+            b.c_feedback(m[i].core, m[i].ingress_ns, m[i].ingress_ns + service * (1 + m[i].core))
     return bytes(out), para, b.c_find(keys[0], now[n - 1]) is not NULL
 
 def pipeline_burst(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
@@ -166,7 +166,8 @@ def test_cimport_ingress_nogil(tmp_path):
     m2 = np.zeros(len(keys), META_DTYPE)
     for i in range(len(keys)):
         b2.ingress(int(keys[i]), int(hashes[i]), 0, 64, int(times[i]), handle=i, out=m2, index=i)
-        b2.feedback(int(m2[i]["core"]), 0, 100 * (1 + int(m2[i]["core"])))
+        t_in = int(m2[i]["ingress_ns"])
+        b2.feedback(int(m2[i]["core"]), t_in, t_in + 100 * (1 + int(m2[i]["core"])))
     assert m1.tobytes() == m2.tobytes()
     assert para == b1.para_packets == b2.para_packets > 0
     assert live and b2.is_para(int(keys[0]), int(times[-1]))

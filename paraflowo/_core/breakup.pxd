@@ -14,7 +14,7 @@ Usage from Cython, e.g. a simulator's per-packet loop (runs without the GIL)::
             b.c_ingress(key[i], hash[i], port[i], length[i], now[i], i, &m)
             enqueue(m.core, &m)                 # m.flags & PFO_FLAG_PARA: tagged
         ...
-        b.c_feedback(m.core, egress_ns - m.ingress_ns)   # at egress
+        b.c_feedback(m.core, m.ingress_ns, egress_ns)    # at egress
 
 Per packet, c_ingress:
 
@@ -33,11 +33,20 @@ Per packet, c_ingress:
 5. otherwise (a mouse): core = reta[flow_hash & mask], queue = psn = 0,
    flags 0.
 
+The first flowlet of a new para_flow ends (a due switch happens) only once
+feedback shows that its RSS core has completed a packet that ingressed after
+the flowlet started: the core is FIFO, so by then it has finished every
+packet the flow sent there untagged, and no tagged packet of the flow can be
+released before them.  Until then the switch waits (`holds` counts the
+packets that waited).  Without feedback the flow never leaves its RSS core.
 A flow leaves para_flow only once it has been idle for idle_ns, whatever the
 detector or a tag says in between, so leaving never reorders it either.
 
 Preconditions (checked by the Python methods, trusted here): now_ns >= 0 and
-never decreasing from call to call; core < n_cores for c_feedback.  The
+never decreasing from call to call; for c_feedback, core < n_cores,
+0 <= ingress_ns <= egress_ns, and ingress_ns a time this Breakup has seen
+(at most its latest ingress time); cores process their packets in FIFO order
+and the RETA does not change while flows are para_flows.  The
 detector, allocator and scheduler belong to this Breakup: do not drive them
 from elsewhere at the same time.
 """
@@ -87,6 +96,11 @@ cdef class Breakup:
     cdef readonly uint64_t para_packets # of which tagged (FLAG_PARA)
     cdef readonly uint64_t para_flows   # para_flow entries started
     cdef readonly uint64_t table_full   # elephant packets left untagged: no free slot
+    cdef readonly uint64_t holds        # packets kept on a new elephant's RSS core
+                                        # past t_switch (the core had not finished
+                                        # the flow's earlier packets)
+    cdef pfo_ns_t* done_ns        # owned, n_cores: latest ingress time of a packet
+                                  # feedback reported completed on each core (-1: none)
 
     cdef void c_ingress(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                         uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
@@ -103,9 +117,13 @@ cdef class Breakup:
         # c_ingress for packets 0..n-1 in order.  handles NULL: packet i gets
         # handle `packets` (the running count) as it was before it.
 
-    cdef void c_feedback(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil
-        # One egress delay sample (egress time - ingress time) of `core` for
-        # the scheduler (FlowletScheduler.c_observe; clamps to [0, 2**40]).
+    cdef void c_feedback(self, uint16_t core, pfo_ns_t ingress_ns,
+                         pfo_ns_t egress_ns) noexcept nogil
+        # A packet that ingressed at ingress_ns left `core` at egress_ns: one
+        # delay sample (egress_ns - ingress_ns) for the scheduler
+        # (FlowletScheduler.c_observe, which clamps it to [0, 2**40]), and
+        # `core` has completed everything that ingressed before it (releases
+        # the first-flowlet hold of flows that started before ingress_ns).
 
     cdef pfo_para_entry_t* c_find(self, uint64_t key, pfo_ns_t now_ns) noexcept nogil
         # The live para_flow entry of `key` at now_ns, or NULL.  Read-only.

@@ -19,6 +19,7 @@ class Breakup:
     para_packets: Final[int]
     para_flows: Final[int]
     table_full: Final[int]
+    holds: Final[int]
     def __init__(
         self,
         detector: ElephantDetector | None,

@@ -10,7 +10,7 @@ import numpy as np
 from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
 from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
-from paraflowo._core.scheduler cimport pfo_get_records
+from paraflowo._core.scheduler cimport pfo_get_records, pfo_sched_due, pfo_sched_switch
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
 from paraflowo._core.psn import PSNAllocator as _PSNAllocator
 from paraflowo._core.psn import _check_burst_times, _check_now
@@ -48,10 +48,12 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
 
 
 cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egress,
-                                         Py_ssize_t n, uint32_t n_cores) noexcept nogil:
+                                         Py_ssize_t n, uint32_t n_cores,
+                                         pfo_ns_t last) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        if (m[i].core >= n_cores or m[i].ingress_ns < 0 or egress[i] < m[i].ingress_ns
+        if (m[i].core >= n_cores or m[i].ingress_ns < 0 or m[i].ingress_ns > last
+                or egress[i] < m[i].ingress_ns
                 or egress[i] - m[i].ingress_ns > (<int64_t>1 << 40)):
             return i
     return -1
@@ -59,10 +61,11 @@ cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egr
 
 cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
                                     const int64_t* egress, Py_ssize_t n,
-                                    uint32_t n_cores) noexcept nogil:
+                                    uint32_t n_cores, pfo_ns_t last) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        if (cores[i] >= n_cores or ingress[i] < 0 or egress[i] < ingress[i]
+        if (cores[i] >= n_cores or ingress[i] < 0 or ingress[i] > last
+                or egress[i] < ingress[i]
                 or egress[i] - ingress[i] > (<int64_t>1 << 40)):
             return i
     return -1
@@ -103,6 +106,7 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
     cdef uint16_t core, queue = 0, flags = 0
     cdef pfo_psn_t psn = 0
     self.packets += 1
+    self.last_ns = now_ns
     # 1. the para_flow table: the key's own slot, else the first free one
     for i in range(probes):
         e = &table[(home + i) & mask]
@@ -118,7 +122,14 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
                 e.last_ns = now_ns
                 queue = e.flow.user
                 psn = pfo_psn_next(self.allocator, queue, now_ns)
-                core = pfo_sched_steer(self.scheduler, &e.flow, now_ns)
+                core = e.flow.core
+                if pfo_sched_due(self.scheduler, &e.flow, now_ns):
+                    if e.flow.rx_id == flow_hash and self.done_ns[core] <= e.flow.since_ns:
+                        # the first flowlet waits until its RSS core has
+                        # finished the flow's untagged packets (see c_feedback)
+                        self.holds += 1
+                    else:
+                        core = pfo_sched_switch(self.scheduler, &e.flow, now_ns)
                 flags = PFO_FLAG_PARA
                 self.para_packets += 1
                 _brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
@@ -212,10 +223,15 @@ cdef class Breakup:
     3. Mice go to their RSS core ``reta[flow_hash & (size - 1)]``, untagged
        (``queue = psn = flags = 0``).
 
-    Every packet is counted in the detector.  A flow leaves para_flow only
-    after it has been idle ``idle_ns``, whatever the detector or a tag says
-    meanwhile, so neither entering nor leaving reorders a flow.  Egress delay
-    samples go back to the scheduler through :meth:`feedback`.
+    Every packet is counted in the detector.  A new elephant's first flowlet
+    ends only once :meth:`feedback` shows that its RSS core has completed a
+    packet that ingressed after the flowlet started (so, cores being FIFO,
+    every untagged packet the flow sent there has left); until then a due
+    switch waits (:attr:`holds`), and without feedback the flow stays on its
+    RSS core.  A flow leaves para_flow only after it has been idle
+    ``idle_ns``, whatever the detector or a tag says meanwhile.  So neither
+    entering nor leaving reorders a flow.  Feedback also gives the scheduler
+    its delay samples (Eq. 2).
 
     The components belong to this Breakup once passed in: do not drive them
     directly at the same time.  Time must not go backwards.  No allocation
@@ -235,7 +251,12 @@ cdef class Breakup:
     >>> b.detector.force(1, True)                                    # an elephant
     >>> meta = np.zeros(3, b.meta_dtype)
     >>> [b.ingress(1, 6, 0, 64, t, out=meta, index=i) for i, t in enumerate([10, 500, 1010])]
-    [2, 2, 3]
+    [2, 2, 2]
+    >>> b.holds                 # a switch was due at 1010, but core 2 may still hold packet 0
+    1
+    >>> b.feedback(2, ingress_ns=500, egress_ns=900)                 # it got past 10 ns
+    >>> b.ingress(1, 6, 0, 64, 1100)                                 # the flow moves on
+    3
     >>> meta["psn"].tolist(), bool(meta["flags"][0] & FLAG_PARA)
     ([0, 1, 2], True)
     """
@@ -273,9 +294,15 @@ cdef class Breakup:
         self.count_bytes = count == "bytes"
         self.idle_ns = self.allocator.idle_ns
         self.last_ns = 0
+        self.done_ns = <pfo_ns_t*>PyMem_Malloc(scheduler.n_cores * sizeof(pfo_ns_t))
+        if self.done_ns is NULL:
+            raise MemoryError("cannot allocate the per-core completion times")
+        for i in range(scheduler.n_cores):
+            self.done_ns[i] = -1
 
     def __dealloc__(self):
         PyMem_Free(self.table_mem)
+        PyMem_Free(self.done_ns)
 
     def __repr__(self):
         return (f"Breakup({self.detector!r}, {self.allocator!r}, {self.scheduler!r}, "
@@ -332,8 +359,11 @@ cdef class Breakup:
                           &out[i])
             s += m
 
-    cdef void c_feedback(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil:
-        self.scheduler.c_observe(core, delay_ns)
+    cdef void c_feedback(self, uint16_t core, pfo_ns_t ingress_ns,
+                         pfo_ns_t egress_ns) noexcept nogil:
+        self.scheduler.c_observe(core, egress_ns - ingress_ns)
+        if ingress_ns > self.done_ns[core]:
+            self.done_ns[core] = ingress_ns
 
     # -- Python API -------------------------------------------------------------
 
@@ -499,33 +529,44 @@ cdef class Breakup:
         return out
 
     def feedback(self, core, ingress_ns, egress_ns):
-        """One egress delay sample: ``egress_ns - ingress_ns`` on ``core``.
+        """A packet left its core: a delay sample, and the core's progress.
+
+        ``egress_ns - ingress_ns`` is a processing-delay sample of ``core``
+        for the scheduler (Eq. 2); and since cores are FIFO, ``core`` has
+        finished every packet that ingressed before ``ingress_ns``, which
+        ends the first flowlet's wait of the elephants that started there
+        earlier (see the class notes).  Feed every tagged packet (feeding
+        mice too is allowed and only shortens those waits).
 
         Parameters
         ----------
         core : int
             The core that processed the packet (its record's ``core``).
         ingress_ns, egress_ns : int
-            The packet's ingress time (its record's ``ingress_ns``) and the
-            time it left the core; ``0 <= ingress_ns <= egress_ns`` and the
-            delay at most ``2**40``.
+            The packet's ingress time (its record's ``ingress_ns``, so at most
+            the latest ingress time) and the time it left the core;
+            ``0 <= ingress_ns <= egress_ns`` and the delay at most ``2**40``.
 
         Raises
         ------
         TypeError, ValueError
             Non-integers, ``core`` outside ``[0, n_cores)``, a negative time,
-            egress before ingress or a delay above ``2**40`` (nothing changes).
+            an ingress time later than the latest ingress, egress before
+            ingress or a delay above ``2**40`` (nothing changes).
         """
         if self.busy:
             _raise_busy(self)
         c = self.scheduler._core_arg(core)
         i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
         e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
+        if i > self.last_ns:
+            raise ValueError(
+                f"ingress_ns must be at most the latest ingress time ({self.last_ns}), got {i}")
         if e < i:
             raise ValueError(f"egress_ns must be >= ingress_ns = {i}, got {e}")
         if e - i > MAX_DELAY_NS:
             raise ValueError(f"egress_ns - ingress_ns must be at most 2**40, got {e - i}")
-        self.c_feedback(c, e - i)
+        self.c_feedback(c, i, e)
 
     def feedback_burst(self, cores, ingress_ns, egress_ns):
         """:meth:`feedback` for arrays of samples, in order.
@@ -556,12 +597,16 @@ cdef class Breakup:
         cdef const int64_t[::1] te = egress_ns
         cdef uint32_t n_cores = self.scheduler.n_cores
         with nogil:
-            j = _first_bad_feedback(&c[0], &ti[0], &te[0], n, n_cores)
+            j = _first_bad_feedback(&c[0], &ti[0], &te[0], n, n_cores, self.last_ns)
         if j >= 0:
             if c[j] >= n_cores:
                 raise ValueError(f"cores must be in [0, {n_cores - 1}], got cores[{j}] = {c[j]}")
             if ti[j] < 0:
                 raise ValueError(f"ingress_ns must be >= 0, got ingress_ns[{j}] = {ti[j]}")
+            if ti[j] > self.last_ns:
+                raise ValueError(
+                    f"ingress_ns must be at most the latest ingress time ({self.last_ns}), "
+                    f"got ingress_ns[{j}] = {ti[j]}")
             if te[j] < ti[j]:
                 raise ValueError(
                     f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
@@ -571,7 +616,7 @@ cdef class Breakup:
         try:
             with nogil:
                 for j in range(n):
-                    self.c_feedback(c[j], te[j] - ti[j])
+                    self.c_feedback(c[j], ti[j], te[j])
         finally:
             self.busy = False
 
@@ -608,7 +653,7 @@ cdef class Breakup:
         try:
             m = <const pfo_meta_t*>view.buf
             with nogil:
-                j = _first_bad_meta_feedback(m, &te[0], n, n_cores)
+                j = _first_bad_meta_feedback(m, &te[0], n, n_cores, self.last_ns)
             if j >= 0:
                 if m[j].core >= n_cores:
                     raise ValueError(
@@ -616,6 +661,10 @@ cdef class Breakup:
                 if m[j].ingress_ns < 0:
                     raise ValueError(
                         f"meta['ingress_ns'] must be >= 0, got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
+                if m[j].ingress_ns > self.last_ns:
+                    raise ValueError(
+                        f"meta['ingress_ns'] must be at most the latest ingress time "
+                        f"({self.last_ns}), got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
                 if te[j] < m[j].ingress_ns:
                     raise ValueError(
                         f"egress_ns must be >= meta['ingress_ns'], got egress_ns[{j}] = {te[j]} "
@@ -627,7 +676,7 @@ cdef class Breakup:
             try:
                 with nogil:
                     for j in range(n):
-                        self.c_feedback(m[j].core, te[j] - m[j].ingress_ns)
+                        self.c_feedback(m[j].core, m[j].ingress_ns, te[j])
             finally:
                 self.busy = False
         finally:

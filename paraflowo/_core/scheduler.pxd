@@ -118,24 +118,41 @@ cdef class FlowletScheduler:
         # Precondition: every index[i] is a valid position in `flows`.
 
 
-cdef inline uint16_t pfo_sched_steer(FlowletScheduler s, pfo_flowlet_t* f,
-                                     pfo_ns_t now_ns) noexcept nogil:
-    # s.c_steer(f, now_ns), inlined into the caller: the same result, with the
-    # cached interval of the flow's core read here (c_t_switch computes and
-    # caches it when the cache is stale, i.e. after a new delay sample).
+cdef inline bint pfo_sched_due(FlowletScheduler s, const pfo_flowlet_t* f,
+                               pfo_ns_t now_ns) noexcept nogil:
+    # Whether flow `f` has stayed t_switch(f.core) on its core at now_ns, i.e.
+    # c_steer would switch it now (never when n_para == 1).  The cached
+    # interval of the core is read here (c_t_switch computes and caches it
+    # when the cache is stale, i.e. after a new delay sample).
     cdef uint16_t c = f.core
     cdef pfo_ns_t t
     if s.n_para <= 1:
-        return c
+        return False
     if s.t_sw_ver[c] == s.ver:
         t = s.t_sw[c]
     else:
         t = s.c_t_switch(c)
-    if now_ns - f.since_ns >= t:
-        f.rx_id += 1
-        f.core = pfo_reta_lookup(s.entries, s.reta_mask, f.rx_id)
-        f.since_ns = now_ns
-        s.switches += 1
+    return now_ns - f.since_ns >= t
+
+
+cdef inline uint16_t pfo_sched_switch(FlowletScheduler s, pfo_flowlet_t* f,
+                                      pfo_ns_t now_ns) noexcept nogil:
+    # Start the next flowlet of `f` at now_ns: rx_id += 1, core =
+    # reta[rx_id & mask], since_ns = now_ns.  Returns the new core.  A caller
+    # may delay a due switch (Breakup does, to keep a new elephant on its RSS
+    # core until that core has finished the flow's earlier packets).
+    f.rx_id += 1
+    f.core = pfo_reta_lookup(s.entries, s.reta_mask, f.rx_id)
+    f.since_ns = now_ns
+    s.switches += 1
+    return f.core
+
+
+cdef inline uint16_t pfo_sched_steer(FlowletScheduler s, pfo_flowlet_t* f,
+                                     pfo_ns_t now_ns) noexcept nogil:
+    # s.c_steer(f, now_ns), inlined into the caller: the same result.
+    if pfo_sched_due(s, f, now_ns):
+        return pfo_sched_switch(s, f, now_ns)
     return f.core
 
 

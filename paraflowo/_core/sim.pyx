@@ -365,7 +365,7 @@ cdef class SimCore:
             self._release(p, t)
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
-        self.brk.c_feedback(p.core, t - p.ingress_ns)
+        self.brk.c_feedback(p.core, p.ingress_ns, t)
         if self.robq.robs[p.queue].head == p.psn:
             # the packet the queue waits for: the drain below releases it at
             # once, so it skips the packet store (in-order traffic never
@@ -722,6 +722,7 @@ cdef class SimCore:
             "flushed_at_end": self.flushed_at_end,
             "fast_unreleased": self.fast_unreleased,
             "switches": self.sched.switches,
+            "holds": self.brk.holds,
             "flow_first_ns": np.asarray(<int64_t[:nf]>self.flow_first).copy(),
             "flow_detect_ns": np.asarray(<int64_t[:nf]>self.flow_detect).copy(),
         }

@@ -161,6 +161,7 @@ def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
         "para_flows": int(st["para_flows"]),
         "fallbacks": int(st["fallbacks"]),
         "flowlet_switches": int(st["switches"]),
+        "first_flowlet_holds": int(st["holds"]),
         "forwarded_late": int(st["forwarded_late"]),
         "released_at_end": int(st["flushed_at_end"]),
         "store_bypass_errors": int(st["fast_unreleased"]),
