@@ -16,7 +16,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 from paraflowo._core._types cimport pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t
 from paraflowo._core.reorder cimport (
     ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_drain, pfo_rob_flush,
-    pfo_rob_process,
+    pfo_rob_process, pfo_rob_pass,
     pfo_rob_next_deadline, pfo_rob_held, pfo_rob_insert_burst, pfo_robq_process,
     pfo_robq_drain, PFO_ROB_BUFFERED, PFO_ROB_EINVAL, PFO_NS_NEVER)
 
@@ -46,6 +46,24 @@ def run(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
                     if c < cap:
                         break
     return st, out[:k]
+
+def run_pass(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
+             const int64_t[::1] times, const uint8_t[::1] dropped):
+    # per packet: the in-order fast path when it applies, else insert; then
+    # drain at the packet's time
+    cdef Py_ssize_t i, n = psns.shape[0], k = 0, passed = 0
+    out = np.zeros(n + 8, np.uint64)
+    cdef uint64_t[::1] o = out
+    with nogil:
+        for i in range(n):
+            if not dropped[i] and pfo_rob_pass(&rb.rob, psns[i], times[i]):
+                o[k] = handles[i]
+                k += 1
+                passed += 1
+            else:
+                pfo_rob_insert(&rb.rob, psns[i], handles[i], times[i], dropped[i])
+            k += pfo_rob_drain(&rb.rob, times[i], &o[k], o.shape[0] - k)
+    return out[:k], passed
 
 def run_bursts(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
                const int64_t[::1] times, const uint8_t[::1] dropped, Py_ssize_t burst,
@@ -185,6 +203,42 @@ def test_nogil_path_equals_per_packet(mod, bits, wexp, first, offsets, seed, dra
 @given(
     bits=st.sampled_from([8, 16, 32]),
     wexp=st.integers(1, 6),
+    first=st.integers(0, 2**32 - 1),
+    swaps=st.lists(st.integers(0, 119), max_size=20),
+    seed=st.integers(0, 2**16),
+)
+def test_in_order_fast_path_releases_as_insert_and_drain(mod, bits, wexp, first, swaps, seed):
+    # a mostly in-order stream (a few swaps, drops, gaps and timeouts): the
+    # fast path plus insert gives exactly insert + drain after each packet
+    M = 1 << bits
+    first %= M
+    rng = np.random.default_rng(seed)
+    n = 120
+    offs = list(range(n))
+    for s in swaps:
+        offs[s], offs[(s + 1) % n] = offs[(s + 1) % n], offs[s]
+    gaps = rng.random(n) < 0.03
+    offs = [o for o, g in zip(offs, gaps) if not g]          # some PSNs never come
+    psns = np.array([(first + o) % M for o in offs], np.uint32)
+    handles = np.arange(len(offs), dtype=np.uint64)
+    times = np.cumsum(rng.integers(0, 9, len(offs))).astype(np.int64)
+    dropped = (rng.random(len(offs)) < 0.05).astype(np.uint8)
+    a = ReorderBuffer(1 << wexp, 15, psn_bits=bits, first_psn=first)
+    b = ReorderBuffer(1 << wexp, 15, psn_bits=bits, first_psn=first)
+    _, want = python_run(a, psns, handles, times, dropped, 1)
+    got, passed = mod.run_pass(b, psns, handles, times, dropped)
+    assert got.tolist() == want
+    sa, sb = a.stats._asdict(), b.stats._asdict()
+    assert sb.pop("peak_held") <= sa.pop("peak_held")
+    assert sa == sb and a.head == b.head and a.held == b.held
+    if not swaps and not gaps.any() and not dropped.any():
+        assert passed == len(offs)                 # in order: every packet passes
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bits=st.sampled_from([8, 16, 32]),
+    wexp=st.integers(1, 6),
     offsets=st.lists(st.integers(-3, 90), min_size=1, max_size=120),
     seed=st.integers(0, 2**16),
     burst=st.integers(1, 40),
@@ -214,6 +268,22 @@ def test_nogil_burst_functions_equal_per_packet(mod, bits, wexp, offsets, seed, 
     assert got_st.tolist() == want_st
     assert got_out.tolist() == want_out
     assert a.stats == b.stats
+
+
+def test_in_order_fast_path_on_an_in_order_stream(mod):
+    rb = ReorderBuffer(8, 10, psn_bits=8, first_psn=250)
+    n = 20                                            # wraps at 256
+    psns = (250 + np.arange(n, dtype=np.uint32)) % 256
+    out, passed = mod.run_pass(rb, psns, np.arange(n, dtype=np.uint64),
+                               np.arange(n, dtype=np.int64), np.zeros(n, np.uint8))
+    assert out.tolist() == list(range(n)) and passed == n
+    assert rb.head == (250 + n) % 256 and rb.held == 0
+    assert (rb.stats.inserted, rb.stats.released, rb.stats.peak_held) == (n, n, 0)
+    # a gap: the next packets are held as usual, then the fast path resumes
+    psns2 = np.array([15, 14, 16], np.uint32)
+    out, passed = mod.run_pass(rb, psns2, np.array([1, 0, 2], np.uint64),
+                               np.array([30, 31, 32], np.int64), np.zeros(3, np.uint8))
+    assert out.tolist() == [0, 1, 2] and passed == 1
 
 
 def test_nogil_bad_time_changes_nothing(mod):

@@ -143,6 +143,23 @@ cdef inline int pfo_rob_insert(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     return PFO_ROB_BUFFERED
 
 
+cdef inline bint pfo_rob_pass(pfo_rob_t* r, pfo_psn_t psn, pfo_ns_t now) noexcept nogil:
+    # In-order fast path.  If psn is the head and the queue holds nothing (no
+    # packet, tombstone or passed handle) and now >= r.last_ns, the packet may
+    # leave at once: the head advances, the packet counts as inserted and
+    # released (it is never held: peak_held does not see it), and True is
+    # returned.  Otherwise nothing changes and False is returned: insert the
+    # packet with pfo_rob_insert.  Same releases, in the same order, as
+    # pfo_rob_insert followed by pfo_rob_drain at now.
+    if psn != r.head or r.in_ring or r.ready_n or r.n_tomb or now < r.last_ns:
+        return False
+    r.last_ns = now
+    r.head = (psn + 1) & r.psn_mask
+    r.st.inserted += 1
+    r.st.released += 1
+    return True
+
+
 cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
                                      const pfo_handle_t* handles, Py_ssize_t n,
                                      pfo_ns_t now, const uint8_t* dropped,
