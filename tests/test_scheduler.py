@@ -73,6 +73,19 @@ def test_eq2_large_values_exact():
     assert s.t_switch(1) == t_avg**2 // (2**40 - 3)
 
 
+@pytest.mark.parametrize("t_avg", [65535, 65536])
+@pytest.mark.parametrize("alpha", [1.0, 0.7])
+def test_eq2_exact_on_both_sides_of_the_64_bit_shortcut(t_avg, alpha):
+    # t_avg < 2**16 is computed in 64 bits, larger in 128: both exact
+    s = sched(n_cores=2, n_para=4, alpha=alpha, t_switch_max_ns=2**62)
+    s.observe(0, t_avg - 1)
+    s.observe(1, t_avg + 1)
+    assert s.t_avg == t_avg
+    a = round(alpha * 2**32)
+    for c, d in enumerate([t_avg - 1, t_avg + 1]):
+        assert s.t_switch(c) == a * t_avg**2 // (2**32 * d * 3)
+
+
 def test_slower_cores_get_shorter_intervals():
     s = sched(n_cores=4, n_para=2, alpha=1.0)
     for c, d in enumerate([500, 1000, 2000, 4000]):

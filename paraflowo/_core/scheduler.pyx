@@ -23,6 +23,14 @@ cdef extern from *:
                                         uint32_t n1, int64_t lo, int64_t hi) {
         if (t_avg <= 0) return lo;
         if (t_cpu <= 0) return hi;
+        if (t_avg < 65536) {
+            /* the usual case (delays under 65 us): a * t_avg^2 < 2^64 and
+             * floor(x / (d * 2^32)) = floor(x / d) >> 32, in 64 bits */
+            uint64_t q = ((uint64_t)a * (uint64_t)(t_avg * t_avg)) / ((uint64_t)t_cpu * n1) >> 32;
+            if (q > (uint64_t)hi) return hi;
+            if ((int64_t)q < lo) return lo;
+            return (int64_t)q;
+        }
     #ifdef __SIZEOF_INT128__
         unsigned __int128 num = (unsigned __int128)a * (uint64_t)t_avg * (uint64_t)t_avg;
         unsigned __int128 den = ((unsigned __int128)((uint64_t)t_cpu * n1)) << 32;
