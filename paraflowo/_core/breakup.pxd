@@ -110,6 +110,16 @@ cdef class Breakup:
         # flags).  The RX queue is out.core.  Cannot fail: a full table or no
         # free reorder queue leaves the packet untagged on its RSS core.
 
+    cdef void c_ingress_detected(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                                 uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
+                                 bint elephant, pfo_meta_t* out) noexcept nogil
+        # c_ingress when the caller has already counted this packet in the
+        # detector (e.g. a burst of verdicts from detector.c_update_burst, in
+        # packet order, with the same amounts: 1, or lengths if count_bytes):
+        # `elephant` is the detector's verdict for this packet.  The detector
+        # is not touched.  Same records as c_ingress; c_ingress_burst is made
+        # of this.
+
     cdef void c_ingress_burst(self, const uint64_t* keys, const pfo_hash_t* hashes,
                               const uint16_t* ports, const uint16_t* lengths,
                               const pfo_ns_t* now_ns, const pfo_handle_t* handles,

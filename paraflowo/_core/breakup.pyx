@@ -332,6 +332,11 @@ cdef class Breakup:
                         pfo_meta_t* out) noexcept nogil:
         _brk_step(self, key, flow_hash, port, length, now_ns, handle, -1, out)
 
+    cdef void c_ingress_detected(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                                 uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
+                                 bint elephant, pfo_meta_t* out) noexcept nogil:
+        _brk_step(self, key, flow_hash, port, length, now_ns, handle, elephant, out)
+
     cdef void c_ingress_burst(self, const uint64_t* keys, const pfo_hash_t* hashes,
                               const uint16_t* ports, const uint16_t* lengths,
                               const pfo_ns_t* now_ns, const pfo_handle_t* handles,

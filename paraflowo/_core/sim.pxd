@@ -36,6 +36,7 @@ cdef enum:
     PFO_SIM_SPRAY = 1        # per-packet round robin, no reordering
     PFO_SIM_RSSPP = 2        # RSS++-style RETA bucket migration
     PFO_SIM_PARAFLOWO = 3    # Breakup at ingress, reorder queues at egress
+    PFO_SIM_CHUNK = 256      # ParaFlowO: arrivals counted in the detector per burst
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
 
@@ -168,7 +169,8 @@ cdef class SimCore:
     cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
     cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil
     cdef pfo_ns_t _rob_deadline(self) noexcept nogil
-    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
+                                pfo_sim_pkt_t* p) noexcept nogil
 
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil

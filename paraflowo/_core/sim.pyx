@@ -19,7 +19,8 @@ from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_pu
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
-    ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_robq_drain, pfo_robq_insert)
+    ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_rob_pass,
+    pfo_robq_drain, pfo_robq_insert)
 
 POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
             "paraflowo": PFO_SIM_PARAFLOWO}
@@ -272,14 +273,19 @@ cdef class SimCore:
                 break
 
     # -------------------------------------------------------------- paraflowo
-    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, pfo_sim_pkt_t* p) noexcept nogil:
-        # Ingress: the library's Breakup pipeline (para_flow table, detector,
-        # PSN allocation, flowlet scheduling).  Fills p.flags/queue/psn;
-        # returns the core.
+    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
+                                pfo_sim_pkt_t* p) noexcept nogil:
+        # Ingress: the library's Breakup pipeline (para_flow table, PSN
+        # allocation, flowlet scheduling), given the detector's verdict for
+        # this packet (c_run counts arrivals in the detector a chunk ahead:
+        # the detector sees every packet in order whatever happens, exactly
+        # as in Breakup.c_ingress_burst).  Fills p.flags/queue/psn; returns
+        # the core.
         cdef pfo_meta_t m
         if self.flow_first[f] < 0:
             self.flow_first[f] = t
-        self.brk.c_ingress(self.flow_key[f], self.flow_hash[f], 0, self.flow_len[f], t, 0, &m)
+        self.brk.c_ingress_detected(self.flow_key[f], self.flow_hash[f], 0, self.flow_len[f], t,
+                                    0, elephant, &m)
         p.flags = m.flags
         p.queue = m.queue
         p.psn = m.psn
@@ -366,6 +372,10 @@ cdef class SimCore:
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
         self.brk.c_feedback(p.core, p.ingress_ns, t)
+        if pfo_rob_pass(self.robq.robs[p.queue], p.psn, t):
+            # in order and nothing waiting on its queue: it leaves at once
+            self._release(p, t)
+            return
         if self.robq.robs[p.queue].head == p.psn:
             # the packet the queue waits for: the drain below releases it at
             # once, so it skips the packet store (in-order traffic never
@@ -492,10 +502,24 @@ cdef class SimCore:
         cdef pfo_sim_pkt_t* p
         cdef pfo_sim_pkt_t tmp
         cdef int policy = self.policy
+        # the detector's verdicts, a chunk of arrivals ahead (ParaFlowO)
+        cdef uint64_t ck[PFO_SIM_CHUNK]
+        cdef uint64_t ca[PFO_SIM_CHUNK]
+        cdef uint8_t cv[PFO_SIM_CHUNK]
+        cdef Py_ssize_t c0 = 0, c1 = 0, j
+        cdef bint by_bytes = policy == PFO_SIM_PARAFLOWO and self.brk.count_bytes
         tmp.flags = 0
         for i in range(n):
             t = times[i]
             f = flows[i]
+            if policy == PFO_SIM_PARAFLOWO and i >= c1:
+                c0 = i
+                c1 = i + PFO_SIM_CHUNK if n - i > PFO_SIM_CHUNK else n
+                for j in range(c0, c1):
+                    ck[j - c0] = self.flow_key[flows[j]]
+                    if by_bytes:
+                        ca[j - c0] = self.flow_len[flows[j]]
+                self.brk.detector.c_update_burst(ck, times + c0, 1, ca if by_bytes else NULL, cv, c1 - c0)
             if policy == PFO_SIM_RSSPP:
                 while t >= self.next_period:
                     self._complete_until(self.next_period)
@@ -507,7 +531,7 @@ cdef class SimCore:
             self.now = t
             # steering
             if policy == PFO_SIM_PARAFLOWO:
-                c = self._steer_para(f, t, &tmp)
+                c = self._steer_para(f, t, cv[i - c0], &tmp)
             elif policy == PFO_SIM_SPRAY:
                 c = self.rr
                 self.rr += 1
