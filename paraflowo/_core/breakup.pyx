@@ -233,6 +233,13 @@ cdef class Breakup:
     entering nor leaving reorders a flow.  Feedback also gives the scheduler
     its delay samples (Eq. 2).
 
+    Read-only counters: ``packets`` (through ingress), ``para_packets`` (of
+    which tagged), ``para_flows`` (para_flow entries started),
+    ``table_full`` (elephant packets left untagged for want of a table
+    slot), ``holds`` (packets kept on a new elephant's RSS core while a
+    switch was due).  Also read-only: ``detector``, ``allocator``,
+    ``scheduler``, ``capacity``, ``probes``, ``count_bytes``, ``idle_ns``.
+
     The components belong to this Breakup once passed in: do not drive them
     directly at the same time.  Time must not go backwards.  No allocation
     per packet; :meth:`ingress_burst` runs without the GIL and gives exactly
