@@ -267,8 +267,9 @@ cdef extern from *:
         return amounts ? total : (uint64_t)n;
     }
     /* The hot case: depth 4, fused hash with 16-bit fields (width <= 2**16),
-       unit amounts, no counter can saturate.  Same arithmetic as pfo_cm_loop
-       with the row loops unrolled, fixed shifts (a shift by a variable count
+       unit amounts, no counter can saturate.  (On x86-64 with SSE4.1, while
+       no estimate can reach 2**32 - 1, pfo_cm_loop4_sse41 below runs
+       instead.)  Same arithmetic as pfo_cm_loop with the row loops unrolled, fixed shifts (a shift by a variable count
        costs several uops on x86-64 without BMI2) and the window slot a
        constant.  Blocks of PFO_CM_BLOCK4 packets: hash, prefetch and keep
        the four counter addresses, then update.  Conservative unit update:
@@ -335,9 +336,10 @@ cdef extern from *:
          estimate:      each pair's lanes summed (x + (x >> 32) per 64-bit
                         word), then the min of the four sums.
        The pairs are stored back whole (the previous slot unchanged).  The
-       shuffles and min/max run on vector ports, where the scalar loop's
-       cmov/adc chains all compete for the same two integer ports: about 48
-       instructions per packet and 1.5x the scalar loop's packet rate. */
+       min/max run on vector ports, where the scalar loop's cmov/adc chains
+       all compete for the same two integer ports: 57 instructions per
+       packet conservative, 52 plain (88 and 85 in pfo_cm_loop4), and about
+       1.5x the packet rate. */
     #if defined(__x86_64__) && defined(__GNUC__)
     #include <immintrin.h>
     #define PFO_CM_SSE41 1
@@ -587,14 +589,6 @@ cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
 # Input checks shared by the Python methods
 # ---------------------------------------------------------------------------
 
-cdef object _ONE = 1
-
-
-cdef inline bint _set1(uint64_t* a) noexcept:
-    a[0] = 1
-    return True
-
-
 cdef object _key(object key):
     return require_int("key", key, 0, _U64_MAX)
 
@@ -816,8 +810,7 @@ cdef class ElephantDetector:
         # backwards; anything else (bools, floats, numpy scalars, errors) gets
         # the full check.
         if (type(key) is int and type(now_ns) is int and type(amount) is int
-                and pfo_as_u64(key, &k) and pfo_as_i64(now_ns, &t)
-                and (amount is _ONE and _set1(&a) or pfo_as_u64(amount, &a))
+                and pfo_as_u64(key, &k) and pfo_as_i64(now_ns, &t) and pfo_as_u64(amount, &a)
                 and t >= self.last_ns and t >= 0 and not self.busy):
             return pfo_bool(self.c_update(k, t, a))
         _not_busy(self)
