@@ -1,6 +1,7 @@
 """Hypothesis properties of the elephant detectors against small exact models."""
 
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from paraflowo import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.detectors import _simd_loops
 
 W = 100  # window_ns used by every property
 U64 = (1 << 64) - 1
@@ -415,11 +417,27 @@ CM4_BURSTS = st.lists(
     min_size=1, max_size=6)
 
 
-@settings(max_examples=40, deadline=None)
+@contextmanager
+def simd_loops(enabled):
+    """Let Count-Min bursts take the SIMD loop (where the CPU has it) or not."""
+    before = _simd_loops(enabled)
+    try:
+        yield
+    finally:
+        _simd_loops(before)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+def test_depth4_unit_bursts_match_bit_exact_model(simd):
+    with simd_loops(simd):
+        check_depth4_unit_bursts()
+
+
+@settings(max_examples=30, deadline=None)
 @given(CM4_BURSTS, st.sampled_from([2, 4, 64, 4096, 1 << 16]), st.booleans(),
        st.integers(0, U64), st.integers(1, 40))
-def test_depth4_unit_bursts_match_bit_exact_model(bursts, width, conservative, seed, threshold):
-    # Unit-amount depth-4 bursts (the SIMD loop where the CPU has it) against
+def check_depth4_unit_bursts(bursts, width, conservative, seed, threshold):
+    # Unit-amount depth-4 bursts (the SIMD loop, or the portable one) against
     # per-packet update and the pure-Python model, counter for counter: many
     # duplicate keys, and at small widths rows that collide only partly
     # (conservative then raises only the rows at the minimum).
@@ -441,7 +459,8 @@ def test_depth4_unit_bursts_match_bit_exact_model(bursts, width, conservative, s
         assert bur.window_totals == per.window_totals == tuple(model.totals)
 
 
-@pytest.mark.parametrize("conservative", [True, False])
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
 @pytest.mark.parametrize(
     "prev, cur, n, threshold",
     [
@@ -453,7 +472,7 @@ def test_depth4_unit_bursts_match_bit_exact_model(bursts, width, conservative, s
         (2**32 - 1, 2**32 - 30, 20, 2**33 - 11),  # a saturated previous window
     ],
 )
-def test_depth4_burst_estimates_beyond_32_bits(conservative, prev, cur, n, threshold):
+def test_depth4_burst_estimates_beyond_32_bits(simd, conservative, prev, cur, n, threshold):
     # A unit burst may sum (current + previous) in 32 bits only while the two
     # window totals plus the burst stay below 2**32 - 1; otherwise it must
     # give the 64-bit estimates per-packet update gives.
@@ -470,7 +489,30 @@ def test_depth4_burst_estimates_beyond_32_bits(conservative, prev, cur, n, thres
     keys = [7] * n + [8, 7]
     want = [model.update(k, W) for k in keys]
     assert [per.update(k, W) for k in keys] == want
-    assert bur.update_burst(np.array(keys, np.uint64), W).tolist() == want
+    with simd_loops(simd):
+        assert bur.update_burst(np.array(keys, np.uint64), W).tolist() == want
     assert want[n - 1] and not want[n - 2]        # the threshold falls on the last of the n
     assert bur.estimate(7) == per.estimate(7) == model.estimate(7)
     assert bur.window_totals == per.window_totals == tuple(model.totals)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("width", [4, 64, 4096])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+def test_depth4_skewed_stream_bursts_equal_per_packet(simd, width, conservative):
+    # A longer skewed stream (hot keys, many repeats, every row colliding
+    # sometimes), cut into bursts of random sizes across windows.
+    rng = np.random.default_rng(width)
+    flows = rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False)
+    keys = flows[np.minimum(rng.zipf(1.2, 6000), 300) - 1]
+    cuts = np.sort(rng.choice(np.arange(1, len(keys)), 40, replace=False))
+    bur = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
+    per = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
+    with simd_loops(simd):
+        for i, chunk in enumerate(np.split(keys, cuts)):
+            t = i * W // 3
+            want = [per.update(int(k), t) for k in chunk]
+            assert bur.update_burst(chunk, t).tolist() == want
+            per.advance(t)
+            assert bur.window_totals == per.window_totals
+    assert [bur.estimate(int(k)) for k in flows] == [per.estimate(int(k)) for k in flows]

@@ -386,10 +386,20 @@ cdef extern from *:
             uint64_t th, const uint64_t *keys, Py_ssize_t n, uint8_t *out) {
         pfo_cm_loop4_sse41(cells, hp, 0, lw, cur, th, keys, n, out);
     }
-    static int pfo_cm_have_sse41(void) {
-        return __builtin_cpu_supports("sse4.1");
-    }
     #endif
+    /* Whether the burst kernel may take the SIMD loop: -1 until the CPU is
+       asked, then 0 or 1; tests turn it off (_simd_loops) to check the
+       portable loop on the same machine. */
+    static int pfo_cm_simd = -1;
+    static int pfo_cm_have_sse41(void) {
+    #ifdef PFO_CM_SSE41
+        if (pfo_cm_simd < 0)
+            pfo_cm_simd = __builtin_cpu_supports("sse4.1") ? 1 : 0;
+        return pfo_cm_simd;
+    #else
+        return 0;
+    #endif
+    }
     /* One packet (the per-packet paths): no block, same arithmetic as
        pfo_cm_loop with saturation.  Returns the estimate after counting. */
     PFO_ALWAYS_INLINE uint64_t pfo_cm_one_d(
@@ -480,6 +490,8 @@ cdef extern from *:
         return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     }
     """
+    int pfo_cm_simd
+    int pfo_cm_have_sse41() noexcept nogil
     object pfo_bool(bint b)
     bint pfo_as_u64(object o, uint64_t* out) noexcept
     bint pfo_as_i64(object o, int64_t* out) noexcept
@@ -588,6 +600,22 @@ cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
 # ---------------------------------------------------------------------------
 # Input checks shared by the Python methods
 # ---------------------------------------------------------------------------
+
+def _simd_loops(enabled=None):
+    """Test hook: whether Count-Min bursts may use the SIMD loop (None: ask).
+
+    Returns the previous setting.  ``False`` forces the portable loop, so
+    tests can compare both on one machine; ``True`` enables the SIMD loop
+    only if the CPU has it.  Not thread-safe; not public API.
+    """
+    global pfo_cm_simd
+    cdef int before = pfo_cm_have_sse41()
+    if enabled is not None:
+        pfo_cm_simd = -1
+        if not enabled or not pfo_cm_have_sse41():
+            pfo_cm_simd = 0
+    return bool(before)
+
 
 cdef object _key(object key):
     return require_int("key", key, 0, _U64_MAX)
