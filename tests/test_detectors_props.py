@@ -516,3 +516,25 @@ def test_depth4_skewed_stream_bursts_equal_per_packet(simd, width, conservative)
             per.advance(t)
             assert bur.window_totals == per.window_totals
     assert [bur.estimate(int(k)) for k in flows] == [per.estimate(int(k)) for k in flows]
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+@pytest.mark.parametrize("scale", [1, 2**20, 2**29])
+def test_depth4_per_packet_amounts_match_bit_exact_model(simd, conservative, scale):
+    # Per-packet depth-4 updates with amounts (the SIMD body while the window
+    # totals stay below 2**32 - 1, the scalar one after): at scale 2**29 the
+    # totals cross 2**32 within a window, and counters saturate.
+    rng = np.random.default_rng(scale)
+    flows = [int(k) for k in rng.integers(0, 2**64, 50, dtype=np.uint64)]
+    det = CountMinDetector(16, 4, 3 * scale, W, conservative=conservative, seed=scale)
+    model = CountMin4Model(16, 3 * scale, conservative, scale)
+    with simd_loops(simd):
+        for i in range(1500):
+            k = flows[min(int(rng.zipf(1.3)), 50) - 1]
+            a, t = int(rng.integers(0, 8)) * scale, i * W // 200
+            assert det.update(k, t, a) == model.update(k, t, a)
+            if i % 50 == 0:
+                assert [det.estimate(f) for f in flows] == [model.estimate(f) for f in flows]
+                assert det.window_totals == tuple(model.totals)
+    assert max(model.totals) >= 2**32 or scale < 2**29

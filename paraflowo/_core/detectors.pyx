@@ -386,12 +386,46 @@ cdef extern from *:
             uint64_t th, const uint64_t *keys, Py_ssize_t n, uint8_t *out) {
         pfo_cm_loop4_sse41(cells, hp, 0, lw, cur, th, keys, n, out);
     }
+    /* One packet of amount a in the same registers (the per-packet path),
+       same precondition: the window totals, this packet included, stay
+       below 2**32 - 1.  `av` has a in the current-window lanes; the
+       conservative step max(x, min + av) is the scalar max(v, m + a).
+       Returns the estimate. */
+    PFO_SSE41 static uint32_t pfo_cm_one4_sse41(
+            uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
+            uint64_t key, uint32_t a) {
+        uint64_t w2 = (uint64_t)2 << lw, mask = ((uint64_t)1 << lw) - 1;
+        uint64_t H = pfo_cm_h128(hp[0], hp[1], hp[2], hp[3], key);
+        double *q0 = (double *)(cells + 2 * (H & mask));
+        double *q1 = (double *)(cells + w2 + 2 * ((H >> 16) & mask));
+        double *q2 = (double *)(cells + 2 * w2 + 2 * ((H >> 32) & mask));
+        double *q3 = (double *)(cells + 3 * w2 + 2 * ((H >> 48) & mask));
+        const __m128i av = cur ? _mm_set_epi32((int)a, 0, (int)a, 0)
+                               : _mm_set_epi32(0, (int)a, 0, (int)a);
+        __m128i x0 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q0), q1));
+        __m128i x1 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q2), q3));
+        if (cons) {
+            __m128i m = _mm_min_epu32(x0, x1);
+            m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), av);
+            x0 = _mm_max_epu32(x0, m);
+            x1 = _mm_max_epu32(x1, m);
+        } else {
+            x0 = _mm_add_epi32(x0, av);
+            x1 = _mm_add_epi32(x1, av);
+        }
+        _mm_storel_pd(q0, _mm_castsi128_pd(x0)); _mm_storeh_pd(q1, _mm_castsi128_pd(x0));
+        _mm_storel_pd(q2, _mm_castsi128_pd(x1)); _mm_storeh_pd(q3, _mm_castsi128_pd(x1));
+        x0 = _mm_min_epu32(_mm_add_epi32(x0, _mm_srli_epi64(x0, 32)),
+                           _mm_add_epi32(x1, _mm_srli_epi64(x1, 32)));
+        x0 = _mm_min_epu32(x0, _mm_shuffle_epi32(x0, 0x4E));
+        return (uint32_t)_mm_cvtsi128_si32(x0);
+    }
     #endif
     /* Whether the burst kernel may take the SIMD loop: -1 until the CPU is
        asked, then 0 or 1; tests turn it off (_simd_loops) to check the
        portable loop on the same machine. */
     static int pfo_cm_simd = -1;
-    static int pfo_cm_have_sse41(void) {
+    static inline int pfo_cm_have_sse41(void) {
     #ifdef PFO_CM_SSE41
         if (pfo_cm_simd < 0)
             pfo_cm_simd = __builtin_cpu_supports("sse4.1") ? 1 : 0;
@@ -443,6 +477,17 @@ cdef extern from *:
             unsigned cur, uint64_t key, uint64_t amount) {
         return cons ? pfo_cm_one_d(cells, hp, 4, 16, 1, lw, sh, cur, key, amount)
                     : pfo_cm_one_d(cells, hp, 4, 16, 0, lw, sh, cur, key, amount);
+    }
+    /* Depth-4 per-packet count: the SIMD body when the totals (already
+       including this packet) rule out 32-bit overflow, else pfo_cm_one4. */
+    PFO_ALWAYS_INLINE uint64_t pfo_cm_one4_any(
+            uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned sh,
+            unsigned cur, uint64_t key, uint64_t amount, uint64_t t0, uint64_t t1) {
+    #ifdef PFO_CM_SSE41
+        if (t0 < 0xFFFFFFFFu && t1 < 0xFFFFFFFFu && t0 + t1 < 0xFFFFFFFFu && pfo_cm_have_sse41())
+            return pfo_cm_one4_sse41(cells, hp, cons, lw, cur, key, (uint32_t)amount);
+    #endif
+        return pfo_cm_one4(cells, hp, cons, lw, sh, cur, key, amount);
     }
     /* Estimate of key over both windows (no counting). */
     static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned depth,
@@ -506,6 +551,9 @@ cdef extern from *:
                         uint64_t amount) noexcept nogil
     uint64_t pfo_cm_one4(uint32_t* cells, const uint64_t* hp, int cons, unsigned lw,
                          unsigned sh, unsigned cur, uint64_t key, uint64_t amount) noexcept nogil
+    uint64_t pfo_cm_one4_any(uint32_t* cells, const uint64_t* hp, int cons, unsigned lw,
+                             unsigned sh, unsigned cur, uint64_t key, uint64_t amount,
+                             uint64_t t0, uint64_t t1) noexcept nogil
     uint64_t pfo_cm_est(const uint32_t* cells, const uint64_t* hp, unsigned depth,
                         unsigned fb, unsigned lw, unsigned sh, uint64_t key) noexcept nogil
 
@@ -1321,8 +1369,9 @@ cdef class CountMinDetector(ElephantDetector):
         if self.depth == 4 and self.field_bits == 16:
             # _cm_count, with the depth-4 kernel inlined here (no call)
             self.totals[self.cur] = _sat_add64(self.totals[self.cur], amount)
-            est = pfo_cm_one4(self.cells, <const uint64_t*>self.hashes, self.conservative,
-                              self.log2_width, self.shift, self.cur, key, amount)
+            est = pfo_cm_one4_any(self.cells, <const uint64_t*>self.hashes, self.conservative,
+                                  self.log2_width, self.shift, self.cur, key, amount,
+                                  self.totals[0], self.totals[1])
         else:
             est = _cm_count(self, key, amount)
         return _tag_override(self, key, est >= self.threshold)
