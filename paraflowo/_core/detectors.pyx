@@ -421,9 +421,9 @@ cdef extern from *:
         return (uint32_t)_mm_cvtsi128_si32(x0);
     }
     #endif
-    /* Whether the burst kernel may take the SIMD loop: -1 until the CPU is
-       asked, then 0 or 1; tests turn it off (_simd_loops) to check the
-       portable loop on the same machine. */
+    /* Whether the depth-4 burst loop and per-packet body may use SIMD: -1
+       until the CPU is asked, then 0 or 1; tests turn it off (_simd_loops)
+       to check the portable code on the same machine. */
     static int pfo_cm_simd = -1;
     static inline int pfo_cm_have_sse41(void) {
     #ifdef PFO_CM_SSE41
@@ -650,11 +650,12 @@ cdef bint _ktab_del(pfo_ktab_t* t, uint64_t key) noexcept nogil:
 # ---------------------------------------------------------------------------
 
 def _simd_loops(enabled=None):
-    """Test hook: whether Count-Min bursts may use the SIMD loop (None: ask).
+    """Test hook: whether Count-Min may use its SIMD code (None: just ask).
 
-    Returns the previous setting.  ``False`` forces the portable loop, so
-    tests can compare both on one machine; ``True`` enables the SIMD loop
-    only if the CPU has it.  Not thread-safe; not public API.
+    Covers the depth-4 burst loop and per-packet body.  Returns the previous
+    setting.  ``False`` forces the portable code, so tests can compare both
+    on one machine; ``True`` enables the SIMD code only if the CPU has it.
+    Not thread-safe; not public API.
     """
     global pfo_cm_simd
     cdef int before = pfo_cm_have_sse41()
