@@ -1,5 +1,6 @@
 """Elephant detectors: examples, windows, tags, and every documented error."""
 
+import inspect
 import math
 
 import numpy as np
@@ -239,6 +240,32 @@ def test_burst_time_forms(make):
     # an empty burst still lets time pass (scalar time)
     assert a.update_burst(np.array([], np.uint64), 100).shape == (0,)
     assert a.last_ns == 100
+
+
+@pytest.mark.parametrize("make", DETECTORS, ids=IDS)
+def test_update_fast_path_edge_ints(make):
+    # Python ints of one, two and three 30-bit digits, the ends of each range,
+    # the default amount and explicit ones: the same flags and estimates as a
+    # burst, and the True/False singletons.
+    keys = [0, 1, 2**30 - 1, 2**30, 2**60 - 1, 2**60, 2**63, U64 - 1, U64, 12345]
+    amounts = [1, 0, 2**32, 1, U64, 1, 2**30, 3, 1, 2**62]
+    per, bur = make(threshold=2**31), make(threshold=2**31)
+    got = [per.update(k, 2**40) for k in keys] + [
+        per.update(k, 2**62 + 7, a) for k, a in zip(keys, amounts)]
+    assert all(g is True or g is False for g in got)
+    want = bur.update_burst(np.array(keys, np.uint64), 2**40).tolist()
+    want += bur.update_burst(np.array(keys, np.uint64), 2**62 + 7,
+                             np.array(amounts, np.uint64)).tolist()
+    assert got == want and any(got) and not all(got)
+    assert [per.estimate(k) for k in keys] == [bur.estimate(k) for k in keys]
+    assert per.last_ns == bur.last_ns == 2**62 + 7
+
+
+def test_update_signature():
+    params = inspect.signature(CountMinDetector.update).parameters
+    assert list(params) == ["self", "key", "now_ns", "amount"]
+    assert params["amount"].default == 1
+    assert list(inspect.signature(cm().update).parameters) == ["key", "now_ns", "amount"]
 
 
 def test_update_accepts_numpy_integers():

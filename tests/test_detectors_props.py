@@ -1,13 +1,16 @@
 """Hypothesis properties of the elephant detectors against small exact models."""
 
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from paraflowo import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.detectors import _simd_loops
 
 W = 100  # window_ns used by every property
 U64 = (1 << 64) - 1
@@ -340,3 +343,198 @@ class WindowMachine(RuleBasedStateMachine):
 
 WindowMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 test_windows_against_exact_model = WindowMachine.TestCase
+
+
+# -- bit-exact Count-Min model: depth 4, shared 128-bit hash ------------------
+
+M32, M64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+def splitmix64(seed):
+    """The SplitMix64 stream the detector draws its hash parameters from."""
+    s = seed
+    while True:
+        s = (s + 0x9E3779B97F4A7C15) & M64
+        z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        yield z ^ (z >> 31)
+
+
+class CountMin4Model:
+    """Depth-4 Count-Min as documented, one packet at a time, in Python ints.
+
+    Row r of key x is the 16-bit-stride field r of H = ((A x + B) mod 2**128) >> 64,
+    A and B from the first four SplitMix64 outputs; 32-bit saturating counters
+    for the current and previous aligned window; conservative: raise the rows
+    to max(counter, min + amount); estimate: min over rows of current + previous.
+    """
+
+    def __init__(self, width, threshold, conservative, seed):
+        g = splitmix64(seed)
+        alo, ahi, blo, bhi = (next(g) for _ in range(4))
+        self.a, self.b = ahi << 64 | alo, bhi << 64 | blo
+        self.width, self.threshold, self.conservative = width, threshold, conservative
+        self.cur = [[0] * width for _ in range(4)]
+        self.prev = [[0] * width for _ in range(4)]
+        self.window = -1
+        self.totals = [0, 0]                    # current, previous
+
+    def cols(self, key):
+        h = ((self.a * key + self.b) % (1 << 128)) >> 64
+        return [(h >> (16 * r)) & (self.width - 1) for r in range(4)]
+
+    def advance(self, t):
+        w = t // W
+        if w == self.window + 1:
+            self.prev, self.cur = self.cur, [[0] * self.width for _ in range(4)]
+            self.totals = [0, self.totals[0]]
+        elif w > self.window + 1:
+            self.prev = [[0] * self.width for _ in range(4)]
+            self.cur = [[0] * self.width for _ in range(4)]
+            self.totals = [0, 0]
+        self.window = max(self.window, w)
+
+    def estimate(self, key):
+        return min(self.cur[r][c] + self.prev[r][c] for r, c in enumerate(self.cols(key)))
+
+    def update(self, key, t, amount=1):
+        self.advance(t)
+        self.totals[0] = min(self.totals[0] + amount, M64)
+        a = min(amount, M32)
+        cols = self.cols(key)
+        m = min(self.cur[r][c] for r, c in enumerate(cols))
+        for r, c in enumerate(cols):
+            v = self.cur[r][c]
+            self.cur[r][c] = max(v, min(m + a, M32)) if self.conservative else min(v + a, M32)
+        return self.estimate(key) >= self.threshold
+
+
+CM4_KEYS = st.one_of(st.integers(0, 12), st.integers(0, U64),
+                     st.sampled_from([U64, 1 << 63, (1 << 60) - 1, 1 << 60, 1 << 30]))
+# (keys, time step) per burst: steps move within a window, to the next or far
+CM4_BURSTS = st.lists(
+    st.tuples(st.lists(CM4_KEYS, max_size=80), st.sampled_from([0, 1, W // 2, W, 3 * W])),
+    min_size=1, max_size=6)
+
+
+@contextmanager
+def simd_loops(enabled):
+    """Let Count-Min bursts take the SIMD loop (where the CPU has it) or not."""
+    before = _simd_loops(enabled)
+    try:
+        yield
+    finally:
+        _simd_loops(before)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+def test_depth4_unit_bursts_match_bit_exact_model(simd):
+    with simd_loops(simd):
+        check_depth4_unit_bursts()
+
+
+@settings(max_examples=30, deadline=None)
+@given(CM4_BURSTS, st.sampled_from([2, 4, 64, 4096, 1 << 16]), st.booleans(),
+       st.integers(0, U64), st.integers(1, 40))
+def check_depth4_unit_bursts(bursts, width, conservative, seed, threshold):
+    # Unit-amount depth-4 bursts (the SIMD loop, or the portable one) against
+    # per-packet update and the pure-Python model, counter for counter: many
+    # duplicate keys, and at small widths rows that collide only partly
+    # (conservative then raises only the rows at the minimum).
+    bur = CountMinDetector(width, 4, threshold, W, conservative=conservative, seed=seed)
+    per = CountMinDetector(width, 4, threshold, W, conservative=conservative, seed=seed)
+    model = CountMin4Model(width, threshold, conservative, seed)
+    t, seen = 0, set()
+    for keys, dt in bursts:
+        t += dt
+        want = [model.update(k, t) for k in keys]
+        assert [per.update(k, t) for k in keys] == want
+        got = bur.update_burst(np.array(keys, np.uint64), t)
+        assert got.tolist() == want
+        seen.update(keys)
+        per.advance(t)
+        model.advance(t)
+        for k in seen:
+            assert bur.estimate(k) == per.estimate(k) == model.estimate(k)
+        assert bur.window_totals == per.window_totals == tuple(model.totals)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+@pytest.mark.parametrize(
+    "prev, cur, n, threshold",
+    [
+        # totals + burst = 2**32 - 2: the last burst that may sum in 32 bits
+        (2**31, 2**31 - 42, 38, 2**32 - 4),
+        # totals + burst = 2**32 - 1: the first that must not
+        (2**31, 2**31 - 41, 38, 2**32 - 3),
+        (2**32 - 100, 60, 40, 2**32),           # estimates pass 2**32, counters do not
+        (2**32 - 1, 2**32 - 30, 20, 2**33 - 11),  # a saturated previous window
+    ],
+)
+def test_depth4_burst_estimates_beyond_32_bits(simd, conservative, prev, cur, n, threshold):
+    # A unit burst may sum (current + previous) in 32 bits only while the two
+    # window totals plus the burst stay below 2**32 - 1; otherwise it must
+    # give the 64-bit estimates per-packet update gives.
+    def fill():
+        d = CountMinDetector(64, 4, threshold, W, conservative=conservative, seed=3)
+        d.update(7, 0, prev)
+        d.update(7, W, cur)                     # next window: prev is the previous one
+        return d
+
+    bur, per = fill(), fill()
+    model = CountMin4Model(64, threshold, conservative, 3)
+    model.update(7, 0, prev)
+    model.update(7, W, cur)
+    keys = [7] * n + [8, 7]
+    want = [model.update(k, W) for k in keys]
+    assert [per.update(k, W) for k in keys] == want
+    with simd_loops(simd):
+        assert bur.update_burst(np.array(keys, np.uint64), W).tolist() == want
+    assert want[n - 1] and not want[n - 2]        # the threshold falls on the last of the n
+    assert bur.estimate(7) == per.estimate(7) == model.estimate(7)
+    assert bur.window_totals == per.window_totals == tuple(model.totals)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("width", [4, 64, 4096])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+def test_depth4_skewed_stream_bursts_equal_per_packet(simd, width, conservative):
+    # A longer skewed stream (hot keys, many repeats, every row colliding
+    # sometimes), cut into bursts of random sizes across windows.
+    rng = np.random.default_rng(width)
+    flows = rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False)
+    keys = flows[np.minimum(rng.zipf(1.2, 6000), 300) - 1]
+    cuts = np.sort(rng.choice(np.arange(1, len(keys)), 40, replace=False))
+    bur = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
+    per = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
+    with simd_loops(simd):
+        for i, chunk in enumerate(np.split(keys, cuts)):
+            t = i * W // 3
+            want = [per.update(int(k), t) for k in chunk]
+            assert bur.update_burst(chunk, t).tolist() == want
+            per.advance(t)
+            assert bur.window_totals == per.window_totals
+    assert [bur.estimate(int(k)) for k in flows] == [per.estimate(int(k)) for k in flows]
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
+@pytest.mark.parametrize("scale", [1, 2**20, 2**29])
+def test_depth4_per_packet_amounts_match_bit_exact_model(simd, conservative, scale):
+    # Per-packet depth-4 updates with amounts (the SIMD body while the window
+    # totals stay below 2**32 - 1, the scalar one after): at scale 2**29 the
+    # totals cross 2**32 within a window, and counters saturate.
+    rng = np.random.default_rng(scale)
+    flows = [int(k) for k in rng.integers(0, 2**64, 50, dtype=np.uint64)]
+    det = CountMinDetector(16, 4, 3 * scale, W, conservative=conservative, seed=scale)
+    model = CountMin4Model(16, 3 * scale, conservative, scale)
+    with simd_loops(simd):
+        for i in range(1500):
+            k = flows[min(int(rng.zipf(1.3)), 50) - 1]
+            a, t = int(rng.integers(0, 8)) * scale, i * W // 200
+            assert det.update(k, t, a) == model.update(k, t, a)
+            if i % 50 == 0:
+                assert [det.estimate(f) for f in flows] == [model.estimate(f) for f in flows]
+                assert det.window_totals == tuple(model.totals)
+    assert max(model.totals) >= 2**32 or scale < 2**29
