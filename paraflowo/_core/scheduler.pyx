@@ -4,7 +4,6 @@ import numbers
 
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from libc.math cimport llround
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
@@ -47,7 +46,15 @@ cdef extern from *:
         return (int64_t)q;
     #endif
     }
+    /* llround(x) (half away from zero) for |x| < 2**53, inline: the
+     * truncation and the fraction x - trunc(x) are exact in doubles. */
+    static inline int64_t pfo_sched_round(double x) {
+        int64_t r = (int64_t)x;
+        double f = x - (double)r;
+        return r + (f >= 0.5) - (f <= -0.5);
+    }
     """
+    int64_t pfo_sched_round(double x) noexcept nogil
     int64_t pfo_sched_eq2(uint64_t a, int64_t t_avg, int64_t t_cpu, uint32_t n1,
                           int64_t lo, int64_t hi) noexcept nogil
 
@@ -273,7 +280,7 @@ cdef class FlowletScheduler:
             self.sum_cpu += d
         else:
             old = self.cpu_ns[core]
-            new = old + <int64_t>llround(self.smoothing * <double>(d - old))
+            new = old + pfo_sched_round(self.smoothing * <double>(d - old))
             self.cpu_ns[core] = new
             self.sum_cpu += new - old
         self.samples += 1
