@@ -15,7 +15,7 @@ from cybuild import build_cython_module
 
 SOURCE = """
 # cython: boundscheck=False, wraparound=False
-from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from paraflowo._core._types cimport pfo_meta_t, pfo_psn_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.psn cimport PSNAllocator, PFO_PSN_NO_QUEUE, pfo_psn_home, pfo_psn_next
 from paraflowo._core.scheduler cimport (
@@ -95,6 +95,24 @@ def pipeline(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
             b.c_feedback(m[i].core, m[i].ingress_ns, m[i].ingress_ns + service * (1 + m[i].core))
     return bytes(out), para, b.c_find(keys[0], now[n - 1]) is not NULL
 
+def pipeline_detected(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
+                      const int64_t[::1] now, pfo_ns_t service, Py_ssize_t chunk):
+    # as pipeline(), with the detector's verdicts taken a chunk ahead by its
+    # own burst update and handed to c_ingress_detected
+    cdef Py_ssize_t i, j, m, n = keys.shape[0]
+    out = bytearray(sizeof(pfo_meta_t) * n)
+    verdicts = bytearray(n)
+    cdef pfo_meta_t* mt = <pfo_meta_t*><char*>out
+    cdef uint8_t* v = <uint8_t*><char*>verdicts
+    with nogil:
+        for i in range(n):
+            if i % chunk == 0:
+                m = n - i if n - i < chunk else chunk
+                b.detector.c_update_burst(&keys[i], &now[i], 1, NULL, &v[i], m)
+            b.c_ingress_detected(keys[i], hashes[i], 0, 64, now[i], i, v[i], &mt[i])
+            b.c_feedback(mt[i].core, mt[i].ingress_ns, mt[i].ingress_ns + service * (1 + mt[i].core))
+    return bytes(out)
+
 def pipeline_burst(Breakup b, const uint64_t[::1] keys, const uint32_t[::1] hashes,
                    const uint16_t[::1] ports, const uint16_t[::1] lengths,
                    const int64_t[::1] now):
@@ -170,6 +188,12 @@ def test_cimport_ingress_nogil(tmp_path):
         b2.feedback(int(m2[i]["core"]), t_in, t_in + 100 * (1 + int(m2[i]["core"])))
     assert m1.tobytes() == m2.tobytes()
     assert para == b1.para_packets == b2.para_packets > 0
+    assert b1.holds > 0 and b1.scheduler.switches > 0
+    # the same with the verdicts taken a chunk ahead (the simulator's way)
+    for chunk in (1, 7, 256):
+        b5 = _breakup()
+        assert mod.pipeline_detected(b5, keys, hashes, times, 100, chunk) == m1.tobytes()
+        assert (b5.holds, b5.scheduler.switches) == (b1.holds, b1.scheduler.switches)
     assert live and b2.is_para(int(keys[0]), int(times[-1]))
 
     # burst
