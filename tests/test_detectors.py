@@ -159,7 +159,8 @@ def test_count_min_properties_and_repr():
     det = CountMinDetector(4096, 4, 100, 10**6, conservative=False, seed=3)
     assert repr(det) == (
         "CountMinDetector(width=4096, depth=4, threshold=100, window_ns=1000000, "
-        "conservative=False, seed=3)")
+        "conservative=False, seed=3, row_hashes='fused')")
+    assert det.row_hashes == "fused"
     assert det.epsilon == pytest.approx(math.e / 4096)
     assert det.delta == pytest.approx(math.exp(-4))
     assert det.nbytes == 8 * 4096 * 4

@@ -138,6 +138,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef uint32_t cur               # window slot of the current window: 0 or 1
     cdef uint64_t win_end           # current window is [win_end - window_ns, win_end)
     cdef uint64_t totals[2]         # amount counted per window slot (saturating)
+    cdef readonly str row_hashes    # "fused" or "independent" (field_bits 0 always)
 
 
 cdef class ThresholdDetector(ElephantDetector):
