@@ -39,9 +39,12 @@ TIMES = np.arange(N_BURST, dtype=np.int64) * 10
 @pytest.mark.benchmark(group="detectors")
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
 @pytest.mark.parametrize("stream", ["zipf", "uniform"])
-def test_countmin_burst(benchmark, conservative, stream):
+@pytest.mark.parametrize("row_hashes", ["fused", "independent"])
+def test_countmin_burst(benchmark, conservative, stream, row_hashes):
+    # row_hashes: one shared 128-bit hash (the default) or one hash per row
     keys = ZIPF if stream == "zipf" else UNIFORM
-    det = CountMinDetector(4096, 4, 10_000, 10**9, conservative=conservative, seed=1)
+    det = CountMinDetector(4096, 4, 10_000, 10**9, conservative=conservative, seed=1,
+                           row_hashes=row_hashes)
     out = np.empty(N_BURST, dtype=np.bool_)
     flags = benchmark(det.update_burst, keys, 0, None, out)
     record_mpps(benchmark, N_BURST)
@@ -85,8 +88,10 @@ def test_countmin_burst_small_bursts(benchmark, burst):
 
 @pytest.mark.benchmark(group="detectors")
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
-def test_countmin_per_packet(benchmark, conservative):
-    det = CountMinDetector(4096, 4, 10_000, 10**9, conservative=conservative, seed=1)
+@pytest.mark.parametrize("row_hashes", ["fused", "independent"])
+def test_countmin_per_packet(benchmark, conservative, row_hashes):
+    det = CountMinDetector(4096, 4, 10_000, 10**9, conservative=conservative, seed=1,
+                           row_hashes=row_hashes)
     upd = det.update
     keys = KEYS_LIST
 

@@ -345,7 +345,7 @@ WindowMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=
 test_windows_against_exact_model = WindowMachine.TestCase
 
 
-# -- bit-exact Count-Min model: depth 4, shared 128-bit hash ------------------
+# -- bit-exact Count-Min model: depth 4, shared 128-bit hash or per-row -------
 
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
@@ -363,16 +363,23 @@ def splitmix64(seed):
 class CountMin4Model:
     """Depth-4 Count-Min as documented, one packet at a time, in Python ints.
 
-    Row r of key x is the 16-bit-stride field r of H = ((A x + B) mod 2**128) >> 64,
-    A and B from the first four SplitMix64 outputs; 32-bit saturating counters
-    for the current and previous aligned window; conservative: raise the rows
-    to max(counter, min + amount); estimate: min over rows of current + previous.
+    row_hashes "fused" (widths up to 2**16): row r of key x is the 16-bit-stride
+    field r of H = ((A x + B) mod 2**128) >> 64, A and B from the first four
+    SplitMix64 outputs.  "independent" (or wider): row r has its own
+    pair-multiply-shift, (a0, a1, b) = SplitMix64 outputs 3r, 3r + 1, 3r + 2,
+    column = ((a0 + x_hi) * (a1 + x_lo) + b) mod 2**64, top log2(width) bits.
+    32-bit saturating counters for the current and previous aligned window;
+    conservative: raise the rows to max(counter, min + amount); estimate: min
+    over rows of current + previous.
     """
 
-    def __init__(self, width, threshold, conservative, seed):
+    def __init__(self, width, threshold, conservative, seed, row_hashes="fused"):
         g = splitmix64(seed)
-        alo, ahi, blo, bhi = (next(g) for _ in range(4))
+        self.params = [next(g) for _ in range(12)]
+        alo, ahi, blo, bhi = self.params[:4]
         self.a, self.b = ahi << 64 | alo, bhi << 64 | blo
+        self.fused = row_hashes == "fused" and width <= 1 << 16
+        self.shift = 64 - (width.bit_length() - 1)
         self.width, self.threshold, self.conservative = width, threshold, conservative
         self.cur = [[0] * width for _ in range(4)]
         self.prev = [[0] * width for _ in range(4)]
@@ -380,6 +387,10 @@ class CountMin4Model:
         self.totals = [0, 0]                    # current, previous
 
     def cols(self, key):
+        if not self.fused:
+            hi, lo, p = key >> 32, key & M32, self.params
+            return [(((p[3 * r] + hi) * (p[3 * r + 1] + lo) + p[3 * r + 2]) & M64) >> self.shift
+                    for r in range(4)]
         h = ((self.a * key + self.b) % (1 << 128)) >> 64
         return [(h >> (16 * r)) & (self.width - 1) for r in range(4)]
 
@@ -418,32 +429,49 @@ CM4_BURSTS = st.lists(
 
 
 @contextmanager
-def simd_loops(enabled):
-    """Let Count-Min bursts take the SIMD loop (where the CPU has it) or not."""
-    before = _simd_loops(enabled)
+def simd_loops(enabled, bmi2=True):
+    """Let Count-Min bursts take the SIMD loop (where the CPU has it) or not.
+
+    bmi2=False: only the SSE4.1 copies (not the per-row loop built for BMI2).
+    """
+    before = _simd_loops(enabled, bmi2=bmi2)
     try:
         yield
     finally:
         _simd_loops(before)
 
 
-@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
-def test_depth4_unit_bursts_match_bit_exact_model(simd):
-    with simd_loops(simd):
-        check_depth4_unit_bursts()
+ROW_HASHES = pytest.mark.parametrize("row_hashes", ["fused", "independent"])
+# (row_hashes, simd, bmi2) per code path: the SIMD loop, the portable one, and
+# for per-row hashes also the SSE4.1-only copy (the "simd" one uses BMI2 where
+# the CPU has it)
+SIMD_MODES = pytest.mark.parametrize(
+    "row_hashes, simd, bmi2",
+    [("fused", True, True), ("fused", False, True),
+     ("independent", True, True), ("independent", True, False), ("independent", False, True)],
+    ids=["fused-simd", "fused-portable", "independent-simd", "independent-sse41",
+         "independent-portable"])
+
+
+@SIMD_MODES
+def test_depth4_unit_bursts_match_bit_exact_model(simd, bmi2, row_hashes):
+    with simd_loops(simd, bmi2):
+        check_depth4_unit_bursts(row_hashes)
 
 
 @settings(max_examples=30, deadline=None)
-@given(CM4_BURSTS, st.sampled_from([2, 4, 64, 4096, 1 << 16]), st.booleans(),
+@given(CM4_BURSTS, st.sampled_from([2, 4, 64, 4096, 1 << 16, 1 << 17]), st.booleans(),
        st.integers(0, U64), st.integers(1, 40))
-def check_depth4_unit_bursts(bursts, width, conservative, seed, threshold):
+def check_depth4_unit_bursts(row_hashes, bursts, width, conservative, seed, threshold):
     # Unit-amount depth-4 bursts (the SIMD loop, or the portable one) against
     # per-packet update and the pure-Python model, counter for counter: many
     # duplicate keys, and at small widths rows that collide only partly
-    # (conservative then raises only the rows at the minimum).
-    bur = CountMinDetector(width, 4, threshold, W, conservative=conservative, seed=seed)
-    per = CountMinDetector(width, 4, threshold, W, conservative=conservative, seed=seed)
-    model = CountMin4Model(width, threshold, conservative, seed)
+    # (conservative then raises only the rows at the minimum).  Width 2**17:
+    # per-row hashes whatever row_hashes says.
+    kw = dict(conservative=conservative, seed=seed, row_hashes=row_hashes)
+    bur = CountMinDetector(width, 4, threshold, W, **kw)
+    per = CountMinDetector(width, 4, threshold, W, **kw)
+    model = CountMin4Model(width, threshold, conservative, seed, row_hashes)
     t, seen = 0, set()
     for keys, dt in bursts:
         t += dt
@@ -459,7 +487,7 @@ def check_depth4_unit_bursts(bursts, width, conservative, seed, threshold):
         assert bur.window_totals == per.window_totals == tuple(model.totals)
 
 
-@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@SIMD_MODES
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
 @pytest.mark.parametrize(
     "prev, cur, n, threshold",
@@ -472,43 +500,47 @@ def check_depth4_unit_bursts(bursts, width, conservative, seed, threshold):
         (2**32 - 1, 2**32 - 30, 20, 2**33 - 11),  # a saturated previous window
     ],
 )
-def test_depth4_burst_estimates_beyond_32_bits(simd, conservative, prev, cur, n, threshold):
+def test_depth4_burst_estimates_beyond_32_bits(simd, bmi2, row_hashes, conservative, prev, cur,
+                                               n, threshold):
     # A unit burst may sum (current + previous) in 32 bits only while the two
     # window totals plus the burst stay below 2**32 - 1; otherwise it must
     # give the 64-bit estimates per-packet update gives.
     def fill():
-        d = CountMinDetector(64, 4, threshold, W, conservative=conservative, seed=3)
+        d = CountMinDetector(64, 4, threshold, W, conservative=conservative, seed=3,
+                             row_hashes=row_hashes)
         d.update(7, 0, prev)
         d.update(7, W, cur)                     # next window: prev is the previous one
         return d
 
     bur, per = fill(), fill()
-    model = CountMin4Model(64, threshold, conservative, 3)
+    model = CountMin4Model(64, threshold, conservative, 3, row_hashes)
     model.update(7, 0, prev)
     model.update(7, W, cur)
     keys = [7] * n + [8, 7]
     want = [model.update(k, W) for k in keys]
     assert [per.update(k, W) for k in keys] == want
-    with simd_loops(simd):
+    with simd_loops(simd, bmi2):
         assert bur.update_burst(np.array(keys, np.uint64), W).tolist() == want
     assert want[n - 1] and not want[n - 2]        # the threshold falls on the last of the n
     assert bur.estimate(7) == per.estimate(7) == model.estimate(7)
     assert bur.window_totals == per.window_totals == tuple(model.totals)
 
 
-@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+@SIMD_MODES
 @pytest.mark.parametrize("width", [4, 64, 4096])
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
-def test_depth4_skewed_stream_bursts_equal_per_packet(simd, width, conservative):
+def test_depth4_skewed_stream_bursts_equal_per_packet(simd, bmi2, row_hashes, width,
+                                                      conservative):
     # A longer skewed stream (hot keys, many repeats, every row colliding
     # sometimes), cut into bursts of random sizes across windows.
     rng = np.random.default_rng(width)
     flows = rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False)
     keys = flows[np.minimum(rng.zipf(1.2, 6000), 300) - 1]
     cuts = np.sort(rng.choice(np.arange(1, len(keys)), 40, replace=False))
-    bur = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
-    per = CountMinDetector(width, 4, 60, W, conservative=conservative, seed=width)
-    with simd_loops(simd):
+    kw = dict(conservative=conservative, seed=width, row_hashes=row_hashes)
+    bur = CountMinDetector(width, 4, 60, W, **kw)
+    per = CountMinDetector(width, 4, 60, W, **kw)
+    with simd_loops(simd, bmi2):
         for i, chunk in enumerate(np.split(keys, cuts)):
             t = i * W // 3
             want = [per.update(int(k), t) for k in chunk]
@@ -518,17 +550,19 @@ def test_depth4_skewed_stream_bursts_equal_per_packet(simd, width, conservative)
     assert [bur.estimate(int(k)) for k in flows] == [per.estimate(int(k)) for k in flows]
 
 
+@ROW_HASHES
 @pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
 @pytest.mark.parametrize("conservative", [True, False], ids=["conservative", "plain"])
 @pytest.mark.parametrize("scale", [1, 2**20, 2**29])
-def test_depth4_per_packet_amounts_match_bit_exact_model(simd, conservative, scale):
+def test_depth4_per_packet_amounts_match_bit_exact_model(simd, row_hashes, conservative, scale):
     # Per-packet depth-4 updates with amounts (the SIMD body while the window
     # totals stay below 2**32 - 1, the scalar one after): at scale 2**29 the
     # totals cross 2**32 within a window, and counters saturate.
     rng = np.random.default_rng(scale)
     flows = [int(k) for k in rng.integers(0, 2**64, 50, dtype=np.uint64)]
-    det = CountMinDetector(16, 4, 3 * scale, W, conservative=conservative, seed=scale)
-    model = CountMin4Model(16, 3 * scale, conservative, scale)
+    det = CountMinDetector(16, 4, 3 * scale, W, conservative=conservative, seed=scale,
+                           row_hashes=row_hashes)
+    model = CountMin4Model(16, 3 * scale, conservative, scale, row_hashes)
     with simd_loops(simd):
         for i in range(1500):
             k = flows[min(int(rng.zipf(1.3)), 50) - 1]

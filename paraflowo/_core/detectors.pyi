@@ -1,4 +1,4 @@
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ class CountMinDetector(ElephantDetector):
     window_ns: Final[int]
     conservative: Final[bool]
     seed: Final[int]
+    row_hashes: Final[Literal["fused", "independent"]]
     def __init__(
         self,
         width: int,
@@ -44,6 +45,7 @@ class CountMinDetector(ElephantDetector):
         seed: int = ...,
         *,
         max_tags: int = ...,
+        row_hashes: Literal["fused", "independent"] = ...,
     ) -> None: ...
     @property
     def epsilon(self) -> float: ...
@@ -72,4 +74,4 @@ class ThresholdDetector(ElephantDetector):
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]: ...
     def reset(self) -> None: ...
 
-def _simd_loops(enabled: bool | None = ...) -> bool: ...
+def _simd_loops(enabled: bool | None = ..., *, bmi2: bool = ...) -> bool: ...
