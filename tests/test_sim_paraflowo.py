@@ -155,6 +155,20 @@ def test_threshold_detector_and_hetero_cores():
     assert m["out_of_order"] == 0
 
 
+def test_independent_row_hashes_in_the_simulator():
+    s = parse_scenario({
+        "name": "rows", "duration_s": 0.2, "seed": 5, "bin_s": 0.1,
+        "cores": {"count": 4, "service_mpps": 1.0},
+        "flows": [{"count": 1, "rate_pps": 770000, "jitter": 0.1},
+                  {"count": 50, "rate_pps": [2000, 6000]}],
+        "paraflowo": {"cm_row_hashes": "independent"},
+    })
+    assert s.paraflowo["cm_row_hashes"] == "independent"
+    m = simulate(s, ["paraflowo"]).policies["paraflowo"]
+    assert m["paraflowo"]["para_flows"] == 1                    # the elephant, no mouse
+    assert m["out_of_order"] == 0 and max(m["core_utilization"]) < 0.4
+
+
 def test_same_seed_same_json_with_paraflowo(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     args = ["simulate", "--duration", "0.3", "--quiet", "--policies", "paraflowo,rss"]
@@ -171,6 +185,7 @@ def test_same_seed_same_json_with_paraflowo(tmp_path):
     ("nope = 1", "unknown scenario key paraflowo.nope"),
     ("psn_bits = 8\nwindow = 1024", "paraflowo.window must be <= 2**(psn_bits - 1) = 128"),
     ("notify_drops = 1", "paraflowo.notify_drops must be true or false"),
+    ("cm_row_hashes = \"both\"", "paraflowo.cm_row_hashes must be one of fused, independent"),
 ])
 def test_bad_paraflowo_keys(tmp_path, capsys, text, fragment):
     p = tmp_path / "bad.toml"

@@ -119,7 +119,8 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
     threshold = max(1, int(round(cfg["threshold_pps"] * cfg["detector_window_s"])))
     if cfg["detector"] == "countmin":
         det = CountMinDetector(cfg["cm_width"], cfg["cm_depth"], threshold, window_ns,
-                               cfg["conservative"], scenario.seed)
+                               cfg["conservative"], scenario.seed,
+                               row_hashes=cfg["cm_row_hashes"])
     else:
         det = ThresholdDetector(cfg["capacity"], threshold, window_ns)
     idle_ns = max(1, int(round(cfg["idle_ms"] * 1e6)))

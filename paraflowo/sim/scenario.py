@@ -49,6 +49,8 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "cm_width": (4096, "Count-Min width, a power of two"),
     "cm_depth": (4, "Count-Min depth (rows)"),
     "conservative": (True, "Count-Min conservative update"),
+    "cm_row_hashes": ("fused", "Count-Min row hashes: 'fused' (one shared hash, fastest) or "
+                               "'independent' (one per row: delta = e**-depth proven)"),
     "capacity": (256, "threshold detector: flows tracked per window"),
     "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
     "table_size": (1024, "Breakup para_flow table slots, a power of two"),
@@ -259,7 +261,8 @@ def _paraflowo_table(para: Any) -> dict:
             if not isinstance(v, bool):
                 raise ValueError(f"{key} must be true or false, got {v!r}")
         elif isinstance(default, str):
-            _str(key, v, ("countmin", "threshold"))
+            _str(key, v, ("fused", "independent") if k == "cm_row_hashes"
+                 else ("countmin", "threshold"))
         elif isinstance(default, int):
             _num(key, v, 0 if k == "n_para" else 1, 1 << 30, integer=True)
         else:
