@@ -433,3 +433,186 @@ def test_second_thread_is_refused_while_a_burst_runs():
     assert seen == set(probes)
     for call in probes.values():      # free again
         call()
+
+
+def _while_busy(burst, guard, probes):
+    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
+
+    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
+    burst holds the object; then runs the probes, keeping each result or
+    exception; then checks that ``guard()`` is still refused.  The busy flag is
+    cleared only when the burst ends, so every probe ran during the burst.
+    Returns the outcomes, or None if the burst ended too soon (retry bigger).
+    """
+    import threading
+
+    worker = threading.Thread(target=burst)
+    worker.start()
+    try:
+        while worker.is_alive():
+            try:
+                guard()
+            except RuntimeError:
+                break
+        else:
+            return None
+        outcomes = {}
+        for name, call in probes.items():
+            try:
+                outcomes[name] = call()
+            except Exception as err:
+                outcomes[name] = err
+        try:
+            guard()
+        except RuntimeError:
+            return outcomes
+        return None
+    finally:
+        worker.join()
+
+
+def _full_state(b, now):
+    a, s = b.allocator, b.scheduler
+    return (b.packets, b.para_packets, b.para_flows, b.table_full, b.holds, b.n_para(now),
+            a.acquired, a.fallbacks, a.tagged, a.n_live(now),
+            [a.next_psn(q) for q in range(a.n_queues)], [a.owner(q, now) for q in range(a.n_queues)],
+            s.samples, s.switches, s.t_avg, [s.t_cpu(c) for c in range(s.n_cores)],
+            [s.t_switch(c) for c in range(s.n_cores)])
+
+
+def _busy_pipeline():
+    """A Breakup with some para_flows and delay samples, up to time 99."""
+    b = make(CountMinDetector(1024, 4, 3, 10**6), n_queues=64, idle_ns=10**9)
+    keys = np.arange(100, dtype=np.uint64) % 7
+    zeros = np.zeros(100, np.uint16)
+    meta = b.ingress_burst(keys, keys.astype(np.uint32), zeros, zeros, np.arange(100))
+    b.feedback_meta(meta[:50], meta["ingress_ns"][:50] + 500)
+    return b
+
+
+_E = np.empty(0, np.int64)
+_COMPONENT_CALLS = {   # valid calls that change the allocator or scheduler of `b`
+    "allocator.tag": lambda b, f, t: b.allocator.tag(7, 0, 1, t),
+    "allocator.tag_burst": lambda b, f, t: [x.tolist() for x in b.allocator.tag_burst(
+        np.array([7, 8], np.uint64), np.zeros(2, np.uint16), np.array([1, 2], np.uint32),
+        np.array([t, t + 1]))],
+    "scheduler.observe": lambda b, f, t: b.scheduler.observe(1, 500),
+    "scheduler.observe_burst": lambda b, f, t: b.scheduler.observe_burst(
+        np.array([1, 2], np.uint16), np.array([500, 600])),
+    "scheduler.start": lambda b, f, t: b.scheduler.start(f, 0, 9, t),
+    "scheduler.steer": lambda b, f, t: b.scheduler.steer(f, 0, t),
+    "scheduler.steer_burst": lambda b, f, t: b.scheduler.steer_burst(
+        f, np.array([0, 0]), np.array([t, t + 1])).tolist(),
+}
+_BREAKUP_CALLS = {     # valid calls that change `b`
+    "ingress": lambda b, f, t: b.ingress(3, 3, 0, 64, t),
+    "ingress_burst": lambda b, f, t: b.ingress_burst(
+        np.array([3, 4], np.uint64), np.array([3, 4], np.uint32), np.zeros(2, np.uint16),
+        np.zeros(2, np.uint16), np.array([t, t + 1])).tobytes(),
+    "feedback": lambda b, f, t: b.feedback(0, 10, 600),
+    "feedback_burst": lambda b, f, t: b.feedback_burst(
+        np.zeros(2, np.uint16), np.array([10, 11]), np.array([600, 601])),
+    "feedback_meta": lambda b, f, t: b.feedback_meta(np.zeros(2, META_DTYPE), np.array([5, 6])),
+}
+
+
+def _breakup_burst(b, kind, n, seed):
+    """Arguments of a big `kind` burst on `b` (or one of its components), after time 99."""
+    rng = np.random.default_rng(seed)
+    if kind == "ingress_burst":
+        keys = rng.integers(0, 5000, n).astype(np.uint64)
+        zeros = np.zeros(n, np.uint16)
+        return b.ingress_burst, (keys, keys.astype(np.uint32), zeros, zeros,
+                                 np.arange(1000, 1000 + n, dtype=np.int64))
+    if kind == "feedback_burst":
+        cores = rng.integers(0, 4, n).astype(np.uint16)
+        ingress = rng.integers(0, 100, n)
+        return b.feedback_burst, (cores, ingress, ingress + rng.integers(0, 5000, n))
+    if kind == "feedback_meta":
+        meta = np.zeros(n, META_DTYPE)
+        meta["core"] = rng.integers(0, 4, n)
+        meta["ingress_ns"] = rng.integers(0, 100, n)
+        return b.feedback_meta, (meta, meta["ingress_ns"] + rng.integers(0, 5000, n))
+    if kind == "allocator.tag_burst":
+        keys = rng.integers(0, 5000, n).astype(np.uint64)
+        return b.allocator.tag_burst, (keys, np.zeros(n, np.uint16), keys.astype(np.uint32),
+                                       np.arange(1000, 1000 + n, dtype=np.int64))
+    if kind == "scheduler.observe_burst":
+        return b.scheduler.observe_burst, (rng.integers(0, 4, n).astype(np.uint16),
+                                           rng.integers(0, 5000, n))
+    assert kind == "scheduler.steer_burst"
+    return b.scheduler.steer_burst, (np.zeros(4096, FLOWLET_DTYPE), rng.integers(0, 4096, n),
+                                     np.arange(1000, 1000 + n, dtype=np.int64))
+
+
+def _run_refused(kind, guard, calls, n):
+    """Run a `kind` burst on a fresh pipeline, `calls` on it meanwhile; compare with a
+    reference pipeline that ran the burst alone.  Returns (outcomes, b, ref, f, ref_f, t)."""
+    for attempt in range(3):
+        b, ref = _busy_pipeline(), _busy_pipeline()
+        f, ref_f = np.zeros(1, FLOWLET_DTYPE), np.zeros(1, FLOWLET_DTYPE)
+        burst, args = _breakup_burst(b, kind, n, attempt)
+        probes = {name: (lambda c=c: c(b, f, 150)) for name, c in calls.items()}
+        # queries at a time after the burst's (a Breakup burst moves its clock)
+        probes["queries"] = lambda: (b.is_para(1, 2**40), b.n_para(2**40), b.allocator.next_psn(0),
+                                     b.allocator.n_live(2**40), b.scheduler.t_avg,
+                                     b.scheduler.t_cpu(0), b.scheduler.t_switch(0))
+        outcomes = _while_busy(lambda: burst(*args), lambda: guard(b), probes)
+        if outcomes is not None:
+            break
+        n *= 2
+    else:
+        pytest.fail(f"{kind} was never seen running")
+    ref_burst, ref_args = _breakup_burst(ref, kind, n, attempt)
+    ref_burst(*ref_args)
+    t = 1000 + n
+    assert _full_state(b, t) == _full_state(ref, t)
+    assert isinstance(outcomes["queries"], tuple)
+    return outcomes, b, ref, f, ref_f, t
+
+
+@pytest.mark.parametrize("kind, n", [("ingress_burst", 1 << 19), ("feedback_burst", 1 << 20),
+                                     ("feedback_meta", 1 << 20)])
+def test_components_are_refused_to_other_threads_during_a_breakup_burst(kind, n):
+    # A Breakup burst marks its allocator and scheduler busy too: a thread
+    # that drives them directly meanwhile (or this Breakup) is refused and
+    # nothing changes; queries still answer; afterwards all works again.
+    def guard(b):
+        b.allocator.tag_burst(_E.astype(np.uint64), _E.astype(np.uint16), _E.astype(np.uint32), _E)
+
+    calls = dict(_COMPONENT_CALLS, ingress=_BREAKUP_CALLS["ingress"],
+                 feedback=_BREAKUP_CALLS["feedback"])
+    outcomes, b, ref, f, ref_f, t = _run_refused(kind, guard, calls, n)
+    for name in calls:
+        err = outcomes[name]
+        assert isinstance(err, RuntimeError), name
+        who = {"a": "PSNAllocator", "s": "FlowletScheduler"}.get(name[0], "Breakup")
+        assert str(err).startswith(f"{who} is in use by another thread"), (name, err)
+    for name, call in dict(_COMPONENT_CALLS, **_BREAKUP_CALLS).items():   # free again
+        assert call(b, f, t) == call(ref, ref_f, t), name
+        t += 2
+    assert _full_state(b, t) == _full_state(ref, t)
+
+
+@pytest.mark.parametrize("kind, n, who", [
+    ("allocator.tag_burst", 1 << 20, "its PSNAllocator"),
+    ("scheduler.observe_burst", 1 << 21, "its FlowletScheduler"),
+    ("scheduler.steer_burst", 1 << 21, "its FlowletScheduler"),
+])
+def test_breakup_is_refused_while_another_thread_runs_a_component_burst(kind, n, who):
+    # A burst run directly on the allocator or scheduler of a Breakup (from
+    # another thread) holds it: the Breakup's calls are refused meanwhile
+    # and change nothing.
+    def guard(b):
+        b.feedback_burst(_E.astype(np.uint16), _E, _E)
+
+    outcomes, b, ref, f, ref_f, t = _run_refused(kind, guard, _BREAKUP_CALLS, n)
+    for name in _BREAKUP_CALLS:
+        err = outcomes[name]
+        assert isinstance(err, RuntimeError), name
+        assert str(err) == (f"{who} is in use by another thread (a burst is running without "
+                            f"the GIL); give each thread its own Breakup"), name
+    for name, call in _BREAKUP_CALLS.items():   # free again
+        assert call(b, f, t) == call(ref, ref_f, t), name
+        t += 2
+    assert _full_state(b, t) == _full_state(ref, t)

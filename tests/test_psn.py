@@ -153,9 +153,9 @@ def _re(s):
     return re.escape(s)
 
 
-def _state(a):
+def _state(a, now_ns=100):
     return (a.acquired, a.fallbacks, a.tagged, [a.next_psn(q) for q in range(a.n_queues)],
-            [a.owner(q, 100) for q in range(a.n_queues)])
+            [a.owner(q, now_ns) for q in range(a.n_queues)])
 
 
 @pytest.mark.parametrize("args, exc, msg", [
@@ -217,3 +217,90 @@ def test_query_errors():
         a.next_psn(-1)
     with pytest.raises(ValueError, match=_re("now_ns must not go backwards, got 10 after 50")):
         a.n_live(10)
+
+
+def _while_busy(burst, guard, probes):
+    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
+
+    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
+    burst holds the object; then runs the probes, keeping each result or
+    exception; then checks that ``guard()`` is still refused.  The busy flag is
+    cleared only when the burst ends, so every probe ran during the burst.
+    Returns the outcomes, or None if the burst ended too soon (retry bigger).
+    """
+    import threading
+
+    worker = threading.Thread(target=burst)
+    worker.start()
+    try:
+        while worker.is_alive():
+            try:
+                guard()
+            except RuntimeError:
+                break
+        else:
+            return None
+        outcomes = {}
+        for name, call in probes.items():
+            try:
+                outcomes[name] = call()
+            except Exception as err:
+                outcomes[name] = err
+        try:
+            guard()
+        except RuntimeError:
+            return outcomes
+        return None
+    finally:
+        worker.join()
+
+
+def test_second_thread_is_refused_while_tag_burst_runs():
+    # tag_burst releases the GIL; tag and tag_burst from another thread are
+    # refused meanwhile (nothing changes), the queries still answer, and the
+    # allocator works again once the burst is over.
+    n = 1 << 20
+    for attempt in range(3):
+        a, ref = PSNAllocator(1024, idle_ns=10**9), PSNAllocator(1024, idle_ns=10**9)
+        q0 = a.tag(1, 0, 5, 10)[0]
+        ref.tag(1, 0, 5, 10)
+        keys = np.random.default_rng(attempt).integers(0, 5000, n).astype(np.uint64)
+        burst = (keys, np.zeros(n, np.uint16), keys.astype(np.uint32),
+                 np.arange(1000, 1000 + n, dtype=np.int64))
+        small = _burst_args()             # times 50..52: valid before the burst
+        empty = {k: v[:0] for k, v in small.items()}
+        results = {}
+        mutators = {
+            "tag": lambda x: x.tag(7, 0, 123, 20),
+            "tag_burst": lambda x: x.tag_burst(**small),
+        }
+        probes = {name: (lambda f=f: f(a)) for name, f in mutators.items()}
+        probes.update({
+            "owner": lambda: a.owner(q0, 20),
+            "next_psn": lambda: a.next_psn(q0),
+            "n_live": lambda: a.n_live(20),
+        })
+        outcomes = _while_busy(lambda: results.update(out=a.tag_burst(*burst)),
+                               lambda: a.tag_burst(**empty), probes)
+        if outcomes is not None:
+            break
+        n *= 2
+    else:
+        pytest.fail("tag_burst was never seen running")
+    for name in mutators:
+        assert isinstance(outcomes[name], RuntimeError), name
+        assert str(outcomes[name]) == (
+            "PSNAllocator is in use by another thread (a burst is running without "
+            "the GIL); give each thread its own PSNAllocator")
+    assert outcomes["owner"] == 1 and 1 <= outcomes["next_psn"] <= n + 1
+    assert 1 <= outcomes["n_live"] <= 1024
+    expected = ref.tag_burst(*burst)
+    for got, want in zip(results["out"], expected):
+        np.testing.assert_array_equal(got, want)
+    assert _state(a, 2 * n) == _state(ref, 2 * n)
+    later = {"tag": lambda x: x.tag(7, 0, 123, 2 * n),
+             "tag_burst": lambda x: [v.tolist() for v in x.tag_burst(
+                 **dict(small, now_ns=np.arange(3, dtype=np.int64) + 2 * n))]}
+    for name, call in later.items():          # free again: same as the reference
+        assert call(a) == call(ref), name
+    assert _state(a, 2 * n + 2) == _state(ref, 2 * n + 2)

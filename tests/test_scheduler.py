@@ -390,3 +390,109 @@ def test_user_field_is_never_touched():
     s.steer_burst(flows, np.array([0, 1, 2, 0] * 10, np.int64), np.arange(0, 400, 10))
     assert flows["user"].tolist() == [11, 22, 33]
     assert s.switches > 0
+
+
+def _while_busy(burst, guard, probes):
+    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
+
+    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
+    burst holds the object; then runs the probes, keeping each result or
+    exception; then checks that ``guard()`` is still refused.  The busy flag is
+    cleared only when the burst ends, so every probe ran during the burst.
+    Returns the outcomes, or None if the burst ended too soon (retry bigger).
+    """
+    import threading
+
+    worker = threading.Thread(target=burst)
+    worker.start()
+    try:
+        while worker.is_alive():
+            try:
+                guard()
+            except RuntimeError:
+                break
+        else:
+            return None
+        outcomes = {}
+        for name, call in probes.items():
+            try:
+                outcomes[name] = call()
+            except Exception as err:
+                outcomes[name] = err
+        try:
+            guard()
+        except RuntimeError:
+            return outcomes
+        return None
+    finally:
+        worker.join()
+
+
+_SCHED_MUTATORS = {   # valid calls that change the scheduler (or its flows `f`)
+    "observe": lambda s, f, t: s.observe(1, 500),
+    "observe_burst": lambda s, f, t: s.observe_burst(np.array([1, 2], np.uint16),
+                                                     np.array([500, 600])),
+    "start": lambda s, f, t: s.start(f, 0, 9, t),
+    "steer": lambda s, f, t: s.steer(f, 1, t),
+    "steer_burst": lambda s, f, t: s.steer_burst(f, np.array([0, 1]), np.array([t, t + 1])).tolist(),
+}
+
+
+def _burst(kind, n, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "observe_burst":
+        return (rng.integers(0, 8, n).astype(np.uint16), rng.integers(0, 10_000, n))
+    return (np.zeros(4096, FLOWLET_DTYPE), rng.integers(0, 4096, n),
+            np.arange(1000, 1000 + n, dtype=np.int64))
+
+
+@pytest.mark.parametrize("kind", ["observe_burst", "steer_burst"])
+def test_second_thread_is_refused_while_a_burst_runs(kind):
+    # The bursts release the GIL; calls that change the scheduler from another
+    # thread are refused meanwhile (nothing changes), the queries still answer,
+    # and the scheduler works again once the burst is over.
+    n = 1 << 21
+    for attempt in range(3):
+        s, ref = (sched(n_cores=8, n_para=4, t_switch_init_ns=300) for _ in range(2))
+        f, ref_f = np.zeros(2, FLOWLET_DTYPE), np.zeros(2, FLOWLET_DTYPE)
+        for x, xf in ((s, f), (ref, ref_f)):
+            x.observe_burst(np.arange(5, dtype=np.uint16), np.arange(1, 6) * 1000)
+            x.start(xf, 0, 5, 0)
+            x.start(xf, 1, 6, 100)
+        before = (s.t_avg, [s.t_cpu(c) for c in range(8)], [s.t_switch(c) for c in range(8)])
+        args = _burst(kind, n, attempt)
+        results = {}
+        probes = {name: (lambda m=m: m(s, f, 150)) for name, m in _SCHED_MUTATORS.items()}
+        probes["queries"] = lambda: (s.t_avg, [s.t_cpu(c) for c in range(8)],
+                                     [s.t_switch(c) for c in range(8)])
+        empty = np.empty(0, np.uint16), np.empty(0, np.int64)
+        outcomes = _while_busy(lambda: results.update(out=getattr(s, kind)(*args)),
+                               lambda: s.observe_burst(*empty), probes)
+        if outcomes is not None:
+            break
+        n *= 2
+    else:
+        pytest.fail(f"{kind} was never seen running")
+    for name in _SCHED_MUTATORS:
+        assert isinstance(outcomes[name], RuntimeError), name
+        assert str(outcomes[name]) == (
+            "FlowletScheduler is in use by another thread (a burst is running without "
+            "the GIL); give each thread its own FlowletScheduler")
+    t_avg, t_cpu, t_switch = outcomes["queries"]
+    if kind == "steer_burst":     # the delays do not change: the same answers
+        assert (t_avg, t_cpu, t_switch) == before
+    else:                         # mid-burst delays, whatever they are now
+        assert 0 <= t_avg < 10_000 and all(0 <= t < 10_000 for t in t_cpu[:5])
+        assert all(0 <= t <= 10**9 for t in t_switch)
+    ref_args = _burst(kind, n, attempt)
+    ref_out = getattr(ref, kind)(*ref_args)
+    if kind == "steer_burst":
+        np.testing.assert_array_equal(results["out"], ref_out)
+        assert args[0].tobytes() == ref_args[0].tobytes()
+    later = n + 2000
+    assert _state(s, f) == _state(ref, ref_f)
+    assert s.t_avg == ref.t_avg and [s.t_switch(c) for c in range(8)] == [
+        ref.t_switch(c) for c in range(8)]
+    for name, m in _SCHED_MUTATORS.items():    # free again: same as the reference
+        assert m(s, f, later) == m(ref, ref_f, later), name
+    assert _state(s, f) == _state(ref, ref_f)

@@ -71,13 +71,39 @@ cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingres
     return -1
 
 
-cdef int _raise_busy(Breakup b) except -1:
+cdef inline bint _in_use(Breakup b, bint ingress):
+    # Whether a burst is running without the GIL on this pipeline, on its
+    # allocator or scheduler (every burst of ours marks both, so a call must
+    # not start while someone else's burst holds them), or, for an ingress
+    # call, on its detector.
+    return (b.busy or b.allocator.busy or b.scheduler.busy
+            or (ingress and b.detector.busy))
+
+
+cdef int _raise_busy(Breakup b, bint ingress) except -1:
     # Bursts release the GIL; another thread must not drive the same pipeline
-    # (or its detector) meanwhile.  No locks on the hot path: one per thread.
-    who = "Breakup" if b.busy else f"its {type(b.detector).__name__}"
+    # (or its components) meanwhile.  No locks on the hot path: one per thread.
+    if b.busy:
+        who = "Breakup"
+    elif ingress and b.detector.busy:
+        who = f"its {type(b.detector).__name__}"
+    elif b.allocator.busy:
+        who = "its PSNAllocator"
+    else:
+        who = "its FlowletScheduler"
     raise RuntimeError(
         f"{who} is in use by another thread (a burst is running without the GIL); "
         f"give each thread its own Breakup")
+
+
+cdef inline void _set_busy(Breakup b, bint ingress, bint busy):
+    # Mark the pipeline, its allocator and scheduler and, for an ingress
+    # burst, its detector as in use (or free again).
+    b.busy = busy
+    b.allocator.busy = busy
+    b.scheduler.busy = busy
+    if ingress:
+        b.detector.busy = busy
 
 
 cdef inline void _sync_time(Breakup b, pfo_ns_t now):
@@ -244,8 +270,10 @@ cdef class Breakup:
     directly at the same time.  Time must not go backwards.  No allocation
     per packet; :meth:`ingress_burst` runs without the GIL and gives exactly
     the per-packet results.  One thread at a time: while a burst runs, calls
-    from another thread that would change this Breakup or its detector raise
-    :class:`RuntimeError`.
+    from another thread that would change this Breakup or its detector,
+    allocator or scheduler raise :class:`RuntimeError`, and so do this
+    Breakup's calls while another thread runs a burst directly on one of its
+    components.
 
     Examples
     --------
@@ -420,8 +448,8 @@ cdef class Breakup:
         IndexError
             ``index`` outside ``out``.
         """
-        if self.busy or self.detector.busy:
-            _raise_busy(self)
+        if _in_use(self, True):
+            _raise_busy(self, True)
         if not (type(key) is int and 0 <= key <= _U64_MAX):
             require_int("key", key, 0, _U64_MAX)
         if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
@@ -495,8 +523,8 @@ cdef class Breakup:
             Arrays not 1-D C-contiguous, of different lengths, or times that
             are negative or go backwards (nothing changes).
         """
-        if self.busy or self.detector.busy:
-            _raise_busy(self)
+        if _in_use(self, True):
+            _raise_busy(self, True)
         require_array("keys", keys, np.uint64)
         require_array("flow_hashes", flow_hashes, np.uint32)
         require_array("ports", ports, np.uint16)
@@ -526,16 +554,16 @@ cdef class Breakup:
             hd = handles
             hp = &hd[0]
         cdef Py_buffer view
+        if _in_use(self, True):         # again: the time check released the GIL
+            _raise_busy(self, True)
         pfo_get_records("out", out, META_DTYPE, &view)
-        self.busy = True
-        self.detector.busy = True
+        _set_busy(self, True, True)
         try:
             with nogil:
                 self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
                                      <pfo_meta_t*>view.buf)
         finally:
-            self.busy = False
-            self.detector.busy = False
+            _set_busy(self, True, False)
             PyBuffer_Release(&view)
         _sync_time(self, t[n - 1])
         return out
@@ -566,8 +594,8 @@ cdef class Breakup:
             an ingress time later than the latest ingress, egress before
             ingress or a delay above ``2**40`` (nothing changes).
         """
-        if self.busy:
-            _raise_busy(self)
+        if _in_use(self, False):
+            _raise_busy(self, False)
         c = self.scheduler._core_arg(core)
         i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
         e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
@@ -595,8 +623,8 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback`, and for mismatched dtypes or lengths.
         """
-        if self.busy:
-            _raise_busy(self)
+        if _in_use(self, False):
+            _raise_busy(self, False)
         require_array("cores", cores, np.uint16)
         require_array("ingress_ns", ingress_ns, np.int64)
         require_array("egress_ns", egress_ns, np.int64)
@@ -624,13 +652,15 @@ cdef class Breakup:
                     f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
             raise ValueError(
                 f"egress_ns - ingress_ns must be at most 2**40, got {te[j] - ti[j]} at [{j}]")
-        self.busy = True
+        if _in_use(self, False):        # again: the check released the GIL
+            _raise_busy(self, False)
+        _set_busy(self, False, True)
         try:
             with nogil:
                 for j in range(n):
                     self.c_feedback(c[j], ti[j], te[j])
         finally:
-            self.busy = False
+            _set_busy(self, False, False)
 
     def feedback_meta(self, meta, egress_ns):
         """:meth:`feedback` for released packets given by their metadata records.
@@ -650,8 +680,8 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback_burst` (the messages name ``meta[i]``).
         """
-        if self.busy:
-            _raise_busy(self)
+        if _in_use(self, False):
+            _raise_busy(self, False)
         require_array("meta", meta, META_DTYPE)
         require_array("egress_ns", egress_ns, np.int64)
         cdef Py_ssize_t j, n = require_same_length(meta=meta, egress_ns=egress_ns)
@@ -684,13 +714,15 @@ cdef class Breakup:
                 raise ValueError(
                     f"egress_ns - meta['ingress_ns'] must be at most 2**40, got "
                     f"{te[j] - m[j].ingress_ns} at [{j}]")
-            self.busy = True
+            if _in_use(self, False):    # again: the check released the GIL
+                _raise_busy(self, False)
+            _set_busy(self, False, True)
             try:
                 with nogil:
                     for j in range(n):
                         self.c_feedback(m[j].core, m[j].ingress_ns, te[j])
             finally:
-                self.busy = False
+                _set_busy(self, False, False)
         finally:
             PyBuffer_Release(&view)
 

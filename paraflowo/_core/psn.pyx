@@ -24,6 +24,16 @@ def _check_burst_times(name, times, pfo_ns_t last):
             f"{name} must not go backwards, got {name}[{i}] = {t[i]} after {last if i == 0 else t[i - 1]}")
 
 
+cdef int _psn_not_busy(PSNAllocator a) except -1:
+    # Bursts release the GIL; another thread must not change the same
+    # allocator meanwhile.  No locks on the hot path: one allocator per thread.
+    if a.busy:
+        raise RuntimeError(
+            "PSNAllocator is in use by another thread (a burst is running without "
+            "the GIL); give each thread its own PSNAllocator")
+    return 0
+
+
 def _check_now(name, now_ns, pfo_ns_t last):
     """Validate one time argument: an int64 >= 0 and >= ``last``."""
     now = require_int(name, now_ns, 0, (1 << 63) - 1)
@@ -82,7 +92,10 @@ cdef class PSNAllocator:
 
     Memory: 24 bytes per queue, allocated once.  Cost per packet: at most
     ``probes`` queue records read, no allocation.  Time (``now_ns``) must not
-    go backwards.  One thread at a time.
+    go backwards.  One thread at a time: while :meth:`tag_burst` runs
+    without the GIL (or a :class:`Breakup` burst that owns this allocator),
+    :meth:`tag` and :meth:`tag_burst` from another thread raise
+    :class:`RuntimeError`; the queries still answer.
 
     Examples
     --------
@@ -192,7 +205,11 @@ cdef class PSNAllocator:
         ValueError
             If an argument is out of range or ``now_ns`` goes backwards; the
             allocator is unchanged.
+        RuntimeError
+            If another thread is running a burst on this allocator (unchanged).
         """
+        if self.busy:
+            _psn_not_busy(self)
         if not (type(key) is int and 0 <= key <= _U64_MAX):
             require_int("key", key, 0, _U64_MAX)
         if not (type(port) is int and 0 <= port <= 0xFFFF):
@@ -237,7 +254,16 @@ cdef class PSNAllocator:
         ValueError
             If arrays are not 1-D C-contiguous, lengths differ, or times are
             negative or go backwards; the allocator is unchanged.
+        RuntimeError
+            If another thread is running a burst on this allocator (unchanged).
+
+        Notes
+        -----
+        Runs without the GIL; meanwhile, calls that change this allocator
+        from other threads raise :class:`RuntimeError` (give each thread its
+        own).
         """
+        _psn_not_busy(self)
         require_array("keys", keys, np.uint64)
         require_array("ports", ports, np.uint16)
         require_array("flow_hashes", flow_hashes, np.uint32)
@@ -262,8 +288,13 @@ cdef class PSNAllocator:
         cdef const int64_t[::1] t = now_ns
         cdef int32_t[::1] oq = queues
         cdef uint32_t[::1] op = psns
-        with nogil:
-            self.c_tag_burst(&k[0], &p[0], &h[0], &t[0], n, &oq[0], &op[0])
+        _psn_not_busy(self)     # again: the time check above released the GIL
+        self.busy = True
+        try:
+            with nogil:
+                self.c_tag_burst(&k[0], &p[0], &h[0], &t[0], n, &oq[0], &op[0])
+        finally:
+            self.busy = False
         self.last_ns = t[n - 1]
         return queues, psns
 

@@ -83,6 +83,10 @@ cdef class FlowletScheduler:
     cdef pfo_ns_t last_ns         # latest now_ns of start/steer
     cdef readonly uint64_t switches    # flowlet switches made
     cdef readonly uint64_t samples     # delay samples observed
+    cdef bint busy                # a Python burst call is running without the GIL
+                                  # (observe_burst, steer_burst, or a Breakup burst
+                                  # that owns this scheduler): other threads'
+                                  # writes are refused
 
     cdef void c_observe(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil
         # Fold one processing-delay sample of `core` into T_cpu,core:

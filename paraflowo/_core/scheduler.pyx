@@ -96,6 +96,16 @@ cdef int pfo_get_records(str name, object arr, object dtype, Py_buffer* view) ex
     return 0
 
 
+cdef int _sched_not_busy(FlowletScheduler s) except -1:
+    # Bursts release the GIL; another thread must not change the same
+    # scheduler meanwhile.  No locks on the hot path: one scheduler per thread.
+    if s.busy:
+        raise RuntimeError(
+            "FlowletScheduler is in use by another thread (a burst is running without "
+            "the GIL); give each thread its own FlowletScheduler")
+    return 0
+
+
 cdef Py_ssize_t _index_arg(object index, Py_ssize_t n) except -1:
     if type(index) is int and 0 <= index < n:
         return index
@@ -183,7 +193,12 @@ cdef class FlowletScheduler:
 
     Cost: a steer is a compare and, at a switch, one table read; Eq. 2 is
     recomputed for a core at most once per observation.  Time must not go
-    backwards for start/steer calls.  One thread at a time.
+    backwards for start/steer calls.  One thread at a time: while
+    :meth:`observe_burst` or :meth:`steer_burst` runs without the GIL (or a
+    :class:`Breakup` burst that owns this scheduler), :meth:`observe`,
+    :meth:`observe_burst`, :meth:`start`, :meth:`steer` and
+    :meth:`steer_burst` from another thread raise :class:`RuntimeError`; the
+    queries (:attr:`t_avg`, :meth:`t_cpu`, :meth:`t_switch`) still answer.
 
     Examples
     --------
@@ -346,7 +361,12 @@ cdef class FlowletScheduler:
         ValueError
             If ``core`` or ``delay_ns`` is out of range (the state is
             unchanged).
+        RuntimeError
+            If another thread is running a burst on this scheduler (the state
+            is unchanged).
         """
+        if self.busy:
+            _sched_not_busy(self)
         c = self._core_arg(core)
         if not (type(delay_ns) is int and 0 <= delay_ns <= MAX_DELAY_NS):
             require_int("delay_ns", delay_ns, 0, MAX_DELAY_NS)
@@ -366,7 +386,17 @@ cdef class FlowletScheduler:
         ------
         TypeError, ValueError
             Wrong dtypes, lengths or values; the state is unchanged.
+        RuntimeError
+            If another thread is running a burst on this scheduler (the state
+            is unchanged).
+
+        Notes
+        -----
+        Runs without the GIL; meanwhile, calls that change this scheduler
+        from other threads raise :class:`RuntimeError` (give each thread its
+        own).
         """
+        _sched_not_busy(self)
         require_array("cores", cores, np.uint16)
         require_array("delays_ns", delays_ns, np.int64)
         cdef Py_ssize_t i, n = require_same_length(cores=cores, delays_ns=delays_ns)
@@ -380,9 +410,14 @@ cdef class FlowletScheduler:
             if c[i] >= self.n_cores:
                 raise ValueError(f"cores must be in [0, {self.n_cores - 1}], got cores[{i}] = {c[i]}")
             raise ValueError(f"delays_ns must be in [0, 2**40], got delays_ns[{i}] = {d[i]}")
-        with nogil:
-            for i in range(n):
-                self.c_observe(c[i], d[i])
+        _sched_not_busy(self)   # again: the check above released the GIL
+        self.busy = True
+        try:
+            with nogil:
+                for i in range(n):
+                    self.c_observe(c[i], d[i])
+        finally:
+            self.busy = False
 
     @property
     def t_avg(self):
@@ -395,8 +430,21 @@ cdef class FlowletScheduler:
         return self.cpu_ns[<uint16_t>c] if self.sampled[<uint16_t>c] else None
 
     def t_switch(self, core):
-        """Switching interval of ``core``, ns (Eq. 2, clamped; see Notes)."""
-        return self.c_t_switch(<uint16_t>self._core_arg(core))
+        """Switching interval of ``core``, ns (Eq. 2, clamped; see Notes).
+
+        A query.  While another thread runs a burst on this scheduler, the
+        interval is computed from the current delays without touching the
+        per-core cache (the burst owns it).
+        """
+        cdef uint16_t c = self._core_arg(core)
+        if not self.busy:
+            return self.c_t_switch(c)
+        if self.n_para == 1:
+            return PFO_SCHED_NEVER
+        if not self.sampled[c]:
+            return self.t_switch_init_ns
+        return pfo_sched_eq2(self.alpha_fp, self.c_t_avg(), self.cpu_ns[c], self.n_para - 1,
+                             self.t_switch_min_ns, self.t_switch_max_ns)
 
     # -- Python API: flows ----------------------------------------------------
 
@@ -419,9 +467,14 @@ cdef class FlowletScheduler:
         TypeError, ValueError, IndexError
             Wrong dtype, a value out of range, time going backwards, or an
             index outside ``flows``; nothing is changed.
+        RuntimeError
+            If another thread is running a burst on this scheduler (nothing
+            is changed).
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
+        if self.busy:
+            _sched_not_busy(self)
         pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
         try:
             i = _index_arg(index, view.shape[0])
@@ -438,11 +491,13 @@ cdef class FlowletScheduler:
 
         Raises
         ------
-        TypeError, ValueError, IndexError
+        TypeError, ValueError, IndexError, RuntimeError
             As for :meth:`start`.
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
+        if self.busy:
+            _sched_not_busy(self)
         pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
         try:
             i = _index_arg(index, view.shape[0])
@@ -471,7 +526,22 @@ cdef class FlowletScheduler:
         -------
         numpy.ndarray
             ``uint16`` cores.
+
+        Raises
+        ------
+        TypeError, ValueError, IndexError
+            As for :meth:`start` (nothing is changed).
+        RuntimeError
+            If another thread is running a burst on this scheduler (nothing
+            is changed).
+
+        Notes
+        -----
+        Runs without the GIL; meanwhile, calls that change this scheduler
+        from other threads raise :class:`RuntimeError` (give each thread its
+        own).
         """
+        _sched_not_busy(self)
         require_array("flows", flows, FLOWLET_DTYPE)
         require_array("index", index, np.int64)
         require_array("now_ns", now_ns, np.int64)
@@ -493,11 +563,14 @@ cdef class FlowletScheduler:
         if j >= 0:
             raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got index[{j}] = {ix[j]}")
         _check_burst_times("now_ns", now_ns, self.last_ns)
+        _sched_not_busy(self)   # again: the checks above released the GIL
         pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
+        self.busy = True
         try:
             with nogil:
                 self.c_steer_burst(<pfo_flowlet_t*>view.buf, &ix[0], &t[0], n, &o[0])
         finally:
+            self.busy = False
             PyBuffer_Release(&view)
         self.last_ns = t[n - 1]
         return out
