@@ -18,6 +18,8 @@ from paraflowo import (
     ThresholdDetector,
 )
 
+from threadutil import while_busy
+
 
 def make(detector=None, n_queues=16, idle_ns=10_000, n_cores=4, n_para=2, t_switch=1000,
          **kw):
@@ -435,42 +437,6 @@ def test_second_thread_is_refused_while_a_burst_runs():
         call()
 
 
-def _while_busy(burst, guard, probes):
-    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
-
-    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
-    burst holds the object; then runs the probes, keeping each result or
-    exception; then checks that ``guard()`` is still refused.  The busy flag is
-    cleared only when the burst ends, so every probe ran during the burst.
-    Returns the outcomes, or None if the burst ended too soon (retry bigger).
-    """
-    import threading
-
-    worker = threading.Thread(target=burst)
-    worker.start()
-    try:
-        while worker.is_alive():
-            try:
-                guard()
-            except RuntimeError:
-                break
-        else:
-            return None
-        outcomes = {}
-        for name, call in probes.items():
-            try:
-                outcomes[name] = call()
-            except Exception as err:
-                outcomes[name] = err
-        try:
-            guard()
-        except RuntimeError:
-            return outcomes
-        return None
-    finally:
-        worker.join()
-
-
 def _full_state(b, now):
     a, s = b.allocator, b.scheduler
     return (b.packets, b.para_packets, b.para_flows, b.table_full, b.holds, b.n_para(now),
@@ -557,7 +523,7 @@ def _run_refused(kind, guard, calls, n):
         probes["queries"] = lambda: (b.is_para(1, 2**40), b.n_para(2**40), b.allocator.next_psn(0),
                                      b.allocator.n_live(2**40), b.scheduler.t_avg,
                                      b.scheduler.t_cpu(0), b.scheduler.t_switch(0))
-        outcomes = _while_busy(lambda: burst(*args), lambda: guard(b), probes)
+        outcomes = while_busy(lambda: burst(*args), lambda: guard(b), probes)
         if outcomes is not None:
             break
         n *= 2

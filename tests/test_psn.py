@@ -5,6 +5,8 @@ import pytest
 
 from paraflowo import PSNAllocator
 
+from threadutil import while_busy
+
 
 def _home(port, h, n_queues):
     """pfo_psn_home in Python (murmur3 finaliser of h ^ port * 0x9e3779b1)."""
@@ -219,42 +221,6 @@ def test_query_errors():
         a.n_live(10)
 
 
-def _while_busy(burst, guard, probes):
-    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
-
-    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
-    burst holds the object; then runs the probes, keeping each result or
-    exception; then checks that ``guard()`` is still refused.  The busy flag is
-    cleared only when the burst ends, so every probe ran during the burst.
-    Returns the outcomes, or None if the burst ended too soon (retry bigger).
-    """
-    import threading
-
-    worker = threading.Thread(target=burst)
-    worker.start()
-    try:
-        while worker.is_alive():
-            try:
-                guard()
-            except RuntimeError:
-                break
-        else:
-            return None
-        outcomes = {}
-        for name, call in probes.items():
-            try:
-                outcomes[name] = call()
-            except Exception as err:
-                outcomes[name] = err
-        try:
-            guard()
-        except RuntimeError:
-            return outcomes
-        return None
-    finally:
-        worker.join()
-
-
 def test_second_thread_is_refused_while_tag_burst_runs():
     # tag_burst releases the GIL; tag and tag_burst from another thread are
     # refused meanwhile (nothing changes), the queries still answer, and the
@@ -280,7 +246,7 @@ def test_second_thread_is_refused_while_tag_burst_runs():
             "next_psn": lambda: a.next_psn(q0),
             "n_live": lambda: a.n_live(20),
         })
-        outcomes = _while_busy(lambda: results.update(out=a.tag_burst(*burst)),
+        outcomes = while_busy(lambda: results.update(out=a.tag_burst(*burst)),
                                lambda: a.tag_burst(**empty), probes)
         if outcomes is not None:
             break

@@ -7,6 +7,8 @@ import pytest
 
 from paraflowo import FLOWLET_DTYPE, FlowletScheduler, IndirectionTable
 
+from threadutil import while_busy
+
 NEVER = 2**63 - 1
 
 
@@ -392,42 +394,6 @@ def test_user_field_is_never_touched():
     assert s.switches > 0
 
 
-def _while_busy(burst, guard, probes):
-    """Run ``burst()`` in a thread and each of ``probes`` while it runs.
-
-    Waits until ``guard()`` (a call that changes nothing) is refused, i.e. the
-    burst holds the object; then runs the probes, keeping each result or
-    exception; then checks that ``guard()`` is still refused.  The busy flag is
-    cleared only when the burst ends, so every probe ran during the burst.
-    Returns the outcomes, or None if the burst ended too soon (retry bigger).
-    """
-    import threading
-
-    worker = threading.Thread(target=burst)
-    worker.start()
-    try:
-        while worker.is_alive():
-            try:
-                guard()
-            except RuntimeError:
-                break
-        else:
-            return None
-        outcomes = {}
-        for name, call in probes.items():
-            try:
-                outcomes[name] = call()
-            except Exception as err:
-                outcomes[name] = err
-        try:
-            guard()
-        except RuntimeError:
-            return outcomes
-        return None
-    finally:
-        worker.join()
-
-
 _SCHED_MUTATORS = {   # valid calls that change the scheduler (or its flows `f`)
     "observe": lambda s, f, t: s.observe(1, 500),
     "observe_burst": lambda s, f, t: s.observe_burst(np.array([1, 2], np.uint16),
@@ -466,7 +432,7 @@ def test_second_thread_is_refused_while_a_burst_runs(kind):
         probes["queries"] = lambda: (s.t_avg, [s.t_cpu(c) for c in range(8)],
                                      [s.t_switch(c) for c in range(8)])
         empty = np.empty(0, np.uint16), np.empty(0, np.int64)
-        outcomes = _while_busy(lambda: results.update(out=getattr(s, kind)(*args)),
+        outcomes = while_busy(lambda: results.update(out=getattr(s, kind)(*args)),
                                lambda: s.observe_burst(*empty), probes)
         if outcomes is not None:
             break
