@@ -357,6 +357,29 @@ cdef extern from *:
     #include <immintrin.h>
     #define PFO_CM_SSE41 1
     #define PFO_SSE41 __attribute__((target("sse4.1")))
+    /* One packet on its four cell pairs q0..q3 (rows 0..3): update with
+       `add` (the amount in the current-window lanes: `one` below, or the
+       per-packet amount), store the pairs back, return the estimate. */
+    PFO_SSE41 static inline __attribute__((always_inline)) uint32_t pfo_cm_step4_sse41(
+            double *q0, double *q1, double *q2, double *q3, int cons, __m128i add) {
+        __m128i x0 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q0), q1));
+        __m128i x1 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q2), q3));
+        if (cons) {
+            __m128i m = _mm_min_epu32(x0, x1);
+            m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), add);
+            x0 = _mm_max_epu32(x0, m);
+            x1 = _mm_max_epu32(x1, m);
+        } else {
+            x0 = _mm_add_epi32(x0, add);
+            x1 = _mm_add_epi32(x1, add);
+        }
+        _mm_storel_pd(q0, _mm_castsi128_pd(x0)); _mm_storeh_pd(q1, _mm_castsi128_pd(x0));
+        _mm_storel_pd(q2, _mm_castsi128_pd(x1)); _mm_storeh_pd(q3, _mm_castsi128_pd(x1));
+        x0 = _mm_min_epu32(_mm_add_epi32(x0, _mm_srli_epi64(x0, 32)),
+                           _mm_add_epi32(x1, _mm_srli_epi64(x1, 32)));
+        x0 = _mm_min_epu32(x0, _mm_shuffle_epi32(x0, 0x4E));
+        return (uint32_t)_mm_cvtsi128_si32(x0);
+    }
     PFO_SSE41 static inline __attribute__((always_inline)) void pfo_cm_loop4_sse41(
             uint32_t *cells, const uint64_t *hp, int cons, int indep, unsigned lw, unsigned cur,
             uint64_t th, const uint64_t *keys, Py_ssize_t n, uint8_t *out) {
@@ -386,23 +409,7 @@ cdef extern from *:
                 q0 = (double *)(b0 + 2 * (H & mask)); q1 = (double *)(b1 + 2 * ((H >> 16) & mask));
                 q2 = (double *)(b2 + 2 * ((H >> 32) & mask)); q3 = (double *)(b3 + 2 * ((H >> 48) & mask));
             }
-            __m128i x0 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q0), q1));
-            __m128i x1 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q2), q3));
-            if (cons) {
-                __m128i m = _mm_min_epu32(x0, x1);
-                m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), one);
-                x0 = _mm_max_epu32(x0, m);
-                x1 = _mm_max_epu32(x1, m);
-            } else {
-                x0 = _mm_add_epi32(x0, one);
-                x1 = _mm_add_epi32(x1, one);
-            }
-            _mm_storel_pd(q0, _mm_castsi128_pd(x0)); _mm_storeh_pd(q1, _mm_castsi128_pd(x0));
-            _mm_storel_pd(q2, _mm_castsi128_pd(x1)); _mm_storeh_pd(q3, _mm_castsi128_pd(x1));
-            x0 = _mm_min_epu32(_mm_add_epi32(x0, _mm_srli_epi64(x0, 32)),
-                               _mm_add_epi32(x1, _mm_srli_epi64(x1, 32)));
-            x0 = _mm_min_epu32(x0, _mm_shuffle_epi32(x0, 0x4E));
-            *out = (uint32_t)_mm_cvtsi128_si32(x0) >= th32;
+            *out = pfo_cm_step4_sse41(q0, q1, q2, q3, cons, one) >= th32;
         }
     }
     PFO_SSE41 static void pfo_cm_loop4_sse41_cons(
@@ -462,23 +469,7 @@ cdef extern from *:
         }
         const __m128i av = cur ? _mm_set_epi32((int)a, 0, (int)a, 0)
                                : _mm_set_epi32(0, (int)a, 0, (int)a);
-        __m128i x0 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q0), q1));
-        __m128i x1 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q2), q3));
-        if (cons) {
-            __m128i m = _mm_min_epu32(x0, x1);
-            m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), av);
-            x0 = _mm_max_epu32(x0, m);
-            x1 = _mm_max_epu32(x1, m);
-        } else {
-            x0 = _mm_add_epi32(x0, av);
-            x1 = _mm_add_epi32(x1, av);
-        }
-        _mm_storel_pd(q0, _mm_castsi128_pd(x0)); _mm_storeh_pd(q1, _mm_castsi128_pd(x0));
-        _mm_storel_pd(q2, _mm_castsi128_pd(x1)); _mm_storeh_pd(q3, _mm_castsi128_pd(x1));
-        x0 = _mm_min_epu32(_mm_add_epi32(x0, _mm_srli_epi64(x0, 32)),
-                           _mm_add_epi32(x1, _mm_srli_epi64(x1, 32)));
-        x0 = _mm_min_epu32(x0, _mm_shuffle_epi32(x0, 0x4E));
-        return (uint32_t)_mm_cvtsi128_si32(x0);
+        return pfo_cm_step4_sse41(q0, q1, q2, q3, cons, av);
     }
     PFO_SSE41 static uint32_t pfo_cm_one4_sse41(
             uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
