@@ -102,6 +102,15 @@ def require_same_length(**arrays: np.ndarray) -> int:
     return next(iter(lengths.values()), 0)
 
 
+def in_use_error(what: str, each: str) -> RuntimeError:
+    """The error for a call from a second thread while a burst runs without the GIL.
+
+    Components take no locks on their hot paths: one object per thread.
+    """
+    return RuntimeError(f"{what} is in use by another thread (a burst is running without "
+                        f"the GIL); give each thread its own {each}")
+
+
 def _fmt(v: int | None) -> str:
     if v is None:
         return "..."

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
+from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
 
 cdef extern from *:
     """
@@ -761,9 +761,7 @@ cdef int _not_busy(ElephantDetector d) except -1:
     # Burst calls release the GIL; a second thread must not change the same
     # detector meanwhile (no locks on the hot path: one detector per thread).
     if d.busy:
-        raise RuntimeError(
-            f"{type(d).__name__} is in use by another thread (a burst is running "
-            f"without the GIL); give each thread its own detector")
+        raise in_use_error(type(d).__name__, "detector")
     return 0
 
 

@@ -5,7 +5,7 @@ from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
+from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
 
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -28,9 +28,7 @@ cdef int _psn_not_busy(PSNAllocator a) except -1:
     # Bursts release the GIL; another thread must not change the same
     # allocator meanwhile.  No locks on the hot path: one allocator per thread.
     if a.busy:
-        raise RuntimeError(
-            "PSNAllocator is in use by another thread (a burst is running without "
-            "the GIL); give each thread its own PSNAllocator")
+        raise in_use_error("PSNAllocator", "PSNAllocator")
     return 0
 
 

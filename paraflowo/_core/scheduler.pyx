@@ -8,7 +8,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_same_length
+from paraflowo._checks import in_use_error, require_array, require_int, require_same_length
 from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
 from paraflowo._core.psn import _check_burst_times, _check_now
@@ -100,9 +100,7 @@ cdef int _sched_not_busy(FlowletScheduler s) except -1:
     # Bursts release the GIL; another thread must not change the same
     # scheduler meanwhile.  No locks on the hot path: one scheduler per thread.
     if s.busy:
-        raise RuntimeError(
-            "FlowletScheduler is in use by another thread (a burst is running without "
-            "the GIL); give each thread its own FlowletScheduler")
+        raise in_use_error("FlowletScheduler", "FlowletScheduler")
     return 0
 
 
