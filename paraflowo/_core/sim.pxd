@@ -168,7 +168,6 @@ cdef class SimCore:
     cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
     cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
     cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil
-    cdef pfo_ns_t _rob_deadline(self) noexcept nogil
     cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
                                 pfo_sim_pkt_t* p) noexcept nogil
 

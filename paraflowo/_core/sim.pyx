@@ -295,16 +295,6 @@ cdef class SimCore:
                 self.flow_detect[f] = t
         return m.core
 
-    cdef pfo_ns_t _rob_deadline(self) noexcept nogil:
-        # earliest time a reorder queue has something to release
-        cdef pfo_ns_t dl = PFO_NS_NEVER, d
-        cdef uint32_t i
-        for i in range(self.robq.n_active):
-            d = pfo_rob_next_deadline(self.robq.robs[self.robq.active[i]])
-            if d < dl:
-                dl = d
-        return dl
-
     cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil:
         # release, at t, everything the reorder queues let go (in order, or
         # past a timeout)
@@ -320,7 +310,7 @@ cdef class SimCore:
             self._release_drained(n, t)
             if n < self.drain_cap:
                 break
-        self.rob_dl = self._rob_deadline()
+        self.rob_dl = self.rq.c_next_deadline()
 
     cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil:
         # release, at t, the n handles a drain just wrote to drain_out, and free
@@ -356,7 +346,7 @@ cdef class SimCore:
             self._release_drained(n, t)
             if n < self.drain_cap:
                 break
-        self.rob_dl = self._rob_deadline() if self.held > 0 else PFO_NS_NEVER
+        self.rob_dl = self.rq.c_next_deadline() if self.held > 0 else PFO_NS_NEVER
 
     cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
         # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
