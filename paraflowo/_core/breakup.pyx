@@ -7,7 +7,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_pow2, require_same_length
+from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
 from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
 from paraflowo._core.scheduler cimport pfo_get_records, pfo_sched_due, pfo_sched_switch
@@ -47,26 +47,21 @@ cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
     return k
 
 
-cdef Py_ssize_t _first_bad_meta_feedback(const pfo_meta_t* m, const int64_t* egress,
-                                         Py_ssize_t n, uint32_t n_cores,
-                                         pfo_ns_t last) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if (m[i].core >= n_cores or m[i].ingress_ns < 0 or m[i].ingress_ns > last
-                or egress[i] < m[i].ingress_ns
-                or egress[i] - m[i].ingress_ns > (<int64_t>1 << 40)):
-            return i
-    return -1
-
-
-cdef Py_ssize_t _first_bad_feedback(const uint16_t* cores, const int64_t* ingress,
+cdef Py_ssize_t _first_bad_feedback(const char* cores, Py_ssize_t core_step,
+                                    const char* ingress, Py_ssize_t ingress_step,
                                     const int64_t* egress, Py_ssize_t n,
                                     uint32_t n_cores, pfo_ns_t last) noexcept nogil:
+    # First i whose sample (the uint16 core at cores + i * core_step, the
+    # int64 ingress time at ingress + i * ingress_step, egress[i]) is bad, or
+    # -1.  Steps in bytes: plain arrays, or the fields of metadata records.
     cdef Py_ssize_t i
+    cdef uint16_t c
+    cdef int64_t t
     for i in range(n):
-        if (cores[i] >= n_cores or ingress[i] < 0 or ingress[i] > last
-                or egress[i] < ingress[i]
-                or egress[i] - ingress[i] > (<int64_t>1 << 40)):
+        c = (<const uint16_t*>(cores + i * core_step))[0]
+        t = (<const int64_t*>(ingress + i * ingress_step))[0]
+        if (c >= n_cores or t < 0 or t > last or egress[i] < t
+                or egress[i] - t > (<int64_t>1 << 40)):
             return i
     return -1
 
@@ -91,9 +86,7 @@ cdef int _raise_busy(Breakup b, bint ingress) except -1:
         who = "its PSNAllocator"
     else:
         who = "its FlowletScheduler"
-    raise RuntimeError(
-        f"{who} is in use by another thread (a burst is running without the GIL); "
-        f"give each thread its own Breakup")
+    raise in_use_error(who, "Breakup")
 
 
 cdef inline void _set_busy(Breakup b, bint ingress, bint busy):
@@ -200,6 +193,49 @@ cdef inline void _brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_n
     out.core = core
     out.length = length
     out.flags = flags
+
+
+cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
+                       const char* ingress, Py_ssize_t ingress_step, const int64_t* egress,
+                       Py_ssize_t n, str core_name, str ingress_name, str core_at, str ingress_at):
+    # feedback_burst / feedback_meta once their arrays are checked: check
+    # every sample (the messages name the column and the element), then
+    # feed them all, or none.
+    cdef uint32_t n_cores = self.scheduler.n_cores
+    cdef Py_ssize_t j
+    cdef int64_t c, t, e
+    with nogil:
+        j = _first_bad_feedback(cores, core_step, ingress, ingress_step, egress, n,
+                                n_cores, self.last_ns)
+    if j >= 0:
+        c = (<const uint16_t*>(cores + j * core_step))[0]
+        t = (<const int64_t*>(ingress + j * ingress_step))[0]
+        e = egress[j]
+        if c >= n_cores:
+            raise ValueError(f"{core_name} must be in [0, {n_cores - 1}], "
+                             f"got {core_at.format(j)} = {c}")
+        if t < 0:
+            raise ValueError(f"{ingress_name} must be >= 0, got {ingress_at.format(j)} = {t}")
+        if t > self.last_ns:
+            raise ValueError(
+                f"{ingress_name} must be at most the latest ingress time ({self.last_ns}), "
+                f"got {ingress_at.format(j)} = {t}")
+        if e < t:
+            raise ValueError(
+                f"egress_ns must be >= {ingress_name}, got egress_ns[{j}] = {e} < {t}")
+        raise ValueError(
+            f"egress_ns - {ingress_name} must be at most 2**40, got {e - t} at [{j}]")
+    if _in_use(self, False):        # again: the check released the GIL
+        _raise_busy(self, False)
+    _set_busy(self, False, True)
+    try:
+        with nogil:
+            for j in range(n):
+                self.c_feedback((<const uint16_t*>(cores + j * core_step))[0],
+                                (<const int64_t*>(ingress + j * ingress_step))[0],
+                                egress[j])
+    finally:
+        _set_busy(self, False, False)
 
 
 cdef class Breakup:
@@ -628,39 +664,16 @@ cdef class Breakup:
         require_array("cores", cores, np.uint16)
         require_array("ingress_ns", ingress_ns, np.int64)
         require_array("egress_ns", egress_ns, np.int64)
-        cdef Py_ssize_t j, n = require_same_length(
+        cdef Py_ssize_t n = require_same_length(
             cores=cores, ingress_ns=ingress_ns, egress_ns=egress_ns)
         if n == 0:
             return
         cdef const uint16_t[::1] c = cores
         cdef const int64_t[::1] ti = ingress_ns
         cdef const int64_t[::1] te = egress_ns
-        cdef uint32_t n_cores = self.scheduler.n_cores
-        with nogil:
-            j = _first_bad_feedback(&c[0], &ti[0], &te[0], n, n_cores, self.last_ns)
-        if j >= 0:
-            if c[j] >= n_cores:
-                raise ValueError(f"cores must be in [0, {n_cores - 1}], got cores[{j}] = {c[j]}")
-            if ti[j] < 0:
-                raise ValueError(f"ingress_ns must be >= 0, got ingress_ns[{j}] = {ti[j]}")
-            if ti[j] > self.last_ns:
-                raise ValueError(
-                    f"ingress_ns must be at most the latest ingress time ({self.last_ns}), "
-                    f"got ingress_ns[{j}] = {ti[j]}")
-            if te[j] < ti[j]:
-                raise ValueError(
-                    f"egress_ns must be >= ingress_ns, got egress_ns[{j}] = {te[j]} < {ti[j]}")
-            raise ValueError(
-                f"egress_ns - ingress_ns must be at most 2**40, got {te[j] - ti[j]} at [{j}]")
-        if _in_use(self, False):        # again: the check released the GIL
-            _raise_busy(self, False)
-        _set_busy(self, False, True)
-        try:
-            with nogil:
-                for j in range(n):
-                    self.c_feedback(c[j], ti[j], te[j])
-        finally:
-            _set_busy(self, False, False)
+        _feedback_columns(self, <const char*>&c[0], sizeof(uint16_t), <const char*>&ti[0],
+                          sizeof(int64_t), &te[0], n, "cores", "ingress_ns",
+                          "cores[{}]", "ingress_ns[{}]")
 
     def feedback_meta(self, meta, egress_ns):
         """:meth:`feedback` for released packets given by their metadata records.
@@ -684,45 +697,19 @@ cdef class Breakup:
             _raise_busy(self, False)
         require_array("meta", meta, META_DTYPE)
         require_array("egress_ns", egress_ns, np.int64)
-        cdef Py_ssize_t j, n = require_same_length(meta=meta, egress_ns=egress_ns)
+        cdef Py_ssize_t n = require_same_length(meta=meta, egress_ns=egress_ns)
         if n == 0:
             return
         cdef Py_buffer view
         cdef const int64_t[::1] te = egress_ns
-        cdef uint32_t n_cores = self.scheduler.n_cores
         cdef const pfo_meta_t* m
         PyObject_GetBuffer(meta, &view, PyBUF_C_CONTIGUOUS)
         try:
             m = <const pfo_meta_t*>view.buf
-            with nogil:
-                j = _first_bad_meta_feedback(m, &te[0], n, n_cores, self.last_ns)
-            if j >= 0:
-                if m[j].core >= n_cores:
-                    raise ValueError(
-                        f"meta['core'] must be in [0, {n_cores - 1}], got meta[{j}]['core'] = {m[j].core}")
-                if m[j].ingress_ns < 0:
-                    raise ValueError(
-                        f"meta['ingress_ns'] must be >= 0, got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
-                if m[j].ingress_ns > self.last_ns:
-                    raise ValueError(
-                        f"meta['ingress_ns'] must be at most the latest ingress time "
-                        f"({self.last_ns}), got meta[{j}]['ingress_ns'] = {m[j].ingress_ns}")
-                if te[j] < m[j].ingress_ns:
-                    raise ValueError(
-                        f"egress_ns must be >= meta['ingress_ns'], got egress_ns[{j}] = {te[j]} "
-                        f"< {m[j].ingress_ns}")
-                raise ValueError(
-                    f"egress_ns - meta['ingress_ns'] must be at most 2**40, got "
-                    f"{te[j] - m[j].ingress_ns} at [{j}]")
-            if _in_use(self, False):    # again: the check released the GIL
-                _raise_busy(self, False)
-            _set_busy(self, False, True)
-            try:
-                with nogil:
-                    for j in range(n):
-                        self.c_feedback(m[j].core, m[j].ingress_ns, te[j])
-            finally:
-                _set_busy(self, False, False)
+            _feedback_columns(self, <const char*>&m[0].core, sizeof(pfo_meta_t),
+                              <const char*>&m[0].ingress_ns, sizeof(pfo_meta_t), &te[0],
+                              n, "meta['core']", "meta['ingress_ns']",
+                              "meta[{}]['core']", "meta[{}]['ingress_ns']")
         finally:
             PyBuffer_Release(&view)
 
