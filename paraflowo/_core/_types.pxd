@@ -58,3 +58,14 @@ cdef inline Py_ssize_t pfo_ns_first_backwards(const pfo_ns_t* t, Py_ssize_t n,
             return i
         last = t[i]
     return -1
+
+
+cdef inline uint64_t pfo_fmix64(uint64_t k) noexcept nogil:
+    # Murmur3 64-bit finalizer: the slot hash of the key tables (the detectors'
+    # tag table, Breakup's para_flow table).  Spreads keys; not a security hash.
+    k ^= k >> 33
+    k *= <uint64_t>0xff51afd7ed558ccdULL
+    k ^= k >> 33
+    k *= <uint64_t>0xc4ceb9fe1a85ec53ULL
+    k ^= k >> 33
+    return k

@@ -8,7 +8,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
-from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_psn_t
+from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_fmix64, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
 from paraflowo._core.scheduler cimport pfo_get_records, pfo_sched_due, pfo_sched_switch
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
@@ -35,16 +35,6 @@ cdef extern from *:
 # i + PFO_BRK_AHEAD is fetched while packet i is handled.
 cdef enum:
     PFO_BRK_AHEAD = 8
-
-
-cdef inline uint64_t _mix64(uint64_t k) noexcept nogil:
-    # murmur3 fmix64: the para_flow table's slot hash of a flow key.
-    k ^= k >> 33
-    k *= <uint64_t>0xff51afd7ed558ccdULL
-    k ^= k >> 33
-    k *= <uint64_t>0xc4ceb9fe1a85ec53ULL
-    k ^= k >> 33
-    return k
 
 
 cdef Py_ssize_t _first_bad_feedback(const char* cores, Py_ssize_t core_step,
@@ -115,7 +105,7 @@ cdef inline void _brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
     # packet if already taken (0/1, burst path), or -1: ask it here.  The
     # record is written once, at the end, so the compiler need not reload this
     # object's fields after stores through `out` (which could alias them).
-    cdef uint32_t home = <uint32_t>_mix64(key), i, probes = self.probes, mask = self.mask
+    cdef uint32_t home = <uint32_t>pfo_fmix64(key), i, probes = self.probes, mask = self.mask
     cdef pfo_ns_t idle = self.idle_ns
     cdef pfo_para_entry_t* table = self.table
     cdef pfo_para_entry_t* e
@@ -388,7 +378,7 @@ cdef class Breakup:
     # -- the core -------------------------------------------------------------
 
     cdef pfo_para_entry_t* c_find(self, uint64_t key, pfo_ns_t now_ns) noexcept nogil:
-        cdef uint32_t home = <uint32_t>_mix64(key), i
+        cdef uint32_t home = <uint32_t>pfo_fmix64(key), i
         cdef pfo_para_entry_t* e
         for i in range(self.probes):
             e = &self.table[(home + i) & self.mask]
@@ -429,7 +419,7 @@ cdef class Breakup:
                 self.detector.c_update_burst(keys + s, now_ns + s, 1, NULL, eleph, m)
             for i in range(s, s + m):
                 if i + PFO_BRK_AHEAD < n:
-                    PFO_PREFETCH(&self.table[<uint32_t>_mix64(keys[i + PFO_BRK_AHEAD]) & self.mask])
+                    PFO_PREFETCH(&self.table[<uint32_t>pfo_fmix64(keys[i + PFO_BRK_AHEAD]) & self.mask])
                 _brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
                           self.packets if handles is NULL else handles[i], eleph[i - s],
                           &out[i])

@@ -7,6 +7,8 @@ from libc.stdlib cimport calloc, free
 from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
+from paraflowo._core._types cimport pfo_fmix64
+
 import math
 
 import numpy as np
@@ -22,12 +24,6 @@ cdef extern from *:
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31);
-    }
-    /* Murmur3 64-bit finalizer: index hash of the key tables (speed only). */
-    static inline uint64_t pfo_fmix64(uint64_t k) {
-        k ^= k >> 33; k *= 0xFF51AFD7ED558CCDULL;
-        k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL;
-        return k ^ (k >> 33);
     }
 
     /* ---- Count-Min kernel ------------------------------------------------
@@ -623,7 +619,6 @@ cdef extern from *:
     bint pfo_as_u64(object o, uint64_t* out) noexcept
     bint pfo_as_i64(object o, int64_t* out) noexcept
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
-    uint64_t pfo_fmix64(uint64_t k) noexcept nogil
     uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
                            int cons, int sat, int narrow, unsigned lw, unsigned sh, unsigned cur,
                            uint64_t th, const uint64_t* keys, const uint64_t* amounts,
