@@ -165,20 +165,20 @@ def plot(data: dict, path: str) -> None:
     ax_a, ax_b = fig.subplots(1, 2)
     m, pm = data["meta_bytes"], data["paper_meta_bytes"]
     sz = data["vs_packet_size"]
-    x = [r["packet_bytes"] for r in sz]
-    ax_a.plot(x, [r["full_bytes"] / 1024 for r in sz], marker="o", label="full packet")
-    ax_a.plot(x, [r["metadata_bytes"] / 1024 for r in sz], marker="s", label=f"metadata M={m} B")
-    ax_a.plot(x, [r["paper_metadata_bytes"] / 1024 for r in sz], marker="^",
-              label=f"metadata M={pm} B (paper)")
+
+    def curves(ax, rows, x):
+        # full packets, our metadata record, the paper's M: KiB per queue
+        for key, marker, label in (("full_bytes", "o", "full packet"),
+                                   ("metadata_bytes", "s", f"metadata M={m} B"),
+                                   ("paper_metadata_bytes", "^", f"metadata M={pm} B (paper)")):
+            ax.plot(x, [r[key] / 1024 for r in rows], marker=marker, label=label)
+
+    curves(ax_a, sz, [r["packet_bytes"] for r in sz])
     ax_a.set_xlabel("packet size (bytes)")
     ax_a.set_ylabel("memory per queue (KiB)")
     ax_a.set_title(f"(a) N = {data['window']}, p_oo = {data['ooo_rate']:g}")
     rt = data["vs_ooo_rate"]
-    x = [r["ooo_rate"] for r in rt]
-    ax_b.plot(x, [r["full_bytes"] / 1024 for r in rt], marker="o", label="full packet")
-    ax_b.plot(x, [r["metadata_bytes"] / 1024 for r in rt], marker="s", label=f"metadata M={m} B")
-    ax_b.plot(x, [r["paper_metadata_bytes"] / 1024 for r in rt], marker="^",
-              label=f"metadata M={pm} B (paper)")
+    curves(ax_b, rt, [r["ooo_rate"] for r in rt])
     if all(r["full_bytes"] > 0 for r in rt):
         ax_b.set_yscale("log")
     ax_b.set_xlabel("out-of-order rate p_oo")
