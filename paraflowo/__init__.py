@@ -4,7 +4,7 @@ Every public object is importable from here.  Components take time as an explici
 integer nanosecond argument, hold no hidden clock or global state, and take a
 seed for every random choice.
 """
-from paraflowo._version import __version__
+from paraflowo._version import __version__  # noqa: F401
 
 
 def _check_compiled() -> None:

@@ -87,6 +87,21 @@ def test_calibrate_checks_its_output_before_measuring(tmp_path, capsys):
     assert captured.out == "" and "--output: cannot write" in captured.err
 
 
+def test_calibrate_output_dash_is_the_profile_once_on_stdout(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--budget", "0.05", "--repeats", "1", "--output", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.count('name = "host"') == 1 and not (tmp_path / "-").exists()
+
+
+def test_calibrate_out_writes_the_file(tmp_path, capsys):
+    from paraflowo.planning import load_profile
+
+    path = tmp_path / "h.toml"
+    assert main(["calibrate", "--budget", "0.05", "--repeats", "1", "--out", str(path)]) == 0
+    assert load_profile(path).name == "host" and 'name = "host"' in capsys.readouterr().out
+
+
 def test_checking_an_output_leaves_no_file_behind(tmp_path, capsys):
     out = tmp_path / "never.json"
     assert main(["simulate", "--duration", "0", "--json", str(out)]) == 2   # fails after the check
@@ -139,9 +154,10 @@ def test_json_flag_before_another_option_stays_a_flag(capsys):
     assert json.loads(capsys.readouterr().out)["rows"][0]["cores"] == 16
 
 
-def test_plot_dash_is_png_on_stdout(tmp_path):
+@pytest.mark.parametrize("command", [["memory"], SHORT_SIM])
+def test_plot_dash_is_png_on_stdout(command, tmp_path):
     pytest.importorskip("matplotlib")
-    proc = cli("memory", "--plot", "-", cwd=tmp_path)
+    proc = cli(*command, "--plot", "-", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(b"\x89PNG\r\n\x1a\n")
     assert not (tmp_path / "-").exists()

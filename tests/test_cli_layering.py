@@ -56,10 +56,10 @@ def test_the_planning_package_never_imports_the_package_face():
             assert name != "paraflowo", (path.name, "imports the package face")
 
 
-def test_importing_the_package_does_not_load_the_cli():
+def test_importing_the_package_does_not_load_the_cli(tmp_path):
     code = "import sys, paraflowo; print(any(m.startswith('paraflowo.cli') for m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT.parent, timeout=120)
+                          cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 

@@ -181,10 +181,6 @@ def write_json(path: str, data: Any) -> None:
     write_text("--json", path, text + "\n")
 
 
-def print_json(data: dict[str, Any]) -> None:
-    write_json(STDOUT, data)
-
-
 def kib(nbytes: float) -> str:
     return f"{nbytes / 1024:.2f}"
 

@@ -12,7 +12,7 @@ import types
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from paraflowo._checks import require_int, require_number, require_positive
+from paraflowo._checks import require_int, require_positive
 
 __all__ = ["DeviceProfile", "OPERATIONS", "BUILTIN_PROFILES", "get_profile"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from paraflowo._checks import require_int, require_number, require_positive
 from paraflowo.metadata import META_SIZE
-from paraflowo.planning.memory import PAPER_META_BYTES, reorder_memory
-from paraflowo.planning.profiles import OPERATIONS, DeviceProfile, _KIB
+from paraflowo.planning.memory import reorder_memory
+from paraflowo.planning.profiles import DeviceProfile
 
 __all__ = [
     "ETHERNET_FRAMING_BYTES",
