@@ -1,6 +1,6 @@
 """``paraflowo calibrate``: measure this host, print its profile as TOML.
 
-Runs :func:`paraflowo.devices.calibrate` for ``--budget`` seconds and prints
+Runs :func:`paraflowo.planning.calibrate` for ``--budget`` seconds and prints
 the profile as TOML (loadable with ``--profile FILE.toml`` by the ``capacity``
 and ``memory`` commands), preceded by comment lines comparing the measured
 per-core rates with the paper's x86 VM core.  ``--output FILE.toml`` (or
