@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -241,6 +242,44 @@ def test_sigint_stops_a_long_simulation_with_a_summary_and_no_carriage_return(tm
     assert lines[0].startswith("paraflowo simulate: interrupted after ")
     assert "simulated s)" in lines[0] and "% (" in lines[0]
     assert out == "" and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc and a pty (Linux)")
+def test_on_a_terminal_the_progress_line_has_rate_and_eta_then_ctrl_c_ends_the_line(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paraflowo", "simulate", "--duration", "1000", "--policies", "rss"],
+        stdout=subprocess.PIPE, stderr=slave, cwd=tmp_path, env=env)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 90
+        while b"ETA" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 4096)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:                           # EIO: the child closed the pty
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = seen.decode()
+    assert proc.returncode == 130, text
+    assert text.startswith("\rsimulating [") and "simulated s/s, ETA " in text
+    last = text.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
+    assert last.startswith("paraflowo simulate: interrupted after ")     # on its own line
 
 
 # ------------------------------------------------------------------ progress
