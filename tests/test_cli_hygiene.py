@@ -390,3 +390,24 @@ def test_truncated_capture_warning_is_said_once(tmp_path, capsys):
     said = (captured.out + captured.err).lower()
     assert said.count("truncated") == 1, captured
     assert "warning: truncated" in captured.err.lower()
+
+
+def test_output_check_keeps_existing_files_and_dangling_links(tmp_path, capsys):
+    old = tmp_path / "old.json"
+    old.write_text("keep me")
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "target.json")            # dangling
+    assert main(["simulate", "--duration", "0", "--json", str(old)]) == 2
+    assert main(["simulate", "--duration", "0", "--json", str(link)]) == 2
+    capsys.readouterr()
+    assert old.read_text() == "keep me" and link.is_symlink()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["link.json", "old.json"]
+
+
+def test_written_lines_go_to_stderr_when_stdout_carries_the_json(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "m.png"
+    assert main(["memory", "--json", "--plot", str(png)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["plot"] == str(png)
+    assert captured.err == f"plot written to {png}\n" and png.stat().st_size > 0

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +97,11 @@ def check_output(option: str, path: str | None, binary: bool = False) -> str | N
     """Fail now, before any work, when ``path`` cannot be written.
 
     ``None`` (option not given) and ``-`` (stdout) pass; ``-`` with ``binary``
-    fails when stdout is a terminal.  Otherwise the file is opened for
-    appending (created, then removed, when it did not exist), so a missing or
-    read-only directory, a directory given as the file or a full permission
-    check fail here, as one line naming the option, not after a long run.
+    fails when stdout is a terminal.  Otherwise an existing file is opened for
+    appending (nothing is written), and for a new file a scratch file is
+    created and removed beside it, so a missing or read-only directory, a
+    directory given as the file or a denied permission fail here, as one line
+    naming the option, not after a long run.  Nothing is left behind.
     """
     if path is None:
         return None
@@ -112,18 +115,21 @@ def check_output(option: str, path: str | None, binary: bool = False) -> str | N
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{option}: cannot write {path!r}: it is a directory")
-    parent = p.parent
-    if not parent.is_dir():
-        what = "does not exist" if not parent.exists() else "is not a directory"
-        raise UsageError(f"{option}: cannot write {path!r}: directory {str(parent)!r} {what}")
-    existed = p.exists()
     try:
-        with open(p, "ab"):
-            pass
+        if p.exists():
+            with open(p, "ab"):          # appends nothing: the file is unchanged
+                pass
+            return path
+        # a new file (or a dangling link's target): try a scratch file beside it
+        parent = Path(os.path.realpath(p)).parent if p.is_symlink() else p.parent
+        if not parent.is_dir():
+            what = "does not exist" if not parent.exists() else "is not a directory"
+            raise UsageError(f"{option}: cannot write {path!r}: directory {str(parent)!r} {what}")
+        fd, scratch = tempfile.mkstemp(prefix=".paraflowo-check-", dir=parent)
+        os.close(fd)
+        os.unlink(scratch)
     except OSError as exc:
         raise UsageError(f"{option}: cannot write {path!r}: {exc.strerror or exc}") from None
-    if not existed:
-        p.unlink(missing_ok=True)
     return path
 
 
@@ -218,8 +224,9 @@ def report(args: Any, compute: Any, render: Any, figure: Any) -> int:
         write_json(args.json, data)
     if not taken:
         print(render(data))
+    gap = "" if taken else "\n"          # a blank line after the table
     if args.json and args.json != STDOUT:
-        say(f"\nJSON written to {args.json}", taken)
+        say(f"{gap}JSON written to {args.json}", taken)
     if args.plot and args.plot != STDOUT:
-        say(f"\nplot written to {args.plot}", taken)
+        say(f"{gap}plot written to {args.plot}", taken)
     return 0

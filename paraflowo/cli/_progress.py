@@ -88,9 +88,11 @@ class Progress:
         self.last_draw = now
         text = self.line(now)
         pad = max(0, self.drawn_width - len(text))
+        # recorded before writing: a Ctrl-C landing during the write still lets
+        # close() end the line
+        self.drawn_width = len(text)
         self.stream.write("\r" + text + " " * pad)
         self.stream.flush()
-        self.drawn_width = len(text)
 
     def line(self, now: float | None = None) -> str:
         """The progress line: bar, percentage, amount, rate and ETA."""
