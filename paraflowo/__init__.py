@@ -4,7 +4,42 @@ Every public object is importable from here.  Components take time as an explici
 integer nanosecond argument, hold no hidden clock or global state, and take a
 seed for every random choice.
 """
-from paraflowo.hashing import (
+from paraflowo._version import __version__  # noqa: F401
+
+
+def _check_compiled() -> None:
+    """A clear ImportError when the compiled extensions are not importable.
+
+    The usual cause is importing from the source tree (a clone, with the
+    ``.pyx`` sources but no compiled modules next to them) instead of an
+    installed copy; an editable install is fine (its loader finds the built
+    modules).  The test is the real condition, not the current directory.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        found = importlib.util.find_spec("paraflowo._core.hashing") is not None
+    except ImportError:  # pragma: no cover - a broken _core package
+        found = False
+    if found:
+        return
+    here = Path(__file__).resolve().parent
+    if (here / "_core" / "hashing.pyx").is_file():
+        raise ImportError(
+            f"you are importing paraflowo from its source tree ({here.parent}), which has no "
+            "compiled extensions: install it with `pip install .` (or `pip install "
+            "--no-build-isolation -e .` to develop) and run Python from another directory"
+        )
+    raise ImportError(  # pragma: no cover - a damaged installation
+        "paraflowo's compiled extension paraflowo._core.hashing is missing from "
+        f"{here}: reinstall with `pip install --force-reinstall paraflowo`"
+    )
+
+
+_check_compiled()
+
+from paraflowo.hashing import (  # noqa: E402
     IPV4_TUPLE_DTYPE,
     IPV6_TUPLE_DTYPE,
     RSS_DEFAULT_KEY,
@@ -18,7 +53,7 @@ from paraflowo.hashing import (
     toeplitz_batch,
 )
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
-from paraflowo.memory import ReorderMemory, reorder_memory
+from paraflowo.planning.memory import ReorderMemory, reorder_memory
 from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
@@ -32,7 +67,7 @@ from paraflowo.reorder import (
     ReorderStats,
     ReorderStatus,
 )
-from paraflowo.devices import (
+from paraflowo.planning import (
     BUILTIN_PROFILES,
     ETHERNET_FRAMING_BYTES,
     QUEUE_OVERHEAD_BYTES,
@@ -64,7 +99,6 @@ from paraflowo.sim import (
 )
 from paraflowo._core.sim import SimCore
 
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     # hashing

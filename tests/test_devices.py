@@ -418,9 +418,17 @@ class _ModelDetector:
         return out
 
 
+def _use_components(monkeypatch, reorder=None, detector=None):
+    """Calibrate with these stand-ins (None: a build without the component)."""
+    import paraflowo._core.detectors
+    import paraflowo.reorder
+
+    monkeypatch.setattr(paraflowo.reorder, "ReorderBuffer", reorder)
+    monkeypatch.setattr(paraflowo._core.detectors, "CountMinDetector", detector)
+
+
 def test_calibrate_measures_reorder_and_detector_when_present(monkeypatch):
-    monkeypatch.setattr(paraflowo, "ReorderBuffer", _ModelReorderBuffer, raising=False)
-    monkeypatch.setattr(paraflowo, "CountMinDetector", _ModelDetector, raising=False)
+    _use_components(monkeypatch, _ModelReorderBuffer, _ModelDetector)
     host = calibrate(budget_s=0.05, repeats=2)
     assert host.reorder_mpps > 0 and host.detector_mpps > 0
     assert set(host.spread) == {"forward", "reorder", "detector"}
@@ -429,6 +437,14 @@ def test_calibrate_measures_reorder_and_detector_when_present(monkeypatch):
 
 def test_calibrate_refuses_to_report_reordering_that_lost_packets(monkeypatch):
     lossy = lambda window, timeout_ns: _ModelReorderBuffer(window, timeout_ns, lose_every=1000)  # noqa: E731
-    monkeypatch.setattr(paraflowo, "ReorderBuffer", lossy, raising=False)
+    _use_components(monkeypatch, lossy, _ModelDetector)
     with pytest.raises(RuntimeError, match="reorder calibration released"):
         calibrate(budget_s=0.05, repeats=2)
+
+
+def test_calibrate_says_what_this_build_could_not_measure(monkeypatch):
+    _use_components(monkeypatch, None, None)
+    host = calibrate(budget_s=0.05, repeats=2)
+    assert host.forward_mpps > 0 and host.reorder_mpps is None and host.detector_mpps is None
+    assert set(host.spread) == {"forward"}
+    assert "Not measured (component not in this build): reorder, detector." in host.notes

@@ -1,10 +1,11 @@
 """``paraflowo calibrate``: measure this host, print its profile as TOML.
 
-Runs :func:`paraflowo.devices.calibrate` for ``--budget`` seconds and prints
+Runs :func:`paraflowo.planning.calibrate` for ``--budget`` seconds and prints
 the profile as TOML (loadable with ``--profile FILE.toml`` by the ``capacity``
 and ``memory`` commands), preceded by comment lines comparing the measured
-per-core rates with the paper's x86 VM core.  ``--output FILE.toml`` also
-writes the profile to a file.
+per-core rates with the paper's x86 VM core.  ``--output FILE.toml`` (or
+``--out``) also writes the profile to a file, checked before the measurement
+starts; ``--output -`` is stdout, where the profile goes anyway.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from paraflowo.cli import _common as c
-from paraflowo.devices import calibrate, dumps_profile, get_profile, save_profile
+from paraflowo.planning import calibrate, dumps_profile, get_profile
 
 HELP = "time this library's components on this host and print the host profile as TOML"
 
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed repeats per operation, for the spread (default 5)")
     parser.add_argument("--seed", default="0", metavar="SEED", help="seed of the synthetic inputs")
     parser.add_argument("--name", default="host", help="profile name (default host)")
-    parser.add_argument("--output", metavar="FILE.toml", help="also write the profile to FILE.toml")
+    parser.add_argument("--output", "--out", metavar="FILE.toml",
+                        help="also write the profile to FILE.toml ('-': stdout, where it goes anyway)")
 
 
 def comparison(profile, reference_name: str = "x86-vm") -> list[str]:
@@ -49,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
     budget = c.number("--budget", args.budget, "budget_s", hi=600.0)
     repeats = c.integer("--repeats", args.repeats, "repeats")
     seed = c.integer("--seed", args.seed, "seed", lo=0)
+    c.check_output("--output", args.output)
     profile = calibrate(budget_s=budget, repeats=repeats, seed=seed, name=args.name)
-    if args.output:
-        save_profile(profile, args.output)
+    text = dumps_profile(profile)
+    if args.output and args.output != c.STDOUT:
+        c.write_text("--output", args.output, text)
     print("\n".join(comparison(profile)))
-    print(dumps_profile(profile), end="")
+    print(text, end="")
     return 0

@@ -8,7 +8,7 @@ rate matches, and the cores needed to reach ``--line-rate`` Gbps at each size.
 ``Gbps = Mpps * bytes * 8 / 1000``; Ethernet framing (24 B per packet) is not
 included unless ``--framing`` is given.
 
-JSON shape (``--json``, schema ``paraflowo.capacity/1``)::
+JSON shape (``--json [FILE]``, schema ``paraflowo.capacity/1``)::
 
     {"schema": "paraflowo.capacity/1", "operation": str, "framing_bytes": int,
      "line_rate_gbps": float, "packet_bytes": [float, ...],
@@ -27,7 +27,7 @@ import argparse
 
 from paraflowo.cli import UsageError
 from paraflowo.cli import _common as c
-from paraflowo.devices import (
+from paraflowo.planning import (
     ETHERNET_FRAMING_BYTES,
     OPERATIONS,
     cores_needed,
@@ -145,11 +145,16 @@ def render(data: dict) -> str:
     return "\n".join(out)
 
 
-def plot(data: dict, path: str) -> None:
-    """Figure 6(b): Gbps against packet size, one line per core count, per profile."""
-    Figure = c.figure_class()
+def figure(data: dict, fig=None):
+    """Figure 6(b): Gbps against packet size, one line per core count, per profile.
+
+    Draws into ``fig`` (a ``matplotlib.figure.Figure``; a new one when None)
+    with matplotlib's object API and returns it: no pyplot, the user's backend
+    is left alone.
+    """
     profiles = data["profiles"]
-    fig = Figure(figsize=(5.5 * len(profiles), 4), layout="constrained")
+    if fig is None:
+        fig = c.figure_class()(figsize=(5.5 * len(profiles), 4), layout="constrained")
     axes = fig.subplots(1, len(profiles), squeeze=False)[0]
     for ax, p in zip(axes, profiles):
         rows = [r for r in data["rows"] if r["profile"] == p["name"]]
@@ -164,8 +169,8 @@ def plot(data: dict, path: str) -> None:
         ax.set_title(f"{p['name']}: {p[data['operation'] + '_mpps']:g} Mpps/core")
         ax.grid(True, alpha=0.3)
         ax.legend()
-    c.save_figure(fig, path)
+    return fig
 
 
 def run(args: argparse.Namespace) -> int:
-    return c.report(args, compute, render, plot)
+    return c.report(args, compute, render, figure)

@@ -7,7 +7,7 @@ of ``--window`` slots fit each profile's SRAM, on the worst-case basis (every
 slot holds a record) and on Eq. 3's expected basis, with the largest window and
 queue count that fit in the worst case.
 
-JSON shape (``--json``, schema ``paraflowo.memory/1``)::
+JSON shape (``--json [FILE]``, schema ``paraflowo.memory/1``)::
 
     {"schema": "paraflowo.memory/1", "window": int, "ooo_rate": float,
      "packet_bytes": float, "meta_bytes": int, "paper_meta_bytes": 64,
@@ -31,15 +31,15 @@ from __future__ import annotations
 import argparse
 
 from paraflowo.cli import _common as c
-from paraflowo.devices import (
+from paraflowo.planning import (
     BUILTIN_PROFILES,
     PAPER_META_BYTES,
     QUEUE_OVERHEAD_BYTES,
     max_queues,
     max_window,
+    reorder_memory,
     sram_fit,
 )
-from paraflowo.memory import reorder_memory
 from paraflowo.metadata import META_SIZE
 
 HELP = "reorder memory (full packet vs metadata, Eq. 3) and SRAM fit (paper Figure 8)"
@@ -158,10 +158,15 @@ def render(data: dict) -> str:
     return "\n".join(out)
 
 
-def plot(data: dict, path: str) -> None:
-    """Figure 8: (a) memory vs packet size, (b) memory vs out-of-order rate."""
-    Figure = c.figure_class()
-    fig = Figure(figsize=(11, 4), layout="constrained")
+def figure(data: dict, fig=None):
+    """Figure 8: (a) memory vs packet size, (b) memory vs out-of-order rate.
+
+    Draws into ``fig`` (a ``matplotlib.figure.Figure``; a new one when None)
+    with matplotlib's object API and returns it: no pyplot, the user's backend
+    is left alone.
+    """
+    if fig is None:
+        fig = c.figure_class()(figsize=(11, 4), layout="constrained")
     ax_a, ax_b = fig.subplots(1, 2)
     m, pm = data["meta_bytes"], data["paper_meta_bytes"]
     sz = data["vs_packet_size"]
@@ -187,8 +192,8 @@ def plot(data: dict, path: str) -> None:
     for ax in (ax_a, ax_b):
         ax.grid(True, alpha=0.3)
         ax.legend()
-    c.save_figure(fig, path)
+    return fig
 
 
 def run(args: argparse.Namespace) -> int:
-    return c.report(args, compute, render, plot)
+    return c.report(args, compute, render, figure)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-import time
-from pathlib import Path
 
-from paraflowo.cli import UsageError
+from paraflowo.cli import STDOUT, UsageError
+from paraflowo.cli import _common as c
+from paraflowo.cli._progress import Progress, Warnings
 
 HELP = ("simulate cores under RSS, ParaFlowO, spraying and RSS++ on identical traffic "
         "(the paper's Figure 7 and beyond)")
@@ -21,47 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, metavar="S",
                         help="simulated seconds (overrides the scenario's duration_s)")
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    parser.add_argument("--json", default=None, metavar="FILE", help="write the metrics as JSON")
+    c.add_json_argument(parser, "the metrics")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
-                        help="draw per-core utilization over time, one panel per policy")
+                        help="draw per-core utilization over time, one panel per policy "
+                             "('-': PNG to stdout instead of the table)")
     parser.add_argument("--pcap", default=None, metavar="FILE",
                         help="take arrivals and 5-tuples from a pcap/pcapng capture")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                         help="multiply capture timestamps by X (< 1 replays faster)")
     parser.add_argument("--list", action="store_true", help="list the built-in scenarios")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress line (drawn only when stderr is a terminal)")
     parser.add_argument("--workers", type=int, default=None,
                         help="threads running the policies side by side (default: one per "
                              "policy, at most the CPU count; results do not depend on it)")
-
-
-class _Progress:
-    """A progress bar on stderr, shown once a run has taken more than 2 s."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.shown = False
-
-    def __call__(self, done_ns: int, total_ns: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.t0 < 2.0:
-            return
-        if now - self.last < 0.5 and done_ns < total_ns:
-            return
-        self.last = now
-        frac = done_ns / total_ns if total_ns else 1.0
-        bar = "#" * int(30 * frac)
-        sys.stderr.write(f"\rsimulating [{bar:<30}] {100 * frac:5.1f}% "
-                         f"({done_ns / 1e9:.1f}/{total_ns / 1e9:.1f} s)")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         for name in builtin_scenarios():
             print(f"{name:<14} {load_scenario(name).description}")
         return 0
+    # every output is checked before the (possibly long) run
+    stdout_taken = c.check_outputs(("--json", args.json, False), ("--plot", args.plot, True))
+    c.check_plot_output(args.plot)
+    warn = Warnings()
     try:
         scenario = load_scenario(args.scenario)
     except FileNotFoundError:
@@ -83,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         if args.seed < 0:
             raise UsageError(f"--seed must be >= 0, got {args.seed}")
-        import dataclasses
         scenario = dataclasses.replace(scenario, seed=args.seed)
     note = None
     if args.policies is None:
@@ -98,9 +75,6 @@ def run(args: argparse.Namespace) -> int:
             if p not in POLICY_NAMES:
                 raise UsageError(f"--policies: unknown policy {p!r} "
                                  f"(known: {', '.join(POLICY_NAMES)})")
-    if args.plot is not None:
-        from paraflowo.sim.plot import require_matplotlib
-        require_matplotlib()
     trace = None
     if args.pcap is not None:
         if not args.time_scale > 0:
@@ -108,15 +82,15 @@ def run(args: argparse.Namespace) -> int:
         from paraflowo.sim.pcap import read_pcap
         trace = read_pcap(args.pcap, time_scale=args.time_scale)
         if args.duration is None:
-            import dataclasses
             scenario = dataclasses.replace(scenario, duration_s=trace.duration_ns / 1e9)
-        for note in trace.notes:
-            print(f"warning: {note}", file=sys.stderr)
+        for text in trace.notes:
+            warn(text)
     elif args.time_scale != 1.0:
         raise UsageError("--time-scale applies to --pcap input only")
     if note:
         print(note, file=sys.stderr)
-    progress = _Progress(not args.quiet)
+    progress = Progress("simulating", "simulated s", 1e-9, enabled=not args.quiet)
+    args.progress_summary = progress.summary     # for the Ctrl-C line
     try:
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers must be >= 1, got {args.workers}")
@@ -124,12 +98,20 @@ def run(args: argparse.Namespace) -> int:
                           workers=args.workers)
     finally:
         progress.close()
-    print(result.table())
+    # each note said once: as a warning above, or in the table
+    shown = dataclasses.replace(result, notes=[n for n in result.notes if n not in warn])
+    if not stdout_taken:
+        print(shown.table())
     if args.json is not None:
-        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        c.write_json(args.json, result.to_json())
+        if args.json != STDOUT:
+            c.say(f"wrote {args.json}", stdout_taken)
     if args.plot is not None:
         from paraflowo.sim.plot import plot_utilization
-        plot_utilization(result, args.plot)
-        print(f"wrote {args.plot}")
+        if args.plot == STDOUT:
+            plot_utilization(result, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            plot_utilization(result, args.plot)
+            c.say(f"wrote {args.plot}", stdout_taken)
     return 0

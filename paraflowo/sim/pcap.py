@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from paraflowo.errors import MissingDependency
 from paraflowo.hashing import rss_input, toeplitz
 from paraflowo.sim.traffic import CHUNK_PACKETS, Chunk, FlowTable
 
@@ -183,7 +184,7 @@ def read_pcap(path: str | Path, time_scale: float = 1.0) -> Trace:
         Not a pcap/pcapng file, no IP packet in it, or a bad ``time_scale``.
     OSError
         The file cannot be read.
-    paraflowo.cli.UsageError
+    paraflowo.errors.MissingDependency
         ``dpkt`` is not installed.
     """
     if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) \
@@ -192,8 +193,7 @@ def read_pcap(path: str | Path, time_scale: float = 1.0) -> Trace:
     try:
         import dpkt
     except ImportError:
-        from paraflowo.cli import UsageError
-        raise UsageError(PCAP_HINT) from None
+        raise MissingDependency("pcap input", "dpkt", "pcap") from None
     data = Path(path).read_bytes()
     notes: list[str] = []
     if data[:4] in _PCAP_MAGIC:

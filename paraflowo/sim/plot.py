@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paraflowo.cli import UsageError
+from paraflowo.errors import MissingDependency
 
 __all__ = ["plot_utilization", "require_matplotlib"]
 
@@ -10,11 +10,11 @@ INSTALL_HINT = "plotting needs matplotlib: pip install 'paraflowo[plot]' (or pip
 
 
 def require_matplotlib():
-    """Import matplotlib (Agg backend) or raise UsageError with the install hint."""
+    """Import matplotlib (Agg backend) or raise MissingDependency with the install hint."""
     try:
         import matplotlib
     except ImportError:
-        raise UsageError(INSTALL_HINT) from None
+        raise MissingDependency("plotting", "matplotlib", "plot") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
