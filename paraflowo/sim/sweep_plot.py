@@ -66,14 +66,14 @@ def plot_sweep(rows: Sequence[dict], grid_keys: Sequence[str], metric: str,
         policies = list(dict.fromkeys(r["policy"] for r in rows))
     keys = list(grid_keys)
     if not keys:
-        fig = Figure(figsize=(5, 3.4))
+        fig = Figure(figsize=(5, 3.4), layout="constrained")
         ax = fig.subplots()
         means = _mean_by(rows, ["policy"], metric)
         ax.bar(list(policies), [means[(p,)] for p in policies])
         ax.set_ylabel(metric)
         return fig
     if len(keys) == 1:
-        fig = Figure(figsize=(5.5, 3.6))
+        fig = Figure(figsize=(5.5, 3.6), layout="constrained")
         ax = fig.subplots()
         means = _mean_by(rows, ["policy", keys[0]], metric)
         xs = list(dict.fromkeys(r[keys[0]] for r in rows))
@@ -90,7 +90,6 @@ def plot_sweep(rows: Sequence[dict], grid_keys: Sequence[str], metric: str,
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.suptitle(f"{metric} (mean over seeds)")
-        fig.tight_layout()
         return fig
     kx, ky = keys[0], keys[1]
     xs = sorted(dict.fromkeys(r[kx] for r in rows), key=_order)
@@ -98,7 +97,7 @@ def plot_sweep(rows: Sequence[dict], grid_keys: Sequence[str], metric: str,
     means = _mean_by(rows, ["policy", kx, ky], metric)
     vals = [means[k] for k in means]
     lo, hi = min(vals), max(vals)
-    fig = Figure(figsize=(3.6 * len(policies) + 0.8, 3.4))
+    fig = Figure(figsize=(3.2 * len(policies) + 1.0, 3.4), layout="constrained")
     axes = fig.subplots(1, len(policies), squeeze=False)[0]
     im = None
     for ax, p in zip(axes, policies):
@@ -110,7 +109,9 @@ def plot_sweep(rows: Sequence[dict], grid_keys: Sequence[str], metric: str,
         ax.set_title(p)
         for iy, row in enumerate(grid):
             for ix, v in enumerate(row):
-                ax.text(ix, iy, f"{v:.3g}", ha="center", va="center", fontsize=7, color="w")
+                light = hi > lo and (v - lo) / (hi - lo) > 0.6
+                ax.text(ix, iy, f"{v:.3g}", ha="center", va="center", fontsize=7,
+                        color="k" if light else "w")
     axes[0].set_ylabel(ky)
     fig.colorbar(im, ax=list(axes), label=metric)
     rest = f", mean over {', '.join(keys[2:])}" if len(keys) > 2 else ""
