@@ -146,3 +146,37 @@ def test_policies_report_the_rfc_metrics():
     assert spray["reorder_extent_max"] >= 1
     assert spray["reordered_ratio"] == pytest.approx(spray["out_of_order"]
                                                      / spray["released"])
+
+
+def test_per_flow_latency_by_hand():
+    from paraflowo._core.sim import flow_hist_lower_bounds
+    from paraflowo.sim.metrics import flow_metrics
+    # one core of 5 us, flow 0 every 10 us (latency 5000 ns), flow 1 arriving
+    # with it (1 ns later: it waits for flow 0's packet, latency 9999 ns)
+    times = np.repeat(np.arange(10, dtype=np.int64) * 10_000, 2) + np.tile([0, 1], 10)
+    flows = np.tile(np.array([0, 1], np.int32), 10)
+    core = SimCore("rss", np.array([5000], np.int64), 64, np.zeros(2, np.uint32), 1,
+                   10**9, IndirectionTable(1, 4))
+    core.run(times, flows)
+    core.flush()
+    t = flow_metrics(core.flow_stats(), np.array([0, 0]), ["all"])
+    assert t["latency_ns_mean"] == [5000.0, 9999.0]
+    assert t["latency_ns_max"] == [5000, 9999]
+    lower = flow_hist_lower_bounds()
+    # 5000 lies in [4608, 5120), 9999 in [9216, 10240): buckets of width 1/8
+    assert t["latency_ns_p50"] == [4608, 9216] and t["latency_ns_p999"] == [4608, 9216]
+    assert 4608 in lower and 9216 in lower
+    assert t["packets"] == [10, 10] and t["released"] == [10, 10]
+
+
+def test_too_many_flows_for_per_flow_histograms():
+    from paraflowo.sim.metrics import flow_metrics
+    n = 9000
+    core = SimCore("rss", np.array([10], np.int64), 64, np.zeros(n, np.uint32), 1,
+                   10**9, IndirectionTable(1, 4))
+    core.run(np.array([0, 100], np.int64), np.array([0, 1], np.int32))
+    core.flush()
+    fs = core.flow_stats()
+    assert fs["latency_hist"] is None
+    t = flow_metrics(fs, np.zeros(n, np.int32), ["all"])
+    assert t["latency_ns_p50"][:2] == [-1, -1] and t["latency_ns_max"][:2] == [10, 10]

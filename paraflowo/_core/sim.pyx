@@ -192,9 +192,10 @@ cdef class SimCore:
         self.flow_dropped = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_lat_sum = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_lat_max = _ptr64(k, np.zeros(nf, np.int64))
-        # per-flow latency histograms while they fit the same budget
+        # per-flow latency histograms while they fit twice that budget (32 MiB:
+        # up to 8594 flows); beyond, flow_stats reports None
         self.flow_hist = (_ptr64(k, np.zeros(nf * PFO_SIM_FHIST_LEN, np.int64))
-                          if nf * PFO_SIM_FHIST_LEN <= 4 * PFO_SIM_HIST_BUDGET else NULL)
+                          if nf * PFO_SIM_FHIST_LEN <= 2 * PFO_SIM_HIST_BUDGET else NULL)
         self.arrived = _ptr64(k, np.zeros(nc, np.int64))
         self.completed = _ptr64(k, np.zeros(nc, np.int64))
         self.dropped = _ptr64(k, np.zeros(nc, np.int64))

@@ -437,8 +437,6 @@ def _run_point(scenario: Scenario, policies: tuple[str, ...], trace: str | None,
         if trace is not None:
             from paraflowo.sim.pcap import read_pcap
             tr = read_pcap(trace, time_scale=time_scale)
-            if scenario.duration_s * 1e9 > tr.duration_ns:
-                scenario = dataclasses.replace(scenario, duration_s=tr.duration_ns / 1e9)
         res = simulate(scenario, policies, trace=tr, workers=1, trace_path=trace,
                        command=command)
         return res.to_records(), None
