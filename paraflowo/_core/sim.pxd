@@ -123,8 +123,9 @@ cdef class SimCore:
     # RFC 4737 (reordering extent, n-reordering) and the per-flow table
     cdef readonly int64_t history    # receive-history entries kept per flow (power of 2)
     cdef int64_t* flow_rcv           # packets released per flow (the receive index)
-    cdef int64_t* hist_seq           # [n_flows][history] seq of the last released packets
-    cdef int64_t* hist_max           # [n_flows][history] highest seq released up to each
+    cdef uint32_t* hist_ring         # [n_flows][history][2]: seq of the last released
+                                     # packets, and the highest seq released up to each
+                                     # (both modulo 2**32)
     cdef int64_t* flow_ext_max       # largest reordering extent per flow
     cdef int64_t* flow_ext_sum       # sum of the extents of its reordered packets
     cdef int64_t* flow_n3            # its packets n-reordered with n >= 3

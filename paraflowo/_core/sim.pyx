@@ -182,8 +182,10 @@ cdef class SimCore:
             h >>= 1
         self.history = h
         self.flow_rcv = _ptr64(k, np.zeros(nf, np.int64))
-        self.hist_seq = _ptr64(k, np.zeros(nf * h, np.int64))
-        self.hist_max = _ptr64(k, np.zeros(nf * h, np.int64))
+        hring = np.zeros(2 * nf * h, np.uint32)
+        k.append(hring)
+        cdef uint32_t[::1] ringv = hring
+        self.hist_ring = &ringv[0]
         self.flow_ext_max = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_ext_sum = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_n3 = _ptr64(k, np.zeros(nf, np.int64))
@@ -302,15 +304,19 @@ cdef class SimCore:
             self._reordered(f, p.seq)
         else:
             self.flow_maxrel[f] = p.seq
-        slot = f * self.history + (self.flow_rcv[f] & (self.history - 1))
-        self.hist_seq[slot] = p.seq
-        self.hist_max[slot] = self.flow_maxrel[f]
+        slot = 2 * (f * self.history + (self.flow_rcv[f] & (self.history - 1)))
+        self.hist_ring[slot] = <uint32_t>p.seq        # low 32 bits, the pair in one line
+        self.hist_ring[slot + 1] = <uint32_t>self.flow_maxrel[f]
         self.flow_rcv[f] += 1
 
     cdef void _reordered(self, int32_t f, int64_t s) noexcept nogil:
         # RFC 4737 for a reordered packet of flow f with sequence number s,
         # about to get receive index i = flow_rcv[f] (the history holds indexes
-        # [lo, i) with their seq and running max, both ring-indexed by i & mask).
+        # [lo, i) with their seq and running max, as pairs indexed by i & mask).
+        # Both are kept modulo 2**32 and compared by serial-number arithmetic
+        # (a > s  <=>  (int32)(a - s) > 0), exact while the history spans less
+        # than 2**31 sequence numbers: e.g. s = 4294967295 stored as 0xFFFFFFFF
+        # and a = 4294967297 stored as 1: (int32)(1 - 0xFFFFFFFF) = 2 > 0.
         #  * extent (sec. 4.2.2): i - j, j the earliest receive index whose seq
         #    is > s, i.e. the first index whose running max is > s.  The running
         #    max never decreases: a binary search.
@@ -321,26 +327,27 @@ cdef class SimCore:
         # 0 1 4 5, first > 2 at j = 2, extent 2; before it 5, 4 (> 2), 1 (< 2):
         # degree 2.
         cdef int64_t i = self.flow_rcv[f], h = self.history, m = h - 1
-        cdef int64_t base = f * h
+        cdef uint32_t* ring = self.hist_ring + 2 * f * h     # (seq, running max) pairs
+        cdef uint32_t s32 = <uint32_t>s
         cdef int64_t lo = i - h if i > h else 0
         cdef int64_t a, b, mid, ext, deg = 0, k
         cdef bint capped = False
-        if self.hist_max[base + (lo & m)] > s:
+        if <int32_t>(ring[2 * (lo & m) + 1] - s32) > 0:
             a = lo               # j is lo, or earlier than the history reaches
             capped = lo > 0
         else:
-            a = lo               # invariant: hist_max[a] <= s < hist_max[b]
+            a = lo               # invariant: running max at a <= s < running max at b
             b = i - 1
             while b - a > 1:
                 mid = a + (b - a) // 2
-                if self.hist_max[base + (mid & m)] > s:
+                if <int32_t>(ring[2 * (mid & m) + 1] - s32) > 0:
                     b = mid
                 else:
                     a = mid
             a = b
         ext = i - a
         k = i - 1
-        while k >= lo and self.hist_seq[base + (k & m)] > s:
+        while k >= lo and <int32_t>(ring[2 * (k & m)] - s32) > 0:
             deg += 1
             k -= 1
         if k < lo and lo > 0:
