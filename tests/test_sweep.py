@@ -374,3 +374,20 @@ def test_spawned_seeds_are_plain_independent_ints():
     assert len(set(seeds)) == 4 and spawn_seeds(12345, 4) == seeds
     assert spawn_seeds(12346, 4) != seeds
     assert not math.isnan(seeds[0])
+
+
+def test_to_toml_dict_covers_every_scenario_field():
+    # with_overrides rebuilds a scenario from to_toml_dict: a Scenario field it
+    # does not write would silently fall back to its default.  Adding a field?
+    # Write it in Scenario.to_toml_dict, then add it here.
+    import dataclasses
+    from paraflowo.sim import Scenario
+    assert {f.name for f in dataclasses.fields(Scenario)} == {
+        "name", "duration_s", "cores", "flows", "seed", "bin_s", "alert_threshold",
+        "jitter_period_s", "description", "rsspp_period_s", "rsspp_target_load",
+        "rsspp_imbalance", "paraflowo"}
+    from paraflowo.sim import CoresSpec, FlowGroup
+    assert {f.name for f in dataclasses.fields(CoresSpec)} == set(
+        load_scenario("paper-fig7").to_toml_dict()["cores"])
+    assert {f.name for f in dataclasses.fields(FlowGroup)} == set(
+        load_scenario("paper-fig7").to_toml_dict()["flows"][0])
