@@ -391,3 +391,22 @@ def test_to_toml_dict_covers_every_scenario_field():
         load_scenario("paper-fig7").to_toml_dict()["cores"])
     assert {f.name for f in dataclasses.fields(FlowGroup)} == set(
         load_scenario("paper-fig7").to_toml_dict()["flows"][0])
+
+
+@pytest.mark.parametrize("missing", ["joblib", "pyarrow.parquet"])
+def test_a_missing_extra_says_how_to_install(tmp_path, capsys, monkeypatch, missing):
+    monkeypatch.setitem(sys.modules, missing, None)
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('seeds = 1\n[overrides]\nduration_s = 0.01\n')
+    out = tmp_path / "x.parquet"
+    assert main(["sweep", str(spec_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'paraflowo[sweep]'" in err and f"({missing} is missing)" in err
+    assert not out.exists()
+
+
+def test_ray_backend_without_ray(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.util.joblib", None)
+    with pytest.raises(ImportError, match="--backend ray needs ray"):
+        sweep(SPEC, backend="ray")

@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
                     progress=_Progress(not args.quiet), command=sys.argv)
     except ImportError as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"paraflowo sweep: interrupted; the points done so far are in {out}: run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
     n_points = len(spec.points())
     print(f"{len(res.rows)} rows ({n_points} points x {len(spec.policies)} policies): "
           f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}")

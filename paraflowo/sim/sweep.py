@@ -429,6 +429,21 @@ def read_table(path: str | Path) -> tuple[list[dict], dict]:
 
 
 # ------------------------------------------------------------------- engines
+def _require(backend: str, path: Path | None) -> None:
+    """Import what the engine and the output need, before anything runs."""
+    need = {"loky": ["joblib"], "dask": ["dask.distributed"],
+            "ray": ["joblib", "ray.util.joblib"]}[backend]
+    if path is not None and path.suffix == ".parquet":
+        need.append("pyarrow.parquet")
+    for mod in need:
+        try:
+            __import__(mod)
+        except ImportError:
+            if mod.startswith("ray"):
+                raise ImportError("--backend ray needs ray: pip install 'ray[default]'") from None
+            raise ImportError(f"{SWEEP_HINT} ({mod} is missing)") from None
+
+
 def _run_point(scenario: Scenario, policies: tuple[str, ...], trace: str | None,
                time_scale: float, command: str) -> tuple[list[dict], str | None]:
     """One point, in a worker: its rows, or an error message (never raises)."""
@@ -578,6 +593,7 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
     path = Path(out) if out is not None else None
     if path is not None and path.suffix not in (".parquet", ".csv"):
         raise ValueError(f"out must end in .parquet or .csv, got {str(out)!r}")
+    _require(backend, path)
     if command is None:
         command = sys.argv
     prov = _provenance(command, spec.traces)
