@@ -452,8 +452,8 @@ def _run_point(scenario: Scenario, policies: tuple[str, ...], trace: str | None,
         if trace is not None:
             from paraflowo.sim.pcap import read_pcap
             tr = read_pcap(trace, time_scale=time_scale)
-        res = simulate(scenario, policies, trace=tr, workers=1, trace_path=trace,
-                       command=command)
+        # the table's provenance hashes the traces once, in the caller
+        res = simulate(scenario, policies, trace=tr, workers=1, command=command)
         return res.to_records(), None
     except Exception as exc:                    # reported with the point's parameters
         return [], f"{type(exc).__name__}: {exc}"
@@ -557,8 +557,9 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
         Processes (loky, the Dask LocalCluster, Ray); default: one per CPU.
         ``jobs=1`` with loky runs in this process.
     progress : callable, optional
-        Called as ``progress(done, total, eta_s)`` after each point (``eta_s``
-        is ``nan`` until a point has finished).
+        Called as ``progress(done, total, eta_s)`` after each point computed
+        (``done`` counts the points found in ``out`` too; ``eta_s`` extrapolates
+        the mean time per point computed so far).
     command : str or sequence of str, optional
         The command line recorded in the provenance (default ``sys.argv``).
 
