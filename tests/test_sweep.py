@@ -55,21 +55,28 @@ def test_grid_seeds_and_policies_make_the_rows(local):
 def test_each_row_is_the_simulate_command_of_its_point(local, tmp_path):
     res, _ = local
     spec = parse_sweep_spec(SPEC)
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text('seeds = 2\n[overrides]\nduration_s = 0.05\nbin_s = 0.01\n[grid]\n'
+                         '"paraflowo.n_para" = [2, 3, 4]\n"paraflowo.alpha" = [0.5, 1.0]\n')
+    assert main(["sweep", str(spec_file), "--export-points", str(tmp_path / "pts")]) == 0
+    assert len(list((tmp_path / "pts").glob("point-*.toml"))) == 12
     for point in (spec.points()[0], spec.points()[7]):
         sc = spec.scenario_of(point)
         toml = tmp_path / f"point{point.index}.toml"
         # the point's scenario with its original seed: --seed picks the row's
         toml.write_text(scenario_toml(sc.with_overrides(seed=1)))
-        js = tmp_path / f"point{point.index}.json"
-        assert main(["simulate", "--scenario", str(toml), "--seed", str(point.seed),
-                     "--policies", ",".join(POLICIES), "--quiet", "--json", str(js)]) == 0
-        j = json.loads(js.read_text())
-        cli_rows = SimulationResult(j["scenario"], j["policies"]).to_records()
-        rows = res.rows[4 * point.index:4 * point.index + 4]
-        for row, cli in zip(rows, cli_rows):
-            assert dict(point.values) == {k: row[k] for k in spec.grid}
-            assert {k: v for k, v in row.items() if k not in spec.grid} == {
-                k: v for k, v in cli.items() if k != "scenario"}
+        for scenario, seed in ((toml, ["--seed", str(point.seed)]),
+                               (tmp_path / "pts" / f"point-{point.index:04d}.toml", [])):
+            js = tmp_path / f"point{point.index}.json"
+            assert main(["simulate", "--scenario", str(scenario), *seed, "--policies",
+                         ",".join(POLICIES), "--quiet", "--json", str(js)]) == 0
+            j = json.loads(js.read_text())
+            cli_rows = SimulationResult(j["scenario"], j["policies"]).to_records()
+            rows = res.rows[4 * point.index:4 * point.index + 4]
+            for row, cli in zip(rows, cli_rows):
+                assert dict(point.values) == {k: row[k] for k in spec.grid}
+                assert {k: v for k, v in row.items() if k not in spec.grid} == {
+                    k: v for k, v in cli.items() if k != "scenario"}
 
 
 def test_dask_local_cluster_gives_the_same_table(local, tmp_path):
@@ -263,6 +270,8 @@ def test_bad_sweep_command_lines(tmp_path, capsys):
     assert main(["sweep", str(spec_file), "--out", "x.csv", "--plot", "a.png",
                  "--metric", "nope"]) == 2
     assert "--metric must be one of" in capsys.readouterr().err
+    assert main(["sweep", str(spec_file)]) == 2
+    assert "--out FILE.parquet or FILE.csv is required" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------ overrides, knobs

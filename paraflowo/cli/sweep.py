@@ -16,9 +16,12 @@ HELP = ("sweep a grid of scenario parameters x traces x seeds over the policies,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see docs: Sweeps)")
-    parser.add_argument("--out", required=True, metavar="FILE",
+    parser.add_argument("--out", default=None, metavar="FILE",
                         help="the table: FILE.parquet or FILE.csv; points already in it are "
                              "skipped (resume)")
+    parser.add_argument("--export-points", default=None, metavar="DIR",
+                        help="instead of running, write each point's scenario (with its "
+                             "seed) as DIR/point-NNNN.toml for `paraflowo simulate --scenario`")
     parser.add_argument("--backend", default="loky", choices=("loky", "dask", "ray"),
                         help="engine: local processes (loky, default), a Dask cluster, Ray")
     parser.add_argument("--scheduler", default=None, metavar="ADDR",
@@ -31,6 +34,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="util_spread",
                         help="the column --plot draws (default util_spread)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from paraflowo.sim.sweep import load_sweep_spec, scenario_toml
+
+    try:
+        spec = load_sweep_spec(args.spec)
+    except FileNotFoundError:
+        raise UsageError(f"sweep spec {args.spec} not found") from None
+    folder = Path(args.export_points)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = spec.base()
+    points = spec.points()
+    width = max(4, len(str(len(points) - 1)))
+    for p in points:
+        sc = spec.scenario_of(p, base)
+        head = "".join(f"# {k} = {v!r}\n" for k, v in p.values)
+        if p.trace is not None:
+            head += f"# trace: paraflowo simulate --pcap {p.trace} --duration {sc.duration_s!r}"
+            head += f" --time-scale {spec.time_scale!r}\n" if spec.time_scale != 1.0 else "\n"
+        (folder / f"point-{p.index:0{width}d}.toml").write_text(
+            f"# point {p.index} of sweep {args.spec}, seed {p.seed}\n" + head
+            + scenario_toml(sc), encoding="utf-8")
+    print(f"wrote {len(points)} scenarios to {folder}")
+    return 0
 
 
 class _Progress:
@@ -52,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from paraflowo.sim.sweep import load_sweep_spec, sweep
 
     jobs = integer("--jobs", args.jobs, "process count") if args.jobs is not None else None
+    if args.export_points is not None:
+        return _export(args)
+    if args.out is None:
+        raise UsageError("--out FILE.parquet or FILE.csv is required (or --export-points DIR)")
     if args.scheduler is not None and args.backend != "dask":
         raise UsageError("--scheduler applies to --backend dask only")
     out = Path(args.out)
