@@ -39,6 +39,9 @@ cdef enum:
     PFO_SIM_CHUNK = 256      # ParaFlowO: arrivals counted in the detector per burst
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
+    PFO_SIM_FHIST_LEN = 16 + 59 * 8    # per-flow latency histogram (coarse)
+    PFO_SIM_NREO = 16        # n-reordering degrees counted one by one (>= 16: the last)
+    PFO_SIM_HIST_BUDGET = 1 << 21      # per-flow history entries, all flows together
 
 cdef extern from *:
     """
@@ -79,6 +82,19 @@ cdef inline Py_ssize_t pfo_sim_hist_index(int64_t v) noexcept nogil:
     return 2048 + (shift - 1) * 1024 + <Py_ssize_t>((v >> shift) - 1024)
 
 
+cdef inline Py_ssize_t pfo_sim_fhist_index(int64_t v) noexcept nogil:
+    # Per-flow latency bucket of v >= 0 (ns): exact below 16, then 8 buckets per
+    # power of two (relative width 1/8).
+    # Example: v = 5000 -> msb 12, shift 9, top = 9 -> 16 + 8 * 8 + 1 = 81,
+    # whose lower bound is 9 << 9 = 4608.
+    cdef int msb, shift
+    if v < 16:
+        return <Py_ssize_t>(v if v > 0 else 0)
+    msb = 63 - __builtin_clzll(<unsigned long long>v)
+    shift = msb - 3
+    return 16 + (shift - 1) * 8 + <Py_ssize_t>((v >> shift) - 8)
+
+
 @cython.final
 cdef class SimCore:
     # configuration (read-only after __init__)
@@ -104,6 +120,22 @@ cdef class SimCore:
     cdef int64_t* flow_seq           # next sequence number per flow
     cdef int64_t* flow_maxrel        # highest sequence number released per flow
     cdef int64_t* flow_ooo           # out-of-order packets per flow
+    # RFC 4737 (reordering extent, n-reordering) and the per-flow table
+    cdef readonly int64_t history    # receive-history entries kept per flow (power of 2)
+    cdef int64_t* flow_rcv           # packets released per flow (the receive index)
+    cdef uint32_t* hist_ring         # [n_flows][history][2]: seq of the last released
+                                     # packets, and the highest seq released up to each
+                                     # (both modulo 2**32)
+    cdef int64_t* flow_ext_max       # largest reordering extent per flow
+    cdef int64_t* flow_ext_sum       # sum of the extents of its reordered packets
+    cdef int64_t* flow_n3            # its packets n-reordered with n >= 3
+    cdef int64_t* nreo               # [PFO_SIM_NREO + 1] packets by n-reordering degree
+    cdef readonly int64_t ext_capped  # extents (or degrees) beyond the history: lower bounds
+    cdef int64_t* flow_arrived
+    cdef int64_t* flow_dropped
+    cdef int64_t* flow_lat_sum
+    cdef int64_t* flow_lat_max
+    cdef int64_t* flow_hist          # [n_flows][PFO_SIM_FHIST_LEN], or NULL (too many flows)
     cdef int64_t* arrived
     cdef int64_t* completed
     cdef int64_t* dropped
@@ -125,8 +157,11 @@ cdef class SimCore:
     cdef double* load                # rsspp: scratch, per core
     cdef char* seen                  # rsspp: scratch, per bucket
     cdef char* core_done             # rsspp: scratch, per core
+    cdef double target_load          # rsspp: shed only above max(this, mean load)
+    cdef double imbalance            # rsspp: rebalance only when max - min load > this
     cdef readonly int64_t migrations
     cdef readonly int64_t rebalances
+    cdef readonly int64_t balanced_periods  # rsspp: periods left alone (within imbalance)
     # ParaFlowO: the library's own components, driven through their cimport API
     cdef Breakup brk                 # ingress: detector + PSN allocator + flowlet scheduler
     cdef FlowletScheduler sched      # brk.scheduler (Eq. 2), fed egress delays
@@ -143,6 +178,7 @@ cdef class SimCore:
     cdef pfo_handle_t* drain_out     # drain output buffer
     cdef Py_ssize_t drain_cap
     cdef bint notify_drops
+    cdef bint reorder                # False: tagged packets leave egress as they complete
     cdef pfo_ns_t egress_now         # latest egress event time
     cdef pfo_ns_t rob_dl             # cached earliest reorder-queue deadline
     cdef readonly int64_t held       # packets held in reorder queues now
@@ -160,6 +196,7 @@ cdef class SimCore:
     # internal steps of the loop (not API)
     cdef inline void _refresh_next(self) noexcept nogil
     cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
+    cdef void _reordered(self, int32_t f, int64_t s) noexcept nogil
     cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
     cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
     cdef void _rebalance(self) noexcept nogil

@@ -7,8 +7,10 @@ from paraflowo._core.hashing import IndirectionTable
 
 POLICIES: Final[dict[str, int]]
 HIST_LEN: Final[int]
+FLOW_HIST_LEN: Final[int]
 
 def hist_lower_bounds() -> npt.NDArray[np.int64]: ...
+def flow_hist_lower_bounds() -> npt.NDArray[np.int64]: ...
 
 class SimCore:
     policy: Final[int]
@@ -20,6 +22,9 @@ class SimCore:
     exponential: Final[bool]
     migrations: Final[int]
     rebalances: Final[int]
+    balanced_periods: Final[int]
+    history: Final[int]
+    ext_capped: Final[int]
     held: Final[int]
     peak_held: Final[int]
     held_bytes: Final[int]
@@ -42,6 +47,8 @@ class SimCore:
         service_mean: npt.NDArray[np.float64] | None = ...,
         period_ns: int = ...,
         paraflowo: dict[str, Any] | None = ...,
+        target_load: float = ...,
+        imbalance: float = ...,
     ) -> None: ...
     def run(
         self,
@@ -53,4 +60,5 @@ class SimCore:
     ) -> int: ...
     def flush(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
+    def flow_stats(self) -> dict[str, Any]: ...
     def paraflowo_stats(self) -> dict[str, Any]: ...

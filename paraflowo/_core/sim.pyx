@@ -28,6 +28,24 @@ POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
 HIST_LEN = PFO_SIM_HIST_LEN
 
 
+#: Length of each flow's latency histogram in :meth:`SimCore.flow_stats`.
+FLOW_HIST_LEN = PFO_SIM_FHIST_LEN
+
+
+def flow_hist_lower_bounds():
+    """Lower bound (ns) of each per-flow latency bucket, ``int64[FLOW_HIST_LEN]``.
+
+    Exact below 16 ns, then 8 buckets per power of two (relative width 1/8).
+    """
+    idx = np.arange(PFO_SIM_FHIST_LEN, dtype=np.int64)
+    out = idx.copy()
+    hi = idx >= 16
+    shift = (idx[hi] - 16) // 8 + 1
+    top = (idx[hi] - 16) % 8 + 8
+    out[hi] = top << shift
+    return out
+
+
 def hist_lower_bounds():
     """Lower bound (ns) of each latency histogram bucket, ``int64[HIST_LEN]``."""
     idx = np.arange(PFO_SIM_HIST_LEN, dtype=np.int64)
@@ -69,23 +87,39 @@ cdef class SimCore:
         ``float64`` mean service time per core (exponential service).
     period_ns : int, default 100_000_000
         ``rsspp`` rebalance period.
+    target_load : float, default 0.0
+        ``rsspp``: a core gives away buckets only when its load (busy
+        fraction over the period) is above ``max(target_load, mean load)``;
+        0 balances to the mean.
+    imbalance : float, default 0.0
+        ``rsspp``: a period rebalances only when the busiest and the idlest
+        core's loads differ by more than this.
     paraflowo : dict, optional
         Required for (and only for) ``"paraflowo"``: ``{"breakup": Breakup,
         "reorder": ReorderQueues, "flow_key": uint64[n_flows], "flow_len":
-        uint16[n_flows], "notify_drops": bool}``.  The components are driven
+        uint16[n_flows], "notify_drops": bool, "reorder_enabled": bool}`` (``reorder_enabled``
+        False forwards tagged packets at egress as they complete, unordered).  The components are driven
         through their ``cimport`` API; :func:`paraflowo.simulate` builds them
         from a scenario's ``[paraflowo]`` table.
 
     Notes
     -----
     Cost per packet: a RETA lookup, a scan of the cores' ring heads per
-    completion (fast for 4..64 cores), a histogram increment.  No allocation
+    completion (fast for 4..64 cores), a histogram increment, the per-flow
+    counters (:meth:`flow_stats`) and one entry of the flow's receive history;
+    a reordered packet adds a binary search of that history (RFC 4737 extent)
+    and a backward scan as long as its n-reordering degree.  No allocation
     and no Python object per packet; :meth:`run` releases the GIL.
+
+    Memory per flow: ``history`` (1024 for up to 2048 flows, halved as the
+    flows double, at least 8) receive-history entries of 8 bytes, and a
+    488-bucket latency histogram of 8-byte counters while the flows number
+    at most 8594 (beyond, none: per-flow percentiles are unavailable).
     """
 
     def __init__(self, policy, service_ns, rx_queue, flow_hash, n_bins, bin_ns,
                  IndirectionTable reta not None, exponential=False, service_mean=None,
-                 period_ns=100_000_000, paraflowo=None):
+                 period_ns=100_000_000, paraflowo=None, target_load=0.0, imbalance=0.0):
         if policy not in POLICIES:
             raise ValueError(
                 f"policy must be one of rss, spray, rsspp, paraflowo, got {policy!r}")
@@ -110,6 +144,11 @@ cdef class SimCore:
         self.bin_ns = require_int("bin_ns", bin_ns, 1)
         self.period_ns = require_int("period_ns", period_ns, 1)
         self.exponential = bool(exponential)
+        for name, v in (("target_load", target_load), ("imbalance", imbalance)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
+        self.target_load = target_load
+        self.imbalance = imbalance
         self._keep = []
         cdef list k = self._keep
         cdef int nc = self.n_cores
@@ -143,6 +182,30 @@ cdef class SimCore:
         self.flow_seq = _ptr64(k, np.zeros(self.n_flows, np.int64))
         self.flow_maxrel = _ptr64(k, np.full(self.n_flows, -1, np.int64))
         self.flow_ooo = _ptr64(k, np.zeros(self.n_flows, np.int64))
+        cdef Py_ssize_t nf = self.n_flows
+        # receive history for RFC 4737: as many entries per flow as the budget
+        # allows (a power of two in [8, 1024]); an extent beyond it is a lower bound
+        h = 1024
+        while h > 8 and h * nf > PFO_SIM_HIST_BUDGET:
+            h >>= 1
+        self.history = h
+        self.flow_rcv = _ptr64(k, np.zeros(nf, np.int64))
+        hring = np.zeros(2 * nf * h, np.uint32)
+        k.append(hring)
+        cdef uint32_t[::1] ringv = hring
+        self.hist_ring = &ringv[0]
+        self.flow_ext_max = _ptr64(k, np.zeros(nf, np.int64))
+        self.flow_ext_sum = _ptr64(k, np.zeros(nf, np.int64))
+        self.flow_n3 = _ptr64(k, np.zeros(nf, np.int64))
+        self.nreo = _ptr64(k, np.zeros(PFO_SIM_NREO + 1, np.int64))
+        self.flow_arrived = _ptr64(k, np.zeros(nf, np.int64))
+        self.flow_dropped = _ptr64(k, np.zeros(nf, np.int64))
+        self.flow_lat_sum = _ptr64(k, np.zeros(nf, np.int64))
+        self.flow_lat_max = _ptr64(k, np.zeros(nf, np.int64))
+        # per-flow latency histograms while they fit twice that budget (32 MiB:
+        # up to 8594 flows); beyond, flow_stats reports None
+        self.flow_hist = (_ptr64(k, np.zeros(nf * PFO_SIM_FHIST_LEN, np.int64))
+                          if nf * PFO_SIM_FHIST_LEN <= 2 * PFO_SIM_HIST_BUDGET else NULL)
         self.arrived = _ptr64(k, np.zeros(nc, np.int64))
         self.completed = _ptr64(k, np.zeros(nc, np.int64))
         self.dropped = _ptr64(k, np.zeros(nc, np.int64))
@@ -188,6 +251,7 @@ cdef class SimCore:
             raise ValueError("reorder and allocator must use the same psn_bits")
         self.robq = &self.rq.q
         self.notify_drops = bool(cfg.get("notify_drops", True))
+        self.reorder = bool(cfg.get("reorder_enabled", True))
         key = np.ascontiguousarray(cfg["flow_key"], dtype=np.uint64).copy()
         ln = np.ascontiguousarray(cfg["flow_len"], dtype=np.uint16).copy()
         if key.shape != (nf,) or ln.shape != (nf,):
@@ -228,14 +292,82 @@ cdef class SimCore:
         self.next_t = bt
 
     cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
-        # the packet leaves egress at t: latency and per-flow order
-        self.hist[pfo_sim_hist_index(t - p.ingress_ns)] += 1
+        # the packet leaves egress at t: latency and per-flow order.  A packet
+        # below the highest sequence number its flow released is RFC 4737's
+        # Type-P-Reordered (out_of_order); the receive history then gives its
+        # extent and n-reordering degree.
+        cdef int64_t lat = t - p.ingress_ns
+        cdef int32_t f = p.flow
+        cdef int64_t slot
+        self.hist[pfo_sim_hist_index(lat)] += 1
         self.released += 1
-        if p.seq < self.flow_maxrel[p.flow]:
+        self.flow_lat_sum[f] += lat
+        if lat > self.flow_lat_max[f]:
+            self.flow_lat_max[f] = lat
+        if self.flow_hist != NULL:
+            self.flow_hist[f * PFO_SIM_FHIST_LEN + pfo_sim_fhist_index(lat)] += 1
+        if p.seq < self.flow_maxrel[f]:
             self.ooo += 1
-            self.flow_ooo[p.flow] += 1
+            self.flow_ooo[f] += 1
+            self._reordered(f, p.seq)
         else:
-            self.flow_maxrel[p.flow] = p.seq
+            self.flow_maxrel[f] = p.seq
+        slot = 2 * (f * self.history + (self.flow_rcv[f] & (self.history - 1)))
+        self.hist_ring[slot] = <uint32_t>p.seq        # low 32 bits, the pair in one line
+        self.hist_ring[slot + 1] = <uint32_t>self.flow_maxrel[f]
+        self.flow_rcv[f] += 1
+
+    cdef void _reordered(self, int32_t f, int64_t s) noexcept nogil:
+        # RFC 4737 for a reordered packet of flow f with sequence number s,
+        # about to get receive index i = flow_rcv[f] (the history holds indexes
+        # [lo, i) with their seq and running max, as pairs indexed by i & mask).
+        # Both are kept modulo 2**32 and compared by serial-number arithmetic
+        # (a > s  <=>  (int32)(a - s) > 0), exact while the history spans less
+        # than 2**31 sequence numbers: e.g. s = 4294967295 stored as 0xFFFFFFFF
+        # and a = 4294967297 stored as 1: (int32)(1 - 0xFFFFFFFF) = 2 > 0.
+        #  * extent (sec. 4.2.2): i - j, j the earliest receive index whose seq
+        #    is > s, i.e. the first index whose running max is > s.  The running
+        #    max never decreases: a binary search.
+        #  * n-reordering degree (sec. 5): how many packets received just
+        #    before it all have seq > s; degree >= 3 is what makes a TCP
+        #    receiver send 3 duplicate ACKs (a fast retransmit).
+        # Example: seqs received 0 1 4 5 2 -> for s = 2, i = 4: running max
+        # 0 1 4 5, first > 2 at j = 2, extent 2; before it 5, 4 (> 2), 1 (< 2):
+        # degree 2.
+        cdef int64_t i = self.flow_rcv[f], h = self.history, m = h - 1
+        cdef uint32_t* ring = self.hist_ring + 2 * f * h     # (seq, running max) pairs
+        cdef uint32_t s32 = <uint32_t>s
+        cdef int64_t lo = i - h if i > h else 0
+        cdef int64_t a, b, mid, ext, deg = 0, k
+        cdef bint capped = False
+        if <int32_t>(ring[2 * (lo & m) + 1] - s32) > 0:
+            a = lo               # j is lo, or earlier than the history reaches
+            capped = lo > 0
+        else:
+            a = lo               # invariant: running max at a <= s < running max at b
+            b = i - 1
+            while b - a > 1:
+                mid = a + (b - a) // 2
+                if <int32_t>(ring[2 * (mid & m) + 1] - s32) > 0:
+                    b = mid
+                else:
+                    a = mid
+            a = b
+        ext = i - a
+        k = i - 1
+        while k >= lo and <int32_t>(ring[2 * (k & m)] - s32) > 0:
+            deg += 1
+            k -= 1
+        if k < lo and lo > 0:
+            capped = True
+        if capped:
+            self.ext_capped += 1
+        self.flow_ext_sum[f] += ext
+        if ext > self.flow_ext_max[f]:
+            self.flow_ext_max[f] = ext
+        if deg >= 3:
+            self.flow_n3[f] += 1
+        self.nreo[deg if deg < PFO_SIM_NREO else PFO_SIM_NREO] += 1
 
     cdef void _complete_until(self, pfo_ns_t t) noexcept nogil:
         # every egress event up to t, in time order: completions (a core
@@ -362,6 +494,10 @@ cdef class SimCore:
             return
         # the delay sample, from the timestamps in the tagged packet's metadata
         self.brk.c_feedback(p.core, p.ingress_ns, t)
+        if not self.reorder:
+            # the A/B without reordering: it leaves as it completes
+            self._release(p, t)
+            return
         if pfo_rob_pass(self.robq.robs[p.queue], p.psn, t):
             # in order and nothing waiting on its queue: it leaves at once
             self._release(p, t)
@@ -433,6 +569,7 @@ cdef class SimCore:
         cdef int c, src, dst, it
         cdef uint32_t b, best, nb = self.reta_mask + 1
         cdef double target = 0.0, lb_dst, lb_src, per = <double>self.period_ns
+        cdef double lmax = 0.0, lmin = 0.0
         for c in range(self.n_cores):
             self.load[c] = 0.0
         for b in range(nb):
@@ -441,9 +578,22 @@ cdef class SimCore:
             self.seen[b] = 0
         for c in range(self.n_cores):
             target += self.load[c]
+            if c == 0 or self.load[c] > lmax:
+                lmax = self.load[c]
+            if c == 0 or self.load[c] < lmin:
+                lmin = self.load[c]
         target /= self.n_cores
+        if target < self.target_load:
+            target = self.target_load
         for c in range(self.n_cores):
             self.core_done[c] = 0
+        if self.imbalance > 0.0 and lmax - lmin <= self.imbalance:
+            # balanced enough: RSS++ leaves the table alone this period
+            for b in range(nb):
+                self.bucket_cnt[b] = 0
+            self.rebalances += 1
+            self.balanced_periods += 1
+            return
         for it in range(self.n_cores):
             # the most loaded core above target not yet handled
             src = -1
@@ -531,11 +681,13 @@ cdef class SimCore:
                 b = self.flow_hash[f] & self.reta_mask
                 c = pfo_reta_lookup(self.reta_entries, self.reta_mask, self.flow_hash[f])
             self.arrived[c] += 1
+            self.flow_arrived[f] += 1
             if self.tail[c] - self.head[c] > self.rx_queue:
                 self.dropped[c] += 1
                 self.flow_seq[f] += 1      # the flow's order still counts it
+                self.flow_dropped[f] += 1
                 if (policy == PFO_SIM_PARAFLOWO and (tmp.flags & PFO_FLAG_PARA)
-                        and self.notify_drops):
+                        and self.notify_drops and self.reorder):
                     # the vSwitch saw the enqueue fail: it tombstones the PSN
                     if t > self.egress_now:
                         self.egress_now = t
@@ -714,7 +866,38 @@ cdef class SimCore:
             "flow_out_of_order": np.asarray(<int64_t[:self.n_flows]>self.flow_ooo).copy(),
             "migrations": self.migrations,
             "rebalances": self.rebalances,
+            "balanced_periods": self.balanced_periods,
+            "n_reordering": np.asarray(<int64_t[:PFO_SIM_NREO + 1]>self.nreo).copy(),
+            "extent_capped": self.ext_capped,
+            "history": self.history,
             "reta": self.reta.entries_array(),
+        }
+
+    def flow_stats(self):
+        """Per-flow counters (copies), the FlowMonitor-style table's columns.
+
+        ``arrived``, ``dropped``, ``released``, ``out_of_order`` (RFC 4737
+        Type-P-Reordered packets), ``extent_max`` / ``extent_sum`` (RFC 4737
+        reordering extent of those packets), ``n3_reordered`` (packets whose
+        n-reordering degree is >= 3), ``latency_sum_ns``, ``latency_max_ns``
+        and ``latency_hist`` (``int64[n_flows, FLOW_HIST_LEN]``, see
+        :func:`flow_hist_lower_bounds`; ``None`` when the flows are too many
+        for the memory budget).
+        """
+        nf = self.n_flows
+        return {
+            "arrived": np.asarray(<int64_t[:nf]>self.flow_arrived).copy(),
+            "dropped": np.asarray(<int64_t[:nf]>self.flow_dropped).copy(),
+            "released": np.asarray(<int64_t[:nf]>self.flow_rcv).copy(),
+            "out_of_order": np.asarray(<int64_t[:nf]>self.flow_ooo).copy(),
+            "extent_max": np.asarray(<int64_t[:nf]>self.flow_ext_max).copy(),
+            "extent_sum": np.asarray(<int64_t[:nf]>self.flow_ext_sum).copy(),
+            "n3_reordered": np.asarray(<int64_t[:nf]>self.flow_n3).copy(),
+            "latency_sum_ns": np.asarray(<int64_t[:nf]>self.flow_lat_sum).copy(),
+            "latency_max_ns": np.asarray(<int64_t[:nf]>self.flow_lat_max).copy(),
+            "latency_hist": None if self.flow_hist == NULL else np.asarray(
+                <int64_t[:nf * PFO_SIM_FHIST_LEN]>self.flow_hist).reshape(
+                    nf, PFO_SIM_FHIST_LEN).copy(),
         }
 
     def paraflowo_stats(self):

@@ -36,6 +36,7 @@ COMMANDS = {
     "capacity": "paraflowo.cli.capacity",
     "memory": "paraflowo.cli.memory",
     "calibrate": "paraflowo.cli.calibrate",
+    "sweep": "paraflowo.cli.sweep",
 }
 
 

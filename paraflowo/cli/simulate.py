@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers must be >= 1, got {args.workers}")
         result = simulate(scenario, policies, trace=trace, progress=progress,
-                          workers=args.workers)
+                          workers=args.workers, trace_path=args.pcap)
     finally:
         progress.close()
     # each note said once: as a warning above, or in the table

@@ -16,17 +16,37 @@ from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FlowletScheduler
 from paraflowo._core.sim import SimCore
-from paraflowo.hashing import IndirectionTable
+from paraflowo.hashing import IndirectionTable, rss_hash_batch, rss_input, toeplitz
 from paraflowo.metadata import META_SIZE
 from paraflowo.reorder import ReorderQueues
-from paraflowo.sim.metrics import policy_metrics
+from paraflowo.sim.metrics import FLOW_COLUMNS, flow_metrics, policy_metrics
+from paraflowo.sim.provenance import provenance as _provenance
 from paraflowo.sim.scenario import Scenario
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
-__all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable"]
+__all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable",
+           "RECORD_METRICS"]
 
 #: Policies the simulator knows, in the order they are reported.
 POLICY_NAMES = ("rss", "paraflowo", "spray", "rsspp")
+
+
+#: Metric columns of :meth:`SimulationResult.to_records` (and of sweep tables), in
+#: order: the JSON names, ``core_utilization`` flattened as ``util_max`` /
+#: ``util_min`` / ``util_spread`` and ``latency_ns`` as ``latency_ns_p50``...
+RECORD_METRICS = ("util_max", "util_min", "util_spread", "packets", "completed", "released",
+                  "drops", "alert_bins", "latency_ns_p50", "latency_ns_p99",
+                  "latency_ns_p999", "out_of_order", "flows_out_of_order", "reordered_ratio",
+                  "reorder_extent_max", "reorder_extent_mean", "n3_reordered",
+                  "extent_capped")
+
+
+def _pandas(what: str):
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(f"{what} needs pandas: pip install 'paraflowo[sweep]'") from None
+    return pandas
 
 
 class PolicyUnavailable(ValueError):
@@ -41,19 +61,70 @@ class SimulationResult:
     policies: dict[str, dict]
     timing: dict[str, dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+    #: per policy, the per-flow table (:data:`paraflowo.sim.metrics.FLOW_COLUMNS`)
+    flows: dict[str, dict[str, list]] = field(default_factory=dict, repr=False)
 
     def to_dict(self, timing: bool = True) -> dict:
-        """The JSON shape: ``{"scenario", "policies", "timing", "notes"}``.
+        """The JSON shape: ``{"scenario", "policies", "notes", "provenance", "timing"}``.
 
         ``timing`` (wall-clock seconds, and per policy the CPU seconds of its
         event loop and the simulation rate, packets per CPU second) is the
-        only part that differs between two runs of the same seed; pass
-        ``timing=False`` to leave it out.
+        only part that differs between two runs of the same seed and command
+        line; pass ``timing=False`` to leave it out.  ``provenance`` (see
+        :func:`paraflowo.sim.provenance.provenance`) says what produced it.
         """
-        out = {"scenario": self.scenario, "policies": self.policies, "notes": self.notes}
+        out = {"scenario": self.scenario, "policies": self.policies, "notes": self.notes,
+               "provenance": self.provenance}
         if timing:
             out["timing"] = self.timing
         return out
+
+    def to_records(self) -> list[dict]:
+        """One tidy row per policy: ``scenario``, ``policy``, ``seed``, then
+        :data:`RECORD_METRICS` (plain Python ints and floats).
+
+        Examples
+        --------
+        >>> from paraflowo.sim import load_scenario, simulate
+        >>> r = simulate(load_scenario("paper-fig7").with_duration(0.05), ["rss", "spray"])
+        >>> [(row["policy"], row["drops"]) for row in r.to_records()]
+        [('rss', 0), ('spray', 0)]
+        """
+        rows = []
+        for name, m in self.policies.items():
+            util = m["core_utilization"]
+            row = {"scenario": self.scenario["name"], "policy": name,
+                   "seed": int(self.scenario["seed"]),
+                   "util_max": max(util), "util_min": min(util),
+                   "util_spread": round(max(util) - min(util), 6)}
+            for k in RECORD_METRICS[3:]:
+                if k.startswith("latency_ns_"):
+                    row[k] = m["latency_ns"][k[len("latency_ns_"):]]
+                else:
+                    row[k] = m[k]
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """:meth:`to_records` as a pandas DataFrame (needs the ``sweep`` extra)."""
+        pd = _pandas("SimulationResult.to_frame")
+        return pd.DataFrame.from_records(self.to_records())
+
+    def flow_records(self) -> list[dict]:
+        """The per-flow table, FlowMonitor-style: one row per (policy, flow)
+        with ``policy`` then :data:`paraflowo.sim.metrics.FLOW_COLUMNS`."""
+        rows = []
+        for name, cols in self.flows.items():
+            for i in range(len(cols["flow"])):
+                rows.append({"policy": name, **{c: cols[c][i] for c in FLOW_COLUMNS}})
+        return rows
+
+    def flow_frame(self):
+        """:meth:`flow_records` as a pandas DataFrame (needs the ``sweep`` extra)."""
+        pd = _pandas("SimulationResult.flow_frame")
+        return pd.DataFrame.from_records(self.flow_records(),
+                                         columns=("policy",) + FLOW_COLUMNS)
 
     def to_json(self, timing: bool = True) -> str:
         return json.dumps(self.to_dict(timing), indent=1, sort_keys=False)
@@ -106,6 +177,8 @@ def _engine(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTa
     return SimCore(name, svc, cores.rx_queue, flows.hashes, n_bins, bin_ns, reta,
                    exponential=cores.service == "exponential", service_mean=mean,
                    period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))),
+                   target_load=scenario.rsspp_target_load,
+                   imbalance=scenario.rsspp_imbalance,
                    paraflowo=_paraflowo_components(scenario, flows, reta)
                    if name == "paraflowo" else None)
 
@@ -136,7 +209,7 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
         len(flows), dtype=np.uint64)
     return {"breakup": brk, "reorder": rq,
             "flow_key": key, "flow_len": flows.packet_bytes,
-            "notify_drops": cfg["notify_drops"]}
+            "notify_drops": cfg["notify_drops"], "reorder_enabled": cfg["reorder"]}
 
 
 def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
@@ -183,7 +256,8 @@ def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> floa
 
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
              trace=None, progress: Callable[[int, int], None] | None = None,
-             workers: int | None = None) -> SimulationResult:
+             workers: int | None = None, trace_path=None,
+             command=None) -> SimulationResult:
     """Run ``policies`` on the scenario's traffic (the same arrivals for each).
 
     Parameters
@@ -200,6 +274,11 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         Threads running the policies side by side (their event loops release
         the GIL); default: one per policy, at most the number of CPUs.  The
         results do not depend on it.
+    trace_path : str or pathlib.Path, optional
+        The capture ``trace`` was read from, recorded (with its SHA-256) in
+        the result's provenance.
+    command : str or sequence of str, optional
+        The command line recorded in the provenance (default ``sys.argv``).
 
     Returns
     -------
@@ -235,12 +314,17 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     notes: list[str] = []
     if trace is None:
         flows = make_flows(scenario, rng_flows)
+        if scenario.cores.rss_fields == "l3":
+            flows.hashes = rss_hash_batch(flows.tuples, ports=False)
         duration_ns = int(round(scenario.duration_s * 1e9))
         source = Traffic(flows, duration_ns, int(round(scenario.jitter_period_s * 1e9)),
                          rng_traffic)
         chunks = iter(source.chunks())
     else:
         flows = trace.flow_table()
+        if scenario.cores.rss_fields == "l3":
+            flows.hashes = np.array([toeplitz(rss_input(k[0], k[1])) for k in trace.keys],
+                                    dtype=np.uint32)
         duration_ns = trace.duration_ns
         if scenario.duration_s * 1e9 < duration_ns:
             duration_ns = int(round(scenario.duration_s * 1e9))
@@ -298,15 +382,19 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         if pool is not None:
             pool.shutdown()
     out = {}
+    flow_tables: dict = {}
     timing: dict = {"wall_s": 0.0, "generate_s": round(gen["s"], 4), "workers": workers}
     for p, eng in engines.items():
         t0 = time.thread_time()
         eng.flush()
         seconds[p] += time.thread_time() - t0
-        m = policy_metrics(eng.stats(), duration_ns, bin_ns, scenario.alert_threshold)
+        fst = eng.flow_stats()
+        m = policy_metrics(eng.stats(), duration_ns, bin_ns, scenario.alert_threshold, fst)
+        flow_tables[p] = flow_metrics(fst, flows.group, flows.labels)
         if p == "rsspp":
             st = eng.stats()
-            m["rsspp"] = {"rebalances": st["rebalances"], "migrations": st["migrations"]}
+            m["rsspp"] = {"rebalances": st["rebalances"], "migrations": st["migrations"],
+                          "balanced_periods": st["balanced_periods"]}
         if p == "paraflowo":
             m["paraflowo"] = _paraflowo_metrics(eng, flows)
         out[p] = m
@@ -325,4 +413,5 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                              "core_rss": sorted({int(reta.queue(int(flows.hashes[i])))
                                                  for i in idx[:16]})}
     sc["groups"] = labels
-    return SimulationResult(sc, out, timing, notes)
+    prov = _provenance(command, [trace_path] if trace_path is not None else [])
+    return SimulationResult(sc, out, timing, notes, prov, flow_tables)

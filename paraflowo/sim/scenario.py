@@ -32,6 +32,8 @@ KEYS: dict[str, tuple[Any, str]] = {
     "cores.service": ("deterministic", "service time: 'deterministic' or 'exponential'"),
     "cores.rx_queue": (4096, "waiting packets per RX queue (drop-tail), 1..2**24"),
     "cores.reta_size": (128, "RSS indirection table entries, a power of two"),
+    "cores.rss_fields": ("l3l4", "RSS hash input: 'l3l4' (addresses and ports) or 'l3' "
+                                 "(addresses only)"),
     "flows[].count": (1, "flows in this group (>= 1)"),
     "flows[].rate_pps": (None, "packets/s per flow: a number, or [lo, hi] drawn per flow"),
     "flows[].jitter": (0.0, "rate varies by +-this fraction, redrawn every jitter_period_s"),
@@ -39,6 +41,10 @@ KEYS: dict[str, tuple[Any, str]] = {
     "flows[].packet_bytes": (500, "packet length, bytes (64..9000)"),
     "flows[].name": ("", "label (e.g. 'elephant') shown in the output"),
     "rsspp.period_s": (0.1, "RSS++ rebalance period, seconds (> 0)"),
+    "rsspp.target_load": (0.0, "RSS++ target load: a core sheds buckets only above "
+                               "max(this, the mean load); 0 = the mean load, [0, 1]"),
+    "rsspp.imbalance": (0.0, "RSS++ imbalance threshold: a period rebalances only when the "
+                             "busiest and idlest cores' loads differ by more than this, [0, 1]"),
 }
 
 #: ``[paraflowo]`` key -> (default, meaning).  ``n_para = 0`` means every core.
@@ -65,13 +71,15 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "t_switch_max_us": (10000.0, "upper clamp of T_switch, us"),
     "t_switch_init_us": (50.0, "T_switch of a core before its first delay sample, us"),
     "notify_drops": (True, "an RX-queue drop of a tagged packet tombstones its PSN at egress"),
+    "reorder": (True, "reorder at egress; false forwards flowlets as they complete (the "
+                      "A/B of DPDK packet_ordering --disable-reorder)"),
 }
 
 _TOP = {"name", "description", "duration_s", "seed", "bin_s", "alert_threshold",
         "jitter_period_s", "cores", "flows", "rsspp", "paraflowo"}
-_CORES = {"count", "service_mpps", "service", "rx_queue", "reta_size"}
+_CORES = {"count", "service_mpps", "service", "rx_queue", "reta_size", "rss_fields"}
 _FLOW = {"count", "rate_pps", "jitter", "arrivals", "packet_bytes", "name"}
-_RSSPP = {"period_s"}
+_RSSPP = {"period_s", "target_load", "imbalance"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +91,7 @@ class CoresSpec:
     service: str = "deterministic"
     rx_queue: int = 4096
     reta_size: int = 128
+    rss_fields: str = "l3l4"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,12 +120,101 @@ class Scenario:
     jitter_period_s: float = 1.0
     description: str = ""
     rsspp_period_s: float = 0.1
+    rsspp_target_load: float = 0.0
+    rsspp_imbalance: float = 0.0
     paraflowo: dict = dataclasses.field(default_factory=lambda: _paraflowo_table({}))
 
     def with_duration(self, duration_s: float) -> "Scenario":
         """A copy with another duration (the command's ``--duration``)."""
         d = _num("duration", duration_s, lo=0.0, open_lo=True)
         return dataclasses.replace(self, duration_s=d)
+
+    def with_overrides(self, overrides: dict[str, Any] | None = None,
+                       /, **keys: Any) -> "Scenario":
+        """A copy with dotted keys replaced, validated as :func:`load_scenario` does.
+
+        Parameters
+        ----------
+        overrides : dict, optional
+            Dotted scenario key -> new value, as in the TOML file:
+            ``"duration_s"``, ``"seed"``, ``"cores.count"``,
+            ``"paraflowo.n_para"``, ``"rsspp.period_s"``,
+            ``"flows[0].rate_pps"``...  Applied together, then validated.
+        **keys
+            More overrides for top-level keys (``duration_s=0.2``).
+
+        Returns
+        -------
+        Scenario
+            A new scenario; this one is unchanged.
+
+        Raises
+        ------
+        TypeError
+            ``overrides`` is not a dict.
+        ValueError
+            An unknown key, a flow group that does not exist, or a value the
+            scenario checks refuse; the message names the key
+            (``override paraflowo.alpha = 2.0: paraflowo.alpha must be in
+            (0, 1], got 2.0``).
+
+        Examples
+        --------
+        >>> from paraflowo.sim import load_scenario
+        >>> s = load_scenario("paper-fig7")
+        >>> t = s.with_overrides({"paraflowo.n_para": 2, "flows[0].rate_pps": 5e5})
+        >>> t.paraflowo["n_para"], t.flows[0].rate_pps, s.paraflowo["n_para"]
+        (2, 500000.0, 0)
+        """
+        if overrides is not None and not isinstance(overrides, dict):
+            raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}")
+        items = list((overrides or {}).items()) + list(keys.items())
+        data = self.to_toml_dict()
+        for key, value in items:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"override keys must be dotted scenario keys, got {key!r}")
+            _set_dotted(data, key, value)
+        try:
+            return parse_scenario(data)
+        except ValueError as exc:
+            # name the override that the checks refuse: the first one that
+            # fails on its own, else all of them (a combination fails)
+            for key, value in items:
+                one = self.to_toml_dict()
+                _set_dotted(one, key, value)
+                try:
+                    parse_scenario(one)
+                except ValueError:
+                    raise ValueError(f"override {key} = {value!r}: {exc}") from None
+            shown = ", ".join(f"{k} = {v!r}" for k, v in items)
+            raise ValueError(f"overrides {shown}: {exc}") from None
+
+    def to_toml_dict(self) -> dict:
+        """The scenario as the dict a TOML file would parse to (round-trips
+        through :func:`parse_scenario`)."""
+        c = self.cores
+        svc = c.service_mpps
+        flows = []
+        for f in self.flows:
+            flows.append({"count": f.count, "rate_pps": list(f.rate_pps)
+                          if isinstance(f.rate_pps, tuple) else f.rate_pps,
+                          "jitter": f.jitter, "arrivals": f.arrivals,
+                          "packet_bytes": f.packet_bytes, "name": f.name})
+        return {
+            "name": self.name, "description": self.description,
+            "duration_s": self.duration_s, "seed": self.seed, "bin_s": self.bin_s,
+            "alert_threshold": self.alert_threshold, "jitter_period_s": self.jitter_period_s,
+            "cores": {"count": c.count,
+                      # one number when all cores are alike, so that cores.count
+                      # can be overridden alone
+                      "service_mpps": svc[0] if len(set(svc)) == 1 else list(svc),
+                      "service": c.service, "rx_queue": c.rx_queue,
+                      "reta_size": c.reta_size, "rss_fields": c.rss_fields},
+            "flows": flows,
+            "rsspp": {"period_s": self.rsspp_period_s, "target_load": self.rsspp_target_load,
+                      "imbalance": self.rsspp_imbalance},
+            "paraflowo": dict(self.paraflowo),
+        }
 
     def to_dict(self) -> dict:
         """Plain-data form (the ``scenario`` part of the JSON output)."""
@@ -200,6 +298,7 @@ def parse_scenario(data: dict) -> Scenario:
                      ("deterministic", "exponential")),
         rx_queue=_num("cores.rx_queue", cores.get("rx_queue", 4096), 1, 1 << 24, integer=True),
         reta_size=reta,
+        rss_fields=_str("cores.rss_fields", cores.get("rss_fields", "l3l4"), ("l3", "l3l4")),
     )
     flows = data["flows"]
     if not isinstance(flows, list) or not flows:
@@ -247,6 +346,9 @@ def parse_scenario(data: dict) -> Scenario:
         flows=tuple(groups),
         rsspp_period_s=float(_num("rsspp.period_s", rsspp.get("period_s", 0.1), 0.0,
                                   open_lo=True)),
+        rsspp_target_load=float(_num("rsspp.target_load", rsspp.get("target_load", 0.0),
+                                     0.0, 1.0)),
+        rsspp_imbalance=float(_num("rsspp.imbalance", rsspp.get("imbalance", 0.0), 0.0, 1.0)),
         paraflowo=dict(para),
     )
 
@@ -283,6 +385,42 @@ def _paraflowo_table(para: Any) -> dict:
         raise ValueError(f"paraflowo.t_switch_max_us must be >= t_switch_min_us, "
                          f"got {out['t_switch_max_us']}")
     return out
+
+
+_DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    """``data[a][b]... = value`` for ``key = "a.b"`` or ``"flows[2].rate_pps"``."""
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        m = _DOTTED.match(part)
+        if m is None:
+            raise ValueError(f"override key {key!r}: {part!r} is not a key name "
+                             "(letters, digits, _, optionally [index])")
+        name, index = m.group(1), m.group(2)
+        last = depth == len(parts) - 1
+        if not isinstance(node, dict):
+            raise ValueError(f"override key {key!r}: "
+                             f"{'.'.join(parts[:depth])} is not a table")
+        if index is not None:
+            seq = node.get(name)
+            if not isinstance(seq, list):
+                raise ValueError(f"override key {key!r}: {name} is not an array")
+            i = int(index)
+            if i >= len(seq):
+                raise ValueError(f"override key {key!r}: {name}[{i}] does not exist "
+                                 f"(the scenario has {len(seq)})")
+            if last:
+                seq[i] = value
+            else:
+                node = seq[i]
+            continue
+        if last:
+            node[name] = value
+        else:
+            node = node.setdefault(name, {})
 
 
 def builtin_scenarios() -> list[str]:

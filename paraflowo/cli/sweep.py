@@ -1,0 +1,126 @@
+"""``paraflowo sweep``: run a grid of simulations, write one tidy row per point and policy."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from paraflowo.cli import UsageError
+
+HELP = ("sweep a grid of scenario parameters x traces x seeds over the policies, on local "
+        "processes, Dask or Ray; one row per point, seed and policy (Parquet or CSV)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see docs: Sweeps)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="the table: FILE.parquet or FILE.csv; points already in it are "
+                             "skipped (resume)")
+    parser.add_argument("--export-points", default=None, metavar="DIR",
+                        help="instead of running, write each point's scenario (with its "
+                             "seed) as DIR/point-NNNN.toml for `paraflowo simulate --scenario`")
+    parser.add_argument("--backend", default="loky", choices=("loky", "dask", "ray"),
+                        help="engine: local processes (loky, default), a Dask cluster, Ray")
+    parser.add_argument("--scheduler", default=None, metavar="ADDR",
+                        help="Dask scheduler address (default with --backend dask: a local "
+                             "cluster of --jobs processes)")
+    parser.add_argument("--jobs", default=None, metavar="N",
+                        help="worker processes (default: one per CPU); 1 runs in this process")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="draw --metric over the grid, per policy")
+    parser.add_argument("--metric", default="util_spread",
+                        help="the column --plot draws (default util_spread)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from paraflowo.sim.sweep import load_sweep_spec, scenario_toml
+
+    try:
+        spec = load_sweep_spec(args.spec)
+    except FileNotFoundError:
+        raise UsageError(f"sweep spec {args.spec} not found") from None
+    folder = Path(args.export_points)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = spec.base()
+    points = spec.points()
+    width = max(4, len(str(len(points) - 1)))
+    for p in points:
+        sc = spec.scenario_of(p, base)
+        head = "".join(f"# {k} = {v!r}\n" for k, v in p.values)
+        if p.trace is not None:
+            head += f"# trace: paraflowo simulate --pcap {p.trace} --duration {sc.duration_s!r}"
+            head += f" --time-scale {spec.time_scale!r}\n" if spec.time_scale != 1.0 else "\n"
+        (folder / f"point-{p.index:0{width}d}.toml").write_text(
+            f"# point {p.index} of sweep {args.spec}, seed {p.seed}\n" + head
+            + scenario_toml(sc), encoding="utf-8")
+    print(f"wrote {len(points)} scenarios to {folder}")
+    return 0
+
+
+class _Progress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, done: int, total: int, eta_s: float) -> None:
+        if not self.enabled:
+            return
+        eta = "?" if math.isnan(eta_s) else f"{eta_s:.0f} s"
+        sys.stderr.write(f"sweep: {done}/{total} points done, "
+                         f"{time.perf_counter() - self.t0:.0f} s elapsed, ETA {eta}\n")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from paraflowo.cli._common import integer
+    from paraflowo.sim.sweep import load_sweep_spec, sweep
+
+    jobs = integer("--jobs", args.jobs, "process count") if args.jobs is not None else None
+    if args.export_points is not None:
+        return _export(args)
+    if args.out is None:
+        raise UsageError("--out FILE.parquet or FILE.csv is required (or --export-points DIR)")
+    if args.scheduler is not None and args.backend != "dask":
+        raise UsageError("--scheduler applies to --backend dask only")
+    out = Path(args.out)
+    if out.suffix not in (".parquet", ".csv"):
+        raise UsageError(f"--out must end in .parquet or .csv, got {args.out}")
+    try:
+        spec = load_sweep_spec(args.spec)
+    except FileNotFoundError:
+        raise UsageError(f"sweep spec {args.spec} not found") from None
+    if args.plot is not None:
+        from paraflowo.sim.runner import RECORD_METRICS
+        if args.metric not in RECORD_METRICS:
+            raise UsageError(f"--metric must be one of {', '.join(RECORD_METRICS)}, "
+                             f"got {args.metric!r}")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from paraflowo.sim.sweep_plot import PLOT_HINT
+            raise UsageError(PLOT_HINT) from None
+    try:
+        res = sweep(spec, out, backend=args.backend, scheduler=args.scheduler, jobs=jobs,
+                    progress=_Progress(not args.quiet), command=sys.argv)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"paraflowo sweep: interrupted; the points done so far are in {out}: run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
+    n_points = len(spec.points())
+    print(f"{len(res.rows)} rows ({n_points} points x {len(spec.policies)} policies): "
+          f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}")
+    for f in res.failed:
+        params = ", ".join(f"{k}={v!r}" for k, v in f.items() if k != "error")
+        print(f"failed point ({params}): {f['error']}", file=sys.stderr)
+    if args.plot is not None and res.rows:
+        from paraflowo.sim.sweep_plot import plot_sweep
+        fig = plot_sweep(res.rows, list(spec.grid), args.metric, spec.policies)
+        fig.savefig(args.plot, dpi=110)
+        print(f"wrote {args.plot}")
+    return 1 if res.failed else 0
