@@ -15,6 +15,7 @@ pytest.importorskip("pyarrow")
 
 import paraflowo.sim.sweep as sweep_mod  # noqa: E402
 from paraflowo.cli import main  # noqa: E402
+from paraflowo.errors import MissingDependency  # noqa: E402
 from paraflowo.sim import load_scenario, simulate  # noqa: E402
 from paraflowo.sim.provenance import SCHEMA_VERSION, file_sha256, provenance  # noqa: E402
 from paraflowo.sim.runner import RECORD_METRICS, SimulationResult  # noqa: E402
@@ -411,14 +412,14 @@ def test_a_missing_extra_says_how_to_install(tmp_path, capsys, monkeypatch, miss
     out = tmp_path / "x.parquet"
     assert main(["sweep", str(spec_file), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "pip install 'paraflowo[sweep]'" in err and f"({missing} is missing)" in err
+    assert "pip install 'paraflowo[sweep]'" in err and f"needs {missing.split('.')[0]}" in err
     assert not out.exists()
 
 
 def test_ray_backend_without_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setitem(sys.modules, "ray.util.joblib", None)
-    with pytest.raises(ImportError, match="--backend ray needs ray"):
+    with pytest.raises(MissingDependency, match=r"--backend ray needs ray.*paraflowo\[ray\]"):
         sweep(SPEC, backend="ray")
 
 
@@ -454,3 +455,25 @@ def test_resume_runs_exactly_the_missing_points(tmp_path, monkeypatch, lost, fmt
         == sorted((p.values[0][1], p.values[1][1], p.seed)
                   for p in parse_sweep_spec(spec).points() if p.index in lost)
     assert res.rows == full.rows == read_table(out)[0]
+
+
+def test_bad_outputs_fail_before_the_sweep(tmp_path, capsys, monkeypatch):
+    # --out and --plot are checked before any point runs: nothing is simulated
+    monkeypatch.setattr(sweep_mod, "_run_point", _fail_if_called)
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('seeds = 1\n[overrides]\nduration_s = 0.01\n')
+    cases = [
+        ["--out", str(tmp_path / "missing-dir" / "x.csv")],
+        ["--out", "-"],
+        ["--out", str(tmp_path / "x.csv"), "--plot", str(tmp_path / "missing-dir" / "p.png")],
+        ["--out", str(tmp_path / "x.csv"), "--plot", str(tmp_path / "p.notaformat")],
+    ]
+    for extra in cases:
+        assert main(["sweep", str(spec_file), "--jobs", "1", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err, (extra, err)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("a point ran although an output was invalid")

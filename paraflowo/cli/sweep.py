@@ -76,6 +76,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from paraflowo.cli import _common as c
     from paraflowo.cli._common import integer
     from paraflowo.sim.sweep import load_sweep_spec, sweep
 
@@ -86,9 +87,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--out FILE.parquet or FILE.csv is required (or --export-points DIR)")
     if args.scheduler is not None and args.backend != "dask":
         raise UsageError("--scheduler applies to --backend dask only")
+    if args.out == c.STDOUT:
+        raise UsageError("--out must be a file (FILE.parquet or FILE.csv), got '-': the table "
+                         "is read back to resume an interrupted sweep")
     out = Path(args.out)
     if out.suffix not in (".parquet", ".csv"):
         raise UsageError(f"--out must end in .parquet or .csv, got {args.out}")
+    # outputs are checked now, not after the whole sweep
+    plot_to_stdout = c.check_outputs(("--out", args.out, True), ("--plot", args.plot, True))
+    c.check_plot_output(args.plot)
+    say = sys.stderr if plot_to_stdout else sys.stdout
     try:
         spec = load_sweep_spec(args.spec)
     except FileNotFoundError:
@@ -98,29 +106,26 @@ def run(args: argparse.Namespace) -> int:
         if args.metric not in RECORD_METRICS:
             raise UsageError(f"--metric must be one of {', '.join(RECORD_METRICS)}, "
                              f"got {args.metric!r}")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from paraflowo.sim.sweep_plot import PLOT_HINT
-            raise UsageError(PLOT_HINT) from None
     try:
         res = sweep(spec, out, backend=args.backend, scheduler=args.scheduler, jobs=jobs,
                     progress=_Progress(not args.quiet), command=sys.argv)
-    except ImportError as exc:
-        raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         print(f"paraflowo sweep: interrupted; the points done so far are in {out}: run the "
               "same command again to resume", file=sys.stderr)
         return 130
     n_points = len(spec.points())
     print(f"{len(res.rows)} rows ({n_points} points x {len(spec.policies)} policies): "
-          f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}")
+          f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}",
+          file=say)
     for f in res.failed:
         params = ", ".join(f"{k}={v!r}" for k, v in f.items() if k != "error")
         print(f"failed point ({params}): {f['error']}", file=sys.stderr)
     if args.plot is not None and res.rows:
         from paraflowo.sim.sweep_plot import plot_sweep
         fig = plot_sweep(res.rows, list(spec.grid), args.metric, spec.policies)
-        fig.savefig(args.plot, dpi=110)
-        print(f"wrote {args.plot}")
+        if args.plot == c.STDOUT:
+            fig.savefig(sys.stdout.buffer, format="png", dpi=110)
+        else:
+            fig.savefig(args.plot, dpi=110)
+            print(f"wrote {args.plot}", file=say)
     return 1 if res.failed else 0

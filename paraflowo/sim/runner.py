@@ -16,6 +16,7 @@ from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FlowletScheduler
 from paraflowo._core.sim import SimCore
+from paraflowo.errors import MissingDependency
 from paraflowo.hashing import IndirectionTable, rss_hash_batch, rss_input, toeplitz
 from paraflowo.metadata import META_SIZE
 from paraflowo.reorder import ReorderQueues
@@ -45,7 +46,7 @@ def _pandas(what: str):
     try:
         import pandas
     except ImportError:
-        raise ImportError(f"{what} needs pandas: pip install 'paraflowo[sweep]'") from None
+        raise MissingDependency(what, "pandas", "sweep") from None
     return pandas
 
 

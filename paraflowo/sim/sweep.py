@@ -38,6 +38,7 @@ from paraflowo.sim.runner import RECORD_METRICS, simulate
 from paraflowo.sim.scenario import Scenario
 from paraflowo.sim.sweep_spec import (SweepPoint, SweepSpec, load_sweep_spec,
                                       parse_sweep_spec, scenario_toml, spawn_seeds)
+from paraflowo.errors import MissingDependency
 from paraflowo.sim.tables import (_cell, _columns, _point_key, _row_key, _write_table,
                                   read_table)
 
@@ -46,8 +47,6 @@ __all__ = ["SweepSpec", "SweepPoint", "SweepResult", "load_sweep_spec", "parse_s
 
 #: Engines that run the points.
 BACKENDS = ("loky", "dask", "ray")
-
-SWEEP_HINT = "sweeps need pandas, pyarrow, joblib and dask: pip install 'paraflowo[sweep]'"
 
 
 # ------------------------------------------------------------------- engines
@@ -62,8 +61,8 @@ def _require(backend: str, path: Path | None) -> None:
             __import__(mod)
         except ImportError:
             if mod.startswith("ray"):
-                raise ImportError("--backend ray needs ray: pip install 'ray[default]'") from None
-            raise ImportError(f"{SWEEP_HINT} ({mod} is missing)") from None
+                raise MissingDependency("--backend ray", "ray", "ray") from None
+            raise MissingDependency("sweeps", mod.split(".")[0], "sweep") from None
 
 
 def _run_point(scenario: Scenario, policies: tuple[str, ...], trace: str | None,
@@ -85,7 +84,7 @@ def _iter_loky(tasks: list, jobs: int | None) -> Iterator[tuple[int, Any]]:
     try:
         import joblib
     except ImportError:
-        raise ImportError(SWEEP_HINT) from None
+        raise MissingDependency("sweeps", "joblib", "sweep") from None
     n_jobs = jobs if jobs is not None else -1
     par = joblib.Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
     yield from par(joblib.delayed(_indexed)(i, args) for i, args in tasks)
@@ -100,7 +99,7 @@ def _iter_ray(tasks: list, jobs: int | None) -> Iterator[tuple[int, Any]]:
         import joblib
         from ray.util.joblib import register_ray
     except ImportError:
-        raise ImportError("--backend ray needs ray: pip install 'ray[default]'") from None
+        raise MissingDependency("--backend ray", "ray", "ray") from None
     register_ray()
     with joblib.parallel_config(backend="ray"):
         par = joblib.Parallel(n_jobs=jobs if jobs is not None else -1,
@@ -112,7 +111,7 @@ def _iter_dask(tasks: list, jobs: int | None, scheduler) -> Iterator[tuple[int, 
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise ImportError(SWEEP_HINT) from None
+        raise MissingDependency("sweeps", "dask.distributed", "sweep") from None
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
@@ -150,7 +149,7 @@ class SweepResult:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError(SWEEP_HINT) from None
+            raise MissingDependency("tables as DataFrames", "pandas", "sweep") from None
         df = pd.DataFrame.from_records(self.rows, columns=list(self.columns))
         types = {"int": "int64", "float": "float64", "bool": "bool", "str": "object",
                  "json": "object"}
@@ -198,8 +197,9 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
         An invalid spec or grid value (the key is named), an unknown backend
         or output extension, or an ``out`` table that belongs to another
         sweep.
-    ImportError
-        The ``sweep`` extra is missing.
+    paraflowo.errors.MissingDependency
+        The ``sweep`` extra (or, for ``backend="ray"``, the ``ray`` extra) is
+        missing; an :class:`ImportError` whose message names the extra.
     """
     if isinstance(spec, (str, Path)):
         spec = load_sweep_spec(spec)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["plot_sweep", "PLOT_HINT"]
+from paraflowo.errors import MissingDependency
 
-PLOT_HINT = "sweep plots need matplotlib: pip install 'paraflowo[plot]'"
+__all__ = ["plot_sweep"]
 
 
 def _mean_by(rows: Sequence[dict], keys: Sequence[str], metric: str) -> dict:
@@ -48,13 +48,13 @@ def plot_sweep(rows: Sequence[dict], grid_keys: Sequence[str], metric: str,
     ------
     ValueError
         No rows, or ``metric`` is not a numeric column of them.
-    ImportError
-        matplotlib is missing.
+    paraflowo.errors.MissingDependency
+        matplotlib is missing (an :class:`ImportError`).
     """
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError(PLOT_HINT) from None
+        raise MissingDependency("sweep plots", "matplotlib", "plot") from None
     if not rows:
         raise ValueError("rows must hold at least one sweep row, got none")
     numeric = [c for c, v in rows[0].items()
