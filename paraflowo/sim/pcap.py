@@ -1,13 +1,34 @@
-"""Real traces: arrival times and 5-tuples from a pcap or pcapng capture.
+"""Real traces: arrival times, lengths and 5-tuples from a pcap or pcapng capture.
 
-The container (classic pcap in either byte order, micro- or nanosecond
-timestamps; pcapng with per-interface ``if_tsresol``) is read here, so
-timestamps stay exact integers of nanoseconds; each frame is decoded with
-``dpkt`` (optional dependency: ``pip install 'paraflowo[pcap]'``).  Link types:
-Ethernet (1), raw IP (12, 14, 101), IPv4 (228), IPv6 (229), Linux cooked (113).
+Two readers give the same :class:`Trace` (the tests compare them on captures
+they write):
 
-A capture cut short (a partial record at the end) is read up to the damage and
-the :class:`Trace` says so in ``notes``; non-IP frames are skipped and counted.
+* ``engine="fast"`` (the default, numpy only): the file is memory-mapped, one
+  Python pass over the record headers collects each packet's timestamp,
+  lengths and byte offset, then the Ethernet (802.1Q / 802.1ad / QinQ tags),
+  IPv4, IPv6, TCP and UDP headers of every packet are decoded at once with
+  vectorised numpy gathers.  Frames it does not parse itself (802.3/LLC,
+  MPLS, PPPoE, IPv6 extension headers, IP headers cut by the snap length,
+  more than two VLAN tags) go to ``dpkt`` one by one, when it is installed
+  (``pip install 'paraflowo[pcap]'``); without dpkt they count as flowless
+  and a note says so.
+* ``engine="dpkt"``: every frame through ``dpkt`` (the reference path).
+
+Containers: classic pcap (either byte order, micro- or nanosecond magic) and
+pcapng (any number of sections and interfaces, each interface's
+``if_tsresol`` and ``if_tsoffset``; Enhanced, Simple and obsolete Packet
+Blocks).  Timestamps stay exact integers of nanoseconds.  Link types:
+Ethernet (1), Linux cooked (113), raw IP (12, 14, 101, 228, 229).
+
+Flows.  A packet's flow is its (src, dst, sport, dport, proto); ports are
+those of a TCP or UDP header whose first 4 bytes are in the capture, else 0.
+Packets without a 5-tuple (ARP and other non-IP frames, IPv4 fragments past
+the first, unknown link types) are kept as one *flowless* stream (key
+:data:`FLOWLESS`, RSS hash 0: the queue a NIC gives unhashable traffic), so
+they still load the cores.  Flow ids follow first appearance.
+
+A capture cut short (a partial record at the end) is read up to the damage,
+and :attr:`Trace.notes` says so once.
 """
 
 from __future__ import annotations
@@ -15,16 +36,19 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from paraflowo.hashing import rss_input, toeplitz
+from paraflowo.hashing import IPV4_TUPLE_DTYPE, IPV6_TUPLE_DTYPE, rss_hash_batch
 from paraflowo.sim.traffic import CHUNK_PACKETS, Chunk, FlowTable
 
-__all__ = ["Trace", "read_pcap", "PCAP_HINT"]
+__all__ = ["Trace", "read_pcap", "PCAP_HINT", "FLOWLESS"]
 
-PCAP_HINT = "pcap input needs dpkt: pip install 'paraflowo[pcap]' (or pip install dpkt)"
+PCAP_HINT = "the dpkt reader needs dpkt: pip install 'paraflowo[pcap]' (or pip install dpkt)"
+
+#: The key of the flowless stream (packets without a 5-tuple).
+FLOWLESS = (b"", b"", 0, 0, 0)
 
 _PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1000),   # little-endian, microseconds
@@ -33,6 +57,15 @@ _PCAP_MAGIC = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_RAW_IP = (12, 14, 101, 228, 229)
+_VLAN = (0x8100, 0x88A8, 0x9100, 0x9200)
+# ethertypes dpkt may still turn into IP (MPLS, PPPoE session): left to dpkt
+_DPKT_ETHERTYPES = (0x8847, 0x8848, 0x8864)
+# IPv6 next headers that are extension headers (or ESP): left to dpkt
+_IP6_EXT = (0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254)
+_FRAG_OFFSET = 0x1FFF
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -42,8 +75,8 @@ class Trace:
     times: np.ndarray            # int64, sorted
     flows: np.ndarray            # int32 flow id per packet
     lengths: np.ndarray          # uint32 original length per packet
-    keys: list[tuple]            # per flow: (src, dst, sport, dport, proto)
-    hashes: np.ndarray           # uint32 Toeplitz hash per flow
+    keys: list[tuple]            # per flow: (src, dst, sport, dport, proto); FLOWLESS
+    hashes: np.ndarray           # uint32 Toeplitz hash per flow (0 for FLOWLESS)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -66,87 +99,159 @@ class Trace:
             yield Chunk(self.times[a:b], self.flows[a:b], last)
 
 
-def _records_pcap(data: bytes, notes: list[str]) -> Iterator[tuple[int, int, int, bytes]]:
-    order, mult = _PCAP_MAGIC[data[:4]]
-    if len(data) < 24:
+# ---------------------------------------------------------------- containers
+class _Records:
+    """Per-packet columns of a container walk: time, lengths, where the frame is."""
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.orig: list[int] = []
+        self.off: list[int] = []
+        self.cap: list[int] = []
+        self.link: list[int] = []
+        self.link_per_packet = False
+
+
+def _walk_pcap(data, notes: list[str], rec: _Records, progress: Progress | None) -> None:
+    # the only per-packet Python work: follow the chain of record lengths;
+    # the record headers are then gathered at once (see _pcap_headers)
+    order, _ = _PCAP_MAGIC[bytes(data[:4])]
+    size = len(data)
+    if size < 24:
         raise ValueError("truncated pcap global header")
-    linktype = struct.unpack(order + "I", data[20:24])[0] & 0x0FFFFFFF
-    hdr = struct.Struct(order + "IIII")
-    off, n = 24, 0
-    while off < len(data):
-        if off + 16 > len(data):
+    rec.link = [struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF]
+    caplen_at = struct.Struct(order + "I").unpack_from
+    offs = rec.off
+    append = offs.append
+    off, n, tick = 24, 0, 1 << 16
+    while off + 16 <= size:
+        nxt = off + 16 + caplen_at(data, off + 8)[0]
+        if nxt > size:
+            break
+        append(off + 16)
+        off = nxt
+        n += 1
+        if progress is not None and n % tick == 0:
+            progress(off, size)
+    if off < size:
+        if off + 16 > size:
             notes.append(f"truncated capture: read {n} packets, partial record header "
                          f"at byte {off}")
-            return
-        sec, frac, caplen, origlen = hdr.unpack_from(data, off)
-        if off + 16 + caplen > len(data):
+        else:
+            caplen = caplen_at(data, off + 8)[0]
             notes.append(f"truncated capture: read {n} packets, record at byte {off} "
-                         f"needs {caplen} bytes, {len(data) - off - 16} left")
-            return
-        yield linktype, sec * 1_000_000_000 + frac * mult, origlen, data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
-        n += 1
+                         f"needs {caplen} bytes, {size - off - 16} left")
 
 
-def _records_pcapng(data: bytes, notes: list[str]) -> Iterator[tuple[int, int, int, bytes]]:
+def _pcap_headers(buf: np.ndarray, rec: _Records) -> None:
+    """Times (ns), captured and original lengths of every record, gathered at once."""
+    order, mult = _PCAP_MAGIC[bytes(buf[:4])]
+    off = np.array(rec.off, dtype=np.int64)
+    hdr = buf[(off - 16)[:, None] + np.arange(16)].view(np.dtype(order + "u4")).reshape(-1, 4)
+    rec.ts = hdr[:, 0].astype(np.int64) * 1_000_000_000 + hdr[:, 1].astype(np.int64) * mult
+    rec.cap = hdr[:, 2].astype(np.int64)
+    rec.orig = hdr[:, 3]
+
+
+def _ns(ticks: int, res: int) -> int:
+    """Timestamp units of an ``if_tsresol`` to nanoseconds (exact, Python ints)."""
+    if res & 0x80:
+        return ticks * 1_000_000_000 >> (res & 0x7F)
+    e = res
+    return ticks * 10 ** (9 - e) if e <= 9 else ticks // 10 ** (e - 9)
+
+
+def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | None) -> None:
+    size = len(data)
     off, n = 0, 0
     order = "<"
-    ifaces: list[tuple[int, int, int]] = []   # (linktype, units per second numerator, ...)
-    while off < len(data):
-        if off + 12 > len(data):
+    # per interface of the current section: (linktype, tsresol, offset ns, snaplen)
+    ifaces: list[tuple[int, int, int, int]] = []
+    links: list[int] = []           # linktype per packet (interfaces may differ)
+    last_ns = 0
+    while off < size:
+        if off + 12 > size:
             notes.append(f"truncated capture: read {n} packets, partial block at byte {off}")
-            return
-        btype_raw = data[off:off + 4]
-        if btype_raw == _PCAPNG_SHB:
-            bom = data[off + 8:off + 12]
-            order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            break
+        if bytes(data[off:off + 4]) == _PCAPNG_SHB:
+            bom = bytes(data[off + 8:off + 12])
+            if bom == b"\x4d\x3c\x2b\x1a":
+                order = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                order = ">"
+            else:
+                raise ValueError(f"pcapng section at byte {off} has a bad byte-order "
+                                 f"magic {bom.hex()}")
             ifaces = []
         btype, blen = struct.unpack_from(order + "II", data, off)
-        if blen < 12 or blen % 4 or off + blen > len(data):
+        if blen < 12 or blen % 4 or off + blen > size:
             notes.append(f"truncated capture: read {n} packets, damaged block at byte {off}")
-            return
-        body = data[off + 8:off + blen - 4]
-        if btype == 1:                                  # interface description
-            linktype = struct.unpack_from(order + "H", body, 0)[0]
-            tsresol = 6
-            o = 8
-            while o + 4 <= len(body):
-                code, olen = struct.unpack_from(order + "HH", body, o)
+            break
+        body = off + 8                                   # body: [body, off + blen - 4)
+        end = off + blen - 4
+        if btype == 1:                                   # interface description
+            linktype, _res, snap = struct.unpack_from(order + "HHI", data, body)
+            tsresol, tsoff = 6, 0
+            o = body + 8
+            while o + 4 <= end:
+                code, olen = struct.unpack_from(order + "HH", data, o)
                 if code == 0:
                     break
                 if code == 9 and olen >= 1:
-                    tsresol = body[o + 4]
+                    tsresol = int(data[o + 4])
+                elif code == 14 and olen >= 8:
+                    tsoff = struct.unpack_from(order + "q", data, o + 4)[0] * 1_000_000_000
                 o += 4 + olen + (-olen % 4)
-            ifaces.append((linktype, tsresol))
-        elif btype in (6, 2):                           # enhanced / obsolete packet
+            ifaces.append((linktype, tsresol, tsoff, snap))
+        elif btype in (6, 2, 3):                         # enhanced / obsolete / simple packet
             if btype == 6:
-                iface, hi, lo, caplen, origlen = struct.unpack_from(order + "IIIII", body, 0)
-            else:
+                iface, hi, lo, caplen, origlen = struct.unpack_from(order + "IIIII", data, body)
+                frame = body + 20
+            elif btype == 2:
                 iface, _drops, hi, lo, caplen, origlen = struct.unpack_from(
-                    order + "HHIIII", body, 0)
+                    order + "HHIIII", data, body)
+                frame = body + 20
+            else:
+                # a Simple Packet Block has no timestamp: it takes the time of
+                # the packet before it (the best the format allows)
+                iface, hi, lo = 0, -1, 0
+                origlen = struct.unpack_from(order + "I", data, body)[0]
+                frame = body + 4
+                caplen = min(origlen, end - frame)
+                if ifaces and ifaces[0][3]:
+                    caplen = min(caplen, ifaces[0][3])
             if iface >= len(ifaces):
                 raise ValueError(f"pcapng packet at byte {off} names interface {iface}, "
                                  f"but only {len(ifaces)} are described")
-            linktype, res = ifaces[iface]
-            ts = (hi << 32) | lo
-            if res & 0x80:
-                ns = ts * 1_000_000_000 >> (res & 0x7F)
-            else:
-                ns = ts * 10 ** (9 - res) if res <= 9 else ts // 10 ** (res - 9)
-            frame = body[20:20 + caplen] if btype == 6 else body[20:20 + caplen]
-            yield linktype, ns, origlen, frame
+            linktype, res, tsoff, _snap = ifaces[iface]
+            if frame + caplen > end:
+                notes.append(f"truncated capture: read {n} packets, packet block at byte "
+                             f"{off} claims {caplen} bytes, {end - frame} in the block")
+                break
+            if hi >= 0:
+                last_ns = _ns((hi << 32) | lo, res) + tsoff
+            rec.ts.append(last_ns)
+            rec.orig.append(origlen)
+            rec.off.append(frame)
+            rec.cap.append(caplen)
+            links.append(linktype)
             n += 1
+            if progress is not None and n % (1 << 16) == 0:
+                progress(off, size)
         off += blen
+    rec.link = links
+    rec.link_per_packet = True
 
 
+# ------------------------------------------------------------ the dpkt decoder
 def _decode(dpkt, linktype: int, frame: bytes):
-    """The (src, dst, sport, dport, proto) of a frame, or None if not IP."""
+    """The (src, dst, sport, dport, proto) of a frame with dpkt, or None (flowless)."""
     try:
         if linktype == 1:
             ip = dpkt.ethernet.Ethernet(frame).data
         elif linktype == 113:
             ip = dpkt.sll.SLL(frame).data
-        elif linktype in (12, 14, 101, 228, 229):
+        elif linktype in _RAW_IP:
             if not frame:
                 return None
             ip = (dpkt.ip.IP(frame) if frame[0] >> 4 == 4 else dpkt.ip6.IP6(frame))
@@ -155,19 +260,170 @@ def _decode(dpkt, linktype: int, frame: bytes):
     except (dpkt.UnpackError, IndexError, struct.error):
         return None
     if isinstance(ip, dpkt.ip.IP):
+        if (ip.offset if hasattr(ip, "offset") else ip.off & _FRAG_OFFSET):
+            return None                      # a fragment past the first: no ports
         proto = ip.p
     elif isinstance(ip, dpkt.ip6.IP6):
-        proto = ip.nxt
+        proto = getattr(ip, "p", ip.nxt)     # after the extension headers
     else:
         return None
     l4 = ip.data
     sport = dport = 0
     if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):
         sport, dport = l4.sport, l4.dport
+    elif proto in (6, 17) and isinstance(l4, bytes) and len(l4) >= 4:
+        sport, dport = struct.unpack_from("!HH", l4)   # a header dpkt could not finish
     return (bytes(ip.src), bytes(ip.dst), sport, dport, proto)
 
 
-def read_pcap(path: str | Path, time_scale: float = 1.0) -> Trace:
+def _import_dpkt():
+    try:
+        import dpkt
+    except ImportError:
+        return None
+    return dpkt
+
+
+# ------------------------------------------------------ the vectorised decoder
+# Key record of the fast path: version (0 flowless, 4, 6), src, dst (16 bytes
+# each, IPv4 in the first 4), sport, dport (big-endian), proto: 38 bytes.
+_KEY_LEN = 38
+
+
+def _fast_decode(buf: np.ndarray, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
+                 keys: np.ndarray) -> np.ndarray:
+    """Fill ``keys`` (n x 38 uint8) for every packet; return the indices left to dpkt."""
+    n = len(off)
+    last = len(buf) - 1
+
+    def u8(rel):
+        ok = rel < cap
+        return np.where(ok, buf[np.minimum(off + np.where(ok, rel, 0), last)], 0).astype(
+            np.int64)
+
+    def u16(rel):
+        return (u8(rel) << 8) | u8(rel + 1)
+
+    l3 = np.zeros(n, dtype=np.int64)
+    kind = np.zeros(n, dtype=np.int8)       # 0 flowless, 4, 6, -1 dpkt
+    eth = link == 1
+    sll = link == 113
+    raw = np.isin(link, _RAW_IP)
+    # Ethernet: up to two VLAN tags, then the ethertype
+    et = np.where(sll, u16(np.full(n, 14)), u16(np.full(n, 12)))
+    l3[eth] = 14
+    l3[sll] = 16
+    short = (eth & (cap < 14)) | (sll & (cap < 16))
+    for _ in range(2):
+        tag = eth & np.isin(et, _VLAN)
+        if not tag.any():
+            break
+        et = np.where(tag, u16(l3 + 2), et)
+        l3 += np.where(tag, 4, 0)
+        short |= tag & (cap < l3)
+    l2 = eth | sll
+    kind[l2 & (et == 0x0800)] = 4
+    kind[l2 & (et == 0x86DD)] = 6
+    kind[l2 & ((et < 0x600) | np.isin(et, _DPKT_ETHERTYPES) | np.isin(et, _VLAN))] = -1
+    kind[short] = 0                          # dpkt: a frame too short to decode
+    ver = u8(np.zeros(n, dtype=np.int64)) >> 4
+    kind[raw & (cap > 0) & (ver == 4)] = 4
+    kind[raw & (cap > 0) & (ver == 6)] = 6
+    kind[raw & (cap > 0) & (ver != 4) & (ver != 6)] = -1
+    # IPv4
+    v4 = kind == 4
+    vihl = u8(l3)
+    ihl = (vihl & 15) * 4
+    tot = u16(l3 + 2)
+    good4 = v4 & (vihl >> 4 == 4) & (ihl >= 20) & (tot >= ihl) & (l3 + tot <= cap)
+    kind[v4 & ~good4] = -1
+    frag = u16(l3 + 6) & _FRAG_OFFSET
+    kind[good4 & (frag != 0)] = 0
+    v4 = good4 & (frag == 0)
+    # IPv6
+    v6 = kind == 6
+    plen = u16(l3 + 4)
+    nxt = u8(l3 + 6)
+    good6 = (v6 & (u8(l3) >> 4 == 6) & (l3 + 40 + plen <= cap) & (plen > 0)
+             & ~np.isin(nxt, _IP6_EXT))
+    kind[v6 & ~good6] = -1
+    v6 = good6
+    # the key records
+    keys[:, 0] = np.where(v4, 4, np.where(v6, 6, 0))
+    i4 = np.flatnonzero(v4)
+    i6 = np.flatnonzero(v6)
+    base4 = off[i4] + l3[i4]
+    base6 = off[i6] + l3[i6]
+    keys[i4, 1:5] = buf[base4[:, None] + np.arange(12, 16)]
+    keys[i4, 17:21] = buf[base4[:, None] + np.arange(16, 20)]
+    keys[i6, 1:17] = buf[base6[:, None] + np.arange(8, 24)]
+    keys[i6, 17:33] = buf[base6[:, None] + np.arange(24, 40)]
+    proto = np.where(v4, u8(l3 + 9), np.where(v6, nxt, 0))
+    keys[:, 37] = proto
+    # ports: the first 4 bytes of a TCP/UDP header, when captured
+    l4 = l3 + np.where(v4, ihl, 40)
+    l4_len = np.where(v4, tot - ihl, plen)
+    port = (v4 | v6) & ((proto == 6) | (proto == 17)) & (l4_len >= 4) & (l4 + 4 <= cap)
+    ip_ = np.flatnonzero(port)
+    keys[ip_, 33:37] = buf[(off[ip_] + l4[ip_])[:, None] + np.arange(4)]
+    return np.flatnonzero(kind == -1)
+
+
+def _key_bytes(key) -> bytes:
+    """A tuple key as the fast path's 38-byte record."""
+    src, dst, sp, dp, proto = key
+    ver = 0 if key == FLOWLESS else (4 if len(src) == 4 else 6)
+    return (bytes([ver]) + src.ljust(16, b"\0") + dst.ljust(16, b"\0")
+            + struct.pack("!HHB", sp, dp, proto))
+
+
+def _key_tuple(rec: bytes) -> tuple:
+    ver = rec[0]
+    if ver == 0:
+        return FLOWLESS
+    w = 4 if ver == 4 else 16
+    sp, dp, proto = struct.unpack("!HHB", rec[33:38])
+    return (rec[1:1 + w], rec[17:17 + w], sp, dp, proto)
+
+
+def _flow_hashes(keys: list[tuple]) -> np.ndarray:
+    """Toeplitz RSS hash per flow (4-tuple with ports), 0 for the flowless stream."""
+    out = np.zeros(len(keys), dtype=np.uint32)
+    for dtype, width in ((IPV4_TUPLE_DTYPE, 4), (IPV6_TUPLE_DTYPE, 16)):
+        idx = [i for i, k in enumerate(keys) if k != FLOWLESS and len(k[0]) == width]
+        if not idx:
+            continue
+        t = np.zeros(len(idx), dtype=dtype)
+        src = np.frombuffer(b"".join(keys[i][0] for i in idx), np.uint8).reshape(-1, width)
+        dst = np.frombuffer(b"".join(keys[i][1] for i in idx), np.uint8).reshape(-1, width)
+        if width == 4:
+            t["src_ip"] = src.astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1],
+                                                           dtype=np.uint32)
+            t["dst_ip"] = dst.astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1],
+                                                           dtype=np.uint32)
+        else:
+            t["src_ip"] = src
+            t["dst_ip"] = dst
+        t["src_port"] = [keys[i][2] for i in idx]
+        t["dst_port"] = [keys[i][3] for i in idx]
+        t["proto"] = [keys[i][4] for i in idx]
+        out[idx] = rss_hash_batch(t)
+    return out
+
+
+# ------------------------------------------------------------------- the reader
+def _check_args(time_scale, engine, progress) -> None:
+    if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) \
+            or not time_scale > 0 or time_scale != time_scale or time_scale == float("inf"):
+        raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+    if engine not in ("fast", "dpkt"):
+        raise ValueError(f"engine must be 'fast' or 'dpkt', got {engine!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable or None, got {progress!r}")
+
+
+def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast",
+              progress: Progress | None = None) -> Trace:
     """Read a pcap/pcapng capture into a :class:`Trace`.
 
     Parameters
@@ -176,60 +432,121 @@ def read_pcap(path: str | Path, time_scale: float = 1.0) -> Trace:
     time_scale : float, default 1.0
         Multiply inter-arrival times by this (``0.01`` replays a slow capture
         100 times faster, so it can load the cores).
+    engine : {"fast", "dpkt"}, default "fast"
+        ``"fast"``: vectorised numpy decoding over the memory-mapped file,
+        dpkt only for the frames it does not parse.  ``"dpkt"``: every frame
+        through dpkt (the reference; same result, several times slower).
+    progress : callable, optional
+        Called as ``progress(bytes_done, bytes_total)`` while reading (every
+        65,536 packets and once at the end).
+
+    Returns
+    -------
+    Trace
 
     Raises
     ------
     ValueError
-        Not a pcap/pcapng file, no IP packet in it, or a bad ``time_scale``.
+        Not a pcap/pcapng file, no IP packet in it, a bad ``time_scale`` or
+        ``engine``.
+    TypeError
+        ``progress`` is not callable.
     OSError
         The file cannot be read.
-    paraflowo.cli.UsageError
-        ``dpkt`` is not installed.
+    ImportError
+        ``engine="dpkt"`` and dpkt is not installed (the message says how to
+        install it).
+
+    Notes
+    -----
+    Both engines return identical traces (times, flow ids, lengths, keys,
+    hashes); the fast one reads several hundred thousand packets per second
+    where dpkt reads a few tens of thousands (``benchmarks/bench_pcap.py``).
+
+    Examples
+    --------
+    >>> import struct, tempfile, pathlib
+    >>> hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)   # raw IP
+    >>> ip = bytes.fromhex("450000200000000040110000" "0a000001" "0a000002")
+    >>> udp = struct.pack("!HHHH", 5000, 53, 12, 0) + b"abcd"
+    >>> rec = lambda us: struct.pack("<IIII", 1, us, 32, 32) + ip + udp
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.pcap"
+    >>> _ = p.write_bytes(hdr + rec(0) + rec(250))
+    >>> tr = read_pcap(p)
+    >>> tr.times.tolist(), tr.keys
+    ([0, 250000], [(b'\\n\\x00\\x00\\x01', b'\\n\\x00\\x00\\x02', 5000, 53, 17)])
     """
-    if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) \
-            or not time_scale > 0 or time_scale != time_scale or time_scale == float("inf"):
-        raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
-    try:
-        import dpkt
-    except ImportError:
-        from paraflowo.cli import UsageError
-        raise UsageError(PCAP_HINT) from None
-    data = Path(path).read_bytes()
+    _check_args(time_scale, engine, progress)
+    dpkt = _import_dpkt()
+    if engine == "dpkt" and dpkt is None:
+        raise ImportError(PCAP_HINT)
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: not a pcap or pcapng capture (magic empty)")
+    # the map closes when the last view of it goes (every array returned is a copy)
+    buf = np.memmap(path, dtype=np.uint8, mode="r").view(np.ndarray)
+    return _read(path, buf, float(time_scale), engine, dpkt, progress)
+
+
+def _read(path: Path, buf: np.ndarray, time_scale: float, engine: str, dpkt,
+          progress: Progress | None) -> Trace:
+    magic = bytes(buf[:4])
     notes: list[str] = []
-    if data[:4] in _PCAP_MAGIC:
-        records = _records_pcap(data, notes)
-    elif data[:4] == _PCAPNG_SHB:
-        records = _records_pcapng(data, notes)
+    rec = _Records()
+    if magic in _PCAP_MAGIC:
+        _walk_pcap(buf, notes, rec, progress)
+        _pcap_headers(buf, rec)
+    elif magic == _PCAPNG_SHB:
+        _walk_pcapng(buf, notes, rec, progress)
     else:
-        raise ValueError(f"{path}: not a pcap or pcapng capture (magic {data[:4].hex() or 'empty'})")
-    flow_ids: dict[tuple, int] = {}
-    times: list[int] = []
-    fids: list[int] = []
-    lengths: list[int] = []
-    skipped = 0
-    for linktype, ns, origlen, frame in records:
-        key = _decode(dpkt, linktype, frame)
-        if key is None:
-            skipped += 1
+        raise ValueError(f"{path}: not a pcap or pcapng capture (magic {magic.hex()})")
+    n = len(rec.ts)
+    off = np.array(rec.off, dtype=np.int64)
+    cap = np.array(rec.cap, dtype=np.int64)
+    link = (np.array(rec.link, dtype=np.int64) if rec.link_per_packet
+            else np.full(n, rec.link[0], dtype=np.int64))
+    keys = np.zeros((n, _KEY_LEN), dtype=np.uint8)
+    if engine == "fast":
+        rest = _fast_decode(buf, off, cap, link, keys) if n else np.zeros(0, np.int64)
+    else:
+        rest = np.arange(n)
+    undecoded = 0
+    for k, i in enumerate(rest.tolist()):
+        if dpkt is None:
+            undecoded += 1
             continue
-        fid = flow_ids.setdefault(key, len(flow_ids))
-        times.append(ns)
-        fids.append(fid)
-        lengths.append(origlen)
-    if skipped:
-        notes.append(f"skipped {skipped} non-IP frames")
-    if not times:
+        key = _decode(dpkt, int(link[i]), bytes(buf[off[i]:off[i] + cap[i]]))
+        keys[i] = np.frombuffer(_key_bytes(key if key is not None else FLOWLESS), np.uint8)
+        if progress is not None and k % 4096 == 4095:
+            progress(int(off[i]), len(buf))
+    if undecoded:
+        notes.append(f"{undecoded} packets need dpkt to decode (802.3/LLC, MPLS, PPPoE, "
+                     f"IPv6 extension headers or cut IP headers); replayed as flowless: "
+                     f"pip install 'paraflowo[pcap]' to decode them")
+    if progress is not None:
+        progress(len(buf), len(buf))
+    flowless = keys[:, 0] == 0
+    if n == 0 or flowless.all():
         raise ValueError(f"{path}: no IP packets in the capture"
                          + (f" ({notes[0]})" if notes else ""))
-    t = np.array(times, dtype=np.int64)
+    n_flowless = int(flowless.sum())
+    if n_flowless:
+        notes.append(f"{n_flowless} packets without a 5-tuple (non-IP frames, IPv4 "
+                     f"fragments past the first) replayed as one flowless stream")
+    # flow ids by first appearance
+    uniq, first, inverse = np.unique(keys.view(f"V{_KEY_LEN}").ravel(), return_index=True,
+                                     return_inverse=True)
+    by_first = np.argsort(first, kind="stable")
+    rank = np.empty(len(uniq), dtype=np.int32)
+    rank[by_first] = np.arange(len(uniq), dtype=np.int32)
+    fids = rank[inverse.ravel()]
+    flow_keys = [_key_tuple(bytes(keys[first[j]])) for j in by_first]
+    t = np.array(rec.ts, dtype=np.int64)
     order = np.argsort(t, kind="stable")
-    if (order != np.arange(len(t))).any():
+    if (np.diff(t) < 0).any():
         notes.append("capture timestamps were not in order; sorted them")
     t = t[order] - t[order[0]]
     if time_scale != 1.0:
-        t = np.floor(t * float(time_scale)).astype(np.int64)
-    keys = list(flow_ids)
-    hashes = np.array([toeplitz(rss_input(s, d, sp, dp)) for s, d, sp, dp, _ in keys],
-                      dtype=np.uint32)
-    return Trace(t, np.array(fids, dtype=np.int32)[order],
-                 np.array(lengths, dtype=np.uint32)[order], keys, hashes, notes)
+        t = np.floor(t * time_scale).astype(np.int64)
+    lengths = np.array(rec.orig, dtype=np.uint32)[order]
+    return Trace(t, fids[order], lengths, flow_keys, _flow_hashes(flow_keys), notes)

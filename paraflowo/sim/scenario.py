@@ -55,7 +55,8 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
     "table_size": (1024, "Breakup para_flow table slots, a power of two"),
     "window": (1024, "reorder buffer slots per queue, a power of two"),
-    "timeout_us": (500.0, "reorder timeout, us; 0 means no timeout"),
+    "timeout_us": (None, "reorder timeout, us; 0 means no timeout; not given: derived from "
+                         "the measured per-core delays (4 x the largest, clamped)"),
     "psn_bits": (16, "PSN width, bits (8..32)"),
     "idle_ms": (10.0, "a flow idle this long leaves para_flow; its queue is freed"),
     "n_para": (0, "N_para of Eq. 1-2; 0 means the number of cores"),
@@ -172,7 +173,7 @@ def parse_scenario(data: dict) -> Scenario:
         A missing, unknown or impossible key; the message names it.
     """
     _table("", data, _TOP)
-    for req in ("name", "duration_s", "cores", "flows"):
+    for req in ("name", "duration_s", "cores"):
         if req not in data:
             raise ValueError(f"scenario key {req} is required")
     name = _str("name", data["name"])
@@ -201,9 +202,10 @@ def parse_scenario(data: dict) -> Scenario:
         rx_queue=_num("cores.rx_queue", cores.get("rx_queue", 4096), 1, 1 << 24, integer=True),
         reta_size=reta,
     )
-    flows = data["flows"]
-    if not isinstance(flows, list) or not flows:
-        raise ValueError(f"flows must be a non-empty array of tables ([[flows]]), got {flows!r}")
+    # [[flows]] may be left out when a capture replaces the traffic (--pcap)
+    flows = data.get("flows", [])
+    if not isinstance(flows, list):
+        raise ValueError(f"flows must be an array of tables ([[flows]]), got {flows!r}")
     groups = []
     for i, f in enumerate(flows):
         key = f"flows[{i}]"
