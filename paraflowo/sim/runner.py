@@ -21,7 +21,7 @@ from paraflowo.metadata import META_SIZE
 from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import policy_metrics
 from paraflowo.sim.scenario import Scenario
-from paraflowo.sim.timeout import SLICE, AdaptiveTimeout
+from paraflowo.sim.timeout import SLICE, AdaptiveTimeout, derived_window, longest_wait_ns
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
 __all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable"]
@@ -124,7 +124,8 @@ def _paraflowo_lines(name: str, p: dict) -> list[str]:
         tmo = (f"timeout {t['final_us']:g} us (fixed)" if t.get("final_us")
                else "no timeout")
     return [
-        f"{name}: {p['para_flows']:,} flows split ({p['para_packets']:,} packets, "
+        f"{name}: {p['para_flows']:,} flow{'s'[:p['para_flows'] != 1]} split "
+        f"({p['para_packets']:,} packets, "
         f"{p['flowlet_switches']:,} flowlet switches); reorder: peak {p['peak_held']:,} "
         f"held, {p['timeouts']:,} timeouts, {p['forwarded_late']:,} forwarded late, "
         f"{p['tombstones']:,} drop tombstones; {tmo}",
@@ -179,7 +180,7 @@ def _build(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTab
                   exponential=cores.service == "exponential", service_mean=mean,
                   period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))),
                   paraflowo=para)
-    return eng, auto
+    return eng, auto, para
 
 
 def _paraflowo_components(scenario: Scenario, flows: FlowTable,
@@ -202,12 +203,19 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
                              cfg["smoothing"], us("t_switch_min_us"), us("t_switch_max_us"),
                              us("t_switch_init_us"))
     auto = None
+    exponential = scenario.cores.service == "exponential"
+    window = cfg["window"]
+    if window is None:
+        peak = float((flows.rate_pps * (1 + flows.jitter)).max(initial=0.0))
+        window = derived_window(peak, longest_wait_ns(service_ns, scenario.cores.rx_queue,
+                                                      exponential),
+                                cfg["psn_bits"], cfg["n_queues"])
     if cfg["timeout_us"] is None:
-        rq = ReorderQueues(cfg["n_queues"], cfg["window"], None, cfg["psn_bits"])
+        rq = ReorderQueues(cfg["n_queues"], window, None, cfg["psn_bits"])
         auto = AdaptiveTimeout(sched, rq, list(service_ns), scenario.cores.rx_queue,
-                               scenario.cores.service == "exponential")
+                               exponential)
     else:
-        rq = ReorderQueues(cfg["n_queues"], cfg["window"], us("timeout_us") or None,
+        rq = ReorderQueues(cfg["n_queues"], window, us("timeout_us") or None,
                            cfg["psn_bits"])
     brk = Breakup(det, alloc, sched, cfg["table_size"])
     key = (flows.hashes.astype(np.uint64) << np.uint64(32)) | np.arange(
@@ -340,8 +348,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     n_bins = max(1, -(-duration_ns // bin_ns))
     reta = IndirectionTable(scenario.cores.count, scenario.cores.reta_size)
     built = {p: _build(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
-    engines = {p: e for p, (e, _) in built.items()}
-    autos = {p: a for p, (_, a) in built.items()}
+    engines = {p: b[0] for p, b in built.items()}
+    autos = {p: b[1] for p, b in built.items()}
     seconds = {p: 0.0 for p in policies}
     exponential = scenario.cores.service == "exponential"
     if workers is None:
@@ -405,6 +413,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
             m["paraflowo"]["timeout"] = (auto.summary() if auto is not None else
                                          {"mode": "fixed",
                                           "final_us": scenario.paraflowo["timeout_us"]})
+            m["paraflowo"]["window"] = int(built[p][2]["reorder"].buffers[0].window)
         m["offered_mpps"] = round(m["packets"] / duration_ns * 1e3, 6)
         m["delivered_mpps"] = round(m["released"] / duration_ns * 1e3, 6)
         out[p] = m

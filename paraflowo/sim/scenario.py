@@ -54,7 +54,8 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "capacity": (256, "threshold detector: flows tracked per window"),
     "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
     "table_size": (1024, "Breakup para_flow table slots, a power of two"),
-    "window": (1024, "reorder buffer slots per queue, a power of two"),
+    "window": (None, "reorder buffer slots per queue, a power of two; not given: derived "
+                     "(the fastest flow's packets during the longest core delay)"),
     "timeout_us": (None, "reorder timeout, us; 0 means no timeout; not given: derived from "
                          "the measured per-core delays (4 x the largest, clamped)"),
     "psn_bits": (16, "PSN width, bits (8..32)"),
@@ -265,17 +266,17 @@ def _paraflowo_table(para: Any) -> dict:
         elif isinstance(default, str):
             _str(key, v, ("fused", "independent") if k == "cm_row_hashes"
                  else ("countmin", "threshold"))
-        elif isinstance(default, int):
+        elif isinstance(default, int) or k == "window":
             _num(key, v, 0 if k == "n_para" else 1, 1 << 30, integer=True)
         else:
             _num(key, v, 0.0, 1e9, open_lo=k not in ("timeout_us",))
         out[k] = v
     for k in ("cm_width", "n_queues", "window", "table_size"):
-        if out[k] & (out[k] - 1):
+        if out[k] is not None and out[k] & (out[k] - 1):
             raise ValueError(f"paraflowo.{k} must be a power of two, got {out[k]}")
     if not 8 <= out["psn_bits"] <= 32:
         raise ValueError(f"paraflowo.psn_bits must be in [8, 32], got {out['psn_bits']}")
-    if out["window"] > 1 << (out["psn_bits"] - 1):
+    if out["window"] is not None and out["window"] > 1 << (out["psn_bits"] - 1):
         raise ValueError(f"paraflowo.window must be <= 2**(psn_bits - 1) = "
                          f"{1 << (out['psn_bits'] - 1)}, got {out['window']}")
     for k in ("alpha", "smoothing"):
