@@ -149,6 +149,10 @@ def _hints(policies: dict, flows: FlowTable, scenario: Scenario) -> list[str]:
         out.append(f"paraflowo never split a flow: the largest flow ({top:,.0f} pps) stays "
                    f"below the detector's threshold_pps ({cfg['threshold_pps']:,.0f}); lower "
                    f"[paraflowo] threshold_pps to split it")
+    if x["forwarded_late"] > 0 and x["timeouts"] == 0:
+        out.append(f"paraflowo: {x['forwarded_late']:,} packets came after the reorder window "
+                   f"had slid past them (window = {x['window']:,}); raise [paraflowo] window "
+                   f"(a power of two, at most 2**(psn_bits - 1))")
     if x["timeouts"] > 0:
         if cfg["timeout_us"] is None:
             out.append(f"paraflowo: {x['timeouts']:,} reorder timeouts fired with the derived "
