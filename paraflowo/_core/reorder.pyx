@@ -1508,9 +1508,9 @@ cdef class ReorderQueues:
         --------
         >>> rq = ReorderQueues(n_queues=2, window=8, timeout_ns=1000)
         >>> rq.insert(0, 1, 11, 0)                     # PSN 0 missing: held
-        <Status.BUFFERED: 0>
+        <ReorderStatus.BUFFERED: 0>
         >>> rq.set_timeout(50_000)
-        >>> rq.next_deadline(), rq.drain(1000)[0].tolist()
+        >>> rq.next_deadline, rq.drain(1000)[0].tolist()
         (50000, [])
         """
         cdef pfo_ns_t t = _NS_MAX if timeout_ns is None else require_int(
