@@ -466,6 +466,7 @@ def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast"
     Examples
     --------
     >>> import struct, tempfile, pathlib
+    >>> from paraflowo.sim.pcap import read_pcap
     >>> hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)   # raw IP
     >>> ip = bytes.fromhex("450000200000000040110000" "0a000001" "0a000002")
     >>> udp = struct.pack("!HHHH", 5000, 53, 12, 0) + b"abcd"

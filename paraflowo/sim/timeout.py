@@ -13,17 +13,19 @@ So, unless ``timeout_us`` is given, the simulator sets every reorder queue's
 timeout from the scheduler's smoothed delays ``T_cpu,i`` (the EWMA of Eq. 2,
 fed by every tagged packet at egress), after every :data:`SLICE` arrivals::
 
-    timeout = clamp(GAIN * max_i T_cpu,i, FLOOR_NS, cap)
+    timeout = clamp(GAIN * max_i T_cpu,i, floor, cap)
+    floor   = max(FLOOR_NS, FLOOR_SERVICES * max_i service_ns_i)
     cap     = (rx_queue + 1) * max_i service_ns_i   (x2 for exponential service)
 
-``GAIN = 4`` covers the EWMA's lag while a queue fills (weight 1/8 per
-sample) and the growth between two updates.  ``cap`` is the longest a packet
-can spend in a full drop-tail RX queue plus its own service, so no longer
-timeout is ever needed; it is also the timeout before the first sample.
-``FLOOR_NS`` (100 us) keeps a burst of short delays from arming a hair
-trigger.  Worked numbers: 4 cores of 15 kpps (service 66,667 ns), rx_queue
-4096: cap = 4097 * 66,667 ns = 273 ms; with the slowest core's ``T_cpu`` at
-20 ms the timeout is 80 ms.  On paper-fig7's ~1 Mpps cores (service 971 to
+``GAIN = 16`` covers the EWMA's lag while a queue fills (weight 1/8 per
+sample) and the tail of exponential service (a sojourn above 16 times its
+mean has probability about e**-16).  ``cap`` is the longest a packet can
+spend in a full drop-tail RX queue plus its own service, so no longer timeout
+is ever needed; it is also the timeout before the first sample.  The floor
+keeps a run of short delays from arming a hair trigger.  Worked numbers: 4
+cores of 15 kpps (service 66,667 ns), rx_queue 4096: cap = 4097 * 66,667 ns
+= 273 ms, floor = 32 * 66,667 ns = 2.1 ms; with the slowest core's ``T_cpu``
+at 3 ms the timeout is 48 ms.  On paper-fig7's ~1 Mpps cores (service 971 to
 1,031 ns): cap = 4.2 ms, and sojourn times of a few us give the floor,
 100 us.
 """
