@@ -253,3 +253,31 @@ def test_headers_of_a_pcap_record_are_gathered_exactly(tmp_path):
     p.write_bytes(hdr + rec + rec2)
     tr = both(p)
     assert tr.times.tolist() == [0, 1] and tr.lengths.tolist() == [70_000, 60]
+
+
+def test_pcap_walk_chunks_and_stops_at_the_damage():
+    from paraflowo._core.pcapread import pcap_walk
+    frame = tg.tcp4("1.2.3.4", "5.6.7.8", 9, 10)
+    rec = struct.pack(">IIII", 0, 0, len(frame), len(frame)) + frame
+    buf = np.frombuffer(bytes(24) + rec * 5 + rec[:20], np.uint8)
+    out = np.empty(2, np.int64)
+    got, off = [], 24
+    while True:
+        n, off = pcap_walk(buf, off, True, out)
+        got += out[:n].tolist()
+        if n < len(out):
+            break
+    assert got == [24 + 16 + i * len(rec) for i in range(5)]
+    assert off == 24 + 5 * len(rec)                       # the partial record
+
+
+@pytest.mark.parametrize("args, exc, fragment", [
+    ((np.zeros(4, np.int8), 0, False, np.empty(1, np.int64)), TypeError, "buf must be"),
+    ((np.zeros(4, np.uint8), 0, False, np.empty(1, np.int32)), TypeError, "out must be"),
+    ((np.zeros(4, np.uint8), -1, False, np.empty(1, np.int64)), ValueError,
+     r"offset must be in \[0, ...\], got -1"),
+])
+def test_pcap_walk_rejects_bad_buffers(args, exc, fragment):
+    from paraflowo._core.pcapread import pcap_walk
+    with pytest.raises(exc, match=fragment):
+        pcap_walk(*args)

@@ -34,12 +34,14 @@ and :attr:`Trace.notes` says so once.
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from paraflowo._core.pcapread import pcap_walk
 from paraflowo.hashing import IPV4_TUPLE_DTYPE, IPV6_TUPLE_DTYPE, rss_hash_batch
 from paraflowo.sim.traffic import CHUNK_PACKETS, Chunk, FlowTable
 
@@ -101,56 +103,56 @@ class Trace:
 
 # ---------------------------------------------------------------- containers
 class _Records:
-    """Per-packet columns of a container walk: time, lengths, where the frame is."""
+    """Per-packet columns of a container walk: time, lengths, where the frame is.
+
+    ``array('q')`` columns: 8 bytes a packet, not a Python int object each.
+    """
 
     def __init__(self) -> None:
-        self.ts: list[int] = []
-        self.orig: list[int] = []
-        self.off: list[int] = []
-        self.cap: list[int] = []
-        self.link: list[int] = []
+        self.ts = array("q")
+        self.orig = array("q")
+        self.off = array("q")
+        self.cap = array("q")
+        self.link = array("q")
         self.link_per_packet = False
 
 
 def _walk_pcap(data, notes: list[str], rec: _Records, progress: Progress | None) -> None:
-    # the only per-packet Python work: follow the chain of record lengths;
-    # the record headers are then gathered at once (see _pcap_headers)
+    # the only sequential step: follow the chain of record lengths (in C,
+    # without the GIL); the record headers are then gathered at once
     order, _ = _PCAP_MAGIC[bytes(data[:4])]
     size = len(data)
     if size < 24:
         raise ValueError("truncated pcap global header")
-    rec.link = [struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF]
-    caplen_at = struct.Struct(order + "I").unpack_from
-    offs = rec.off
-    append = offs.append
-    off, n, tick = 24, 0, 1 << 16
-    while off + 16 <= size:
-        nxt = off + 16 + caplen_at(data, off + 8)[0]
-        if nxt > size:
+    rec.link = array("q", [struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF])
+    parts = []
+    off, n = 24, 0
+    while True:
+        out = np.empty(min(BLOCK, max(1, (size - off) // 16)), dtype=np.int64)
+        k, off = pcap_walk(data, off, order == ">", out)
+        parts.append(out[:k])
+        n += k
+        if k < len(out) or off >= size:
             break
-        append(off + 16)
-        off = nxt
-        n += 1
-        if progress is not None and n % tick == 0:
+        if progress is not None:
             progress(off, size)
+    rec.off = np.concatenate(parts)
     if off < size:
         if off + 16 > size:
             notes.append(f"truncated capture: read {n} packets, partial record header "
                          f"at byte {off}")
         else:
-            caplen = caplen_at(data, off + 8)[0]
+            caplen = struct.unpack_from(order + "I", data, off + 8)[0]
             notes.append(f"truncated capture: read {n} packets, record at byte {off} "
                          f"needs {caplen} bytes, {size - off - 16} left")
 
 
-def _pcap_headers(buf: np.ndarray, rec: _Records) -> None:
-    """Times (ns), captured and original lengths of every record, gathered at once."""
+def _pcap_headers(buf: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Times (ns), captured and original lengths of pcap records, gathered at once."""
     order, mult = _PCAP_MAGIC[bytes(buf[:4])]
-    off = np.array(rec.off, dtype=np.int64)
     hdr = buf[(off - 16)[:, None] + np.arange(16)].view(np.dtype(order + "u4")).reshape(-1, 4)
-    rec.ts = hdr[:, 0].astype(np.int64) * 1_000_000_000 + hdr[:, 1].astype(np.int64) * mult
-    rec.cap = hdr[:, 2].astype(np.int64)
-    rec.orig = hdr[:, 3]
+    ts = hdr[:, 0].astype(np.int64) * 1_000_000_000 + hdr[:, 1].astype(np.int64) * mult
+    return ts, hdr[:, 2].astype(np.int64), hdr[:, 3].astype(np.int64)
 
 
 def _ns(ticks: int, res: int) -> int:
@@ -167,7 +169,7 @@ def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | Non
     order = "<"
     # per interface of the current section: (linktype, tsresol, offset ns, snaplen)
     ifaces: list[tuple[int, int, int, int]] = []
-    links: list[int] = []           # linktype per packet (interfaces may differ)
+    links = array("q")              # linktype per packet (interfaces may differ)
     last_ns = 0
     while off < size:
         if off + 12 > size:
@@ -230,6 +232,9 @@ def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | Non
                 break
             if hi >= 0:
                 last_ns = _ns((hi << 32) | lo, res) + tsoff
+                if not 0 <= last_ns < 1 << 63:
+                    raise ValueError(f"pcapng packet at byte {off}: timestamp {last_ns} ns "
+                                     f"is out of range")
             rec.ts.append(last_ns)
             rec.orig.append(origlen)
             rec.off.append(frame)
@@ -489,65 +494,84 @@ def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast"
     return _read(path, buf, float(time_scale), engine, dpkt, progress)
 
 
+#: Packets decoded per block: bounds the temporaries of the vectorised decoder
+#: (a few hundred bytes a packet) whatever the capture's size.
+BLOCK = 1 << 18
+
+
 def _read(path: Path, buf: np.ndarray, time_scale: float, engine: str, dpkt,
           progress: Progress | None) -> Trace:
     magic = bytes(buf[:4])
     notes: list[str] = []
     rec = _Records()
-    if magic in _PCAP_MAGIC:
+    pcap = magic in _PCAP_MAGIC
+    if pcap:
         _walk_pcap(buf, notes, rec, progress)
-        _pcap_headers(buf, rec)
     elif magic == _PCAPNG_SHB:
         _walk_pcapng(buf, notes, rec, progress)
     else:
         raise ValueError(f"{path}: not a pcap or pcapng capture (magic {magic.hex()})")
-    n = len(rec.ts)
-    off = np.array(rec.off, dtype=np.int64)
-    cap = np.array(rec.cap, dtype=np.int64)
-    link = (np.array(rec.link, dtype=np.int64) if rec.link_per_packet
-            else np.full(n, rec.link[0], dtype=np.int64))
-    keys = np.zeros((n, _KEY_LEN), dtype=np.uint8)
-    if engine == "fast":
-        rest = _fast_decode(buf, off, cap, link, keys) if n else np.zeros(0, np.int64)
-    else:
-        rest = np.arange(n)
-    undecoded = 0
-    for k, i in enumerate(rest.tolist()):
-        if dpkt is None:
-            undecoded += 1
-            continue
-        key = _decode(dpkt, int(link[i]), bytes(buf[off[i]:off[i] + cap[i]]))
-        keys[i] = np.frombuffer(_key_bytes(key if key is not None else FLOWLESS), np.uint8)
-        if progress is not None and k % 4096 == 4095:
-            progress(int(off[i]), len(buf))
+    off = np.asarray(rec.off) if pcap else np.frombuffer(rec.off, dtype=np.int64)
+    n = len(off)
+    t = np.empty(n, dtype=np.int64)
+    lengths = np.empty(n, dtype=np.uint32)
+    fids = np.empty(n, dtype=np.int32)
+    ids: dict[bytes, int] = {}                 # 38-byte key -> flow id (first appearance)
+    flow_keys: list[tuple] = []
+    n_flowless = undecoded = 0
+    for a in range(0, n, BLOCK):
+        b = min(n, a + BLOCK)
+        o = off[a:b]
+        if pcap:
+            t[a:b], cap, orig = _pcap_headers(buf, o)
+            link = np.full(b - a, rec.link[0], dtype=np.int64)
+        else:
+            t[a:b] = np.frombuffer(rec.ts, dtype=np.int64)[a:b]
+            cap = np.frombuffer(rec.cap, dtype=np.int64)[a:b]
+            orig = np.frombuffer(rec.orig, dtype=np.int64)[a:b]
+            link = np.frombuffer(rec.link, dtype=np.int64)[a:b]
+        lengths[a:b] = orig
+        keys = np.zeros((b - a, _KEY_LEN), dtype=np.uint8)
+        rest = (_fast_decode(buf, o, cap, link, keys) if engine == "fast"
+                else np.arange(b - a))
+        for i in rest.tolist():
+            if dpkt is None:
+                undecoded += 1
+                continue
+            key = _decode(dpkt, int(link[i]), bytes(buf[o[i]:o[i] + cap[i]]))
+            keys[i] = np.frombuffer(_key_bytes(key if key is not None else FLOWLESS), np.uint8)
+        n_flowless += int((keys[:, 0] == 0).sum())
+        # flow ids by first appearance: per block, then across blocks
+        uniq, first, inverse = np.unique(keys.view(f"V{_KEY_LEN}").ravel(),
+                                         return_index=True, return_inverse=True)
+        gid = np.empty(len(uniq), dtype=np.int32)
+        for j in np.argsort(first, kind="stable").tolist():
+            kb = uniq[j].tobytes()
+            g = ids.get(kb)
+            if g is None:
+                g = ids[kb] = len(flow_keys)
+                flow_keys.append(_key_tuple(kb))
+            gid[j] = g
+        fids[a:b] = gid[inverse.ravel()]
+        if progress is not None:
+            progress(int(o[-1]), len(buf))
     if undecoded:
         notes.append(f"{undecoded} packets need dpkt to decode (802.3/LLC, MPLS, PPPoE, "
                      f"IPv6 extension headers or cut IP headers); replayed as flowless: "
                      f"pip install 'paraflowo[pcap]' to decode them")
     if progress is not None:
         progress(len(buf), len(buf))
-    flowless = keys[:, 0] == 0
-    if n == 0 or flowless.all():
+    if n == 0 or n_flowless == n:
         raise ValueError(f"{path}: no IP packets in the capture"
                          + (f" ({notes[0]})" if notes else ""))
-    n_flowless = int(flowless.sum())
     if n_flowless:
         notes.append(f"{n_flowless} packets without a 5-tuple (non-IP frames, IPv4 "
                      f"fragments past the first) replayed as one flowless stream")
-    # flow ids by first appearance
-    uniq, first, inverse = np.unique(keys.view(f"V{_KEY_LEN}").ravel(), return_index=True,
-                                     return_inverse=True)
-    by_first = np.argsort(first, kind="stable")
-    rank = np.empty(len(uniq), dtype=np.int32)
-    rank[by_first] = np.arange(len(uniq), dtype=np.int32)
-    fids = rank[inverse.ravel()]
-    flow_keys = [_key_tuple(bytes(keys[first[j]])) for j in by_first]
-    t = np.array(rec.ts, dtype=np.int64)
-    order = np.argsort(t, kind="stable")
     if (np.diff(t) < 0).any():
+        order = np.argsort(t, kind="stable")
         notes.append("capture timestamps were not in order; sorted them")
-    t = t[order] - t[order[0]]
+        t, fids, lengths = t[order], fids[order], lengths[order]
+    t -= t[0]
     if time_scale != 1.0:
         t = np.floor(t * time_scale).astype(np.int64)
-    lengths = np.array(rec.orig, dtype=np.uint32)[order]
-    return Trace(t, fids[order], lengths, flow_keys, _flow_hashes(flow_keys), notes)
+    return Trace(t, fids, lengths, flow_keys, _flow_hashes(flow_keys), notes)
