@@ -3,11 +3,11 @@
 Two readers give the same :class:`Trace` (the tests compare them on captures
 they write):
 
-* ``engine="fast"`` (the default, numpy only): the file is memory-mapped, one
-  Python pass over the record headers collects each packet's timestamp,
-  lengths and byte offset, then the Ethernet (802.1Q / 802.1ad / QinQ tags),
-  IPv4, IPv6, TCP and UDP headers of every packet are decoded at once with
-  vectorised numpy gathers.  Frames it does not parse itself (802.3/LLC,
+* ``engine="fast"`` (the default, numpy only): the file is memory-mapped, the
+  chain of pcap records is walked in C (``paraflowo._core.pcapread``; pcapng
+  blocks in Python), then, in blocks of :data:`BLOCK` packets, the Ethernet
+  (802.1Q / 802.1ad / QinQ tags), IPv4, IPv6, TCP and UDP headers of every
+  packet are decoded at once with vectorised numpy gathers.  Frames it does not parse itself (802.3/LLC,
   MPLS, PPPoE, IPv6 extension headers, IP headers cut by the snap length,
   more than two VLAN tags) go to ``dpkt`` one by one, when it is installed
   (``pip install 'paraflowo[pcap]'``); without dpkt they count as flowless
