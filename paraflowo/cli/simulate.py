@@ -203,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
         if args.duration is None:
             import dataclasses
             scenario = dataclasses.replace(scenario, duration_s=trace.duration_ns / 1e9)
-        for note in trace.notes:
-            print(f"warning: {note}", file=sys.stderr)
+        for warning in trace.notes:
+            print(f"warning: {warning}", file=sys.stderr)
     elif args.time_scale != 1.0:
         raise UsageError("--time-scale applies to --pcap input only")
     if note:
