@@ -80,6 +80,18 @@ def test_pcapng_interfaces_each_with_its_resolution(tmp_path, records, big, reso
     assert len(tr.keys) == 6 + 1 + 3 + 1      # mice, elephant, vlan + qinq + ip6, flowless
 
 
+@pytest.mark.parametrize("big", [False, True])
+def test_pcapng_if_tsoffset_is_added(tmp_path, big):
+    # interface 1 counts from an epoch 5 s later: its stamps are 5 s smaller
+    frame = tg.tcp4("1.2.3.4", "5.6.7.8", 9, 10)
+    recs = [(0, 10 * 10**9, frame), (1, 10 * 10**9 + 300, frame), (0, 10 * 10**9 + 700, frame)]
+    p = tmp_path / "off.pcapng"
+    tg.write_pcapng(p, recs, interfaces=[(1, 9), (1, 9)], big=big, tsoffsets=[0, 5])
+    raw = p.read_bytes()
+    assert struct.pack(">q" if big else "<q", 5) in raw          # the option is there
+    assert both(p).times.tolist() == [0, 300, 700]
+
+
 def test_pcapng_simple_packet_blocks_take_the_previous_time(tmp_path, records):
     p = tmp_path / "spb.pcapng"
     tg.write_pcapng(p, [(0, ns, f) for ns, f in records[:50]], simple=True)

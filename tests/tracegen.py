@@ -78,27 +78,33 @@ def _block(e: str, btype: int, body: bytes) -> bytes:
 
 
 def write_pcapng(path, records, *, interfaces=((1, 9),), big=False, simple=False,
-                 sections=1) -> None:
+                 sections=1, tsoffsets=None) -> None:
     """``records``: (interface, time ns, frame); ``interfaces``: (linktype, if_tsresol).
 
     ``if_tsresol`` as in the format: 6 = microseconds, 9 = nanoseconds, 0x80 | k
     = 2**-k seconds.  ``simple``: Simple Packet Blocks (no timestamp), one
     interface only.  ``sections``: the records spread over that many sections,
-    each repeating the interface descriptions.
+    each repeating the interface descriptions.  ``tsoffsets``: per interface,
+    an ``if_tsoffset`` in seconds (added to its timestamps by readers).
     """
     e = ">" if big else "<"
     out = []
     per = -(-len(records) // sections)
     for s in range(sections):
         out.append(_block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)))
-        for link, res in interfaces:
-            opts = struct.pack(e + "HHB3x", 9, 1, res) + struct.pack(e + "HH", 0, 0)
+        for k, (link, res) in enumerate(interfaces):
+            opts = struct.pack(e + "HHB3x", 9, 1, res)
+            if tsoffsets is not None:
+                opts += struct.pack(e + "HHq", 14, 8, tsoffsets[k])
+            opts += struct.pack(e + "HH", 0, 0)
             out.append(_block(e, 1, struct.pack(e + "HHI", link, 0, 0) + opts))
         for iface, ns, frame in records[s * per:(s + 1) * per]:
             if simple:
                 out.append(_block(e, 3, struct.pack(e + "I", len(frame)) + frame))
                 continue
             res = interfaces[iface][1]
+            if tsoffsets is not None:
+                ns -= tsoffsets[iface] * 10**9
             if res & 0x80:
                 ticks = (ns << (res & 0x7F)) // 10**9
             else:
