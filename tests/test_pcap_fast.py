@@ -4,6 +4,7 @@ Captures are written by hand (tests/tracegen.py) or with dpkt, in a tmp dir;
 nothing is downloaded.
 """
 
+import re
 import struct
 
 import numpy as np
@@ -293,3 +294,24 @@ def test_pcap_walk_rejects_bad_buffers(args, exc, fragment):
     from paraflowo._core.pcapread import pcap_walk
     with pytest.raises(exc, match=fragment):
         pcap_walk(*args)
+
+
+def _fk_args(n=1):
+    return [np.zeros(64, np.uint8), np.zeros(n, np.int64), np.full(n, 20, np.int64),
+            np.ones(n, np.int64), np.zeros((n, 38), np.uint8), np.empty(n, np.int64)]
+
+
+@pytest.mark.parametrize("i, bad, exc, fragment", [
+    (0, np.zeros(64, np.int8), TypeError, "buf must be a C-contiguous uint8 array"),
+    (1, np.zeros(1, np.int32), TypeError, "off must be a C-contiguous int64 array"),
+    (4, np.zeros((1, 37), np.uint8), ValueError, "keys shape (1, 38)"),
+    (2, np.full(1, 65, np.int64), ValueError, "every frame must lie in buf (64 bytes)"),
+    (1, np.full(1, -1, np.int64), ValueError, "every frame must lie in buf"),
+])
+def test_frame_keys_rejects_bad_arrays(i, bad, exc, fragment):
+    from paraflowo._core.pcapread import frame_keys
+    args = _fk_args()
+    args[i] = bad
+    with pytest.raises(exc, match=re.escape(fragment)):
+        frame_keys(*args)
+    assert not args[4].any()                                  # nothing written

@@ -16,3 +16,27 @@ cdef Py_ssize_t pfo_pcap_walk(const uint8_t* buf, Py_ssize_t size, Py_ssize_t* o
     # Worked example: records of caplen 60 and 1514 from byte 24 give offsets
     # 40 and 116 (24 + 16 + 60 = 100, then 100 + 16), and *off = 1630.
     # Preconditions: 0 <= *off; buf holds size bytes; out holds cap entries.
+
+
+# Bytes of a flow key record (pfo_pcap_keys): version (0 flowless, 4, 6),
+# src and dst (16 bytes each, an IPv4 address in the first 4), sport and
+# dport (big-endian), proto.
+cdef enum:
+    PFO_PCAP_KEY_LEN = 38
+
+
+cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int64_t* cap,
+                              const int64_t* link, Py_ssize_t n, uint8_t* keys,
+                              int64_t* rest) noexcept nogil
+    # The flow key of each of n frames: frame i is cap[i] bytes at buf +
+    # off[i], of link type link[i] (1 Ethernet with up to two 802.1Q/802.1ad/
+    # QinQ tags, 113 Linux cooked, 12/14/101/228/229 raw IP; others have no
+    # 5-tuple).  Writes record i to keys + 38 * i, which the caller zeroed:
+    # IPv4 or IPv6 addresses and protocol, and the first 4 bytes of a TCP or
+    # UDP header when captured; all zeros (flowless) for ARP and other
+    # non-IP frames, IPv4 fragments past the first, unknown link types and
+    # frames too short for their link header.  Frames it leaves to a full
+    # decoder (802.3/LLC, MPLS, PPPoE, a third VLAN tag, IPv6 extension
+    # headers, IP headers inconsistent with or cut by the capture) keep a
+    # zero record and their index goes to rest.  Returns how many went to
+    # rest (<= n).  Preconditions: off[i] + cap[i] <= the buffer's size.

@@ -9,6 +9,7 @@ fields, the frames' 5-tuples) is gathered at once by numpy in
 """
 
 from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -89,3 +90,182 @@ def pcap_walk(buf, offset, big_endian, out):
         with nogil:
             n = pfo_pcap_walk(&b[0], size, &o, big, &ov[0], cap)
     return n, o
+
+
+# -------------------------------------------------------------- flow keys
+cdef inline uint32_t _b(const uint8_t* p, int64_t cap, int64_t i) noexcept nogil:
+    # byte i of a frame of cap bytes; 0 past its end
+    return p[i] if i < cap else 0
+
+
+cdef inline uint32_t _w(const uint8_t* p, int64_t cap, int64_t i) noexcept nogil:
+    # big-endian 16-bit word at byte i (each byte 0 past the end)
+    return (_b(p, cap, i) << 8) | _b(p, cap, i + 1)
+
+
+cdef inline bint _vlan(uint32_t et) noexcept nogil:
+    return et == 0x8100 or et == 0x88A8 or et == 0x9100 or et == 0x9200
+
+
+cdef inline bint _ip6_ext(uint32_t nxt) noexcept nogil:
+    # extension headers (and ESP), left to the full decoder
+    return (nxt == 0 or nxt == 43 or nxt == 44 or nxt == 50 or nxt == 51 or nxt == 60
+            or nxt == 135 or nxt == 139 or nxt == 140 or nxt == 253 or nxt == 254)
+
+
+cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int64_t* cap,
+                              const int64_t* link, Py_ssize_t n, uint8_t* keys,
+                              int64_t* rest) noexcept nogil:
+    cdef Py_ssize_t i, r = 0
+    cdef const uint8_t* p
+    cdef uint8_t* k
+    cdef int64_t c, lt, l3, l4, l4_len, ihl, tot, plen
+    cdef uint32_t et, ver, proto
+    cdef int kind, t
+    for i in range(n):
+        p = buf + off[i]
+        c = cap[i]
+        lt = link[i]
+        k = keys + <Py_ssize_t>PFO_PCAP_KEY_LEN * i
+        kind = 0
+        l3 = l4 = l4_len = 0
+        proto = 0
+        if lt == 1 or lt == 113:
+            if lt == 1:
+                l3 = 14
+                et = _w(p, c, 12)
+                if c < 14:
+                    continue
+                for t in range(2):
+                    if not _vlan(et):
+                        break
+                    et = _w(p, c, l3 + 2)
+                    l3 += 4
+                    if c < l3:
+                        break
+                if c < l3:
+                    continue                    # flowless: cut inside a tag
+            else:
+                l3 = 16
+                et = _w(p, c, 14)
+                if c < 16:
+                    continue
+            if et < 0x600 or et == 0x8847 or et == 0x8848 or et == 0x8864 or _vlan(et):
+                kind = -1
+            elif et == 0x0800:
+                kind = 4
+            elif et == 0x86DD:
+                kind = 6
+            else:
+                continue                        # ARP, LLDP, ...: flowless
+        elif lt == 12 or lt == 14 or lt == 101 or lt == 228 or lt == 229:
+            if c <= 0:
+                continue
+            ver = p[0] >> 4
+            kind = 4 if ver == 4 else (6 if ver == 6 else -1)
+        else:
+            continue                            # unknown link type: flowless
+        if kind == 4:
+            ihl = (_b(p, c, l3) & 15) * 4
+            tot = _w(p, c, l3 + 2)
+            if not (_b(p, c, l3) >> 4 == 4 and ihl >= 20 and tot >= ihl and l3 + tot <= c):
+                kind = -1
+            elif _w(p, c, l3 + 6) & 0x1FFF:
+                continue                        # a fragment past the first: flowless
+            else:
+                proto = p[l3 + 9]
+                k[0] = 4
+                memcpy(k + 1, p + l3 + 12, 4)
+                memcpy(k + 17, p + l3 + 16, 4)
+                l4 = l3 + ihl
+                l4_len = tot - ihl
+        elif kind == 6:
+            plen = _w(p, c, l3 + 4)
+            proto = _b(p, c, l3 + 6)
+            if not (_b(p, c, l3) >> 4 == 6 and l3 + 40 + plen <= c and plen > 0
+                    and not _ip6_ext(proto)):
+                kind = -1
+            else:
+                k[0] = 6
+                memcpy(k + 1, p + l3 + 8, 16)
+                memcpy(k + 17, p + l3 + 24, 16)
+                l4 = l3 + 40
+                l4_len = plen
+        if kind == -1:
+            rest[r] = i
+            r += 1
+            continue
+        k[37] = <uint8_t>proto
+        if (proto == 6 or proto == 17) and l4_len >= 4 and l4 + 4 <= c:
+            memcpy(k + 33, p + l4, 4)
+    return r
+
+
+def frame_keys(buf, off, cap, link, keys, rest):
+    """:c:func:`pfo_pcap_keys` on numpy arrays: the flow key record of each frame.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray
+        The capture's bytes (``uint8``, C-contiguous).
+    off, cap, link : numpy.ndarray
+        ``int64``, one per frame: where it starts in ``buf``, its captured
+        length, its link type.
+    keys : numpy.ndarray
+        ``uint8`` of shape ``(n, 38)``, zeroed, C-contiguous: receives the
+        records (see ``pcapread.pxd``).
+    rest : numpy.ndarray
+        ``int64`` of length ``n``: receives the indices left to a full decoder.
+
+    Returns
+    -------
+    int
+        How many indices went to ``rest``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A wrong dtype, shape or layout, lengths that differ, or a frame past
+        the end of ``buf`` (nothing written).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ip = bytes.fromhex("450000200000000040110000" "0a000001" "0a000002")
+    >>> frame = ip + bytes.fromhex("1388003500080000") + b"abcd"   # UDP 5000 -> 53
+    >>> buf = np.frombuffer(frame, np.uint8)
+    >>> one = lambda v: np.array([v], np.int64)
+    >>> keys, rest = np.zeros((1, 38), np.uint8), np.empty(1, np.int64)
+    >>> frame_keys(buf, one(0), one(len(frame)), one(101), keys, rest)
+    0
+    >>> keys[0, :5].tolist(), keys[0, 33:].tolist()
+    ([4, 10, 0, 0, 1], [19, 136, 0, 53, 17])
+    """
+    for name, a, dt in (("buf", buf, np.uint8), ("off", off, np.int64), ("cap", cap, np.int64),
+                        ("link", link, np.int64), ("keys", keys, np.uint8),
+                        ("rest", rest, np.int64)):
+        if not isinstance(a, np.ndarray) or a.dtype != dt or not a.flags.c_contiguous:
+            raise TypeError(f"{name} must be a C-contiguous {np.dtype(dt).name} array, "
+                            f"got {a!r:.60}")
+    cdef Py_ssize_t n = off.shape[0]
+    if off.ndim != 1 or cap.shape != (n,) or link.shape != (n,) or rest.shape != (n,) \
+            or keys.shape != (n, PFO_PCAP_KEY_LEN):
+        raise ValueError(f"off, cap, link, rest must have one entry per frame and keys "
+                         f"shape ({n}, {PFO_PCAP_KEY_LEN}), got {cap.shape}, {link.shape}, "
+                         f"{rest.shape}, {keys.shape}")
+    if not keys.flags.writeable or not rest.flags.writeable:
+        raise ValueError("keys and rest must be writable")
+    if n and ((off < 0).any() or (cap < 0).any() or (off + cap > buf.shape[0]).any()):
+        raise ValueError(f"every frame must lie in buf ({buf.shape[0]} bytes)")
+    if n == 0:
+        return 0
+    cdef const uint8_t[::1] b = buf
+    cdef const int64_t[::1] ov = off
+    cdef const int64_t[::1] cv = cap
+    cdef const int64_t[::1] lv = link
+    cdef uint8_t[:, ::1] kv = keys
+    cdef int64_t[::1] rv = rest
+    cdef Py_ssize_t r
+    with nogil:
+        r = pfo_pcap_keys(&b[0], &ov[0], &cv[0], &lv[0], n, &kv[0, 0], &rv[0])
+    return r

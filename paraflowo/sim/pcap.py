@@ -3,15 +3,16 @@
 Two readers give the same :class:`Trace` (the tests compare them on captures
 they write):
 
-* ``engine="fast"`` (the default, numpy only): the file is memory-mapped, the
-  chain of pcap records is walked in C (``paraflowo._core.pcapread``; pcapng
-  blocks in Python), then, in blocks of :data:`BLOCK` packets, the Ethernet
-  (802.1Q / 802.1ad / QinQ tags), IPv4, IPv6, TCP and UDP headers of every
-  packet are decoded at once with vectorised numpy gathers.  Frames it does not parse itself (802.3/LLC,
-  MPLS, PPPoE, IPv6 extension headers, IP headers cut by the snap length,
-  more than two VLAN tags) go to ``dpkt`` one by one, when it is installed
-  (``pip install 'paraflowo[pcap]'``); without dpkt they count as flowless
-  and a note says so.
+* ``engine="fast"`` (the default, no dependency): the file is memory-mapped;
+  the chain of pcap records is walked in C (``paraflowo._core.pcapread``;
+  pcapng blocks in Python); the record headers are gathered with numpy; the
+  Ethernet (802.1Q / 802.1ad / QinQ tags), Linux cooked or raw IP, IPv4,
+  IPv6, TCP and UDP headers are decoded by one C loop without the GIL
+  (``pfo_pcap_keys``), in blocks of :data:`BLOCK` packets.  Frames it does
+  not parse itself (802.3/LLC, MPLS, PPPoE, IPv6 extension headers, IP
+  headers cut by the snap length, more than two VLAN tags) go to ``dpkt`` one
+  by one, when it is installed (``pip install 'paraflowo[pcap]'``); without
+  dpkt they count as flowless and a note says so.
 * ``engine="dpkt"``: every frame through ``dpkt`` (the reference path).
 
 Containers: classic pcap (either byte order, micro- or nanosecond magic) and
@@ -41,7 +42,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from paraflowo._core.pcapread import pcap_walk
+from paraflowo._core.pcapread import frame_keys, pcap_walk
 from paraflowo.hashing import IPV4_TUPLE_DTYPE, IPV6_TUPLE_DTYPE, rss_hash_batch
 from paraflowo.sim.traffic import CHUNK_PACKETS, Chunk, FlowTable
 
@@ -60,11 +61,6 @@ _PCAP_MAGIC = {
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _RAW_IP = (12, 14, 101, 228, 229)
-_VLAN = (0x8100, 0x88A8, 0x9100, 0x9200)
-# ethertypes dpkt may still turn into IP (MPLS, PPPoE session): left to dpkt
-_DPKT_ETHERTYPES = (0x8847, 0x8848, 0x8864)
-# IPv6 next headers that are extension headers (or ESP): left to dpkt
-_IP6_EXT = (0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254)
 _FRAG_OFFSET = 0x1FFF
 
 Progress = Callable[[int, int], None]
@@ -289,89 +285,18 @@ def _import_dpkt():
     return dpkt
 
 
-# ------------------------------------------------------ the vectorised decoder
-# Key record of the fast path: version (0 flowless, 4, 6), src, dst (16 bytes
-# each, IPv4 in the first 4), sport, dport (big-endian), proto: 38 bytes.
+# ------------------------------------------------------------ the fast decoder
+# Key record (pcapread.pxd, PFO_PCAP_KEY_LEN): version (0 flowless, 4, 6), src,
+# dst (16 bytes each, IPv4 in the first 4), sport, dport (big-endian), proto.
 _KEY_LEN = 38
 
 
 def _fast_decode(buf: np.ndarray, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
                  keys: np.ndarray) -> np.ndarray:
-    """Fill ``keys`` (n x 38 uint8) for every packet; return the indices left to dpkt."""
-    n = len(off)
-    last = len(buf) - 1
-
-    def u8(rel):
-        ok = rel < cap
-        return np.where(ok, buf[np.minimum(off + np.where(ok, rel, 0), last)], 0).astype(
-            np.int64)
-
-    def u16(rel):
-        return (u8(rel) << 8) | u8(rel + 1)
-
-    l3 = np.zeros(n, dtype=np.int64)
-    kind = np.zeros(n, dtype=np.int8)       # 0 flowless, 4, 6, -1 dpkt
-    eth = link == 1
-    sll = link == 113
-    raw = np.isin(link, _RAW_IP)
-    # Ethernet: up to two VLAN tags, then the ethertype
-    et = np.where(sll, u16(np.full(n, 14)), u16(np.full(n, 12)))
-    l3[eth] = 14
-    l3[sll] = 16
-    short = (eth & (cap < 14)) | (sll & (cap < 16))
-    for _ in range(2):
-        tag = eth & np.isin(et, _VLAN)
-        if not tag.any():
-            break
-        et = np.where(tag, u16(l3 + 2), et)
-        l3 += np.where(tag, 4, 0)
-        short |= tag & (cap < l3)
-    l2 = eth | sll
-    kind[l2 & (et == 0x0800)] = 4
-    kind[l2 & (et == 0x86DD)] = 6
-    kind[l2 & ((et < 0x600) | np.isin(et, _DPKT_ETHERTYPES) | np.isin(et, _VLAN))] = -1
-    kind[short] = 0                          # dpkt: a frame too short to decode
-    ver = u8(np.zeros(n, dtype=np.int64)) >> 4
-    kind[raw & (cap > 0) & (ver == 4)] = 4
-    kind[raw & (cap > 0) & (ver == 6)] = 6
-    kind[raw & (cap > 0) & (ver != 4) & (ver != 6)] = -1
-    # IPv4
-    v4 = kind == 4
-    vihl = u8(l3)
-    ihl = (vihl & 15) * 4
-    tot = u16(l3 + 2)
-    good4 = v4 & (vihl >> 4 == 4) & (ihl >= 20) & (tot >= ihl) & (l3 + tot <= cap)
-    kind[v4 & ~good4] = -1
-    frag = u16(l3 + 6) & _FRAG_OFFSET
-    kind[good4 & (frag != 0)] = 0
-    v4 = good4 & (frag == 0)
-    # IPv6
-    v6 = kind == 6
-    plen = u16(l3 + 4)
-    nxt = u8(l3 + 6)
-    good6 = (v6 & (u8(l3) >> 4 == 6) & (l3 + 40 + plen <= cap) & (plen > 0)
-             & ~np.isin(nxt, _IP6_EXT))
-    kind[v6 & ~good6] = -1
-    v6 = good6
-    # the key records
-    keys[:, 0] = np.where(v4, 4, np.where(v6, 6, 0))
-    i4 = np.flatnonzero(v4)
-    i6 = np.flatnonzero(v6)
-    base4 = off[i4] + l3[i4]
-    base6 = off[i6] + l3[i6]
-    keys[i4, 1:5] = buf[base4[:, None] + np.arange(12, 16)]
-    keys[i4, 17:21] = buf[base4[:, None] + np.arange(16, 20)]
-    keys[i6, 1:17] = buf[base6[:, None] + np.arange(8, 24)]
-    keys[i6, 17:33] = buf[base6[:, None] + np.arange(24, 40)]
-    proto = np.where(v4, u8(l3 + 9), np.where(v6, nxt, 0))
-    keys[:, 37] = proto
-    # ports: the first 4 bytes of a TCP/UDP header, when captured
-    l4 = l3 + np.where(v4, ihl, 40)
-    l4_len = np.where(v4, tot - ihl, plen)
-    port = (v4 | v6) & ((proto == 6) | (proto == 17)) & (l4_len >= 4) & (l4 + 4 <= cap)
-    ip_ = np.flatnonzero(port)
-    keys[ip_, 33:37] = buf[(off[ip_] + l4[ip_])[:, None] + np.arange(4)]
-    return np.flatnonzero(kind == -1)
+    """Fill ``keys`` (n x 38 uint8, zeroed) for every packet; return the indices left to dpkt."""
+    rest = np.empty(len(off), dtype=np.int64)
+    k = frame_keys(buf, off, cap, link, keys, rest)
+    return rest[:k]
 
 
 def _key_bytes(key) -> bytes:
@@ -438,12 +363,12 @@ def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast"
         Multiply inter-arrival times by this (``0.01`` replays a slow capture
         100 times faster, so it can load the cores).
     engine : {"fast", "dpkt"}, default "fast"
-        ``"fast"``: vectorised numpy decoding over the memory-mapped file,
-        dpkt only for the frames it does not parse.  ``"dpkt"``: every frame
+        ``"fast"``: the memory-mapped file decoded in C and numpy, dpkt only
+        for the frames it does not parse.  ``"dpkt"``: every frame
         through dpkt (the reference; same result, several times slower).
     progress : callable, optional
-        Called as ``progress(bytes_done, bytes_total)`` while reading (every
-        65,536 packets and once at the end).
+        Called as ``progress(bytes_done, bytes_total)`` while reading (after
+        every :data:`BLOCK` packets, and once at the end).
 
     Returns
     -------
@@ -494,8 +419,8 @@ def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast"
     return _read(path, buf, float(time_scale), engine, dpkt, progress)
 
 
-#: Packets decoded per block: bounds the temporaries of the vectorised decoder
-#: (a few hundred bytes a packet) whatever the capture's size.
+#: Packets decoded per block: bounds the reader's temporaries (about 100 bytes
+#: a packet) whatever the capture's size.
 BLOCK = 1 << 18
 
 
