@@ -1,11 +1,12 @@
-"""Capture reading: the one sequential step of the fast trace reader, in C.
+"""Capture reading in C: the record walk and the header decoder of the fast trace reader.
 
 A classic pcap file is a chain of records, each a 16-byte header (seconds,
 fraction, captured length, original length) and ``caplen`` bytes of frame;
-where one record ends is known only once the previous header is read.  The
-walk follows that chain without the GIL; everything else (the headers'
-fields, the frames' 5-tuples) is gathered at once by numpy in
-:mod:`paraflowo.sim.pcap`.
+where one record ends is known only once the previous header is read:
+:func:`pcap_walk` follows that chain without the GIL.  :func:`frame_keys`
+then reads each frame's link, IP and TCP/UDP headers into a fixed 38-byte
+flow key, also without the GIL.  :mod:`paraflowo.sim.pcap` does the rest
+(record headers, flow numbering, hashes) with numpy.
 """
 
 from libc.stdint cimport uint8_t, uint32_t, int64_t
