@@ -63,7 +63,8 @@ def test_pcap_both_magics_both_byte_orders(tmp_path, records, nano, big):
 
 
 @pytest.mark.parametrize("big", [False, True])
-@pytest.mark.parametrize("resols", [(9,), (6, 9, 0x80 | 20), (3, 0x80 | 30)])
+@pytest.mark.parametrize("resols", [(9,), (6, 9, 0x80 | 20), (3, 0x80 | 30), (12, 0x80 | 35),
+                                    (0, 15)])
 def test_pcapng_interfaces_each_with_its_resolution(tmp_path, records, big, resols):
     # packets spread over the interfaces: each interface's if_tsresol converts
     recs = [(i % len(resols), ns, f) for i, (ns, f) in enumerate(records)]
@@ -74,6 +75,8 @@ def test_pcapng_interfaces_each_with_its_resolution(tmp_path, records, big, reso
     def quant(ns, res):
         if res & 0x80:
             return ((ns << (res & 0x7F)) // 10**9 * 10**9) >> (res & 0x7F)
+        if res > 9:
+            return ns
         return ns // 10 ** (9 - res) * 10 ** (9 - res)
     want = np.array([quant(ns, resols[i]) for i, ns, _ in recs])
     order = np.argsort(want, kind="stable")
@@ -91,6 +94,39 @@ def test_pcapng_if_tsoffset_is_added(tmp_path, big):
     raw = p.read_bytes()
     assert struct.pack(">q" if big else "<q", 5) in raw          # the option is there
     assert both(p).times.tolist() == [0, 300, 700]
+
+
+def _epb(iface, ts, frame, e="<"):
+    body = struct.pack(e + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame))
+    body += frame + b"\0" * (-len(frame) % 4)
+    return struct.pack(e + "II", 6, len(body) + 12) + body + struct.pack(e + "I", len(body) + 12)
+
+
+def test_pcapng_bad_packet_blocks(tmp_path):
+    frame = tg.tcp4("1.2.3.4", "5.6.7.8", 9, 10)
+    p = tmp_path / "bad.pcapng"
+    tg.write_pcapng(p, [(0, 1000, frame)])
+    good = p.read_bytes()
+    p.write_bytes(good + _epb(3, 5, frame))
+    for engine in ("fast", "dpkt"):
+        with pytest.raises(ValueError, match="names interface 3, but only 1 are described"):
+            read_pcap(p, engine=engine)
+    # a Simple Packet Block with no room for its length field: cut, one note
+    p.write_bytes(good + struct.pack("<III", 3, 12, 12) + _epb(0, 7, frame))
+    tr = both(p)
+    assert len(tr.times) == 1
+    assert [n for n in tr.notes if "truncated" in n] == [
+        f"truncated capture: read 1 packets, packet block at byte {len(good)} claims 0 bytes, "
+        f"-4 in the block"]
+
+
+def test_pcapng_timestamp_out_of_range(tmp_path):
+    frame = tg.tcp4("1.2.3.4", "5.6.7.8", 9, 10)
+    p = tmp_path / "neg.pcapng"
+    tg.write_pcapng(p, [(0, 10 - 5 * 10**9, frame)], tsoffsets=[-5])   # before 1970
+    with pytest.raises(ValueError, match=r"pcapng packet at byte \d+: timestamp -4999999990 ns "
+                                         r"is out of range"):
+        read_pcap(p)
 
 
 def test_pcapng_simple_packet_blocks_take_the_previous_time(tmp_path, records):

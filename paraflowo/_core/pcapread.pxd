@@ -1,6 +1,6 @@
-"""Capture reading (issue 16): the record walk of a classic pcap file, the cimport API."""
+"""Capture reading (issue 16): the pcap and pcapng walks and the frame decoder, the cimport API."""
 
-from libc.stdint cimport uint8_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 
 cdef Py_ssize_t pfo_pcap_walk(const uint8_t* buf, Py_ssize_t size, Py_ssize_t* off,
@@ -40,3 +40,31 @@ cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int6
     # headers, IP headers inconsistent with or cut by the capture) keep a
     # zero record and their index goes to rest.  Returns how many went to
     # rest (<= n).  Preconditions: off[i] + cap[i] <= the buffer's size.
+
+
+# Why pfo_pcapng_walk stopped.
+cdef enum:
+    PFO_PCAPNG_END = 0        # *off reached size: the file is done
+    PFO_PCAPNG_FULL = 1       # cap packets written: call again from *off
+    PFO_PCAPNG_BLOCK = 2      # the block at *off is for the caller: a section
+                              # header, an interface description, or a damaged,
+                              # cut or inconsistent block (the caller reports it)
+
+
+cdef Py_ssize_t pfo_pcapng_walk(const uint8_t* buf, Py_ssize_t size, Py_ssize_t* off,
+                                bint big_endian, uint32_t n_ifaces, uint32_t snap0,
+                                int64_t* iface, uint64_t* ticks, int64_t* data,
+                                int64_t* caplen, int64_t* origlen, Py_ssize_t cap,
+                                int* why) noexcept nogil
+    # Walk the blocks of one pcapng section from byte *off: each Enhanced (6),
+    # obsolete (2) or Simple (3) Packet Block that is whole and consistent
+    # (its interface < n_ifaces, its frame inside the block) gives one packet:
+    # its interface (-1 for a Simple Packet Block, which has no timestamp and
+    # belongs to interface 0, whose snap length snap0 (0: none) bounds it),
+    # its raw timestamp (high << 32 | low, in its interface's units), the
+    # offset and captured length of its frame, its original length.  Other
+    # block types are skipped.  Returns the packets written (<= cap) and
+    # sets *why (PFO_PCAPNG_*) and *off to where it stopped.
+    # Worked example: an EPB of 1,600 bytes at byte 100 (frame of 1,514
+    # bytes) gives data 128 (100 + 8 + 20), and the next block is at 1,700.
+    # Preconditions: *off >= 0; buf holds size bytes; the outputs hold cap.

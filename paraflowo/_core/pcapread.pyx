@@ -9,7 +9,7 @@ flow key, also without the GIL.  :mod:`paraflowo.sim.pcap` does the rest
 (record headers, flow numbering, hashes) with numpy.
 """
 
-from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -270,3 +270,140 @@ def frame_keys(buf, off, cap, link, keys, rest):
     with nogil:
         r = pfo_pcap_keys(&b[0], &ov[0], &cv[0], &lv[0], n, &kv[0, 0], &rv[0])
     return r
+
+
+# ----------------------------------------------------------- pcapng blocks
+cdef inline uint32_t _u16(const uint8_t* p, bint big) noexcept nogil:
+    if big:
+        return ((<uint32_t>p[0]) << 8) | p[1]
+    return ((<uint32_t>p[1]) << 8) | p[0]
+
+
+cdef Py_ssize_t pfo_pcapng_walk(const uint8_t* buf, Py_ssize_t size, Py_ssize_t* off,
+                                bint big_endian, uint32_t n_ifaces, uint32_t snap0,
+                                int64_t* iface, uint64_t* ticks, int64_t* data,
+                                int64_t* caplen, int64_t* origlen, Py_ssize_t cap,
+                                int* why) noexcept nogil:
+    cdef Py_ssize_t n = 0, o = off[0], end, frame
+    cdef uint32_t btype, blen, ifc, cl, ol
+    cdef const uint8_t* b
+    why[0] = PFO_PCAPNG_END
+    while o < size:
+        if n == cap:
+            why[0] = PFO_PCAPNG_FULL
+            break
+        if o > size - 12 or (buf[o] == 0x0A and buf[o + 1] == 0x0D and buf[o + 2] == 0x0D
+                             and buf[o + 3] == 0x0A):
+            why[0] = PFO_PCAPNG_BLOCK
+            break
+        btype = _u32(buf + o, big_endian)
+        blen = _u32(buf + o + 4, big_endian)
+        if btype == 1 or blen < 12 or blen % 4 or <Py_ssize_t>blen > size - o:
+            why[0] = PFO_PCAPNG_BLOCK
+            break
+        b = buf + o + 8
+        end = o + blen - 4
+        if btype == 6 or btype == 2:
+            if end - (o + 8) < 20:
+                why[0] = PFO_PCAPNG_BLOCK
+                break
+            ifc = _u32(b, big_endian) if btype == 6 else _u16(b, big_endian)
+            cl = _u32(b + 12, big_endian)
+            ol = _u32(b + 16, big_endian)
+            frame = o + 28
+            if ifc >= n_ifaces or <Py_ssize_t>cl > end - frame:
+                why[0] = PFO_PCAPNG_BLOCK
+                break
+            iface[n] = ifc
+            ticks[n] = ((<uint64_t>_u32(b + 4, big_endian)) << 32) | _u32(b + 8, big_endian)
+        elif btype == 3:
+            if end - (o + 8) < 4 or n_ifaces == 0:
+                why[0] = PFO_PCAPNG_BLOCK
+                break
+            ol = _u32(b, big_endian)
+            frame = o + 12
+            cl = ol if <Py_ssize_t>ol < end - frame else <uint32_t>(end - frame)
+            if snap0 and cl > snap0:
+                cl = snap0
+            iface[n] = -1
+            ticks[n] = 0
+        else:
+            o += blen
+            continue
+        data[n] = frame
+        caplen[n] = cl
+        origlen[n] = ol
+        n += 1
+        o += blen
+    off[0] = o
+    return n
+
+
+def pcapng_walk(buf, offset, big_endian, n_ifaces, snap0, int cap=1 << 18):
+    """The packets of a pcapng section's run of packet blocks, from byte ``offset`` on.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray
+        The file's bytes (``uint8``, C-contiguous).
+    offset : int
+        Where the first block to walk starts.
+    big_endian : bool
+        The section's byte order.
+    n_ifaces : int
+        Interfaces described so far in the section.
+    snap0 : int
+        Snap length of interface 0 (bounds Simple Packet Blocks; 0: none).
+    cap : int, default 2**18
+        At most this many packets per call.
+
+    Returns
+    -------
+    (dict, int, int)
+        The packets (``iface`` int64, -1 for a Simple Packet Block; ``ticks``
+        uint64; ``data``, ``caplen``, ``origlen`` int64), where the walk
+        stopped, and why: 0 the end of ``buf``, 1 ``cap`` packets (call
+        again), 2 a block for the caller at the offset returned (see
+        ``pcapread.pxd``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``buf`` is not a C-contiguous uint8 array, or a negative argument.
+
+    Examples
+    --------
+    >>> import numpy as np, struct
+    >>> epb = lambda ts, n: struct.pack("<IIIIIII", 6, 32 + n, 0, 0, ts, n, n) + bytes(n) \\
+    ...     + struct.pack("<I", 32 + n)
+    >>> buf = np.frombuffer(epb(5, 4) + epb(9, 8), np.uint8)
+    >>> pk, stop, why = pcapng_walk(buf, 0, False, 1, 0)
+    >>> pk["ticks"].tolist(), pk["data"].tolist(), pk["caplen"].tolist(), stop, why
+    ([5, 9], [28, 64], [4, 8], 76, 0)
+    """
+    cdef Py_ssize_t o = require_int("offset", offset, 0)
+    cdef uint32_t ni = require_int("n_ifaces", n_ifaces, 0, 0xFFFFFFFF)
+    cdef uint32_t s0 = require_int("snap0", snap0, 0, 0xFFFFFFFF)
+    if cap < 1:
+        raise ValueError(f"cap must be >= 1, got {cap}")
+    if not isinstance(buf, np.ndarray) or buf.dtype != np.uint8 or buf.ndim != 1 \
+            or not buf.flags.c_contiguous:
+        raise TypeError(f"buf must be a 1-D C-contiguous uint8 array, got {buf!r:.60}")
+    cdef const uint8_t[::1] b = buf
+    cdef Py_ssize_t size = b.shape[0], n = 0
+    cdef Py_ssize_t m = min(cap, max(1, (size - o) // 16)) if size > o else 1
+    out = {"iface": np.empty(m, np.int64), "ticks": np.empty(m, np.uint64),
+           "data": np.empty(m, np.int64), "caplen": np.empty(m, np.int64),
+           "origlen": np.empty(m, np.int64)}
+    cdef int64_t[::1] fv = out["iface"]
+    cdef uint64_t[::1] tv = out["ticks"]
+    cdef int64_t[::1] dv = out["data"]
+    cdef int64_t[::1] cv = out["caplen"]
+    cdef int64_t[::1] ov = out["origlen"]
+    cdef int why = PFO_PCAPNG_END
+    cdef bint big = bool(big_endian)
+    if size > o:
+        with nogil:
+            n = pfo_pcapng_walk(&b[0], size, &o, big, ni, s0, &fv[0], &tv[0], &dv[0],
+                                &cv[0], &ov[0], m, &why)
+    return {k: v[:n] for k, v in out.items()}, o, why

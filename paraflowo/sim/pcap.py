@@ -35,14 +35,13 @@ and :attr:`Trace.notes` says so once.
 from __future__ import annotations
 
 import struct
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from paraflowo._core.pcapread import frame_keys, pcap_walk
+from paraflowo._core.pcapread import frame_keys, pcap_walk, pcapng_walk
 from paraflowo.hashing import IPV4_TUPLE_DTYPE, IPV6_TUPLE_DTYPE, rss_hash_batch
 from paraflowo.sim.traffic import CHUNK_PACKETS, Chunk, FlowTable
 
@@ -99,17 +98,13 @@ class Trace:
 
 # ---------------------------------------------------------------- containers
 class _Records:
-    """Per-packet columns of a container walk: time, lengths, where the frame is.
-
-    ``array('q')`` columns: 8 bytes a packet, not a Python int object each.
-    """
+    """Per-packet columns of a container walk, int64 arrays: time (ns; pcapng
+    only, pcap times are gathered later), frame offset, captured and original
+    length, link type (one for a pcap file, one per packet for pcapng)."""
 
     def __init__(self) -> None:
-        self.ts = array("q")
-        self.orig = array("q")
-        self.off = array("q")
-        self.cap = array("q")
-        self.link = array("q")
+        self.ts = self.off = self.cap = self.orig = None
+        self.link = np.zeros(1, dtype=np.int64)
         self.link_per_packet = False
 
 
@@ -120,7 +115,7 @@ def _walk_pcap(data, notes: list[str], rec: _Records, progress: Progress | None)
     size = len(data)
     if size < 24:
         raise ValueError("truncated pcap global header")
-    rec.link = array("q", [struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF])
+    rec.link = np.array([struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF], np.int64)
     parts = []
     off, n = 24, 0
     while True:
@@ -160,14 +155,28 @@ def _ns(ticks: int, res: int) -> int:
 
 
 def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | None) -> None:
+    # runs of packet blocks are walked in C (pcapng_walk); section headers,
+    # interface descriptions and damaged blocks come back here, one at a time
     size = len(data)
-    off, n = 0, 0
+    off = 0
     order = "<"
-    # per interface of the current section: (linktype, tsresol, offset ns, snaplen)
-    ifaces: list[tuple[int, int, int, int]] = []
-    links = array("q")              # linktype per packet (interfaces may differ)
-    last_ns = 0
+    section: list[tuple[int, int, int, int]] = []   # (linktype, tsresol, tsoff ns, snaplen)
+    ifaces: list[tuple[int, int, int, int]] = []    # every section's, in file order
+    base = 0                                        # index of the section's first in ifaces
+    parts: list[dict] = []
+    n = 0
     while off < size:
+        if section:
+            pk, off, why = pcapng_walk(data, off, order == ">", len(section), section[0][3])
+            if len(pk["data"]):
+                pk["iface"] = np.where(pk["iface"] >= 0, pk["iface"] + base, -1 - base)
+                parts.append(pk)
+                n += len(pk["data"])
+                if progress is not None:
+                    progress(off, size)
+            if why != 2:
+                continue
+        # one block here: a section header, an interface, or damage
         if off + 12 > size:
             notes.append(f"truncated capture: read {n} packets, partial block at byte {off}")
             break
@@ -180,7 +189,8 @@ def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | Non
             else:
                 raise ValueError(f"pcapng section at byte {off} has a bad byte-order "
                                  f"magic {bom.hex()}")
-            ifaces = []
+            section = []
+            base = len(ifaces)
         btype, blen = struct.unpack_from(order + "II", data, off)
         if blen < 12 or blen % 4 or off + blen > size:
             notes.append(f"truncated capture: read {n} packets, damaged block at byte {off}")
@@ -200,48 +210,83 @@ def _walk_pcapng(data, notes: list[str], rec: _Records, progress: Progress | Non
                 elif code == 14 and olen >= 8:
                     tsoff = struct.unpack_from(order + "q", data, o + 4)[0] * 1_000_000_000
                 o += 4 + olen + (-olen % 4)
-            ifaces.append((linktype, tsresol, tsoff, snap))
-        elif btype in (6, 2, 3):                         # enhanced / obsolete / simple packet
-            if btype == 6:
-                iface, hi, lo, caplen, origlen = struct.unpack_from(order + "IIIII", data, body)
-                frame = body + 20
-            elif btype == 2:
-                iface, _drops, hi, lo, caplen, origlen = struct.unpack_from(
-                    order + "HHIIII", data, body)
-                frame = body + 20
-            else:
-                # a Simple Packet Block has no timestamp: it takes the time of
-                # the packet before it (the best the format allows)
-                iface, hi, lo = 0, -1, 0
-                origlen = struct.unpack_from(order + "I", data, body)[0]
-                frame = body + 4
-                caplen = min(origlen, end - frame)
-                if ifaces and ifaces[0][3]:
-                    caplen = min(caplen, ifaces[0][3])
-            if iface >= len(ifaces):
+            section.append((linktype, tsresol, tsoff, snap))
+            ifaces.append(section[-1])
+        elif btype in (6, 2, 3):                         # a packet block the walk refused
+            iface = 0 if btype == 3 else struct.unpack_from(
+                order + ("I" if btype == 6 else "H"), data, body)[0]
+            if iface >= len(section):
                 raise ValueError(f"pcapng packet at byte {off} names interface {iface}, "
-                                 f"but only {len(ifaces)} are described")
-            linktype, res, tsoff, _snap = ifaces[iface]
+                                 f"but only {len(section)} are described")
+            frame = body + (4 if btype == 3 else 20)
+            caplen = 0 if btype == 3 else struct.unpack_from(order + "I", data, body + 12)[0]
             if frame + caplen > end:
                 notes.append(f"truncated capture: read {n} packets, packet block at byte "
                              f"{off} claims {caplen} bytes, {end - frame} in the block")
                 break
-            if hi >= 0:
-                last_ns = _ns((hi << 32) | lo, res) + tsoff
-                if not 0 <= last_ns < 1 << 63:
-                    raise ValueError(f"pcapng packet at byte {off}: timestamp {last_ns} ns "
-                                     f"is out of range")
-            rec.ts.append(last_ns)
-            rec.orig.append(origlen)
-            rec.off.append(frame)
-            rec.cap.append(caplen)
-            links.append(linktype)
-            n += 1
-            if progress is not None and n % (1 << 16) == 0:
-                progress(off, size)
+            raise ValueError(f"pcapng packet block at byte {off} is malformed "
+                             f"({blen} bytes)")
         off += blen
-    rec.link = links
+    _pcapng_columns(parts, ifaces, rec)
+
+
+def _pcapng_columns(parts: list[dict], ifaces: list, rec: _Records) -> None:
+    """Times (ns), lengths, offsets and link types of the walked packets."""
+    cat = {k: (np.concatenate([p[k] for p in parts]) if parts
+               else np.zeros(0, np.uint64 if k == "ticks" else np.int64))
+           for k in ("iface", "ticks", "data", "caplen", "origlen")}
+    gi = cat["iface"]
+    has_ts = gi >= 0
+    owner = np.where(has_ts, gi, -1 - gi)           # a Simple Packet Block: interface 0
+    ns = np.zeros(len(gi), dtype=np.int64)
+    for g in np.unique(owner[has_ts]).tolist():
+        m = has_ts & (owner == g)
+        ns[m] = _ticks_ns(cat["ticks"][m], ifaces[g][1], ifaces[g][2], cat["data"][m] - 28)
+    # a Simple Packet Block takes the time of the packet before it (0 at first)
+    last = np.maximum.accumulate(np.where(has_ts, np.arange(len(gi)), -1)) if len(gi) else gi
+    ns = np.where(last >= 0, ns[np.maximum(last, 0)], 0)
+    links = np.array([i[0] for i in ifaces] or [0], dtype=np.int64)
+    rec.ts, rec.off, rec.cap, rec.orig = ns, cat["data"], cat["caplen"], cat["origlen"]
+    rec.link = links[owner] if len(gi) else np.zeros(0, np.int64)
     rec.link_per_packet = True
+
+
+def _ticks_ns(ticks: np.ndarray, res: int, tsoff: int, where: np.ndarray) -> np.ndarray:
+    """Timestamps of one interface (``if_tsresol`` res, ``if_tsoffset`` ns) to ns, exact.
+
+    Vectorised when no intermediate can overflow, else with Python integers.
+    ``where`` (each packet's block offset) names the packet of an error.
+    """
+    top = (1 << 63) - 1
+    if not len(ticks):
+        return np.zeros(0, dtype=np.int64)
+    hi = int(ticks.max())
+    k = res & 0x7F
+    ns = None
+    if abs(tsoff) <= 1 << 62:
+        if res & 0x80:
+            if k <= 30 and (hi >> k) * 10**9 + 10**9 + abs(tsoff) <= top:
+                frac = ((ticks & np.uint64((1 << k) - 1)) * np.uint64(10**9)) >> np.uint64(k)
+                ns = ((ticks >> np.uint64(k)).astype(np.int64) * 10**9
+                      + frac.astype(np.int64))
+        elif res <= 9:
+            if hi * 10 ** (9 - res) + abs(tsoff) <= top:
+                ns = ticks.astype(np.int64) * 10 ** (9 - res)
+        elif res <= 28:
+            ns = (ticks // np.uint64(10 ** (res - 9))).astype(np.int64)
+    if ns is None:                                   # exact, with Python integers
+        vals = [_ns(int(t), res) + tsoff for t in ticks.tolist()]
+        bad = next((i for i, v in enumerate(vals) if not 0 <= v <= top), None)
+        if bad is not None:
+            raise ValueError(f"pcapng packet at byte {int(where[bad])}: timestamp "
+                             f"{vals[bad]} ns is out of range")
+        return np.array(vals, dtype=np.int64)
+    ns += tsoff
+    bad = np.flatnonzero(ns < 0)
+    if len(bad):
+        raise ValueError(f"pcapng packet at byte {int(where[bad[0]])}: timestamp "
+                         f"{int(ns[bad[0]])} ns is out of range")
+    return ns
 
 
 # ------------------------------------------------------------ the dpkt decoder
@@ -436,7 +481,7 @@ def _read(path: Path, buf: np.ndarray, time_scale: float, engine: str, dpkt,
         _walk_pcapng(buf, notes, rec, progress)
     else:
         raise ValueError(f"{path}: not a pcap or pcapng capture (magic {magic.hex()})")
-    off = np.asarray(rec.off) if pcap else np.frombuffer(rec.off, dtype=np.int64)
+    off = np.asarray(rec.off)
     n = len(off)
     t = np.empty(n, dtype=np.int64)
     lengths = np.empty(n, dtype=np.uint32)
@@ -451,10 +496,8 @@ def _read(path: Path, buf: np.ndarray, time_scale: float, engine: str, dpkt,
             t[a:b], cap, orig = _pcap_headers(buf, o)
             link = np.full(b - a, rec.link[0], dtype=np.int64)
         else:
-            t[a:b] = np.frombuffer(rec.ts, dtype=np.int64)[a:b]
-            cap = np.frombuffer(rec.cap, dtype=np.int64)[a:b]
-            orig = np.frombuffer(rec.orig, dtype=np.int64)[a:b]
-            link = np.frombuffer(rec.link, dtype=np.int64)[a:b]
+            t[a:b] = rec.ts[a:b]
+            cap, orig, link = rec.cap[a:b], rec.orig[a:b], rec.link[a:b]
         lengths[a:b] = orig
         keys = np.zeros((b - a, _KEY_LEN), dtype=np.uint8)
         rest = (_fast_decode(buf, o, cap, link, keys) if engine == "fast"
