@@ -1,7 +1,7 @@
 """Trace reading: the fast (numpy, memory-mapped) reader next to the dpkt path.
 
 One capture (a TCP elephant plus mice, written by ``tests/tracegen.py`` into a
-tmp dir) is read by both engines in the same run; each benchmark records
+tmp dir, as pcap and as pcapng) is read by both engines in the same run; each benchmark records
 packets per second as ``extra_info["mpps"]``, and ``test_ratio`` measures the
 two side by side (alternating, best of 3 each) and records the speed-up in
 ``extra_info["speedup"]``.  Time with
@@ -22,13 +22,16 @@ dpkt = pytest.importorskip("dpkt")
 N = packets(200_000, 3_000)
 
 
-@pytest.fixture(scope="module")
-def capture(tmp_path_factory):
+@pytest.fixture(scope="module", params=["pcap", "pcapng"])
+def capture(request, tmp_path_factory):
     elephant_pps = 50_000
     dur = N / (elephant_pps + 40 * 500)
-    p = tmp_path_factory.mktemp("bench") / "trace.pcap"
-    tg.write_pcap(p, tg.elephant_and_mice(dur, elephant_pps=elephant_pps, n_mice=40,
-                                          mice_pps=500))
+    recs = tg.elephant_and_mice(dur, elephant_pps=elephant_pps, n_mice=40, mice_pps=500)
+    p = tmp_path_factory.mktemp("bench") / f"trace.{request.param}"
+    if request.param == "pcap":
+        tg.write_pcap(p, recs)
+    else:
+        tg.write_pcapng(p, [(0, ns, f) for ns, f in recs])
     return p, len(read_pcap(p).times)
 
 

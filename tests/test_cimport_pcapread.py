@@ -8,7 +8,9 @@ from cybuild import build_cython_module
 
 SOURCE = """
 from libc.stdint cimport uint8_t, int64_t
-from paraflowo._core.pcapread cimport pfo_pcap_walk, pfo_pcap_keys, PFO_PCAP_KEY_LEN
+from libc.stdint cimport uint64_t
+from paraflowo._core.pcapread cimport (pfo_pcap_walk, pfo_pcap_keys, PFO_PCAP_KEY_LEN,
+                                       pfo_pcapng_walk, PFO_PCAPNG_END)
 
 def walk(const uint8_t[::1] buf, int64_t[::1] out):
     cdef Py_ssize_t off = 24, n
@@ -23,6 +25,16 @@ def keys(const uint8_t[::1] buf, const int64_t[::1] off, const int64_t[::1] cap,
         r = pfo_pcap_keys(&buf[0], &off[0], &cap[0], &link[0], off.shape[0], &out[0, 0],
                           &rest[0])
     return r, PFO_PCAP_KEY_LEN
+
+def ng(const uint8_t[::1] buf):
+    cdef int64_t iface[4], data[4], cl[4], ol[4]
+    cdef uint64_t ticks[4]
+    cdef Py_ssize_t off = 0, n
+    cdef int why
+    with nogil:
+        n = pfo_pcapng_walk(&buf[0], buf.shape[0], &off, False, 1, 0, iface, ticks, data,
+                            cl, ol, 4, &why)
+    return [(iface[i], ticks[i], data[i], cl[i]) for i in range(n)], off, why == PFO_PCAPNG_END
 """
 
 
@@ -44,3 +56,8 @@ def test_cimport_pcapread_nogil(tmp_path):
     k, rest = np.zeros((2, 38), np.uint8), np.zeros(2, np.int64)
     assert mod.keys(buf, one(0, 32), one(32, 32), one(101, 101), k, rest) == (1, 38)
     assert rest[0] == 1 and k[0, 0] == 4 and k[0, 33:].tolist() == [19, 136, 0, 53, 17]
+    # the worked example of pcapng_walk's comment, shrunk: two EPBs
+    epb = lambda ts, n: (struct.pack("<IIIIIII", 6, 32 + n, 0, 0, ts, n, n) + bytes(n)  # noqa
+                         + struct.pack("<I", 32 + n))
+    buf = np.frombuffer(epb(5, 4) + epb(9, 8), np.uint8)
+    assert mod.ng(buf) == ([(0, 5, 28, 4), (0, 9, 64, 8)], 76, True)

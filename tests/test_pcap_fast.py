@@ -351,3 +351,16 @@ def test_frame_keys_rejects_bad_arrays(i, bad, exc, fragment):
     with pytest.raises(exc, match=re.escape(fragment)):
         frame_keys(*args)
     assert not args[4].any()                                  # nothing written
+
+
+@pytest.mark.parametrize("kw, exc, fragment", [
+    ({"buf": np.zeros(4, np.int8)}, TypeError, "buf must be a 1-D C-contiguous uint8 array"),
+    ({"offset": -1}, ValueError, "offset must be in"),
+    ({"cap": 0}, ValueError, "cap must be >= 1, got 0"),
+])
+def test_pcapng_walk_rejects_bad_arguments(kw, exc, fragment):
+    from paraflowo._core.pcapread import pcapng_walk
+    args = dict(buf=np.zeros(64, np.uint8), offset=0, big_endian=False, n_ifaces=1, snap0=0)
+    args.update(kw)
+    with pytest.raises(exc, match=re.escape(fragment)):
+        pcapng_walk(**args)

@@ -12,3 +12,11 @@ def frame_keys(
     keys: npt.NDArray[np.uint8],
     rest: npt.NDArray[np.int64],
 ) -> int: ...
+def pcapng_walk(
+    buf: npt.NDArray[np.uint8],
+    offset: int,
+    big_endian: bool,
+    n_ifaces: int,
+    snap0: int,
+    cap: int = ...,
+) -> tuple[dict[str, npt.NDArray[np.int64] | npt.NDArray[np.uint64]], int, int]: ...

@@ -3,7 +3,8 @@
 A classic pcap file is a chain of records, each a 16-byte header (seconds,
 fraction, captured length, original length) and ``caplen`` bytes of frame;
 where one record ends is known only once the previous header is read:
-:func:`pcap_walk` follows that chain without the GIL.  :func:`frame_keys`
+:func:`pcap_walk` follows that chain without the GIL, :func:`pcapng_walk`
+the blocks of a pcapng section.  :func:`frame_keys`
 then reads each frame's link, IP and TCP/UDP headers into a fixed 38-byte
 flow key, also without the GIL.  :mod:`paraflowo.sim.pcap` does the rest
 (record headers, flow numbering, hashes) with numpy.

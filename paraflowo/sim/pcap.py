@@ -4,8 +4,8 @@ Two readers give the same :class:`Trace` (the tests compare them on captures
 they write):
 
 * ``engine="fast"`` (the default, no dependency): the file is memory-mapped;
-  the chain of pcap records is walked in C (``paraflowo._core.pcapread``;
-  pcapng blocks in Python); the record headers are gathered with numpy; the
+  the chain of pcap records or pcapng packet blocks is walked in C
+  (``paraflowo._core.pcapread``); the record headers are gathered with numpy; the
   Ethernet (802.1Q / 802.1ad / QinQ tags), Linux cooked or raw IP, IPv4,
   IPv6, TCP and UDP headers are decoded by one C loop without the GIL
   (``pfo_pcap_keys``), in blocks of :data:`BLOCK` packets.  Frames it does
