@@ -8,6 +8,8 @@ none.  Every run here is short (tens of thousands of packets).
 import dataclasses
 import itertools
 
+import numpy as np
+
 import pytest
 
 import tracegen as tg
@@ -178,3 +180,15 @@ def test_set_timeout_rejects_bad_values(bad, exc):
     with pytest.raises(exc, match="timeout_ns must be"):
         rq.set_timeout(bad)
     assert rq.buffers[0].timeout_ns == 1000      # unchanged
+
+
+def test_a_trace_sizes_the_window_by_its_busiest_10ms(slow_capture):
+    peak = slow_capture.peak_pps()
+    fid = int(np.argmax(peak))
+    assert slow_capture.keys[fid][2:] == (40000, 5201, 6)           # the elephant
+    assert 40_000 * 0.95 < peak[fid] < 40_000 * 1.3                  # jittered gaps
+    table = slow_capture.flow_table()
+    assert (table.peak_pps >= table.rate_pps).all()
+    r = simulate(_slow(slow_capture), ["paraflowo"], trace=slow_capture)
+    want = derived_window(float(table.peak_pps.max()), 4097 * 1e9 / 15_000, 16, 64)
+    assert r.policies["paraflowo"]["paraflowo"]["window"] == want == 16384

@@ -85,8 +85,21 @@ class Trace:
         counts = np.bincount(self.flows, minlength=n)
         size = np.zeros(n, dtype=np.uint16)
         np.maximum.at(size, self.flows, np.minimum(self.lengths, 9000).astype(np.uint16))
-        return FlowTable(None, self.hashes, counts / (self.duration_ns / 1e9), np.zeros(n),
-                         np.zeros(n, dtype=bool), size, np.zeros(n, dtype=np.int32), ["pcap"])
+        mean = counts / (self.duration_ns / 1e9)
+        return FlowTable(None, self.hashes, mean, np.zeros(n), np.zeros(n, dtype=bool), size,
+                         np.zeros(n, dtype=np.int32), ["pcap"],
+                         np.maximum(mean, self.peak_pps(n)))
+
+    def peak_pps(self, n_flows: int | None = None, bin_ns: int = 10_000_000) -> np.ndarray:
+        """Each flow's rate in its busiest ``bin_ns`` (default 10 ms), packets/s."""
+        n = len(self.keys) if n_flows is None else n_flows
+        peak = np.zeros(n)
+        if len(self.times):
+            nb = int(self.times[-1] // bin_ns) + 1
+            key = self.flows.astype(np.int64) * nb + self.times // bin_ns
+            uniq, counts = np.unique(key, return_counts=True)
+            np.maximum.at(peak, uniq // nb, counts * (1e9 / bin_ns))
+        return peak
 
     def chunks(self, duration_ns: int) -> Iterator[Chunk]:
         end = int(np.searchsorted(self.times, duration_ns))

@@ -210,7 +210,8 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
     exponential = scenario.cores.service == "exponential"
     window = cfg["window"]
     if window is None:
-        peak = float((flows.rate_pps * (1 + flows.jitter)).max(initial=0.0))
+        peak = float((flows.rate_pps * (1 + flows.jitter) if flows.peak_pps is None
+                      else flows.peak_pps).max(initial=0.0))
         window = derived_window(peak, longest_wait_ns(service_ns, scenario.cores.rx_queue,
                                                       exponential),
                                 cfg["psn_bits"], cfg["n_queues"])

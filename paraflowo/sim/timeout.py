@@ -58,6 +58,9 @@ WINDOW_BUDGET = 1 << 20
 def derived_window(rate_pps: float, wait_ns: int, psn_bits: int, n_queues: int) -> int:
     """The default ``window``: the fastest flow's packets during the longest wait.
 
+    ``rate_pps``: the fastest flow's peak rate (synthetic: rate x (1 + jitter);
+    a capture: its busiest 10 ms, see ``Trace.peak_pps``).
+
     A packet of a flow can be overtaken by every packet of that flow sent
     while it waits on its core, at most ``wait_ns`` (:func:`longest_wait_ns`);
     a window shorter than that slides over it and puts it out of order.  The
