@@ -302,7 +302,7 @@ rate_pps = 1000
     (BASE.replace("service_mpps = 1.0", "service_mpps = [1.0]"),
      "cores.service_mpps must have one rate per core (2), got 1"),
     ("flows = []\n" + BASE.replace("[[flows]]\nrate_pps = 1000", ""),
-     "flows must be a non-empty"),
+     "scenario t has no [[flows]]: give flow groups, or replay a capture"),
     (BASE.replace("duration_s = 0.1", "duration_s = 0"), "duration_s must be > 0"),
     (BASE + "\n[cores2]\n", "unknown scenario key cores2"),
     (BASE.replace("count = 2", "count = 2\nservice = \"fast\""),

@@ -201,4 +201,5 @@ def test_default_command_runs_all_four_policies(capsys):
     out = capsys.readouterr().out
     for p in ("rss", "paraflowo", "spray", "rsspp"):
         assert any(line.startswith(p + " ") for line in out.splitlines()), p
-    assert "paraflowo: timeouts 0" in out
+    assert "held, 0 timeouts, 0 forwarded late" in out
+    assert "(paraflowo counters: flows split = " in out         # the one-line legend

@@ -1481,3 +1481,42 @@ cdef class ReorderQueues:
                 _time_error("now_ns", t, b.rob.last_ns)
         self._check_drain_time(t)
         raise AssertionError("unreachable: process failed without a bad input")
+
+    # -- added for the simulator's adaptive timeout (issue 16) ---------------
+    def set_timeout(self, timeout_ns):
+        """Give every queue a new timeout while packets are held.
+
+        Parameters
+        ----------
+        timeout_ns : int or None
+            The timeout in ns, in ``[0, 2**63 - 1]``; ``None`` for no timeout.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``timeout_ns`` is not an integer in range (nothing changed).
+
+        Notes
+        -----
+        The deadline of a held packet becomes its insert time plus the new
+        timeout.  Every queue holding packets is marked touched, so the next
+        drain recomputes its cached deadline (a shorter timeout takes effect
+        at that drain, never later).  O(n_queues); not thread-safe with a
+        concurrent insert or drain.
+
+        Examples
+        --------
+        >>> rq = ReorderQueues(n_queues=2, window=8, timeout_ns=1000)
+        >>> rq.insert(0, 1, 11, 0)                     # PSN 0 missing: held
+        <ReorderStatus.BUFFERED: 0>
+        >>> rq.set_timeout(50_000)
+        >>> rq.next_deadline, rq.drain(1000)[0].tolist()
+        (50000, [])
+        """
+        cdef pfo_ns_t t = _NS_MAX if timeout_ns is None else require_int(
+            "timeout_ns", timeout_ns, 0, _NS_MAX)
+        cdef uint32_t i
+        for i in range(self.q.n_queues):
+            self.q.robs[i].timeout_ns = t
+        for i in range(self.q.n_active):
+            pfo_robq_touch(&self.q, self.q.active[i])

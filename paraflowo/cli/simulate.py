@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from paraflowo.cli import STDOUT, UsageError
 from paraflowo.cli import _common as c
@@ -15,8 +16,10 @@ HELP = ("simulate cores under RSS, ParaFlowO, spraying and RSS++ on identical tr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", default="paper-fig7",
-                        help="built-in scenario name or a .toml file (default paper-fig7)")
+    parser.add_argument("--scenario", default=None,
+                        help="built-in scenario name or a .toml file (default paper-fig7; "
+                             "with --pcap: cores from --cores/--service-mpps, the default "
+                             "[paraflowo] settings)")
     parser.add_argument("--policies", default=None,
                         help="comma-separated: rss,paraflowo,spray,rsspp (default: all)")
     parser.add_argument("--duration", type=float, default=None, metavar="S",
@@ -30,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="take arrivals and 5-tuples from a pcap/pcapng capture")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                         help="multiply capture timestamps by X (< 1 replays faster)")
+    parser.add_argument("--cores", default=None, metavar="N",
+                        help="number of cores (overrides the scenario's cores.count; "
+                             "default with --pcap and no scenario: 4)")
+    parser.add_argument("--service-mpps", default=None, metavar="X[,Y...]",
+                        help="service rate of each core, Mpps: one number for every core, or "
+                             "one per core (default with --pcap and no scenario: 1.0)")
     parser.add_argument("--list", action="store_true", help="list the built-in scenarios")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress line (drawn only when stderr is a terminal)")
@@ -38,8 +47,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "policy, at most the CPU count; results do not depend on it)")
 
 
+def _with_cores(scenario, cores: str | None, service_mpps: str | None):
+    """The scenario with the cores of ``--cores`` and ``--service-mpps``, checked."""
+    if cores is None and service_mpps is None:
+        return scenario
+    count = scenario.cores.count
+    if cores is not None:
+        try:
+            count = int(cores)
+        except ValueError:
+            raise UsageError(f"--cores must be an integer in [1, 4096], got {cores!r}") from None
+        if not 1 <= count <= 4096:
+            raise UsageError(f"--cores must be an integer in [1, 4096], got {cores}")
+    if service_mpps is not None:
+        rates = []
+        for part in service_mpps.split(","):
+            try:
+                v = float(part)
+            except ValueError:
+                v = float("nan")
+            if not 0 < v <= 1e4:
+                raise UsageError(f"--service-mpps must be rates in (0, 10000] Mpps, got "
+                                 f"{part.strip()!r}")
+            rates.append(v)
+        if len(rates) == 1:
+            rates *= count
+        elif len(rates) != count:
+            raise UsageError(f"--service-mpps must give one rate or one per core ({count}), "
+                             f"got {len(rates)}")
+    else:
+        old = scenario.cores.service_mpps
+        if len(set(old)) != 1:
+            raise UsageError(f"--cores {count}: the scenario's cores have different rates "
+                             f"({'/'.join(f'{m:g}' for m in old)} Mpps); give --service-mpps "
+                             f"too")
+        rates = [old[0]] * count
+    return dataclasses.replace(scenario, cores=dataclasses.replace(
+        scenario.cores, count=count, service_mpps=tuple(rates)))
+
+
 def run(args: argparse.Namespace) -> int:
-    from paraflowo.sim import POLICY_NAMES, builtin_scenarios, load_scenario, simulate
+    from paraflowo.sim import (
+        POLICY_NAMES,
+        builtin_scenarios,
+        load_scenario,
+        parse_scenario,
+        simulate,
+    )
     from paraflowo.sim.runner import paraflowo_available
 
     if args.list:
@@ -50,10 +104,17 @@ def run(args: argparse.Namespace) -> int:
     stdout_taken = c.check_outputs(("--json", args.json, False), ("--plot", args.plot, True))
     c.check_plot_output(args.plot)
     warn = Warnings()
-    try:
-        scenario = load_scenario(args.scenario)
-    except FileNotFoundError:
-        raise UsageError(f"scenario file {args.scenario} not found") from None
+    if args.scenario is None and args.pcap is not None:
+        # replay without ceremony: a scenario named after the capture, its cores
+        # from --cores/--service-mpps, the default [paraflowo] settings
+        scenario = parse_scenario({"name": Path(args.pcap).name, "duration_s": 1.0,
+                                   "cores": {"count": 4, "service_mpps": 1.0}})
+    else:
+        try:
+            scenario = load_scenario(args.scenario or "paper-fig7")
+        except FileNotFoundError:
+            raise UsageError(f"scenario file {args.scenario} not found") from None
+    scenario = _with_cores(scenario, args.cores, args.service_mpps)
     if args.duration is not None:
         if not args.duration > 0:
             raise UsageError(f"--duration must be > 0 seconds, got {args.duration}")
@@ -80,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.time_scale > 0:
             raise UsageError(f"--time-scale must be > 0, got {args.time_scale}")
         from paraflowo.sim.pcap import read_pcap
-        trace = read_pcap(args.pcap, time_scale=args.time_scale)
+        reading = Progress("reading capture", "MB", 1e-6, enabled=not args.quiet)
+        try:
+            trace = read_pcap(args.pcap, time_scale=args.time_scale, progress=reading)
+        finally:
+            reading.close()
         if args.duration is None:
             scenario = dataclasses.replace(scenario, duration_s=trace.duration_ns / 1e9)
         for text in trace.notes:

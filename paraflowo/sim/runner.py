@@ -23,6 +23,7 @@ from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import FLOW_COLUMNS, flow_metrics, policy_metrics
 from paraflowo.sim.provenance import provenance as _provenance
 from paraflowo.sim.scenario import Scenario
+from paraflowo.sim.timeout import SLICE, AdaptiveTimeout, derived_window, longest_wait_ns
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
 __all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable",
@@ -131,17 +132,26 @@ class SimulationResult:
         return json.dumps(self.to_dict(timing), indent=1, sort_keys=False)
 
     def table(self) -> str:
-        """A readable table: one row per policy."""
+        """A readable table: one row per policy, a legend, the ParaFlowO counters, the notes.
+
+        ``delivered Mpps`` is network throughput (packets that left egress per
+        simulated second, against the ``offered`` load of the arrivals);
+        ``sim Mpps`` is the simulator's own speed (simulated packets per CPU
+        second of the policy's event loop), not a property of the network.
+        """
         sc = self.scenario
         cores = sc["cores"]
+        dur = sc["duration_s"]
+        offered = sc["packets"] / dur / 1e6 if dur > 0 else 0.0
+        width = 6 * min(cores["count"], 8) + 1
         lines = [
             f"scenario {sc['name']}: {cores['count']} cores "
-            f"({'/'.join(f'{m:g}' for m in cores['service_mpps'])} Mpps, "
-            f"{cores['service']}), {sc['duration_s']:g} s, {sc['n_flows']} flows, "
-            f"{sc['packets']:,} packets",
-            f"{'policy':<10} {'core utilization %':<{6 * min(cores['count'], 8) + 1}} "
+            f"({'/'.join(f'{m:g}' for m in cores['service_mpps'])} Mpps each, "
+            f"{cores['service']}), {dur:g} s, {sc['n_flows']} flows, "
+            f"{sc['packets']:,} packets: offered load {offered:.4g} Mpps",
+            f"{'policy':<10} {'core utilization %':<{width}} "
             f"{'max%':>5} {'alerts':>9} {'drops':>9} {'p50 us':>8} {'p99 us':>8} "
-            f"{'p99.9 us':>9} {'out-of-order':>12} {'Mpps':>6}",
+            f"{'p99.9 us':>9} {'out-of-order':>12} {'delivered Mpps':>14} {'sim Mpps':>8}",
         ]
         n_bins = None
         for name, m in self.policies.items():
@@ -151,41 +161,108 @@ class SimulationResult:
             n_bins = len(m["utilization_bins"])
             lat = m["latency_ns"]
             mpps = self.timing.get(name, {}).get("mpps", float("nan"))
+            delivered = m.get("delivered_mpps", float("nan"))
             lines.append(
-                f"{name:<10} {shown:<{6 * min(len(util), 8) + 1}} {100 * max(util):5.1f} "
+                f"{name:<10} {shown:<{width}} {100 * max(util):5.1f} "
                 f"{m['alert_bins']:>4}/{n_bins:<4} {m['drops']:>9,} {lat['p50'] / 1e3:8.2f} "
                 f"{lat['p99'] / 1e3:8.2f} {lat['p999'] / 1e3:9.2f} {m['out_of_order']:>12,} "
-                f"{mpps:6.1f}")
+                f"{delivered:14.4g} {mpps:8.1f}")
+        lines.append(
+            f"legend: core utilization = busy share of each core; alerts = time bins in which "
+            f"a core exceeded {100 * sc['alert_threshold']:g} % busy / all bins; out-of-order "
+            f"= packets leaving after a later packet of their flow; delivered Mpps = packets "
+            f"out of egress per simulated second; sim Mpps = the simulator's speed (simulated "
+            f"packets per CPU second), not network throughput; wall clock "
+            f"{self.timing.get('wall_s', 0):.1f} s on {self.timing.get('workers', 1)} "
+            f"thread(s)")
         for name, m in self.policies.items():
-            extra = m.get("paraflowo") or m.get("rsspp")
-            if extra:
-                lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in extra.items()
-                                                     if not isinstance(v, (list, dict))))
-        lines.append(f"alerts: time bins in which a core exceeded "
-                     f"{100 * sc['alert_threshold']:g} % busy; Mpps: simulated packets per "
-                     f"CPU second of the policy's event loop; wall clock "
-                     f"{self.timing.get('wall_s', 0):.1f} s on {self.timing.get('workers', 1)} "
-                     f"thread(s)")
+            if m.get("paraflowo"):
+                lines.extend(_paraflowo_lines(name, m["paraflowo"]))
+            if m.get("rsspp"):
+                r = m["rsspp"]
+                lines.append(f"{name}: {r['rebalances']:,} rebalances moved "
+                             f"{r['migrations']:,} indirection-table entries")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
 
+def _paraflowo_lines(name: str, p: dict) -> list[str]:
+    """The ParaFlowO counters in words, and their one-line legend."""
+    t = p.get("timeout", {})
+    if t.get("mode") == "auto":
+        tmo = (f"timeout derived from core delays: {t['final_us']:,.0f} us at the end "
+               f"({t['min_us']:,.0f} to {t['max_us']:,.0f})")
+    else:
+        tmo = (f"timeout {t['final_us']:g} us (fixed)" if t.get("final_us")
+               else "no timeout")
+    return [
+        f"{name}: {p['para_flows']:,} flow{'s'[:p['para_flows'] != 1]} split "
+        f"({p['para_packets']:,} packets, "
+        f"{p['flowlet_switches']:,} flowlet switches); reorder: peak {p['peak_held']:,} "
+        f"held, {p['timeouts']:,} timeouts, {p['forwarded_late']:,} forwarded late, "
+        f"{p['tombstones']:,} drop tombstones; {tmo}",
+        f"  ({name} counters: flows split = flows the detector marked as elephants, spread "
+        f"over cores in flowlets; timeouts = times a reorder queue stopped waiting for a "
+        f"missing packet; forwarded late = packets that came after that; drop tombstones = "
+        f"RX-queue drops skipped at once; peak held = most packets waiting for reorder)",
+    ]
+
+
+def _hints(policies: dict, flows: FlowTable, scenario: Scenario) -> list[str]:
+    """One line per thing a user should change: the knob to turn, by its name."""
+    out = []
+    p = policies.get("paraflowo")
+    if p is None:
+        return out
+    x = p["paraflowo"]
+    cfg = scenario.paraflowo
+    if x["para_flows"] == 0:
+        top = float(flows.rate_pps.max(initial=0.0))
+        out.append(f"paraflowo never split a flow: the largest flow ({top:,.0f} pps) stays "
+                   f"below the detector's threshold_pps ({cfg['threshold_pps']:,.0f}); lower "
+                   f"[paraflowo] threshold_pps to split it")
+    if x["forwarded_late"] > 0 and x["timeouts"] == 0:
+        out.append(f"paraflowo: {x['forwarded_late']:,} packets came after the reorder window "
+                   f"had slid past them (window = {x['window']:,}); raise [paraflowo] window "
+                   f"(a power of two, at most 2**(psn_bits - 1))")
+    if x["timeouts"] > 0:
+        if cfg["timeout_us"] is None:
+            out.append(f"paraflowo: {x['timeouts']:,} reorder timeouts fired with the derived "
+                       f"timeout; set [paraflowo] timeout_us above the cores' worst delay "
+                       f"(the timeout ended at {x['timeout']['final_us']:,.0f} us)")
+        else:
+            out.append(f"paraflowo: {x['timeouts']:,} reorder timeouts fired "
+                       f"(timeout_us = {cfg['timeout_us']:g}); raise [paraflowo] timeout_us, "
+                       f"or leave it out to derive it from the measured core delays")
+    return out
+
+
 def _engine(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTable,
-            n_bins: int, bin_ns: int):
+            n_bins: int, bin_ns: int) -> SimCore:
+    """The policy's SimCore (a derived reorder timeout stays at its cap: no updates)."""
+    return _build(name, scenario, flows, reta, n_bins, bin_ns)[0]
+
+
+def _build(name: str, scenario: Scenario, flows: FlowTable, reta: IndirectionTable,
+           n_bins: int, bin_ns: int):
+    """The policy's SimCore, and its AdaptiveTimeout (ParaFlowO without timeout_us)."""
     cores = scenario.cores
     mean = np.array([1e3 / m for m in cores.service_mpps])      # ns per packet
     svc = np.maximum(1, np.rint(mean)).astype(np.int64)
-    return SimCore(name, svc, cores.rx_queue, flows.hashes, n_bins, bin_ns, reta,
-                   exponential=cores.service == "exponential", service_mean=mean,
-                   period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))),
-                   target_load=scenario.rsspp_target_load,
-                   imbalance=scenario.rsspp_imbalance,
-                   paraflowo=_paraflowo_components(scenario, flows, reta)
-                   if name == "paraflowo" else None)
+    para = auto = None
+    if name == "paraflowo":
+        para, auto = _paraflowo_components(scenario, flows, reta, mean)
+    eng = SimCore(name, svc, cores.rx_queue, flows.hashes, n_bins, bin_ns, reta,
+                  exponential=cores.service == "exponential", service_mean=mean,
+                  period_ns=max(1, int(round(scenario.rsspp_period_s * 1e9))),
+                  target_load=scenario.rsspp_target_load,
+                  imbalance=scenario.rsspp_imbalance,
+                  paraflowo=para)
+    return eng, auto, para
 
 
 def _paraflowo_components(scenario: Scenario, flows: FlowTable,
-                          reta: IndirectionTable) -> dict:
+                          reta: IndirectionTable, service_ns) -> tuple[dict, AdaptiveTimeout | None]:
     """The library's own ingress and egress components, configured from [paraflowo]."""
     cfg = scenario.paraflowo
     n_cores = scenario.cores.count
@@ -203,14 +280,28 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
     sched = FlowletScheduler(n_cores, cfg["n_para"] or n_cores, cfg["alpha"], reta,
                              cfg["smoothing"], us("t_switch_min_us"), us("t_switch_max_us"),
                              us("t_switch_init_us"))
-    timeout = us("timeout_us") or None
-    rq = ReorderQueues(cfg["n_queues"], cfg["window"], timeout, cfg["psn_bits"])
+    auto = None
+    exponential = scenario.cores.service == "exponential"
+    window = cfg["window"]
+    if window is None:
+        peak = float((flows.rate_pps * (1 + flows.jitter) if flows.peak_pps is None
+                      else flows.peak_pps).max(initial=0.0))
+        window = derived_window(peak, longest_wait_ns(service_ns, scenario.cores.rx_queue,
+                                                      exponential),
+                                cfg["psn_bits"], cfg["n_queues"])
+    if cfg["timeout_us"] is None:
+        rq = ReorderQueues(cfg["n_queues"], window, None, cfg["psn_bits"])
+        auto = AdaptiveTimeout(sched, rq, list(service_ns), scenario.cores.rx_queue,
+                               exponential)
+    else:
+        rq = ReorderQueues(cfg["n_queues"], window, us("timeout_us") or None,
+                           cfg["psn_bits"])
     brk = Breakup(det, alloc, sched, cfg["table_size"])
     key = (flows.hashes.astype(np.uint64) << np.uint64(32)) | np.arange(
         len(flows), dtype=np.uint64)
     return {"breakup": brk, "reorder": rq,
             "flow_key": key, "flow_len": flows.packet_bytes,
-            "notify_drops": cfg["notify_drops"], "reorder_enabled": cfg["reorder"]}
+            "notify_drops": cfg["notify_drops"], "reorder_enabled": cfg["reorder"]}, auto
 
 
 def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
@@ -249,9 +340,17 @@ def paraflowo_available() -> str | None:
     return None
 
 
-def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> float:
+def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd,
+               auto: AdaptiveTimeout | None = None) -> float:
     t0 = time.thread_time()
-    eng.run(times, flows, expd)
+    if auto is None:
+        eng.run(times, flows, expd)
+    else:
+        # the derived reorder timeout follows the measured delays every SLICE arrivals
+        for a in range(0, len(times), SLICE):
+            b = a + SLICE
+            eng.run(times[a:b], flows[a:b], None if expd is None else expd[a:b])
+            auto.update()
     return time.thread_time() - t0
 
 
@@ -288,7 +387,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     Raises
     ------
     ValueError
-        An unknown or unavailable policy, or an empty policy list.
+        An unknown or unavailable policy, an empty policy list, or a scenario
+        without ``[[flows]]`` and no ``trace``.
 
     Examples
     --------
@@ -314,6 +414,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     rng_flows, rng_traffic, rng_service = (np.random.default_rng(s) for s in seeds)
     notes: list[str] = []
     if trace is None:
+        if not scenario.flows:
+            raise ValueError(f"scenario {scenario.name} has no [[flows]]: give flow groups, "
+                             f"or replay a capture (trace=, the command's --pcap)")
         flows = make_flows(scenario, rng_flows)
         if scenario.cores.rss_fields == "l3":
             flows.hashes = rss_hash_batch(flows.tuples, ports=False)
@@ -334,7 +437,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     bin_ns = max(1, int(round(scenario.bin_s * 1e9)))
     n_bins = max(1, -(-duration_ns // bin_ns))
     reta = IndirectionTable(scenario.cores.count, scenario.cores.reta_size)
-    engines = {p: _engine(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
+    built = {p: _build(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
+    engines = {p: b[0] for p, b in built.items()}
+    autos = {p: b[1] for p, b in built.items()}
     seconds = {p: 0.0 for p in policies}
     exponential = scenario.cores.service == "exponential"
     if workers is None:
@@ -370,9 +475,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
             # side by side, on the same (read-only) chunk
             if pool is None:
                 for p, eng in engines.items():
-                    seconds[p] += _timed_run(eng, chunk.times, chunk.flows, expd)
+                    seconds[p] += _timed_run(eng, chunk.times, chunk.flows, expd, autos[p])
             else:
-                futs = {p: pool.submit(_timed_run, eng, chunk.times, chunk.flows, expd)
+                futs = {p: pool.submit(_timed_run, eng, chunk.times, chunk.flows, expd, autos[p])
                         for p, eng in engines.items()}
                 for p, f in futs.items():
                     seconds[p] += f.result()
@@ -398,6 +503,13 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                           "balanced_periods": st["balanced_periods"]}
         if p == "paraflowo":
             m["paraflowo"] = _paraflowo_metrics(eng, flows)
+            auto = autos[p]
+            m["paraflowo"]["timeout"] = (auto.summary() if auto is not None else
+                                         {"mode": "fixed",
+                                          "final_us": scenario.paraflowo["timeout_us"]})
+            m["paraflowo"]["window"] = int(built[p][2]["reorder"].buffers[0].window)
+        m["offered_mpps"] = round(m["packets"] / duration_ns * 1e3, 6)
+        m["delivered_mpps"] = round(m["released"] / duration_ns * 1e3, 6)
         out[p] = m
         timing[p] = {"cpu_s": round(seconds[p], 4),
                      "mpps": round(total / seconds[p] / 1e6, 2) if seconds[p] > 0 else 0.0}
@@ -414,5 +526,6 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                              "core_rss": sorted({int(reta.queue(int(flows.hashes[i])))
                                                  for i in idx[:16]})}
     sc["groups"] = labels
+    notes.extend(_hints(out, flows, scenario))
     prov = _provenance(command, [trace_path] if trace_path is not None else [])
     return SimulationResult(sc, out, timing, notes, prov, flow_tables)

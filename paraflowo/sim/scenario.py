@@ -60,8 +60,10 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "capacity": (256, "threshold detector: flows tracked per window"),
     "n_queues": (64, "reorder queues in the PSN pool, a power of two"),
     "table_size": (1024, "Breakup para_flow table slots, a power of two"),
-    "window": (1024, "reorder buffer slots per queue, a power of two"),
-    "timeout_us": (500.0, "reorder timeout, us; 0 means no timeout"),
+    "window": (None, "reorder buffer slots per queue, a power of two; not given: derived "
+                     "(the fastest flow's packets during the longest core delay)"),
+    "timeout_us": (None, "reorder timeout, us; 0 means no timeout; not given: derived from "
+                         "the measured per-core delays (4 x the largest, clamped)"),
     "psn_bits": (16, "PSN width, bits (8..32)"),
     "idle_ms": (10.0, "a flow idle this long leaves para_flow; its queue is freed"),
     "n_para": (0, "N_para of Eq. 1-2; 0 means the number of cores"),
@@ -213,7 +215,9 @@ class Scenario:
             "flows": flows,
             "rsspp": {"period_s": self.rsspp_period_s, "target_load": self.rsspp_target_load,
                       "imbalance": self.rsspp_imbalance},
-            "paraflowo": dict(self.paraflowo),
+            # None is "not given" (derived, e.g. timeout_us and window): TOML has
+            # no null, and leaving the key out parses back to None
+            "paraflowo": {k: v for k, v in self.paraflowo.items() if v is not None},
         }
 
     def to_dict(self) -> dict:
@@ -270,7 +274,7 @@ def parse_scenario(data: dict) -> Scenario:
         A missing, unknown or impossible key; the message names it.
     """
     _table("", data, _TOP)
-    for req in ("name", "duration_s", "cores", "flows"):
+    for req in ("name", "duration_s", "cores"):
         if req not in data:
             raise ValueError(f"scenario key {req} is required")
     name = _str("name", data["name"])
@@ -300,9 +304,10 @@ def parse_scenario(data: dict) -> Scenario:
         reta_size=reta,
         rss_fields=_str("cores.rss_fields", cores.get("rss_fields", "l3l4"), ("l3", "l3l4")),
     )
-    flows = data["flows"]
-    if not isinstance(flows, list) or not flows:
-        raise ValueError(f"flows must be a non-empty array of tables ([[flows]]), got {flows!r}")
+    # [[flows]] may be left out when a capture replaces the traffic (--pcap)
+    flows = data.get("flows", [])
+    if not isinstance(flows, list):
+        raise ValueError(f"flows must be an array of tables ([[flows]]), got {flows!r}")
     groups = []
     for i, f in enumerate(flows):
         key = f"flows[{i}]"
@@ -365,17 +370,17 @@ def _paraflowo_table(para: Any) -> dict:
         elif isinstance(default, str):
             _str(key, v, ("fused", "independent") if k == "cm_row_hashes"
                  else ("countmin", "threshold"))
-        elif isinstance(default, int):
+        elif isinstance(default, int) or k == "window":
             _num(key, v, 0 if k == "n_para" else 1, 1 << 30, integer=True)
         else:
             _num(key, v, 0.0, 1e9, open_lo=k not in ("timeout_us",))
         out[k] = v
     for k in ("cm_width", "n_queues", "window", "table_size"):
-        if out[k] & (out[k] - 1):
+        if out[k] is not None and out[k] & (out[k] - 1):
             raise ValueError(f"paraflowo.{k} must be a power of two, got {out[k]}")
     if not 8 <= out["psn_bits"] <= 32:
         raise ValueError(f"paraflowo.psn_bits must be in [8, 32], got {out['psn_bits']}")
-    if out["window"] > 1 << (out["psn_bits"] - 1):
+    if out["window"] is not None and out["window"] > 1 << (out["psn_bits"] - 1):
         raise ValueError(f"paraflowo.window must be <= 2**(psn_bits - 1) = "
                          f"{1 << (out['psn_bits'] - 1)}, got {out['window']}")
     for k in ("alpha", "smoothing"):

@@ -40,6 +40,7 @@ class FlowTable:
     packet_bytes: np.ndarray    # uint16
     group: np.ndarray           # int32: index of the [[flows]] group
     labels: list[str]           # per group
+    peak_pps: np.ndarray | None = None   # float64 busiest 10 ms of each flow (traces)
 
     def __len__(self) -> int:
         return len(self.hashes)
