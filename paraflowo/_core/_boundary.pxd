@@ -48,6 +48,17 @@ Buffers (1-D numpy arrays handed to a burst)::
   have length >= 8, got 3" (``hi < 0``: no upper limit), "... length in
   [lo, hi] ...".
 
+Bytes (one packet, one RSS input)::
+
+    pfo_bind_bytes(&b, data, "data")     # any C-contiguous buffer, read-only
+    ... <const uint8_t*>b.buf, b.len ...
+    pfo_release(&b)
+
+  ``bytes``, ``bytearray``, ``memoryview`` and any object with a C-contiguous
+  buffer (its raw bytes); anything else (``None``, ``str``, an int, a
+  non-contiguous view) -> ``TypeError`` "data must be a contiguous bytes-like
+  object, got NoneType".
+
 Integers and times (per-packet arguments)::
 
     cdef int64_t t = pfo_time("now_ns", now_ns)          # [0, 2**63 - 1]
@@ -133,6 +144,9 @@ cdef extern from *:
 cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype, int flags) except -1
     # pfo_bind without the None case: fast test first, then the checks that
     # name the problem.
+cdef int pfo_bind_bytes(Py_buffer* b, object data, str name) except -1
+    # Bind b to data's bytes (see above); b.shape is then set (pfo_release
+    # works as for pfo_bind).  0, or -1 with TypeError set and nothing held.
 cdef int pfo_raise_len(str name, Py_ssize_t got, Py_ssize_t lo, Py_ssize_t hi) except -1
 cdef int64_t pfo_int_slow(str name, object v, int64_t lo, int64_t hi) except? -1
 cdef uint64_t pfo_uint_slow(str name, object v, uint64_t lo, uint64_t hi) except? 0
@@ -169,8 +183,8 @@ cdef inline Py_ssize_t pfo_len(const Py_buffer* b) noexcept nogil:
 cdef inline void pfo_release(Py_buffer* b) noexcept:
     # Release a buffer bound by pfo_bind; a no-op if nothing is held.
     if b.shape != NULL:
-        b.shape = NULL
         PyBuffer_Release(b)
+        b.shape = NULL
 
 
 cdef inline int pfo_check_len(str name, Py_ssize_t got, Py_ssize_t lo,

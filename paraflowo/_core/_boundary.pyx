@@ -8,7 +8,7 @@ object), accepts it.
 """
 
 from cpython.buffer cimport (
-    PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
+    PyBUF_C_CONTIGUOUS, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdint cimport int64_t, uint64_t
 
 import numpy as np
@@ -50,6 +50,23 @@ cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype,
         PyBuffer_Release(b)
         b.shape = NULL
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    return 0
+
+
+cdef Py_ssize_t _one = 1
+
+
+cdef int pfo_bind_bytes(Py_buffer* b, object data, str name) except -1:
+    b.shape = NULL
+    try:
+        PyObject_GetBuffer(data, b, PyBUF_SIMPLE)
+    except (TypeError, BufferError, ValueError):
+        b.shape = NULL
+        raise TypeError(f"{name} must be a contiguous bytes-like object, "
+                        f"got {type(data).__name__}") from None
+    # PyBUF_SIMPLE leaves shape NULL: point it at a dummy so that pfo_bound
+    # and pfo_release see a held buffer (pfo_len is then 1: use b.len)
+    b.shape = &_one
     return 0
 
 
