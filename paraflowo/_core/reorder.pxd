@@ -334,7 +334,7 @@ cdef class ReorderQueues:
     cdef object _owner              # the container this is a part of (MetadataCache), or None
     cdef int _mutable(self, str use) except -1
     # insert / drain / flush without the read-only-part check (for the owner)
-    cdef object _insert(self, queue, psn, handle, now_ns, dropped)
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=*)
     cdef tuple _drain(self, now_ns)
     cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
     cdef tuple _flush(self)

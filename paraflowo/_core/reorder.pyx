@@ -1324,7 +1324,8 @@ cdef class ReorderQueues:
         self._mutable("MetadataCache.receive")
         return self._insert(queue, psn, handle, now_ns, dropped)
 
-    cdef object _insert(self, queue, psn, handle, now_ns, dropped):
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=True):
+        # every check, then (commit) the insert; without commit only the checks
         pfo_guard(self.busy, self)
         cdef bint d = False if dropped is False else _as_flag("dropped", dropped)
         cdef uint32_t qid = <uint32_t>pfo_uint("queue", queue, 0, self.q.n_queues - 1)
@@ -1333,6 +1334,8 @@ cdef class ReorderQueues:
         cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         pfo_not_backwards("now_ns", t, self.q.last_ns)
+        if not commit:
+            return None
         return _STATUS[pfo_robq_insert(&self.q, qid, p, h, t, d)]
 
     def drain_into(self, now_ns, out, out_queue=None):
