@@ -312,3 +312,20 @@ def test_reta_refuses_calls_during_queue_batch():
         assert str(got) == ("IndirectionTable is in use by another thread (a burst is running "
                             "without the GIL); give each thread its own IndirectionTable")
     assert (done["q"] == hashes % 4).all()
+
+
+def test_python_helpers_exception_contract():
+    from paraflowo import make_tuples, rss_hash_batch
+    t = make_tuples(["1.2.3.4"], ["5.6.7.8"], [1], [2])
+    for bad in ("no", 1, None):
+        with pytest.raises(TypeError, match="^ports must be a bool, got "):
+            rss_hash_batch(t, ports=bad)
+    assert rss_hash_batch(t, ports=np.bool_(False)).tolist() == rss_hash_batch(t, False).tolist()
+    with pytest.raises(TypeError, match="^src must be a sequence of addresses, got int$"):
+        make_tuples(5, ["1.2.3.4"])
+    with pytest.raises(ValueError, match=r"^src_port must be in \[0, 65535\], got 1180591620717411303424$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], [2**70], [1])
+    with pytest.raises(ValueError, match=r"^proto must be one integer or 1 of them, got shape \(2,\)$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], 1, 2, [6, 17])
+    with pytest.raises(TypeError, match="^dst_port must be integers, got dtype bool$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], 1, True)
