@@ -92,7 +92,8 @@ Busy guard (every object that releases the GIL has an ``int busy`` field)::
     # every other method of the object, first thing (cheap):
     pfo_guard(self.busy, self)
 
-  The error is ``_checks.in_use_error(type(obj).__name__, type(obj).__name__)``:
+  The error is ``_checks.in_use_error(type(obj).__name__, type(obj).__name__)``
+  (``obj`` may also be the name itself, a ``str``):
   "ReorderBuffer is in use by another thread (a burst is running without the
   GIL); give each thread its own ReorderBuffer".  Set the flag under the GIL
   only, before ``with nogil:``; clear it after, in ``finally``.  A container
@@ -101,8 +102,8 @@ Busy guard (every object that releases the GIL has an ``int busy`` field)::
 
 Parts of a container (read-only views)::
 
-    if self._owner is not None:
-        pfo_raise_part(self, self._owner, "ReorderQueues.insert")
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, "ReorderQueues.insert")
     # ValueError "ReorderBuffer is a read-only part of a ReorderQueues; use
     # ReorderQueues.insert" (as numpy's "assignment destination is read-only")
 
@@ -110,6 +111,8 @@ Parts of a container (read-only views)::
   ``MetadataCache.queues`` / ``.store``) marks them owned, and their mutating
   methods refuse: a packet can then never be inserted behind the container's
   bookkeeping (and stranded).  Reads (properties, ``stats``) stay allowed.
+  ``owner`` may be the container or its type name (a ``str``): a part that
+  keeps only the name holds no reference cycle with its container.
 
 Not initialised::
 
