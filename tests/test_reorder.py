@@ -682,3 +682,17 @@ def test_construction_without_init_is_refused_not_a_crash():
             cls.__new__(cls)
         with pytest.raises(TypeError):
             type("Sub", (cls,), {})
+
+
+def test_parts_hold_no_reference_cycle():
+    import sys
+    from paraflowo import MetadataCache
+    rq = ReorderQueues(2, 8, 100)
+    part = rq.buffers[1]
+    assert sys.getrefcount(rq) == 2             # only `rq`: the parts do not point back
+    c = MetadataCache(1, 8, 100, 4, 16)
+    assert sys.getrefcount(c) == 2
+    del rq                                      # freed at once; the part stays usable
+    with pytest.raises(ValueError, match="read-only part of a ReorderQueues"):
+        part.insert(0, 0, 0)
+    assert part.held == 0 and part.stats.inserted == 0

@@ -49,6 +49,6 @@ cdef int pfo_store_free(pfo_store_t* st, uint32_t handle) noexcept nogil
 
 cdef class PacketStore:
     cdef pfo_store_t st
-    cdef object _owner          # the MetadataCache this store is a part of, or None
+    cdef str _part_of           # "MetadataCache" for a read-only part, else None
     cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF
     cdef int _mutable(self, str use) except -1

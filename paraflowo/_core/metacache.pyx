@@ -182,8 +182,8 @@ cdef class PacketStore:
         return h
 
     cdef int _mutable(self, str use) except -1:
-        if self._owner is not None:
-            pfo_raise_part(self, self._owner, use)
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
         return 0
 
     cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF:
@@ -302,8 +302,8 @@ cdef class MetadataCache:
         m = require_int("meta_bytes", meta_bytes, 1, 0xFFFF)
         self.queues = ReorderQueues(n_queues, window, timeout_ns, psn_bits)
         self.store = PacketStore(n_slots, slot_bytes)
-        self.queues._owner = self           # read-only parts from now on
-        self.store._owner = self
+        self.queues._part_of = "MetadataCache"     # read-only parts from now on
+        self.store._part_of = "MetadataCache"
         self.meta_size = m
 
     def __repr__(self):

@@ -799,14 +799,14 @@ cdef class ReorderBuffer:
     cdef int _readable(self) except -1:
         # RuntimeError while a GIL-free burst runs on this buffer or its owner
         pfo_guard(self.busy, self)
-        if self._owner is not None:
-            pfo_guard(self._owner.busy, self._owner)
+        if self._owner_busy != NULL:
+            pfo_guard(self._owner_busy[0], self._part_of)
         return 0
 
     cdef int _mutable(self, str use) except -1:
         # as _readable, and ValueError for a part of a ReorderQueues
-        if self._owner is not None:
-            pfo_raise_part(self, self._owner, use)
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
         pfo_guard(self.busy, self)
         return 0
 
@@ -1212,13 +1212,18 @@ cdef class ReorderQueues:
         cdef ReorderBuffer b
         for i in range(n):
             b = <ReorderBuffer>buffers[i]
-            b._owner = self             # a read-only part from now on
+            b._part_of = "ReorderQueues"    # a read-only part from now on; it
+            b._owner_busy = &self.busy      # sees our guard while we live
             self.q.robs[i] = &b.rob
         self.buffers = buffers          # a tuple: the robs pointers stay valid
         self.q.n_queues = n
         self.n_queues = n
 
     def __dealloc__(self):
+        # the parts may outlive us (rq.buffers[0] kept): unlink our guard
+        if self.buffers is not None:
+            for b in self.buffers:
+                (<ReorderBuffer>b)._owner_busy = NULL
         free(self.q.robs)
         free(self.q.active)
         free(self.q.pos)
@@ -1234,8 +1239,8 @@ cdef class ReorderQueues:
 
     cdef int _mutable(self, str use) except -1:
         # RuntimeError while a burst runs; ValueError for a part of a MetadataCache
-        if self._owner is not None:
-            pfo_raise_part(self, self._owner, use)
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
         pfo_guard(self.busy, self)
         return 0
 
