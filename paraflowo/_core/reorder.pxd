@@ -335,6 +335,7 @@ cdef class ReorderQueues:
     cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=*)
     cdef tuple _drain(self, now_ns)
     cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
+    cdef int _explain(self, meta) except -1
     cdef tuple _flush(self)
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil

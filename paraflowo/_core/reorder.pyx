@@ -1520,7 +1520,7 @@ cdef class ReorderQueues:
             pfo_release(&bo)
             pfo_release(&bm)
 
-    def _explain(self, meta):
+    cdef int _explain(self, meta) except -1:
         # pfo_robq_process refused the burst (nothing changed): name the record
         tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
         qs = meta["queue"]
