@@ -713,3 +713,11 @@ def test_integer_fast_and_slow_paths_agree(handle):
             ReorderBuffer(8, None).insert(0, bad, 0)
         with pytest.raises(ValueError, match=r"^now_ns must be in \[0, 2\*\*63 - 1\], got "):
             ReorderBuffer(8, None).insert(0, 0, bad if bad < 0 else 2**63 + bad)
+
+
+def test_queues_out_shorter_than_meta_is_refused_even_with_status_out():
+    rq = ReorderQueues(1, 8, None)
+    m = _meta([(0, 0, 1, 0), (0, 1, 2, FLAG_PARA)])
+    with pytest.raises(ValueError, match=r"^out must have length >= 2, got 1$"):
+        rq.process_burst(m, 0, np.zeros(1, np.uint64), status_out=np.zeros(2, np.uint8))
+    assert rq.stats.inserted == 0

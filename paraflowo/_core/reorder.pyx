@@ -1498,7 +1498,7 @@ cdef class ReorderQueues:
             pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
             if pfo_bound(&bs):
                 pfo_check_len("status_out", pfo_len(&bs), n, n)
-                _out_room("out", cap, n, "len(meta)")
+                pfo_check_len("out", cap, n, -1)        # room for the pass-throughs
             else:
                 # held <= n_active * window: the exact sum only when that bound is short
                 bound = <uint64_t>self.q.n_active * (self.q.robs[0].window + 0u)
