@@ -155,3 +155,20 @@ def test_cores_flags_override_a_scenario(capsys):
     assert main(["simulate", "--duration", "0.02", "--cores", "2", "--service-mpps", "3",
                  "--policies", "rss", "--quiet"]) == 0
     assert "paper-fig7: 2 cores (3/3 Mpps each" in capsys.readouterr().out
+
+
+def test_flows_split_counts_distinct_flows_not_entries():
+    # an elephant that pauses longer than idle_ms leaves para_flow and, marked
+    # again, starts a second entry: one flow split, split again once
+    s = parse_scenario({"name": "pause", "duration_s": 0.02,
+                        "cores": {"count": 4, "service_mpps": 1.0},
+                        "flows": [{"rate_pps": 800_000}],
+                        "paraflowo": {"idle_ms": 0.001}})
+    r = simulate(s, ["paraflowo"])
+    p = r.policies["paraflowo"]["paraflowo"]
+    assert p["flows_split"] == 1 < p["para_flows"]
+    assert p["flows_split"] == sum(g["detected"] for g in p["detection"].values())
+    line = next(ln for ln in r.table().splitlines() if ln.startswith("paraflowo: "))
+    assert line.startswith("paraflowo: 1 flow split (")
+    again = p["para_flows"] - 1
+    assert f"split again {again:,} times after idling" in line
