@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers must be >= 1, got {args.workers}")
         result = simulate(scenario, policies, trace=trace, progress=progress,
-                          workers=args.workers, trace_path=args.pcap)
+                          workers=args.workers, trace_path=args.pcap,
+                          command=args.command_line)
     finally:
         progress.close()
     # each note said once: as a warning above, or in the table
