@@ -559,3 +559,17 @@ def test_sweep_json_means_what_it_means_in_simulate(tmp_path, monkeypatch, capsy
                      "1", *extra]) == 2
         assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "q.csv").exists()
+
+
+def test_dask_workers_leave_ctrl_c_to_the_sweep():
+    # a terminal's Ctrl-C reaches the whole process group: the local cluster's
+    # processes start with SIGINT ignored, so they print no tracebacks and the
+    # sweep alone stops, with its one-line summary; the handler here is restored
+    import signal
+    import subprocess
+    before = signal.getsignal(signal.SIGINT)
+    child = sweep_mod._quiet_start(lambda: subprocess.run(
+        [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"],
+        capture_output=True, text=True, check=True))
+    assert child.stdout.strip() == "True"
+    assert signal.getsignal(signal.SIGINT) is before

@@ -27,8 +27,11 @@ overrides reproduces any row.  Points run on a joblib loky process pool
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -110,6 +113,18 @@ def _iter_ray(tasks: list, jobs: int | None) -> Iterator[tuple[int, Any]]:
         yield from par(joblib.delayed(_indexed)(i, args) for i, args in tasks)
 
 
+def _quiet_start(start: Callable[[], Any]) -> Any:
+    """``start()`` with SIGINT ignored (in the main thread), so the processes it
+    spawns ignore a terminal's Ctrl-C; the handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _iter_dask(tasks: list, jobs: int | None, scheduler) -> Iterator[tuple[int, Any]]:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -117,8 +132,15 @@ def _iter_dask(tasks: list, jobs: int | None, scheduler) -> Iterator[tuple[int, 
         raise MissingDependency("sweeps", "dask.distributed", "sweep") from None
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True)
+        # A terminal's Ctrl-C reaches every process of its group: the workers
+        # start with SIGINT ignored (an ignored signal stays ignored in the
+        # processes they spawn), so only this process stops, with its one-line
+        # summary, and closes the cluster; and they log nothing below critical
+        # (not the cancelled tasks, nor the heartbeats cut while it closes: a
+        # failed point is reported by the sweep, a lost worker raises here).
+        cluster = _quiet_start(lambda: LocalCluster(
+            n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+            dashboard_address=None, silence_logs=logging.CRITICAL))
         client = Client(cluster)
     elif isinstance(scheduler, Client):
         client = scheduler
