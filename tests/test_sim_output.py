@@ -123,6 +123,8 @@ def test_replay_with_no_scenario(capture, capsys):
     assert cap.err.startswith("warning: ") and "\r" not in cap.err
     # the 15 kpps elephant is below the default threshold: the output says so
     assert "lower [paraflowo] threshold_pps" in out
+    # ... and where that knob goes, since no scenario file was given
+    assert "note: [paraflowo] settings go in a scenario file: --scenario FILE.toml" in out
 
 
 def test_replay_with_a_scenario_without_flows(capture, tmp_path, capsys):
@@ -135,6 +137,7 @@ def test_replay_with_a_scenario_without_flows(capture, tmp_path, capsys):
     row = next(ln for ln in out.splitlines() if ln.startswith("paraflowo "))
     assert row.split()[-3] == "0"                              # out of order
     assert "0.015/0.015/0.02/0.02 Mpps" in out
+    assert "settings go in a scenario file" not in out          # one was given
 
 
 @pytest.mark.parametrize("argv, fragment", [
