@@ -34,8 +34,9 @@ def test_capacity_table_shows_figure_6b(capsys):
 def test_capacity_json_shape(capsys):
     data = run_json(capsys, "capacity", "--profile", "riscv-smartnic-128k", "--profile", "x86-vm")
     assert list(data) == ["schema", "operation", "framing_bytes", "line_rate_gbps", "packet_bytes",
-                          "nf_reference", "profiles", "rows", "cores_needed", "min_packet_bytes", "plot"]
-    assert data["schema"] == "paraflowo.capacity/1" and data["operation"] == "reorder"
+                          "nf_reference", "profiles", "rows", "cores_needed", "min_packet_bytes", "plot",
+                          "provenance"]
+    assert data["schema"] == "paraflowo.capacity/2" and data["operation"] == "reorder"
     assert data["framing_bytes"] == 0 and data["line_rate_gbps"] == 400.0 and data["plot"] is None
     assert data["packet_bytes"] == [32, 64, 128, 256, 512, 800, 1024]
     assert data["nf_reference"] == {"profile": "production-nf", "nf_mpps": 1.0}
@@ -80,8 +81,8 @@ def test_memory_json_shape(capsys):
     data = run_json(capsys, "memory")
     assert list(data) == ["schema", "window", "ooo_rate", "packet_bytes", "meta_bytes",
                           "paper_meta_bytes", "n_queues", "queue_overhead_bytes",
-                          "vs_packet_size", "vs_ooo_rate", "sram_fit", "plot"]
-    assert data["schema"] == "paraflowo.memory/1"
+                          "vs_packet_size", "vs_ooo_rate", "sram_fit", "plot", "provenance"]
+    assert data["schema"] == "paraflowo.memory/2"
     assert (data["window"], data["ooo_rate"], data["meta_bytes"], data["paper_meta_bytes"]) == (256, 0.1, 32, 64)
     r500 = next(r for r in data["vs_packet_size"] if r["packet_bytes"] == 500)
     assert set(r500) == {"packet_bytes", "full_bytes", "metadata_bytes", "saving",
@@ -249,3 +250,12 @@ def test_help_works(command, capsys):
         main([command, "--help"])
     assert info.value.code == 0
     assert f"usage: paraflowo {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["capacity", "memory"])
+def test_planning_json_carries_provenance(capsys, command):
+    from paraflowo._version import __version__
+    from paraflowo.sim.provenance import SCHEMA_VERSION
+    prov = run_json(capsys, command)["provenance"]
+    assert prov["schema_version"] == SCHEMA_VERSION and prov["paraflowo"] == __version__
+    assert prov["command"] == f"paraflowo {command} --json" and prov["traces"] == []

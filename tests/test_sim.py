@@ -218,6 +218,9 @@ def test_same_seed_same_json(tmp_path):
     assert main(args + ["--json", str(b)]) == 0
     ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
     ja.pop("timing"), jb.pop("timing")
+    # the command lines differ by the --json file, and the provenance says so
+    assert ja["provenance"].pop("command").endswith(f"--json {a}")
+    assert jb["provenance"].pop("command").endswith(f"--json {b}")
     assert ja == jb
     c = tmp_path / "c.json"
     assert main(args + ["--json", str(c), "--seed", "7"]) == 0

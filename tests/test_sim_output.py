@@ -123,6 +123,8 @@ def test_replay_with_no_scenario(capture, capsys):
     assert cap.err.startswith("warning: ") and "\r" not in cap.err
     # the 15 kpps elephant is below the default threshold: the output says so
     assert "lower [paraflowo] threshold_pps" in out
+    # ... and where that knob goes, since no scenario file was given
+    assert "note: [paraflowo] settings go in a scenario file: --scenario FILE.toml" in out
 
 
 def test_replay_with_a_scenario_without_flows(capture, tmp_path, capsys):
@@ -135,6 +137,7 @@ def test_replay_with_a_scenario_without_flows(capture, tmp_path, capsys):
     row = next(ln for ln in out.splitlines() if ln.startswith("paraflowo "))
     assert row.split()[-3] == "0"                              # out of order
     assert "0.015/0.015/0.02/0.02 Mpps" in out
+    assert "settings go in a scenario file" not in out          # one was given
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -155,3 +158,20 @@ def test_cores_flags_override_a_scenario(capsys):
     assert main(["simulate", "--duration", "0.02", "--cores", "2", "--service-mpps", "3",
                  "--policies", "rss", "--quiet"]) == 0
     assert "paper-fig7: 2 cores (3/3 Mpps each" in capsys.readouterr().out
+
+
+def test_flows_split_counts_distinct_flows_not_entries():
+    # an elephant that pauses longer than idle_ms leaves para_flow and, marked
+    # again, starts a second entry: one flow split, split again once
+    s = parse_scenario({"name": "pause", "duration_s": 0.02,
+                        "cores": {"count": 4, "service_mpps": 1.0},
+                        "flows": [{"rate_pps": 800_000}],
+                        "paraflowo": {"idle_ms": 0.001}})
+    r = simulate(s, ["paraflowo"])
+    p = r.policies["paraflowo"]["paraflowo"]
+    assert p["flows_split"] == 1 < p["para_flows"]
+    assert p["flows_split"] == sum(g["detected"] for g in p["detection"].values())
+    line = next(ln for ln in r.table().splitlines() if ln.startswith("paraflowo: "))
+    assert line.startswith("paraflowo: 1 flow split (")
+    again = p["para_flows"] - 1
+    assert f"split again {again:,} times after idling" in line

@@ -131,7 +131,8 @@ def test_unreadable_pcap_is_exit_2_one_line(tmp_path, capsys, content, fragment)
 
 def test_missing_pcap_and_empty_capture(tmp_path, capsys):
     assert main(["simulate", "--pcap", str(tmp_path / "none.pcap")]) == 2
-    assert "No such file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: --pcap: cannot read '{tmp_path / 'none.pcap'}': No such file" in err
     with open(tmp_path / "empty.pcap", "wb") as fh:
         dpkt.pcap.Writer(fh)
     assert main(["simulate", "--pcap", str(tmp_path / "empty.pcap")]) == 2

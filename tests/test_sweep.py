@@ -195,7 +195,7 @@ def test_a_failed_point_is_reported_and_the_others_kept(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "failed point (flows[0].rate_pps=600000.0, trace=None, seed=1): " \
            "RuntimeError: boom" in err
-    assert "sweep: 3/3 points done" in err
+    assert "sweeping" not in err and "\r" not in err     # no progress off a terminal
     rows, _ = read_table(out)
     assert [r["flows[0].rate_pps"] for r in rows] == [500000.0, 700000.0]
     monkeypatch.setattr(sweep_mod, "simulate", real)
@@ -369,6 +369,8 @@ def test_simulate_json_has_provenance(tmp_path):
     assert prov["numpy"] == np.__version__
     assert prov["python"] == ".".join(map(str, sys.version_info[:3]))
     assert prov["traces"] == []
+    # the command line given to main(), not the test runner's
+    assert prov["command"].startswith("paraflowo simulate --duration 0.02")
 
 
 def test_provenance_hashes_each_trace(tmp_path):
@@ -429,7 +431,7 @@ def _fake_point(scenario, policies, trace, time_scale, command):
     rec = {m: (a if m in ("util_max", "util_min", "util_spread", "reordered_ratio",
                           "reorder_extent_mean") else scenario.cores.rx_queue)
            for m in RECORD_METRICS}
-    return [dict(rec, policy=p, seed=scenario.seed) for p in policies], None
+    return [dict(rec, policy=p, seed=scenario.seed) for p in policies], None, []
 
 
 @settings(max_examples=25, deadline=None,
@@ -477,3 +479,97 @@ def test_bad_outputs_fail_before_the_sweep(tmp_path, capsys, monkeypatch):
 
 def _fail_if_called(*args, **kwargs):
     raise AssertionError("a point ran although an output was invalid")
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, and keeps what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, t):
+        self.text += t
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_sweep_progress_only_on_a_terminal_with_rate_and_eta(tmp_path, monkeypatch, capsys):
+    import functools
+
+    import paraflowo.cli.sweep as cli_sweep
+    from paraflowo.cli._progress import Progress
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('policies = ["rss"]\nseeds = [1, 2, 3]\n[overrides]\n'
+                         'duration_s = 0.01\n')
+    out = tmp_path / "p.csv"
+    monkeypatch.setattr(sweep_mod, "_run_point", _fake_point)
+    # off a terminal (a log, CI): not a byte of progress
+    assert main(["sweep", str(spec_file), "--out", str(out), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err == ""
+    # on a terminal: one redrawn line with rate and ETA, ended before the summary;
+    # a resumed sweep counts only the points it computes
+    rows, meta = read_table(out)
+    from paraflowo.sim.tables import _write_table
+    _write_table(out, rows[:1], meta["columns"], meta)
+    tty = _Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setattr(cli_sweep, "Progress",
+                        functools.partial(Progress, delay_s=0.0, interval_s=0.0))
+    assert main(["sweep", str(spec_file), "--out", str(out), "--jobs", "1"]) == 0
+    assert tty.text.startswith("\rsweeping [") and tty.text.endswith("\n")
+    assert "2/2 points, " in tty.text and "points/s, ETA " in tty.text
+    assert "3/3" not in tty.text                    # the point found in --out is left out
+    tty.text = ""
+    assert main(["sweep", str(spec_file), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert tty.text == ""
+
+
+def test_sweep_json_means_what_it_means_in_simulate(tmp_path, monkeypatch, capsys):
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('policies = ["rss", "spray"]\nseeds = [1, 2]\n[overrides]\n'
+                         'duration_s = 0.01\n')
+    out = tmp_path / "p.parquet"
+    monkeypatch.setattr(sweep_mod, "_run_point", _fake_point)
+    # --json alone: the JSON on stdout instead of the summary line
+    assert main(["sweep", str(spec_file), "--out", str(out), "--jobs", "1", "--json"]) == 0
+    got = capsys.readouterr()
+    j = json.loads(got.out)
+    assert (j["rows"], j["points"], j["computed"], j["skipped"]) == (4, 2, 2, 0)
+    assert j["policies"] == ["rss", "spray"] and j["failed"] == [] and j["notes"] == []
+    assert j["out"] == str(out)
+    assert j["provenance"]["schema_version"] == SCHEMA_VERSION
+    assert "--json" in j["provenance"]["command"]
+    assert j["provenance"] == read_table(out)[1]["provenance"]
+    # --json FILE: the file, and the summary line as usual
+    js = tmp_path / "s.json"
+    assert main(["sweep", str(spec_file), "--out", str(out), "--jobs", "1",
+                 "--json", str(js)]) == 0
+    got = capsys.readouterr()
+    assert "0 points computed, 2 already in" in got.out and f"wrote {js}" in got.out
+    j = json.loads(js.read_text())
+    assert (j["computed"], j["skipped"]) == (0, 2) and len(j["earlier_runs"]) == 1
+    # checked before the run, and only one output on stdout
+    for extra in (["--json", str(tmp_path / "no" / "s.json")], ["--json", "-", "--plot", "-"]):
+        assert main(["sweep", str(spec_file), "--out", str(tmp_path / "q.csv"), "--jobs",
+                     "1", *extra]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "q.csv").exists()
+
+
+def test_dask_workers_leave_ctrl_c_to_the_sweep():
+    # a terminal's Ctrl-C reaches the whole process group: the local cluster's
+    # processes start with SIGINT ignored, so they print no tracebacks and the
+    # sweep alone stops, with its one-line summary; the handler here is restored
+    import signal
+    import subprocess
+    before = signal.getsignal(signal.SIGINT)
+    child = sweep_mod._quiet_start(lambda: subprocess.run(
+        [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"],
+        capture_output=True, text=True, check=True))
+    assert child.stdout.strip() == "True"
+    assert signal.getsignal(signal.SIGINT) is before

@@ -68,3 +68,21 @@ def test_a_missing_trace_is_named(tmp_path):
     spec_file.write_text('policies = ["rss"]\ntraces = ["nope.pcap"]\n')
     with pytest.raises(OSError, match="nope.pcap"):
         sweep(spec_file, jobs=1)
+
+
+def test_a_truncated_trace_is_said_once_for_the_whole_sweep(tmp_path, capsys):
+    write_trace(tmp_path / "a.pcap", 3, 700)
+    data = (tmp_path / "a.pcap").read_bytes()
+    (tmp_path / "a.pcap").write_bytes(data[:-10])          # the last record cut short
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('scenario = "paper-fig7"\npolicies = ["rss"]\nseeds = [1, 2, 3]\n'
+                         'traces = ["a.pcap"]\n')
+    res = sweep(spec_file, jobs=1)
+    assert res.failed == [] and len(res.rows) == 3
+    assert len(res.notes) == 1 and "a.pcap: " in res.notes[0]
+    assert "truncated" in res.notes[0]
+    assert main(["sweep", str(spec_file), "--out", str(tmp_path / "t.csv"), "--jobs", "1",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("truncated capture") == 1 and err.startswith("warning: ")
+    assert err.count("\n") == 1

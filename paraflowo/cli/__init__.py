@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``paraflowo`` script and ``python -m paraflowo``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command line recorded in the outputs' provenance: this one, also when
+    # main() is called with its own argv (from Python, a test)
+    args.command_line = list(sys.argv) if argv is None else ["paraflowo", *argv]
     t0 = time.perf_counter()
     try:
         return int(args._run(args) or 0)

@@ -213,7 +213,8 @@ def report(args: Any, compute: Any, render: Any, figure: Any) -> int:
 
     Every output is checked before the work; the table goes to stdout unless
     ``--json`` or ``--plot`` writes there (``-``).  ``figure(data)`` returns a
-    matplotlib ``Figure``.
+    matplotlib ``Figure``.  The JSON is ``data`` plus ``provenance``
+    (:func:`paraflowo.sim.provenance.provenance`).
     """
     taken = check_outputs(("--json", args.json, False), ("--plot", args.plot, True))
     check_plot_output(args.plot)
@@ -221,7 +222,10 @@ def report(args: Any, compute: Any, render: Any, figure: Any) -> int:
     if args.plot:
         save_figure(figure(data), args.plot)
     if args.json:
-        write_json(args.json, data)
+        from paraflowo.sim.provenance import provenance
+        # what produced it, as in `simulate --json` and the sweep tables
+        write_json(args.json, {**data, "provenance": provenance(
+            getattr(args, "command_line", None))})
     if not taken:
         print(render(data))
     gap = "" if taken else "\n"          # a blank line after the table

@@ -8,9 +8,9 @@ rate matches, and the cores needed to reach ``--line-rate`` Gbps at each size.
 ``Gbps = Mpps * bytes * 8 / 1000``; Ethernet framing (24 B per packet) is not
 included unless ``--framing`` is given.
 
-JSON shape (``--json [FILE]``, schema ``paraflowo.capacity/1``)::
+JSON shape (``--json [FILE]``, schema ``paraflowo.capacity/2``)::
 
-    {"schema": "paraflowo.capacity/1", "operation": str, "framing_bytes": int,
+    {"schema": "paraflowo.capacity/2", "operation": str, "framing_bytes": int,
      "line_rate_gbps": float, "packet_bytes": [float, ...],
      "nf_reference": {"profile": str, "nf_mpps": float},
      "profiles": [DeviceProfile.to_dict(), ...],
@@ -18,7 +18,8 @@ JSON shape (``--json [FILE]``, schema ``paraflowo.capacity/1``)::
                "gbps": float, "reaches_line_rate": bool, "nf_cores": float}, ...],
      "cores_needed": [{"profile": str, "packet_bytes": float, "cores": int}, ...],
      "min_packet_bytes": [{"profile": str, "cores": int, "packet_bytes": int}, ...],
-     "plot": str or null}
+     "plot": str or null,
+     "provenance": {...}}       # what produced it (/2: added; see paraflowo.sim.provenance)
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def compute(args: argparse.Namespace) -> dict:
             needed.append({"profile": p.name, "packet_bytes": size,
                            "cores": cores_needed(p, op, line_rate, size, framing)})
     return {
-        "schema": "paraflowo.capacity/1",
+        "schema": "paraflowo.capacity/2",
         "operation": op,
         "framing_bytes": framing,
         "line_rate_gbps": line_rate,

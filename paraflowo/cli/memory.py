@@ -7,9 +7,9 @@ of ``--window`` slots fit each profile's SRAM, on the worst-case basis (every
 slot holds a record) and on Eq. 3's expected basis, with the largest window and
 queue count that fit in the worst case.
 
-JSON shape (``--json [FILE]``, schema ``paraflowo.memory/1``)::
+JSON shape (``--json [FILE]``, schema ``paraflowo.memory/2``)::
 
-    {"schema": "paraflowo.memory/1", "window": int, "ooo_rate": float,
+    {"schema": "paraflowo.memory/2", "window": int, "ooo_rate": float,
      "packet_bytes": float, "meta_bytes": int, "paper_meta_bytes": 64,
      "n_queues": int, "queue_overhead_bytes": int,
      "vs_packet_size": [{"packet_bytes": float, "full_bytes": float,
@@ -20,7 +20,8 @@ JSON shape (``--json [FILE]``, schema ``paraflowo.memory/1``)::
      "sram_fit": [{"profile": str, "sram_bytes": int, "worst_bytes": int,
                    "worst_fits": bool, "expected_bytes": float, "expected_fits": bool,
                    "max_window": int, "max_window_any": int, "max_queues": int}, ...],
-     "plot": str or null}
+     "plot": str or null,
+     "provenance": {...}}       # what produced it (/2: added; see paraflowo.sim.provenance)
 
 Per-queue values in the first two tables; profiles without an SRAM size are
 left out of ``sram_fit``.
@@ -112,7 +113,7 @@ def compute(args: argparse.Namespace) -> dict:
                      "max_window_any": max_window(p, queues, power_of_two=False, **kw),
                      "max_queues": max_queues(p, window, **kw)})
     return {
-        "schema": "paraflowo.memory/1",
+        "schema": "paraflowo.memory/2",
         "window": window, "ooo_rate": ooo, "packet_bytes": packet,
         "meta_bytes": meta, "paper_meta_bytes": PAPER_META_BYTES,
         "n_queues": queues, "queue_overhead_bytes": overhead,

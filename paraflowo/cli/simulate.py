@@ -144,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
         reading = Progress("reading capture", "MB", 1e-6, enabled=not args.quiet)
         try:
             trace = read_pcap(args.pcap, time_scale=args.time_scale, progress=reading)
+        except OSError as exc:
+            raise UsageError(f"--pcap: cannot read {args.pcap!r}: "
+                             f"{exc.strerror or exc}") from None
         finally:
             reading.close()
         if args.duration is None:
@@ -160,11 +163,17 @@ def run(args: argparse.Namespace) -> int:
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers must be >= 1, got {args.workers}")
         result = simulate(scenario, policies, trace=trace, progress=progress,
-                          workers=args.workers, trace_path=args.pcap)
+                          workers=args.workers, trace_path=args.pcap,
+                          command=args.command_line)
     finally:
         progress.close()
     # each note said once: as a warning above, or in the table
     shown = dataclasses.replace(result, notes=[n for n in result.notes if n not in warn])
+    if args.scenario is None and any("[paraflowo]" in n for n in shown.notes):
+        # the hints name [paraflowo] knobs: say where they go when no file was given
+        shown.notes.append("[paraflowo] settings go in a scenario file: --scenario "
+                           "FILE.toml with a [paraflowo] table (and [cores]); with --pcap "
+                           "it needs no [[flows]]")
     if not stdout_taken:
         print(shown.table())
     if args.json is not None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from pathlib import Path
 
-from paraflowo.cli import UsageError
+from paraflowo.cli import EXIT_INTERRUPTED, UsageError
+from paraflowo.cli import _common as c
+from paraflowo.cli._progress import Progress, Warnings
 
 HELP = ("sweep a grid of scenario parameters x traces x seeds over the policies, on local "
         "processes, Dask or Ray; one row per point, seed and policy (Parquet or CSV)")
@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw --metric over the grid, per policy")
     parser.add_argument("--metric", default="util_spread",
                         help="the column --plot draws (default util_spread)")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    c.add_json_argument(parser, "the summary (rows, points computed and skipped, failed "
+                                "points, notes, provenance)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress line (drawn only when stderr is a terminal)")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -61,26 +64,28 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
+class _PointProgress:
+    """:func:`paraflowo.sim.sweep`'s ``progress(done, total, eta_s)`` drawn by
+    :class:`Progress` (a terminal only; rate and ETA over the points computed
+    now, the points found in ``--out`` left out of both)."""
+
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.t0 = time.perf_counter()
+        self.bar = Progress("sweeping", "points", enabled=enabled)
+        self.before = None            # points already in --out, known at the first call
 
     def __call__(self, done: int, total: int, eta_s: float) -> None:
-        if not self.enabled:
-            return
-        eta = "?" if math.isnan(eta_s) else f"{eta_s:.0f} s"
-        sys.stderr.write(f"sweep: {done}/{total} points done, "
-                         f"{time.perf_counter() - self.t0:.0f} s elapsed, ETA {eta}\n")
-        sys.stderr.flush()
+        if self.before is None:
+            self.before = done - 1
+        self.bar(done - self.before, total - self.before)
+
+    def summary(self) -> str | None:
+        return self.bar.summary()
 
 
 def run(args: argparse.Namespace) -> int:
-    from paraflowo.cli import _common as c
-    from paraflowo.cli._common import integer
     from paraflowo.sim.sweep import load_sweep_spec, sweep
 
-    jobs = integer("--jobs", args.jobs, "process count") if args.jobs is not None else None
+    jobs = c.integer("--jobs", args.jobs, "process count") if args.jobs is not None else None
     if args.export_points is not None:
         return _export(args)
     if args.out is None:
@@ -94,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix not in (".parquet", ".csv"):
         raise UsageError(f"--out must end in .parquet or .csv, got {args.out}")
     # outputs are checked now, not after the whole sweep
-    plot_to_stdout = c.check_outputs(("--out", args.out, True), ("--plot", args.plot, True))
+    taken = c.check_outputs(("--out", args.out, True), ("--json", args.json, False),
+                            ("--plot", args.plot, True))
     c.check_plot_output(args.plot)
-    say = sys.stderr if plot_to_stdout else sys.stdout
+    say = sys.stderr if taken else sys.stdout
     try:
         spec = load_sweep_spec(args.spec)
     except FileNotFoundError:
@@ -106,20 +112,38 @@ def run(args: argparse.Namespace) -> int:
         if args.metric not in RECORD_METRICS:
             raise UsageError(f"--metric must be one of {', '.join(RECORD_METRICS)}, "
                              f"got {args.metric!r}")
+    progress = _PointProgress(not args.quiet)
     try:
         res = sweep(spec, out, backend=args.backend, scheduler=args.scheduler, jobs=jobs,
-                    progress=_Progress(not args.quiet), command=sys.argv)
+                    progress=progress, command=args.command_line)
     except KeyboardInterrupt:
-        print(f"paraflowo sweep: interrupted; the points done so far are in {out}: run the "
-              "same command again to resume", file=sys.stderr)
-        return 130
+        progress.bar.close()
+        how_far = progress.summary()
+        print("paraflowo sweep: interrupted" + (f" {how_far}" if how_far else "")
+              + f"; the points done so far are in {out}: run the same command again to "
+              "resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.bar.close()
+    warn = Warnings()
+    for text in res.notes:
+        warn(text)
     n_points = len(spec.points())
-    print(f"{len(res.rows)} rows ({n_points} points x {len(spec.policies)} policies): "
-          f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}",
-          file=say)
+    if args.json != c.STDOUT:
+        print(f"{len(res.rows)} rows ({n_points} points x {len(spec.policies)} policies): "
+              f"{res.computed} points computed, {res.skipped} already in {out}; wrote {out}",
+              file=say)
     for f in res.failed:
         params = ", ".join(f"{k}={v!r}" for k, v in f.items() if k != "error")
         print(f"failed point ({params}): {f['error']}", file=sys.stderr)
+    if args.json is not None:
+        c.write_json(args.json, {
+            "out": str(out), "rows": len(res.rows), "points": n_points,
+            "policies": list(spec.policies), "computed": res.computed,
+            "skipped": res.skipped, "failed": res.failed, "notes": res.notes,
+            "provenance": res.metadata["provenance"], "spec": res.metadata["spec"],
+            "earlier_runs": res.metadata["earlier_runs"]})
+        if args.json != c.STDOUT:
+            print(f"wrote {args.json}", file=say)
     if args.plot is not None and res.rows:
         from paraflowo.sim.sweep_plot import plot_sweep
         fig = plot_sweep(res.rows, list(spec.grid), args.metric, spec.policies)

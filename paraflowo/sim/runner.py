@@ -195,14 +195,18 @@ def _paraflowo_lines(name: str, p: dict) -> list[str]:
     else:
         tmo = (f"timeout {t['final_us']:g} us (fixed)" if t.get("final_us")
                else "no timeout")
+    n = p.get("flows_split", p["para_flows"])
+    again = p["para_flows"] - n
     return [
-        f"{name}: {p['para_flows']:,} flow{'s'[:p['para_flows'] != 1]} split "
+        f"{name}: {n:,} flow{'s'[:n != 1]} split "
         f"({p['para_packets']:,} packets, "
-        f"{p['flowlet_switches']:,} flowlet switches); reorder: peak {p['peak_held']:,} "
+        + (f"split again {again:,} time{'s'[:again != 1]} after idling, " if again > 0 else "")
+        + f"{p['flowlet_switches']:,} flowlet switches); reorder: peak {p['peak_held']:,} "
         f"held, {p['timeouts']:,} timeouts, {p['forwarded_late']:,} forwarded late, "
         f"{p['tombstones']:,} drop tombstones; {tmo}",
         f"  ({name} counters: flows split = flows the detector marked as elephants, spread "
-        f"over cores in flowlets; timeouts = times a reorder queue stopped waiting for a "
+        f"over cores in flowlets (split again: a split flow idle for [paraflowo] idle_ms "
+        f"returned to its RSS core, then was marked again); timeouts = times a reorder queue stopped waiting for a "
         f"missing packet; forwarded late = packets that came after that; drop tombstones = "
         f"RX-queue drops skipped at once; peak held = most packets waiting for reorder)",
     ]
@@ -325,6 +329,7 @@ def _paraflowo_metrics(eng: SimCore, flows: FlowTable) -> dict:
         "packet_store_peak_slots": int(st["store_peak_used"]),
         "para_packets": int(st["para_packets"]),
         "para_flows": int(st["para_flows"]),
+        "flows_split": int(np.count_nonzero(detect >= 0)),
         "fallbacks": int(st["fallbacks"]),
         "flowlet_switches": int(st["switches"]),
         "first_flowlet_holds": int(st["holds"]),

@@ -27,8 +27,11 @@ overrides reproduces any row.  Points run on a joblib loky process pool
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -66,18 +69,21 @@ def _require(backend: str, path: Path | None) -> None:
 
 
 def _run_point(scenario: Scenario, policies: tuple[str, ...], trace: str | None,
-               time_scale: float, command: str) -> tuple[list[dict], str | None]:
-    """One point, in a worker: its rows, or an error message (never raises)."""
+               time_scale: float, command: str) -> tuple[list[dict], str | None, list[str]]:
+    """One point, in a worker: its rows, or an error message (never raises), and
+    what reading its trace said (a truncated capture, flowless packets)."""
+    notes: list[str] = []
     try:
         tr = None
         if trace is not None:
             from paraflowo.sim.pcap import read_pcap
             tr = read_pcap(trace, time_scale=time_scale)
+            notes = [f"{trace}: {n}" for n in tr.notes]
         # the table's provenance hashes the traces once, in the caller
         res = simulate(scenario, policies, trace=tr, workers=1, command=command)
-        return res.to_records(), None
+        return res.to_records(), None, notes
     except Exception as exc:                    # reported with the point's parameters
-        return [], f"{type(exc).__name__}: {exc}"
+        return [], f"{type(exc).__name__}: {exc}", notes
 
 
 def _iter_loky(tasks: list, jobs: int | None) -> Iterator[tuple[int, Any]]:
@@ -107,6 +113,18 @@ def _iter_ray(tasks: list, jobs: int | None) -> Iterator[tuple[int, Any]]:
         yield from par(joblib.delayed(_indexed)(i, args) for i, args in tasks)
 
 
+def _quiet_start(start: Callable[[], Any]) -> Any:
+    """``start()`` with SIGINT ignored (in the main thread), so the processes it
+    spawns ignore a terminal's Ctrl-C; the handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _iter_dask(tasks: list, jobs: int | None, scheduler) -> Iterator[tuple[int, Any]]:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -114,8 +132,15 @@ def _iter_dask(tasks: list, jobs: int | None, scheduler) -> Iterator[tuple[int, 
         raise MissingDependency("sweeps", "dask.distributed", "sweep") from None
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True)
+        # A terminal's Ctrl-C reaches every process of its group: the workers
+        # start with SIGINT ignored (an ignored signal stays ignored in the
+        # processes they spawn), so only this process stops, with its one-line
+        # summary, and closes the cluster; and they log nothing below critical
+        # (not the cancelled tasks, nor the heartbeats cut while it closes: a
+        # failed point is reported by the sweep, a lost worker raises here).
+        cluster = _quiet_start(lambda: LocalCluster(
+            n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+            dashboard_address=None, silence_logs=logging.CRITICAL))
         client = Client(cluster)
     elif isinstance(scheduler, Client):
         client = scheduler
@@ -143,6 +168,9 @@ class SweepResult:
     computed: int
     skipped: int
     metadata: dict
+    #: what reading the traces said, each distinct line once ("a.pcap: capture
+    #: truncated ..."), in the order first met
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_frame(self):
         """The rows as a pandas DataFrame with typed columns."""
@@ -189,7 +217,9 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
     SweepResult
         ``rows`` in point order (grid product, trace, seed), then policy;
         ``failed``: per failed point, its parameters and error; ``computed`` /
-        ``skipped``: points run now / found in ``out``.
+        ``skipped``: points run now / found in ``out``; ``notes``: what
+        reading the traces said, each distinct line once (every point reads
+        its trace again, in its worker).
 
     Raises
     ------
@@ -254,6 +284,7 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
     tasks = [(i, (scenarios[i], spec.policies, points[i].trace, spec.time_scale, command))
              for i in todo]
     failed: list[dict] = []
+    notes: dict[str, None] = {}
 
     def ordered() -> list[dict]:
         out_rows = []
@@ -277,9 +308,10 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
     done = 0
     try:
         if tasks:
-            for i, (recs, err) in it:
+            for i, (recs, err, said) in it:
                 done += 1
                 pt = points[i]
+                notes.update(dict.fromkeys(said))
                 if err is not None:
                     failed.append({**dict(pt.values), "trace": pt.trace, "seed": pt.seed,
                                    "error": err})
@@ -296,7 +328,7 @@ def sweep(spec: SweepSpec | dict | str | Path, out: str | Path | None = None, *,
         if hasattr(it, "close"):
             it.close()
         save()
-    return SweepResult(ordered(), cols, failed, done - len(failed), skipped, meta)
+    return SweepResult(ordered(), cols, failed, done - len(failed), skipped, meta, list(notes))
 
 
 def _row(rec: dict, point: SweepPoint, cols: dict) -> dict:
