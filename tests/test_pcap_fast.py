@@ -366,10 +366,6 @@ def test_pcapng_walk_rejects_bad_arguments(kw, exc, fragment):
         pcapng_walk(**args)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug, reported: pfo_pcap_keys (_core/pcapread.pyx) "
-                   "sends every IPv4/IPv6 frame cut by the snap length (l3 + total length > "
-                   "caplen) to dpkt, so `tcpdump -s 128` captures read at dpkt speed; remove "
-                   "this marker when the fast path keys them")
 def test_headers_only_capture_stays_on_the_fast_path(tmp_path, monkeypatch):
     # tcpdump -s 128 (headers only): Ethernet + IPv4 + TCP headers whole, payload cut.
     # The 5-tuple is all there; dpkt keys these frames, and so should the fast path.

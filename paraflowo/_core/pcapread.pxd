@@ -33,7 +33,8 @@ cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int6
     # QinQ tags, 113 Linux cooked, 12/14/101/228/229 raw IP; others have no
     # 5-tuple).  Writes record i to keys + 38 * i, which the caller zeroed:
     # IPv4 or IPv6 addresses and protocol, and the first 4 bytes of a TCP or
-    # UDP header when captured; all zeros (flowless) for ARP and other
+    # UDP header when captured (a packet cut by the snap length after its IP
+    # header, as tcpdump -s 128 cuts, is keyed here); all zeros (flowless) for ARP and other
     # non-IP frames, IPv4 fragments past the first, unknown link types and
     # frames too short for their link header.  Frames it leaves to a full
     # decoder (802.3/LLC, MPLS, PPPoE, a third VLAN tag, IPv6 extension

@@ -170,7 +170,9 @@ cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int6
         if kind == 4:
             ihl = (_b(p, c, l3) & 15) * 4
             tot = _w(p, c, l3 + 2)
-            if not (_b(p, c, l3) >> 4 == 4 and ihl >= 20 and tot >= ihl and l3 + tot <= c):
+            # the IP header must be whole; the rest may be cut by the snap
+            # length (tcpdump -s 128): the ports are read when captured
+            if not (_b(p, c, l3) >> 4 == 4 and ihl >= 20 and tot >= ihl and l3 + ihl <= c):
                 kind = -1
             elif _w(p, c, l3 + 6) & 0x1FFF:
                 continue                        # a fragment past the first: flowless
@@ -184,7 +186,7 @@ cdef Py_ssize_t pfo_pcap_keys(const uint8_t* buf, const int64_t* off, const int6
         elif kind == 6:
             plen = _w(p, c, l3 + 4)
             proto = _b(p, c, l3 + 6)
-            if not (_b(p, c, l3) >> 4 == 6 and l3 + 40 + plen <= c and plen > 0
+            if not (_b(p, c, l3) >> 4 == 6 and l3 + 40 <= c and plen > 0
                     and not _ip6_ext(proto)):
                 kind = -1
             else:
