@@ -35,13 +35,13 @@ def run(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
             if use_methods:
                 s[i] = <uint8_t>rb.c_insert(psns[i], handles[i], times[i], dropped[i])
             else:
-                s[i] = <uint8_t>pfo_rob_insert(&rb.rob, psns[i], handles[i], times[i], dropped[i])
+                s[i] = <uint8_t>pfo_rob_insert(rb.rob, psns[i], handles[i], times[i], dropped[i])
             if (i + 1) % drain_every == 0 or i == n - 1:
                 while True:
                     if use_methods:
                         c = rb.c_drain(times[i], &o[k], cap)
                     else:
-                        c = pfo_rob_drain(&rb.rob, times[i], &o[k], cap)
+                        c = pfo_rob_drain(rb.rob, times[i], &o[k], cap)
                     k += c
                     if c < cap:
                         break
@@ -56,13 +56,13 @@ def run_pass(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] han
     cdef uint64_t[::1] o = out
     with nogil:
         for i in range(n):
-            if not dropped[i] and pfo_rob_pass(&rb.rob, psns[i], times[i]):
+            if not dropped[i] and pfo_rob_pass(rb.rob, psns[i], times[i]):
                 o[k] = handles[i]
                 k += 1
                 passed += 1
             else:
-                pfo_rob_insert(&rb.rob, psns[i], handles[i], times[i], dropped[i])
-            k += pfo_rob_drain(&rb.rob, times[i], &o[k], o.shape[0] - k)
+                pfo_rob_insert(rb.rob, psns[i], handles[i], times[i], dropped[i])
+            k += pfo_rob_drain(rb.rob, times[i], &o[k], o.shape[0] - k)
     return out[:k], passed
 
 def run_bursts(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
@@ -80,11 +80,11 @@ def run_bursts(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] h
         while i < n:
             j = n - i if n - i < burst else burst
             if drain_every < 0:
-                pfo_rob_insert_burst(&rb.rob, &psns[i], &handles[i], j, times[i],
+                pfo_rob_insert_burst(rb.rob, &psns[i], &handles[i], j, times[i],
                                      &dropped[i], &s[i])
-                k += pfo_rob_drain(&rb.rob, times[i], &o[k], o.shape[0] - k)
+                k += pfo_rob_drain(rb.rob, times[i], &o[k], o.shape[0] - k)
             else:
-                k += pfo_rob_process(&rb.rob, &psns[i], &handles[i], j, times[i],
+                k += pfo_rob_process(rb.rob, &psns[i], &handles[i], j, times[i],
                                      &dropped[i], &s[i], drain_every, &o[k], o.shape[0] - k)
             i += j
     return st, out[:k]

@@ -142,17 +142,41 @@ cdef object _release_array(pfo_rob_t* r, pfo_ns_t now, bint flush):
 # C core
 # ---------------------------------------------------------------------------
 
-cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
-                      int psn_bits, pfo_psn_t first_psn) except -1 nogil:
+cdef inline size_t _round_up(size_t n) noexcept nogil:
+    return (n + (PFO_ALIGN - 1)) & ~(<size_t>PFO_ALIGN - 1)
+
+
+cdef inline bint _rob_params_ok(uint32_t window, int psn_bits) noexcept nogil:
+    if psn_bits < 8 or psn_bits > 32:
+        return False
+    if window < 2 or (window & (window - 1)) != 0 or window > PFO_ROB_MAX_WINDOW:
+        return False
+    return <uint64_t>window <= (<uint64_t>1 << (psn_bits - 1))
+
+
+cdef size_t pfo_rob_footprint(uint32_t window, int psn_bits) noexcept nogil:
+    if not _rob_params_ok(window, psn_bits):
+        return 0
+    return <size_t>window * (sizeof(pfo_rob_slot_t) + 2 * sizeof(pfo_psn_t)
+                             + sizeof(pfo_handle_t))
+
+
+cdef int pfo_rob_init(pfo_rob_t* r, void* mem, size_t size, uint32_t window,
+                      pfo_ns_t timeout_ns, int psn_bits, pfo_psn_t first_psn) noexcept nogil:
+    cdef size_t need = pfo_rob_footprint(window, psn_bits)
     cdef uint32_t i
+    cdef char* p = <char*>mem
+    if (need == 0 or r is NULL or mem is NULL or (<size_t>mem & 7) != 0 or timeout_ns < 0
+            or <uint64_t>first_psn >= (<uint64_t>1 << psn_bits)):
+        return PFO_EINVAL
+    if size < need:
+        return PFO_ENOSPC
     memset(r, 0, sizeof(pfo_rob_t))
-    r.slots = <pfo_rob_slot_t*>malloc(window * sizeof(pfo_rob_slot_t))
-    r.order = <pfo_psn_t*>malloc(2 * <size_t>window * sizeof(pfo_psn_t))
-    r.ready = <pfo_handle_t*>malloc(window * sizeof(pfo_handle_t))
-    if r.slots is NULL or r.order is NULL or r.ready is NULL:
-        pfo_rob_free(r)
-        with gil:
-            raise MemoryError(f"cannot allocate a reorder buffer of window {window}")
+    r.slots = <pfo_rob_slot_t*>p
+    p += window * sizeof(pfo_rob_slot_t)
+    r.order = <pfo_psn_t*>p
+    p += 2 * <size_t>window * sizeof(pfo_psn_t)
+    r.ready = <pfo_handle_t*>p
     for i in range(window):
         r.slots[i].ts = PFO_ROB_SLOT_EMPTY
         r.slots[i].handle = 0
@@ -163,17 +187,12 @@ cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
     r.half = <uint32_t>1 << (psn_bits - 1)
     r.head = first_psn
     r.timeout_ns = timeout_ns
-    return 0
+    return PFO_OK
 
 
-cdef void pfo_rob_free(pfo_rob_t* r) noexcept nogil:
-    free(r.slots)
-    free(r.order)
-    free(r.ready)
-    r.slots = NULL
-    r.order = NULL
-    r.ready = NULL
-    r.window = 0
+cdef void pfo_rob_fini(pfo_rob_t* r) noexcept nogil:
+    if r is not NULL:
+        memset(r, 0, sizeof(pfo_rob_t))
 
 
 cdef inline void _order_clean(pfo_rob_t* r) noexcept nogil:
@@ -519,6 +538,71 @@ cdef Py_ssize_t pfo_rob_flush(pfo_rob_t* r, pfo_handle_t* out, Py_ssize_t cap) n
     return n
 
 
+cdef inline size_t _robq_books(uint32_t n) noexcept nogil:
+    # robs (8n), deadline (8n), active, pos, touched (4n each), is_active,
+    # is_touched (n each): 30 bytes per queue, rounded up; then the n headers
+    return (_round_up(<size_t>n * (sizeof(pfo_rob_t*) + sizeof(pfo_ns_t)
+                                   + 3 * sizeof(uint32_t) + 2 * sizeof(uint8_t)))
+            + _round_up(<size_t>n * sizeof(pfo_rob_t)))
+
+
+cdef size_t pfo_robq_footprint(uint32_t n_queues, uint32_t window, int psn_bits) noexcept nogil:
+    cdef size_t one = pfo_rob_footprint(window, psn_bits)
+    if one == 0 or n_queues < 1 or n_queues > PFO_ROBQ_MAX_QUEUES:
+        return 0
+    return _robq_books(n_queues) + n_queues * one
+
+
+cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
+                       uint32_t window, pfo_ns_t timeout_ns, int psn_bits,
+                       pfo_psn_t first_psn) noexcept nogil:
+    cdef size_t need = pfo_robq_footprint(n_queues, window, psn_bits)
+    cdef size_t one = pfo_rob_footprint(window, psn_bits), books
+    cdef pfo_rob_t* headers
+    cdef char* p = <char*>mem
+    cdef uint32_t i
+    if (need == 0 or q is NULL or mem is NULL or (<size_t>mem & 7) != 0 or timeout_ns < 0
+            or <uint64_t>first_psn >= (<uint64_t>1 << psn_bits)):
+        return PFO_EINVAL
+    if size < need:
+        return PFO_ENOSPC
+    books = _robq_books(n_queues)
+    memset(q, 0, sizeof(pfo_robq_t))
+    memset(mem, 0, books)
+    q.robs = <pfo_rob_t**>p
+    p += n_queues * sizeof(pfo_rob_t*)
+    q.deadline = <pfo_ns_t*>p
+    p += n_queues * sizeof(pfo_ns_t)
+    q.active = <uint32_t*>p
+    p += n_queues * sizeof(uint32_t)
+    q.pos = <uint32_t*>p
+    p += n_queues * sizeof(uint32_t)
+    q.touched = <uint32_t*>p
+    p += n_queues * sizeof(uint32_t)
+    q.is_active = <uint8_t*>p
+    p += n_queues
+    q.is_touched = <uint8_t*>p
+    headers = <pfo_rob_t*>(<char*>mem + books - _round_up(<size_t>n_queues * sizeof(pfo_rob_t)))
+    for i in range(n_queues):
+        # cannot fail: the parameters and the size were checked above
+        pfo_rob_init(&headers[i], <char*>mem + books + i * one, one, window, timeout_ns,
+                     psn_bits, first_psn)
+        q.robs[i] = &headers[i]
+    q.n_queues = n_queues
+    q.min_deadline = PFO_NS_NEVER
+    q.last_ns = 0
+    return PFO_OK
+
+
+cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil:
+    cdef uint32_t i
+    if q is NULL:
+        return
+    for i in range(q.n_queues):
+        pfo_rob_fini(q.robs[i])
+    memset(q, 0, sizeof(pfo_robq_t))
+
+
 cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     cdef uint32_t i = q.pos[qid], last
     q.is_active[qid] = 0
@@ -766,12 +850,36 @@ cdef class ReorderBuffer:
         w = require_pow2("window", window, 2, min(1 << 24, 1 << (bits - 1)))
         t = _NS_MAX if timeout_ns is None else require_int("timeout_ns", timeout_ns, 0, _NS_MAX)
         first = require_int("first_psn", first_psn, 0, (1 << bits) - 1)
-        pfo_rob_init(&self.rob, w, t, bits, first)
+        cdef size_t size = pfo_rob_footprint(w, bits)
+        self._mem = malloc(size)
+        if self._mem is NULL:
+            raise MemoryError(f"cannot allocate a reorder buffer of window {w}")
+        self.rob = &self._own
+        pfo_rob_init(self.rob, self._mem, size, w, t, bits, first)   # validated above: PFO_OK
         self.psn_bits = bits
         self.first_psn = first
 
     def __dealloc__(self):
-        pfo_rob_free(&self.rob)
+        # a part of a ReorderQueues (_mem NULL) lives in its owner's block
+        if self._mem is not NULL:
+            pfo_rob_fini(&self._own)
+            free(self._mem)
+
+    @staticmethod
+    def footprint(window, psn_bits=32):
+        """Bytes a reorder buffer of ``window`` slots occupies (``pfo_rob_footprint``).
+
+        The memory :class:`ReorderBuffer` allocates, and what a host passes
+        to ``pfo_rob_init`` to place one in memory it owns.  Arguments are
+        checked as for the constructor.
+
+        >>> from paraflowo import ReorderBuffer
+        >>> ReorderBuffer.footprint(1024) == ReorderBuffer(1024, None).nbytes
+        True
+        """
+        bits = require_int("psn_bits", psn_bits, 8, 32)
+        w = require_pow2("window", window, 2, min(1 << 24, 1 << (bits - 1)))
+        return pfo_rob_footprint(w, bits)
 
     def __repr__(self):
         t = None if self.rob.timeout_ns == _NS_MAX else self.rob.timeout_ns
@@ -782,17 +890,17 @@ cdef class ReorderBuffer:
 
     cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
                       bint dropped) noexcept nogil:
-        return pfo_rob_insert(&self.rob, psn, handle, now_ns, dropped)
+        return pfo_rob_insert(self.rob, psn, handle, now_ns, dropped)
 
     cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out,
                             Py_ssize_t cap) noexcept nogil:
-        return pfo_rob_drain(&self.rob, now_ns, out, cap)
+        return pfo_rob_drain(self.rob, now_ns, out, cap)
 
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
-        return pfo_rob_flush(&self.rob, out, cap)
+        return pfo_rob_flush(self.rob, out, cap)
 
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
-        return pfo_rob_next_deadline(&self.rob)
+        return pfo_rob_next_deadline(self.rob)
 
     # -- guards --------------------------------------------------------------
 
@@ -832,7 +940,7 @@ cdef class ReorderBuffer:
     def held(self):
         """Packets held now (not yet released)."""
         self._readable()
-        return pfo_rob_held(&self.rob)
+        return pfo_rob_held(self.rob)
 
     @property
     def last_ns(self):
@@ -849,20 +957,19 @@ cdef class ReorderBuffer:
         held (or there is no timeout and the head is missing).
         """
         self._readable()
-        cdef pfo_ns_t d = pfo_rob_next_deadline(&self.rob)
+        cdef pfo_ns_t d = pfo_rob_next_deadline(self.rob)
         return None if d == PFO_NS_NEVER else d
 
     @property
     def stats(self):
         """A :class:`ReorderStats` snapshot of the counters."""
         self._readable()
-        return _make_stats(self.rob.st, pfo_rob_held(&self.rob))
+        return _make_stats(self.rob.st, pfo_rob_held(self.rob))
 
     @property
     def nbytes(self):
-        """Bytes of memory this buffer owns (``32 * window``)."""
-        return self.rob.window * (sizeof(pfo_rob_slot_t) + 2 * sizeof(pfo_psn_t)
-                                  + sizeof(pfo_handle_t))
+        """Bytes of memory this buffer occupies (:meth:`footprint`)."""
+        return pfo_rob_footprint(self.rob.window, self.psn_bits)
 
     # -- per packet -----------------------------------------------------------
 
@@ -905,7 +1012,7 @@ cdef class ReorderBuffer:
         cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         pfo_not_backwards("now_ns", t, self.rob.last_ns)
-        return _STATUS[pfo_rob_insert(&self.rob, p, h, t, d)]
+        return _STATUS[pfo_rob_insert(self.rob, p, h, t, d)]
 
     def drain(self, now_ns):
         """Release what is ready at ``now_ns``, in PSN order.
@@ -938,7 +1045,7 @@ cdef class ReorderBuffer:
         self._mutable("ReorderQueues.drain")
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         pfo_not_backwards("now_ns", t, self.rob.last_ns)
-        return _release_array(&self.rob, t, False)
+        return _release_array(self.rob, t, False)
 
     def drain_into(self, now_ns, out):
         """Like :meth:`drain`, writing into ``out``; returns how many were written.
@@ -973,7 +1080,7 @@ cdef class ReorderBuffer:
             pfo_not_backwards("now_ns", t, self.rob.last_ns)
             pfo_enter(&self.busy, self)
             with nogil:
-                n = pfo_rob_drain(&self.rob, t, <pfo_handle_t*>bo.buf, pfo_len(&bo))
+                n = pfo_rob_drain(self.rob, t, <pfo_handle_t*>bo.buf, pfo_len(&bo))
             pfo_leave(&self.busy)
         finally:
             pfo_release(&bo)
@@ -998,7 +1105,7 @@ cdef class ReorderBuffer:
             A burst on this buffer is running in another thread.
         """
         self._mutable("ReorderQueues.flush")
-        return _release_array(&self.rob, 0, True)
+        return _release_array(self.rob, 0, True)
 
     # -- bursts ---------------------------------------------------------------
 
@@ -1033,19 +1140,19 @@ cdef class ReorderBuffer:
                 cap = pfo_len(&bo)
                 op = <pfo_handle_t*>bo.buf
                 if not pfo_bound(&bs):
-                    _out_room("out", cap, n + <Py_ssize_t>pfo_rob_held(&self.rob),
+                    _out_room("out", cap, n + <Py_ssize_t>pfo_rob_held(self.rob),
                               "len(psns) + held")
             pfo_not_backwards("now_ns", t, self.rob.last_ns)
             pfo_enter(&self.busy, self)
             with nogil:
                 if process:
-                    r = pfo_rob_process(&self.rob, <const pfo_psn_t*>bp.buf,
+                    r = pfo_rob_process(self.rob, <const pfo_psn_t*>bp.buf,
                                         <const pfo_handle_t*>bh.buf, n, t,
                                         <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
                                         <uint8_t*>bs.buf if pfo_bound(&bs) else NULL,
                                         ev, op, cap)
                 else:
-                    r = pfo_rob_insert_burst(&self.rob, <const pfo_psn_t*>bp.buf,
+                    r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
                                              <const pfo_handle_t*>bh.buf, n, t,
                                              <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
                                              <uint8_t*>bs.buf if pfo_bound(&bs) else NULL)
@@ -1145,6 +1252,37 @@ cdef class ReorderBuffer:
 # ---------------------------------------------------------------------------
 
 @cython.final
+@cython.no_gc
+cdef class _Memory:
+    # One malloc'd block, freed with the last object holding it.
+    cdef void* p
+
+    def __cinit__(self, size_t size):
+        self.p = malloc(size)
+        if self.p is NULL:
+            raise MemoryError(f"cannot allocate {size} bytes for reorder queues")
+
+    def __dealloc__(self):
+        free(self.p)
+
+
+cdef ReorderBuffer _part(_Memory block, pfo_rob_t* r, int bits, pfo_psn_t first,
+                         int* owner_busy):
+    # A read-only ReorderBuffer over queue r, which lives in block: it keeps
+    # block alive and sees its container's busy flag.
+    cdef ReorderBuffer b = ReorderBuffer(2, None, bits)
+    pfo_rob_fini(&b._own)
+    free(b._mem)
+    b._mem = NULL
+    b.rob = r
+    b.first_psn = first
+    b._owner = block
+    b._part_of = "ReorderQueues"
+    b._owner_busy = owner_busy
+    return b
+
+
+@cython.final
 cdef class ReorderQueues:
     """Many reorder queues, fed by bursts of metadata records.
 
@@ -1193,44 +1331,53 @@ cdef class ReorderQueues:
 
     def __cinit__(self, n_queues, window, timeout_ns, psn_bits=32, first_psn=0):
         n = require_int("n_queues", n_queues, 1, 0xFFFF)
-        buffers = tuple([ReorderBuffer(window, timeout_ns, psn_bits, first_psn)
-                         for _ in range(n)])
-        self.q.robs = <pfo_rob_t**>calloc(n, sizeof(pfo_rob_t*))
-        self.q.active = <uint32_t*>calloc(n, sizeof(uint32_t))
-        self.q.pos = <uint32_t*>calloc(n, sizeof(uint32_t))
-        self.q.is_active = <uint8_t*>calloc(n, sizeof(uint8_t))
-        self.q.touched = <uint32_t*>calloc(n, sizeof(uint32_t))
-        self.q.is_touched = <uint8_t*>calloc(n, sizeof(uint8_t))
-        self.q.deadline = <pfo_ns_t*>calloc(n, sizeof(pfo_ns_t))
-        if (self.q.robs is NULL or self.q.active is NULL or self.q.pos is NULL
-                or self.q.is_active is NULL or self.q.touched is NULL
-                or self.q.is_touched is NULL or self.q.deadline is NULL):
-            raise MemoryError(f"cannot allocate {n} reorder queues")
-        self.q.min_deadline = PFO_NS_NEVER
-        self.q.last_ns = 0
+        proto = ReorderBuffer(window, timeout_ns, psn_bits, first_psn)   # checks the rest
+        cdef int bits = proto.psn_bits
+        cdef uint32_t w = proto.rob.window
+        cdef size_t size = pfo_robq_footprint(n, w, bits)
+        cdef _Memory block = _Memory(size)
+        pfo_robq_init(&self.q, block.p, size, n, w, proto.rob.timeout_ns, bits,
+                      proto.first_psn)              # validated above: PFO_OK
+        self._block = block
         cdef Py_ssize_t i
-        cdef ReorderBuffer b
+        parts = []
         for i in range(n):
-            b = <ReorderBuffer>buffers[i]
-            b._part_of = "ReorderQueues"    # a read-only part from now on; it
-            b._owner_busy = &self.busy      # sees our guard while we live
-            self.q.robs[i] = &b.rob
-        self.buffers = buffers          # a tuple: the robs pointers stay valid
-        self.q.n_queues = n
+            parts.append(_part(block, self.q.robs[i], bits, proto.first_psn, &self.busy))
+        self.buffers = tuple(parts)
         self.n_queues = n
 
     def __dealloc__(self):
-        # the parts may outlive us (rq.buffers[0] kept): unlink our guard
+        # The parts may outlive us (rq.buffers[0] kept): they hold the memory
+        # block, not us (no reference cycle), so the block is freed with the
+        # last of them.  Unlink our guard from them.
         if self.buffers is not None:
             for b in self.buffers:
                 (<ReorderBuffer>b)._owner_busy = NULL
-        free(self.q.robs)
-        free(self.q.active)
-        free(self.q.pos)
-        free(self.q.is_active)
-        free(self.q.touched)
-        free(self.q.is_touched)
-        free(self.q.deadline)
+
+    @staticmethod
+    def footprint(n_queues, window, psn_bits=32):
+        """Bytes ``n_queues`` reorder queues of ``window`` slots occupy (``pfo_robq_footprint``).
+
+        One block: the queues' bookkeeping (30 bytes per queue, rounded up to
+        64), their ``n_queues`` headers (``pfo_rob_t``, rounded up to 64) and
+        ``n_queues`` times :meth:`ReorderBuffer.footprint`.  (The
+        ``pfo_robq_t`` header itself is not counted: it lives in the object.)  This is
+        the figure the SRAM planner uses (:func:`paraflowo.planning.sram_fit`).
+
+        >>> from paraflowo import ReorderBuffer, ReorderQueues
+        >>> ReorderQueues.footprint(16, 256) - 16 * ReorderBuffer.footprint(256)
+        3072
+        """
+        n = require_int("n_queues", n_queues, 1, 0xFFFF)
+        bits = require_int("psn_bits", psn_bits, 8, 32)
+        w = require_pow2("window", window, 2, min(1 << 24, 1 << (bits - 1)))
+        return pfo_robq_footprint(n, w, bits)
+
+    @property
+    def nbytes(self):
+        """Bytes of memory these queues occupy (:meth:`footprint`)."""
+        return pfo_robq_footprint(self.q.n_queues, self.q.robs[0].window,
+                                  (<ReorderBuffer>self.buffers[0]).psn_bits)
 
     def __repr__(self):
         b = <ReorderBuffer>self.buffers[0]
