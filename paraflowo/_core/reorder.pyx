@@ -275,60 +275,6 @@ cdef inline int _insert_or_drain(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handl
     return st
 
 
-cdef Py_ssize_t _insert_run(pfo_rob_t* r, const pfo_psn_t* psns,
-                            const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
-                            const uint8_t* dropped, uint8_t* status_out,
-                            pfo_handle_t* out, Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
-    # pfo_rob_insert on n packets, with the ring's fields held in locals (the
-    # in-window, not-dropped case never writes r until the end of the run).
-    # With out (not NULL), a FULL insert drains into out[k:cap] first.
-    # Preconditions: now >= r.last_ns, every PSN < 2**psn_bits.
-    cdef pfo_rob_slot_t* slots = r.slots
-    cdef pfo_rob_slot_t* s
-    cdef pfo_psn_t* order = r.order
-    cdef uint32_t mask = r.mask, pmask = r.psn_mask, window = r.window
-    cdef uint32_t omask = r.order_mask
-    cdef pfo_psn_t head = r.head, p
-    cdef uint32_t otail = (r.order_head + r.order_n) & omask
-    cdef Py_ssize_t i, added = 0, dups = 0, buffered = 0
-    cdef int st
-    r.last_ns = now
-    for i in range(n):
-        p = psns[i]
-        if ((p - head) & pmask) >= window or (dropped is not NULL and dropped[i]):
-            # general path: publish the locals, insert, reload
-            r.order_n += <uint32_t>added
-            r.in_ring += <uint32_t>added
-            r.st.inserted += added + dups
-            r.st.duplicates += dups
-            buffered += added
-            added = dups = 0
-            st = _insert_or_drain(r, p, handles[i], now, dropped is not NULL and dropped[i],
-                                  out, cap, k)
-            buffered += st == PFO_ROB_BUFFERED
-            head = r.head
-            otail = (r.order_head + r.order_n) & omask
-        else:
-            s = &slots[p & mask]
-            if s.ts != PFO_ROB_SLOT_EMPTY:
-                dups += 1
-                st = PFO_ROB_DUPLICATE
-            else:
-                s.handle = handles[i]
-                s.ts = now
-                order[otail] = p
-                otail = (otail + 1) & omask
-                added += 1
-                st = PFO_ROB_BUFFERED
-        if status_out is not NULL:
-            status_out[i] = <uint8_t>st
-    r.order_n += <uint32_t>added
-    r.in_ring += <uint32_t>added
-    r.st.inserted += added + dups
-    r.st.duplicates += dups
-    return buffered + added
-
-
 cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t n) noexcept nogil:
     cdef pfo_psn_t wide = 0
     cdef Py_ssize_t i
@@ -339,47 +285,82 @@ cdef inline bint _psns_fit(const pfo_rob_t* r, const pfo_psn_t* psns, Py_ssize_t
     return (wide & ~r.psn_mask) == 0
 
 
-cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
+# The burst insert exists once, in two compiled forms chosen at compile time
+# (a fused type): _plain_t for no drop flags and no statuses (the hot path:
+# their tests are not even compiled in) and _flagged_t for the general case.
+ctypedef struct _plain_t:
+    char unused
+ctypedef struct _flagged_t:
+    char unused
+
+ctypedef fused _mode_t:
+    _plain_t
+    _flagged_t
+
+
+cdef inline Py_ssize_t _insert_fast(_mode_t* mode, pfo_rob_slot_t* slots, pfo_psn_t* order,
                                     uint32_t mask, uint32_t pmask, uint32_t window,
                                     uint32_t omask, pfo_psn_t head, uint32_t* otail,
                                     const pfo_psn_t* psns, const pfo_handle_t* handles,
+                                    const uint8_t* dropped, uint8_t* status_out,
                                     Py_ssize_t i, Py_ssize_t n, pfo_ns_t now,
                                     Py_ssize_t* dups) noexcept nogil:
-    # Insert psns[i:] while they fall inside the window (no call, no store to
-    # the ring's header: everything stays in registers).  Returns the index
-    # of the first packet not handled (n, or a PSN outside the window).
+    # THE in-window insert loop of the burst paths (pfo_rob_insert is the
+    # per-packet form of the same step).  Insert psns[i:] while they fall
+    # inside the window and are not dropped, without a call or a store to the
+    # ring's header (everything stays in registers); status_out (may be NULL)
+    # gets each status.  Returns the index of the first packet not handled (n,
+    # or one for the general path: outside the window, or dropped).
     cdef pfo_rob_slot_t* s
     cdef pfo_psn_t p
     cdef uint32_t t = otail[0]
+    cdef int st
     while i < n:
         p = psns[i]
         if ((p - head) & pmask) >= window:
             break
+        if _mode_t is _flagged_t:
+            if dropped is not NULL and dropped[i]:
+                break
         s = &slots[p & mask]
         if s.ts == PFO_ROB_SLOT_EMPTY:
             s.handle = handles[i]
             s.ts = now
             order[t & omask] = p
             t += 1
+            st = PFO_ROB_BUFFERED
         else:
             dups[0] += 1
+            st = PFO_ROB_DUPLICATE
+        if _mode_t is _flagged_t:
+            if status_out is not NULL:
+                status_out[i] = <uint8_t>st
         i += 1
     otail[0] = t
     return i
 
 
-cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
-                              const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
-                              pfo_handle_t* out, Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
-    # _insert_run without drop flags or statuses: the hot loop of the burst paths
+cdef Py_ssize_t _insert_run(_mode_t* mode, pfo_rob_t* r, const pfo_psn_t* psns,
+                            const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                            const uint8_t* dropped, uint8_t* status_out,
+                            pfo_handle_t* out, Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
+    # pfo_rob_insert on n packets: runs of in-window packets by _insert_fast,
+    # the others (outside the window, dropped) one by one by the general path.
+    # dropped / status_out may be NULL (and are ignored in the _plain_t form).
+    # With out (not NULL), a FULL insert drains into out[k:cap] first.
+    # Returns the number BUFFERED.
+    # Preconditions: now >= r.last_ns, every PSN < 2**psn_bits.
     cdef uint32_t otail, added
     cdef Py_ssize_t i = 0, dups = 0, buffered = 0
+    cdef int st
+    cdef bint drop = False
     r.last_ns = now
     while True:
         otail = r.order_head + r.order_n
         dups = 0
-        i = _insert_fast(r.slots, r.order, r.mask, r.psn_mask, r.window, r.order_mask,
-                         r.head, &otail, psns, handles, i, n, now, &dups)
+        i = _insert_fast(mode, r.slots, r.order, r.mask, r.psn_mask, r.window, r.order_mask,
+                         r.head, &otail, psns, handles, dropped, status_out, i, n, now,
+                         &dups)
         added = otail - (r.order_head + r.order_n)
         r.order_n += added
         r.in_ring += added
@@ -388,10 +369,18 @@ cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
         buffered += added
         if i >= n:
             return buffered
-        # a PSN outside the window: the general path (LATE or window advance)
-        buffered += _insert_or_drain(r, psns[i], handles[i], now, False,
-                                     out, cap, k) == PFO_ROB_BUFFERED
+        if _mode_t is _flagged_t:
+            drop = dropped is not NULL and dropped[i]
+        st = _insert_or_drain(r, psns[i], handles[i], now, drop, out, cap, k)
+        buffered += st == PFO_ROB_BUFFERED
+        if _mode_t is _flagged_t:
+            if status_out is not NULL:
+                status_out[i] = <uint8_t>st
         i += 1
+
+
+cdef _plain_t _PLAIN
+cdef _flagged_t _FLAGGED
 
 
 cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
@@ -401,9 +390,9 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
     cdef Py_ssize_t k = 0
     if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
-    if dropped is NULL and status_out is NULL:
-        return _insert_plain(r, psns, handles, n, now, NULL, 0, &k)
-    return _insert_run(r, psns, handles, n, now, dropped, status_out, NULL, 0, &k)
+    if dropped is NULL and status_out is NULL:     # the common case, specialised
+        return _insert_run(&_PLAIN, r, psns, handles, n, now, NULL, NULL, NULL, 0, &k)
+    return _insert_run(&_FLAGGED, r, psns, handles, n, now, dropped, status_out, NULL, 0, &k)
 
 
 cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
@@ -419,9 +408,9 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
     while True:
         j = n - i if n - i < drain_every else drain_every
         if dropped is NULL and status_out is NULL:
-            _insert_plain(r, psns + i, handles + i, j, now, out, cap, &k)
+            _insert_run(&_PLAIN, r, psns + i, handles + i, j, now, NULL, NULL, out, cap, &k)
         else:
-            _insert_run(r, psns + i, handles + i, j, now,
+            _insert_run(&_FLAGGED, r, psns + i, handles + i, j, now,
                         NULL if dropped is NULL else dropped + i,
                         NULL if status_out is NULL else status_out + i, out, cap, &k)
         i += j
