@@ -260,6 +260,8 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
                                 Py_ssize_t drain_every, pfo_handle_t* out,
                                 Py_ssize_t cap) noexcept nogil:
     cdef Py_ssize_t i = 0, j, k = 0
+    cdef const uint8_t* d
+    cdef uint8_t* so
     if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
     if drain_every <= 0 or drain_every > n:
@@ -269,9 +271,13 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
         if dropped is NULL and status_out is NULL:
             _insert_run(&_PLAIN, r, psns + i, handles + i, j, now, NULL, NULL, out, cap, &k)
         else:
-            _insert_run(&_FLAGGED, r, psns + i, handles + i, j, now,
-                        NULL if dropped is NULL else dropped + i,
-                        NULL if status_out is NULL else status_out + i, out, cap, &k)
+            d = dropped
+            so = status_out
+            if d is not NULL:
+                d += i
+            if so is not NULL:
+                so += i
+            _insert_run(&_FLAGGED, r, psns + i, handles + i, j, now, d, so, out, cap, &k)
         i += j
         k += pfo_rob_drain(r, now, out + k, cap - k)
         if i >= n:
