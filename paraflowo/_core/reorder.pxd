@@ -260,7 +260,7 @@ cdef class ReorderBuffer:
     cdef readonly pfo_psn_t first_psn
     cdef int busy                   # private: set while a burst runs without the GIL
     cdef str _part_of               # private: "ReorderQueues" for a read-only part, else None
-    cdef int* _owner_busy           # the container's busy flag while it lives, else NULL
+    cdef int* _owner_busy           # private: the container's busy flag while it lives, else NULL
     cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
                       bint dropped) noexcept nogil
         # pfo_rob_insert(self.rob, ...)
@@ -270,10 +270,6 @@ cdef class ReorderBuffer:
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil
         # pfo_rob_next_deadline(self.rob); PFO_NS_NEVER when nothing is held
-    cdef Py_ssize_t _burst(self, psns, handles, now_ns, dropped, status_out, out,
-                           drain_every, bint process) except -2
-    cdef int _mutable(self, str use) except -1
-    cdef int _readable(self) except -1
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
@@ -389,12 +385,10 @@ cdef class ReorderQueues:
     cdef object _block              # private: owns the memory q's arrays and buffers live in
     cdef int busy                   # private: set while a burst runs without the GIL
     cdef str _part_of               # private: "MetadataCache" for a read-only part, else None
-    cdef int _mutable(self, str use) except -1
-    # insert / drain / flush without the read-only-part check (for the owner)
+    # private: insert / drain / flush without the read-only-part check, for
+    # the owning MetadataCache (another module, hence declared here)
     cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=*)
     cdef tuple _drain(self, now_ns)
-    cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
-    cdef int _explain(self, meta) except -1
     cdef tuple _flush(self)
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil

@@ -121,22 +121,6 @@ cdef class ReorderBuffer:
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
         return pfo_rob_next_deadline(self.rob)
 
-    # -- guards --------------------------------------------------------------
-
-    cdef int _readable(self) except -1:
-        # RuntimeError while a GIL-free burst runs on this buffer or its owner
-        pfo_guard(self.busy, self)
-        if self._owner_busy != NULL:
-            pfo_guard(self._owner_busy[0], self._part_of)
-        return 0
-
-    cdef int _mutable(self, str use) except -1:
-        # as _readable, and ValueError for a part of a ReorderQueues
-        if self._part_of is not None:
-            pfo_raise_part(self, self._part_of, use)
-        pfo_guard(self.busy, self)
-        return 0
-
     # -- properties ---------------------------------------------------------
 
     @property
@@ -152,19 +136,19 @@ cdef class ReorderBuffer:
     @property
     def head(self):
         """The next PSN to release (the head of the window)."""
-        self._readable()
+        _rb_readable(self)
         return self.rob.head
 
     @property
     def held(self):
         """Packets held now (not yet released)."""
-        self._readable()
+        _rb_readable(self)
         return pfo_rob_held(self.rob)
 
     @property
     def last_ns(self):
         """The latest time seen; earlier times are refused."""
-        self._readable()
+        _rb_readable(self)
         return self.rob.last_ns
 
     @property
@@ -175,14 +159,14 @@ cdef class ReorderBuffer:
         of the earliest-inserted packet held otherwise, ``None`` if nothing is
         held (or there is no timeout and the head is missing).
         """
-        self._readable()
+        _rb_readable(self)
         cdef pfo_ns_t d = pfo_rob_next_deadline(self.rob)
         return None if d == PFO_NS_NEVER else d
 
     @property
     def stats(self):
         """A :class:`ReorderStats` snapshot of the counters."""
-        self._readable()
+        _rb_readable(self)
         return _make_stats(self.rob.st, pfo_rob_held(self.rob))
 
     @property
@@ -225,7 +209,7 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        self._mutable("ReorderQueues.insert")
+        _rb_mutable(self, "ReorderQueues.insert")
         cdef bint d = False if dropped is False else _as_flag("dropped", dropped)
         cdef pfo_psn_t p = <pfo_psn_t>pfo_uint("psn", psn, 0, self.rob.psn_mask)
         cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
@@ -261,7 +245,7 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        self._mutable("ReorderQueues.drain")
+        _rb_mutable(self, "ReorderQueues.drain")
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         pfo_not_backwards("now_ns", t, self.rob.last_ns)
         return _release_array(self.rob, t, False)
@@ -290,7 +274,7 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        self._mutable("ReorderQueues.drain_into")
+        _rb_mutable(self, "ReorderQueues.drain_into")
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         cdef Py_buffer bo
         cdef Py_ssize_t n
@@ -323,68 +307,10 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        self._mutable("ReorderQueues.flush")
+        _rb_mutable(self, "ReorderQueues.flush")
         return _release_array(self.rob, 0, True)
 
     # -- bursts ---------------------------------------------------------------
-
-    cdef Py_ssize_t _burst(self, psns, handles, now_ns, dropped, status_out, out,
-                           drain_every, bint process) except -2:
-        # The one path of insert_burst (process False: returns the number
-        # BUFFERED) and process_burst (returns the number written to out).
-        # Every check runs before anything changes.
-        cdef Py_buffer bp, bh, bd, bs, bo
-        cdef Py_ssize_t n, r, ev = 0, cap = 0
-        cdef pfo_handle_t* op = NULL
-        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
-        if process:
-            ev = _every(drain_every)
-        self._mutable("ReorderQueues.process_burst")
-        bh.shape = bd.shape = bs.shape = bo.shape = NULL
-        pfo_bind(&bp, psns, "psns", _u32, 0)
-        try:
-            pfo_bind(&bh, handles, "handles", _u64, 0)
-            n = pfo_len(&bp)
-            if pfo_len(&bh) != n:
-                raise ValueError(f"psns and handles must have the same length, "
-                                 f"got {n} and {pfo_len(&bh)}")
-            if dropped is not None:
-                pfo_bind(&bd, _as_u8_flags(dropped), "dropped", _u8, 0)
-                pfo_check_len("dropped", pfo_len(&bd), n, n)
-            pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
-            if pfo_bound(&bs):
-                pfo_check_len("status_out", pfo_len(&bs), n, n)
-            if process:
-                pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
-                cap = pfo_len(&bo)
-                op = <pfo_handle_t*>bo.buf
-                if not pfo_bound(&bs):
-                    _out_room("out", cap, n + <Py_ssize_t>pfo_rob_held(self.rob),
-                              "len(psns) + held")
-            pfo_not_backwards("now_ns", t, self.rob.last_ns)
-            pfo_enter(&self.busy, self)
-            with nogil:
-                if process:
-                    r = pfo_rob_process(self.rob, <const pfo_psn_t*>bp.buf,
-                                        <const pfo_handle_t*>bh.buf, n, t,
-                                        <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
-                                        <uint8_t*>bs.buf if pfo_bound(&bs) else NULL,
-                                        ev, op, cap)
-                else:
-                    r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
-                                             <const pfo_handle_t*>bh.buf, n, t,
-                                             <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
-                                             <uint8_t*>bs.buf if pfo_bound(&bs) else NULL)
-            pfo_leave(&self.busy)
-            if r < 0:       # a PSN too wide (nothing changed): name the first
-                _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
-            return r
-        finally:
-            pfo_release(&bo)
-            pfo_release(&bs)
-            pfo_release(&bd)
-            pfo_release(&bh)
-            pfo_release(&bp)
 
     def insert_burst(self, psns, handles, now_ns, dropped=None, status_out=None):
         """Insert a burst of packets at ``now_ns``, exactly as :meth:`insert` one by one.
@@ -418,7 +344,7 @@ cdef class ReorderBuffer:
         """
         if status_out is None and isinstance(psns, _ndarray) and psns.ndim == 1:
             status_out = _empty(psns.shape[0], _u8)
-        self._burst(psns, handles, now_ns, dropped, status_out, None, 0, False)
+        _rb_burst(self, psns, handles, now_ns, dropped, status_out, None, 0, False)
         return status_out
 
     def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None,
@@ -462,4 +388,81 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        return self._burst(psns, handles, now_ns, dropped, status_out, out, drain_every, True)
+        return _rb_burst(self, psns, handles, now_ns, dropped, status_out, out, drain_every, True)
+
+
+# -- guards and the burst path (module functions: private, not in the .pxd) ---
+
+cdef int _rb_readable(ReorderBuffer self) except -1:
+    # RuntimeError while a GIL-free burst runs on this buffer or its owner
+    pfo_guard(self.busy, self)
+    if self._owner_busy != NULL:
+        pfo_guard(self._owner_busy[0], self._part_of)
+    return 0
+
+
+cdef int _rb_mutable(ReorderBuffer self, str use) except -1:
+    # as _readable, and ValueError for a part of a ReorderQueues
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, use)
+    pfo_guard(self.busy, self)
+    return 0
+
+
+cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, status_out, out,
+                          drain_every, bint process) except -2:
+    # The one path of insert_burst (process False: returns the number
+    # BUFFERED) and process_burst (returns the number written to out).
+    # Every check runs before anything changes.
+    cdef Py_buffer bp, bh, bd, bs, bo
+    cdef Py_ssize_t n, r, ev = 0, cap = 0
+    cdef pfo_handle_t* op = NULL
+    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+    if process:
+        ev = _every(drain_every)
+    _rb_mutable(self, "ReorderQueues.process_burst")
+    bh.shape = bd.shape = bs.shape = bo.shape = NULL
+    pfo_bind(&bp, psns, "psns", _u32, 0)
+    try:
+        pfo_bind(&bh, handles, "handles", _u64, 0)
+        n = pfo_len(&bp)
+        if pfo_len(&bh) != n:
+            raise ValueError(f"psns and handles must have the same length, "
+                             f"got {n} and {pfo_len(&bh)}")
+        if dropped is not None:
+            pfo_bind(&bd, _as_u8_flags(dropped), "dropped", _u8, 0)
+            pfo_check_len("dropped", pfo_len(&bd), n, n)
+        pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
+        if pfo_bound(&bs):
+            pfo_check_len("status_out", pfo_len(&bs), n, n)
+        if process:
+            pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+            cap = pfo_len(&bo)
+            op = <pfo_handle_t*>bo.buf
+            if not pfo_bound(&bs):
+                _out_room("out", cap, n + <Py_ssize_t>pfo_rob_held(self.rob),
+                          "len(psns) + held")
+        pfo_not_backwards("now_ns", t, self.rob.last_ns)
+        pfo_enter(&self.busy, self)
+        with nogil:
+            if process:
+                r = pfo_rob_process(self.rob, <const pfo_psn_t*>bp.buf,
+                                    <const pfo_handle_t*>bh.buf, n, t,
+                                    <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
+                                    <uint8_t*>bs.buf if pfo_bound(&bs) else NULL,
+                                    ev, op, cap)
+            else:
+                r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
+                                         <const pfo_handle_t*>bh.buf, n, t,
+                                         <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
+                                         <uint8_t*>bs.buf if pfo_bound(&bs) else NULL)
+        pfo_leave(&self.busy)
+        if r < 0:       # a PSN too wide (nothing changed): name the first
+            _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
+        return r
+    finally:
+        pfo_release(&bo)
+        pfo_release(&bs)
+        pfo_release(&bd)
+        pfo_release(&bh)
+        pfo_release(&bp)

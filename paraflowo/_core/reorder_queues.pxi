@@ -134,13 +134,6 @@ cdef class ReorderQueues:
         return (f"ReorderQueues(n_queues={self.n_queues}, window={b.window}, "
                 f"timeout_ns={b.timeout_ns}, psn_bits={b.psn_bits}, first_psn={b.first_psn})")
 
-    cdef int _mutable(self, str use) except -1:
-        # RuntimeError while a burst runs; ValueError for a part of a MetadataCache
-        if self._part_of is not None:
-            pfo_raise_part(self, self._part_of, use)
-        pfo_guard(self.busy, self)
-        return 0
-
     @property
     def held(self):
         """Packets held over all queues."""
@@ -223,7 +216,7 @@ cdef class ReorderQueues:
         RuntimeError
             A burst on these queues is running in another thread.
         """
-        self._mutable("MetadataCache.receive")
+        _rq_mutable(self, "MetadataCache.receive")
         return self._insert(queue, psn, handle, now_ns, dropped)
 
     cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=True):
@@ -268,36 +261,15 @@ cdef class ReorderQueues:
         RuntimeError
             A burst on these queues is running in another thread.
         """
-        self._mutable("MetadataCache.drain")
-        return self._drain_into(now_ns, out, out_queue)
-
-    cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1:
-        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
-        cdef Py_buffer bo, bq
-        cdef Py_ssize_t n
-        bq.shape = NULL
-        pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
-        try:
-            pfo_bind(&bq, out_queue, "out_queue", _i32, PFO_WRITABLE | PFO_OPTIONAL)
-            if pfo_bound(&bq):
-                pfo_check_len("out_queue", pfo_len(&bq), pfo_len(&bo), pfo_len(&bo))
-            pfo_not_backwards("now_ns", t, self.q.last_ns)
-            pfo_enter(&self.busy, self)
-            with nogil:
-                n = pfo_robq_drain(&self.q, t, <pfo_handle_t*>bo.buf, <int32_t*>bq.buf,
-                                   pfo_len(&bo))
-            pfo_leave(&self.busy)
-        finally:
-            pfo_release(&bq)
-            pfo_release(&bo)
-        return n
+        _rq_mutable(self, "MetadataCache.drain")
+        return _rq_drain_into(self, now_ns, out, out_queue)
 
     def drain(self, now_ns):
         """Drain at ``now_ns``; returns ``(handles uint64, queues int32)`` arrays.
 
         Raises as :meth:`drain_into`.
         """
-        self._mutable("MetadataCache.drain")
+        _rq_mutable(self, "MetadataCache.drain")
         return self._drain(now_ns)
 
     cdef tuple _drain(self, now_ns):
@@ -306,7 +278,7 @@ cdef class ReorderQueues:
         cap = self.held
         out = _empty(cap, _u64)
         oq = _empty(cap, _i32)
-        n = self._drain_into(now_ns, out, oq)
+        n = _rq_drain_into(self, now_ns, out, oq)
         return out[:n], oq[:n]
 
     def flush(self):
@@ -319,7 +291,7 @@ cdef class ReorderQueues:
         RuntimeError
             A burst on these queues is running in another thread.
         """
-        self._mutable("MetadataCache.flush")
+        _rq_mutable(self, "MetadataCache.flush")
         return self._flush()
 
     cdef tuple _flush(self):
@@ -382,7 +354,7 @@ cdef class ReorderQueues:
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         cdef Py_ssize_t every = _every(drain_every)
         cdef uint64_t bound
-        self._mutable("MetadataCache.receive")
+        _rq_mutable(self, "MetadataCache.receive")
         bo.shape = bq.shape = bs.shape = NULL
         pfo_bind(&bm, meta, "meta", META_DTYPE, 0)
         try:
@@ -409,29 +381,13 @@ cdef class ReorderQueues:
                                      <uint8_t*>bs.buf, every)
             pfo_leave(&self.busy)
             if k < 0:
-                self._explain(meta)
+                _rq_explain(self, meta)
             return k
         finally:
             pfo_release(&bs)
             pfo_release(&bq)
             pfo_release(&bo)
             pfo_release(&bm)
-
-    cdef int _explain(self, meta) except -1:
-        # pfo_robq_process refused the burst (nothing changed): name the record
-        tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
-        qs = meta["queue"]
-        bad = np.flatnonzero(tagged & (qs >= self.n_queues))
-        if bad.size:
-            i = bad[0]
-            raise ValueError(f"meta['queue'] must be in [0, {self.n_queues - 1}], "
-                             f"got {int(qs[i])} at index {i}")
-        for i in np.flatnonzero(tagged):
-            b = <ReorderBuffer>self.buffers[qs[i]]
-            if meta["psn"][i] > b.rob.psn_mask:
-                raise ValueError(f"meta['psn'] must be in [0, 2**{b.psn_bits} - 1], "
-                                 f"got {int(meta['psn'][i])} at index {i}")
-        raise AssertionError("unreachable: process failed without a bad input")
 
     # -- added for the simulator's adaptive timeout (issue 16) ---------------
     def set_timeout(self, timeout_ns):
@@ -471,3 +427,52 @@ cdef class ReorderQueues:
             self.q.robs[i].timeout_ns = t
         for i in range(self.q.n_active):
             pfo_robq_touch(&self.q, self.q.active[i])
+
+
+# -- private helpers (module functions, not in the .pxd) ---------------------
+
+cdef int _rq_mutable(ReorderQueues self, str use) except -1:
+    # RuntimeError while a burst runs; ValueError for a part of a MetadataCache
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, use)
+    pfo_guard(self.busy, self)
+    return 0
+
+
+cdef Py_ssize_t _rq_drain_into(ReorderQueues self, now_ns, out, out_queue) except -1:
+    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+    cdef Py_buffer bo, bq
+    cdef Py_ssize_t n
+    bq.shape = NULL
+    pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+    try:
+        pfo_bind(&bq, out_queue, "out_queue", _i32, PFO_WRITABLE | PFO_OPTIONAL)
+        if pfo_bound(&bq):
+            pfo_check_len("out_queue", pfo_len(&bq), pfo_len(&bo), pfo_len(&bo))
+        pfo_not_backwards("now_ns", t, self.q.last_ns)
+        pfo_enter(&self.busy, self)
+        with nogil:
+            n = pfo_robq_drain(&self.q, t, <pfo_handle_t*>bo.buf, <int32_t*>bq.buf,
+                               pfo_len(&bo))
+        pfo_leave(&self.busy)
+    finally:
+        pfo_release(&bq)
+        pfo_release(&bo)
+    return n
+
+
+cdef int _rq_explain(ReorderQueues self, meta) except -1:
+    # pfo_robq_process refused the burst (nothing changed): name the record
+    tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
+    qs = meta["queue"]
+    bad = np.flatnonzero(tagged & (qs >= self.n_queues))
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"meta['queue'] must be in [0, {self.n_queues - 1}], "
+                         f"got {int(qs[i])} at index {i}")
+    for i in np.flatnonzero(tagged):
+        b = <ReorderBuffer>self.buffers[qs[i]]
+        if meta["psn"][i] > b.rob.psn_mask:
+            raise ValueError(f"meta['psn'] must be in [0, 2**{b.psn_bits} - 1], "
+                             f"got {int(meta['psn'][i])} at index {i}")
+    raise AssertionError("unreachable: process failed without a bad input")
