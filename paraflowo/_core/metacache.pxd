@@ -3,7 +3,7 @@
 
 Usage from Cython::
 
-    from paraflowo._core.metacache cimport PacketStore, pfo_store_put, pfo_store_free
+    from paraflowo cimport PacketStore, pfo_store_put, pfo_store_free
 
     cdef PacketStore store = PacketStore(4096, 2048)   # built from Python
     cdef int64_t h
@@ -79,5 +79,3 @@ cdef class PacketStore:
     cdef pfo_store_t st         # the store
     cdef void* _mem             # private: the memory st's arrays live in (owned)
     cdef str _part_of           # private: "MetadataCache" for a read-only part, else None
-    cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF
-    cdef int _mutable(self, str use) except -1

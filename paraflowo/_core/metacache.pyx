@@ -222,7 +222,7 @@ cdef class PacketStore:
             part of a :class:`MetadataCache` (it puts and frees its packets
             itself).
         """
-        self._mutable("MetadataCache.receive")
+        _ps_mutable(self, "MetadataCache.receive")
         cdef Py_buffer b
         cdef int64_t h
         pfo_bind_bytes(&b, data, "data")
@@ -238,21 +238,9 @@ cdef class PacketStore:
                                   f"release packets, then retry")
         return h
 
-    cdef int _mutable(self, str use) except -1:
-        if self._part_of is not None:
-            pfo_raise_part(self, self._part_of, use)
-        return 0
-
-    cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF:
-        # a handle this store issued and has not freed: ValueError otherwise
-        cdef uint32_t h = <uint32_t>pfo_uint("handle", handle, 0, self.st.n_slots - 1)
-        if not self.st.used[h]:
-            raise ValueError(f"handle must be a slot in use, got {h} (free)")
-        return h
-
     def length(self, handle):
         """Length in bytes of the packet at ``handle``."""
-        return self.st.lengths[self._check(handle)]
+        return self.st.lengths[_ps_check(self, handle)]
 
     def get(self, handle):
         """The packet at ``handle`` (a copy, as bytes); the slot stays in use.
@@ -262,7 +250,7 @@ cdef class PacketStore:
         TypeError, ValueError
             ``handle`` is not an integer slot index in use.
         """
-        cdef uint32_t h = self._check(handle)
+        cdef uint32_t h = _ps_check(self, handle)
         return PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
                                          self.st.lengths[h])
 
@@ -276,20 +264,33 @@ cdef class PacketStore:
             handle never issued), or this store is a part of a
             :class:`MetadataCache`.
         """
-        self._mutable("MetadataCache.drain")
-        pfo_store_free(&self.st, self._check(handle))
+        _ps_mutable(self, "MetadataCache.drain")
+        pfo_store_free(&self.st, _ps_check(self, handle))
 
     def take(self, handle):
         """The packet at ``handle`` (bytes), freeing its slot: :meth:`get` then :meth:`free`.
 
         Raises as :meth:`free`.
         """
-        self._mutable("MetadataCache.drain")
-        cdef uint32_t h = self._check(handle)
+        _ps_mutable(self, "MetadataCache.drain")
+        cdef uint32_t h = _ps_check(self, handle)
         out = PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
                                         self.st.lengths[h])
         pfo_store_free(&self.st, h)
         return out
+
+
+cdef int _ps_mutable(PacketStore self, str use) except -1:
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, use)
+    return 0
+
+cdef uint32_t _ps_check(PacketStore self, object handle) except? 0xFFFFFFFF:
+    # a handle this store issued and has not freed: ValueError otherwise
+    cdef uint32_t h = <uint32_t>pfo_uint("handle", handle, 0, self.st.n_slots - 1)
+    if not self.st.used[h]:
+        raise ValueError(f"handle must be a slot in use, got {h} (free)")
+    return h
 
 
 @cython.final
