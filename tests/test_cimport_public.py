@@ -180,6 +180,48 @@ def refusals(uint32_t window):
     free(mem)
     return codes, untouched, zero, ok, (PFO_OK, PFO_EINVAL, PFO_ENOSPC, PFO_ALIGN)
 
+def guarded(uint32_t window, uint32_t n_queues):
+    # init with exactly the footprint, then fill every slot, advance the
+    # window and drain: the 256 bytes past the footprint stay untouched
+    cdef size_t sizes[3]
+    sizes[0] = pfo_rob_footprint(window, 16)
+    sizes[1] = pfo_robq_footprint(n_queues, window, 16)
+    sizes[2] = pfo_store_footprint(n_queues, 100)
+    cdef pfo_rob_t r
+    cdef pfo_robq_t q
+    cdef pfo_store_t s
+    cdef unsigned char* mem
+    cdef pfo_handle_t out[64]
+    cdef uint8_t data[100]
+    cdef uint32_t p, i, which
+    intact = []
+    memset(data, 7, 100)
+    for which in range(3):
+        mem = <unsigned char*>malloc(sizes[which] + 256)
+        memset(mem + sizes[which], 0xCD, 256)
+        if which == 0:
+            pfo_rob_init(&r, mem, sizes[0], window, 5, 16, 0)
+            for p in range(1, 3 * window):
+                pfo_rob_insert(&r, p, p, p, p % 7 == 0)
+                if p % 50 == 0:
+                    pfo_rob_drain(&r, p, out, 64)
+            while pfo_rob_flush(&r, out, 64) == 64:
+                pass
+        elif which == 1:
+            pfo_robq_init(&q, mem, sizes[1], n_queues, window, 5, 16, 0)
+            for p in range(1, 3 * window):
+                for i in range(n_queues):
+                    paraflowo.pfo_robq_insert(&q, i, p, p, p, False)
+                while paraflowo.pfo_robq_drain(&q, p, out, NULL, 64) == 64:
+                    pass
+        else:
+            pfo_store_init(&s, mem, sizes[2], n_queues, 100)
+            while pfo_store_put(&s, data, 100) >= 0:
+                pass
+        intact.append(all(mem[sizes[which] + i] == 0xCD for i in range(256)))
+        free(mem)
+    return intact
+
 def object_api(ReorderBuffer rb):
     # the class exposes its struct: rb.rob
     cdef pfo_handle_t o[4]
@@ -215,6 +257,11 @@ def test_placement_refusals_never_write(mod):
     assert untouched
     assert zero == [0] * 6
     assert ok == [OK, OK, OK]
+
+
+def test_placement_stays_inside_the_footprint(mod):
+    assert mod.guarded(2, 1) == [True, True, True]
+    assert mod.guarded(64, 5) == [True, True, True]
 
 
 @settings(max_examples=30, deadline=None)
