@@ -556,6 +556,8 @@ cdef class IndirectionTable:
         cdef Py_ssize_t i, n
         cdef const uint32_t* h
         cdef uint16_t* o
+        cdef const uint16_t* ent
+        cdef uint32_t mask
         bo.shape = NULL
         pfo_bind(&bh, hashes, "hashes", _u32, 0)
         try:
@@ -566,10 +568,12 @@ cdef class IndirectionTable:
             pfo_check_len("out", pfo_len(&bo), n, n)
             h = <const uint32_t*>bh.buf
             o = <uint16_t*>bo.buf
+            ent = self.entries          # locals: the loop reads no field of self
+            mask = self.mask
             pfo_enter(&self.busy, self)
             with nogil:
                 for i in range(n):
-                    o[i] = pfo_reta_lookup(self.entries, self.mask, h[i])
+                    o[i] = pfo_reta_lookup(ent, mask, h[i])
             pfo_leave(&self.busy)
         finally:
             pfo_release(&bo)
