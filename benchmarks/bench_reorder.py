@@ -61,11 +61,11 @@ def run_burst(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] ha
     with nogil:
         while i < n:
             j = n - i if n - i < burst else burst
-            pfo_rob_insert_burst(&rb.rob, &psns[i], &handles[i], j, now, NULL, NULL)
+            pfo_rob_insert_burst(rb.rob, &psns[i], &handles[i], j, now, NULL, NULL)
             i += j
-            k += pfo_rob_drain(&rb.rob, now, &out[k], out.shape[0] - k)
+            k += pfo_rob_drain(rb.rob, now, &out[k], out.shape[0] - k)
             now += ns_per_burst
-        k += pfo_rob_flush(&rb.rob, &out[k], out.shape[0] - k)
+        k += pfo_rob_flush(rb.rob, &out[k], out.shape[0] - k)
     return k
 
 def run_inline(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,
@@ -80,11 +80,11 @@ def run_inline(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,
             if j > n:
                 j = n
             while i < j:
-                pfo_rob_insert(&rb.rob, psns[i], <pfo_handle_t>psns[i], now, False)
+                pfo_rob_insert(rb.rob, psns[i], <pfo_handle_t>psns[i], now, False)
                 i += 1
-            k += pfo_rob_drain(&rb.rob, now, &out[k], out.shape[0] - k)
+            k += pfo_rob_drain(rb.rob, now, &out[k], out.shape[0] - k)
             now += ns_per_burst
-        k += pfo_rob_flush(&rb.rob, &out[k], out.shape[0] - k)
+        k += pfo_rob_flush(rb.rob, &out[k], out.shape[0] - k)
     return k
 
 def run_methods(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,

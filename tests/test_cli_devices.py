@@ -98,7 +98,9 @@ def test_memory_json_shape(capsys):
     assert list(fits) == ["riscv-smartnic-128k", "riscv-smartnic-256k", "riscv-smartnic-512k"]
     small = fits["riscv-smartnic-128k"]
     assert set(small) == {"profile", "sram_bytes", "worst_bytes", "worst_fits", "expected_bytes",
-                          "expected_fits", "max_window", "max_window_any", "max_queues"}
+                          "expected_fits", "max_window", "max_window_any", "max_queues",
+                          "footprint_bytes", "footprint_fits", "footprint_max_window",
+                          "footprint_max_queues"}
     assert (small["worst_bytes"], small["worst_fits"], small["expected_fits"]) == (132096, False, True)
     assert (small["max_window"], small["max_window_any"], small["max_queues"]) == (128, 254, 15)
     assert fits["riscv-smartnic-256k"]["worst_fits"] is True

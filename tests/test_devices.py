@@ -332,7 +332,7 @@ def test_limits_when_nothing_or_everything_fits():
         (lambda: sram_fit(RISCV, 4, 256, "expected"), ValueError, "ooo_rate is required"),
         (lambda: sram_fit(RISCV, 4, 256, "expected", ooo_rate=1.5), ValueError, "ooo_rate must be in [0, 1], got 1.5"),
         (lambda: sram_fit(RISCV, 4, 256, "expected", ooo_rate=-0.1), ValueError, "ooo_rate must be in [0, 1], got -0.1"),
-        (lambda: sram_fit(RISCV, 4, 256, "best"), ValueError, "basis must be 'worst' or 'expected', got 'best'"),
+        (lambda: sram_fit(RISCV, 4, 256, "best"), ValueError, "basis must be 'worst', 'expected' or 'footprint', got 'best'"),
         (lambda: sram_fit(X86, 4, 256), ValueError, "profile 'x86-vm' has no SRAM size"),
         (lambda: sram_fit(0, 4, 256), ValueError, "sram_bytes must be in [1, ...], got 0"),
         (lambda: max_window(RISCV, 0), ValueError, "n_queues must be in [1"),

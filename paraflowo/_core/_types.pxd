@@ -28,6 +28,19 @@ ctypedef uint32_t pfo_hash_t
 # Time in integer nanoseconds, always passed explicitly (there is no clock).
 ctypedef int64_t pfo_ns_t
 
+# Return codes of the placement functions (pfo_rob_init, pfo_robq_init,
+# pfo_store_init, ...).  Negative: nothing was written to the memory.
+cdef enum:
+    PFO_OK = 0          # initialised: the memory now holds the component
+    PFO_EINVAL = -1     # a parameter out of range, mem NULL or not 8-byte aligned
+    PFO_ENOSPC = -2     # size < the footprint for these parameters: give more memory
+
+# Alignment every placement function requires of `mem` (bytes).  malloc's
+# alignment is enough; a host carving one block into several components
+# rounds each offset up to PFO_ALIGN (every footprint is a multiple of it).
+cdef enum:
+    PFO_ALIGN = 64
+
 # Flag bits of pfo_meta_t.flags.
 cdef enum:
     PFO_FLAG_PARA = 0x0001   # the flow is a para_flow: queue and psn are valid

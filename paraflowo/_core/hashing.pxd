@@ -3,7 +3,7 @@
 
 Usage from Cython (all of it runs without the GIL)::
 
-    from paraflowo._core.hashing cimport (
+    from paraflowo cimport (        # the public surface (paraflowo/__init__.pxd)
         ToeplitzHasher, IndirectionTable, pfo_rss_hash, pfo_reta_lookup)
 
     cdef ToeplitzHasher h = ToeplitzHasher()          # default RSS key
@@ -69,9 +69,6 @@ cdef inline uint16_t pfo_reta_lookup(const uint16_t* entries, uint32_t mask,
 cdef class ToeplitzHasher:
     cdef pfo_rss_tbl_t* tbl     # owned, read-only after __cinit__
     cdef readonly bytes key
-    cdef object _hash_one(self, object data)
-    cdef object _burst(self, object flat, Py_ssize_t n, Py_ssize_t stride,
-                       Py_ssize_t length, object out)
 
 
 cdef class IndirectionTable:
@@ -79,5 +76,4 @@ cdef class IndirectionTable:
     cdef uint32_t mask          # size - 1
     cdef readonly uint32_t size
     cdef readonly uint32_t n_queues
-    cdef int busy               # set while queue_batch runs without the GIL
-    cdef uint32_t _index(self, object index) except? 0xFFFFFFFF
+    cdef int busy               # private: set while queue_batch runs without the GIL

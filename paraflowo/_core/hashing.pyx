@@ -166,7 +166,7 @@ cdef class ToeplitzHasher:
         ValueError
             If ``data`` is longer than :attr:`max_input`.
         """
-        return self._hash_one(data)
+        return _th_hash_one(self, data)
 
     def hash_batch(self, data, out=None):
         """Toeplitz hash of each row of a ``(n, L)`` uint8 array.
@@ -198,45 +198,7 @@ cdef class ToeplitzHasher:
             raise ValueError(
                 f"data rows must be at most {self.tbl.max_input} bytes for a "
                 f"{len(self.key)}-byte key, got shape {data.shape}")
-        return self._burst(data.reshape(-1), n, length, length, out)
-
-    cdef object _hash_one(self, object data):
-        cdef Py_buffer b
-        cdef pfo_hash_t h
-        if type(data) is bytes:            # fast path: no buffer acquisition
-            if PyBytes_GET_SIZE(data) <= self.tbl.max_input:
-                return pfo_rss_hash(self.tbl, <const uint8_t*>PyBytes_AS_STRING(data),
-                                    PyBytes_GET_SIZE(data))
-        pfo_bind_bytes(&b, data, "data")
-        try:
-            if b.len > self.tbl.max_input:
-                raise ValueError(
-                    f"data must be at most {self.tbl.max_input} bytes for a "
-                    f"{len(self.key)}-byte key, got {b.len} bytes")
-            h = pfo_rss_hash(self.tbl, <const uint8_t*>b.buf, b.len)
-        finally:
-            pfo_release(&b)
-        return h
-
-    cdef object _burst(self, object flat, Py_ssize_t n, Py_ssize_t stride,
-                       Py_ssize_t length, object out):
-        # flat: 1-D C-contiguous uint8 view of the n records (checked by the
-        # caller); out: None or a writable uint32 array of length n
-        cdef Py_buffer bd, bo
-        bo.shape = NULL
-        if out is None:
-            out = np.empty(n, _u32)
-        pfo_bind(&bd, flat, "data", _u8, 0)
-        try:
-            pfo_bind(&bo, out, "out", _u32, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&bo), n, n)
-            with nogil:
-                pfo_rss_hash_burst(self.tbl, <const uint8_t*>bd.buf, n, stride, length,
-                                   <pfo_hash_t*>bo.buf)
-        finally:
-            pfo_release(&bo)
-            pfo_release(&bd)
-        return out
+        return _th_burst(self, data.reshape(-1), n, length, length, out)
 
     def hash_records(self, records, length, out=None):
         """Hash the leading ``length`` bytes of each record of a structured array.
@@ -277,13 +239,52 @@ cdef class ToeplitzHasher:
         cdef Py_ssize_t n = records.shape[0]
         cdef Py_ssize_t ln = pfo_int("length", length, 0, min(stride, self.tbl.max_input))
         flat = records.view(_u8) if n else np.empty(0, _u8)
-        return self._burst(flat, n, stride, ln, out)
+        return _th_burst(self, flat, n, stride, ln, out)
 
 
 cdef ToeplitzHasher _DEFAULT_HASHER = ToeplitzHasher(RSS_DEFAULT_KEY)
 # Hashers for other keys, built on first use.  The tables are a pure function of
 # the key, so this cache changes no result, only the cost of the first call.
 _HASHERS = {RSS_DEFAULT_KEY: _DEFAULT_HASHER}
+
+
+cdef object _th_hash_one(ToeplitzHasher self, object data):
+    cdef Py_buffer b
+    cdef pfo_hash_t h
+    if type(data) is bytes:            # fast path: no buffer acquisition
+        if PyBytes_GET_SIZE(data) <= self.tbl.max_input:
+            return pfo_rss_hash(self.tbl, <const uint8_t*>PyBytes_AS_STRING(data),
+                                PyBytes_GET_SIZE(data))
+    pfo_bind_bytes(&b, data, "data")
+    try:
+        if b.len > self.tbl.max_input:
+            raise ValueError(
+                f"data must be at most {self.tbl.max_input} bytes for a "
+                f"{len(self.key)}-byte key, got {b.len} bytes")
+        h = pfo_rss_hash(self.tbl, <const uint8_t*>b.buf, b.len)
+    finally:
+        pfo_release(&b)
+    return h
+
+cdef object _th_burst(ToeplitzHasher self, object flat, Py_ssize_t n, Py_ssize_t stride,
+                      Py_ssize_t length, object out):
+    # flat: 1-D C-contiguous uint8 view of the n records (checked by the
+    # caller); out: None or a writable uint32 array of length n
+    cdef Py_buffer bd, bo
+    bo.shape = NULL
+    if out is None:
+        out = np.empty(n, _u32)
+    pfo_bind(&bd, flat, "data", _u8, 0)
+    try:
+        pfo_bind(&bo, out, "out", _u32, PFO_WRITABLE)
+        pfo_check_len("out", pfo_len(&bo), n, n)
+        with nogil:
+            pfo_rss_hash_burst(self.tbl, <const uint8_t*>bd.buf, n, stride, length,
+                               <pfo_hash_t*>bo.buf)
+    finally:
+        pfo_release(&bo)
+        pfo_release(&bd)
+    return out
 
 
 cpdef ToeplitzHasher hasher_for(key):
@@ -347,8 +348,8 @@ def toeplitz(data, key=RSS_DEFAULT_KEY):
     '0x51ccc178'
     """
     if key is RSS_DEFAULT_KEY:
-        return _DEFAULT_HASHER._hash_one(data)
-    return hasher_for(key)._hash_one(data)
+        return _th_hash_one(_DEFAULT_HASHER, data)
+    return _th_hash_one(hasher_for(key), data)
 
 
 def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
@@ -463,20 +464,11 @@ cdef class IndirectionTable:
         for i in range(self.size):
             self.entries[i] = <uint16_t>(i % self.n_queues)
 
-    cdef uint32_t _index(self, object index) except? 0xFFFFFFFF:
-        pfo_guard(self.busy, self)
-        if type(index) is int and 0 <= index < self.size:
-            return index
-        i = require_int("index", index)
-        if not 0 <= i < self.size:
-            raise IndexRangeError(f"index must be in [0, {self.size - 1}], got {i}")
-        return i
-
     def __getitem__(self, index):
-        return self.entries[self._index(index)]
+        return self.entries[_it_index(self, index)]
 
     def __setitem__(self, index, queue):
-        cdef uint32_t i = self._index(index)
+        cdef uint32_t i = _it_index(self, index)
         self.entries[i] = <uint16_t>pfo_uint("queue", queue, 0, self.n_queues - 1)
 
     def entries_array(self):
@@ -564,6 +556,8 @@ cdef class IndirectionTable:
         cdef Py_ssize_t i, n
         cdef const uint32_t* h
         cdef uint16_t* o
+        cdef const uint16_t* ent
+        cdef uint32_t mask
         bo.shape = NULL
         pfo_bind(&bh, hashes, "hashes", _u32, 0)
         try:
@@ -574,15 +568,27 @@ cdef class IndirectionTable:
             pfo_check_len("out", pfo_len(&bo), n, n)
             h = <const uint32_t*>bh.buf
             o = <uint16_t*>bo.buf
+            ent = self.entries          # locals: the loop reads no field of self
+            mask = self.mask
             pfo_enter(&self.busy, self)
             with nogil:
                 for i in range(n):
-                    o[i] = pfo_reta_lookup(self.entries, self.mask, h[i])
+                    o[i] = pfo_reta_lookup(ent, mask, h[i])
             pfo_leave(&self.busy)
         finally:
             pfo_release(&bo)
             pfo_release(&bh)
         return out
+
+
+cdef uint32_t _it_index(IndirectionTable self, object index) except? 0xFFFFFFFF:
+    pfo_guard(self.busy, self)
+    if type(index) is int and 0 <= index < self.size:
+        return index
+    i = require_int("index", index)
+    if not 0 <= i < self.size:
+        raise IndexRangeError(f"index must be in [0, {self.size - 1}], got {i}")
+    return i
 
 
 def _rebuild_reta(n_queues, size, entries):

@@ -4,8 +4,8 @@ cimport cython
 from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
 
 from paraflowo._checks import require_int
 from paraflowo._core.reorder import ReorderStatus
@@ -13,6 +13,52 @@ from paraflowo._core.reorder cimport ReorderQueues
 from paraflowo._core._boundary cimport (
     pfo_bind_bytes, pfo_enter, pfo_guard, pfo_leave, pfo_raise_part, pfo_release, pfo_uint)
 from paraflowo.metadata import META_SIZE
+
+
+cdef inline size_t _round_up(size_t n) noexcept nogil:
+    return (n + (PFO_ALIGN - 1)) & ~(<size_t>PFO_ALIGN - 1)
+
+
+cdef inline size_t _store_books(uint32_t n) noexcept nogil:
+    # lengths and free list (4n each), used flags (n), rounded up; the packet
+    # bytes follow (so placing a store touches only this part)
+    return _round_up(<size_t>n * (2 * sizeof(uint32_t) + 1))
+
+
+cdef size_t pfo_store_footprint(uint32_t n_slots, uint32_t slot_bytes) noexcept nogil:
+    if n_slots < 1 or n_slots > PFO_STORE_MAX_SLOTS or slot_bytes < 1 or slot_bytes > 0xFFFF:
+        return 0
+    return _store_books(n_slots) + _round_up(<size_t>n_slots * slot_bytes)
+
+
+cdef int pfo_store_init(pfo_store_t* st, void* mem, size_t size, uint32_t n_slots,
+                        uint32_t slot_bytes) noexcept nogil:
+    cdef size_t need = pfo_store_footprint(n_slots, slot_bytes)
+    cdef char* p = <char*>mem
+    cdef uint32_t i
+    if need == 0 or st is NULL or mem is NULL or (<size_t>mem & 7) != 0:
+        return PFO_EINVAL
+    if size < need:
+        return PFO_ENOSPC
+    memset(st, 0, sizeof(pfo_store_t))
+    memset(mem, 0, _store_books(n_slots))
+    st.lengths = <uint32_t*>p
+    p += n_slots * sizeof(uint32_t)
+    st.free_list = <uint32_t*>p
+    p += n_slots * sizeof(uint32_t)
+    st.used = <uint8_t*>p
+    st.data = <uint8_t*>mem + _store_books(n_slots)
+    for i in range(n_slots):
+        st.free_list[i] = n_slots - 1 - i     # slot 0 is handed out first
+    st.n_slots = n_slots
+    st.slot_bytes = slot_bytes
+    st.n_free = n_slots
+    return PFO_OK
+
+
+cdef void pfo_store_fini(pfo_store_t* st) noexcept nogil:
+    if st is not NULL:
+        memset(st, 0, sizeof(pfo_store_t))
 
 
 cdef int64_t pfo_store_put(pfo_store_t* st, const uint8_t* data, uint32_t length) noexcept nogil:
@@ -64,8 +110,8 @@ cdef class PacketStore:
     Notes
     -----
     A handle is a slot index.  :meth:`put` and :meth:`free` are O(1) (a stack
-    of free slots).  Memory: ``n_slots * (slot_bytes + 9)`` bytes, allocated
-    once.  A full store raises :class:`PacketStoreFull` from :meth:`put` and
+    of free slots).  Memory: :meth:`footprint` bytes (about ``n_slots * (slot_bytes +
+    9)``), allocated once.  A full store raises :class:`PacketStoreFull` from :meth:`put` and
     changes nothing: free slots (by draining the reorder side), then retry.
 
     Examples
@@ -82,25 +128,36 @@ cdef class PacketStore:
     def __cinit__(self, n_slots, slot_bytes):
         n = require_int("n_slots", n_slots, 1, 1 << 24)
         b = require_int("slot_bytes", slot_bytes, 1, 0xFFFF)
-        self.st.data = <uint8_t*>calloc(<size_t>n * b, 1)
-        self.st.lengths = <uint32_t*>calloc(n, sizeof(uint32_t))
-        self.st.free_list = <uint32_t*>calloc(n, sizeof(uint32_t))
-        self.st.used = <uint8_t*>calloc(n, 1)
-        if (self.st.data is NULL or self.st.lengths is NULL or self.st.free_list is NULL
-                or self.st.used is NULL):
+        cdef size_t size = pfo_store_footprint(n, b)
+        self._mem = malloc(size)
+        if self._mem is NULL:
             raise MemoryError(f"cannot allocate a packet store of {n} x {b} bytes")
-        cdef uint32_t i
-        for i in range(<uint32_t>n):
-            self.st.free_list[i] = <uint32_t>n - 1 - i     # slot 0 is handed out first
-        self.st.n_slots = n
-        self.st.slot_bytes = b
-        self.st.n_free = n
+        pfo_store_init(&self.st, self._mem, size, n, b)     # validated above: PFO_OK
 
     def __dealloc__(self):
-        free(self.st.data)
-        free(self.st.lengths)
-        free(self.st.free_list)
-        free(self.st.used)
+        if self._mem is not NULL:
+            pfo_store_fini(&self.st)
+            free(self._mem)
+
+    @staticmethod
+    def footprint(n_slots, slot_bytes):
+        """Bytes a store of ``n_slots`` slots of ``slot_bytes`` occupies (``pfo_store_footprint``).
+
+        The memory :class:`PacketStore` allocates, and what a host passes to
+        ``pfo_store_init``.  Arguments are checked as for the constructor.
+
+        >>> from paraflowo import PacketStore
+        >>> PacketStore.footprint(4096, 2048)
+        8425472
+        """
+        n = require_int("n_slots", n_slots, 1, 1 << 24)
+        b = require_int("slot_bytes", slot_bytes, 1, 0xFFFF)
+        return pfo_store_footprint(n, b)
+
+    @property
+    def nbytes(self):
+        """Bytes of memory this store occupies (:meth:`footprint`)."""
+        return pfo_store_footprint(self.st.n_slots, self.st.slot_bytes)
 
     def __repr__(self):
         return f"PacketStore(n_slots={self.st.n_slots}, slot_bytes={self.st.slot_bytes})"
@@ -165,7 +222,7 @@ cdef class PacketStore:
             part of a :class:`MetadataCache` (it puts and frees its packets
             itself).
         """
-        self._mutable("MetadataCache.receive")
+        _ps_mutable(self, "MetadataCache.receive")
         cdef Py_buffer b
         cdef int64_t h
         pfo_bind_bytes(&b, data, "data")
@@ -181,21 +238,9 @@ cdef class PacketStore:
                                   f"release packets, then retry")
         return h
 
-    cdef int _mutable(self, str use) except -1:
-        if self._part_of is not None:
-            pfo_raise_part(self, self._part_of, use)
-        return 0
-
-    cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF:
-        # a handle this store issued and has not freed: ValueError otherwise
-        cdef uint32_t h = <uint32_t>pfo_uint("handle", handle, 0, self.st.n_slots - 1)
-        if not self.st.used[h]:
-            raise ValueError(f"handle must be a slot in use, got {h} (free)")
-        return h
-
     def length(self, handle):
         """Length in bytes of the packet at ``handle``."""
-        return self.st.lengths[self._check(handle)]
+        return self.st.lengths[_ps_check(self, handle)]
 
     def get(self, handle):
         """The packet at ``handle`` (a copy, as bytes); the slot stays in use.
@@ -205,7 +250,7 @@ cdef class PacketStore:
         TypeError, ValueError
             ``handle`` is not an integer slot index in use.
         """
-        cdef uint32_t h = self._check(handle)
+        cdef uint32_t h = _ps_check(self, handle)
         return PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
                                          self.st.lengths[h])
 
@@ -219,20 +264,33 @@ cdef class PacketStore:
             handle never issued), or this store is a part of a
             :class:`MetadataCache`.
         """
-        self._mutable("MetadataCache.drain")
-        pfo_store_free(&self.st, self._check(handle))
+        _ps_mutable(self, "MetadataCache.drain")
+        pfo_store_free(&self.st, _ps_check(self, handle))
 
     def take(self, handle):
         """The packet at ``handle`` (bytes), freeing its slot: :meth:`get` then :meth:`free`.
 
         Raises as :meth:`free`.
         """
-        self._mutable("MetadataCache.drain")
-        cdef uint32_t h = self._check(handle)
+        _ps_mutable(self, "MetadataCache.drain")
+        cdef uint32_t h = _ps_check(self, handle)
         out = PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
                                         self.st.lengths[h])
         pfo_store_free(&self.st, h)
         return out
+
+
+cdef int _ps_mutable(PacketStore self, str use) except -1:
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, use)
+    return 0
+
+cdef uint32_t _ps_check(PacketStore self, object handle) except? 0xFFFFFFFF:
+    # a handle this store issued and has not freed: ValueError otherwise
+    cdef uint32_t h = <uint32_t>pfo_uint("handle", handle, 0, self.st.n_slots - 1)
+    if not self.st.used[h]:
+        raise ValueError(f"handle must be a slot in use, got {h} (free)")
+    return h
 
 
 @cython.final

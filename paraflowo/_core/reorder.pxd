@@ -1,9 +1,10 @@
 # cython: language_level=3
 """Reorder buffer (one queue) and reorder queues (many): the cimport API.
 
-Usage from Cython (all of it runs without the GIL)::
+This file is the private implementation path; users cimport the public names
+from ``paraflowo`` (``paraflowo/__init__.pxd``, see docs/cython.rst)::
 
-    from paraflowo._core.reorder cimport (
+    from paraflowo cimport (
         ReorderBuffer, pfo_rob_insert, pfo_rob_drain, pfo_rob_next_deadline,
         PFO_ROB_BUFFERED, PFO_NS_NEVER)
 
@@ -11,9 +12,18 @@ Usage from Cython (all of it runs without the GIL)::
     cdef pfo_handle_t out[64]
     cdef Py_ssize_t n
     with nogil:
-        rb.c_insert(psn, handle, now, False)            # or pfo_rob_insert(&rb.rob, ...)
+        rb.c_insert(psn, handle, now, False)            # or pfo_rob_insert(rb.rob, ...)
         n = rb.c_drain(now, out, 64)                    # n handles in out[0:n]
         wake_at = rb.c_next_deadline()                  # when to drain next
+
+or, in memory the host owns (no Python object at all)::
+
+    cdef pfo_rob_t r                                     # the header: anywhere
+    cdef size_t size = pfo_rob_footprint(1024, 32)       # 0: bad parameters
+    cdef void* mem = malloc(size)                        # or shm, hugepages, ...
+    if pfo_rob_init(&r, mem, size, 1024, 50_000, 32, 0) != PFO_OK: ...
+    ...                                                  # pfo_rob_insert(&r, ...)
+    pfo_rob_fini(&r); free(mem)
 
 ``pfo_rob_insert`` is inline (its in-window fast path compiles into your
 module); the ``c_*`` methods are the same calls through the object.  Keep a
@@ -27,7 +37,8 @@ d = 206 >= 128 (behind the head: LATE).
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from paraflowo._core._types cimport pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t
+from paraflowo._core._types cimport (
+    pfo_psn_t, pfo_handle_t, pfo_ns_t, pfo_meta_t, PFO_OK, PFO_EINVAL, PFO_ENOSPC, PFO_ALIGN)
 
 # Status of one insert (values of paraflowo.ReorderStatus).
 cdef enum:
@@ -38,6 +49,11 @@ cdef enum:
     PFO_ROB_FULL = 4        # not accepted, nothing changed: drain, then insert again
     PFO_ROB_PASSED = 5      # (ReorderQueues) untagged: passed straight through
     PFO_ROB_EINVAL = -1     # bad argument (time backwards, PSN too wide): nothing changed
+
+# Largest window (slots) of one reorder buffer, and most queues of a pfo_robq_t.
+cdef enum:
+    PFO_ROB_MAX_WINDOW = 1 << 24
+    PFO_ROBQ_MAX_QUEUES = 0xFFFF
 
 # Slot markers stored in pfo_rob_slot_t.ts when the slot holds no packet
 # (a packet's ts is its insert time, >= 0).
@@ -69,7 +85,9 @@ ctypedef struct pfo_rob_stats_t:
     uint64_t peak_held        # most packets held at once (updated by drain and flush;
                               # max(peak_held, pfo_rob_held(r)) is exact at any time)
 
-# One reorder queue.  Memory: window * (16 + 8 + 8) bytes.
+# One reorder queue: this header (sizeof(pfo_rob_t) bytes) and
+# pfo_rob_footprint(window, psn_bits) = window * (16 + 8 + 8) bytes of slots
+# and FIFOs that pfo_rob_init places in the caller's memory.
 # Invariants: held = in_ring + ready_n; every packet in slots lies in
 # [head, head + window); the order FIFO's front entry is a packet still in
 # slots (or the FIFO is empty).  inserted == released + dropped + late +
@@ -93,15 +111,28 @@ ctypedef struct pfo_rob_t:
     pfo_rob_stats_t st
 
 
-cdef int pfo_rob_init(pfo_rob_t* r, uint32_t window, pfo_ns_t timeout_ns,
-                      int psn_bits, pfo_psn_t first_psn) except -1 nogil
-    # Allocate and reset r.  Preconditions (checked by the Python layer):
-    # window a power of two in [2, 2**(psn_bits-1)], 8 <= psn_bits <= 32,
-    # first_psn < 2**psn_bits, timeout_ns >= 0.
-    # Returns 0, or -1 with MemoryError set (r is then empty; pfo_rob_free is safe).
+cdef size_t pfo_rob_footprint(uint32_t window, int psn_bits) noexcept nogil
+    # Bytes of memory pfo_rob_init needs for a buffer of `window` slots and
+    # `psn_bits`-bit PSNs: 32 * window (slots, insertion-order FIFO, ready
+    # FIFO; a multiple of PFO_ALIGN), not counting the pfo_rob_t header,
+    # which the caller places where it likes.  Returns 0 if the parameters
+    # are invalid: window not a power of two in
+    # [2, min(PFO_ROB_MAX_WINDOW, 2**(psn_bits-1))], or psn_bits outside [8, 32].
 
-cdef void pfo_rob_free(pfo_rob_t* r) noexcept nogil
-    # Release r's memory; safe on a zeroed or half-initialised r.
+cdef int pfo_rob_init(pfo_rob_t* r, void* mem, size_t size, uint32_t window,
+                      pfo_ns_t timeout_ns, int psn_bits, pfo_psn_t first_psn) noexcept nogil
+    # Make r an empty reorder buffer whose slots and FIFOs live in mem[0:size].
+    # timeout_ns: >= 0, PFO_NS_NEVER for no timeout; first_psn: the first PSN
+    # expected (< 2**psn_bits).  Returns PFO_OK; PFO_EINVAL (r or mem NULL,
+    # mem not 8-byte aligned, a parameter out of range); or PFO_ENOSPC (size <
+    # pfo_rob_footprint(window, psn_bits)).  On an error nothing is written.
+    # Never allocates: the caller owns r and mem, and frees mem after
+    # pfo_rob_fini.  mem must stay at the same address while r is in use.
+
+cdef void pfo_rob_fini(pfo_rob_t* r) noexcept nogil
+    # End r's life (the handles it still holds are forgotten: flush first to
+    # get them back).  r is unusable afterwards until pfo_rob_init again; its
+    # memory is the caller's to free.  pfo_rob_fini(NULL) is a no-op.
 
 cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
                              pfo_ns_t now, bint dropped) noexcept nogil
@@ -220,33 +251,36 @@ cdef inline uint64_t pfo_rob_held(const pfo_rob_t* r) noexcept nogil:
 
 
 cdef class ReorderBuffer:
-    cdef pfo_rob_t rob
+    cdef pfo_rob_t* rob             # the buffer (never NULL while the object lives):
+                                    # &_own, or a queue inside a ReorderQueues' block
+    cdef pfo_rob_t _own             # private: the header of a standalone buffer
+    cdef void* _mem                 # private: memory this object owns (NULL for a part)
+    cdef object _owner              # private: keeps the memory of a part's rob alive
     cdef readonly int psn_bits
     cdef readonly pfo_psn_t first_psn
-    cdef int busy                   # set while a burst runs without the GIL
-    cdef str _part_of               # "ReorderQueues" for a read-only part, else None
-    cdef int* _owner_busy           # the container's busy flag while it lives, else NULL
+    cdef int busy                   # private: set while a burst runs without the GIL
+    cdef str _part_of               # private: "ReorderQueues" for a read-only part, else None
+    cdef int* _owner_busy           # private: the container's busy flag while it lives, else NULL
     cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
                       bint dropped) noexcept nogil
-        # pfo_rob_insert(&self.rob, ...)
+        # pfo_rob_insert(self.rob, ...)
     cdef Py_ssize_t c_drain(self, pfo_ns_t now_ns, pfo_handle_t* out,
                             Py_ssize_t cap) noexcept nogil
-        # pfo_rob_drain(&self.rob, ...): never loses a packet when cap is small
+        # pfo_rob_drain(self.rob, ...): never loses a packet when cap is small
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil
-        # pfo_rob_next_deadline(&self.rob); PFO_NS_NEVER when nothing is held
-    cdef Py_ssize_t _burst(self, psns, handles, now_ns, dropped, status_out, out,
-                           drain_every, bint process) except -2
-    cdef int _mutable(self, str use) except -1
-    cdef int _readable(self) except -1
+        # pfo_rob_next_deadline(self.rob); PFO_NS_NEVER when nothing is held
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
 # A drain visits the queues inserted into since their last drain (the touched
 # list), and scans the other queues that hold packets (the active set) only
 # when the earliest of their cached timeout deadlines has come.
+# Memory: this header and pfo_robq_footprint(n_queues, window, psn_bits)
+# bytes, one block holding the per-queue arrays and the n_queues buffers
+# (their pfo_rob_t headers, slots and FIFOs).
 ctypedef struct pfo_robq_t:
-    pfo_rob_t** robs          # n_queues pointers (into the ReorderBuffer objects)
+    pfo_rob_t** robs          # n_queues pointers (to the buffers inside the block)
     uint32_t n_queues
     uint32_t* active          # ids of queues that hold packets, n_active of them
     uint32_t* pos             # pos[q]: index of q in active (valid if is_active[q])
@@ -259,6 +293,26 @@ ctypedef struct pfo_robq_t:
     pfo_ns_t min_deadline     # <= every deadline[q] of an active, untouched queue
     pfo_ns_t last_ns          # latest time seen by any queue (one clock); earlier
                               # times are EINVAL.  >= every robs[i].last_ns.
+
+
+cdef size_t pfo_robq_footprint(uint32_t n_queues, uint32_t window, int psn_bits) noexcept nogil
+    # Bytes of memory pfo_robq_init needs: round_up(30 * n_queues, PFO_ALIGN)
+    # (bookkeeping) + round_up(n_queues * sizeof(pfo_rob_t), PFO_ALIGN) (the
+    # queues' headers) + n_queues * pfo_rob_footprint(window, psn_bits); a
+    # multiple of PFO_ALIGN, not counting the pfo_robq_t header.  Returns 0 if
+    # n_queues is outside [1, PFO_ROBQ_MAX_QUEUES] or pfo_rob_footprint is 0.
+
+cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
+                       uint32_t window, pfo_ns_t timeout_ns, int psn_bits,
+                       pfo_psn_t first_psn) noexcept nogil
+    # Make q a set of n_queues empty reorder queues (each as pfo_rob_init)
+    # living in mem[0:size].  Returns PFO_OK, PFO_EINVAL (as pfo_rob_init, or
+    # n_queues out of range) or PFO_ENOSPC (size < pfo_robq_footprint); on an
+    # error nothing is written.  Never allocates.
+
+cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil
+    # pfo_rob_fini on every queue, then end q's life (flush first to get the
+    # handles back).  pfo_robq_fini(NULL) is a no-op.
 
 
 cdef inline void pfo_robq_touch(pfo_robq_t* q, uint32_t queue) noexcept nogil:
@@ -325,17 +379,16 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
 
 
 cdef class ReorderQueues:
-    cdef pfo_robq_t q
+    cdef pfo_robq_t q               # the queues (their memory: _mem)
     cdef readonly tuple buffers     # the ReorderBuffer of each queue (read-only parts)
     cdef readonly uint32_t n_queues
-    cdef int busy                   # set while a burst runs without the GIL
-    cdef str _part_of               # "MetadataCache" for a read-only part, else None
-    cdef int _mutable(self, str use) except -1
-    # insert / drain / flush without the read-only-part check (for the owner)
+    cdef object _block              # private: owns the memory q's arrays and buffers live in
+    cdef int busy                   # private: set while a burst runs without the GIL
+    cdef str _part_of               # private: "MetadataCache" for a read-only part, else None
+    # private: insert / drain / flush without the read-only-part check, for
+    # the owning MetadataCache (another module, hence declared here)
     cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=*)
     cdef tuple _drain(self, now_ns)
-    cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
-    cdef int _explain(self, meta) except -1
     cdef tuple _flush(self)
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil

@@ -5,7 +5,9 @@ rate, full-packet against metadata-only buffering (Eq. 3, with this library's
 ``--meta-bytes`` (32) and the paper's M = 64), then whether ``--queues`` queues
 of ``--window`` slots fit each profile's SRAM, on the worst-case basis (every
 slot holds a record) and on Eq. 3's expected basis, with the largest window and
-queue count that fit in the worst case.
+queue count that fit in the worst case; then the same for this library's own
+reorder queues (the ``"footprint"`` basis: ``ReorderQueues.footprint``, the
+bytes ``pfo_robq_init`` places).
 
 JSON shape (``--json [FILE]``, schema ``paraflowo.memory/2``)::
 
@@ -19,9 +21,11 @@ JSON shape (``--json [FILE]``, schema ``paraflowo.memory/2``)::
                       "paper_metadata_bytes": float}, ...],
      "sram_fit": [{"profile": str, "sram_bytes": int, "worst_bytes": int,
                    "worst_fits": bool, "expected_bytes": float, "expected_fits": bool,
-                   "max_window": int, "max_window_any": int, "max_queues": int}, ...],
+                   "max_window": int, "max_window_any": int, "max_queues": int,
+                   "footprint_bytes": int, "footprint_fits": bool,
+                   "footprint_max_window": int, "footprint_max_queues": int}, ...],
      "plot": str or null,
-     "provenance": {...}}       # what produced it (/2: added; see paraflowo.sim.provenance)
+     "provenance": {...}}       # what produced it (see paraflowo.sim.provenance)
 
 Per-queue values in the first two tables; profiles without an SRAM size are
 left out of ``sram_fit``.
@@ -112,6 +116,10 @@ def compute(args: argparse.Namespace) -> dict:
                      "max_window": max_window(p, queues, **kw),
                      "max_window_any": max_window(p, queues, power_of_two=False, **kw),
                      "max_queues": max_queues(p, window, **kw)})
+        ours = sram_fit(p, queues, window, "footprint")
+        fits[-1].update({"footprint_bytes": ours.required_bytes, "footprint_fits": ours.fits,
+                         "footprint_max_window": max_window(p, queues, "footprint"),
+                         "footprint_max_queues": max_queues(p, window, "footprint")})
     return {
         "schema": "paraflowo.memory/2",
         "window": window, "ooo_rate": ooo, "packet_bytes": packet,
@@ -156,6 +164,14 @@ def render(data: dict) -> str:
                        f"{r['max_window_any']:>9}{r['max_queues']:>12}")
         out.append(f"max window: largest power of two (any: any size) for {q} queues, worst case; "
                    f"max queues: of {w} slots, worst case")
+        out += ["", f"SRAM fit of this library's reorder queues ({q} x ReorderQueues window "
+                    f"{w}, exact footprint)",
+                f"{'profile':<22}{'SRAM KiB':>10}{'needs KiB':>11}{'fits':>6}"
+                f"{'max window':>12}{'max queues':>12}"]
+        for r in data["sram_fit"]:
+            out.append(f"{r['profile']:<22}{k(r['sram_bytes']):>10}{k(r['footprint_bytes']):>11}"
+                       f"{'yes' if r['footprint_fits'] else 'no':>6}"
+                       f"{r['footprint_max_window']:>12}{r['footprint_max_queues']:>12}")
     return "\n".join(out)
 
 

@@ -50,6 +50,14 @@ bases are offered, always named in results:
    ``required = n_queues * (queue_overhead_bytes + M_meta)`` with ``M_meta``
    from :func:`paraflowo.reorder_memory`.  Useful for comparing with the
    paper's Figure 8; a burst of reordering can exceed it.
+``"footprint"``
+   the exact bytes this library's :class:`~paraflowo.ReorderQueues` occupy,
+   asked of the component (:meth:`~paraflowo.ReorderQueues.footprint`, the
+   same figure ``pfo_robq_footprint`` gives a host placing the queues in its
+   own memory): ``32 * window`` per queue plus its bookkeeping and header
+   (under 200 B per queue), the window rounded up to a power of two.
+   ``meta_bytes`` and ``queue_overhead_bytes`` do not enter: this is one
+   implementation, not a model.
 
 A configuration fits when ``required <= sram_bytes``: exactly filling the SRAM
 fits, one byte more does not.

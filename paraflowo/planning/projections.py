@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from paraflowo._checks import require_int, require_number, require_positive
+from paraflowo._core.reorder import ReorderQueues
 from paraflowo.metadata import META_SIZE
 from paraflowo.planning.memory import reorder_memory
 from paraflowo.planning.profiles import DeviceProfile
@@ -47,7 +48,7 @@ MAX_WINDOW = 1 << 24
 #: ``uint16`` in the metadata record; the reorder queues take 1 to 65535).
 MAX_QUEUES = (1 << 16) - 1
 
-_FITS_BASES = ("worst", "expected")
+_FITS_BASES = ("worst", "expected", "footprint")
 
 
 # --------------------------------------------------------------------------- throughput
@@ -213,7 +214,8 @@ class SramFit:
     """Result of :func:`sram_fit`: what ``n_queues x window`` needs, and whether it fits."""
 
     basis: str
-    """``"worst"`` (every slot full) or ``"expected"`` (Eq. 3 occupancy)."""
+    """``"worst"`` (every slot full), ``"expected"`` (Eq. 3 occupancy) or
+    ``"footprint"`` (this library's :class:`~paraflowo.ReorderQueues`)."""
     n_queues: int
     """Reorder queues."""
     window: int
@@ -242,8 +244,8 @@ class SramFit:
 
 def _basis(basis: Any, ooo_rate: Any) -> tuple[str, float | None]:
     if basis not in _FITS_BASES:
-        raise ValueError(f"basis must be 'worst' or 'expected', got {basis!r}")
-    if basis == "worst":
+        raise ValueError(f"basis must be 'worst', 'expected' or 'footprint', got {basis!r}")
+    if basis != "expected":
         return basis, None
     if ooo_rate is None:
         raise ValueError("ooo_rate is required when basis is 'expected'")
@@ -266,8 +268,12 @@ def sram_required(
     ``"worst"``: ``n_queues * (queue_overhead_bytes + window * meta_bytes)``;
     ``"expected"``: ``n_queues * (queue_overhead_bytes + window * ooo_rate *
     meta_bytes)``, the metadata term being Eq. 3's ``M_meta`` from
-    :func:`paraflowo.reorder_memory`.  See the module notes for what "fits"
-    means.
+    :func:`paraflowo.reorder_memory`; ``"footprint"``: the bytes this
+    library's reorder queues occupy, asked of the component
+    (:meth:`paraflowo.ReorderQueues.footprint` of ``n_queues`` queues, the
+    window rounded up to a power of two from 2, as the buffers size it;
+    ``meta_bytes`` and ``queue_overhead_bytes`` do not enter).  See the module
+    notes for what "fits" means.
 
     Examples
     --------
@@ -276,12 +282,22 @@ def sram_required(
     132096
     >>> sram_required(1, 256, "expected", ooo_rate=0.5, queue_overhead_bytes=0)
     4096.0
+    >>> from paraflowo import ReorderQueues
+    >>> sram_required(16, 256, "footprint") == ReorderQueues.footprint(16, 256)
+    True
     """
     q = require_int("n_queues", n_queues, 1)
     w = require_int("window", window, 1)
     m = require_int("meta_bytes", meta_bytes, 1)
     o = require_int("queue_overhead_bytes", queue_overhead_bytes, 0)
     basis, rate = _basis(basis, ooo_rate)
+    if basis == "footprint":
+        # one source of truth: the component's own footprint (the SRAM the
+        # pfo_robq_init placement needs), for its power-of-two window
+        if w > MAX_WINDOW or q > MAX_QUEUES:
+            raise ValueError(f"window and n_queues must be at most {MAX_WINDOW} and "
+                             f"{MAX_QUEUES} for the 'footprint' basis, got {w} and {q}")
+        return ReorderQueues.footprint(q, 1 << max(1, (w - 1).bit_length()))
     if basis == "worst":
         return q * (o + w * m)
     # Eq. 3, reused: the packet size does not enter M_meta.
@@ -313,8 +329,9 @@ def sram_fit(
         A profile with ``sram_bytes``, or a byte count.
     n_queues, window : int
         Reorder queues (>= 1) and slots per queue (>= 1).
-    basis : {"worst", "expected"}, default "worst"
-        See the module notes; ``"expected"`` needs ``ooo_rate``.
+    basis : {"worst", "expected", "footprint"}, default "worst"
+        See the module notes; ``"expected"`` needs ``ooo_rate``;
+        ``"footprint"`` is this library's reorder queues, exactly.
     ooo_rate : float, optional
         Out-of-order rate in [0, 1] for the ``"expected"`` basis.
     meta_bytes : int, default META_SIZE (32)
