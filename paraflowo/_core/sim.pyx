@@ -20,7 +20,7 @@ from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_FULL, PFO_ROB_LATE,
     ReorderQueues, pfo_rob_drain, pfo_rob_flush, pfo_rob_next_deadline, pfo_rob_pass,
-    pfo_robq_drain, pfo_robq_insert)
+    pfo_robq_drain, pfo_robq_insert, pfo_robq_touch)
 
 POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
             "paraflowo": PFO_SIM_PARAFLOWO}
@@ -648,8 +648,14 @@ cdef class SimCore:
         cdef uint8_t cv[PFO_SIM_CHUNK]
         cdef Py_ssize_t c0 = 0, c1 = 0, j
         cdef bint by_bytes = policy == PFO_SIM_PARAFLOWO and self.brk.count_bytes
+        cdef int64_t slice_n = self.auto_slice
+        cdef int64_t next_auto = slice_n if slice_n > 0 else n + 1
         tmp.flags = 0
         for i in range(n):
+            if i == next_auto:
+                # the derived reorder timeout follows the delays, every slice
+                self._auto_update()
+                next_auto += slice_n
             t = times[i]
             f = flows[i]
             if policy == PFO_SIM_PARAFLOWO and i >= c1:
@@ -739,7 +745,44 @@ cdef class SimCore:
             if tr_core != NULL:
                 tr_core[i] = <int16_t>c
                 tr_finish[i] = finish
+        if slice_n > 0 and n > 0:
+            self._auto_update()          # after the last (possibly short) slice
         return 0
+
+    cdef void _auto_update(self) noexcept nogil:
+        # paraflowo.sim.timeout.AdaptiveTimeout.update, in the loop: timeout =
+        # clamp(gain * max_i T_cpu,i, floor, cap) over the sampled cores, applied
+        # (as ReorderQueues.set_timeout does) when it moved by more than 1/8.
+        # Example: T_cpu = 2,100 / 3,000 ns, gain 16, floor 100 us, cap 4.2 ms
+        # -> 48,000 ns, clamped up to 100,000 ns.
+        cdef uint32_t c, q
+        cdef bint seen = False
+        cdef int64_t m = 0, t, d
+        for c in range(self.sched.n_cores):
+            if self.sched.sampled[c] and (not seen or self.sched.cpu_ns[c] > m):
+                m = self.sched.cpu_ns[c]
+                seen = True
+        if not seen:
+            return
+        # min(cap, gain * m) without overflow, then the floor (floor <= cap)
+        t = self.auto_cap if m > self.auto_cap // self.auto_gain else self.auto_gain * m
+        if t < self.auto_floor:
+            t = self.auto_floor
+        d = t - self.auto_value
+        if d < 0:
+            d = -d
+        if d * 8 <= self.auto_value:
+            return
+        for q in range(self.robq.n_queues):
+            self.robq.robs[q].timeout_ns = t
+        for q in range(self.robq.n_active):
+            pfo_robq_touch(self.robq, self.robq.active[q])
+        self.auto_value = t
+        if t < self.auto_low:
+            self.auto_low = t
+        if t > self.auto_high:
+            self.auto_high = t
+        self.auto_changes += 1
 
     cdef void c_flush(self) noexcept nogil:
         cdef pfo_ns_t inf = 0x7FFFFFFFFFFFFFFF - 1
@@ -845,6 +888,54 @@ cdef class SimCore:
         with nogil:
             self.c_run(&tv[0], &fv[0], ep, n, tcp, tfp)
         return n
+
+    def derive_timeout(self, cap_ns, floor_ns, gain, slice_arrivals):
+        """Derive the reorder timeout from the core delays inside the loop (paraflowo).
+
+        From now on, after every ``slice_arrivals`` arrivals of a :meth:`run`
+        call and after its last arrival, the reorder queues' timeout becomes
+        ``clamp(gain * max_i T_cpu,i, floor_ns, cap_ns)`` (the scheduler's
+        smoothed delays of the sampled cores; nothing before the first
+        sample) whenever that moved by more than 1/8 of the current value:
+        exactly :meth:`paraflowo.sim.timeout.AdaptiveTimeout.update` called
+        between runs of ``slice_arrivals`` arrivals, without leaving the
+        loop.  The queues' timeout is set to ``cap_ns`` now.
+
+        Parameters
+        ----------
+        cap_ns, floor_ns : int
+            Clamp, ns, ``1 <= floor_ns <= cap_ns <= 2**62``.
+        gain : int
+            Multiplier of the largest smoothed delay, in ``[1, 2**20]``.
+        slice_arrivals : int
+            Arrivals between two updates, in ``[1, 2**30]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A parameter out of range, or the policy is not ``"paraflowo"``.
+
+        See Also
+        --------
+        derived_timeout : the current value, its range and the number of changes.
+        """
+        if self.policy != PFO_SIM_PARAFLOWO:
+            raise ValueError("derive_timeout needs policy 'paraflowo'")
+        cdef int64_t cap = require_int("cap_ns", cap_ns, 1, (<int64_t>1) << 62)
+        cdef int64_t floor_v = require_int("floor_ns", floor_ns, 1, cap)
+        self.auto_gain = require_int("gain", gain, 1, (<int64_t>1) << 20)
+        self.auto_slice = require_int("slice_arrivals", slice_arrivals, 1, (<int64_t>1) << 30)
+        self.auto_cap = cap
+        self.auto_floor = floor_v
+        self.rq.set_timeout(cap)
+        self.auto_value = self.auto_low = self.auto_high = cap
+        self.auto_changes = 0
+
+    def derived_timeout(self):
+        """``(value_ns, low_ns, high_ns, changes)`` of the derived timeout; None if off."""
+        if self.auto_slice == 0:
+            return None
+        return (self.auto_value, self.auto_low, self.auto_high, self.auto_changes)
 
     def flush(self):
         """Deliver every queued packet to egress (call once, after the last chunk)."""

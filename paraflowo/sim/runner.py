@@ -23,7 +23,8 @@ from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import FLOW_COLUMNS, flow_metrics, policy_metrics
 from paraflowo.sim.provenance import provenance as _provenance
 from paraflowo.sim.scenario import Scenario
-from paraflowo.sim.timeout import SLICE, AdaptiveTimeout, derived_window, longest_wait_ns
+from paraflowo.sim.timeout import (GAIN, SLICE, AdaptiveTimeout, derived_window,
+                                   longest_wait_ns)
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
 __all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable",
@@ -340,18 +341,24 @@ def paraflowo_available() -> str | None:
     return None
 
 
-def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd,
-               auto: AdaptiveTimeout | None = None) -> float:
+def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> float:
     t0 = time.thread_time()
-    if auto is None:
-        eng.run(times, flows, expd)
-    else:
-        # the derived reorder timeout follows the measured delays every SLICE arrivals
-        for a in range(0, len(times), SLICE):
-            b = a + SLICE
-            eng.run(times[a:b], flows[a:b], None if expd is None else expd[a:b])
-            auto.update()
+    eng.run(times, flows, expd)
     return time.thread_time() - t0
+
+
+def _derive_in_loop(eng: SimCore, auto: AdaptiveTimeout) -> None:
+    """Let the engine apply ``auto``'s formula itself, every SLICE arrivals.
+
+    The same timeouts as calling ``auto.update()`` between runs of SLICE
+    arrivals (the loop never leaves C for it); :func:`_sync_auto` copies the
+    outcome back for ``auto.summary()``.
+    """
+    eng.derive_timeout(auto.cap_ns, auto.floor_ns, GAIN, SLICE)
+
+
+def _sync_auto(eng: SimCore, auto: AdaptiveTimeout) -> None:
+    auto.value_ns, auto.low_ns, auto.high_ns, auto.changes = eng.derived_timeout()
 
 
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
@@ -440,6 +447,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     built = {p: _build(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
     engines = {p: b[0] for p, b in built.items()}
     autos = {p: b[1] for p, b in built.items()}
+    for p, auto in autos.items():
+        if auto is not None:
+            _derive_in_loop(engines[p], auto)
     seconds = {p: 0.0 for p in policies}
     exponential = scenario.cores.service == "exponential"
     if workers is None:
@@ -475,9 +485,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
             # side by side, on the same (read-only) chunk
             if pool is None:
                 for p, eng in engines.items():
-                    seconds[p] += _timed_run(eng, chunk.times, chunk.flows, expd, autos[p])
+                    seconds[p] += _timed_run(eng, chunk.times, chunk.flows, expd)
             else:
-                futs = {p: pool.submit(_timed_run, eng, chunk.times, chunk.flows, expd, autos[p])
+                futs = {p: pool.submit(_timed_run, eng, chunk.times, chunk.flows, expd)
                         for p, eng in engines.items()}
                 for p, f in futs.items():
                     seconds[p] += f.result()
@@ -504,6 +514,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         if p == "paraflowo":
             m["paraflowo"] = _paraflowo_metrics(eng, flows)
             auto = autos[p]
+            if auto is not None:
+                _sync_auto(eng, auto)
             m["paraflowo"]["timeout"] = (auto.summary() if auto is not None else
                                          {"mode": "fixed",
                                           "final_us": scenario.paraflowo["timeout_us"]})
