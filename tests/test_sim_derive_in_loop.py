@@ -1,4 +1,4 @@
-"""SimCore.derive_timeout: the derived reorder timeout applied inside the event loop.
+"""SimCore.derive_timeout (the derived reorder timeout inside the event loop), and the runner's policy threads.
 
 It must give exactly what the runner did before (``AdaptiveTimeout.update()``
 called from Python between runs of ``SLICE`` arrivals): the same counters,
@@ -108,3 +108,33 @@ def test_derive_timeout_errors(args, exc, fragment):
     rss = _build("rss", sc, flows, reta, 1, 10**9)[0]
     with pytest.raises(ValueError, match="derive_timeout needs policy 'paraflowo'"):
         rss.derive_timeout(100, 10, 16, 2048)
+
+
+# -- the runner's policy threads (no barrier between chunks) -------------------
+
+def test_a_failing_policy_loop_raises_in_the_caller_without_hanging(monkeypatch):
+    from paraflowo.sim import runner, simulate
+    calls = {"n": 0}
+    real = runner._timed_run
+
+    def flaky(eng, times, flows, expd):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("boom in a policy loop")
+        return real(eng, times, flows, expd)
+
+    monkeypatch.setattr(runner, "_timed_run", flaky)
+    with pytest.raises(RuntimeError, match="boom in a policy loop"):
+        simulate(load_scenario("paper-fig7").with_duration(1.5), ["rss", "spray"], workers=2)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_progress_reports_every_chunk_once_in_order(workers):
+    from paraflowo.sim import simulate
+    seen = []
+    r = simulate(load_scenario("paper-fig7").with_duration(1.0), ["rss", "spray", "rsspp"],
+                 progress=lambda done, total: seen.append((done, total)), workers=workers)
+    assert len(seen) >= 4                             # 1 s of fig7: several chunks
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen})
+    assert seen[-1] == (10**9, 10**9)
+    assert r.policies["rss"]["packets"] == r.scenario["packets"]
