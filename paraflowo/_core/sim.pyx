@@ -1105,6 +1105,7 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
     Examples
     --------
     >>> import numpy as np
+    >>> from paraflowo._core.sim import sort_arrivals
     >>> t, f = sort_arrivals(np.array([0.5, 0.25, 0.5]), np.array([2, 1]),
     ...                      np.array([3, 1]), np.array([0]), np.array([2]),
     ...                      span=100, start_ns=1000, flow_bits=2)
