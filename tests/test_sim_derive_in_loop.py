@@ -1,4 +1,4 @@
-"""SimCore.derive_timeout (the derived reorder timeout inside the event loop), and the runner's policy threads.
+"""SimCore.derive_timeout (the derived timeout inside the loop) and the policy threads.
 
 It must give exactly what the runner did before (``AdaptiveTimeout.update()``
 called from Python between runs of ``SLICE`` arrivals): the same counters,
