@@ -190,6 +190,16 @@ cdef class SimCore:
     cdef readonly int64_t store_overflow
     cdef readonly int64_t flushed_at_end
     cdef readonly int64_t fast_unreleased
+    # ParaFlowO's derived reorder timeout (derive_timeout), applied inside the
+    # loop every `auto_slice` arrivals of a run() call (0: off)
+    cdef int64_t auto_slice
+    cdef int64_t auto_gain
+    cdef int64_t auto_floor
+    cdef int64_t auto_cap
+    cdef int64_t auto_value
+    cdef int64_t auto_low
+    cdef int64_t auto_high
+    cdef int64_t auto_changes
 
     cdef list _keep                  # numpy arrays that own the memory above
 
@@ -205,6 +215,7 @@ cdef class SimCore:
     cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
     cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
     cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil
+    cdef void _auto_update(self) noexcept nogil
     cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
                                 pfo_sim_pkt_t* p) noexcept nogil
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -23,7 +23,8 @@ from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import FLOW_COLUMNS, flow_metrics, policy_metrics
 from paraflowo.sim.provenance import provenance as _provenance
 from paraflowo.sim.scenario import Scenario
-from paraflowo.sim.timeout import SLICE, AdaptiveTimeout, derived_window, longest_wait_ns
+from paraflowo.sim.timeout import (GAIN, SLICE, AdaptiveTimeout, derived_window,
+                                   longest_wait_ns)
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
 __all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable",
@@ -345,18 +346,129 @@ def paraflowo_available() -> str | None:
     return None
 
 
-def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd,
-               auto: AdaptiveTimeout | None = None) -> float:
+def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> float:
     t0 = time.thread_time()
-    if auto is None:
-        eng.run(times, flows, expd)
-    else:
-        # the derived reorder timeout follows the measured delays every SLICE arrivals
-        for a in range(0, len(times), SLICE):
-            b = a + SLICE
-            eng.run(times[a:b], flows[a:b], None if expd is None else expd[a:b])
-            auto.update()
+    eng.run(times, flows, expd)
     return time.thread_time() - t0
+
+
+def _derive_in_loop(eng: SimCore, auto: AdaptiveTimeout) -> None:
+    """Let the engine apply ``auto``'s formula itself, every SLICE arrivals.
+
+    The same timeouts as calling ``auto.update()`` between runs of SLICE
+    arrivals (the loop never leaves C for it); :func:`_sync_auto` copies the
+    outcome back for ``auto.summary()``.
+    """
+    eng.derive_timeout(auto.cap_ns, auto.floor_ns, GAIN, SLICE)
+
+
+def _sync_auto(eng: SimCore, auto: AdaptiveTimeout) -> None:
+    auto.value_ns, auto.low_ns, auto.high_ns, auto.changes = eng.derived_timeout()
+
+
+#: Chunks the generator may run ahead of the slowest policy (memory: ~3 MB each).
+LEAD = 4
+
+
+def _run_policies(engines: dict, produce: Callable, workers: int, seconds: dict,
+                  done: Callable[[int], None] | None) -> int:
+    """Feed every chunk of ``produce()`` to every engine; return the arrivals fed.
+
+    Each policy runs its chunks in order in its own thread, at most
+    ``workers`` of them at a time (a semaphore; their loops release the GIL),
+    with no barrier between chunks: a fast policy runs ahead of a slow one by
+    up to :data:`LEAD` chunks, so the cores stay busy when the policies'
+    speeds differ.  The calling thread generates the chunks meanwhile.  Every
+    engine sees the same chunks in the same order whatever the interleaving,
+    so the results do not depend on ``workers``.  ``done(end_ns)`` is called
+    (from the calling thread) as each chunk is finished by every policy.
+    """
+    names = list(engines)
+    cond = threading.Condition()
+    gate = threading.Semaphore(workers)
+    buf: dict[int, tuple] = {}          # chunk index -> (chunk, expd)
+    state = {"produced": 0, "eof": False, "error": None}
+    finished = [0] * len(names)         # per policy: chunks done
+
+    def policy(i: int, name: str) -> None:
+        eng = engines[name]
+        k = 0
+        try:
+            while True:
+                with cond:
+                    while (k >= state["produced"] and not state["eof"]
+                           and state["error"] is None):
+                        cond.wait()
+                    if state["error"] is not None or k >= state["produced"]:
+                        return
+                    chunk, expd = buf[k][0], buf[k][1]
+                with gate:
+                    dt = _timed_run(eng, chunk.times, chunk.flows, expd)
+                with cond:
+                    seconds[name] += dt
+                    finished[i] = k + 1
+                    cond.notify_all()
+                k += 1
+        except BaseException as e:      # handed to the calling thread
+            with cond:
+                state["error"] = e
+                cond.notify_all()
+
+    threads = [threading.Thread(target=policy, args=(i, n), daemon=True,
+                                name=f"paraflowo-sim-{n}") for i, n in enumerate(names)]
+    for t in threads:
+        t.start()
+    total = 0
+    reported = 0
+    try:
+        while True:
+            with cond:
+                while (state["error"] is None and not state["eof"]
+                       and state["produced"] - min(finished) >= LEAD):
+                    cond.wait()
+                if state["error"] is not None or state["eof"]:
+                    break
+            chunk, expd = produce()
+            with cond:
+                if chunk is None:
+                    state["eof"] = True
+                else:
+                    buf[state["produced"]] = (chunk, expd)
+                    state["produced"] += 1
+                    total += len(chunk.times)
+                cond.notify_all()
+            reported = _report(cond, buf, finished, reported, done)
+        while True:
+            with cond:
+                if state["error"] is not None or min(finished) >= state["produced"]:
+                    break
+                cond.wait(0.05)
+            reported = _report(cond, buf, finished, reported, done)
+    finally:
+        with cond:
+            if state["error"] is None and not state["eof"]:
+                state["error"] = RuntimeError("simulation interrupted")
+            cond.notify_all()
+        for t in threads:
+            t.join()
+    if state["error"] is not None:
+        raise state["error"]
+    _report(cond, buf, finished, reported, done)
+    return total
+
+
+def _report(cond, buf: dict, finished: list, reported: int, done) -> int:
+    """Call ``done`` for the chunks every policy finished since ``reported``; free them."""
+    with cond:
+        upto = min(finished)
+        ends = []
+        while reported < upto:
+            ends.append(buf.pop(reported)[0].end_ns)
+            reported += 1
+    if done is not None:
+        for end in ends:
+            done(end)
+    return reported
 
 
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
@@ -445,20 +557,20 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     built = {p: _build(p, scenario, flows, reta, n_bins, bin_ns) for p in policies}
     engines = {p: b[0] for p, b in built.items()}
     autos = {p: b[1] for p, b in built.items()}
+    for p, auto in autos.items():
+        if auto is not None:
+            _derive_in_loop(engines[p], auto)
     seconds = {p: 0.0 for p in policies}
     exponential = scenario.cores.service == "exponential"
     if workers is None:
         workers = min(len(engines), os.cpu_count() or 1)
     workers = max(1, min(int(workers), len(engines)))
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    total = 0
     gen = {"s": 0.0}
     wall0 = time.perf_counter()
 
     def produce():
-        # the next chunk and its service draws; runs one chunk ahead of the
-        # policies, in its own thread (numpy releases the GIL while it fills
-        # and sorts), consuming the random streams in the same order as ever
+        # the next chunk and its service draws, consuming the random streams
+        # in the same order as ever
         t0 = time.perf_counter()
         chunk = next(chunks, None)
         expd = None
@@ -467,31 +579,9 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         gen["s"] += time.perf_counter() - t0
         return chunk, expd
 
-    feeder = ThreadPoolExecutor(1)
-    try:
-        nxt = feeder.submit(produce)
-        while True:
-            chunk, expd = nxt.result()
-            if chunk is None:
-                break
-            nxt = feeder.submit(produce)
-            total += len(chunk.times)
-            # each policy's loop runs without the GIL: with workers > 1 they run
-            # side by side, on the same (read-only) chunk
-            if pool is None:
-                for p, eng in engines.items():
-                    seconds[p] += _timed_run(eng, chunk.times, chunk.flows, expd, autos[p])
-            else:
-                futs = {p: pool.submit(_timed_run, eng, chunk.times, chunk.flows, expd, autos[p])
-                        for p, eng in engines.items()}
-                for p, f in futs.items():
-                    seconds[p] += f.result()
-            if progress is not None:
-                progress(min(chunk.end_ns, duration_ns), duration_ns)
-    finally:
-        feeder.shutdown(cancel_futures=True)
-        if pool is not None:
-            pool.shutdown()
+    total = _run_policies(engines, produce, workers, seconds,
+                          None if progress is None else
+                          (lambda end: progress(min(end, duration_ns), duration_ns)))
     out = {}
     flow_tables: dict = {}
     timing: dict = {"wall_s": 0.0, "generate_s": round(gen["s"], 4), "workers": workers}
@@ -509,6 +599,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         if p == "paraflowo":
             m["paraflowo"] = _paraflowo_metrics(eng, flows)
             auto = autos[p]
+            if auto is not None:
+                _sync_auto(eng, auto)
             m["paraflowo"]["timeout"] = (auto.summary() if auto is not None else
                                          {"mode": "fixed",
                                           "final_us": scenario.paraflowo["timeout_us"]})

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from paraflowo._core.sim import sort_arrivals
 from paraflowo.hashing import IPV4_TUPLE_DTYPE, rss_hash_batch
 from paraflowo.sim.scenario import Scenario
 
@@ -26,6 +27,8 @@ __all__ = ["FlowTable", "make_flows", "Traffic", "Chunk"]
 #: Arrivals per generated chunk (memory stays bounded: ~20 bytes per arrival; small
 #: enough to stay in cache, large enough to amortise the numpy calls).
 CHUNK_PACKETS = 1 << 18
+
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -122,6 +125,7 @@ class Traffic:
         jit = f.jitter > 0
         const_idx = np.flatnonzero(f.constant)
         pois_idx = np.flatnonzero(~f.constant)
+        self._pois_ids = pois_idx.astype(np.int64)
         # constant-rate flows: next arrival (float ns), random phase in one period
         next_c = rng.random(len(const_idx)) * 1e9 / f.rate_pps[const_idx]
         t = 0
@@ -152,9 +156,7 @@ class Traffic:
         rng = self.rng
         span = b - a
         counts = rng.poisson(rate[pois_idx] * (span / 1e9))
-        m = int(counts.sum())
-        off = np.floor(rng.random(m) * span).astype(np.int64)
-        fid = np.repeat(pois_idx.astype(np.int64), counts)
+        u = rng.random(int(counts.sum()))
         if len(const_idx):
             period = 1e9 / rate[const_idx]
             k = np.maximum(0, np.ceil((b - next_c) / period)).astype(np.int64)
@@ -162,12 +164,11 @@ class Traffic:
             step = np.repeat(period, k)
             starts = np.repeat(np.cumsum(k) - k, k)
             kk = np.arange(int(k.sum())) - starts
-            coff = np.floor(base + kk * step).astype(np.int64)
-            off = np.concatenate([off, np.clip(coff, 0, span - 1)])
-            fid = np.concatenate([fid, np.repeat(const_idx.astype(np.int64), k)])
+            coff = np.clip(np.floor(base + kk * step).astype(np.int64), 0, span - 1)
+            cfid = np.repeat(const_idx.astype(np.int64), k)
             next_c += k * period
-        # one sort of packed keys (offset, flow): ties in time go to the lower flow id
-        keys = np.sort((off << self.flow_bits) | fid)
-        times = (keys >> self.flow_bits) + a
-        flows = (keys & ((1 << self.flow_bits) - 1)).astype(np.int32)
-        return times, flows
+        else:
+            coff = cfid = _EMPTY
+        # offsets floor(u * span) packed with the flow as (offset << flow_bits | flow)
+        # and radix sorted in the compiled core: ties in time go to the lower flow id
+        return sort_arrivals(u, counts, self._pois_ids, coff, cfid, span, a, self.flow_bits)
