@@ -1,5 +1,7 @@
 """ReorderBuffer and ReorderQueues: behaviour, DPDK rte_reorder scenarios, errors."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -318,7 +320,7 @@ def _state(rb):
         ((1, 1, -5), ValueError, "now_ns must be in [0, 2**63 - 1], got -5"),
         ((1, 1, 2**63), ValueError, "now_ns must be in [0, 2**63 - 1]"),
         ((1, 1, 1.5), TypeError, "now_ns must be an integer, got 1.5"),
-        ((1, 1, 9), ValueError, "now_ns must not go backwards: must be >= 10, got 9"),
+        ((1, 1, 9), ValueError, "now_ns must not go backwards, got 9 after 10"),
         ((1, 1, 10, "yes"), TypeError, "dropped must be a bool, got 'yes'"),
     ],
 )
@@ -335,7 +337,7 @@ def test_drain_errors():
     rb = ReorderBuffer(8, 100)
     rb.insert(1, 1, 10)
     before = _state(rb)
-    with pytest.raises(ValueError, match="now_ns must not go backwards: must be >= 10, got 9"):
+    with pytest.raises(ValueError, match="now_ns must not go backwards, got 9 after 10"):
         rb.drain(9)
     with pytest.raises(ValueError, match="now_ns must be in"):
         rb.drain(-1)
@@ -359,7 +361,7 @@ def test_burst_errors_leave_state_unchanged():
         ((p, h.astype(np.uint32), 20), TypeError, "handles must have dtype uint64, got uint32"),
         ((p, h[:1], 20), ValueError, "psns and handles must have the same length, got 2 and 1"),
         ((np.array([1, 300], np.uint32), h, 20), ValueError, r"psns must be in \[0, 2\*\*8 - 1\], got 300 at index 1"),
-        ((p, h, 5), ValueError, "now_ns must not go backwards: must be >= 10, got 5"),
+        ((p, h, 5), ValueError, "now_ns must not go backwards, got 5 after 10"),
         ((np.zeros((2, 2), np.uint32)[:, 0], h, 20), ValueError, "psns must be C-contiguous"),
         ((list(p), h, 20), TypeError, "psns must be a numpy.ndarray"),
     ]
@@ -464,7 +466,7 @@ def test_queues_errors_leave_state_unchanged():
          r"meta\['psn'\] must be in \[0, 2\*\*8 - 1\], got 256 at index 0"),
         (_meta([(1, 0, 1, FLAG_PARA)]), 40, out, ValueError, "now_ns must not go backwards"),
         (np.zeros(2, np.uint64), 60, out, TypeError, "meta must have dtype"),
-        (_meta([(1, 0, 1, 0)] * 3), 60, out[:2], ValueError, "out must be at least len"),
+        (_meta([(1, 0, 1, 0)] * 3), 60, out[:2], ValueError, "out must have length >= "),
     ]
     for m, t, o, exc, frag in cases:
         with pytest.raises(exc, match=frag):
@@ -511,7 +513,7 @@ def test_process_burst_errors_leave_state_unchanged():
         ((p, h[:1], 20, out), ValueError, "psns and handles must have the same length"),
         ((np.array([1, 256], np.uint32), h, 20, out), ValueError,
          r"psns must be in \[0, 2\*\*8 - 1\], got 256 at index 1"),
-        ((p, h, 9, out), ValueError, "now_ns must not go backwards: must be >= 10, got 9"),
+        ((p, h, 9, out), ValueError, "now_ns must not go backwards, got 9 after 10"),
         ((p, h, -1, out), ValueError, "now_ns must be in"),
         ((np.zeros((2, 2), np.uint32)[:, 0], h, 20, out), ValueError, "psns must be C-contiguous"),
         ((p, h, 20, out[::2]), ValueError, "out must be C-contiguous"),
@@ -540,7 +542,7 @@ def test_queues_process_burst_fast_path_errors():
     cases = [
         ((m, 60, out, np.zeros(8, np.int64)), TypeError, "out_queue must have dtype int32"),
         ((m, 60, out, np.zeros(7, np.int32)), ValueError, "out_queue must have length 8, got 7"),
-        ((m, 60, out[:1]), ValueError, "out must be at least len"),
+        ((m, 60, out[:1]), ValueError, "out must have length >= "),
         ((m, 60, out.astype(np.int64)), TypeError, "out must have dtype uint64"),
         ((m[::-1], 60, out), ValueError, "meta must be C-contiguous"),
         ((m, 40, out), ValueError, "now_ns must not go backwards"),
@@ -553,3 +555,130 @@ def test_queues_process_burst_fast_path_errors():
     oq = np.zeros(8, np.int32)
     n = rq.process_burst(m, 60, out, oq)
     assert sorted(zip(oq[:n].tolist(), out[:n].tolist())) == [(0, 1), (0, 5), (1, 6)]
+
+
+# -- hardening: one clock, read-only parts, no silent refusal, the boundary --------
+
+def test_queues_one_clock_for_every_queue():
+    rq = ReorderQueues(2, 8, 100)
+    assert rq.insert(0, 1, 1, 50) is B
+    before = rq.stats, rq.held, rq.last_ns
+    assert rq.last_ns == 50
+    with pytest.raises(ValueError, match=r"^now_ns must not go backwards, got 40 after 50$"):
+        rq.insert(1, 0, 2, 40)                      # another queue: the same clock
+    with pytest.raises(ValueError, match=r"^now_ns must not go backwards, got 40 after 50$"):
+        rq.process_burst(_meta([(1, 0, 2, FLAG_PARA)]), 40, np.zeros(8, np.uint64))
+    with pytest.raises(ValueError, match=r"^now_ns must not go backwards, got 49 after 50$"):
+        rq.drain(49)
+    assert (rq.stats, rq.held, rq.last_ns) == before
+    assert rq.insert(1, 0, 2, 50) is B
+
+
+def test_queues_parts_are_read_only():
+    rq = ReorderQueues(2, 8, 100)
+    b = rq.buffers[0]
+    assert isinstance(rq.buffers, tuple)
+    msg = r"^ReorderBuffer is a read-only part of a ReorderQueues; use ReorderQueues\.%s$"
+    p, h, out = np.zeros(1, np.uint32), np.zeros(1, np.uint64), np.zeros(4, np.uint64)
+    calls = {
+        "insert": lambda: b.insert(0, 1, 0),
+        "drain": lambda: b.drain(0),
+        "drain_into": lambda: b.drain_into(0, out),
+        "flush": lambda: b.flush(),
+        "process_burst": lambda: b.insert_burst(p, h, 0),
+    }
+    for use, call in calls.items():
+        with pytest.raises(ValueError, match=msg % use):
+            call()
+    with pytest.raises(ValueError, match=msg % "process_burst"):
+        b.process_burst(p, h, 0, out)
+    assert b.stats.inserted == 0 and b.held == 0 and b.window == 8   # reads are fine
+    rq.insert(0, 1, 7, 0)
+    assert b.held == 1 and rq.flush()[0].tolist() == [7]
+
+
+def test_process_burst_short_out_needs_status_out_and_reports_full():
+    # window 2: PSN 0 is missing; 3, 5, 7, 9 each push the window on
+    psns = np.array([1, 3, 5, 7, 9], np.uint32)
+    handles = np.array([11, 13, 15, 17, 19], np.uint64)
+    rb = ReorderBuffer(2, None)
+    with pytest.raises(ValueError, match=r"^out must have length >= 5 \(len\(psns\) \+ held; "
+                                         r"or pass status_out"):
+        rb.process_burst(psns, handles, 0, np.zeros(1, np.uint64))
+    assert rb.stats == ReorderStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    st = np.zeros(5, np.uint8)
+    out = np.zeros(1, np.uint64)
+    n = rb.process_burst(psns, handles, 0, out, status_out=st)
+    assert (n, out.tolist()) == (1, [11])          # room for one: 7 was made room for
+    assert st.tolist() == [B, B, B, B, F]          # 9 refused, and reported
+    assert conserved(rb) and rb.stats.full == 1 and rb.held == 3
+    assert rb.flush().tolist() == [13, 15, 17]
+    # with room for everything no packet is refused, with or without statuses
+    rb = ReorderBuffer(2, None)
+    out = np.zeros(5, np.uint64)
+    n = rb.process_burst(psns, handles, 0, out)
+    assert out[:n].tolist() == [11, 13, 15, 17] and conserved(rb)
+    assert rb.stats.full == 0 and rb.held == 1
+    assert rb.flush().tolist() == [19]
+
+
+def test_queues_process_burst_short_out_needs_status_out():
+    rq = ReorderQueues(1, 2, None)
+    m = _meta([(0, p, 10 + p, FLAG_PARA) for p in (1, 3, 5, 7, 9)])
+    with pytest.raises(ValueError, match=r"^out must have length >= 5 \(len\(meta\) \+ held"):
+        rq.process_burst(m[:], 0, np.zeros(4, np.uint64))
+    st = np.zeros(5, np.uint8)
+    out = np.zeros(5, np.uint64)
+    n = rq.process_burst(m, 0, out, status_out=st)
+    assert st.tolist() == [B] * 5 and out[:n].tolist() == [11, 13, 15, 17]
+    s = rq.stats
+    assert s.inserted == s.released + s.held and s.full == 0
+
+
+@pytest.mark.parametrize("bad, exc, msg", [
+    (np.zeros((), np.uint32), ValueError, "psns must be 1-dimensional, got shape ()"),
+    (np.zeros((2, 2), np.uint32), ValueError, "psns must be 1-dimensional, got shape (2, 2)"),
+    (np.zeros(2, np.uint32).astype(">u4"), TypeError, "psns must have dtype uint32, got >u4"),
+    (None, TypeError, "psns must be a numpy.ndarray of dtype uint32, got NoneType"),
+])
+def test_burst_array_shapes_and_kinds(bad, exc, msg):
+    rb = ReorderBuffer(8, 100)
+    with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
+        rb.process_burst(bad, np.zeros(2, np.uint64), 0, np.zeros(8, np.uint64))
+    with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
+        rb.insert_burst(bad, np.zeros(2, np.uint64), 0)
+    ro = np.zeros(8, np.uint64)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^out must be writable, got a read-only array$"):
+        rb.process_burst(np.zeros(2, np.uint32), np.zeros(2, np.uint64), 0, ro)
+    with pytest.raises(ValueError, match="^out must be writable, got a read-only array$"):
+        rb.drain_into(0, ro)
+    assert rb.stats.inserted == 0
+
+
+def test_edges_accepted():
+    rb = ReorderBuffer(2, 0, psn_bits=32, first_psn=2**32 - 1)
+    assert rb.insert(np.uint32(2**32 - 1), 2**64 - 1, 2**63 - 1) is B
+    assert rb.drain(np.int64(2**63 - 1)).tolist() == [2**64 - 1]
+    e32, e64 = np.zeros(0, np.uint32), np.zeros(0, np.uint64)
+    assert rb.insert_burst(e32, e64, 2**63 - 1).tolist() == []
+    assert rb.process_burst(e32, e64, 2**63 - 1, e64.copy(), drain_every=2**100) == 0
+    rq = ReorderQueues(0xFFFF, 2, None, psn_bits=8)
+    assert rq.insert(0xFFFF - 1, 1, 1, 0) is B
+    m = _meta([(0xFFFF, 0, 1, FLAG_PARA)])
+    with pytest.raises(ValueError, match=r"meta\['queue'\] must be in \[0, 65534\], got 65535"):
+        rq.process_burst(m, 0, np.zeros(8, np.uint64))
+    with pytest.raises(ValueError, match=r"^queue must be in \[0, 65534\], got 65535$"):
+        rq.insert(0xFFFF, 0, 1, 0)
+    with pytest.raises(ValueError, match=r"^queue must be in \[0, 65534\], got 1180591620717411303424$"):
+        rq.insert(2**70, 0, 1, 0)
+    with pytest.raises(TypeError, match=r"^queue must be an integer, got True$"):
+        rq.insert(True, 0, 1, 0)
+
+
+def test_construction_without_init_is_refused_not_a_crash():
+    for cls in (ReorderBuffer, ReorderQueues):
+        with pytest.raises(TypeError):
+            cls.__new__(cls)
+        with pytest.raises(TypeError):
+            type("Sub", (cls,), {})

@@ -191,7 +191,11 @@ class ReorderMachine(RuleBasedStateMachine):
         want = []
         for i, (p, h) in enumerate(zip(psns.tolist(), handles.tolist())):
             self._record(h, p)
-            self.model.insert(p, h, self.now, False)
+            if self.model.insert(p, h, self.now, False) == FULL:
+                # the burst drains first, then inserts: nothing is refused
+                self.model.c["full"] -= 1
+                want += self.model.drain(self.now)
+                assert self.model.insert(p, h, self.now, False) != FULL
             if every and (i + 1) % every == 0:
                 want += self.model.drain(self.now)
         want += self.model.drain(self.now)
@@ -289,7 +293,7 @@ def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short
     first %= M
     a = ReorderBuffer(1 << wexp, 20, psn_bits=bits, first_psn=first)
     b = ReorderBuffer(1 << wexp, 20, psn_bits=bits, first_psn=first)
-    now, h0 = 0, 0
+    now, h0, extra_full, diverged = 0, 0, 0, False
     for pkts, dt in bursts:
         now += dt
         psns = np.array([(first + o) % M for o, _ in pkts], np.uint32)
@@ -298,22 +302,39 @@ def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short
         h0 += len(pkts)
         want_st, want = [], []
         for i, (p, h, d) in enumerate(zip(psns, handles, drops)):
-            want_st.append(int(a.insert(int(p), int(h), now, bool(d))))
+            st_a = a.insert(int(p), int(h), now, bool(d))
+            if st_a == ReorderStatus.FULL and not short_out:
+                # a burst with room in `out` drains first, then inserts
+                want += a.drain(now).tolist()
+                extra_full += 1
+                st_a = a.insert(int(p), int(h), now, bool(d))
+                assert st_a != ReorderStatus.FULL
+            want_st.append(int(st_a))
             if every and (i + 1) % every == 0:
                 want += a.drain(now).tolist()
         want += a.drain(now).tolist()
         st_out = np.zeros(len(pkts), np.uint8)
         plain = not drops.any()         # then the hot path (no flags, no statuses)
         if short_out:
+            # a short `out` needs status_out; what does not fit stays held, a
+            # packet that cannot be made room for is refused FULL, and nothing
+            # is ever lost or emitted twice
+            held0 = b.held
             out = np.zeros(3, np.uint64)
             n = b.process_burst(psns, handles, now, out, dropped=drops, status_out=st_out,
                                 drain_every=every)
             got = out[:n].tolist()
             while (n := b.drain_into(now, out)) > 0:
                 got += out[:n].tolist()
-            if not every:       # without intermediate drains the outcome is the same
+            diverged = diverged or bool(every) or FULL in want_st
+            if not diverged:    # without intermediate drains the outcome is the same
                 assert got == want
-            assert st_out.tolist() == want_st or every
+                assert st_out.tolist() == want_st
+            s = b.stats
+            assert s.inserted == s.released + s.dropped + s.late + s.duplicates + s.held
+            assert len(got) <= held0 + len(pkts) and len(set(got)) == len(got)
+            refused = int((st_out == FULL).sum())
+            assert s.full >= refused
         else:
             out = np.zeros(len(pkts) + b.held, np.uint64)
             if plain:
@@ -323,7 +344,7 @@ def test_process_burst_equals_per_packet(bits, wexp, first, bursts, every, short
                                     drain_every=every)
                 assert st_out.tolist() == want_st
             assert out[:n].tolist() == want
-            assert a.stats == b.stats
+            assert a.stats._replace(full=a.stats.full - extra_full) == b.stats
     if not short_out:
         assert a.flush().tolist() == b.flush().tolist()
 

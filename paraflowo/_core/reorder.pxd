@@ -177,9 +177,13 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
                                 Py_ssize_t cap) noexcept nogil
     # pfo_rob_insert_burst of n packets at time now, with a pfo_rob_drain into
     # out after every drain_every packets (0: only at the end) and at the end,
-    # as a dataplane's poll loop does.  Returns the number written to out (a
-    # too-small out loses nothing: the rest stays held), or -1 (nothing
-    # changed) on a bad time or PSN, as pfo_rob_insert_burst.
+    # as a dataplane's poll loop does.  An insert that would be PFO_ROB_FULL
+    # drains into out first (when out has room), then inserts: with
+    # cap >= n + pfo_rob_held(r) no packet is ever refused; with a smaller cap
+    # a packet may be refused FULL (reported in status_out; the caller still
+    # owns it).  Returns the number written to out (what does not fit stays
+    # held), or -1 (nothing changed) on a bad time or PSN, as
+    # pfo_rob_insert_burst.
 
 cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
                               Py_ssize_t cap) noexcept nogil
@@ -215,10 +219,15 @@ cdef inline uint64_t pfo_rob_held(const pfo_rob_t* r) noexcept nogil:
     return r.in_ring + r.ready_n
 
 
+cdef class ReorderQueues
+
+
 cdef class ReorderBuffer:
     cdef pfo_rob_t rob
     cdef readonly int psn_bits
     cdef readonly pfo_psn_t first_psn
+    cdef int busy                   # set while a burst runs without the GIL
+    cdef ReorderQueues _owner       # the container this buffer is a part of, or None
     cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
                       bint dropped) noexcept nogil
         # pfo_rob_insert(&self.rob, ...)
@@ -228,8 +237,10 @@ cdef class ReorderBuffer:
     cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil
         # pfo_rob_next_deadline(&self.rob); PFO_NS_NEVER when nothing is held
-    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
-                                out, Py_ssize_t drain_every) except -2
+    cdef Py_ssize_t _burst(self, psns, handles, now_ns, dropped, status_out, out,
+                           drain_every, bint process) except -2
+    cdef int _mutable(self, str use) except -1
+    cdef int _readable(self) except -1
 
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
@@ -248,6 +259,8 @@ ctypedef struct pfo_robq_t:
     uint32_t n_touched
     pfo_ns_t* deadline        # per queue: pfo_rob_next_deadline after its last drain
     pfo_ns_t min_deadline     # <= every deadline[q] of an active, untouched queue
+    pfo_ns_t last_ns          # latest time seen by any queue (one clock); earlier
+                              # times are EINVAL.  >= every robs[i].last_ns.
 
 
 cdef inline void pfo_robq_touch(pfo_robq_t* q, uint32_t queue) noexcept nogil:
@@ -267,11 +280,17 @@ cdef inline void pfo_robq_touch(pfo_robq_t* q, uint32_t queue) noexcept nogil:
 cdef inline int pfo_robq_insert(pfo_robq_t* q, uint32_t queue, pfo_psn_t psn,
                                 pfo_handle_t handle, pfo_ns_t now, bint dropped) noexcept nogil:
     # pfo_rob_insert into queue `queue`, which the next drain then visits.
-    # PFO_ROB_EINVAL (nothing changed) if queue >= n_queues.
+    # PFO_ROB_EINVAL (nothing changed) if queue >= n_queues, now < q.last_ns
+    # (one clock for all the queues: a time earlier than one already seen on
+    # any queue is refused, as pfo_robq_drain refuses it), or the PSN is too
+    # wide for the queue.
     cdef int st
-    if queue >= q.n_queues:
+    if queue >= q.n_queues or now < q.last_ns:
         return PFO_ROB_EINVAL
     st = pfo_rob_insert(q.robs[queue], psn, handle, now, dropped)
+    if st == PFO_ROB_EINVAL:
+        return st
+    q.last_ns = now
     if st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED:
         pfo_robq_touch(q, queue)
     return st
@@ -287,27 +306,38 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     # PFO_ROB_PASSED, out_queue -1); tagged ones go to queue meta.queue with
     # meta.psn, tombstoned if PFO_FLAG_DROP.  out_queue (may be NULL) gets the
     # queue of each output; status_out (may be NULL) each record's status.
+    # An insert that would be PFO_ROB_FULL drains its queue into out first
+    # (when out has room), then inserts: with cap >= n + held nothing is ever
+    # refused; with a smaller cap a record may be refused (status FULL, not
+    # held: the caller still owns it; pass status_out to learn which).
     # Precondition: cap >= n (drains leave room for the pass-throughs still to
     # come).  Returns the number of outputs; handles that did not fit stay
     # held for the next drain.  Returns -1 (nothing changed) if a tagged
-    # record has queue >= n_queues or a PSN too wide, or now is earlier than
-    # a touched or active queue's last time.
+    # record has queue >= n_queues or a PSN too wide, or now < q.last_ns.
 
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil
     # pfo_rob_drain on every touched queue, then on every active queue whose
     # timeout deadline has come.  out_queue (may be NULL) gets the queue of
     # each handle.  Returns the number written: if that is cap, call again
-    # (the rest stays held).  Returns -1 (nothing changed) if now is earlier
-    # than a touched or active queue's last time.  Queues changed directly
-    # (not through pfo_robq_*) must be announced with pfo_robq_touch.
+    # (the rest stays held).  Returns -1 (nothing changed) if now < q.last_ns.
+    # Change the queues only through pfo_robq_* (a queue changed directly
+    # must be announced with pfo_robq_touch, and its times must not pass
+    # q.last_ns).
 
 
 cdef class ReorderQueues:
     cdef pfo_robq_t q
-    cdef readonly list buffers      # the ReorderBuffer of each queue
+    cdef readonly tuple buffers     # the ReorderBuffer of each queue (read-only parts)
     cdef readonly uint32_t n_queues
-    cdef _check_drain_time(self, int64_t t)
+    cdef int busy                   # set while a burst runs without the GIL
+    cdef object _owner              # the container this is a part of (MetadataCache), or None
+    cdef int _mutable(self, str use) except -1
+    # insert / drain / flush without the read-only-part check (for the owner)
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped)
+    cdef tuple _drain(self, now_ns)
+    cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
+    cdef tuple _flush(self)
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil
         # pfo_robq_insert(&self.q, ...): PFO_ROB_EINVAL if queue >= n_queues

@@ -71,7 +71,7 @@ class ReorderBuffer:
 
 class ReorderQueues:
     n_queues: Final[int]
-    buffers: Final[list[ReorderBuffer]]
+    buffers: Final[tuple[ReorderBuffer, ...]]
     def __init__(
         self,
         n_queues: int,
@@ -84,6 +84,8 @@ class ReorderQueues:
     def held(self) -> int: ...
     @property
     def n_active(self) -> int: ...
+    @property
+    def last_ns(self) -> int: ...
     @property
     def next_deadline(self) -> int | None: ...
     @property

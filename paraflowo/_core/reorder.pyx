@@ -2,8 +2,7 @@
 
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from cpython.buffer cimport (
-    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
+from cpython.buffer cimport Py_buffer
 from libc.stdlib cimport malloc, calloc, free, realloc
 from libc.string cimport memcpy, memmove, memset
 
@@ -12,9 +11,13 @@ from enum import IntEnum
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_pow2
+from paraflowo._checks import require_int, require_pow2
 from paraflowo.metadata import META_DTYPE
 from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
+from paraflowo._core._boundary cimport (
+    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len,
+    pfo_enter, pfo_guard, pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards,
+    pfo_int, pfo_raise_len, pfo_raise_part, pfo_release, pfo_time, pfo_uint)
 
 
 class ReorderStatus(IntEnum):
@@ -100,46 +103,17 @@ cdef object _array_from(const pfo_handle_t* src, Py_ssize_t k):
         return _EMPTY_U64
     arr = _empty(k, _u64)
     cdef Py_buffer b
-    PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE)
+    pfo_bind(&b, arr, "out", _u64, PFO_WRITABLE)
     memcpy(b.buf, src, k * sizeof(pfo_handle_t))
-    PyBuffer_Release(&b)
+    pfo_release(&b)
     return arr
 
 
+cdef object _u32 = np.dtype(np.uint32)
+cdef object _u8 = np.dtype(np.uint8)
+cdef object _i32 = np.dtype(np.int32)
+cdef object _bool = np.dtype(np.bool_)
 cdef object _ndarray = np.ndarray
-cdef object n_max_every = 1 << 62      # drain_every at least this: once, at the end
-
-
-cdef bint _fast_records(object arr, Py_buffer* b, Py_ssize_t itemsize) except -1:
-    # as _fast_buf for a 1-D C-contiguous array of records (dtype checked by the caller)
-    try:
-        PyObject_GetBuffer(arr, b, PyBUF_C_CONTIGUOUS)
-    except Exception:
-        return False
-    if b.ndim == 1 and b.itemsize == itemsize:
-        return True
-    PyBuffer_Release(b)
-    return False
-
-
-cdef bint _fast_buf(object arr, Py_buffer* b, Py_ssize_t itemsize, bytes fmts,
-                    bint writable) except -1:
-    # Fast path of the burst methods: True (b then holds a buffer the caller
-    # releases) if arr is a 1-D C-contiguous numpy array with this itemsize and
-    # a format char in fmts; False (nothing held) otherwise, and the slow path
-    # then validates and raises the documented error.
-    if type(arr) is not _ndarray:
-        return False
-    try:
-        PyObject_GetBuffer(arr, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-                           | (PyBUF_WRITABLE if writable else 0))
-    except Exception:
-        return False
-    if (b.ndim == 1 and b.itemsize == itemsize and b.format is not NULL
-            and b.format[0] != 0 and b.format[1] == 0 and b.format[0] in fmts):
-        return True
-    PyBuffer_Release(b)
-    return False
 
 
 cdef object _release_array(pfo_rob_t* r, pfo_ns_t now, bint flush):
@@ -150,10 +124,10 @@ cdef object _release_array(pfo_rob_t* r, pfo_ns_t now, bint flush):
     cdef Py_buffer b
     if _scratch_busy:
         arr = _empty(cap + 1, _u64)
-        PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE)
+        pfo_bind(&b, arr, "out", _u64, PFO_WRITABLE)
         buf = <pfo_handle_t*>b.buf
         n = pfo_rob_flush(r, buf, cap) if flush else pfo_rob_drain(r, now, buf, cap)
-        PyBuffer_Release(&b)
+        pfo_release(&b)
         return arr[:n]
     _scratch_busy = True
     try:
@@ -268,11 +242,27 @@ cdef int pfo_rob_insert_slow(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
     return pfo_rob_insert(r, psn, handle, now, dropped)
 
 
+cdef inline int _insert_or_drain(pfo_rob_t* r, pfo_psn_t psn, pfo_handle_t handle,
+                                 pfo_ns_t now, bint dropped, pfo_handle_t* out,
+                                 Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
+    # pfo_rob_insert; if it is FULL and out (not NULL) has room, drain into
+    # out[k:cap] (k advances) and insert again: a burst with an output never
+    # refuses a packet it has room to make space for.
+    cdef int st = pfo_rob_insert(r, psn, handle, now, dropped)
+    if st == PFO_ROB_FULL and out is not NULL and k[0] < cap:
+        r.st.full -= 1                  # not refused after all
+        k[0] += pfo_rob_drain(r, now, out + k[0], cap - k[0])
+        st = pfo_rob_insert(r, psn, handle, now, dropped)
+    return st
+
+
 cdef Py_ssize_t _insert_run(pfo_rob_t* r, const pfo_psn_t* psns,
                             const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
-                            const uint8_t* dropped, uint8_t* status_out) noexcept nogil:
+                            const uint8_t* dropped, uint8_t* status_out,
+                            pfo_handle_t* out, Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
     # pfo_rob_insert on n packets, with the ring's fields held in locals (the
     # in-window, not-dropped case never writes r until the end of the run).
+    # With out (not NULL), a FULL insert drains into out[k:cap] first.
     # Preconditions: now >= r.last_ns, every PSN < 2**psn_bits.
     cdef pfo_rob_slot_t* slots = r.slots
     cdef pfo_rob_slot_t* s
@@ -294,7 +284,8 @@ cdef Py_ssize_t _insert_run(pfo_rob_t* r, const pfo_psn_t* psns,
             r.st.duplicates += dups
             buffered += added
             added = dups = 0
-            st = pfo_rob_insert(r, p, handles[i], now, dropped is not NULL and dropped[i])
+            st = _insert_or_drain(r, p, handles[i], now, dropped is not NULL and dropped[i],
+                                  out, cap, k)
             buffered += st == PFO_ROB_BUFFERED
             head = r.head
             otail = (r.order_head + r.order_n) & omask
@@ -359,8 +350,8 @@ cdef inline Py_ssize_t _insert_fast(pfo_rob_slot_t* slots, pfo_psn_t* order,
 
 
 cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
-                              const pfo_handle_t* handles, Py_ssize_t n,
-                              pfo_ns_t now) noexcept nogil:
+                              const pfo_handle_t* handles, Py_ssize_t n, pfo_ns_t now,
+                              pfo_handle_t* out, Py_ssize_t cap, Py_ssize_t* k) noexcept nogil:
     # _insert_run without drop flags or statuses: the hot loop of the burst paths
     cdef uint32_t otail, added
     cdef Py_ssize_t i = 0, dups = 0, buffered = 0
@@ -379,7 +370,8 @@ cdef Py_ssize_t _insert_plain(pfo_rob_t* r, const pfo_psn_t* psns,
         if i >= n:
             return buffered
         # a PSN outside the window: the general path (LATE or window advance)
-        buffered += pfo_rob_insert(r, psns[i], handles[i], now, False) == PFO_ROB_BUFFERED
+        buffered += _insert_or_drain(r, psns[i], handles[i], now, False,
+                                     out, cap, k) == PFO_ROB_BUFFERED
         i += 1
 
 
@@ -387,11 +379,12 @@ cdef Py_ssize_t pfo_rob_insert_burst(pfo_rob_t* r, const pfo_psn_t* psns,
                                      const pfo_handle_t* handles, Py_ssize_t n,
                                      pfo_ns_t now, const uint8_t* dropped,
                                      uint8_t* status_out) noexcept nogil:
+    cdef Py_ssize_t k = 0
     if now < r.last_ns or not _psns_fit(r, psns, n):
         return -1
     if dropped is NULL and status_out is NULL:
-        return _insert_plain(r, psns, handles, n, now)
-    return _insert_run(r, psns, handles, n, now, dropped, status_out)
+        return _insert_plain(r, psns, handles, n, now, NULL, 0, &k)
+    return _insert_run(r, psns, handles, n, now, dropped, status_out, NULL, 0, &k)
 
 
 cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
@@ -407,11 +400,11 @@ cdef Py_ssize_t pfo_rob_process(pfo_rob_t* r, const pfo_psn_t* psns,
     while True:
         j = n - i if n - i < drain_every else drain_every
         if dropped is NULL and status_out is NULL:
-            _insert_plain(r, psns + i, handles + i, j, now)
+            _insert_plain(r, psns + i, handles + i, j, now, out, cap, &k)
         else:
             _insert_run(r, psns + i, handles + i, j, now,
                         NULL if dropped is NULL else dropped + i,
-                        NULL if status_out is NULL else status_out + i)
+                        NULL if status_out is NULL else status_out + i, out, cap, &k)
         i += j
         k += pfo_rob_drain(r, now, out + k, cap - k)
         if i >= n:
@@ -555,24 +548,14 @@ cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now
     return c
 
 
-cdef bint _robq_time_ok(const pfo_robq_t* q, pfo_ns_t now) noexcept nogil:
-    cdef uint32_t i
-    for i in range(q.n_active):
-        if now < q.robs[q.active[i]].last_ns:
-            return False
-    for i in range(q.n_touched):
-        if now < q.robs[q.touched[i]].last_ns:
-            return False
-    return True
-
-
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
     cdef uint32_t i, qid
     cdef Py_ssize_t k = 0
     cdef pfo_ns_t newmin
-    if not _robq_time_ok(q, now):
+    if now < q.last_ns:
         return -1
+    q.last_ns = now
     # 1. the queues inserted into since their last drain, in the order of
     # their first insert
     i = 0
@@ -614,16 +597,16 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef int st
+    if now < q.last_ns:
+        return -1
     for i in range(n):
         m = &meta[i]
         if m.flags & PFO_FLAG_PARA:
             if m.queue >= q.n_queues:
                 return -1
             r = q.robs[m.queue]
-            if (m.psn & ~r.psn_mask) or now < r.last_ns:
+            if m.psn & ~r.psn_mask:
                 return -1
-    if not _robq_time_ok(q, now):
-        return -1
     if drain_every <= 0 or drain_every > n:
         drain_every = n
     next_drain = drain_every
@@ -632,6 +615,15 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
         if m.flags & PFO_FLAG_PARA:
             st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
                                  (m.flags & PFO_FLAG_DROP) != 0)
+            if st == PFO_ROB_FULL and k < cap - (n - i):
+                # drain this queue first (leaving room for the records still
+                # to come), then insert again: nothing refused while out has room
+                q.robs[m.queue].st.full -= 1
+                k += _robq_drain_one(q, m.queue, now, out + k,
+                                     NULL if out_queue is NULL else out_queue + k,
+                                     cap - k - (n - i))
+                st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
+                                     (m.flags & PFO_FLAG_DROP) != 0)
         else:
             out[k] = m.handle
             if out_queue is not NULL:
@@ -654,10 +646,6 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
 # Python boundary helpers
 # ---------------------------------------------------------------------------
 
-cdef object _check_time(str name, object now_ns):
-    return require_int(name, now_ns, 0, _NS_MAX)
-
-
 cdef bint _as_flag(str name, object value) except -1:
     if value is True or value is False:
         return value is True
@@ -666,34 +654,33 @@ cdef bint _as_flag(str name, object value) except -1:
     raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
-cdef _time_error(str name, pfo_ns_t now, pfo_ns_t last):
-    raise ValueError(f"{name} must not go backwards: must be >= {last}, got {now}")
-
-
-cdef object _statuses(object status_out, Py_ssize_t n):
-    if status_out is None:
-        return np.empty(n, dtype=np.uint8)
-    require_array("status_out", status_out, np.uint8)
-    if status_out.shape[0] != n:
-        raise ValueError(f"status_out must have length {n}, got {status_out.shape[0]}")
-    return status_out
-
-
-cdef object _dropped_array(object dropped, Py_ssize_t n):
-    # None, or a uint8 / bool array of length n; returns the array or None
-    if dropped is None:
-        return None
-    if not isinstance(dropped, np.ndarray):
+cdef object _as_u8_flags(object dropped):
+    # a bool array viewed as uint8 (what the core reads); anything else as is,
+    # for pfo_bind to accept (uint8) or name the problem
+    if isinstance(dropped, _ndarray) and dropped.dtype == _bool:
+        return dropped.view(_u8)
+    if dropped is not None and not isinstance(dropped, _ndarray):
         raise TypeError(f"dropped must be None or a numpy.ndarray of dtype bool or uint8, "
                         f"got {type(dropped).__name__}")
-    if dropped.dtype == np.bool_:
-        require_array("dropped", dropped, np.bool_)
-        dropped = dropped.view(np.uint8)
-    else:
-        require_array("dropped", dropped, np.uint8)
-    if dropped.shape[0] != n:
-        raise ValueError(f"dropped must have length {n}, got {dropped.shape[0]}")
     return dropped
+
+
+cdef Py_ssize_t _every(object drain_every) except -1:
+    # drain_every: any integer >= 0; 0 and values beyond any burst (> 2**63 - 1
+    # included) both mean "only at the end" (returned as 0)
+    if type(drain_every) is int and 0 <= drain_every <= PFO_INT64_MAX:
+        return drain_every
+    v = require_int("drain_every", drain_every, 0)
+    return v if v <= PFO_INT64_MAX else 0
+
+
+cdef int _out_room(str name, Py_ssize_t cap, Py_ssize_t need, str what) except -1:
+    # Without status_out a burst must not be able to refuse a packet (FULL)
+    # unseen: its output must hold everything it could release.
+    if cap < need:
+        raise ValueError(f"{name} must have length >= {need} ({what}; or pass status_out "
+                         f"to learn which packets a shorter {name} refuses), got {cap}")
+    return 0
 
 
 cdef _bad_psn(str name, object psns, uint32_t psn_mask, int psn_bits):
@@ -807,6 +794,22 @@ cdef class ReorderBuffer:
     cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
         return pfo_rob_next_deadline(&self.rob)
 
+    # -- guards --------------------------------------------------------------
+
+    cdef int _readable(self) except -1:
+        # RuntimeError while a GIL-free burst runs on this buffer or its owner
+        pfo_guard(self.busy, self)
+        if self._owner is not None:
+            pfo_guard(self._owner.busy, self._owner)
+        return 0
+
+    cdef int _mutable(self, str use) except -1:
+        # as _readable, and ValueError for a part of a ReorderQueues
+        if self._owner is not None:
+            pfo_raise_part(self, self._owner, use)
+        pfo_guard(self.busy, self)
+        return 0
+
     # -- properties ---------------------------------------------------------
 
     @property
@@ -822,16 +825,19 @@ cdef class ReorderBuffer:
     @property
     def head(self):
         """The next PSN to release (the head of the window)."""
+        self._readable()
         return self.rob.head
 
     @property
     def held(self):
         """Packets held now (not yet released)."""
+        self._readable()
         return pfo_rob_held(&self.rob)
 
     @property
     def last_ns(self):
         """The latest time seen; earlier times are refused."""
+        self._readable()
         return self.rob.last_ns
 
     @property
@@ -842,12 +848,14 @@ cdef class ReorderBuffer:
         of the earliest-inserted packet held otherwise, ``None`` if nothing is
         held (or there is no timeout and the head is missing).
         """
+        self._readable()
         cdef pfo_ns_t d = pfo_rob_next_deadline(&self.rob)
         return None if d == PFO_NS_NEVER else d
 
     @property
     def stats(self):
         """A :class:`ReorderStats` snapshot of the counters."""
+        self._readable()
         return _make_stats(self.rob.st, pfo_rob_held(&self.rob))
 
     @property
@@ -884,41 +892,20 @@ cdef class ReorderBuffer:
         TypeError
             A non-integer argument or a non-bool ``dropped``.
         ValueError
-            ``psn``, ``handle`` or ``now_ns`` out of range, or ``now_ns``
-            earlier than :attr:`last_ns`.  Nothing changes.
+            ``psn``, ``handle`` or ``now_ns`` out of range, ``now_ns``
+            earlier than :attr:`last_ns`, or this buffer is a part of a
+            :class:`ReorderQueues` (insert through the queues).  Nothing
+            changes.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
-        cdef uint64_t p, h
-        cdef int64_t t
-        cdef bint d
-        cdef int st
-        if dropped is False:
-            d = False
-        else:
-            d = _as_flag("dropped", dropped)
-        if type(psn) is int and type(handle) is int and type(now_ns) is int:
-            try:
-                p = psn
-                h = handle
-                t = now_ns
-            except OverflowError:
-                self._check_args(psn, handle, now_ns)
-                raise
-        else:
-            self._check_args(psn, handle, now_ns)
-            p = psn
-            h = handle
-            t = now_ns
-        if p > self.rob.psn_mask or t < 0:
-            self._check_args(psn, handle, now_ns)
-        st = pfo_rob_insert(&self.rob, <pfo_psn_t>p, h, t, d)
-        if st < 0:
-            _time_error("now_ns", t, self.rob.last_ns)
-        return _STATUS[st]
-
-    def _check_args(self, psn, handle, now_ns):
-        require_int("psn", psn, 0, self.rob.psn_mask)
-        require_int("handle", handle, 0, _U64_MAX)
-        require_int("now_ns", now_ns, 0, _NS_MAX)
+        self._mutable("ReorderQueues.insert")
+        cdef bint d = False if dropped is False else _as_flag("dropped", dropped)
+        cdef pfo_psn_t p = <pfo_psn_t>pfo_uint("psn", psn, 0, self.rob.psn_mask)
+        cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", t, self.rob.last_ns)
+        return _STATUS[pfo_rob_insert(&self.rob, p, h, t, d)]
 
     def drain(self, now_ns):
         """Release what is ready at ``now_ns``, in PSN order.
@@ -943,15 +930,14 @@ cdef class ReorderBuffer:
         Raises
         ------
         TypeError, ValueError
-            A bad ``now_ns`` or one earlier than :attr:`last_ns`.
+            A bad ``now_ns`` or one earlier than :attr:`last_ns`, or this
+            buffer is a part of a :class:`ReorderQueues`.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
-        cdef int64_t t
-        if type(now_ns) is int and 0 <= now_ns <= _NS_MAX:
-            t = now_ns
-        else:
-            t = _check_time("now_ns", now_ns)
-        if t < self.rob.last_ns:
-            _time_error("now_ns", t, self.rob.last_ns)
+        self._mutable("ReorderQueues.drain")
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", t, self.rob.last_ns)
         return _release_array(&self.rob, t, False)
 
     def drain_into(self, now_ns, out):
@@ -962,24 +948,35 @@ cdef class ReorderBuffer:
         now_ns : int
             The current time, ns.
         out : numpy.ndarray
-            C-contiguous ``uint64``.  If it is too short, nothing is lost: the
-            rest stays held, in order, for the next call (call again while the
-            return value equals ``len(out)``).
+            1-D C-contiguous writable ``uint64``.  If it is too short, nothing
+            is lost: the rest stays held, in order, for the next call (call
+            again while the return value equals ``len(out)``).
 
         Returns
         -------
         int
             Handles written to ``out[:n]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`drain`, or a bad ``out``.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
-        cdef int64_t t = _check_time("now_ns", now_ns)
-        require_array("out", out, np.uint64)
-        if t < self.rob.last_ns:
-            _time_error("now_ns", t, self.rob.last_ns)
-        cdef pfo_handle_t[::1] o = out
-        cdef Py_ssize_t cap = o.shape[0], n
-        cdef pfo_handle_t dummy
-        with nogil:
-            n = pfo_rob_drain(&self.rob, t, &o[0] if cap else &dummy, cap)
+        self._mutable("ReorderQueues.drain_into")
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        cdef Py_buffer bo
+        cdef Py_ssize_t n
+        pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+        try:
+            pfo_not_backwards("now_ns", t, self.rob.last_ns)
+            pfo_enter(&self.busy, self)
+            with nogil:
+                n = pfo_rob_drain(&self.rob, t, <pfo_handle_t*>bo.buf, pfo_len(&bo))
+            pfo_leave(&self.busy)
+        finally:
+            pfo_release(&bo)
         return n
 
     def flush(self):
@@ -992,61 +989,76 @@ cdef class ReorderBuffer:
         -------
         numpy.ndarray
             ``uint64`` handles, in PSN order.
+
+        Raises
+        ------
+        ValueError
+            This buffer is a part of a :class:`ReorderQueues`.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
+        self._mutable("ReorderQueues.flush")
         return _release_array(&self.rob, 0, True)
 
     # -- bursts ---------------------------------------------------------------
 
-    cdef Py_ssize_t _run_arrays(self, psns, handles, int64_t t, dropped, status_out,
-                                out, Py_ssize_t drain_every) except -2:
-        # out None: insert only (returns the number BUFFERED); else insert with
-        # drains into out (returns the number written)
-        require_array("psns", psns, np.uint32)
-        require_array("handles", handles, np.uint64)
-        if psns.shape[0] != handles.shape[0]:
-            raise ValueError(f"psns and handles must have the same length, "
-                             f"got {psns.shape[0]} and {handles.shape[0]}")
-        cdef Py_ssize_t n = psns.shape[0], r, cap = 0
-        dropped = _dropped_array(dropped, n)
-        if status_out is not None:
-            status_out = _statuses(status_out, n)
-        cdef const pfo_psn_t[::1] p = psns
-        cdef const pfo_handle_t[::1] h = handles
-        cdef const uint8_t[::1] dv
-        cdef const uint8_t* dp = NULL
-        cdef uint8_t[::1] sv
-        cdef uint8_t* sp = NULL
-        cdef pfo_handle_t[::1] o
+    cdef Py_ssize_t _burst(self, psns, handles, now_ns, dropped, status_out, out,
+                           drain_every, bint process) except -2:
+        # The one path of insert_burst (process False: returns the number
+        # BUFFERED) and process_burst (returns the number written to out).
+        # Every check runs before anything changes.
+        cdef Py_buffer bp, bh, bd, bs, bo
+        cdef Py_ssize_t n, r, ev = 0, cap = 0
         cdef pfo_handle_t* op = NULL
-        cdef pfo_psn_t p0 = 0
-        cdef pfo_handle_t h0 = 0
-        if t < self.rob.last_ns:
-            _time_error("now_ns", t, self.rob.last_ns)
-        if dropped is not None:
-            dv = dropped
-            if n:
-                dp = &dv[0]
-        if status_out is not None:
-            sv = status_out
-            if n:
-                sp = &sv[0]
-        if out is not None:
-            o = out
-            cap = o.shape[0]
-            if cap:
-                op = &o[0]
-            else:
-                op = &h0
-        with nogil:
-            if out is None:
-                r = pfo_rob_insert_burst(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
-                                         n, t, dp, sp)
-            else:
-                r = pfo_rob_process(&self.rob, &p[0] if n else &p0, &h[0] if n else &h0,
-                                    n, t, dp, sp, drain_every, op, cap)
-        if r < 0:
-            _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
-        return r
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        if process:
+            ev = _every(drain_every)
+        self._mutable("ReorderQueues.process_burst")
+        bh.shape = bd.shape = bs.shape = bo.shape = NULL
+        pfo_bind(&bp, psns, "psns", _u32, 0)
+        try:
+            pfo_bind(&bh, handles, "handles", _u64, 0)
+            n = pfo_len(&bp)
+            if pfo_len(&bh) != n:
+                raise ValueError(f"psns and handles must have the same length, "
+                                 f"got {n} and {pfo_len(&bh)}")
+            if dropped is not None:
+                pfo_bind(&bd, _as_u8_flags(dropped), "dropped", _u8, 0)
+                pfo_check_len("dropped", pfo_len(&bd), n, n)
+            pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
+            if pfo_bound(&bs):
+                pfo_check_len("status_out", pfo_len(&bs), n, n)
+            if process:
+                pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+                cap = pfo_len(&bo)
+                op = <pfo_handle_t*>bo.buf
+                if not pfo_bound(&bs):
+                    _out_room("out", cap, n + <Py_ssize_t>pfo_rob_held(&self.rob),
+                              "len(psns) + held")
+            pfo_not_backwards("now_ns", t, self.rob.last_ns)
+            pfo_enter(&self.busy, self)
+            with nogil:
+                if process:
+                    r = pfo_rob_process(&self.rob, <const pfo_psn_t*>bp.buf,
+                                        <const pfo_handle_t*>bh.buf, n, t,
+                                        <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
+                                        <uint8_t*>bs.buf if pfo_bound(&bs) else NULL,
+                                        ev, op, cap)
+                else:
+                    r = pfo_rob_insert_burst(&self.rob, <const pfo_psn_t*>bp.buf,
+                                             <const pfo_handle_t*>bh.buf, n, t,
+                                             <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
+                                             <uint8_t*>bs.buf if pfo_bound(&bs) else NULL)
+            pfo_leave(&self.busy)
+            if r < 0:       # a PSN too wide (nothing changed): name the first
+                _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
+            return r
+        finally:
+            pfo_release(&bo)
+            pfo_release(&bs)
+            pfo_release(&bd)
+            pfo_release(&bh)
+            pfo_release(&bp)
 
     def insert_burst(self, psns, handles, now_ns, dropped=None, status_out=None):
         """Insert a burst of packets at ``now_ns``, exactly as :meth:`insert` one by one.
@@ -1054,33 +1066,33 @@ cdef class ReorderBuffer:
         Parameters
         ----------
         psns : numpy.ndarray
-            C-contiguous ``uint32`` PSNs, each in ``[0, 2**psn_bits)``.
+            1-D C-contiguous ``uint32`` PSNs, each in ``[0, 2**psn_bits)``.
         handles : numpy.ndarray
-            C-contiguous ``uint64`` handles, same length.
+            1-D C-contiguous ``uint64`` handles, same length.
         now_ns : int
             The time of the whole burst, ns.
         dropped : numpy.ndarray, optional
             ``bool`` or ``uint8`` drop flags, same length (nonzero: tombstone).
         status_out : numpy.ndarray, optional
-            ``uint8`` array of the same length for the statuses.
+            Writable ``uint8`` array of the same length for the statuses.
 
         Returns
         -------
         numpy.ndarray
-            ``uint8`` statuses (values of :class:`ReorderStatus`).
+            ``uint8`` statuses (values of :class:`ReorderStatus`): each
+            packet's outcome, so a packet refused ``FULL`` is never silent.
 
         Raises
         ------
         TypeError, ValueError
             Wrong dtype, shape or contiguity, a PSN out of range, or a bad or
             backwards ``now_ns``: nothing is inserted.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
-        cdef int64_t t = _check_time("now_ns", now_ns)
-        if status_out is None:
-            if not isinstance(psns, np.ndarray):
-                require_array("psns", psns, np.uint32)
-            status_out = _empty(psns.shape[0], np.uint8)
-        self._run_arrays(psns, handles, t, dropped, status_out, None, 0)
+        if status_out is None and isinstance(psns, _ndarray) and psns.ndim == 1:
+            status_out = _empty(psns.shape[0], _u8)
+        self._burst(psns, handles, now_ns, dropped, status_out, None, 0, False)
         return status_out
 
     def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None,
@@ -1091,17 +1103,23 @@ cdef class ReorderBuffer:
         :meth:`drain_into`.  With ``drain_every=k`` it drains after every
         ``k`` packets too, like a dataplane polling loop over bursts of
         ``k``: one call can then process millions of packets (a window
-        advances only as far as the data does).  It runs without the GIL and,
-        with preallocated arrays, creates no Python object per packet.
+        advances only as far as the data does).  A packet whose insert would
+        be ``FULL`` (the window must pass more held packets than the ready
+        queue takes) is preceded by an extra drain into ``out``, so it is
+        taken whenever ``out`` has room.  It runs without the GIL and, with
+        preallocated arrays, creates no Python object per packet.
 
         Parameters
         ----------
         psns, handles, now_ns, dropped, status_out
             As for :meth:`insert_burst`.
         out : numpy.ndarray
-            C-contiguous ``uint64`` for the released handles.  If it is too
-            short, nothing is lost: the rest stays held for the next drain
-            (``len(psns) + held`` always suffices).
+            1-D C-contiguous writable ``uint64`` for the released handles.
+            Without ``status_out`` it must hold ``len(psns) + held``: then
+            every packet is taken.  With ``status_out`` any length is
+            accepted: what does not fit stays held for the next drain, and a
+            packet that could not be made room for is refused with status
+            ``FULL`` (not held; the caller still owns it).
         drain_every : int, default 0
             Drain after every ``drain_every`` packets (0: only at the end).
 
@@ -1115,41 +1133,11 @@ cdef class ReorderBuffer:
         TypeError, ValueError
             As :meth:`insert_burst`, or a bad ``out`` or ``drain_every``:
             nothing changes.
+        RuntimeError
+            A burst on this buffer is running in another thread.
         """
-        cdef Py_buffer bp, bh, bo
-        cdef Py_ssize_t r, ev
-        cdef int64_t t
-        if (dropped is None and status_out is None and type(now_ns) is int
-                and type(drain_every) is int and 0 <= now_ns <= _NS_MAX and drain_every >= 0
-                and now_ns >= self.rob.last_ns):
-            # fast path: three buffer requests instead of the full validation
-            t = now_ns
-            ev = drain_every if drain_every < n_max_every else 0
-            if _fast_buf(psns, &bp, 4, b"IL", False):
-                if _fast_buf(handles, &bh, 8, b"LQ", False):
-                    if _fast_buf(out, &bo, 8, b"LQ", True):
-                        r = -2
-                        if bp.shape[0] == bh.shape[0]:
-                            with nogil:
-                                r = pfo_rob_process(&self.rob, <const pfo_psn_t*>bp.buf,
-                                                    <const pfo_handle_t*>bh.buf, bp.shape[0], t,
-                                                    NULL, NULL, ev,
-                                                    <pfo_handle_t*>bo.buf, bo.shape[0])
-                        PyBuffer_Release(&bo)
-                        PyBuffer_Release(&bh)
-                        PyBuffer_Release(&bp)
-                        if r >= 0:
-                            return r
-                        # r == -2 (lengths) or -1 (a PSN too wide): the slow path says which
-                    else:
-                        PyBuffer_Release(&bh)
-                        PyBuffer_Release(&bp)
-                else:
-                    PyBuffer_Release(&bp)
-        t = _check_time("now_ns", now_ns)
-        require_array("out", out, np.uint64)
-        every = require_int("drain_every", drain_every, 0)
-        return self._run_arrays(psns, handles, t, dropped, status_out, out, every)
+        return self._burst(psns, handles, now_ns, dropped, status_out, out, drain_every, True)
+
 
 
 # ---------------------------------------------------------------------------
@@ -1176,9 +1164,16 @@ cdef class ReorderQueues:
     -----
     A drain visits the queues inserted into since their last drain; the
     other queues that hold packets are scanned only when the earliest of their
-    timeout deadlines has come, so idle queues cost nothing.  Memory: ``n_queues * 32 * window`` bytes.
-    :attr:`buffers` gives each queue's :class:`ReorderBuffer` for
-    inspection; inserting into one directly bypasses the active set.
+    timeout deadlines has come, so idle queues cost nothing.  Memory:
+    ``n_queues * 32 * window`` bytes.  One clock: a time earlier than one
+    already seen on any queue is refused (:attr:`last_ns`).
+
+    :attr:`buffers` gives each queue's :class:`ReorderBuffer` for inspection
+    (a tuple of read-only parts): their properties and ``stats`` can be read,
+    but their ``insert``, ``drain``, ``flush`` and bursts raise
+    ``ValueError``, so no packet can be held behind the queues' bookkeeping.
+    One thread at a time: a call while a burst runs without the GIL in
+    another thread raises ``RuntimeError``.
 
     Examples
     --------
@@ -1198,7 +1193,8 @@ cdef class ReorderQueues:
 
     def __cinit__(self, n_queues, window, timeout_ns, psn_bits=32, first_psn=0):
         n = require_int("n_queues", n_queues, 1, 0xFFFF)
-        buffers = [ReorderBuffer(window, timeout_ns, psn_bits, first_psn) for _ in range(n)]
+        buffers = tuple([ReorderBuffer(window, timeout_ns, psn_bits, first_psn)
+                         for _ in range(n)])
         self.q.robs = <pfo_rob_t**>calloc(n, sizeof(pfo_rob_t*))
         self.q.active = <uint32_t*>calloc(n, sizeof(uint32_t))
         self.q.pos = <uint32_t*>calloc(n, sizeof(uint32_t))
@@ -1211,12 +1207,16 @@ cdef class ReorderQueues:
                 or self.q.is_touched is NULL or self.q.deadline is NULL):
             raise MemoryError(f"cannot allocate {n} reorder queues")
         self.q.min_deadline = PFO_NS_NEVER
+        self.q.last_ns = 0
         cdef Py_ssize_t i
+        cdef ReorderBuffer b
         for i in range(n):
-            self.q.robs[i] = &(<ReorderBuffer>buffers[i]).rob
+            b = <ReorderBuffer>buffers[i]
+            b._owner = self             # a read-only part from now on
+            self.q.robs[i] = &b.rob
+        self.buffers = buffers          # a tuple: the robs pointers stay valid
         self.q.n_queues = n
         self.n_queues = n
-        self.buffers = buffers
 
     def __dealloc__(self):
         free(self.q.robs)
@@ -1232,9 +1232,17 @@ cdef class ReorderQueues:
         return (f"ReorderQueues(n_queues={self.n_queues}, window={b.window}, "
                 f"timeout_ns={b.timeout_ns}, psn_bits={b.psn_bits}, first_psn={b.first_psn})")
 
+    cdef int _mutable(self, str use) except -1:
+        # RuntimeError while a burst runs; ValueError for a part of a MetadataCache
+        if self._owner is not None:
+            pfo_raise_part(self, self._owner, use)
+        pfo_guard(self.busy, self)
+        return 0
+
     @property
     def held(self):
         """Packets held over all queues."""
+        pfo_guard(self.busy, self)
         cdef uint64_t h = 0
         cdef uint32_t i
         for i in range(self.q.n_active):
@@ -1244,7 +1252,14 @@ cdef class ReorderQueues:
     @property
     def n_active(self):
         """Queues in the active set (those that may hold packets)."""
+        pfo_guard(self.busy, self)
         return self.q.n_active
+
+    @property
+    def last_ns(self):
+        """The latest time seen by any queue (one clock); earlier times are refused."""
+        pfo_guard(self.busy, self)
+        return self.q.last_ns
 
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil:
@@ -1266,43 +1281,59 @@ cdef class ReorderQueues:
     @property
     def next_deadline(self):
         """Earliest :attr:`ReorderBuffer.next_deadline` over the queues, or ``None``."""
+        pfo_guard(self.busy, self)
         cdef pfo_ns_t best = self.c_next_deadline()
         return None if best == PFO_NS_NEVER else best
 
     @property
     def stats(self):
         """:class:`ReorderStats` summed over the queues."""
-        tot = [0] * len(ReorderStats._fields)
-        for b in self.buffers:
-            for i, v in enumerate(b.stats):
-                tot[i] += v
-        return ReorderStats(*tot)
+        pfo_guard(self.busy, self)
+        cdef uint64_t tot[10]
+        cdef uint32_t i
+        cdef pfo_rob_t* r
+        memset(tot, 0, sizeof(tot))
+        for i in range(self.q.n_queues):
+            r = self.q.robs[i]
+            tot[0] += r.st.inserted
+            tot[1] += r.st.released
+            tot[2] += r.st.dropped
+            tot[3] += r.st.late
+            tot[4] += r.st.duplicates
+            tot[5] += r.st.skipped
+            tot[6] += r.st.timeouts
+            tot[7] += r.st.full
+            tot[8] += pfo_rob_held(r)
+            tot[9] += max(pfo_rob_held(r), r.st.peak_held)
+        return ReorderStats(*[tot[i] for i in range(10)])
 
     def insert(self, queue, psn, handle, now_ns, dropped=False):
         """Insert one packet into queue ``queue``; as :meth:`ReorderBuffer.insert`.
+
+        One clock for every queue: ``now_ns`` must not be earlier than a time
+        already seen on any queue (:attr:`last_ns`).
 
         Raises
         ------
         TypeError, ValueError
             As :meth:`ReorderBuffer.insert`, or ``queue`` outside
-            ``[0, n_queues)``.
+            ``[0, n_queues)``.  Nothing changes.
+        RuntimeError
+            A burst on these queues is running in another thread.
         """
-        qid = require_int("queue", queue, 0, self.q.n_queues - 1)
-        st = (<ReorderBuffer>self.buffers[qid]).insert(psn, handle, now_ns, dropped)
-        if st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED:
-            pfo_robq_touch(&self.q, qid)
-        return st
+        self._mutable("MetadataCache.receive")
+        return self._insert(queue, psn, handle, now_ns, dropped)
 
-    cdef _check_drain_time(self, int64_t t):
-        cdef uint32_t i
-        cdef pfo_ns_t last = 0
-        if _robq_time_ok(&self.q, t):
-            return
-        for i in range(self.q.n_active):
-            last = max(last, self.q.robs[self.q.active[i]].last_ns)
-        for i in range(self.q.n_touched):
-            last = max(last, self.q.robs[self.q.touched[i]].last_ns)
-        _time_error("now_ns", t, last)
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped):
+        pfo_guard(self.busy, self)
+        cdef bint d = False if dropped is False else _as_flag("dropped", dropped)
+        cdef uint32_t qid = <uint32_t>pfo_uint("queue", queue, 0, self.q.n_queues - 1)
+        cdef pfo_rob_t* r = self.q.robs[qid]
+        cdef pfo_psn_t p = <pfo_psn_t>pfo_uint("psn", psn, 0, r.psn_mask)
+        cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", t, self.q.last_ns)
+        return _STATUS[pfo_robq_insert(&self.q, qid, p, h, t, d)]
 
     def drain_into(self, now_ns, out, out_queue=None):
         """Drain every queue with something due at ``now_ns`` into ``out``.
@@ -1310,52 +1341,88 @@ cdef class ReorderQueues:
         Parameters
         ----------
         now_ns : int
-            The current time, ns.
+            The current time, ns; not earlier than :attr:`last_ns`.
         out : numpy.ndarray
-            C-contiguous ``uint64``.  If it is too short, nothing is lost:
-            the rest stays held for the next call.
+            1-D C-contiguous writable ``uint64``.  If it is too short,
+            nothing is lost: the rest stays held for the next call.
         out_queue : numpy.ndarray, optional
-            C-contiguous ``int32`` of the same length: the queue of each handle.
+            1-D C-contiguous writable ``int32`` of the same length: the queue
+            of each handle.
 
         Returns
         -------
         int
             Handles written to ``out[:n]``: per queue in PSN order, queue
             after queue.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad ``now_ns`` (or one earlier than :attr:`last_ns`), ``out``
+            or ``out_queue``.  Nothing changes.
+        RuntimeError
+            A burst on these queues is running in another thread.
         """
-        cdef int64_t t = _check_time("now_ns", now_ns)
-        require_array("out", out, np.uint64)
-        if out_queue is not None:
-            require_array("out_queue", out_queue, np.int32)
-            if out_queue.shape[0] != out.shape[0]:
-                raise ValueError(f"out_queue must have length {out.shape[0]}, "
-                                 f"got {out_queue.shape[0]}")
-        self._check_drain_time(t)
-        cdef pfo_handle_t[::1] o = out
-        cdef int32_t[::1] oq
-        cdef int32_t* oqp = NULL
-        cdef Py_ssize_t cap = o.shape[0], n
-        cdef pfo_handle_t dummy
-        if out_queue is not None and cap:
-            oq = out_queue
-            oqp = &oq[0]
-        with nogil:
-            n = pfo_robq_drain(&self.q, t, &o[0] if cap else &dummy, oqp, cap)
+        self._mutable("MetadataCache.drain")
+        return self._drain_into(now_ns, out, out_queue)
+
+    cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1:
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        cdef Py_buffer bo, bq
+        cdef Py_ssize_t n
+        bq.shape = NULL
+        pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+        try:
+            pfo_bind(&bq, out_queue, "out_queue", _i32, PFO_WRITABLE | PFO_OPTIONAL)
+            if pfo_bound(&bq):
+                pfo_check_len("out_queue", pfo_len(&bq), pfo_len(&bo), pfo_len(&bo))
+            pfo_not_backwards("now_ns", t, self.q.last_ns)
+            pfo_enter(&self.busy, self)
+            with nogil:
+                n = pfo_robq_drain(&self.q, t, <pfo_handle_t*>bo.buf, <int32_t*>bq.buf,
+                                   pfo_len(&bo))
+            pfo_leave(&self.busy)
+        finally:
+            pfo_release(&bq)
+            pfo_release(&bo)
         return n
 
     def drain(self, now_ns):
-        """Drain at ``now_ns``; returns ``(handles uint64, queues int32)`` arrays."""
+        """Drain at ``now_ns``; returns ``(handles uint64, queues int32)`` arrays.
+
+        Raises as :meth:`drain_into`.
+        """
+        self._mutable("MetadataCache.drain")
+        return self._drain(now_ns)
+
+    cdef tuple _drain(self, now_ns):
+        pfo_guard(self.busy, self)
+        pfo_time("now_ns", now_ns)          # a bad time before the allocation
         cap = self.held
-        out = np.empty(cap, np.uint64)
-        oq = np.empty(cap, np.int32)
-        n = self.drain_into(now_ns, out, oq)
+        out = _empty(cap, _u64)
+        oq = _empty(cap, _i32)
+        n = self._drain_into(now_ns, out, oq)
         return out[:n], oq[:n]
 
     def flush(self):
-        """Release everything held in every queue; returns ``(handles, queues)``."""
+        """Release everything held in every queue; returns ``(handles, queues)``.
+
+        Raises
+        ------
+        ValueError
+            These queues are a part of a :class:`MetadataCache`.
+        RuntimeError
+            A burst on these queues is running in another thread.
+        """
+        self._mutable("MetadataCache.flush")
+        return self._flush()
+
+    cdef tuple _flush(self):
+        pfo_guard(self.busy, self)
         hs, qs = [], []
-        for i, b in enumerate(self.buffers):
-            h = (<ReorderBuffer>b).flush()
+        cdef uint32_t i
+        for i in range(self.q.n_queues):
+            h = _release_array(self.q.robs[i], 0, True)
             hs.append(h)
             qs.append(np.full(len(h), i, np.int32))
             self.q.is_active[i] = 0
@@ -1372,18 +1439,22 @@ cdef class ReorderQueues:
         Parameters
         ----------
         meta : numpy.ndarray
-            C-contiguous :data:`~paraflowo.META_DTYPE` records.
+            1-D C-contiguous :data:`~paraflowo.META_DTYPE` records.
         now_ns : int
-            The time of the burst, ns.
+            The time of the burst, ns; not earlier than :attr:`last_ns`.
         out : numpy.ndarray
-            C-contiguous ``uint64``, at least ``len(meta)`` long.  Untagged
-            records are written first, in arrival order; then each due queue's
-            released handles, in PSN order.  What does not fit stays held.
+            1-D C-contiguous writable ``uint64``, at least ``len(meta)``
+            long, and ``len(meta) + held`` without ``status_out`` (then every
+            record is taken).  Untagged records are written first, in arrival
+            order; then each due queue's released handles, in PSN order.
+            What does not fit stays held; a record that could not be made
+            room for is refused ``FULL`` (reported in ``status_out``).
         out_queue : numpy.ndarray, optional
-            ``int32``, same length as ``out``: the queue of each output
-            (``-1`` for a pass-through).
+            Writable ``int32``, same length as ``out``: the queue of each
+            output (``-1`` for a pass-through).
         status_out : numpy.ndarray, optional
-            ``uint8``, ``len(meta)``: each record's :class:`ReorderStatus`.
+            Writable ``uint8``, ``len(meta)``: each record's
+            :class:`ReorderStatus`.
         drain_every : int, default 0
             Also drain after every ``drain_every`` records (0: only at the
             end), as :meth:`ReorderBuffer.process_burst`.
@@ -1398,73 +1469,51 @@ cdef class ReorderQueues:
         TypeError, ValueError
             Wrong dtypes, lengths or contiguity, a tagged record's queue or
             PSN out of range, or a backwards time: nothing changes.
+        RuntimeError
+            A burst on these queues is running in another thread.
         """
-        cdef Py_buffer bm, bo, bq
-        cdef Py_ssize_t k, ev
-        cdef int64_t t
-        if (status_out is None and type(now_ns) is int and type(drain_every) is int
-                and 0 <= now_ns <= _NS_MAX and drain_every >= 0 and type(meta) is _ndarray
-                and meta.dtype is META_DTYPE):
-            # fast path: buffer requests instead of the full validation
-            t = now_ns
-            ev = drain_every if drain_every < n_max_every else 0
-            k = -2
-            if _fast_records(meta, &bm, sizeof(pfo_meta_t)):
-                if _fast_buf(out, &bo, 8, b"LQ", True):
-                    if out_queue is None or _fast_buf(out_queue, &bq, 4, b"i", True):
-                        if bo.shape[0] >= bm.shape[0] and (
-                                out_queue is None or bq.shape[0] == bo.shape[0]):
-                            with nogil:
-                                k = pfo_robq_process(
-                                    &self.q, <const pfo_meta_t*>bm.buf, bm.shape[0], t,
-                                    <pfo_handle_t*>bo.buf,
-                                    NULL if out_queue is None else <int32_t*>bq.buf,
-                                    bo.shape[0], NULL, ev)
-                        if out_queue is not None:
-                            PyBuffer_Release(&bq)
-                    PyBuffer_Release(&bo)
-                PyBuffer_Release(&bm)
-            if k >= 0:
-                return k
-            # anything else: the slow path validates and says what is wrong
-        t = _check_time("now_ns", now_ns)
-        cdef Py_ssize_t every = require_int("drain_every", drain_every, 0)
-        require_array("meta", meta, META_DTYPE)
-        require_array("out", out, np.uint64)
-        cdef Py_ssize_t n = meta.shape[0]
-        if out.shape[0] < n:
-            raise ValueError(f"out must be at least len(meta) = {n} long, got {out.shape[0]}")
-        if out_queue is not None:
-            require_array("out_queue", out_queue, np.int32)
-            if out_queue.shape[0] != out.shape[0]:
-                raise ValueError(f"out_queue must have length {out.shape[0]}, "
-                                 f"got {out_queue.shape[0]}")
-        if status_out is not None:
-            status_out = _statuses(status_out, n)
-        cdef const uint8_t[::1] raw = meta.view(np.uint8)
-        cdef pfo_handle_t[::1] o = out
-        cdef int32_t[::1] oq
-        cdef int32_t* oqp = NULL
-        cdef uint8_t[::1] sv
-        cdef uint8_t* sp = NULL
-        cdef Py_ssize_t cap = o.shape[0]
-        if cap == 0:
-            self._check_drain_time(t)
-            return 0
-        if out_queue is not None:
-            oq = out_queue
-            oqp = &oq[0]
-        if status_out is not None and n:
-            sv = status_out
-            sp = &sv[0]
-        with nogil:
-            k = pfo_robq_process(&self.q, <const pfo_meta_t*>&raw[0] if n else NULL, n, t,
-                                 &o[0], oqp, cap, sp, every)
-        if k < 0:
-            self._explain(meta, t)
-        return k
+        cdef Py_buffer bm, bo, bq, bs
+        cdef Py_ssize_t n, k, cap, need
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        cdef Py_ssize_t every = _every(drain_every)
+        cdef uint64_t bound
+        self._mutable("MetadataCache.receive")
+        bo.shape = bq.shape = bs.shape = NULL
+        pfo_bind(&bm, meta, "meta", META_DTYPE, 0)
+        try:
+            n = pfo_len(&bm)
+            pfo_bind(&bo, out, "out", _u64, PFO_WRITABLE)
+            cap = pfo_len(&bo)
+            pfo_bind(&bq, out_queue, "out_queue", _i32, PFO_WRITABLE | PFO_OPTIONAL)
+            if pfo_bound(&bq):
+                pfo_check_len("out_queue", pfo_len(&bq), cap, cap)
+            pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
+            if pfo_bound(&bs):
+                pfo_check_len("status_out", pfo_len(&bs), n, n)
+                _out_room("out", cap, n, "len(meta)")
+            else:
+                # held <= n_active * window: the exact sum only when that bound is short
+                bound = <uint64_t>self.q.n_active * (self.q.robs[0].window + 0u)
+                if <uint64_t>cap < <uint64_t>n + bound:
+                    _out_room("out", cap, n + <Py_ssize_t>self.held, "len(meta) + held")
+            pfo_not_backwards("now_ns", t, self.q.last_ns)
+            pfo_enter(&self.busy, self)
+            with nogil:
+                k = pfo_robq_process(&self.q, <const pfo_meta_t*>bm.buf, n, t,
+                                     <pfo_handle_t*>bo.buf, <int32_t*>bq.buf, cap,
+                                     <uint8_t*>bs.buf, every)
+            pfo_leave(&self.busy)
+            if k < 0:
+                self._explain(meta)
+            return k
+        finally:
+            pfo_release(&bs)
+            pfo_release(&bq)
+            pfo_release(&bo)
+            pfo_release(&bm)
 
-    def _explain(self, meta, int64_t t):
+    def _explain(self, meta):
+        # pfo_robq_process refused the burst (nothing changed): name the record
         tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
         qs = meta["queue"]
         bad = np.flatnonzero(tagged & (qs >= self.n_queues))
@@ -1477,7 +1526,4 @@ cdef class ReorderQueues:
             if meta["psn"][i] > b.rob.psn_mask:
                 raise ValueError(f"meta['psn'] must be in [0, 2**{b.psn_bits} - 1], "
                                  f"got {int(meta['psn'][i])} at index {i}")
-            if t < b.rob.last_ns:
-                _time_error("now_ns", t, b.rob.last_ns)
-        self._check_drain_time(t)
         raise AssertionError("unreachable: process failed without a bad input")

@@ -1,0 +1,2 @@
+# The boundary module has no Python API: its functions are cimported by the
+# other extension modules (see _boundary.pxd).
