@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from paraflowo._checks import require_int
 from paraflowo._core.breakup import Breakup
 from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
@@ -181,6 +182,18 @@ def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> floa
     return time.thread_time() - t0
 
 
+def _check_simulate_args(scenario, policies, progress, workers) -> None:
+    """The argument kinds of :func:`simulate` (the house messages of ``_checks``)."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    if isinstance(policies, (str, bytes)) or not hasattr(policies, "__iter__"):
+        raise TypeError(f"policies must be a sequence of policy names, got {policies!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable or None, got {progress!r}")
+    if workers is not None:
+        require_int("workers", workers, 1)
+
+
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
              trace=None, progress: Callable[[int, int], None] | None = None,
              workers: int | None = None) -> SimulationResult:
@@ -207,8 +220,12 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
 
     Raises
     ------
+    TypeError
+        ``scenario`` not a :class:`Scenario`, ``policies`` a single string,
+        ``progress`` not callable, ``workers`` not an integer.
     ValueError
-        An unknown or unavailable policy, or an empty policy list.
+        An unknown or unavailable policy, an empty policy list, or
+        ``workers < 1``.
 
     Examples
     --------
@@ -218,6 +235,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     >>> r.policies["rss"]["drops"], r.policies["spray"]["out_of_order"] > 0
     (0, True)
     """
+    _check_simulate_args(scenario, policies, progress, workers)
     policies = list(policies)
     if not policies:
         raise ValueError("policies must name at least one policy, got none")
