@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "IndexRangeError",
     "require_int",
     "require_pow2",
     "require_array",
@@ -22,6 +23,12 @@ __all__ = [
     "require_positive",
     "require_same_length",
 ]
+
+
+class IndexRangeError(ValueError, IndexError):
+    """An index out of range: a :class:`ValueError` (the exception contract:
+    a wrong value) that is also an :class:`IndexError`, so ``obj[i]`` keeps
+    the sequence protocol (as numpy's ``AxisError``)."""
 
 
 def require_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:

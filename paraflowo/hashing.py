@@ -71,6 +71,25 @@ _RSS_LEN = {  # (dtype, with ports) -> bytes of RSS input
 }
 
 
+def _ints(name: str, values: Any, hi: int) -> np.ndarray:
+    # an integer scalar or sequence, each in [0, hi], as a numpy array
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O" and all(type(v) is int for v in arr.ravel().tolist()):
+        bad = next(v for v in arr.ravel().tolist() if not 0 <= v <= hi)   # beyond int64
+        raise ValueError(f"{name} must be in [0, {hi}], got {bad}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > hi):
+        raise ValueError(f"{name} must be in [0, {hi}], got {arr[(arr < 0) | (arr > hi)].flat[0]}")
+    return arr
+
+
+def _sequence(name: str, value: Any) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a sequence of addresses, got {type(value).__name__}")
+    return value
+
+
 def _address(name: str, value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return value
@@ -170,6 +189,7 @@ def make_tuples(
     >>> [hex(h) for h in rss_hash_batch(t)]
     ['0x51ccc178']
     """
+    src, dst = _sequence("src", src), _sequence("dst", dst)
     if len(src) != len(dst):
         raise ValueError(f"src and dst must have the same length, got {len(src)} and {len(dst)}")
     srcs = [_address(f"src[{i}]", a) for i, a in enumerate(src)]
@@ -188,11 +208,9 @@ def make_tuples(
         out["dst_ip"] = np.frombuffer(b"".join(a.packed for a in dsts), np.uint8).reshape(n, 16)
     for name, values, hi in (("src_port", src_port, 0xFFFF), ("dst_port", dst_port, 0xFFFF),
                              ("proto", proto, 0xFF)):
-        arr = np.asarray(values)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() > hi):
-            raise ValueError(f"{name} must be in [0, {hi}], got {arr[(arr < 0) | (arr > hi)].flat[0]}")
+        arr = _ints(name, values, hi)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+            raise ValueError(f"{name} must be one integer or {n} of them, got shape {arr.shape}")
         out[name] = arr
     return out
 
@@ -209,7 +227,8 @@ def rss_hash_batch(
         1-D C-contiguous array of :data:`IPV4_TUPLE_DTYPE` or
         :data:`IPV6_TUPLE_DTYPE`.
     ports : bool, default True
-        Include the L4 ports (4-tuple hash) or hash the addresses only.
+        Include the L4 ports (4-tuple hash) or hash the addresses only
+        (``bool`` or ``numpy.bool_``).
     key : bytes, default RSS_DEFAULT_KEY
     out : numpy.ndarray, optional
         ``uint32`` output of the same length.
@@ -222,10 +241,13 @@ def rss_hash_batch(
     Raises
     ------
     TypeError
-        Not an array of one of the two tuple dtypes.
+        Not an array of one of the two tuple dtypes, ``ports`` not a bool,
+        or a bad ``key`` or ``out``.
     ValueError
-        Not 1-D and C-contiguous.
+        Not 1-D and C-contiguous, or ``out`` of the wrong length.
     """
+    if not isinstance(ports, (bool, np.bool_)):
+        raise TypeError(f"ports must be a bool, got {ports!r}")
     if not isinstance(tuples, np.ndarray):
         raise TypeError(f"tuples must be a numpy.ndarray, got {type(tuples).__name__}")
     length = _RSS_LEN.get((tuples.dtype, bool(ports)))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paraflowo._checks import require_number, require_positive
+from paraflowo._checks import require_int, require_number, require_positive
 from paraflowo.metadata import META_SIZE
 
 __all__ = ["ReorderMemory", "reorder_memory", "PAPER_META_BYTES"]
@@ -56,7 +56,8 @@ def reorder_memory(
     Parameters
     ----------
     window : int
-        ``N``, the out-of-order window in packets (> 0).
+        ``N``, the out-of-order window in packets, an integer in
+        ``[1, 2**53]`` (numpy integers accepted; not a float, not a bool).
     ooo_rate : float
         ``p_oo``, the average fraction of packets out of order, in [0, 1].
     packet_bytes : float
@@ -72,9 +73,10 @@ def reorder_memory(
     Raises
     ------
     TypeError
-        A non-numeric argument.
+        A non-numeric argument, or a ``window`` that is not an integer.
     ValueError
-        A size that is not positive and finite, or ``ooo_rate`` outside [0, 1].
+        A size that is not positive and finite, a ``window`` out of range, or
+        ``ooo_rate`` outside [0, 1].
 
     Examples
     --------
@@ -85,7 +87,7 @@ def reorder_memory(
     >>> round(100 * reorder_memory(256, 0.10, 1500, meta_bytes=64).saving, 2)
     95.73
     """
-    n = require_positive("window", window)
+    n = require_int("window", window, 1, 1 << 53)
     p = require_positive("packet_bytes", packet_bytes)
     m = require_positive("meta_bytes", meta_bytes)
     rate = require_number("ooo_rate", ooo_rate)

@@ -54,6 +54,15 @@ META_SIZE = META_DTYPE.itemsize
 def empty_meta(n: int) -> np.ndarray:
     """Return ``n`` zeroed metadata records (a C-contiguous ``META_DTYPE`` array).
 
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer (``bool`` included).
+    ValueError
+        ``n`` is negative.
+    MemoryError
+        ``n * META_SIZE`` bytes cannot be allocated.
+
     Examples
     --------
     >>> from paraflowo import empty_meta, META_SIZE

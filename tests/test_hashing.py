@@ -205,3 +205,127 @@ def test_bad_reta_writes_leave_the_table_unchanged():
     with pytest.raises(ValueError, match="out must have length 3, got 2"):
         reta.queue_batch(np.zeros(3, np.uint32), out=np.zeros(2, np.uint16))
     assert reta.entries_array().tolist() == before
+
+
+# -- hardening: the exception contract, construction, the thread contract -----------
+
+def test_toeplitz_refuses_non_bytes():
+    from paraflowo import toeplitz
+    for bad in (None, "abc", 12, memoryview(b"abcdefgh")[::2], [1, 2]):
+        with pytest.raises(TypeError, match="^data must be a contiguous bytes-like object, got "):
+            toeplitz(bad)
+    assert toeplitz(bytearray(8)) == toeplitz(bytes(8)) == toeplitz(memoryview(bytes(8)))
+    assert toeplitz(b"") == 0
+    with pytest.raises(ValueError, match="^data must be at most 36 bytes"):
+        toeplitz(bytes(37))
+    k = bytes(range(40))
+    assert toeplitz(bytes(8), key=bytearray(k)) == toeplitz(bytes(8), key=k)
+    with pytest.raises(TypeError, match="^key must be bytes, got NoneType$"):
+        toeplitz(bytes(8), key=None)
+
+
+def test_hash_records_and_batch_errors():
+    from paraflowo import ToeplitzHasher
+    h = ToeplitzHasher()
+    rec = np.zeros(3, dtype=[("a", ">u4"), ("b", ">u4")])
+    with pytest.raises(ValueError, match=r"^length must be in \[0, 8\], got 1180591620717411303424$"):
+        h.hash_records(rec, 2**70)
+    with pytest.raises(TypeError, match="^length must be an integer, got True$"):
+        h.hash_records(rec, True)
+    ro = np.zeros(3, np.uint32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^out must be writable, got a read-only array$"):
+        h.hash_records(rec, 8, out=ro)
+    with pytest.raises(ValueError, match="^out must have length 3, got 2$"):
+        h.hash_batch(np.zeros((3, 8), np.uint8), out=np.zeros(2, np.uint32))
+    with pytest.raises(ValueError, match=r"^data must be 2-dimensional, got shape \(\)$"):
+        h.hash_batch(np.zeros((), np.uint8))
+    assert h.hash_records(rec[:0], 8).shape == (0,)
+    assert h.hash_batch(np.zeros((2, 0), np.uint8)).tolist() == [0, 0]
+
+
+def test_reta_index_errors_are_value_and_index_errors():
+    from paraflowo import IndirectionTable
+    from paraflowo._checks import IndexRangeError
+    t = IndirectionTable(4, 8)
+    for bad in (8, -1, 2**70):
+        with pytest.raises(IndexRangeError, match=r"^index must be in \[0, 7\], got "):
+            t[bad]
+        with pytest.raises(ValueError):
+            t[bad] = 1
+        with pytest.raises(IndexError):
+            t[bad]
+    with pytest.raises(ValueError, match=r"^queue must be in \[0, 3\], got 4$"):
+        t[0] = 4
+    with pytest.raises(ValueError, match=r"^entries must be in \[0, 3\], got 1180591620717411303424$"):
+        t.set_entries([2**70] * 8)
+    with pytest.raises(ValueError, match=r"^hash must be in \[0, 2\*\*32 - 1\], got 4294967296$"):
+        t.queue(2**32)
+    assert list(t) == [0, 1, 2, 3, 0, 1, 2, 3]       # iteration stops at the IndexError
+    assert t.entries_array().tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+
+
+def test_hashing_types_are_safe_without_init():
+    from paraflowo import IndirectionTable, ToeplitzHasher
+    assert ToeplitzHasher.__new__(ToeplitzHasher).hash(bytes(8)) == ToeplitzHasher().hash(bytes(8))
+    with pytest.raises(TypeError):
+        IndirectionTable.__new__(IndirectionTable)
+
+    class Reta(IndirectionTable):
+        def __init__(self, n):          # skips super().__init__: __cinit__ still ran
+            pass
+
+    class Hasher(ToeplitzHasher):
+        def __init__(self):
+            pass
+
+    assert Reta(4).queue(5) == 1 and len(Reta(4)) == 128
+    assert Hasher().hash(bytes(8)) == ToeplitzHasher().hash(bytes(8))
+
+
+def test_reta_refuses_calls_during_queue_batch():
+    from paraflowo import IndirectionTable
+    from threadutil import while_busy
+    n = 1 << 20
+    for _ in range(6):
+        t = IndirectionTable(4, 128)
+        hashes = np.arange(n, dtype=np.uint32)
+        done = {}
+        probes = {
+            "getitem": lambda: t[0],
+            "setitem": lambda: t.__setitem__(0, 1),
+            "set_entries": lambda: t.set_entries(np.zeros(128, np.uint16)),
+            "reset": lambda: t.reset(),
+            "queue": lambda: t.queue(5),
+            "entries_array": lambda: t.entries_array(),
+        }
+        e = np.empty(0, np.uint32)
+        outcomes = while_busy(lambda: done.update(q=t.queue_batch(hashes)),
+                              lambda: t.queue_batch(e), probes)
+        if outcomes is not None:
+            break
+        n *= 2
+    else:
+        pytest.fail("queue_batch was never seen running")
+    for name, got in outcomes.items():
+        assert isinstance(got, RuntimeError), name
+        assert str(got) == ("IndirectionTable is in use by another thread (a burst is running "
+                            "without the GIL); give each thread its own IndirectionTable")
+    assert (done["q"] == hashes % 4).all()
+
+
+def test_python_helpers_exception_contract():
+    from paraflowo import make_tuples, rss_hash_batch
+    t = make_tuples(["1.2.3.4"], ["5.6.7.8"], [1], [2])
+    for bad in ("no", 1, None):
+        with pytest.raises(TypeError, match="^ports must be a bool, got "):
+            rss_hash_batch(t, ports=bad)
+    assert rss_hash_batch(t, ports=np.bool_(False)).tolist() == rss_hash_batch(t, False).tolist()
+    with pytest.raises(TypeError, match="^src must be a sequence of addresses, got int$"):
+        make_tuples(5, ["1.2.3.4"])
+    with pytest.raises(ValueError, match=r"^src_port must be in \[0, 65535\], got 1180591620717411303424$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], [2**70], [1])
+    with pytest.raises(ValueError, match=r"^proto must be one integer or 1 of them, got shape \(2,\)$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], 1, 2, [6, 17])
+    with pytest.raises(TypeError, match="^dst_port must be integers, got dtype bool$"):
+        make_tuples(["1.2.3.4"], ["5.6.7.8"], 1, True)

@@ -1,5 +1,7 @@
 """Eq. 3: the paper's worked examples and the documented errors."""
 
+import re
+import numpy as np
 import pytest
 
 from paraflowo import META_SIZE, reorder_memory
@@ -35,16 +37,32 @@ def test_zero_rate_holds_nothing():
 @pytest.mark.parametrize(
     "kwargs, exc, fragment",
     [
-        (dict(window=0, ooo_rate=0.1, packet_bytes=500), ValueError, "window must be > 0, got 0"),
+        (dict(window=0, ooo_rate=0.1, packet_bytes=500), ValueError, "window must be in [1, 2**53], got 0"),
         (dict(window=256, ooo_rate=1.5, packet_bytes=500), ValueError, "ooo_rate must be in [0, 1], got 1.5"),
         (dict(window=256, ooo_rate=-0.1, packet_bytes=500), ValueError, "got -0.1"),
         (dict(window=256, ooo_rate=0.1, packet_bytes=-1), ValueError, "packet_bytes must be > 0, got -1"),
         (dict(window=256, ooo_rate=0.1, packet_bytes=500, meta_bytes=0), ValueError, "meta_bytes must be > 0"),
         (dict(window=256, ooo_rate=float("nan"), packet_bytes=500), ValueError, "ooo_rate must be finite"),
-        (dict(window="256", ooo_rate=0.1, packet_bytes=500), TypeError, "window must be a number, got '256'"),
+        (dict(window="256", ooo_rate=0.1, packet_bytes=500), TypeError, "window must be an integer, got '256'"),
     ],
 )
 def test_bad_input(kwargs, exc, fragment):
     with pytest.raises(exc) as info:
         reorder_memory(**kwargs)
     assert fragment in str(info.value)
+
+
+def test_reorder_memory_window_is_an_integer():
+    from paraflowo import reorder_memory
+    for bad, exc, msg in [
+        (1.5, TypeError, "window must be an integer, got 1.5"),
+        (256.0, TypeError, "window must be an integer, got 256.0"),
+        (True, TypeError, "window must be an integer, got True"),
+        ("256", TypeError, "window must be an integer, got '256'"),
+        (0, ValueError, "window must be in [1, 2**53], got 0"),
+        (2**600, ValueError, "window must be in [1, 2**53], got " + str(2**600)),
+    ]:
+        with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
+            reorder_memory(bad, 0.1, 500)
+    assert reorder_memory(np.int64(256), 0.1, 500, 64) == reorder_memory(256, 0.1, 500, 64)
+    assert reorder_memory(1, 0, 1).saving == 0.0

@@ -148,3 +148,71 @@ def test_paper_example_numbers():
     assert round(100 * cache.saving, 1) == 87.2
     assert repr(cache) == ("MetadataCache(n_queues=1, window=256, timeout_ns=None, n_slots=256, "
                            "slot_bytes=1500, psn_bits=32, meta_bytes=64)")
+
+
+# -- hardening: handles never issued, bytes-like, one clock, read-only parts --------
+
+def test_store_refuses_handles_never_issued_and_non_bytes():
+    s = PacketStore(4, 16)
+    h = s.put(b"abc")
+    for bad in (3, 4, 2**40):
+        with pytest.raises(ValueError, match="^handle must be"):
+            s.get(bad)
+        with pytest.raises(ValueError, match="^handle must be"):
+            s.free(bad)
+    with pytest.raises(TypeError, match="^handle must be an integer, got True$"):
+        s.get(True)
+    for bad in (None, "abc", 5, memoryview(b"abcdef")[::2]):
+        with pytest.raises(TypeError, match="^data must be a contiguous bytes-like object"):
+            s.put(bad)
+    assert s.put(bytearray(b"")) == 1 and s.length(1) == 0
+    assert (s.n_used, s.get(h)) == (2, b"abc")
+
+
+def test_cache_one_clock_and_checks_even_when_full():
+    c = MetadataCache(n_queues=2, window=8, timeout_ns=100, n_slots=1, slot_bytes=64)
+    assert c.receive(b"a", 0, 1, 50) is ReorderStatus.BUFFERED
+    before = c.store.n_used, c.queues.held, c.meta_bytes_held
+    # the store is full now, but a bad call is still an error, not FULL
+    with pytest.raises(ValueError, match=r"^now_ns must not go backwards, got 40 after 50$"):
+        c.receive(b"b", 1, 0, 40)
+    with pytest.raises(ValueError, match=r"^psn must be in \[0, 2\*\*32 - 1\], got 4294967296$"):
+        c.receive(b"b", 1, 2**32, 60)
+    with pytest.raises(TypeError, match="^packet must be a contiguous bytes-like object, "
+                                        "got NoneType$"):
+        c.receive(None, 1, 0, 60)
+    assert c.receive(b"b", 1, 0, 60) is ReorderStatus.FULL
+    assert (c.store.n_used, c.queues.held, c.meta_bytes_held) == before
+    c2 = MetadataCache(n_queues=2, window=8, timeout_ns=100, n_slots=4, slot_bytes=64)
+    c2.receive(b"a", 0, 1, 50)
+    with pytest.raises(ValueError, match=r"^now_ns must not go backwards, got 40 after 50$"):
+        c2.receive(b"b", 1, 0, 40)                 # another queue: the same clock
+
+
+def test_cache_parts_are_read_only():
+    c = MetadataCache(n_queues=1, window=8, timeout_ns=100, n_slots=4, slot_bytes=64)
+    c.receive(b"a", 0, 1, 0)
+    part = r"^%s is a read-only part of a MetadataCache; use MetadataCache\.%s$"
+    calls = [
+        (lambda: c.queues.insert(0, 0, 3, 0), "ReorderQueues", "receive"),
+        (lambda: c.queues.drain(0), "ReorderQueues", "drain"),
+        (lambda: c.queues.flush(), "ReorderQueues", "flush"),
+        (lambda: c.store.put(b"x"), "PacketStore", "receive"),
+        (lambda: c.store.free(0), "PacketStore", "drain"),
+        (lambda: c.store.take(0), "PacketStore", "drain"),
+        (lambda: c.queues.buffers[0].insert(0, 3, 0), "ReorderBuffer", None),
+    ]
+    for call, who, use in calls:
+        with pytest.raises(ValueError, match="read-only part" if use is None else part % (who, use)):
+            call()
+    assert c.store.get(0) == b"a" and c.queues.held == 1     # reads are fine
+    assert c.receive(b"b", 0, 0, 1) is ReorderStatus.BUFFERED
+    assert c.drain(1) == [b"b", b"a"] and c.store.n_used == 0
+
+
+def test_construction_without_init_is_refused_not_a_crash():
+    for cls in (PacketStore, MetadataCache):
+        with pytest.raises(TypeError):
+            cls.__new__(cls)
+        with pytest.raises(TypeError):
+            type("Sub", (cls,), {})

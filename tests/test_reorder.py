@@ -682,3 +682,42 @@ def test_construction_without_init_is_refused_not_a_crash():
             cls.__new__(cls)
         with pytest.raises(TypeError):
             type("Sub", (cls,), {})
+
+
+def test_parts_hold_no_reference_cycle():
+    import sys
+    from paraflowo import MetadataCache
+    rq = ReorderQueues(2, 8, 100)
+    part = rq.buffers[1]
+    assert sys.getrefcount(rq) == 2             # only `rq`: the parts do not point back
+    c = MetadataCache(1, 8, 100, 4, 16)
+    assert sys.getrefcount(c) == 2
+    del rq                                      # freed at once; the part stays usable
+    with pytest.raises(ValueError, match="read-only part of a ReorderQueues"):
+        part.insert(0, 0, 0)
+    assert part.held == 0 and part.stats.inserted == 0
+
+
+@pytest.mark.parametrize("handle", [0, 1, 2**30 - 1, 2**30, 2**31, 2**40 + 5, 2**60 + 7,
+                                    2**62, 2**63 - 1, 2**63, 2**64 - 1])
+def test_integer_fast_and_slow_paths_agree(handle):
+    # the boundary converts small ints without a call, larger ones by the C API,
+    # the rest (beyond int64, numpy scalars) by the checked path: same values
+    for h in (handle, np.uint64(handle)):
+        rb = ReorderBuffer(8, None)
+        assert rb.insert(0, h, handle >> 2) is B
+        assert rb.drain(handle >> 2).tolist() == [handle]
+        assert rb.last_ns == handle >> 2
+    for bad in (-1, -(2**40), -(2**62), -(2**64), 2**64, 2**90):
+        with pytest.raises(ValueError, match=rf"^handle must be in \[0, 2\*\*64 - 1\], got {bad}$"):
+            ReorderBuffer(8, None).insert(0, bad, 0)
+        with pytest.raises(ValueError, match=r"^now_ns must be in \[0, 2\*\*63 - 1\], got "):
+            ReorderBuffer(8, None).insert(0, 0, bad if bad < 0 else 2**63 + bad)
+
+
+def test_queues_out_shorter_than_meta_is_refused_even_with_status_out():
+    rq = ReorderQueues(1, 8, None)
+    m = _meta([(0, 0, 1, 0), (0, 1, 2, FLAG_PARA)])
+    with pytest.raises(ValueError, match=r"^out must have length >= 2, got 1$"):
+        rq.process_burst(m, 0, np.zeros(1, np.uint64), status_out=np.zeros(2, np.uint8))
+    assert rq.stats.inserted == 0

@@ -15,7 +15,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from paraflowo import ReorderBuffer, ReorderStats, ReorderStatus
+from paraflowo import ReorderBuffer, ReorderQueues, ReorderStats, ReorderStatus, empty_meta
 
 BUFFERED, LATE, DUPLICATE, DROPPED, FULL = 0, 1, 2, 3, 4
 COUNTERS = ("inserted", "released", "dropped", "late", "duplicates", "skipped",
@@ -417,3 +417,58 @@ def test_queues_equal_independent_buffers(n_queues, wexp, bursts, every):
                                         if b.next_deadline is not None), default=None)
     assert rq.stats._replace(peak_held=0) == ReorderStats(
         *[sum(x) for x in zip(*[b.stats for b in ref])])._replace(peak_held=0)
+
+
+# -- no silent refusal: conservation after every call, whatever the output sizes ------
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_queues=st.integers(1, 4),
+    bits=st.sampled_from([8, 16, 32]),
+    wexp=st.integers(1, 4),
+    calls=st.lists(st.tuples(
+        st.lists(st.tuples(st.integers(0, 5), st.integers(0, 40), st.integers(0, 3)),
+                 max_size=24),
+        st.integers(0, 30),        # out length
+        st.booleans(),             # pass status_out
+        st.integers(0, 5),         # drain_every
+        st.integers(0, 20)),       # time step
+        max_size=10),
+)
+def test_queues_every_record_accounted_for(n_queues, bits, wexp, calls):
+    rq = ReorderQueues(n_queues, 1 << wexp, 15, psn_bits=bits)
+    now, h0, taken, emitted, passed = 0, 0, set(), [], 0
+    for recs, cap, with_status, every, dt in calls:
+        now += dt
+        m = empty_meta(len(recs))
+        m["queue"] = [q for q, _, _ in recs]
+        m["psn"] = [p for _, p, _ in recs]
+        m["flags"] = [f for _, _, f in recs]
+        m["handle"] = np.arange(h0, h0 + len(recs))
+        h0 += len(recs)
+        out = np.zeros(cap, np.uint64)
+        st_out = np.zeros(len(recs), np.uint8) if with_status else None
+        before = rq.stats
+        try:
+            k = rq.process_burst(m, now, out, status_out=st_out, drain_every=every)
+        except ValueError as e:
+            assert rq.stats == before, e              # refused: nothing changed
+            msg = str(e)
+            assert msg.startswith(("out must have length >=", "meta['queue'] must be in")), msg
+            continue
+        emitted += out[:k].tolist()
+        passed += int(((m["flags"] & 1) == 0).sum())    # untagged: straight out
+        if st_out is not None:
+            # every record's fate is reported: FULL ones were not taken
+            taken |= {int(h) for h, s in zip(m["handle"], st_out) if s != ReorderStatus.FULL}
+        else:
+            taken |= set(m["handle"].tolist())
+        s = rq.stats
+        assert s.inserted == s.released + s.dropped + s.late + s.duplicates + s.held
+    h, _ = rq.flush()
+    emitted += h.tolist()
+    assert len(emitted) == len(set(emitted))          # nothing emitted twice
+    assert set(emitted) <= taken                      # nothing emitted that was refused
+    s = rq.stats
+    assert s.held == 0 and s.inserted == s.released + s.dropped + s.late + s.duplicates
+    assert len(emitted) == s.released + passed       # every packet held came out

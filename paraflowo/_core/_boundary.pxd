@@ -92,7 +92,8 @@ Busy guard (every object that releases the GIL has an ``int busy`` field)::
     # every other method of the object, first thing (cheap):
     pfo_guard(self.busy, self)
 
-  The error is ``_checks.in_use_error(type(obj).__name__, type(obj).__name__)``:
+  The error is ``_checks.in_use_error(type(obj).__name__, type(obj).__name__)``
+  (``obj`` may also be the name itself, a ``str``):
   "ReorderBuffer is in use by another thread (a burst is running without the
   GIL); give each thread its own ReorderBuffer".  Set the flag under the GIL
   only, before ``with nogil:``; clear it after, in ``finally``.  A container
@@ -101,8 +102,8 @@ Busy guard (every object that releases the GIL has an ``int busy`` field)::
 
 Parts of a container (read-only views)::
 
-    if self._owner is not None:
-        pfo_raise_part(self, self._owner, "ReorderQueues.insert")
+    if self._part_of is not None:
+        pfo_raise_part(self, self._part_of, "ReorderQueues.insert")
     # ValueError "ReorderBuffer is a read-only part of a ReorderQueues; use
     # ReorderQueues.insert" (as numpy's "assignment destination is read-only")
 
@@ -110,6 +111,8 @@ Parts of a container (read-only views)::
   ``MetadataCache.queues`` / ``.store``) marks them owned, and their mutating
   methods refuse: a packet can then never be inserted behind the container's
   bookkeeping (and stranded).  Reads (properties, ``stats``) stay allowed.
+  ``owner`` may be the container or its type name (a ``str``): a part that
+  keeps only the name holds no reference cycle with its container.
 
 Not initialised::
 
@@ -134,9 +137,31 @@ cdef extern from *:
     """
     #define PFO_INT64_MAX ((long long)0x7fffffffffffffffLL)
     #define PFO_UINT64_MAX ((unsigned long long)0xffffffffffffffffULL)
+    /* The value of an exact int in one machine word, without a call: 1 and
+       *out set for the common small values (|v| < 2**30, one digit), else 0
+       (then ask PyLong_AsLongLongAndOverflow). */
+    static inline int pfo_small_int(PyObject *v, long long *out) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+        *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+        return 1;
+    #else
+        Py_ssize_t size = Py_SIZE(v);
+        if (size == 0) { *out = 0; return 1; }
+        if (size == 1) { *out = (long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
+        if (size == -1) { *out = -(long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
+        if (size == 2) {
+            *out = (long long)((PyLongObject *)v)->ob_digit[0]
+                 | ((long long)((PyLongObject *)v)->ob_digit[1] << PyLong_SHIFT);
+            return 1;
+        }
+        return 0;
+    #endif
+    }
     """
     const int64_t PFO_INT64_MAX      # 2**63 - 1, the largest time
     const uint64_t PFO_UINT64_MAX    # 2**64 - 1
+    bint pfo_small_int(object v, long long* out) noexcept
 
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
@@ -202,7 +227,8 @@ cdef inline int64_t pfo_int(str name, object v, int64_t lo, int64_t hi) except? 
     cdef int overflow = 0
     cdef long long x
     if type(v) is int:
-        x = PyLong_AsLongLongAndOverflow(v, &overflow)
+        if not pfo_small_int(v, &x):
+            x = PyLong_AsLongLongAndOverflow(v, &overflow)
         if overflow == 0 and lo <= x <= hi:
             return x
     return pfo_int_slow(name, v, lo, hi)
@@ -213,7 +239,8 @@ cdef inline uint64_t pfo_uint(str name, object v, uint64_t lo, uint64_t hi) exce
     cdef int overflow = 0
     cdef long long x
     if type(v) is int:
-        x = PyLong_AsLongLongAndOverflow(v, &overflow)
+        if not pfo_small_int(v, &x):
+            x = PyLong_AsLongLongAndOverflow(v, &overflow)
         if overflow == 0 and x >= 0 and lo <= <uint64_t>x <= hi:
             return <uint64_t>x
     return pfo_uint_slow(name, v, lo, hi)

@@ -93,8 +93,13 @@ cdef int pfo_raise_backwards(str name, pfo_ns_t now, pfo_ns_t last,
     raise ValueError(f"{name} must not go backwards, got {name}[{index}] = {now} after {last}")
 
 
+cdef str _name(object obj):
+    # the type name of obj, or obj itself if it is already a name
+    return obj if type(obj) is str else type(obj).__name__
+
+
 cdef int pfo_raise_busy(object obj) except -1:
-    what = type(obj).__name__
+    what = _name(obj)
     raise in_use_error(what, what)
 
 
@@ -105,5 +110,4 @@ cdef int pfo_raise_uninit(object obj) except -1:
 
 
 cdef int pfo_raise_part(object part, object owner, str use) except -1:
-    raise ValueError(f"{type(part).__name__} is a read-only part of a "
-                     f"{type(owner).__name__}; use {use}")
+    raise ValueError(f"{_name(part)} is a read-only part of a {_name(owner)}; use {use}")

@@ -79,3 +79,5 @@ cdef class IndirectionTable:
     cdef uint32_t mask          # size - 1
     cdef readonly uint32_t size
     cdef readonly uint32_t n_queues
+    cdef int busy               # set while queue_batch runs without the GIL
+    cdef uint32_t _index(self, object index) except? 0xFFFFFFFF

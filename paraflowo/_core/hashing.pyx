@@ -1,13 +1,22 @@
 """Toeplitz RSS hash (bit-exact with NIC RSS) and the RSS indirection table."""
 
+from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from paraflowo._checks import require_array, require_int, require_out, require_pow2
+from paraflowo._checks import IndexRangeError, require_array, require_int, require_pow2
+from paraflowo._core._boundary cimport (
+    PFO_OPTIONAL, PFO_WRITABLE, pfo_bind, pfo_bind_bytes, pfo_bound, pfo_check_len,
+    pfo_enter, pfo_guard, pfo_int, pfo_leave, pfo_len, pfo_release, pfo_uint)
+
+cdef object _u8 = np.dtype(np.uint8)
+cdef object _u16 = np.dtype(np.uint16)
+cdef object _u32 = np.dtype(np.uint32)
+cdef object _ndarray = np.ndarray
 
 #: The standard 40-byte Toeplitz key (Microsoft RSS specification, used by
 #: most NICs and by DPDK's ``rss_intel_key``).
@@ -94,7 +103,9 @@ cdef class ToeplitzHasher:
     -----
     Building the tables costs about 15k table writes; a hash then costs one
     table read and one XOR per input byte.  The tables are immutable, so a
-    hasher may be shared by threads.
+    hasher may be shared by threads: its bursts release the GIL and may run
+    concurrently (it is the one object with no busy guard: nothing in it
+    changes).
 
     Examples
     --------
@@ -190,39 +201,44 @@ cdef class ToeplitzHasher:
         return self._burst(data.reshape(-1), n, length, length, out)
 
     cdef object _hash_one(self, object data):
-        cdef const uint8_t[::1] view
-        cdef const uint8_t* p
-        cdef Py_ssize_t n
+        cdef Py_buffer b
+        cdef pfo_hash_t h
         if type(data) is bytes:            # fast path: no buffer acquisition
-            p = <const uint8_t*>PyBytes_AS_STRING(data)
-            n = PyBytes_GET_SIZE(data)
-        else:
-            try:
-                view = data
-            except (TypeError, ValueError, BufferError):
-                raise TypeError(
-                    f"data must be a contiguous bytes-like object, got {type(data).__name__}"
-                ) from None
-            n = view.shape[0]
-            p = &view[0] if n else NULL
-        if n > self.tbl.max_input:
-            raise ValueError(
-                f"data must be at most {self.tbl.max_input} bytes for a "
-                f"{len(self.key)}-byte key, got {n} bytes")
-        return pfo_rss_hash(self.tbl, p, n)
+            if PyBytes_GET_SIZE(data) <= self.tbl.max_input:
+                return pfo_rss_hash(self.tbl, <const uint8_t*>PyBytes_AS_STRING(data),
+                                    PyBytes_GET_SIZE(data))
+        pfo_bind_bytes(&b, data, "data")
+        try:
+            if b.len > self.tbl.max_input:
+                raise ValueError(
+                    f"data must be at most {self.tbl.max_input} bytes for a "
+                    f"{len(self.key)}-byte key, got {b.len} bytes")
+            h = pfo_rss_hash(self.tbl, <const uint8_t*>b.buf, b.len)
+        finally:
+            pfo_release(&b)
+        return h
 
     cdef object _burst(self, object flat, Py_ssize_t n, Py_ssize_t stride,
                        Py_ssize_t length, object out):
-        # flat: 1-D C-contiguous uint8 view of the n records; validated by caller
-        out = require_out("out", out, n, np.uint32)
-        cdef const uint8_t[::1] d = flat
-        cdef uint32_t[::1] o = out
-        if n:
+        # flat: 1-D C-contiguous uint8 view of the n records (checked by the
+        # caller); out: None or a writable uint32 array of length n
+        cdef Py_buffer bd, bo
+        bo.shape = NULL
+        if out is None:
+            out = np.empty(n, _u32)
+        pfo_bind(&bd, flat, "data", _u8, 0)
+        try:
+            pfo_bind(&bo, out, "out", _u32, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&bo), n, n)
             with nogil:
-                pfo_rss_hash_burst(self.tbl, &d[0], n, stride, length, &o[0])
+                pfo_rss_hash_burst(self.tbl, <const uint8_t*>bd.buf, n, stride, length,
+                                   <pfo_hash_t*>bo.buf)
+        finally:
+            pfo_release(&bo)
+            pfo_release(&bd)
         return out
 
-    def hash_records(self, records, Py_ssize_t length, out=None):
+    def hash_records(self, records, length, out=None):
         """Hash the leading ``length`` bytes of each record of a structured array.
 
         This is how the 5-tuple dtypes are hashed in place, without a copy:
@@ -241,19 +257,27 @@ cdef class ToeplitzHasher:
         -------
         numpy.ndarray
             ``uint32`` hashes, shape ``(n,)``.
+
+        Raises
+        ------
+        TypeError
+            ``records`` is not a numpy array, ``length`` not an integer, or
+            ``out`` not a ``uint32`` array.
+        ValueError
+            ``records`` not 1-D and C-contiguous, ``length`` out of range,
+            ``out`` of the wrong length or read-only.
         """
-        if not isinstance(records, np.ndarray):
+        if not isinstance(records, _ndarray):
             raise TypeError(f"records must be a numpy.ndarray, got {type(records).__name__}")
         if records.ndim != 1 or not records.flags.c_contiguous:
             raise ValueError(
                 f"records must be 1-D and C-contiguous, got shape {records.shape}, "
                 f"strides {records.strides}")
         cdef Py_ssize_t stride = records.dtype.itemsize
-        if not 0 <= length <= min(stride, self.tbl.max_input):
-            raise ValueError(
-                f"length must be in [0, {min(stride, self.tbl.max_input)}] for records of "
-                f"{stride} bytes, got {length}")
-        return self._burst(records.view(np.uint8), records.shape[0], stride, length, out)
+        cdef Py_ssize_t n = records.shape[0]
+        cdef Py_ssize_t ln = pfo_int("length", length, 0, min(stride, self.tbl.max_input))
+        flat = records.view(_u8) if n else np.empty(0, _u8)
+        return self._burst(flat, n, stride, ln, out)
 
 
 cdef ToeplitzHasher _DEFAULT_HASHER = ToeplitzHasher(RSS_DEFAULT_KEY)
@@ -271,10 +295,11 @@ cpdef ToeplitzHasher hasher_for(key):
     if key is RSS_DEFAULT_KEY:
         return _DEFAULT_HASHER
     cdef ToeplitzHasher h
-    try:
-        h = _HASHERS.get(key)
-    except TypeError:
-        raise TypeError(f"key must be bytes, got {type(key).__name__}") from None
+    if type(key) is not bytes:
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"key must be bytes, got {type(key).__name__}")
+        key = bytes(key)
+    h = _HASHERS.get(key)
     if h is None:
         h = ToeplitzHasher(key)
         if len(_HASHERS) >= 16:
@@ -392,6 +417,11 @@ cdef class IndirectionTable:
     ``ethtool -X equal``.  Entries are settable like ``ethtool -X``.  The
     flowlet scheduler reuses this step: its RX id goes through the same table.
 
+    One thread at a time: :meth:`queue_batch` releases the GIL, and any call
+    on the table from another thread while it runs raises ``RuntimeError``.
+    An index out of range raises :class:`~paraflowo._checks.IndexRangeError`
+    (a ``ValueError`` that is also an ``IndexError``).
+
     Examples
     --------
     >>> from paraflowo import IndirectionTable
@@ -428,31 +458,35 @@ cdef class IndirectionTable:
 
     def reset(self):
         """Refill round-robin: ``table[i] = i % n_queues``."""
+        pfo_guard(self.busy, self)
         cdef uint32_t i
         for i in range(self.size):
             self.entries[i] = <uint16_t>(i % self.n_queues)
 
-    def _index(self, index):
+    cdef uint32_t _index(self, object index) except? 0xFFFFFFFF:
+        pfo_guard(self.busy, self)
+        if type(index) is int and 0 <= index < self.size:
+            return index
         i = require_int("index", index)
         if not 0 <= i < self.size:
-            raise IndexError(f"index must be in [0, {self.size - 1}], got {i}")
+            raise IndexRangeError(f"index must be in [0, {self.size - 1}], got {i}")
         return i
 
     def __getitem__(self, index):
-        return self.entries[<uint32_t>self._index(index)]
+        return self.entries[self._index(index)]
 
     def __setitem__(self, index, queue):
         cdef uint32_t i = self._index(index)
-        q = require_int("queue", queue, 0, self.n_queues - 1)
-        self.entries[i] = <uint16_t>q
+        self.entries[i] = <uint16_t>pfo_uint("queue", queue, 0, self.n_queues - 1)
 
     def entries_array(self):
         """A copy of the table as a ``uint16`` array of length :attr:`size`."""
-        out = np.empty(self.size, dtype=np.uint16)
-        cdef uint16_t[::1] o = out
-        cdef uint32_t i
-        for i in range(self.size):
-            o[i] = self.entries[i]
+        pfo_guard(self.busy, self)
+        out = np.empty(self.size, dtype=_u16)
+        cdef Py_buffer b
+        pfo_bind(&b, out, "out", _u16, PFO_WRITABLE)
+        memcpy(b.buf, self.entries, self.size * sizeof(uint16_t))
+        pfo_release(&b)
         return out
 
     def set_entries(self, entries):
@@ -471,7 +505,13 @@ cdef class IndirectionTable:
         TypeError
             Entries that are not integers.
         """
+        pfo_guard(self.busy, self)
         arr = np.asarray(entries)
+        if arr.dtype.kind == "O" and arr.ndim == 1 and all(
+                type(x) is int for x in arr.tolist()):
+            # Python ints beyond int64/uint64: out of range, not the wrong kind
+            bad = next(x for x in arr.tolist() if not 0 <= x < self.n_queues)
+            raise ValueError(f"entries must be in [0, {self.n_queues - 1}], got {bad}")
         if arr.dtype.kind not in "iu":
             raise TypeError(f"entries must be integers, got dtype {arr.dtype}")
         if arr.shape != (self.size,):
@@ -479,10 +519,11 @@ cdef class IndirectionTable:
         if arr.size and (arr.min() < 0 or arr.max() >= self.n_queues):
             bad = arr[(arr < 0) | (arr >= self.n_queues)][0]
             raise ValueError(f"entries must be in [0, {self.n_queues - 1}], got {bad}")
-        cdef uint16_t[::1] a = np.ascontiguousarray(arr, dtype=np.uint16)
-        cdef uint32_t i
-        for i in range(self.size):
-            self.entries[i] = a[i]
+        a = np.ascontiguousarray(arr, dtype=_u16)
+        cdef Py_buffer b
+        pfo_bind(&b, a, "entries", _u16, 0)
+        memcpy(self.entries, b.buf, self.size * sizeof(uint16_t))
+        pfo_release(&b)
 
     def queue(self, hash):
         """RX queue of one 32-bit hash: ``table[hash & (size - 1)]``.
@@ -492,9 +533,9 @@ cdef class IndirectionTable:
         TypeError, ValueError
             If ``hash`` is not an integer in ``[0, 2**32)``.
         """
-        if type(hash) is not int or not 0 <= hash <= 0xFFFFFFFF:
-            require_int("hash", hash, 0, 0xFFFFFFFF)
-        return pfo_reta_lookup(self.entries, self.mask, <uint32_t>hash)
+        pfo_guard(self.busy, self)
+        return pfo_reta_lookup(self.entries, self.mask,
+                               <uint32_t>pfo_uint("hash", hash, 0, 0xFFFFFFFF))
 
     def queue_batch(self, hashes, out=None):
         """RX queues of a ``uint32`` array of hashes.
@@ -510,15 +551,37 @@ cdef class IndirectionTable:
         -------
         numpy.ndarray
             ``uint16`` queue indices.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``hashes`` or ``out`` of the wrong kind, dtype, shape or length,
+            or a read-only ``out``.
+        RuntimeError
+            Another thread's :meth:`queue_batch` on this table is running.
         """
-        require_array("hashes", hashes, np.uint32)
-        cdef Py_ssize_t i, n = hashes.shape[0]
-        out = require_out("out", out, n, np.uint16)
-        cdef const uint32_t[::1] h = hashes
-        cdef uint16_t[::1] o = out
-        with nogil:
-            for i in range(n):
-                o[i] = pfo_reta_lookup(self.entries, self.mask, h[i])
+        cdef Py_buffer bh, bo
+        cdef Py_ssize_t i, n
+        cdef const uint32_t* h
+        cdef uint16_t* o
+        bo.shape = NULL
+        pfo_bind(&bh, hashes, "hashes", _u32, 0)
+        try:
+            n = pfo_len(&bh)
+            if out is None:
+                out = np.empty(n, _u16)
+            pfo_bind(&bo, out, "out", _u16, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&bo), n, n)
+            h = <const uint32_t*>bh.buf
+            o = <uint16_t*>bo.buf
+            pfo_enter(&self.busy, self)
+            with nogil:
+                for i in range(n):
+                    o[i] = pfo_reta_lookup(self.entries, self.mask, h[i])
+            pfo_leave(&self.busy)
+        finally:
+            pfo_release(&bo)
+            pfo_release(&bh)
         return out
 
 

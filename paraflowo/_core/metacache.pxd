@@ -49,4 +49,6 @@ cdef int pfo_store_free(pfo_store_t* st, uint32_t handle) noexcept nogil
 
 cdef class PacketStore:
     cdef pfo_store_t st
+    cdef str _part_of           # "MetadataCache" for a read-only part, else None
     cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF
+    cdef int _mutable(self, str use) except -1

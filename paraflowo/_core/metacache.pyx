@@ -1,14 +1,17 @@
 """Metadata-only caching at egress: a bounded packet store and the reorder side's accounting."""
 
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 from paraflowo._checks import require_int
-from paraflowo._core.reorder import ReorderQueues, ReorderStatus
+from paraflowo._core.reorder import ReorderStatus
+from paraflowo._core.reorder cimport ReorderQueues
+from paraflowo._core._boundary cimport (
+    pfo_bind_bytes, pfo_enter, pfo_guard, pfo_leave, pfo_raise_part, pfo_release, pfo_uint)
 from paraflowo.metadata import META_SIZE
 
 
@@ -158,32 +161,37 @@ cdef class PacketStore:
         TypeError
             ``data`` is not bytes-like.
         ValueError
-            ``data`` is longer than :attr:`slot_bytes`.
+            ``data`` is longer than :attr:`slot_bytes`, or this store is a
+            part of a :class:`MetadataCache` (it puts and frees its packets
+            itself).
         """
+        self._mutable("MetadataCache.receive")
         cdef Py_buffer b
-        try:
-            PyObject_GetBuffer(data, &b, PyBUF_SIMPLE)
-        except (TypeError, BufferError):
-            raise TypeError(f"data must be a contiguous bytes-like object, "
-                            f"got {type(data).__name__}") from None
         cdef int64_t h
+        pfo_bind_bytes(&b, data, "data")
         try:
             if b.len > self.st.slot_bytes:
                 raise ValueError(f"data must be at most slot_bytes={self.st.slot_bytes} "
                                  f"bytes long, got {b.len}")
             h = pfo_store_put(&self.st, <const uint8_t*>b.buf, <uint32_t>b.len)
         finally:
-            PyBuffer_Release(&b)
+            pfo_release(&b)
         if h < 0:
             raise PacketStoreFull(f"packet store is full ({self.st.n_slots} slots in use): "
                                   f"release packets, then retry")
         return h
 
+    cdef int _mutable(self, str use) except -1:
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
+        return 0
+
     cdef uint32_t _check(self, object handle) except? 0xFFFFFFFF:
-        h = require_int("handle", handle, 0, self.st.n_slots - 1)
-        if not self.st.used[<uint32_t>h]:
+        # a handle this store issued and has not freed: ValueError otherwise
+        cdef uint32_t h = <uint32_t>pfo_uint("handle", handle, 0, self.st.n_slots - 1)
+        if not self.st.used[h]:
             raise ValueError(f"handle must be a slot in use, got {h} (free)")
-        return <uint32_t>h
+        return h
 
     def length(self, handle):
         """Length in bytes of the packet at ``handle``."""
@@ -207,12 +215,19 @@ cdef class PacketStore:
         Raises
         ------
         TypeError, ValueError
-            ``handle`` is not an integer slot index in use (a double free).
+            ``handle`` is not an integer slot index in use (a double free, a
+            handle never issued), or this store is a part of a
+            :class:`MetadataCache`.
         """
+        self._mutable("MetadataCache.drain")
         pfo_store_free(&self.st, self._check(handle))
 
     def take(self, handle):
-        """The packet at ``handle`` (bytes), freeing its slot: :meth:`get` then :meth:`free`."""
+        """The packet at ``handle`` (bytes), freeing its slot: :meth:`get` then :meth:`free`.
+
+        Raises as :meth:`free`.
+        """
+        self._mutable("MetadataCache.drain")
         cdef uint32_t h = self._check(handle)
         out = PyBytes_FromStringAndSize(<char*>self.st.data + <size_t>h * self.st.slot_bytes,
                                         self.st.lengths[h])
@@ -247,8 +262,15 @@ cdef class MetadataCache:
     and the sum of their lengths).  The peaks are sampled after each
     :meth:`drain` (and before :meth:`flush`): they count the packets the
     reorder side keeps waiting for a missing PSN, which is what Eq. 3 models,
-    not a packet that arrives in order and leaves in the same poll.  A full store is backpressure: :meth:`receive` returns
-    ``ReorderStatus.FULL`` and changes nothing; drain, then retry.
+    not a packet that arrives in order and leaves in the same poll.  A full
+    store is backpressure: :meth:`receive` returns ``ReorderStatus.FULL`` and
+    changes nothing; drain, then retry.
+
+    :attr:`queues` and :attr:`store` are read-only parts, for inspection:
+    their mutating methods raise ``ValueError`` (a packet put or inserted
+    behind the cache's back would be stranded or fetched wrongly).  One
+    thread at a time: a call while another thread's drain runs without the
+    GIL raises ``RuntimeError``.
 
     Examples
     --------
@@ -268,17 +290,20 @@ cdef class MetadataCache:
     ([], 32, 700, 1)
     """
 
-    cdef readonly object queues
+    cdef readonly ReorderQueues queues
     cdef readonly PacketStore store
     cdef readonly uint32_t meta_size
-    cdef readonly uint64_t meta_bytes_held, full_bytes_held, peak_meta_bytes, peak_full_bytes
+    cdef uint64_t _meta_held, _full_held, _peak_meta, _peak_full
     cdef uint64_t _held
+    cdef int busy
 
     def __cinit__(self, n_queues, window, timeout_ns, n_slots, slot_bytes, psn_bits=32,
                   meta_bytes=META_SIZE):
         m = require_int("meta_bytes", meta_bytes, 1, 0xFFFF)
         self.queues = ReorderQueues(n_queues, window, timeout_ns, psn_bits)
         self.store = PacketStore(n_slots, slot_bytes)
+        self.queues._part_of = "MetadataCache"     # read-only parts from now on
+        self.store._part_of = "MetadataCache"
         self.meta_size = m
 
     def __repr__(self):
@@ -290,11 +315,36 @@ cdef class MetadataCache:
                 f"meta_bytes={self.meta_size})")
 
     @property
+    def meta_bytes_held(self):
+        """Bytes of metadata the reorder side holds now (``held * meta_bytes``)."""
+        pfo_guard(self.busy, self)
+        return self._meta_held
+
+    @property
+    def full_bytes_held(self):
+        """Bytes full-packet buffering would hold now (the lengths of the held packets)."""
+        pfo_guard(self.busy, self)
+        return self._full_held
+
+    @property
+    def peak_meta_bytes(self):
+        """The largest :attr:`meta_bytes_held` sampled."""
+        pfo_guard(self.busy, self)
+        return self._peak_meta
+
+    @property
+    def peak_full_bytes(self):
+        """The largest :attr:`full_bytes_held` sampled."""
+        pfo_guard(self.busy, self)
+        return self._peak_full
+
+    @property
     def saving(self):
         """``1 - peak_meta_bytes / peak_full_bytes`` (Eq. 3's saving, measured); 0 if nothing was held."""
-        if self.peak_full_bytes == 0:
+        pfo_guard(self.busy, self)
+        if self._peak_full == 0:
             return 0.0
-        return 1.0 - <double>self.peak_meta_bytes / <double>self.peak_full_bytes
+        return 1.0 - <double>self._peak_meta / <double>self._peak_full
 
     def receive(self, packet, queue, psn, now_ns, dropped=False):
         """A packet comes back from the VNF: store it and insert its metadata.
@@ -304,7 +354,7 @@ cdef class MetadataCache:
         packet : bytes-like
             The packet, at most ``slot_bytes`` long.
         queue, psn, now_ns, dropped
-            As for :meth:`ReorderQueues.insert`.
+            As for :meth:`ReorderQueues.insert` (one clock for every queue).
 
         Returns
         -------
@@ -319,49 +369,55 @@ cdef class MetadataCache:
         TypeError, ValueError
             As :meth:`ReorderQueues.insert`, or a packet that is not bytes-like
             or longer than ``slot_bytes``.  Nothing changes.
+        RuntimeError
+            A drain of this cache is running in another thread.
         """
         cdef Py_buffer b
+        cdef int64_t h
+        b.shape = NULL
+        pfo_enter(&self.busy, self)
         try:
-            PyObject_GetBuffer(packet, &b, PyBUF_SIMPLE)
-        except (TypeError, BufferError):
-            raise TypeError(f"packet must be a contiguous bytes-like object, "
-                            f"got {type(packet).__name__}") from None
-        cdef Py_ssize_t length = b.len
-        PyBuffer_Release(&b)
-        if length > self.store.st.slot_bytes:
-            raise ValueError(f"packet must be at most slot_bytes={self.store.st.slot_bytes} "
-                             f"bytes long, got {length}")
-        cdef int64_t h = pfo_store_next(&self.store.st)
-        if h < 0:
-            # still validate the arguments, so a bad call is an error even when full
-            require_int("queue", queue, 0, self.queues.n_queues - 1)
-            require_int("psn", psn, 0)
-            require_int("now_ns", now_ns, 0)
-            return ReorderStatus.FULL
-        st = self.queues.insert(queue, psn, h, now_ns, dropped)
-        if st == ReorderStatus.BUFFERED:
-            if self.store.put(packet) != h:
-                raise AssertionError("packet store handed out an unexpected slot")
-            self._held += 1
-            self.meta_bytes_held += self.meta_size
-            self.full_bytes_held += <uint64_t>length
-        return st
+            pfo_bind_bytes(&b, packet, "packet")
+            if b.len > self.store.st.slot_bytes:
+                raise ValueError(f"packet must be at most slot_bytes={self.store.st.slot_bytes} "
+                                 f"bytes long, got {b.len}")
+            h = pfo_store_next(&self.store.st)
+            if h < 0:
+                # still validate the arguments, so a bad call is an error even when full
+                self.queues._insert(queue, psn, 0, now_ns, dropped, False)
+                return ReorderStatus.FULL
+            st = self.queues._insert(queue, psn, h, now_ns, dropped)
+            if st == ReorderStatus.BUFFERED:
+                if pfo_store_put(&self.store.st, <const uint8_t*>b.buf, <uint32_t>b.len) != h:
+                    raise AssertionError("packet store handed out an unexpected slot")
+                self._held += 1
+                self._meta_held += self.meta_size
+                self._full_held += <uint64_t>b.len
+            return st
+        finally:
+            pfo_release(&b)
+            pfo_leave(&self.busy)
 
     cdef void _sample(self):
-        if self.meta_bytes_held > self.peak_meta_bytes:
-            self.peak_meta_bytes = self.meta_bytes_held
-        if self.full_bytes_held > self.peak_full_bytes:
-            self.peak_full_bytes = self.full_bytes_held
+        if self._meta_held > self._peak_meta:
+            self._peak_meta = self._meta_held
+        if self._full_held > self._peak_full:
+            self._peak_full = self._full_held
 
     cdef list _fetch(self, handles):
+        # the released packets, their slots freed (every handle came from receive)
         cdef list out = []
         cdef uint32_t h
+        cdef pfo_store_t* st = &self.store.st
         for hh in handles.tolist():
             h = <uint32_t>hh
-            self.full_bytes_held -= self.store.st.lengths[h]
-            self.meta_bytes_held -= self.meta_size
+            out.append(PyBytes_FromStringAndSize(<char*>st.data + <size_t>h * st.slot_bytes,
+                                                 st.lengths[h]))
+            self._full_held -= st.lengths[h]
+            self._meta_held -= self.meta_size
             self._held -= 1
-            out.append(self.store.take(h))
+            if pfo_store_free(st, h) < 0:
+                raise AssertionError(f"reorder side released handle {h}, not in the store")
         return out
 
     def drain(self, now_ns):
@@ -371,14 +427,29 @@ cdef class MetadataCache:
         -------
         list of bytes
             In PSN order per queue (queue after queue); their slots are freed.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad ``now_ns``, or one earlier than a time already seen.
+        RuntimeError
+            Another call on this cache is running in another thread.
         """
-        handles, _ = self.queues.drain(now_ns)
-        out = self._fetch(handles)
-        self._sample()
-        return out
+        pfo_enter(&self.busy, self)
+        try:
+            handles, _ = self.queues._drain(now_ns)
+            out = self._fetch(handles)
+            self._sample()
+            return out
+        finally:
+            pfo_leave(&self.busy)
 
     def flush(self):
         """Release everything held (teardown), as :meth:`ReorderQueues.flush`."""
-        self._sample()
-        handles, _ = self.queues.flush()
-        return self._fetch(handles)
+        pfo_enter(&self.busy, self)
+        try:
+            self._sample()
+            handles, _ = self.queues._flush()
+            return self._fetch(handles)
+        finally:
+            pfo_leave(&self.busy)

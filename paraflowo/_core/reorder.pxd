@@ -219,15 +219,13 @@ cdef inline uint64_t pfo_rob_held(const pfo_rob_t* r) noexcept nogil:
     return r.in_ring + r.ready_n
 
 
-cdef class ReorderQueues
-
-
 cdef class ReorderBuffer:
     cdef pfo_rob_t rob
     cdef readonly int psn_bits
     cdef readonly pfo_psn_t first_psn
     cdef int busy                   # set while a burst runs without the GIL
-    cdef ReorderQueues _owner       # the container this buffer is a part of, or None
+    cdef str _part_of               # "ReorderQueues" for a read-only part, else None
+    cdef int* _owner_busy           # the container's busy flag while it lives, else NULL
     cdef int c_insert(self, pfo_psn_t psn, pfo_handle_t handle, pfo_ns_t now_ns,
                       bint dropped) noexcept nogil
         # pfo_rob_insert(&self.rob, ...)
@@ -331,12 +329,13 @@ cdef class ReorderQueues:
     cdef readonly tuple buffers     # the ReorderBuffer of each queue (read-only parts)
     cdef readonly uint32_t n_queues
     cdef int busy                   # set while a burst runs without the GIL
-    cdef object _owner              # the container this is a part of (MetadataCache), or None
+    cdef str _part_of               # "MetadataCache" for a read-only part, else None
     cdef int _mutable(self, str use) except -1
     # insert / drain / flush without the read-only-part check (for the owner)
-    cdef object _insert(self, queue, psn, handle, now_ns, dropped)
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=*)
     cdef tuple _drain(self, now_ns)
     cdef Py_ssize_t _drain_into(self, now_ns, out, out_queue) except -1
+    cdef int _explain(self, meta) except -1
     cdef tuple _flush(self)
     cdef int c_insert(self, uint32_t queue, pfo_psn_t psn, pfo_handle_t handle,
                       pfo_ns_t now_ns, bint dropped) noexcept nogil

@@ -799,14 +799,14 @@ cdef class ReorderBuffer:
     cdef int _readable(self) except -1:
         # RuntimeError while a GIL-free burst runs on this buffer or its owner
         pfo_guard(self.busy, self)
-        if self._owner is not None:
-            pfo_guard(self._owner.busy, self._owner)
+        if self._owner_busy != NULL:
+            pfo_guard(self._owner_busy[0], self._part_of)
         return 0
 
     cdef int _mutable(self, str use) except -1:
         # as _readable, and ValueError for a part of a ReorderQueues
-        if self._owner is not None:
-            pfo_raise_part(self, self._owner, use)
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
         pfo_guard(self.busy, self)
         return 0
 
@@ -1212,13 +1212,18 @@ cdef class ReorderQueues:
         cdef ReorderBuffer b
         for i in range(n):
             b = <ReorderBuffer>buffers[i]
-            b._owner = self             # a read-only part from now on
+            b._part_of = "ReorderQueues"    # a read-only part from now on; it
+            b._owner_busy = &self.busy      # sees our guard while we live
             self.q.robs[i] = &b.rob
         self.buffers = buffers          # a tuple: the robs pointers stay valid
         self.q.n_queues = n
         self.n_queues = n
 
     def __dealloc__(self):
+        # the parts may outlive us (rq.buffers[0] kept): unlink our guard
+        if self.buffers is not None:
+            for b in self.buffers:
+                (<ReorderBuffer>b)._owner_busy = NULL
         free(self.q.robs)
         free(self.q.active)
         free(self.q.pos)
@@ -1234,8 +1239,8 @@ cdef class ReorderQueues:
 
     cdef int _mutable(self, str use) except -1:
         # RuntimeError while a burst runs; ValueError for a part of a MetadataCache
-        if self._owner is not None:
-            pfo_raise_part(self, self._owner, use)
+        if self._part_of is not None:
+            pfo_raise_part(self, self._part_of, use)
         pfo_guard(self.busy, self)
         return 0
 
@@ -1324,7 +1329,8 @@ cdef class ReorderQueues:
         self._mutable("MetadataCache.receive")
         return self._insert(queue, psn, handle, now_ns, dropped)
 
-    cdef object _insert(self, queue, psn, handle, now_ns, dropped):
+    cdef object _insert(self, queue, psn, handle, now_ns, dropped, bint commit=True):
+        # every check, then (commit) the insert; without commit only the checks
         pfo_guard(self.busy, self)
         cdef bint d = False if dropped is False else _as_flag("dropped", dropped)
         cdef uint32_t qid = <uint32_t>pfo_uint("queue", queue, 0, self.q.n_queues - 1)
@@ -1333,6 +1339,8 @@ cdef class ReorderQueues:
         cdef pfo_handle_t h = pfo_uint("handle", handle, 0, PFO_UINT64_MAX)
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
         pfo_not_backwards("now_ns", t, self.q.last_ns)
+        if not commit:
+            return None
         return _STATUS[pfo_robq_insert(&self.q, qid, p, h, t, d)]
 
     def drain_into(self, now_ns, out, out_queue=None):
@@ -1490,7 +1498,7 @@ cdef class ReorderQueues:
             pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
             if pfo_bound(&bs):
                 pfo_check_len("status_out", pfo_len(&bs), n, n)
-                _out_room("out", cap, n, "len(meta)")
+                pfo_check_len("out", cap, n, -1)        # room for the pass-throughs
             else:
                 # held <= n_active * window: the exact sum only when that bound is short
                 bound = <uint64_t>self.q.n_active * (self.q.robs[0].window + 0u)
@@ -1512,7 +1520,7 @@ cdef class ReorderQueues:
             pfo_release(&bo)
             pfo_release(&bm)
 
-    def _explain(self, meta):
+    cdef int _explain(self, meta) except -1:
         # pfo_robq_process refused the burst (nothing changed): name the record
         tagged = (meta["flags"] & PFO_FLAG_PARA) != 0
         qs = meta["queue"]
