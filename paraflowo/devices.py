@@ -142,6 +142,14 @@ def _text(name: str, value: Any, allow_empty: bool = True) -> str:
     return value
 
 
+def _path(name: str, value: Any) -> str | os.PathLike:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {value!r}")
+    if isinstance(value, str) and (not value or "\x00" in value):
+        raise ValueError(f"{name} must be a non-empty path without NUL, got {value!r}")
+    return value
+
+
 def _spread(value: Any) -> Mapping[str, tuple[float, float, float]]:
     if not isinstance(value, Mapping):
         raise TypeError(f"spread must be a mapping of operation -> (min, median, max), got {value!r}")
@@ -347,6 +355,8 @@ def get_profile(name: str) -> DeviceProfile:
 
     Raises
     ------
+    TypeError
+        ``name`` is not a string.
     ValueError
         Unknown name; the message lists the known ones.
 
@@ -356,6 +366,7 @@ def get_profile(name: str) -> DeviceProfile:
     >>> get_profile("x86-vm").forward_mpps
     27.0
     """
+    _text("name", name)
     try:
         return BUILTIN_PROFILES[name]
     except (KeyError, TypeError):
@@ -370,6 +381,7 @@ def find_profile(spec: str | os.PathLike) -> DeviceProfile:
     ``spec`` is read as a file when it is a path object, ends in ``.toml`` or
     names an existing file; otherwise it must be a built-in name.
     """
+    _path("spec", spec)
     if isinstance(spec, os.PathLike) or str(spec).endswith(".toml") or (
             isinstance(spec, str) and spec not in BUILTIN_PROFILES and Path(spec).is_file()):
         return load_profile(spec)
@@ -468,7 +480,7 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
     ValueError
         The file cannot be read, or its content is not a valid profile.
     """
-    p = Path(path)
+    p = Path(_path("path", path))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -478,7 +490,8 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
 
 def save_profile(profile: DeviceProfile, path: str | os.PathLike) -> None:
     """Write ``profile`` to ``path`` as TOML (UTF-8), replacing the file."""
-    Path(path).write_text(dumps_profile(profile), encoding="utf-8")
+    _check_profile(profile)
+    Path(_path("path", path)).write_text(dumps_profile(profile), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- throughput
@@ -675,6 +688,8 @@ def _basis(basis: Any, ooo_rate: Any) -> tuple[str, float | None]:
     if basis not in _FITS_BASES:
         raise ValueError(f"basis must be 'worst' or 'expected', got {basis!r}")
     if basis == "worst":
+        if ooo_rate is not None:       # unused, but a wrong kind is still an error
+            require_number("ooo_rate", ooo_rate)
         return basis, None
     if ooo_rate is None:
         raise ValueError("ooo_rate is required when basis is 'expected'")
@@ -724,7 +739,10 @@ def _sram(profile: Any) -> int:
         if profile.sram_bytes is None:
             raise ValueError(f"profile {profile.name!r} has no SRAM size (sram_bytes is unknown)")
         return profile.sram_bytes
-    return require_int("sram_bytes", profile, 1)
+    if isinstance(profile, bool) or not hasattr(profile, "__index__"):
+        raise TypeError(f"profile must be a DeviceProfile or an SRAM size in bytes (int), "
+                        f"got {profile!r}")
+    return require_int("profile", profile, 1)
 
 
 def sram_fit(

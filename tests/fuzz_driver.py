@@ -272,8 +272,10 @@ def value_for(draw, kind, factories, param_name, target):
         if valid:
             return draw(st.one_of(st.binary(max_size=64), st.binary(min_size=36, max_size=40).map(bytearray),
                                   st.binary(max_size=8).map(memoryview)))
+        # (any C-contiguous buffer is bytes-like, its raw bytes: a 2-d array is not wrong)
         return draw(st.sampled_from([Bad(None, "None") if not optional else b"", Bad(5, "int"),
-                                     Bad("abc", "str"), Bad(np.zeros((2, 2), np.uint8), "2-d array")]))
+                                     Bad("abc", "str"), Bad(np.zeros(8, np.uint8)[::2], "strided view"),
+                                     np.zeros((2, 2), np.uint8)]))
     if k == "str":
         if valid:
             return draw(st.one_of(st.text(max_size=12), st.sampled_from(
@@ -428,6 +430,9 @@ class Fuzzer:
         self.log = open(log_path, "a", buffering=1) if log_path else None
         self.call_timeout = call_timeout
         self.no_weird = set()  # classes fuzzed only through constructed instances
+        # capacity planning (paraflowo.devices) computes in exact Python integers
+        # with no upper bound: an int beyond 64 bits is a value there, not an error
+        self.exact_ints = set()
 
     def note(self, target, kind, detail, example):
         # one finding per (target, kind, exception type or refused parameters)
@@ -450,7 +455,7 @@ class Fuzzer:
         except (TypeError, ValueError) as e:
             faulthandler.cancel_dump_traceback_later()
             msg = str(e)
-            if names and not _names_something(msg, names, args, kwargs):
+            if names and target not in MESSAGE_EXEMPT and not _names_something(msg, names, args, kwargs):
                 self.note(target, "message", f"{type(e).__name__}: {_short(msg)}", shown)
             if valid:
                 self.note(target, "rejected", f"{type(e).__name__}: {_short(msg)}", shown)
@@ -467,6 +472,8 @@ class Fuzzer:
                 self.note(target, "rejected", f"{type(e).__name__}: {_short(str(e))}", shown)
             return False, None
         faulthandler.cancel_dump_traceback_later()
+        if target in self.exact_ints:
+            bad = [b for b in bad if not b.endswith("int beyond 64 bits")]
         if bad:
             self.note(target, "accepted", "; ".join(sorted(bad)), shown)
         return True, result
@@ -477,9 +484,13 @@ def _names_something(msg, names, args, kwargs):
     profile 'x'") quotes the offending value itself."""
     if any(n in msg for n in names):
         return True
+    # the quantity without its unit suffix ("duration" for duration_s) names it too
+    if any(re.sub(r"_(s|ns)$", "", n) in msg for n in names if re.search(r"_(s|ns)$", n)):
+        return True
     for v in list(args) + list(kwargs.values()):
-        if isinstance(v, (str, int)) and not isinstance(v, bool) and len(repr(v)) > 2 \
-                and (repr(v) in msg or (isinstance(v, str) and len(v) > 1 and v in msg)):
+        if isinstance(v, str) and (repr(v) in msg or (len(v) > 1 and v in msg)):
+            return True
+        if isinstance(v, int) and not isinstance(v, bool) and len(repr(v)) > 2 and repr(v) in msg:
             return True
     return False
 
@@ -499,6 +510,9 @@ def allowed_other(target, e, obj):
         return True
     return False
 
+
+# Messages about a document's content name the source and the key, not a parameter.
+MESSAGE_EXEMPT = {"loads_profile"}
 
 PROPS: dict = {}  # class -> the properties compared before and after an error
 
@@ -537,6 +551,12 @@ def _show(target, args, kwargs):
     return f"{target}({', '.join(parts)})"
 
 
+# Parameters whose stub kind is not the whole story: batch inputs that are 2-D
+# (one row per packet) are fuzzed with generic values, without a verdict.
+KIND_OVERRIDE = {("toeplitz_batch", "data"): ("any", None, False),
+                 ("ToeplitzHasher.hash_batch", "data"): ("any", None, False)}
+
+
 def draw_args(draw, target, params, factories):
     args, kwargs, bad, names = [], {}, [], []
     skipped = False
@@ -544,7 +564,7 @@ def draw_args(draw, target, params, factories):
         if has_default and draw(st.integers(0, 2)) == 0:
             skipped = True  # later ones go by keyword
             continue
-        kind = kind_of(ann, name)
+        kind = KIND_OVERRIDE.get((target, name)) or kind_of(ann, name)
         if (target, name) in CAPS or (target.split(".")[-1], name) in CAPS:
             v = draw(CAPS.get((target, name), CAPS.get((target.split(".")[-1], name))))
         elif kind[0] == "int" and name in SIZE_PARAMS and target.endswith("__init__"):
@@ -639,6 +659,7 @@ def run(examples, seed_value, only, log_path, call_timeout, skip_to, no_weird=()
     tmp = tempfile.mkdtemp(prefix="pfo-fuzz-")
     os.chdir(tmp)  # save_profile and friends write into a scratch directory
     targets = [(c.__name__, c) for c in classes] + [(f.__name__, f) for f in funcs]
+    fz.exact_ints = {f.__name__ for f in funcs if f.__module__ == "paraflowo.devices"}
     if only:
         targets = [t for t in targets if re.search(only, t[0])]
     if skip_to:
@@ -707,8 +728,8 @@ def _class_test(fz, cls, ctor, methods, props, factories):
             if _plain_record(cls):
                 bad = []  # a result record (no __post_init__) holds what it is given
             ok, inst = fz.call(f"{name}.__init__", cls, args, kwargs, names, bad)
-            if not ok:
-                return
+            if not ok or _plain_record(cls):
+                return    # (a record built from junk: its methods promise nothing)
         weird = how in ("new", "subclass") and cls.__module__.startswith("paraflowo._core")
         if fz.log:
             fz.log.write(f"#inst {'weird' if weird else 'normal'}\n")

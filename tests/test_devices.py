@@ -334,7 +334,7 @@ def test_limits_when_nothing_or_everything_fits():
         (lambda: sram_fit(RISCV, 4, 256, "expected", ooo_rate=-0.1), ValueError, "ooo_rate must be in [0, 1], got -0.1"),
         (lambda: sram_fit(RISCV, 4, 256, "best"), ValueError, "basis must be 'worst' or 'expected', got 'best'"),
         (lambda: sram_fit(X86, 4, 256), ValueError, "profile 'x86-vm' has no SRAM size"),
-        (lambda: sram_fit(0, 4, 256), ValueError, "sram_bytes must be in [1, ...], got 0"),
+        (lambda: sram_fit(0, 4, 256), ValueError, "profile must be in [1, ...], got 0"),
         (lambda: max_window(RISCV, 0), ValueError, "n_queues must be in [1"),
         (lambda: max_queues(RISCV, 0), ValueError, "window must be in [1"),
         (lambda: sram_fit(RISCV, 4.0, 256), TypeError, "n_queues must be an integer, got 4.0"),
@@ -432,3 +432,20 @@ def test_calibrate_refuses_to_report_reordering_that_lost_packets(monkeypatch):
     monkeypatch.setattr(paraflowo, "ReorderBuffer", lossy, raising=False)
     with pytest.raises(RuntimeError, match="reorder calibration released"):
         calibrate(budget_s=0.05, repeats=2)
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: get_profile(True), TypeError, "name must be a string, got True"),
+    (lambda: find_profile(5), TypeError, "spec must be a str or os.PathLike, got 5"),
+    (lambda: load_profile(None), TypeError, "path must be a str or os.PathLike, got None"),
+    (lambda: load_profile(""), ValueError, "path must be a non-empty path without NUL, got ''"),
+    (lambda: save_profile(get_profile("x86-vm"), "a\x00b"), ValueError, "path must be a non-empty"),
+    (lambda: save_profile("x86-vm", "p.toml"), TypeError, "profile must be a DeviceProfile, got str"),
+    (lambda: sram_required(16, 256, ooo_rate=b"x"), TypeError, "ooo_rate must be a number, got b'x'"),
+    (lambda: sram_fit(True, 4, 256), TypeError,
+     "profile must be a DeviceProfile or an SRAM size in bytes (int), got True"),
+])
+def test_fuzz_found_argument_kinds(call, exc, msg):
+    with pytest.raises(exc) as info:
+        call()
+    assert msg in str(info.value)

@@ -76,6 +76,7 @@ def test_simcore_refuses_bad_exponential_draws():
     (dict(workers=2.0), TypeError, "workers must be an integer, got 2.0"),
     (dict(policies="rss"), TypeError, "policies must be a sequence of policy names, got 'rss'"),
     (dict(progress=5), TypeError, "progress must be callable or None, got 5"),
+    (dict(trace=3), TypeError, "trace must be a paraflowo.sim.pcap.Trace or None, got 3"),
 ])
 def test_simulate_argument_kinds(kw, exc, msg):
     sc = load_scenario("paper-fig7").with_duration(0.001)
@@ -84,3 +85,11 @@ def test_simulate_argument_kinds(kw, exc, msg):
     assert msg in str(info.value)
     with pytest.raises(TypeError, match="scenario must be a Scenario, got bool"):
         simulate(True)
+
+
+def test_scenario_entry_points_refuse_wrong_kinds():
+    from paraflowo.sim.scenario import parse_scenario
+    with pytest.raises(TypeError, match="name_or_path must be a str or pathlib.Path, got True"):
+        load_scenario(True)
+    with pytest.raises(TypeError, match="data must be a dict"):
+        parse_scenario(True)

@@ -12,6 +12,7 @@ from paraflowo._core._boundary cimport (
     PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len,
     pfo_int, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
     pfo_release, pfo_time, pfo_uint)
+from paraflowo._core._key cimport pfo_key
 from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_fmix64, pfo_ns_first_backwards, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
 from paraflowo._core.scheduler cimport pfo_sched_due, pfo_sched_switch
@@ -502,7 +503,7 @@ cdef class Breakup:
         """
         if _in_use(self, True):
             _raise_busy(self, True)
-        cdef uint64_t k = pfo_uint("key", key, 0, PFO_UINT64_MAX)
+        cdef uint64_t k = pfo_key("key", key)
         cdef pfo_hash_t h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
         cdef uint16_t p = <uint16_t>pfo_uint("port", port, 0, 0xFFFF)
         cdef uint16_t ln = <uint16_t>pfo_uint("length", length, 0, 0xFFFF)
@@ -721,7 +722,7 @@ cdef class Breakup:
 
     def is_para(self, key, now_ns):
         """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
-        cdef uint64_t k = pfo_uint("key", key, 0, PFO_UINT64_MAX)
+        cdef uint64_t k = pfo_key("key", key)
         return self.c_find(k, _time(self, now_ns)) is not NULL
 
     def n_para(self, now_ns):

@@ -6,6 +6,7 @@ from libc.stdlib cimport calloc, free
 from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
+from paraflowo._core._key cimport pfo_key
 from paraflowo._core._types cimport pfo_fmix64
 from paraflowo._core._boundary cimport (
     PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len, pfo_enter,
@@ -83,64 +84,6 @@ cdef extern from *:
        Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
        (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
        such small products over all columns. */
-    /* Exact Python int -> uint64 (bits 64) or non-negative int64 (bits 63)
-       for the per-packet fast path: 1 and *out on success; 0, with no
-       exception set, when o is negative or not below 2**bits (the caller
-       then takes the checked path, which names the problem).  On CPython
-       3.11 to 3.13 with 30-bit digits the digits are read in place (a flow
-       key has three); elsewhere the C API converts. */
-    #if !defined(Py_LIMITED_API) && !defined(PYPY_VERSION) && defined(PyLong_SHIFT) \
-        && PyLong_SHIFT == 30 && PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-    #define PFO_PYLONG_DIGITS 1
-    #endif
-    static inline int pfo_as_bits(PyObject *o, unsigned bits, uint64_t *out) {
-    #ifdef PFO_PYLONG_DIGITS
-    #if PY_VERSION_HEX >= 0x030C0000
-        /* lv_tag: digit count << 3 | flag bit | sign (0 positive, 1 zero, 2 negative) */
-        uintptr_t tag = ((PyLongObject *)o)->long_value.lv_tag;
-        const digit *d = ((PyLongObject *)o)->long_value.ob_digit;
-        Py_ssize_t size = (tag & _PyLong_SIGN_MASK) == 0 ? (Py_ssize_t)(tag >> _PyLong_NON_SIZE_BITS)
-                        : (tag & _PyLong_SIGN_MASK) == 1 ? 0 : -1;
-    #else
-        /* ob_size: sign * digit count */
-        Py_ssize_t size = Py_SIZE(o);
-        const digit *d = ((PyLongObject *)o)->ob_digit;
-    #endif
-        switch (size) {
-        case 0: *out = 0; return 1;
-        case 1: *out = d[0]; return 1;
-        case 2: *out = (uint64_t)d[0] | (uint64_t)d[1] << 30; return 1;
-        case 3:
-            if (d[2] >> (bits - 60))
-                return 0;
-            *out = (uint64_t)d[0] | (uint64_t)d[1] << 30 | (uint64_t)d[2] << 60;
-            return 1;
-        default: return 0;            /* negative, or 2**90 and more */
-        }
-    #else
-        if (bits == 64) {
-            unsigned long long v = PyLong_AsUnsignedLongLong(o);
-            if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                return 0;
-            }
-            *out = (uint64_t)v;
-            return 1;
-        } else {
-            int overflow;
-            long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-            if (overflow || v < 0) {
-                PyErr_Clear();
-                return 0;
-            }
-            *out = (uint64_t)v;
-            return 1;
-        }
-    #endif
-    }
-    static inline int pfo_as_u64(PyObject *o, uint64_t *out) {
-        return pfo_as_bits(o, 64, out);
-    }
     /* True or False (a new reference) without a branch on b: the estimate
        behind b arrives late (hash, then four loads), and a mispredicted
        branch on it would stall the caller until it does. */
@@ -613,7 +556,6 @@ cdef extern from *:
     int pfo_cm_simd
     int pfo_cm_have_sse41() noexcept nogil
     object pfo_bool(bint b)
-    bint pfo_as_u64(object o, uint64_t* out) noexcept
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
                            int cons, int sat, int narrow, unsigned lw, unsigned sh, unsigned cur,
@@ -745,13 +687,7 @@ def _simd_loops(enabled=None, *, bmi2=True):
 
 
 cdef inline uint64_t _key(object key) except? 0:
-    # A flow key in [0, 2**64 - 1].  Keys are hashes, half of them >= 2**63:
-    # pfo_as_u64 reads an exact int's digits in place (the boundary's fast test
-    # stops at 2**63); anything else, and every error, goes to pfo_uint.
-    cdef uint64_t k
-    if type(key) is int and pfo_as_u64(key, &k):
-        return k
-    return pfo_uint("key", key, 0, PFO_UINT64_MAX)
+    return pfo_key("key", key)
 
 
 cdef inline int _ready(ElephantDetector d) except -1:
@@ -1475,6 +1411,8 @@ cdef class CountMinDetector(ElephantDetector):
     @property
     def epsilon(self):
         """Relative error bound ``e / width`` (times the two windows' total)."""
+        if self.busy < 0:
+            pfo_raise_uninit(self)
         return math.e / self.width
 
     @property

@@ -9,6 +9,7 @@ import numpy as np
 from paraflowo._core._boundary cimport (
     PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
     pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
+from paraflowo._core._key cimport pfo_key
 from paraflowo._checks import require_int, require_pow2
 
 cdef object _u16 = np.dtype(np.uint16)
@@ -189,7 +190,7 @@ cdef class PSNAllocator:
             If another thread is running a burst on this allocator (unchanged).
         """
         pfo_guard(self.busy, self)
-        cdef uint64_t k = pfo_uint("key", key, 0, PFO_UINT64_MAX)
+        cdef uint64_t k = pfo_key("key", key)
         cdef uint16_t p = <uint16_t>pfo_uint("port", port, 0, 0xFFFF)
         cdef pfo_hash_t h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
         cdef pfo_ns_t t = pfo_time("now_ns", now_ns)

@@ -182,10 +182,13 @@ def _timed_run(eng: SimCore, times: np.ndarray, flows: np.ndarray, expd) -> floa
     return time.thread_time() - t0
 
 
-def _check_simulate_args(scenario, policies, progress, workers) -> None:
+def _check_simulate_args(scenario, policies, trace, progress, workers) -> None:
     """The argument kinds of :func:`simulate` (the house messages of ``_checks``)."""
+    from paraflowo.sim.pcap import Trace
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    if trace is not None and not isinstance(trace, Trace):
+        raise TypeError(f"trace must be a paraflowo.sim.pcap.Trace or None, got {trace!r}")
     if isinstance(policies, (str, bytes)) or not hasattr(policies, "__iter__"):
         raise TypeError(f"policies must be a sequence of policy names, got {policies!r}")
     if progress is not None and not callable(progress):
@@ -221,7 +224,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     Raises
     ------
     TypeError
-        ``scenario`` not a :class:`Scenario`, ``policies`` a single string,
+        ``scenario`` not a :class:`Scenario`, ``trace`` not a ``Trace``,
+        ``policies`` a single string,
         ``progress`` not callable, ``workers`` not an integer.
     ValueError
         An unknown or unavailable policy, an empty policy list, or
@@ -235,7 +239,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     >>> r.policies["rss"]["drops"], r.policies["spray"]["out_of_order"] > 0
     (0, True)
     """
-    _check_simulate_args(scenario, policies, progress, workers)
+    _check_simulate_args(scenario, policies, trace, progress, workers)
     policies = list(policies)
     if not policies:
         raise ValueError("policies must name at least one policy, got none")
