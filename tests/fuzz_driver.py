@@ -512,7 +512,7 @@ def allowed_other(target, e, obj):
 
 
 # Messages about a document's content name the source and the key, not a parameter.
-MESSAGE_EXEMPT = {"loads_profile"}
+MESSAGE_EXEMPT = {"loads_profile", "parse_scenario"}
 
 PROPS: dict = {}  # class -> the properties compared before and after an error
 

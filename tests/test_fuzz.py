@@ -6,18 +6,14 @@ default run is short; ``PARAFLOWO_FUZZ_EXAMPLES`` raises the number of hypothesi
 examples per target and ``PARAFLOWO_FUZZ_SEED`` replays one run.
 """
 
-import json
 import os
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import fuzz_driver
 
-EXAMPLES = int(os.environ.get("PARAFLOWO_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("PARAFLOWO_FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("PARAFLOWO_FUZZ_SEED", str(random.randrange(2**32))))
 
 
