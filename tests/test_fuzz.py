@@ -28,7 +28,7 @@ def _render(findings):
 
 def test_fuzz_every_public_entry():
     calls, findings = fuzz_driver.supervise(EXAMPLES, SEED, call_timeout=20.0, total_timeout=500.0)
-    assert calls > 500, f"the fuzz made only {calls} calls"
+    assert calls > 40 * EXAMPLES, f"the fuzz made only {calls} calls"  # ~100 per example
     assert not findings, (f"fuzz (PARAFLOWO_FUZZ_SEED={SEED}, {calls} calls) broke the "
                           f"exception contract:\n{_render(findings)}")
 
