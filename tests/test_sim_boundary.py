@@ -72,7 +72,8 @@ def test_simcore_refuses_bad_exponential_draws():
 
 @pytest.mark.parametrize("kw, exc, msg", [
     (dict(workers="2"), TypeError, "workers must be an integer, got '2'"),
-    (dict(workers=0), ValueError, "workers must be in [1, ...], got 0"),
+    (dict(workers=0), ValueError, "workers must be in [1, 2**16], got 0"),
+    (dict(workers=2**100), ValueError, "workers must be in [1, 2**16], got 1267650600228229401496703205376"),
     (dict(workers=2.0), TypeError, "workers must be an integer, got 2.0"),
     (dict(policies="rss"), TypeError, "policies must be a sequence of policy names, got 'rss'"),
     (dict(progress=5), TypeError, "progress must be callable or None, got 5"),

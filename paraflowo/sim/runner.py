@@ -194,7 +194,7 @@ def _check_simulate_args(scenario, policies, trace, progress, workers) -> None:
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable or None, got {progress!r}")
     if workers is not None:
-        require_int("workers", workers, 1)
+        require_int("workers", workers, 1, 1 << 16)
 
 
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
@@ -229,7 +229,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
         ``progress`` not callable, ``workers`` not an integer.
     ValueError
         An unknown or unavailable policy, an empty policy list, or
-        ``workers < 1``.
+        ``workers`` outside ``[1, 2**16]``.
 
     Examples
     --------
