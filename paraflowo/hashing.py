@@ -244,7 +244,9 @@ def rss_hash_batch(
         Not an array of one of the two tuple dtypes, ``ports`` not a bool,
         or a bad ``key`` or ``out``.
     ValueError
-        Not 1-D and C-contiguous, or ``out`` of the wrong length.
+        Not 1-D and C-contiguous, ``out`` of the wrong length, or a ``key``
+        too short for the input (it needs 4 bytes more than the input: 16 for
+        IPv4 with ports, 40 for IPv6 with ports).
     """
     if not isinstance(ports, (bool, np.bool_)):
         raise TypeError(f"ports must be a bool, got {ports!r}")
@@ -254,4 +256,9 @@ def rss_hash_batch(
     if length is None:
         raise TypeError(
             f"tuples must have dtype IPV4_TUPLE_DTYPE or IPV6_TUPLE_DTYPE, got {tuples.dtype}")
-    return hasher_for(key).hash_records(tuples, length, out)
+    h = hasher_for(key)
+    if length > h.max_input:
+        raise ValueError(f"key must be at least {length + 4} bytes to hash "
+                         f"{'ports and ' if ports else ''}{tuples.dtype.fields['src_ip'][0].itemsize * 8}-bit "
+                         f"addresses ({length}-byte input), got {len(h.key)} bytes")
+    return h.hash_records(tuples, length, out)

@@ -313,8 +313,8 @@ RO.flags.writeable = False
     (lambda b: b.ingress(1, 0, 0, 64, 200, handle=-2), ValueError, "handle must be in [0, 2**64 - 1], got -2"),
     (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros(1, np.int64)), TypeError,
      "out must have dtype"),
-    (lambda b: b.ingress(1, 0, 0, 64, 200, out=M1, index=1), IndexError, "index must be in [0, 0], got 1"),
-    (lambda b: b.ingress(1, 0, 0, 64, 200, out=RO), ValueError, "out must be a writable array"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=M1, index=1), ValueError, "index must be in [0, 0], got 1"),
+    (lambda b: b.ingress(1, 0, 0, 64, 200, out=RO), ValueError, "out must be writable, got a read-only array"),
     (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros((1, 1), META_DTYPE)), ValueError,
      "out must be 1-dimensional, got shape (1, 1)"),
     (lambda b: b.ingress(1, 0, 0, 64, 200, out=np.zeros(4, META_DTYPE)[::2]), ValueError,
@@ -324,7 +324,7 @@ RO.flags.writeable = False
      "keys must have dtype uint64, got int64"),
     (lambda b: b.ingress_burst(np.zeros(2, np.uint64), np.zeros(3, np.uint32), np.zeros(2, np.uint16),
                                np.zeros(2, np.uint16), np.full(2, 200)), ValueError,
-     "arrays must have the same length, got keys=2, flow_hashes=3"),
+     "flow_hashes must have length 2, got 3"),
     (lambda b: b.ingress_burst(np.zeros(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
                                np.zeros(2, np.uint32), np.full(2, 200)), TypeError,
      "lengths must have dtype uint16, got uint32"),
@@ -339,7 +339,7 @@ RO.flags.writeable = False
      TypeError, "handles must have dtype uint64, got int64"),
     (lambda b: b.ingress_burst(np.ones(2, np.uint64), np.zeros(2, np.uint32), np.zeros(2, np.uint16),
                                np.zeros(2, np.uint16), np.full(2, 200), out=np.zeros(3, META_DTYPE)),
-     ValueError, "arrays must have the same length, got keys=2, out=3"),
+     ValueError, "out must have length 2, got 3"),
     (lambda b: b.feedback(4, 0, 10), ValueError, "core must be in [0, 3], got 4"),
     (lambda b: b.feedback(0, -1, 10), ValueError, "ingress_ns must be in [0, 2**63 - 1], got -1"),
     (lambda b: b.feedback(0, 20, 10), ValueError, "egress_ns must be >= ingress_ns = 20, got 10"),
@@ -353,7 +353,7 @@ RO.flags.writeable = False
     (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 0]), np.array([1, 2**41])),
      ValueError, "egress_ns - ingress_ns must be at most 2**40"),
     (lambda b: b.feedback_burst(np.zeros(2, np.uint16), np.array([0, 0]), np.array([1])),
-     ValueError, "arrays must have the same length, got cores=2, ingress_ns=2, egress_ns=1"),
+     ValueError, "egress_ns must have length 2, got 1"),
     (lambda b: b.is_para(1, 50), ValueError, "now_ns must not go backwards, got 50 after 100"),
     (lambda b: b.feedback_meta(_bad_meta("core", 4), np.full(2, 20)), ValueError,
      "meta['core'] must be in [0, 3], got meta[1]['core'] = 4"),
@@ -364,7 +364,7 @@ RO.flags.writeable = False
     (lambda b: b.feedback_meta(_bad_meta("core", 0), np.array([20, 2**41])), ValueError,
      "egress_ns - meta['ingress_ns'] must be at most 2**40"),
     (lambda b: b.feedback_meta(np.zeros(2, META_DTYPE), np.full(3, 20)), ValueError,
-     "arrays must have the same length, got meta=2, egress_ns=3"),
+     "egress_ns must have length 2, got 3"),
     (lambda b: b.feedback_meta(np.zeros(2, np.int64), np.full(2, 20)), TypeError,
      "meta must have dtype"),
 ])
@@ -561,9 +561,9 @@ def test_components_are_refused_to_other_threads_during_a_breakup_burst(kind, n)
 
 
 @pytest.mark.parametrize("kind, n, who", [
-    ("allocator.tag_burst", 1 << 20, "its PSNAllocator"),
-    ("scheduler.observe_burst", 1 << 21, "its FlowletScheduler"),
-    ("scheduler.steer_burst", 1 << 21, "its FlowletScheduler"),
+    ("allocator.tag_burst", 1 << 20, "PSNAllocator"),
+    ("scheduler.observe_burst", 1 << 21, "FlowletScheduler"),
+    ("scheduler.steer_burst", 1 << 21, "FlowletScheduler"),
 ])
 def test_breakup_is_refused_while_another_thread_runs_a_component_burst(kind, n, who):
     # A burst run directly on the allocator or scheduler of a Breakup (from
@@ -577,8 +577,15 @@ def test_breakup_is_refused_while_another_thread_runs_a_component_burst(kind, n,
         err = outcomes[name]
         assert isinstance(err, RuntimeError), name
         assert str(err) == (f"{who} is in use by another thread (a burst is running without "
-                            f"the GIL); give each thread its own Breakup"), name
+                            f"the GIL); give each thread its own {who}"), name
     for name, call in _BREAKUP_CALLS.items():   # free again
         assert call(b, f, t) == call(ref, ref_f, t), name
         t += 2
     assert _full_state(b, t) == _full_state(ref, t)
+
+
+def test_breakup_refuses_a_detector_whose_init_never_ran():
+    from paraflowo import CountMinDetector
+    det = CountMinDetector.__new__(CountMinDetector)
+    with pytest.raises(RuntimeError, match="CountMinDetector is not initialised"):
+        Breakup(det, PSNAllocator(4), FlowletScheduler(2))

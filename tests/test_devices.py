@@ -90,7 +90,7 @@ def test_profiles_are_immutable_values():
     [
         (dict(name="", cores=1), ValueError, "name must be a non-empty string"),
         (dict(name=3, cores=1), TypeError, "name must be a string, got 3"),
-        (dict(name="a", cores=0), ValueError, "cores must be in [1, ...], got 0"),
+        (dict(name="a", cores=0), ValueError, "cores must be in [1, 2**40], got 0"),
         (dict(name="a", cores=-2), ValueError, "got -2"),
         (dict(name="a", cores=2.0), TypeError, "cores must be an integer, got 2.0"),
         (dict(name="a", cores=1, reorder_mpps=0), ValueError, "reorder_mpps must be > 0, got 0"),
@@ -147,7 +147,7 @@ def test_toml_written_by_hand_loads():
         ('cores = 4\n', "src.toml: missing key 'name'"),
         ('name = "x"\n', "src.toml: missing key 'cores'"),
         ('name = "x"\ncores = 4\nspeed = 3\n', "src.toml: unknown key 'speed' (known keys: name, cores"),
-        ('name = "x"\ncores = 0\n', "src.toml: bad value for key 'cores': cores must be in [1, ...], got 0"),
+        ('name = "x"\ncores = 0\n', "src.toml: bad value for key 'cores': cores must be in [1, 2**40], got 0"),
         ('name = "x"\ncores = 4.5\n', "bad value for key 'cores': cores must be an integer, got 4.5"),
         ('name = "x"\ncores = 4\nreorder_mpps = -1\n', "bad value for key 'reorder_mpps': reorder_mpps must be > 0"),
         ('name = "x"\ncores = 4\nreorder_mpps = "fast"\n', "reorder_mpps must be a number, got 'fast'"),
@@ -334,7 +334,7 @@ def test_limits_when_nothing_or_everything_fits():
         (lambda: sram_fit(RISCV, 4, 256, "expected", ooo_rate=-0.1), ValueError, "ooo_rate must be in [0, 1], got -0.1"),
         (lambda: sram_fit(RISCV, 4, 256, "best"), ValueError, "basis must be 'worst', 'expected' or 'footprint', got 'best'"),
         (lambda: sram_fit(X86, 4, 256), ValueError, "profile 'x86-vm' has no SRAM size"),
-        (lambda: sram_fit(0, 4, 256), ValueError, "sram_bytes must be in [1, ...], got 0"),
+        (lambda: sram_fit(0, 4, 256), ValueError, "profile must be in [1, ...], got 0"),
         (lambda: max_window(RISCV, 0), ValueError, "n_queues must be in [1"),
         (lambda: max_queues(RISCV, 0), ValueError, "window must be in [1"),
         (lambda: sram_fit(RISCV, 4.0, 256), TypeError, "n_queues must be an integer, got 4.0"),
@@ -448,3 +448,20 @@ def test_calibrate_says_what_this_build_could_not_measure(monkeypatch):
     assert host.forward_mpps > 0 and host.reorder_mpps is None and host.detector_mpps is None
     assert set(host.spread) == {"forward"}
     assert "Not measured (component not in this build): reorder, detector." in host.notes
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: get_profile(True), TypeError, "name must be a string, got True"),
+    (lambda: find_profile(5), TypeError, "spec must be a str or os.PathLike, got 5"),
+    (lambda: load_profile(None), TypeError, "path must be a str or os.PathLike, got None"),
+    (lambda: load_profile(""), ValueError, "path must be a non-empty path without NUL, got ''"),
+    (lambda: save_profile(get_profile("x86-vm"), "a\x00b"), ValueError, "path must be a non-empty"),
+    (lambda: save_profile("x86-vm", "p.toml"), TypeError, "profile must be a DeviceProfile, got str"),
+    (lambda: sram_required(16, 256, ooo_rate=b"x"), TypeError, "ooo_rate must be a number, got b'x'"),
+    (lambda: sram_fit(True, 4, 256), TypeError,
+     "profile must be a DeviceProfile or an SRAM size in bytes (int), got True"),
+])
+def test_fuzz_found_argument_kinds(call, exc, msg):
+    with pytest.raises(exc) as info:
+        call()
+    assert msg in str(info.value)

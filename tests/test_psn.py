@@ -191,13 +191,13 @@ def _burst_args(n=3):
     (dict(ports=[0, 0, 0]), TypeError, "ports must be a numpy.ndarray of dtype uint16, got list"),
     (dict(flow_hashes=np.zeros(3, np.uint64)), TypeError, "flow_hashes must have dtype uint32, got uint64"),
     (dict(now_ns=np.zeros(3, np.int32)), TypeError, "now_ns must have dtype int64, got int32"),
-    (dict(keys=np.arange(4, dtype=np.uint64)), ValueError, "arrays must have the same length, got keys=4, ports=3"),
+    (dict(keys=np.arange(4, dtype=np.uint64)), ValueError, "ports must have length 4, got 3"),
     (dict(keys=np.arange(6, dtype=np.uint64)[::2]), ValueError, "keys must be C-contiguous"),
     (dict(now_ns=np.array([50, 52, 51], np.int64)), ValueError, "now_ns must not go backwards, got now_ns[2] = 51 after 52"),
     (dict(now_ns=np.array([49, 52, 53], np.int64)), ValueError, "now_ns must not go backwards, got now_ns[0] = 49 after 50"),
     (dict(now_ns=np.array([-1, 52, 53], np.int64)), ValueError, "now_ns must be >= 0, got now_ns[0] = -1"),
     (dict(queues=np.empty(3, np.int64)), TypeError, "queues must have dtype int32, got int64"),
-    (dict(psns=np.empty(2, np.uint32)), ValueError, "arrays must have the same length, got keys=3, queues=3, psns=2"),
+    (dict(psns=np.empty(2, np.uint32)), ValueError, "psns must have length 3, got 2"),
 ])
 def test_tag_burst_errors_leave_state_unchanged(change, exc, msg):
     a = PSNAllocator(4, idle_ns=1000)

@@ -345,31 +345,31 @@ def _state(s, flows):
     (lambda s, f: s.observe_burst(np.array([0, 1], np.int16), np.array([1, 1])), TypeError,
      "cores must have dtype uint16, got int16"),
     (lambda s, f: s.observe_burst(np.array([0, 1], np.uint16), np.array([1])), ValueError,
-     "arrays must have the same length, got cores=2, delays_ns=1"),
+     "delays_ns must have length 2, got 1"),
     (lambda s, f: s.t_switch(9), ValueError, "core must be in [0, 3], got 9"),
     (lambda s, f: s.t_cpu(9), ValueError, "core must be in [0, 3], got 9"),
-    (lambda s, f: s.start(f, 2, 0, 200), IndexError, "index must be in [0, 1], got 2"),
+    (lambda s, f: s.start(f, 2, 0, 200), ValueError, "index must be in [0, 1], got 2"),
     (lambda s, f: s.start(f, 0, 2**32, 200), ValueError, "flow_hash must be in [0, 2**32 - 1]"),
     (lambda s, f: s.start(f, 0, 0, 99), ValueError, "now_ns must not go backwards, got 99 after 100"),
     (lambda s, f: s.steer(f, 0, 99), ValueError, "now_ns must not go backwards, got 99 after 100"),
     (lambda s, f: s.steer(f, 0, -5), ValueError, "now_ns must be in [0, 2**63 - 1], got -5"),
-    (lambda s, f: s.steer(f, -1, 200), IndexError, "index must be in [0, 1], got -1"),
+    (lambda s, f: s.steer(f, -1, 200), ValueError, "index must be in [0, 1], got -1"),
     (lambda s, f: s.steer(np.zeros(2, np.int64), 0, 200), TypeError, "flows must have dtype"),
     (lambda s, f: s.steer(np.zeros(4, FLOWLET_DTYPE)[::2], 0, 200), ValueError,
      "flows must be C-contiguous"),
     (lambda s, f: s.steer(np.zeros((1, 2), FLOWLET_DTYPE), 0, 200), ValueError,
      "flows must be 1-dimensional, got shape (1, 2)"),
-    (lambda s, f: s.steer(_readonly_flows(), 0, 200), ValueError, "flows must be a writable array"),
+    (lambda s, f: s.steer(_readonly_flows(), 0, 200), ValueError, "flows must be writable, got a read-only array"),
     (lambda s, f: s.steer_burst(_readonly_flows(), np.array([0]), np.array([200])), ValueError,
-     "flows must be a writable array"),
-    (lambda s, f: s.steer_burst(f, np.array([0, 2]), np.array([200, 201])), IndexError,
+     "flows must be writable, got a read-only array"),
+    (lambda s, f: s.steer_burst(f, np.array([0, 2]), np.array([200, 201])), ValueError,
      "index must be in [0, 1], got index[1] = 2"),
     (lambda s, f: s.steer_burst(f, np.array([0, 1]), np.array([200, 199])), ValueError,
      "now_ns must not go backwards, got now_ns[1] = 199 after 200"),
     (lambda s, f: s.steer_burst(f, np.array([0, 1], np.int32), np.array([200, 201])), TypeError,
      "index must have dtype int64, got int32"),
     (lambda s, f: s.steer_burst(f, np.array([0, 1]), np.array([200, 201]), np.empty(3, np.uint16)),
-     ValueError, "arrays must have the same length, got index=2, out=3"),
+     ValueError, "out must have length 2, got 3"),
 ])
 def test_call_errors_leave_state_unchanged(call, exc, msg):
     s = sched(n_cores=4, n_para=2, t_switch_init_ns=10)
@@ -462,3 +462,19 @@ def test_second_thread_is_refused_while_a_burst_runs(kind):
     for name, m in _SCHED_MUTATORS.items():    # free again: same as the reference
         assert m(s, f, later) == m(ref, ref_f, later), name
     assert _state(s, f) == _state(ref, ref_f)
+
+
+def test_flow_record_with_core_at_its_type_max_never_indexes():
+    # A flow state written by someone else (here: every field at its type's
+    # maximum) must not reach the per-core tables: the flow switches at once.
+    s = FlowletScheduler(4, n_para=2)
+    flows = np.zeros(2, FLOWLET_DTYPE)
+    for f in flows.dtype.names:
+        flows[f] = np.iinfo(flows.dtype[f]).max
+    core = s.steer(flows, 0, 10)
+    assert 0 <= core < 4 and flows["core"][0] == core
+    out = s.steer_burst(flows, np.array([1, 1], np.int64), np.array([10, 11], np.int64))
+    assert all(0 <= c < 4 for c in out)
+    single = FlowletScheduler(4, n_para=1)
+    flows["core"] = 0xFFFF
+    assert 0 <= single.steer(flows, 0, 10) < 4

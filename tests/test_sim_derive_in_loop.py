@@ -10,6 +10,7 @@ import tomllib
 import numpy as np
 import pytest
 
+from paraflowo._core.sim import SimCore
 from paraflowo.hashing import IndirectionTable
 from paraflowo.sim import load_scenario, parse_scenario
 from paraflowo.sim.runner import _build
@@ -106,8 +107,17 @@ def test_derive_timeout_errors(args, exc, fragment):
     assert fragment in str(e.value)
     assert eng.derived_timeout() is None
     rss = _build("rss", sc, flows, reta, 1, 10**9)[0]
-    with pytest.raises(ValueError, match="derive_timeout needs policy 'paraflowo'"):
+    with pytest.raises(ValueError, match="derive_timeout needs a SimCore of policy 'paraflowo', "
+                                         "got policy 'rss'"):
         rss.derive_timeout(100, 10, 16, 2048)
+    with pytest.raises(exc) as e:                # the arguments are checked first
+        rss.derive_timeout(*args)
+    assert fragment in str(e.value)
+
+
+def test_derive_timeout_before_init_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="not initialised"):
+        SimCore.__new__(SimCore).derive_timeout(100, 10, 16, 2048)
 
 
 # -- the runner's policy threads (no barrier between chunks) -------------------

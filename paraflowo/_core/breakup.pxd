@@ -91,7 +91,7 @@ cdef class Breakup:
     cdef readonly bint count_bytes     # detector amount: length (True) or 1
     cdef readonly pfo_ns_t idle_ns   # allocator.idle_ns: idle time to leave para_flow
     cdef pfo_ns_t last_ns         # latest ingress now_ns
-    cdef bint busy                # a Python burst call is running (GIL released)
+    cdef int busy                 # a Python burst call is running (GIL released)
     cdef readonly uint64_t packets      # packets through c_ingress
     cdef readonly uint64_t para_packets # of which tagged (FLAG_PARA)
     cdef readonly uint64_t para_flows   # para_flow entries started

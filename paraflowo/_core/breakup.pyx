@@ -1,24 +1,50 @@
 """The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
-from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_fmix64, pfo_psn_t
+from paraflowo._checks import require_int, require_pow2
+from paraflowo._core._boundary cimport (
+    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len,
+    pfo_int, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
+    pfo_release, pfo_time, pfo_uint)
+from paraflowo._core._key cimport pfo_key
+from paraflowo._core._types cimport PFO_FLAG_PARA, pfo_fmix64, pfo_ns_first_backwards, pfo_psn_t
 from paraflowo._core.hashing cimport pfo_reta_lookup
-from paraflowo._core.scheduler cimport pfo_get_records, pfo_sched_due, pfo_sched_switch
+from paraflowo._core.scheduler cimport pfo_sched_due, pfo_sched_switch
 from paraflowo._core.detectors import ElephantDetector as _ElephantDetector
 from paraflowo._core.psn import PSNAllocator as _PSNAllocator
-from paraflowo._core.psn import _check_burst_times, _check_now
 from paraflowo._core.scheduler import FlowletScheduler as _FlowletScheduler
 from paraflowo._core.scheduler import MAX_DELAY_NS
 from paraflowo.metadata import META_DTYPE
 
-_U64_MAX = 0xFFFFFFFFFFFFFFFF
+cdef object _u16 = np.dtype(np.uint16)
+cdef object _u32 = np.dtype(np.uint32)
+cdef object _u64 = np.dtype(np.uint64)
+cdef object _i64 = np.dtype(np.int64)
+cdef object _meta = META_DTYPE
+
+
+cdef inline pfo_ns_t _time(Breakup b, object now_ns) except? -1:
+    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+    pfo_not_backwards("now_ns", t, b.last_ns)
+    return t
+
+
+cdef int _check_times(const pfo_ns_t* t, Py_ssize_t n, pfo_ns_t last) except -1:
+    # A burst's arrival times: >= 0, nondecreasing, the first not below `last`.
+    cdef Py_ssize_t i
+    with nogil:
+        i = pfo_ns_first_backwards(t, n, last)
+    if i < 0:
+        return 0
+    if t[i] < 0:
+        raise ValueError(f"now_ns must be >= 0, got now_ns[{i}] = {t[i]}")
+    return pfo_raise_backwards("now_ns", t[i], last if i == 0 else t[i - 1], i)
 
 
 cdef extern from *:
@@ -68,15 +94,14 @@ cdef inline bint _in_use(Breakup b, bint ingress):
 cdef int _raise_busy(Breakup b, bint ingress) except -1:
     # Bursts release the GIL; another thread must not drive the same pipeline
     # (or its components) meanwhile.  No locks on the hot path: one per thread.
+    # The boundary's error names the object that is in use.
     if b.busy:
-        who = "Breakup"
-    elif ingress and b.detector.busy:
-        who = f"its {type(b.detector).__name__}"
-    elif b.allocator.busy:
-        who = "its PSNAllocator"
-    else:
-        who = "its FlowletScheduler"
-    raise in_use_error(who, "Breakup")
+        return pfo_raise_busy(b)
+    if ingress and b.detector.busy:
+        return pfo_raise_busy(b.detector)
+    if b.allocator.busy:
+        return pfo_raise_busy(b.allocator)
+    return pfo_raise_busy(b.scheduler)
 
 
 cdef inline void _set_busy(Breakup b, bint ingress, bint busy):
@@ -194,9 +219,21 @@ cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
     cdef uint32_t n_cores = self.scheduler.n_cores
     cdef Py_ssize_t j
     cdef int64_t c, t, e
-    with nogil:
-        j = _first_bad_feedback(cores, core_step, ingress, ingress_step, egress, n,
-                                n_cores, self.last_ns)
+    if _in_use(self, False):
+        _raise_busy(self, False)
+    _set_busy(self, False, True)
+    try:
+        with nogil:
+            j = _first_bad_feedback(cores, core_step, ingress, ingress_step, egress, n,
+                                    n_cores, self.last_ns)
+            if j < 0:
+                for j in range(n):
+                    self.c_feedback((<const uint16_t*>(cores + j * core_step))[0],
+                                    (<const int64_t*>(ingress + j * ingress_step))[0],
+                                    egress[j])
+                j = -1
+    finally:
+        _set_busy(self, False, False)
     if j >= 0:
         c = (<const uint16_t*>(cores + j * core_step))[0]
         t = (<const int64_t*>(ingress + j * ingress_step))[0]
@@ -215,17 +252,6 @@ cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
                 f"egress_ns must be >= {ingress_name}, got egress_ns[{j}] = {e} < {t}")
         raise ValueError(
             f"egress_ns - {ingress_name} must be at most 2**40, got {e - t} at [{j}]")
-    if _in_use(self, False):        # again: the check released the GIL
-        _raise_busy(self, False)
-    _set_busy(self, False, True)
-    try:
-        with nogil:
-            for j in range(n):
-                self.c_feedback((<const uint16_t*>(cores + j * core_step))[0],
-                                (<const int64_t*>(ingress + j * ingress_step))[0],
-                                egress[j])
-    finally:
-        _set_busy(self, False, False)
 
 
 cdef class Breakup:
@@ -333,6 +359,8 @@ cdef class Breakup:
             raise TypeError(f"allocator must be a PSNAllocator, got {type(allocator).__name__}")
         if not isinstance(scheduler, _FlowletScheduler):
             raise TypeError(f"scheduler must be a FlowletScheduler, got {type(scheduler).__name__}")
+        if (<ElephantDetector>detector).busy < 0:
+            pfo_raise_uninit(detector)      # its __init__ never ran: no tables to use
         capacity = require_pow2("capacity", capacity, 1, 1 << 24)
         probes = require_int("probes", probes, 1, PFO_BRK_MAX_PROBES)
         if count not in ("packets", "bytes"):
@@ -470,48 +498,31 @@ cdef class Breakup:
             An argument of the wrong type, or ``out`` not a ``META_DTYPE``
             array.
         ValueError
-            A value out of range or time going backwards (nothing changes).
-        IndexError
-            ``index`` outside ``out``.
+            A value out of range (``index`` outside ``out`` included) or time
+            going backwards (nothing changes).
         """
         if _in_use(self, True):
             _raise_busy(self, True)
-        if not (type(key) is int and 0 <= key <= _U64_MAX):
-            require_int("key", key, 0, _U64_MAX)
-        if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
-            require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
-        if not (type(port) is int and 0 <= port <= 0xFFFF):
-            require_int("port", port, 0, 0xFFFF)
-        if not (type(length) is int and 0 <= length <= 0xFFFF):
-            require_int("length", length, 0, 0xFFFF)
-        if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
-            _check_now("now_ns", now_ns, self.last_ns)
-        if handle is None:
-            handle = self.packets
-        elif not (type(handle) is int and 0 <= handle <= _U64_MAX):
-            require_int("handle", handle, 0, _U64_MAX)
+        cdef uint64_t k = pfo_key("key", key)
+        cdef pfo_hash_t h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        cdef uint16_t p = <uint16_t>pfo_uint("port", port, 0, 0xFFFF)
+        cdef uint16_t ln = <uint16_t>pfo_uint("length", length, 0, 0xFFFF)
+        cdef pfo_ns_t t = _time(self, now_ns)
+        cdef pfo_handle_t hd = (self.packets if handle is None
+                                else pfo_uint("handle", handle, 0, PFO_UINT64_MAX))
         cdef pfo_meta_t m
-        cdef pfo_meta_t* rec
+        cdef pfo_meta_t* rec = &m
         cdef Py_buffer view
-        cdef Py_ssize_t i
-        if out is None:
-            self.c_ingress(key, flow_hash, port, length, now_ns, handle, &m)
-            _sync_time(self, now_ns)
-            return m.core
-        pfo_get_records("out", out, META_DTYPE, &view)
+        pfo_bind(&view, out, "out", _meta, PFO_WRITABLE | PFO_OPTIONAL)
         try:
-            if type(index) is int and 0 <= index < view.shape[0]:
-                i = index
-            else:
-                i = require_int("index", index)
-                if not 0 <= i < view.shape[0]:
-                    raise IndexError(f"index must be in [0, {view.shape[0] - 1}], got {i}")
-            rec = <pfo_meta_t*>view.buf + i
-            self.c_ingress(key, flow_hash, port, length, now_ns, handle, rec)
-            _sync_time(self, now_ns)
+            if pfo_bound(&view):
+                rec = <pfo_meta_t*>view.buf + <Py_ssize_t>pfo_int("index", index, 0,
+                                                                 pfo_len(&view) - 1)
+            self.c_ingress(k, h, p, ln, t, hd, rec)
+            _sync_time(self, t)
             return rec.core
         finally:
-            PyBuffer_Release(&view)
+            pfo_release(&view)
 
     def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
         """Steer a burst of packets in order; fill one metadata record each.
@@ -551,47 +562,49 @@ cdef class Breakup:
         """
         if _in_use(self, True):
             _raise_busy(self, True)
-        require_array("keys", keys, np.uint64)
-        require_array("flow_hashes", flow_hashes, np.uint32)
-        require_array("ports", ports, np.uint16)
-        require_array("lengths", lengths, np.uint16)
-        require_array("now_ns", now_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(
-            keys=keys, flow_hashes=flow_hashes, ports=ports, lengths=lengths, now_ns=now_ns)
-        if handles is not None:
-            require_array("handles", handles, np.uint64)
-            require_same_length(keys=keys, handles=handles)
-        if out is None:
-            out = np.empty(n, dtype=META_DTYPE)
-        else:
-            require_array("out", out, META_DTYPE)
-            require_same_length(keys=keys, out=out)
-        _check_burst_times("now_ns", now_ns, self.last_ns)
-        if n == 0:
-            return out
-        cdef const uint64_t[::1] k = keys
-        cdef const uint32_t[::1] h = flow_hashes
-        cdef const uint16_t[::1] p = ports
-        cdef const uint16_t[::1] ln = lengths
-        cdef const int64_t[::1] t = now_ns
-        cdef const uint64_t[::1] hd
-        cdef const uint64_t* hp = NULL
-        if handles is not None:
-            hd = handles
-            hp = &hd[0]
-        cdef Py_buffer view
-        if _in_use(self, True):         # again: the time check released the GIL
-            _raise_busy(self, True)
-        pfo_get_records("out", out, META_DTYPE, &view)
-        _set_busy(self, True, True)
+        cdef Py_buffer bk, bh, bp, bl, bt, bd, bo
+        cdef Py_ssize_t n
+        cdef const pfo_ns_t* tp
+        bh.shape = bp.shape = bl.shape = bt.shape = bd.shape = bo.shape = NULL
+        pfo_bind(&bk, keys, "keys", _u64, 0)
         try:
-            with nogil:
-                self.c_ingress_burst(&k[0], &h[0], &p[0], &ln[0], &t[0], hp, n,
-                                     <pfo_meta_t*>view.buf)
+            n = pfo_len(&bk)
+            pfo_bind(&bh, flow_hashes, "flow_hashes", _u32, 0)
+            pfo_check_len("flow_hashes", pfo_len(&bh), n, n)
+            pfo_bind(&bp, ports, "ports", _u16, 0)
+            pfo_check_len("ports", pfo_len(&bp), n, n)
+            pfo_bind(&bl, lengths, "lengths", _u16, 0)
+            pfo_check_len("lengths", pfo_len(&bl), n, n)
+            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
+            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            pfo_bind(&bd, handles, "handles", _u64, PFO_OPTIONAL)
+            if pfo_bound(&bd):
+                pfo_check_len("handles", pfo_len(&bd), n, n)
+            if out is None:
+                out = np.empty(n, dtype=META_DTYPE)
+            pfo_bind(&bo, out, "out", _meta, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&bo), n, n)
+            tp = <const pfo_ns_t*>bt.buf
+            _set_busy(self, True, True)
+            try:
+                _check_times(tp, n, self.last_ns)
+                if n:
+                    with nogil:
+                        self.c_ingress_burst(<const uint64_t*>bk.buf, <const pfo_hash_t*>bh.buf,
+                                             <const uint16_t*>bp.buf, <const uint16_t*>bl.buf,
+                                             tp, <const pfo_handle_t*>bd.buf, n,
+                                             <pfo_meta_t*>bo.buf)
+                    _sync_time(self, tp[n - 1])
+            finally:
+                _set_busy(self, True, False)
         finally:
-            _set_busy(self, True, False)
-            PyBuffer_Release(&view)
-        _sync_time(self, t[n - 1])
+            pfo_release(&bk)
+            pfo_release(&bh)
+            pfo_release(&bp)
+            pfo_release(&bl)
+            pfo_release(&bt)
+            pfo_release(&bd)
+            pfo_release(&bo)
         return out
 
     def feedback(self, core, ingress_ns, egress_ns):
@@ -622,9 +635,9 @@ cdef class Breakup:
         """
         if _in_use(self, False):
             _raise_busy(self, False)
-        c = self.scheduler._core_arg(core)
-        i = require_int("ingress_ns", ingress_ns, 0, (1 << 63) - 1)
-        e = require_int("egress_ns", egress_ns, 0, (1 << 63) - 1)
+        cdef uint16_t c = <uint16_t>pfo_uint("core", core, 0, self.scheduler.n_cores - 1)
+        cdef pfo_ns_t i = pfo_time("ingress_ns", ingress_ns)
+        cdef pfo_ns_t e = pfo_time("egress_ns", egress_ns)
         if i > self.last_ns:
             raise ValueError(
                 f"ingress_ns must be at most the latest ingress time ({self.last_ns}), got {i}")
@@ -651,19 +664,23 @@ cdef class Breakup:
         """
         if _in_use(self, False):
             _raise_busy(self, False)
-        require_array("cores", cores, np.uint16)
-        require_array("ingress_ns", ingress_ns, np.int64)
-        require_array("egress_ns", egress_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(
-            cores=cores, ingress_ns=ingress_ns, egress_ns=egress_ns)
-        if n == 0:
-            return
-        cdef const uint16_t[::1] c = cores
-        cdef const int64_t[::1] ti = ingress_ns
-        cdef const int64_t[::1] te = egress_ns
-        _feedback_columns(self, <const char*>&c[0], sizeof(uint16_t), <const char*>&ti[0],
-                          sizeof(int64_t), &te[0], n, "cores", "ingress_ns",
-                          "cores[{}]", "ingress_ns[{}]")
+        cdef Py_buffer bc, bi, be
+        cdef Py_ssize_t n
+        bi.shape = be.shape = NULL
+        pfo_bind(&bc, cores, "cores", _u16, 0)
+        try:
+            n = pfo_len(&bc)
+            pfo_bind(&bi, ingress_ns, "ingress_ns", _i64, 0)
+            pfo_check_len("ingress_ns", pfo_len(&bi), n, n)
+            pfo_bind(&be, egress_ns, "egress_ns", _i64, 0)
+            pfo_check_len("egress_ns", pfo_len(&be), n, n)
+            _feedback_columns(self, <const char*>bc.buf, sizeof(uint16_t), <const char*>bi.buf,
+                              sizeof(int64_t), <const int64_t*>be.buf, n, "cores", "ingress_ns",
+                              "cores[{}]", "ingress_ns[{}]")
+        finally:
+            pfo_release(&bc)
+            pfo_release(&bi)
+            pfo_release(&be)
 
     def feedback_meta(self, meta, egress_ns):
         """:meth:`feedback` for released packets given by their metadata records.
@@ -685,33 +702,32 @@ cdef class Breakup:
         """
         if _in_use(self, False):
             _raise_busy(self, False)
-        require_array("meta", meta, META_DTYPE)
-        require_array("egress_ns", egress_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(meta=meta, egress_ns=egress_ns)
-        if n == 0:
-            return
-        cdef Py_buffer view
-        cdef const int64_t[::1] te = egress_ns
+        cdef Py_buffer bm, be
+        cdef Py_ssize_t n
         cdef const pfo_meta_t* m
-        PyObject_GetBuffer(meta, &view, PyBUF_C_CONTIGUOUS)
+        be.shape = NULL
+        pfo_bind(&bm, meta, "meta", _meta, 0)
         try:
-            m = <const pfo_meta_t*>view.buf
+            n = pfo_len(&bm)
+            pfo_bind(&be, egress_ns, "egress_ns", _i64, 0)
+            pfo_check_len("egress_ns", pfo_len(&be), n, n)
+            m = <const pfo_meta_t*>bm.buf
             _feedback_columns(self, <const char*>&m[0].core, sizeof(pfo_meta_t),
-                              <const char*>&m[0].ingress_ns, sizeof(pfo_meta_t), &te[0],
-                              n, "meta['core']", "meta['ingress_ns']",
+                              <const char*>&m[0].ingress_ns, sizeof(pfo_meta_t),
+                              <const int64_t*>be.buf, n, "meta['core']", "meta['ingress_ns']",
                               "meta[{}]['core']", "meta[{}]['ingress_ns']")
         finally:
-            PyBuffer_Release(&view)
+            pfo_release(&bm)
+            pfo_release(&be)
 
     def is_para(self, key, now_ns):
         """True if flow ``key`` is a para_flow (a live entry) at ``now_ns`` (a query)."""
-        k = require_int("key", key, 0, _U64_MAX)
-        now = _check_now("now_ns", now_ns, self.last_ns)
-        return self.c_find(k, now) is not NULL
+        cdef uint64_t k = pfo_key("key", key)
+        return self.c_find(k, _time(self, now_ns)) is not NULL
 
     def n_para(self, now_ns):
         """Number of live para_flow entries at ``now_ns`` (a query)."""
-        cdef pfo_ns_t now = _check_now("now_ns", now_ns, self.last_ns)
+        cdef pfo_ns_t now = _time(self, now_ns)
         cdef uint32_t i, n = 0
         for i in range(self.capacity):
             if (self.table[i].last_ns != PFO_BRK_EMPTY

@@ -86,7 +86,12 @@ cdef class ElephantDetector:
     cdef pfo_ktab_t tags            # forced keys -> PFO_TAG_OFF / PFO_TAG_ON
     cdef readonly uint32_t max_tags
     cdef readonly pfo_ns_t last_ns  # latest now_ns seen, -1 before the first
-    cdef bint busy                  # a Python burst call is running (GIL released)
+    cdef int busy                   # 0 ready; 1 a burst runs without the GIL;
+                                    # -1 not initialised (__init__ not run or failed)
+
+    cdef int _init_tags(self, uint32_t max_tags) except -1
+        # (Re)allocate the tag table for max_tags keys and forget the time.
+        # 0, or -1 with MemoryError (the old table is then freed).
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil
         # Count `amount` (packets or bytes) for `key` at `now_ns`.

@@ -1,19 +1,24 @@
 """Elephant detectors: windowed Count-Min and Space-Saving, with manual tags."""
 
 cimport cython
-from cpython.buffer cimport (
-    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer)
+from cpython.buffer cimport Py_buffer
 from libc.stdlib cimport calloc, free
 from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
+from paraflowo._core._key cimport pfo_key
 from paraflowo._core._types cimport pfo_fmix64
+from paraflowo._core._boundary cimport (
+    PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len, pfo_enter,
+    pfo_leave,
+    pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
+    pfo_release, pfo_time, pfo_uint)
 
 import math
 
 import numpy as np
 
-from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
+from paraflowo._checks import require_int, require_pow2
 
 cdef extern from *:
     """
@@ -79,71 +84,6 @@ cdef extern from *:
        Worked example: a0 = 1, a1 = 2, b = 0, l = 12, key = 2**32 + 7:
        (1 + 1) * (2 + 7) = 18; 18 >> 52 = 0.  Random 64-bit a0, a1, b spread
        such small products over all columns. */
-    /* Exact Python int -> uint64 (bits 64) or non-negative int64 (bits 63)
-       for the per-packet fast path: 1 and *out on success; 0, with no
-       exception set, when o is negative or not below 2**bits (the caller
-       then takes the checked path, which names the problem).  On CPython
-       3.11 to 3.13 with 30-bit digits the digits are read in place (a flow
-       key has three); elsewhere the C API converts. */
-    #if !defined(Py_LIMITED_API) && !defined(PYPY_VERSION) && defined(PyLong_SHIFT) \
-        && PyLong_SHIFT == 30 && PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-    #define PFO_PYLONG_DIGITS 1
-    #endif
-    static inline int pfo_as_bits(PyObject *o, unsigned bits, uint64_t *out) {
-    #ifdef PFO_PYLONG_DIGITS
-    #if PY_VERSION_HEX >= 0x030C0000
-        /* lv_tag: digit count << 3 | flag bit | sign (0 positive, 1 zero, 2 negative) */
-        uintptr_t tag = ((PyLongObject *)o)->long_value.lv_tag;
-        const digit *d = ((PyLongObject *)o)->long_value.ob_digit;
-        Py_ssize_t size = (tag & _PyLong_SIGN_MASK) == 0 ? (Py_ssize_t)(tag >> _PyLong_NON_SIZE_BITS)
-                        : (tag & _PyLong_SIGN_MASK) == 1 ? 0 : -1;
-    #else
-        /* ob_size: sign * digit count */
-        Py_ssize_t size = Py_SIZE(o);
-        const digit *d = ((PyLongObject *)o)->ob_digit;
-    #endif
-        switch (size) {
-        case 0: *out = 0; return 1;
-        case 1: *out = d[0]; return 1;
-        case 2: *out = (uint64_t)d[0] | (uint64_t)d[1] << 30; return 1;
-        case 3:
-            if (d[2] >> (bits - 60))
-                return 0;
-            *out = (uint64_t)d[0] | (uint64_t)d[1] << 30 | (uint64_t)d[2] << 60;
-            return 1;
-        default: return 0;            /* negative, or 2**90 and more */
-        }
-    #else
-        if (bits == 64) {
-            unsigned long long v = PyLong_AsUnsignedLongLong(o);
-            if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                return 0;
-            }
-            *out = (uint64_t)v;
-            return 1;
-        } else {
-            int overflow;
-            long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-            if (overflow || v < 0) {
-                PyErr_Clear();
-                return 0;
-            }
-            *out = (uint64_t)v;
-            return 1;
-        }
-    #endif
-    }
-    static inline int pfo_as_u64(PyObject *o, uint64_t *out) {
-        return pfo_as_bits(o, 64, out);
-    }
-    static inline int pfo_as_i64(PyObject *o, int64_t *out) {
-        uint64_t v;
-        if (!pfo_as_bits(o, 63, &v))
-            return 0;
-        *out = (int64_t)v;
-        return 1;
-    }
     /* True or False (a new reference) without a branch on b: the estimate
        behind b arrives late (hash, then four loads), and a mispredicted
        branch on it would stall the caller until it does. */
@@ -616,8 +556,6 @@ cdef extern from *:
     int pfo_cm_simd
     int pfo_cm_have_sse41() noexcept nogil
     object pfo_bool(bint b)
-    bint pfo_as_u64(object o, uint64_t* out) noexcept
-    bint pfo_as_i64(object o, int64_t* out) noexcept
     uint64_t pfo_splitmix64(uint64_t* state) noexcept nogil
     uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
                            int cons, int sat, int narrow, unsigned lw, unsigned sh, unsigned cur,
@@ -748,25 +686,43 @@ def _simd_loops(enabled=None, *, bmi2=True):
     return bool(before)
 
 
-cdef object _key(object key):
-    return require_int("key", key, 0, _U64_MAX)
+cdef inline uint64_t _key(object key) except? 0:
+    return pfo_key("key", key)
 
 
-cdef int _not_busy(ElephantDetector d) except -1:
-    # Burst calls release the GIL; a second thread must not change the same
-    # detector meanwhile (no locks on the hot path: one detector per thread).
-    if d.busy:
-        raise in_use_error(type(d).__name__, "detector")
+cdef inline int _ready(ElephantDetector d) except -1:
+    # The first check of every method that touches the detector's memory:
+    # busy == 0 is the one compare of the success path.  Burst calls release
+    # the GIL, and a second thread must not use the same detector meanwhile (no
+    # locks on the hot path: one detector per thread); busy == -1 until an
+    # __init__ has completed (Cls.__new__(Cls), a subclass that skips
+    # super().__init__, or an __init__ that raised).
+    if d.busy == 0:
+        return 0
+    if d.busy < 0:
+        return pfo_raise_uninit(d)
+    return pfo_raise_busy(d)
+
+
+cdef inline int _reinit(ElephantDetector d) except -1:
+    # __init__ may run again on a detector, but not during its burst.  An
+    # __init__ checks every argument first (an error leaves the detector as it
+    # was), then sets busy = -1 while it (re)allocates and 0 when done.
+    if d.busy > 0:
+        pfo_raise_busy(d)
     return 0
 
 
-cdef int _check_time(ElephantDetector d, object now_ns, pfo_ns_t* out) except -1:
-    t = require_int("now_ns", now_ns, 0, _MAX_NS)
-    if t < d.last_ns:
-        raise ValueError(
-            f"now_ns must not go backwards: the last time seen is {d.last_ns}, got {t}")
-    out[0] = t
-    return 0
+cdef inline pfo_ns_t _time(ElephantDetector d, object now_ns) except? -1:
+    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+    pfo_not_backwards("now_ns", t, d.last_ns)
+    return t
+
+
+cdef object _u64 = np.dtype(np.uint64)
+cdef object _i64 = np.dtype(np.int64)
+cdef object _bool = np.dtype(np.bool_)
+cdef object _ndarray = np.ndarray
 
 
 cdef inline uint64_t _sat_add64(uint64_t a, uint64_t b) noexcept nogil:
@@ -817,17 +773,21 @@ cdef class ElephantDetector:
 
     def __cinit__(self, *args, **kwargs):
         self.last_ns = -1
+        self.busy = -1      # not initialised until an __init__ completes
 
     def __init__(self, *, max_tags=1024):
-        self._init_tags(max_tags)
-
-    def _init_tags(self, max_tags):
-        _not_busy(self)
+        _reinit(self)
         m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        self.busy = -1
+        self._init_tags(m)
+        self.busy = 0
+
+    cdef int _init_tags(self, uint32_t max_tags) except -1:
         _ktab_free(&self.tags)
-        _ktab_alloc(&self.tags, m)
-        self.max_tags = m
+        _ktab_alloc(&self.tags, max_tags)
+        self.max_tags = max_tags
         self.last_ns = -1
+        return 0
 
     def __dealloc__(self):
         _ktab_free(&self.tags)
@@ -885,7 +845,7 @@ cdef class ElephantDetector:
             changed: unforce a key or build the detector with a larger
             ``max_tags``).
         """
-        _not_busy(self)
+        _ready(self)
         cdef uint64_t k = _key(key)
         if not isinstance(on, (bool, np.bool_)):
             raise TypeError(f"on must be a bool, got {on!r}")
@@ -903,8 +863,8 @@ cdef class ElephantDetector:
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
-        _not_busy(self)
-        return _ktab_del(&self.tags, <uint64_t>_key(key))
+        _ready(self)
+        return _ktab_del(&self.tags, _key(key))
 
     def forced(self, key):
         """The forced setting of ``key``: True, False, or None when not forced.
@@ -914,12 +874,13 @@ cdef class ElephantDetector:
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
-        cdef int32_t v = _ktab_get(&self.tags, <uint64_t>_key(key))
+        _ready(self)
+        cdef int32_t v = _ktab_get(&self.tags, _key(key))
         return None if v < 0 else v == PFO_TAG_ON
 
     def clear_tags(self):
         """Remove every forced setting."""
-        _not_busy(self)
+        _ready(self)
         _ktab_clear(&self.tags)
 
     @property
@@ -961,20 +922,12 @@ cdef class ElephantDetector:
             If ``key`` or ``amount`` is outside ``[0, 2**64 - 1]``, ``now_ns``
             is negative or earlier than the last time seen.  Nothing is counted.
         """
-        cdef uint64_t k, a
-        cdef pfo_ns_t t
-        # Fast path: exact ints that convert and a time that does not go
-        # backwards; anything else (bools, floats, numpy scalars, errors) gets
-        # the full check.
-        if (type(key) is int and type(now_ns) is int and type(amount) is int
-                and pfo_as_u64(key, &k) and pfo_as_i64(now_ns, &t) and pfo_as_u64(amount, &a)
-                and t >= self.last_ns and t >= 0 and not self.busy):
-            return pfo_bool(self.c_update(k, t, a))
-        _not_busy(self)
-        k = _key(key)
-        a = require_int("amount", amount, 0, _U64_MAX)
-        _check_time(self, now_ns, &t)
-        return self.c_update(k, t, a)
+        _ready(self)
+        cdef uint64_t k = _key(key)
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        cdef uint64_t a = pfo_uint("amount", amount, 0, PFO_UINT64_MAX)
+        pfo_not_backwards("now_ns", t, self.last_ns)
+        return pfo_bool(self.c_update(k, t, a))
 
     def estimate(self, key):
         """Estimated amount of ``key`` over the current and previous window.
@@ -987,9 +940,8 @@ cdef class ElephantDetector:
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
-        if type(key) is int and 0 <= key <= _U64_MAX:
-            return self.c_estimate(<uint64_t>key)
-        return self.c_estimate(<uint64_t>_key(key))
+        _ready(self)
+        return self.c_estimate(_key(key))
 
     def estimate_burst(self, keys, out=None):
         """:meth:`estimate` of each key of a ``uint64`` array (no time passes).
@@ -1011,18 +963,31 @@ cdef class ElephantDetector:
         TypeError, ValueError
             As :meth:`update_burst`, for ``keys`` and ``out``.
         """
-        require_array("keys", keys, np.uint64)
-        if out is None:
-            out = np.empty(keys.shape[0], dtype=np.uint64)
-        else:
-            require_array("out", out, np.uint64)
-            require_same_length(keys=keys, out=out)
-        cdef const uint64_t[::1] kv = keys
-        cdef uint64_t[::1] ov = out
-        cdef Py_ssize_t i, n = kv.shape[0]
-        with nogil:
-            for i in range(n):
-                ov[i] = self.c_estimate(kv[i])
+        _ready(self)
+        cdef Py_buffer kb, ob
+        cdef Py_ssize_t i, n
+        cdef const uint64_t* kp
+        cdef uint64_t* op
+        ob.shape = NULL
+        pfo_bind(&kb, keys, "keys", _u64, 0)
+        try:
+            n = pfo_len(&kb)
+            if out is None:
+                out = np.empty(n, dtype=np.uint64)
+            pfo_bind(&ob, out, "out", _u64, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&ob), n, n)
+            kp = <const uint64_t*>kb.buf
+            op = <uint64_t*>ob.buf
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    for i in range(n):
+                        op[i] = self.c_estimate(kp[i])
+            finally:
+                pfo_leave(&self.busy)
+        finally:
+            pfo_release(&kb)
+            pfo_release(&ob)
         return out
 
     def advance(self, now_ns):
@@ -1034,10 +999,8 @@ cdef class ElephantDetector:
             If ``now_ns`` is not an integer, is negative, or is earlier than
             the last time seen.
         """
-        _not_busy(self)
-        cdef pfo_ns_t t
-        _check_time(self, now_ns, &t)
-        self.c_advance(t)
+        _ready(self)
+        self.c_advance(_time(self, now_ns))
 
     def update_burst(self, keys, now_ns, amounts=None, out=None):
         """Count a burst of packets; return the elephant flag of each.
@@ -1080,162 +1043,54 @@ cdef class ElephantDetector:
         other threads raise :class:`RuntimeError` (give each thread its own).  With one ``now_ns`` for the burst, windows
         rotate once per burst; with per-packet times, one comparison per packet.
         """
-        _not_busy(self)
-        self.busy = True
+        _ready(self)
+        cdef Py_buffer kb, tb, ab, ob
+        cdef Py_ssize_t n, bad, step = 0
+        cdef pfo_ns_t t0
+        cdef const pfo_ns_t* tp = &t0
+        tb.shape = ab.shape = ob.shape = NULL
+        pfo_bind(&kb, keys, "keys", _u64, 0)
         try:
-            res = _update_burst_fast(self, keys, now_ns, amounts, out)
-            if res is None:
-                res = _update_burst(self, keys, now_ns, amounts, out)
-            return res
-        finally:
-            self.busy = False
-
-
-
-cdef object _ndarray = np.ndarray
-
-
-cdef bint _vec(object a, Py_buffer* v, char c1, char c2, Py_ssize_t itemsize,
-               bint writable):
-    # Hold a buffer on `a` if it is an exact numpy.ndarray, 1-D, C-contiguous,
-    # native, of buffer format c1 or c2 (e.g. 'L'/'Q' for uint64); return False
-    # (nothing held) for anything else: the caller then takes the checked
-    # path, which names the problem.  ~100 ns, against ~1 us for the checks.
-    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-    if writable:
-        flags |= PyBUF_WRITABLE
-    if type(a) is not _ndarray:
-        return False
-    try:
-        PyObject_GetBuffer(a, v, flags)
-    except Exception:
-        return False
-    if (v.ndim == 1 and v.itemsize == itemsize and v.format is not NULL
-            and (v.format[0] == c1 or v.format[0] == c2) and v.format[1] == 0):
-        return True
-    PyBuffer_Release(v)
-    return False
-
-
-cdef object _update_burst_fast(ElephantDetector self, keys, now_ns, amounts, out):
-    # update_burst for well-formed arguments, or None: then _update_burst
-    # checks everything again and raises the error that names the problem.
-    # Nothing is counted before every check has passed.
-    cdef Py_buffer kb, tb, ab, ob
-    cdef int held = 0
-    cdef Py_ssize_t n, i, step
-    cdef pfo_ns_t t0
-    cdef const pfo_ns_t* tp
-    cdef const uint64_t* ap = NULL
-    if not _vec(keys, &kb, b'L', b'Q', 8, False):
-        return None
-    held = 1
-    try:
-        n = kb.shape[0]
-        if type(now_ns) is int:
+            n = pfo_len(&kb)
+            if isinstance(now_ns, _ndarray):
+                pfo_bind(&tb, now_ns, "now_ns", _i64, 0)
+                pfo_check_len("now_ns", pfo_len(&tb), n, n)
+                tp = <const pfo_ns_t*>tb.buf
+                step = 1
+                t0 = self.last_ns if self.last_ns > 0 else 0
+                with nogil:
+                    bad = pfo_ns_first_backwards(tp, n, t0)
+                if bad >= 0:
+                    if tp[bad] < 0:
+                        raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tp[bad]}")
+                    pfo_raise_backwards("now_ns", tp[bad],
+                                        self.last_ns if bad == 0 else tp[bad - 1], bad)
+            else:
+                t0 = _time(self, now_ns)
+            pfo_bind(&ab, amounts, "amounts", _u64, PFO_OPTIONAL)
+            if pfo_bound(&ab):
+                pfo_check_len("amounts", pfo_len(&ab), n, n)
+            if out is None:
+                out = np.empty(n, dtype=np.bool_)
+            pfo_bind(&ob, out, "out", _bool, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&ob), n, n)
+            if n == 0:
+                if step == 0:
+                    self.c_advance(t0)
+                return out
+            pfo_enter(&self.busy, self)
             try:
-                t0 = now_ns
-            except OverflowError:
-                return None
-            if t0 < 0 or t0 < self.last_ns:
-                return None
-            tp = &t0
-            step = 0
-        else:
-            if not _vec(now_ns, &tb, b'l', b'q', 8, False):
-                return None
-            held |= 2
-            if tb.shape[0] != n:
-                return None
-            tp = <const pfo_ns_t*>tb.buf
-            step = 1
-            t0 = self.last_ns if self.last_ns > 0 else 0
-            with nogil:
-                i = pfo_ns_first_backwards(tp, n, t0)
-            if i >= 0:
-                return None
-        if amounts is not None:
-            if not _vec(amounts, &ab, b'L', b'Q', 8, False):
-                return None
-            held |= 4
-            if ab.shape[0] != n:
-                return None
-            ap = <const uint64_t*>ab.buf
-        if out is None:
-            out = np.empty(n, dtype=np.bool_)
-        if not _vec(out, &ob, b'?', b'?', 1, True):
-            return None
-        held |= 8
-        if ob.shape[0] != n:
-            return None
-        if n:
-            with nogil:
-                self.c_update_burst(<const uint64_t*>kb.buf, tp, step, ap,
-                                    <uint8_t*>ob.buf, n)
-        elif step == 0:
-            self.c_advance(t0)
-        return out
-    finally:
-        if held & 1:
-            PyBuffer_Release(&kb)
-        if held & 2:
-            PyBuffer_Release(&tb)
-        if held & 4:
-            PyBuffer_Release(&ab)
-        if held & 8:
-            PyBuffer_Release(&ob)
-
-
-cdef object _update_burst(ElephantDetector self, keys, now_ns, amounts, out):
-    require_array("keys", keys, np.uint64)
-    cdef Py_ssize_t n = keys.shape[0], i, bad = -1, step
-    cdef pfo_ns_t t0
-    cdef const int64_t[::1] tv
-    cdef const pfo_ns_t* tp
-    if isinstance(now_ns, np.ndarray):
-        require_array("now_ns", now_ns, np.int64)
-        require_same_length(keys=keys, now_ns=now_ns)
-        tv = now_ns
-        step = 1
-        if n:
-            tp = &tv[0]
-            t0 = self.last_ns if self.last_ns > 0 else 0
-            with nogil:
-                bad = pfo_ns_first_backwards(tp, n, t0)
-            if bad >= 0:
-                prev = self.last_ns if bad == 0 else int(tv[bad - 1])
-                if tv[bad] < 0:
-                    raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tv[bad]}")
-                raise ValueError(
-                    f"now_ns must be nondecreasing and not below the last time seen "
-                    f"({self.last_ns}), got now_ns[{bad}] = {tv[bad]} after {prev}")
-    else:
-        _check_time(self, now_ns, &t0)
-        tp = &t0
-        step = 0
-    cdef const uint64_t[::1] kv = keys
-    cdef const uint64_t[::1] av
-    cdef const uint64_t* ap = NULL
-    if amounts is not None:
-        require_array("amounts", amounts, np.uint64)
-        require_same_length(keys=keys, amounts=amounts)
-        av = amounts
-        if n:
-            ap = &av[0]
-    if out is None:
-        out = np.empty(n, dtype=np.bool_)
-    else:
-        require_array("out", out, np.bool_)
-        require_same_length(keys=keys, out=out)
-        if not out.flags.writeable:
-            raise ValueError("out must be writable, got a read-only array")
-    cdef uint8_t[::1] ov = out.view(np.uint8)
-    if n:
-        with nogil:
-            self.c_update_burst(&kv[0], tp, step, ap, &ov[0], n)
-    elif step == 0:
-        self.c_advance(t0)
-    return out
+                with nogil:
+                    self.c_update_burst(<const uint64_t*>kb.buf, tp, step,
+                                        <const uint64_t*>ab.buf, <uint8_t*>ob.buf, n)
+            finally:
+                pfo_leave(&self.busy)
+            return out
+        finally:
+            pfo_release(&kb)
+            pfo_release(&tb)
+            pfo_release(&ab)
+            pfo_release(&ob)
 
 
 cdef inline bint _tag_override(ElephantDetector d, uint64_t key, bint measured) noexcept nogil:
@@ -1420,7 +1275,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def __init__(self, width, depth, threshold, window_ns, conservative=True, seed=0,
                  *, max_tags=1024, row_hashes="fused"):
-        _not_busy(self)
+        _reinit(self)
         w = require_pow2("width", width, 2, _MAX_WIDTH)
         d = require_int("depth", depth, 1, PFO_CM_MAX_DEPTH)
         th = require_int("threshold", threshold, 1, _U64_MAX)
@@ -1428,7 +1283,7 @@ cdef class CountMinDetector(ElephantDetector):
         if not isinstance(conservative, (bool, np.bool_)):
             raise TypeError(f"conservative must be a bool, got {conservative!r}")
         s = require_int("seed", seed, 0, _U64_MAX)
-        require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
         if not isinstance(row_hashes, str):
             raise TypeError(f"row_hashes must be a str, got {row_hashes!r}")
         if row_hashes not in _ROW_HASHES:
@@ -1437,7 +1292,12 @@ cdef class CountMinDetector(ElephantDetector):
         cells = <uint32_t*>calloc(<size_t>w * d * 2, sizeof(uint32_t))
         if cells is NULL:
             raise MemoryError(f"cannot allocate {8 * w * d} bytes of counters")
-        self._init_tags(max_tags)
+        self.busy = -1
+        try:
+            self._init_tags(m)
+        except MemoryError:
+            free(cells)
+            raise
         free(self.cells)
         self.cells = cells
         self.width = w
@@ -1464,6 +1324,7 @@ cdef class CountMinDetector(ElephantDetector):
         self.cur = 0
         self.win_end = 0
         self.totals[0] = self.totals[1] = 0
+        self.busy = 0
 
     def __dealloc__(self):
         free(self.cells)
@@ -1550,6 +1411,8 @@ cdef class CountMinDetector(ElephantDetector):
     @property
     def epsilon(self):
         """Relative error bound ``e / width`` (times the two windows' total)."""
+        if self.busy < 0:
+            pfo_raise_uninit(self)
         return math.e / self.width
 
     @property
@@ -1574,7 +1437,7 @@ cdef class CountMinDetector(ElephantDetector):
 
     def reset(self):
         """Clear every counter and the time (tags are kept)."""
-        _not_busy(self)
+        _ready(self)
         memset(self.cells, 0, <size_t>self.width * self.depth * 2 * sizeof(uint32_t))
         self.cur = 0
         self.win_end = 0
@@ -1760,21 +1623,23 @@ cdef class ThresholdDetector(ElephantDetector):
     """
 
     def __init__(self, capacity, threshold, window_ns, *, max_tags=1024):
-        _not_busy(self)
+        _reinit(self)
         cap = require_int("capacity", capacity, 1, _MAX_CAPACITY)
         th = require_int("threshold", threshold, 1, _U64_MAX)
         win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
-        require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        self.busy = -1
         _ss_free(&self.ss[0])
         _ss_free(&self.ss[1])
         _ss_alloc(&self.ss[0], cap)
         _ss_alloc(&self.ss[1], cap)
-        self._init_tags(max_tags)
+        self._init_tags(m)
         self.capacity = cap
         self.threshold = th
         self.window_ns = win
         self.cur = 0
         self.win_end = 0
+        self.busy = 0
 
     def __dealloc__(self):
         _ss_free(&self.ss[0])
@@ -1812,13 +1677,15 @@ cdef class ThresholdDetector(ElephantDetector):
         TypeError, ValueError
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
-        return _ktab_get(&self.ss[self.cur].index, <uint64_t>_key(key)) >= 0
+        _ready(self)
+        return _ktab_get(&self.ss[self.cur].index, _key(key)) >= 0
 
     def items(self):
         """The current window's summary: ``(keys, counts, errors)`` arrays.
 
         ``counts - errors <= true amount <= counts`` for each tracked key.
         """
+        _ready(self)
         cdef const pfo_ss_t* s = &self.ss[self.cur]
         keys = np.empty(s.n, dtype=np.uint64)
         counts = np.empty(s.n, dtype=np.uint64)
@@ -1833,7 +1700,7 @@ cdef class ThresholdDetector(ElephantDetector):
 
     def reset(self):
         """Clear both windows and the time (tags are kept)."""
-        _not_busy(self)
+        _ready(self)
         _ss_clear(&self.ss[0])
         _ss_clear(&self.ss[1])
         self.cur = 0

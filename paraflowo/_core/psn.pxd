@@ -66,7 +66,7 @@ cdef class PSNAllocator:
     cdef readonly uint64_t acquired    # queues taken by a flow (new or reused)
     cdef readonly uint64_t fallbacks   # acquire attempts that found no queue
     cdef readonly uint64_t tagged      # PSNs handed out
-    cdef bint busy                # a Python burst call is running without the GIL
+    cdef int busy                 # a Python burst call is running without the GIL
                                   # (tag_burst, or a Breakup burst that owns this
                                   # allocator): other threads' writes are refused
 

@@ -1,43 +1,26 @@
 """Reorder-queue and PSN allocation for para_flow flows (paper 4.1.2)."""
 
+from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import in_use_error, require_array, require_int, require_pow2, require_same_length
+from paraflowo._core._boundary cimport (
+    PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
+    pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
+from paraflowo._core._key cimport pfo_key
+from paraflowo._checks import require_int, require_pow2
 
-_U64_MAX = 0xFFFFFFFFFFFFFFFF
-
-
-def _check_burst_times(name, times, pfo_ns_t last):
-    """Raise ValueError if a burst's times go backwards (or below ``last``)."""
-    cdef const int64_t[::1] t = times
-    cdef Py_ssize_t n = t.shape[0], i = -1
-    if n:
-        with nogil:
-            i = pfo_ns_first_backwards(&t[0], n, last)
-    if i >= 0:
-        if t[i] < 0:
-            raise ValueError(f"{name} must be >= 0, got {name}[{i}] = {t[i]}")
-        raise ValueError(
-            f"{name} must not go backwards, got {name}[{i}] = {t[i]} after {last if i == 0 else t[i - 1]}")
+cdef object _u16 = np.dtype(np.uint16)
+cdef object _u32 = np.dtype(np.uint32)
+cdef object _u64 = np.dtype(np.uint64)
+cdef object _i32 = np.dtype(np.int32)
+cdef object _i64 = np.dtype(np.int64)
 
 
-cdef int _psn_not_busy(PSNAllocator a) except -1:
-    # Bursts release the GIL; another thread must not change the same
-    # allocator meanwhile.  No locks on the hot path: one allocator per thread.
-    if a.busy:
-        raise in_use_error("PSNAllocator", "PSNAllocator")
-    return 0
-
-
-def _check_now(name, now_ns, pfo_ns_t last):
-    """Validate one time argument: an int64 >= 0 and >= ``last``."""
-    now = require_int(name, now_ns, 0, (1 << 63) - 1)
-    if now < last:
-        raise ValueError(f"{name} must not go backwards, got {now} after {last}")
-    return now
+cdef inline uint32_t _queue(PSNAllocator a, object queue) except? 0:
+    return <uint32_t>pfo_uint("queue", queue, 0, a.n_queues - 1)
 
 
 cdef class PSNAllocator:
@@ -206,19 +189,15 @@ cdef class PSNAllocator:
         RuntimeError
             If another thread is running a burst on this allocator (unchanged).
         """
-        if self.busy:
-            _psn_not_busy(self)
-        if not (type(key) is int and 0 <= key <= _U64_MAX):
-            require_int("key", key, 0, _U64_MAX)
-        if not (type(port) is int and 0 <= port <= 0xFFFF):
-            require_int("port", port, 0, 0xFFFF)
-        if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
-            require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
-        if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
-            _check_now("now_ns", now_ns, self.last_ns)
+        pfo_guard(self.busy, self)
+        cdef uint64_t k = pfo_key("key", key)
+        cdef uint16_t p = <uint16_t>pfo_uint("port", port, 0, 0xFFFF)
+        cdef pfo_hash_t h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", t, self.last_ns)
         cdef pfo_psn_t psn
-        cdef int32_t q = self.c_tag(key, port, flow_hash, now_ns, &psn)
-        self.last_ns = now_ns
+        cdef int32_t q = self.c_tag(k, p, h, t, &psn)
+        self.last_ns = t
         return q, psn
 
     def tag_burst(self, keys, ports, flow_hashes, now_ns, queues=None, psns=None):
@@ -261,43 +240,53 @@ cdef class PSNAllocator:
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
-        _psn_not_busy(self)
-        require_array("keys", keys, np.uint64)
-        require_array("ports", ports, np.uint16)
-        require_array("flow_hashes", flow_hashes, np.uint32)
-        require_array("now_ns", now_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(
-            keys=keys, ports=ports, flow_hashes=flow_hashes, now_ns=now_ns)
-        if queues is None:
-            queues = np.empty(n, dtype=np.int32)
-        else:
-            require_array("queues", queues, np.int32)
-        if psns is None:
-            psns = np.empty(n, dtype=np.uint32)
-        else:
-            require_array("psns", psns, np.uint32)
-        require_same_length(keys=keys, queues=queues, psns=psns)
-        _check_burst_times("now_ns", now_ns, self.last_ns)
-        if n == 0:
-            return queues, psns
-        cdef const uint64_t[::1] k = keys
-        cdef const uint16_t[::1] p = ports
-        cdef const uint32_t[::1] h = flow_hashes
-        cdef const int64_t[::1] t = now_ns
-        cdef int32_t[::1] oq = queues
-        cdef uint32_t[::1] op = psns
-        _psn_not_busy(self)     # again: the time check above released the GIL
-        self.busy = True
+        cdef Py_buffer bk, bp, bh, bt, bq, bs
+        cdef Py_ssize_t n, i
+        cdef const pfo_ns_t* tp
+        bp.shape = bh.shape = bt.shape = bq.shape = bs.shape = NULL
+        pfo_guard(self.busy, self)
+        pfo_bind(&bk, keys, "keys", _u64, 0)
         try:
-            with nogil:
-                self.c_tag_burst(&k[0], &p[0], &h[0], &t[0], n, &oq[0], &op[0])
+            n = pfo_len(&bk)
+            pfo_bind(&bp, ports, "ports", _u16, 0)
+            pfo_check_len("ports", pfo_len(&bp), n, n)
+            pfo_bind(&bh, flow_hashes, "flow_hashes", _u32, 0)
+            pfo_check_len("flow_hashes", pfo_len(&bh), n, n)
+            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
+            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            if queues is None:
+                queues = np.empty(n, dtype=np.int32)
+            pfo_bind(&bq, queues, "queues", _i32, PFO_WRITABLE)
+            pfo_check_len("queues", pfo_len(&bq), n, n)
+            if psns is None:
+                psns = np.empty(n, dtype=np.uint32)
+            pfo_bind(&bs, psns, "psns", _u32, PFO_WRITABLE)
+            pfo_check_len("psns", pfo_len(&bs), n, n)
+            tp = <const pfo_ns_t*>bt.buf
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    i = pfo_ns_first_backwards(tp, n, self.last_ns)
+                    if i < 0:
+                        self.c_tag_burst(<const uint64_t*>bk.buf, <const uint16_t*>bp.buf,
+                                         <const pfo_hash_t*>bh.buf, tp, n,
+                                         <int32_t*>bq.buf, <pfo_psn_t*>bs.buf)
+                        if n:
+                            self.last_ns = tp[n - 1]
+            finally:
+                pfo_leave(&self.busy)
+            if i >= 0:
+                if tp[i] < 0:
+                    raise ValueError(f"now_ns must be >= 0, got now_ns[{i}] = {tp[i]}")
+                pfo_raise_backwards("now_ns", tp[i], self.last_ns if i == 0 else tp[i - 1], i)
         finally:
-            self.busy = False
-        self.last_ns = t[n - 1]
+            pfo_release(&bk)
+            pfo_release(&bp)
+            pfo_release(&bh)
+            pfo_release(&bt)
+            pfo_release(&bq)
+            pfo_release(&bs)
         return queues, psns
-
-    def _queue_arg(self, queue):
-        return require_int("queue", queue, 0, self.n_queues - 1)
 
     def owner(self, queue, now_ns):
         """Key of the live owner of ``queue`` at ``now_ns``, or None if it is free.
@@ -305,8 +294,9 @@ cdef class PSNAllocator:
         A query: it changes nothing.  ``now_ns`` must not be before the last
         tagged packet's time.
         """
-        cdef uint32_t q = self._queue_arg(queue)
-        cdef pfo_ns_t now = _check_now("now_ns", now_ns, self.last_ns)
+        cdef uint32_t q = _queue(self, queue)
+        cdef pfo_ns_t now = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", now, self.last_ns)
         cdef pfo_psn_queue_t* e = &self.queues[q]
         if e.owned and now - e.last_ns < self.idle_ns:
             return e.owner
@@ -314,11 +304,12 @@ cdef class PSNAllocator:
 
     def next_psn(self, queue):
         """The PSN the next packet tagged on ``queue`` will get (a query)."""
-        return self.queues[<uint32_t>self._queue_arg(queue)].next_psn
+        return self.queues[_queue(self, queue)].next_psn
 
     def n_live(self, now_ns):
         """Number of queues with a live owner at ``now_ns`` (a query)."""
-        cdef pfo_ns_t now = _check_now("now_ns", now_ns, self.last_ns)
+        cdef pfo_ns_t now = pfo_time("now_ns", now_ns)
+        pfo_not_backwards("now_ns", now, self.last_ns)
         cdef uint32_t q, n = 0
         for q in range(self.n_queues):
             if self.queues[q].owned and now - self.queues[q].last_ns < self.idle_ns:

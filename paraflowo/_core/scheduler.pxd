@@ -83,7 +83,7 @@ cdef class FlowletScheduler:
     cdef pfo_ns_t last_ns         # latest now_ns of start/steer
     cdef readonly uint64_t switches    # flowlet switches made
     cdef readonly uint64_t samples     # delay samples observed
-    cdef bint busy                # a Python burst call is running without the GIL
+    cdef int busy                 # a Python burst call is running without the GIL
                                   # (observe_burst, steer_burst, or a Breakup burst
                                   # that owns this scheduler): other threads'
                                   # writes are refused
@@ -128,8 +128,13 @@ cdef inline bint pfo_sched_due(FlowletScheduler s, const pfo_flowlet_t* f,
     # c_steer would switch it now (never when n_para == 1).  The cached
     # interval of the core is read here (c_t_switch computes and caches it
     # when the cache is stale, i.e. after a new delay sample).
+    # A core that is not one of this scheduler's (a record written by someone
+    # else, or a field at its type's maximum) is due at once: the switch moves
+    # the flow to reta[rx_id + 1], a real core, and nothing indexes with it.
     cdef uint16_t c = f.core
     cdef pfo_ns_t t
+    if c >= s.n_cores:
+        return True
     if s.n_para <= 1:
         return False
     if s.t_sw_ver[c] == s.ver:
@@ -158,10 +163,3 @@ cdef inline uint16_t pfo_sched_steer(FlowletScheduler s, pfo_flowlet_t* f,
     if pfo_sched_due(s, f, now_ns):
         return pfo_sched_switch(s, f, now_ns)
     return f.core
-
-
-cdef int pfo_get_records(str name, object arr, object dtype, Py_buffer* view) except -1
-    # Python boundary helper (needs the GIL): acquire a writable, C-contiguous,
-    # 1-D buffer of a structured `dtype` array into `view` (release it with
-    # PyBuffer_Release).  Raises the documented TypeError/ValueError naming
-    # `name` otherwise, and returns -1 then.  Shared by the ingress modules.

@@ -2,16 +2,19 @@
 
 import numbers
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
-from paraflowo._checks import in_use_error, require_array, require_int, require_same_length
+from paraflowo._checks import require_int
+from paraflowo._core._boundary cimport (
+    PFO_INT64_MAX, PFO_WRITABLE, pfo_bind, pfo_check_len, pfo_enter, pfo_guard, pfo_int,
+    pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
+from paraflowo._core._types cimport pfo_ns_first_backwards
 from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
-from paraflowo._core.psn import _check_burst_times, _check_now
 
 cdef extern from *:
     """
@@ -79,38 +82,22 @@ def _require_unit(name, value):
     return v
 
 
-cdef int pfo_get_records(str name, object arr, object dtype, Py_buffer* view) except -1:
-    # Acquire a writable, C-contiguous, 1-D buffer of a `dtype` array (release
-    # it with PyBuffer_Release).  Arrays built with the dtype object itself pass
-    # the identity test: the fast path of per-packet calls.
-    if not (type(arr) is np.ndarray and arr.dtype is dtype):
-        require_array(name, arr, dtype)
-    try:
-        PyObject_GetBuffer(arr, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-    except (BufferError, ValueError):
-        require_array(name, arr, dtype)
-        raise ValueError(f"{name} must be a writable array") from None
-    if view.ndim != 1:
-        PyBuffer_Release(view)
-        require_array(name, arr, dtype)
-    return 0
+cdef object _u16 = np.dtype(np.uint16)
+cdef object _i64 = np.dtype(np.int64)
 
 
-cdef int _sched_not_busy(FlowletScheduler s) except -1:
-    # Bursts release the GIL; another thread must not change the same
-    # scheduler meanwhile.  No locks on the hot path: one scheduler per thread.
-    if s.busy:
-        raise in_use_error("FlowletScheduler", "FlowletScheduler")
-    return 0
+cdef inline Py_ssize_t _index_arg(object index, Py_ssize_t n) except? -1:
+    return <Py_ssize_t>pfo_int("index", index, 0, n - 1)
 
 
-cdef Py_ssize_t _index_arg(object index, Py_ssize_t n) except -1:
-    if type(index) is int and 0 <= index < n:
-        return index
-    i = require_int("index", index)
-    if not 0 <= i < n:
-        raise IndexError(f"index must be in [0, {n - 1}], got {i}")
-    return i
+cdef inline uint16_t _core(FlowletScheduler s, object core) except? 0:
+    return <uint16_t>pfo_uint("core", core, 0, s.n_cores - 1)
+
+
+cdef inline pfo_ns_t _time(FlowletScheduler s, object now_ns) except? -1:
+    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
+    pfo_not_backwards("now_ns", t, s.last_ns)
+    return t
 
 
 cdef Py_ssize_t _first_bad_index(const int64_t* idx, Py_ssize_t n, int64_t size) noexcept nogil:
@@ -336,11 +323,6 @@ cdef class FlowletScheduler:
 
     # -- Python API: delays and intervals ------------------------------------
 
-    def _core_arg(self, core):
-        if not (type(core) is int and 0 <= core < self.n_cores):
-            return require_int("core", core, 0, self.n_cores - 1)
-        return core
-
     def observe(self, core, delay_ns):
         """Fold one processing-delay sample of ``core`` into ``T_cpu,core``.
 
@@ -363,12 +345,10 @@ cdef class FlowletScheduler:
             If another thread is running a burst on this scheduler (the state
             is unchanged).
         """
-        if self.busy:
-            _sched_not_busy(self)
-        c = self._core_arg(core)
-        if not (type(delay_ns) is int and 0 <= delay_ns <= MAX_DELAY_NS):
-            require_int("delay_ns", delay_ns, 0, MAX_DELAY_NS)
-        self.c_observe(c, delay_ns)
+        pfo_guard(self.busy, self)
+        cdef uint16_t c = _core(self, core)
+        cdef int64_t d = pfo_int("delay_ns", delay_ns, 0, PFO_SCHED_MAX_DELAY)
+        self.c_observe(c, d)
 
     def observe_burst(self, cores, delays_ns):
         """:meth:`observe` for each (core, delay) pair, in order.
@@ -394,28 +374,37 @@ cdef class FlowletScheduler:
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
-        _sched_not_busy(self)
-        require_array("cores", cores, np.uint16)
-        require_array("delays_ns", delays_ns, np.int64)
-        cdef Py_ssize_t i, n = require_same_length(cores=cores, delays_ns=delays_ns)
-        if n == 0:
-            return
-        cdef const uint16_t[::1] c = cores
-        cdef const int64_t[::1] d = delays_ns
-        with nogil:
-            i = _first_bad_sample(&c[0], &d[0], n, self.n_cores)
-        if i >= 0:
-            if c[i] >= self.n_cores:
-                raise ValueError(f"cores must be in [0, {self.n_cores - 1}], got cores[{i}] = {c[i]}")
-            raise ValueError(f"delays_ns must be in [0, 2**40], got delays_ns[{i}] = {d[i]}")
-        _sched_not_busy(self)   # again: the check above released the GIL
-        self.busy = True
+        cdef Py_buffer bc, bd
+        cdef Py_ssize_t i, n
+        cdef const uint16_t* c
+        cdef const int64_t* d
+        bd.shape = NULL
+        pfo_guard(self.busy, self)
+        pfo_bind(&bc, cores, "cores", _u16, 0)
         try:
-            with nogil:
-                for i in range(n):
-                    self.c_observe(c[i], d[i])
+            n = pfo_len(&bc)
+            pfo_bind(&bd, delays_ns, "delays_ns", _i64, 0)
+            pfo_check_len("delays_ns", pfo_len(&bd), n, n)
+            c = <const uint16_t*>bc.buf
+            d = <const int64_t*>bd.buf
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    i = _first_bad_sample(c, d, n, self.n_cores)
+                    if i < 0:
+                        for i in range(n):
+                            self.c_observe(c[i], d[i])
+                        i = -1
+            finally:
+                pfo_leave(&self.busy)
+            if i >= 0:
+                if c[i] >= self.n_cores:
+                    raise ValueError(f"cores must be in [0, {self.n_cores - 1}], "
+                                     f"got cores[{i}] = {c[i]}")
+                raise ValueError(f"delays_ns must be in [0, 2**40], got delays_ns[{i}] = {d[i]}")
         finally:
-            self.busy = False
+            pfo_release(&bc)
+            pfo_release(&bd)
 
     @property
     def t_avg(self):
@@ -424,8 +413,8 @@ cdef class FlowletScheduler:
 
     def t_cpu(self, core):
         """Smoothed processing delay ``T_cpu,core``, ns; None before its first sample."""
-        c = self._core_arg(core)
-        return self.cpu_ns[<uint16_t>c] if self.sampled[<uint16_t>c] else None
+        cdef uint16_t c = _core(self, core)
+        return self.cpu_ns[c] if self.sampled[c] else None
 
     def t_switch(self, core):
         """Switching interval of ``core``, ns (Eq. 2, clamped; see Notes).
@@ -434,7 +423,7 @@ cdef class FlowletScheduler:
         interval is computed from the current delays without touching the
         per-core cache (the burst owns it).
         """
-        cdef uint16_t c = self._core_arg(core)
+        cdef uint16_t c = _core(self, core)
         if not self.busy:
             return self.c_t_switch(c)
         if self.n_para == 1:
@@ -462,7 +451,7 @@ cdef class FlowletScheduler:
 
         Raises
         ------
-        TypeError, ValueError, IndexError
+        TypeError, ValueError
             Wrong dtype, a value out of range, time going backwards, or an
             index outside ``flows``; nothing is changed.
         RuntimeError
@@ -471,40 +460,39 @@ cdef class FlowletScheduler:
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
-        if self.busy:
-            _sched_not_busy(self)
-        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
+        cdef pfo_hash_t h
+        cdef pfo_ns_t t
+        pfo_guard(self.busy, self)
+        pfo_bind(&view, flows, "flows", FLOWLET_DTYPE, PFO_WRITABLE)
         try:
-            i = _index_arg(index, view.shape[0])
-            if not (type(flow_hash) is int and 0 <= flow_hash <= 0xFFFFFFFF):
-                require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
-            now = _check_now("now_ns", now_ns, self.last_ns)
-            self.last_ns = now
-            return self.c_start(<pfo_flowlet_t*>view.buf + i, flow_hash, now)
+            i = _index_arg(index, pfo_len(&view))
+            h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+            t = _time(self, now_ns)
+            self.last_ns = t
+            return self.c_start(<pfo_flowlet_t*>view.buf + i, h, t)
         finally:
-            PyBuffer_Release(&view)
+            pfo_release(&view)
 
     def steer(self, flows, index, now_ns):
         """Core for one packet of flow ``flows[index]`` at ``now_ns`` (may switch).
 
         Raises
         ------
-        TypeError, ValueError, IndexError, RuntimeError
+        TypeError, ValueError, RuntimeError
             As for :meth:`start`.
         """
         cdef Py_buffer view
         cdef Py_ssize_t i
-        if self.busy:
-            _sched_not_busy(self)
-        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
+        cdef pfo_ns_t t
+        pfo_guard(self.busy, self)
+        pfo_bind(&view, flows, "flows", FLOWLET_DTYPE, PFO_WRITABLE)
         try:
-            i = _index_arg(index, view.shape[0])
-            if not (type(now_ns) is int and self.last_ns <= now_ns < (1 << 63)):
-                _check_now("now_ns", now_ns, self.last_ns)
-            self.last_ns = now_ns
-            return pfo_sched_steer(self, <pfo_flowlet_t*>view.buf + i, now_ns)
+            i = _index_arg(index, pfo_len(&view))
+            t = _time(self, now_ns)
+            self.last_ns = t
+            return pfo_sched_steer(self, <pfo_flowlet_t*>view.buf + i, t)
         finally:
-            PyBuffer_Release(&view)
+            pfo_release(&view)
 
     def steer_burst(self, flows, index, now_ns, out=None):
         """:meth:`steer` for packets of flows ``flows[index[k]]`` at ``now_ns[k]``.
@@ -527,7 +515,7 @@ cdef class FlowletScheduler:
 
         Raises
         ------
-        TypeError, ValueError, IndexError
+        TypeError, ValueError
             As for :meth:`start` (nothing is changed).
         RuntimeError
             If another thread is running a burst on this scheduler (nothing
@@ -539,36 +527,43 @@ cdef class FlowletScheduler:
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
-        _sched_not_busy(self)
-        require_array("flows", flows, FLOWLET_DTYPE)
-        require_array("index", index, np.int64)
-        require_array("now_ns", now_ns, np.int64)
-        cdef Py_ssize_t j, n = require_same_length(index=index, now_ns=now_ns)
-        cdef int64_t size = flows.shape[0]
-        cdef Py_buffer view
-        if out is None:
-            out = np.empty(n, dtype=np.uint16)
-        else:
-            require_array("out", out, np.uint16)
-            require_same_length(index=index, out=out)
-        if n == 0:
-            return out
-        cdef const int64_t[::1] ix = index
-        cdef const int64_t[::1] t = now_ns
-        cdef uint16_t[::1] o = out
-        with nogil:
-            j = _first_bad_index(&ix[0], n, size)
-        if j >= 0:
-            raise IndexError(f"index must be in [0, {flows.shape[0] - 1}], got index[{j}] = {ix[j]}")
-        _check_burst_times("now_ns", now_ns, self.last_ns)
-        _sched_not_busy(self)   # again: the checks above released the GIL
-        pfo_get_records("flows", flows, FLOWLET_DTYPE, &view)
-        self.busy = True
+        cdef Py_buffer bf, bi, bt, bo
+        cdef Py_ssize_t j, k, n
+        cdef const int64_t* ix
+        cdef const pfo_ns_t* t
+        bi.shape = bt.shape = bo.shape = NULL
+        pfo_guard(self.busy, self)
+        pfo_bind(&bf, flows, "flows", FLOWLET_DTYPE, PFO_WRITABLE)
         try:
-            with nogil:
-                self.c_steer_burst(<pfo_flowlet_t*>view.buf, &ix[0], &t[0], n, &o[0])
+            pfo_bind(&bi, index, "index", _i64, 0)
+            n = pfo_len(&bi)
+            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
+            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            if out is None:
+                out = np.empty(n, dtype=np.uint16)
+            pfo_bind(&bo, out, "out", _u16, PFO_WRITABLE)
+            pfo_check_len("out", pfo_len(&bo), n, n)
+            ix = <const int64_t*>bi.buf
+            t = <const pfo_ns_t*>bt.buf
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    j = _first_bad_index(ix, n, pfo_len(&bf))
+                    k = -1 if j >= 0 else pfo_ns_first_backwards(t, n, self.last_ns)
+                    if j < 0 and k < 0 and n:
+                        self.c_steer_burst(<pfo_flowlet_t*>bf.buf, ix, t, n, <uint16_t*>bo.buf)
+                        self.last_ns = t[n - 1]
+            finally:
+                pfo_leave(&self.busy)
+            if j >= 0:
+                raise ValueError(f"index must be in [0, {pfo_len(&bf) - 1}], got index[{j}] = {ix[j]}")
+            if k >= 0:
+                if t[k] < 0:
+                    raise ValueError(f"now_ns must be >= 0, got now_ns[{k}] = {t[k]}")
+                pfo_raise_backwards("now_ns", t[k], self.last_ns if k == 0 else t[k - 1], k)
         finally:
-            self.busy = False
-            PyBuffer_Release(&view)
-        self.last_ns = t[n - 1]
+            pfo_release(&bf)
+            pfo_release(&bi)
+            pfo_release(&bt)
+            pfo_release(&bo)
         return out

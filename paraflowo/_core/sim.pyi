@@ -40,7 +40,6 @@ class SimCore:
     held_bytes: Final[int]
     peak_bytes_full: Final[int]
     para_packets: Final[int]
-    fallbacks: Final[int]
     forwarded_late: Final[int]
     store_overflow: Final[int]
     flushed_at_end: Final[int]

@@ -11,6 +11,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
 import numpy as np
 
 from paraflowo._checks import require_array, require_int
+from paraflowo._core._boundary cimport pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_meta_t
@@ -26,6 +27,14 @@ POLICIES = {"rss": PFO_SIM_RSS, "spray": PFO_SIM_SPRAY, "rsspp": PFO_SIM_RSSPP,
             "paraflowo": PFO_SIM_PARAFLOWO}
 #: Length of the latency histogram returned by :meth:`SimCore.stats`.
 HIST_LEN = PFO_SIM_HIST_LEN
+
+# Bounds that keep the event loop's arithmetic inside int64 (checked once, at
+# the Python entry points): a core's backlog is at most rx_queue (<= 2**24)
+# services of <= 2**36 ns, so core_free <= 2**62 + 2**60 < 2**63; the bins
+# span n_bins * bin_ns <= 2**62.
+cdef int64_t _MAX_SERVICE_NS = (<int64_t>1) << 36
+cdef int64_t _MAX_TIME_NS = (<int64_t>1) << 62
+cdef double _MAX_EXPD = 64.0   # a unit-exponential draw above 64 has probability e**-64
 
 
 #: Length of each flow's latency histogram in :meth:`SimCore.flow_stats`.
@@ -120,6 +129,9 @@ cdef class SimCore:
     def __init__(self, policy, service_ns, rx_queue, flow_hash, n_bins, bin_ns,
                  IndirectionTable reta not None, exponential=False, service_mean=None,
                  period_ns=100_000_000, paraflowo=None, target_load=0.0, imbalance=0.0):
+        self.ready = False
+        if not isinstance(policy, str):
+            raise TypeError(f"policy must be a str, got {policy!r}")
         if policy not in POLICIES:
             raise ValueError(
                 f"policy must be one of rss, spray, rsspp, paraflowo, got {policy!r}")
@@ -130,8 +142,9 @@ cdef class SimCore:
         require_array("service_ns", service_ns, np.int64)
         if service_ns.shape[0] < 1 or service_ns.shape[0] > 4096:
             raise ValueError(f"service_ns must have 1 to 4096 cores, got {service_ns.shape[0]}")
-        if (service_ns < 1).any():
-            raise ValueError(f"service_ns must be >= 1 ns, got {service_ns.min()}")
+        if (service_ns < 1).any() or (service_ns > _MAX_SERVICE_NS).any():
+            bad = service_ns[(service_ns < 1) | (service_ns > _MAX_SERVICE_NS)][0]
+            raise ValueError(f"service_ns must be in [1, 2**36] ns, got {bad}")
         self.n_cores = service_ns.shape[0]
         if reta.n_queues != self.n_cores:
             raise ValueError(f"reta must have {self.n_cores} queues, got {reta.n_queues}")
@@ -141,8 +154,8 @@ cdef class SimCore:
         if self.n_flows < 1:
             raise ValueError("flow_hash must hold at least one flow, got 0")
         self.n_bins = require_int("n_bins", n_bins, 1, 1 << 24)
-        self.bin_ns = require_int("bin_ns", bin_ns, 1)
-        self.period_ns = require_int("period_ns", period_ns, 1)
+        self.bin_ns = require_int("bin_ns", bin_ns, 1, _MAX_TIME_NS // self.n_bins)
+        self.period_ns = require_int("period_ns", period_ns, 1, _MAX_TIME_NS)
         self.exponential = bool(exponential)
         for name, v in (("target_load", target_load), ("imbalance", imbalance)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
@@ -155,8 +168,8 @@ cdef class SimCore:
         self.svc_ns = _ptr64(k, np.ascontiguousarray(service_ns, dtype=np.int64).copy())
         mean = (service_ns.astype(np.float64) if service_mean is None
                 else np.ascontiguousarray(service_mean, dtype=np.float64).copy())
-        if mean.shape != (nc,) or not (mean > 0).all():
-            raise ValueError(f"service_mean must be {nc} positive floats, got {service_mean!r}")
+        if mean.shape != (nc,) or not ((mean > 0) & (mean <= _MAX_SERVICE_NS)).all():
+            raise ValueError(f"service_mean must be {nc} floats in (0, 2**36], got {service_mean!r}")
         k.append(mean)
         cdef double[::1] mv = mean
         self.svc_mean = &mv[0]
@@ -234,8 +247,18 @@ cdef class SimCore:
         self.core_done = <char*>&cdv[0]
         if paraflowo is not None:
             self._init_paraflowo(paraflowo)
+        self.ready = True
 
-    def _init_paraflowo(self, dict cfg):
+    def _init_paraflowo(self, cfg):
+        if not isinstance(cfg, dict):
+            raise TypeError(f"paraflowo must be a dict, got {type(cfg).__name__}")
+        for key, cls in (("breakup", Breakup), ("reorder", ReorderQueues)):
+            if not isinstance(cfg.get(key), cls):
+                raise TypeError(f"paraflowo[{key!r}] must be a {cls.__name__}, "
+                                f"got {type(cfg.get(key)).__name__}")
+        for key in ("flow_key", "flow_len"):
+            if key not in cfg:
+                raise ValueError(f"paraflowo must have the key {key!r}, got keys {sorted(cfg)}")
         cdef list k = self._keep
         cdef Py_ssize_t nf = self.n_flows
         self.brk = cfg["breakup"]
@@ -549,7 +572,7 @@ cdef class SimCore:
         # busy time [s, e) of core c into the utilization bins (starts per core
         # are non-decreasing, so the current bin only moves forward)
         cdef pfo_ns_t end
-        while s >= self.cur_end[c]:
+        while s >= self.cur_end[c] and self.cur_bin[c] < self.n_bins:   # past the bins: stop
             self.cur_bin[c] += 1
             self.cur_end[c] += self.bin_ns
         while s < e and self.cur_bin[c] < self.n_bins:
@@ -835,6 +858,8 @@ cdef class SimCore:
         TypeError, ValueError
             Wrong dtypes or lengths, unsorted times, flow ids out of range.
         """
+        if not self.ready:
+            pfo_raise_uninit(self)
         require_array("times", times, np.int64)
         require_array("flows", flows, np.int32)
         cdef Py_ssize_t n = times.shape[0], i
@@ -868,18 +893,27 @@ cdef class SimCore:
         cdef int64_t prev = self.now
         with nogil:
             for i in range(n):
-                if tv[i] < prev or fv[i] < 0 or fv[i] >= nf:
+                if tv[i] < prev or tv[i] > _MAX_TIME_NS or fv[i] < 0 or fv[i] >= nf:
                     bad = i
                     break
                 prev = tv[i]
         if bad >= 0:
             if not 0 <= flows[bad] < self.n_flows:
                 raise ValueError(f"flows must be in [0, {self.n_flows}), got {flows[bad]}")
+            if times[bad] > _MAX_TIME_NS:
+                raise ValueError(f"times must be at most 2**62, got {times[bad]} at index {bad}")
             raise ValueError(
                 f"times must be non-decreasing and >= {self.now}, got {times[bad]} at index {bad}")
         if expd is not None and self.exponential:
             ev = expd
             ep = &ev[0]
+            with nogil:
+                for i in range(n):
+                    if not (0.0 <= ep[i] <= _MAX_EXPD):     # NaN fails too
+                        bad = i
+                        break
+            if bad >= 0:
+                raise ValueError(f"expd must be in [0, 64], got {expd[bad]} at index {bad}")
         if trace_core is not None:
             tc = trace_core
             tf = trace_finish
@@ -919,12 +953,17 @@ cdef class SimCore:
         --------
         derived_timeout : the current value, its range and the number of changes.
         """
-        if self.policy != PFO_SIM_PARAFLOWO:
-            raise ValueError("derive_timeout needs policy 'paraflowo'")
+        if not self.ready:
+            pfo_raise_uninit(self)
         cdef int64_t cap = require_int("cap_ns", cap_ns, 1, (<int64_t>1) << 62)
         cdef int64_t floor_v = require_int("floor_ns", floor_ns, 1, cap)
-        self.auto_gain = require_int("gain", gain, 1, (<int64_t>1) << 20)
-        self.auto_slice = require_int("slice_arrivals", slice_arrivals, 1, (<int64_t>1) << 30)
+        cdef int64_t g = require_int("gain", gain, 1, (<int64_t>1) << 20)
+        cdef int64_t sl = require_int("slice_arrivals", slice_arrivals, 1, (<int64_t>1) << 30)
+        if self.policy != PFO_SIM_PARAFLOWO:
+            raise ValueError(f"derive_timeout needs a SimCore of policy 'paraflowo', got "
+                             f"policy {next(k for k, v in POLICIES.items() if v == self.policy)!r}")
+        self.auto_gain = g
+        self.auto_slice = sl
         self.auto_cap = cap
         self.auto_floor = floor_v
         self.rq.set_timeout(cap)
@@ -939,11 +978,15 @@ cdef class SimCore:
 
     def flush(self):
         """Deliver every queued packet to egress (call once, after the last chunk)."""
+        if not self.ready:
+            pfo_raise_uninit(self)
         with nogil:
             self.c_flush()
 
     def stats(self):
         """Counters as a dict of numpy arrays and ints (copies)."""
+        if not self.ready:
+            pfo_raise_uninit(self)
         nc = self.n_cores
         return {
             "busy_ns": np.asarray(<int64_t[:self.n_bins * nc]>self.busy).reshape(
@@ -993,6 +1036,8 @@ cdef class SimCore:
 
     def paraflowo_stats(self):
         """ParaFlowO counters: reorder queues, ingress components, detection times."""
+        if not self.ready:
+            pfo_raise_uninit(self)
         if self.policy != PFO_SIM_PARAFLOWO:
             raise ValueError("paraflowo_stats needs policy 'paraflowo'")
         nf = self.n_flows

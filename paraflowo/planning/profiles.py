@@ -8,6 +8,7 @@ and the meaning of each field: :mod:`paraflowo.planning`.
 
 from __future__ import annotations
 
+import os
 import types
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -41,6 +42,15 @@ def _text(name: str, value: Any, allow_empty: bool = True) -> str:
     return value
 
 
+def _path(name: str, value: Any) -> "str | os.PathLike":
+    """``value`` checked as a file path: a non-empty str without NUL, or os.PathLike."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {value!r}")
+    if isinstance(value, str) and (not value or "\x00" in value):
+        raise ValueError(f"{name} must be a non-empty path without NUL, got {value!r}")
+    return value
+
+
 def _spread(value: Any) -> Mapping[str, tuple[float, float, float]]:
     if not isinstance(value, Mapping):
         raise TypeError(f"spread must be a mapping of operation -> (min, median, max), got {value!r}")
@@ -59,7 +69,7 @@ def _spread(value: Any) -> Mapping[str, tuple[float, float, float]]:
 
 _VALIDATORS = {
     "name": lambda v: _text("name", v, allow_empty=False),
-    "cores": lambda v: require_int("cores", v, 1),
+    "cores": lambda v: require_int("cores", v, 1, 1 << 40),
     "forward_mpps": lambda v: _optional_rate("forward_mpps", v),
     "reorder_mpps": lambda v: _optional_rate("reorder_mpps", v),
     "nf_mpps": lambda v: _optional_rate("nf_mpps", v),
@@ -80,7 +90,7 @@ class DeviceProfile:
     name : str
         A short identifier (``"riscv-smartnic-256k"``).
     cores : int
-        Cores available for the operations (>= 1); the default core count of
+        Cores available for the operations (an integer in [1, 2**40]); the default core count of
         the projections.
     forward_mpps, reorder_mpps, nf_mpps, detector_mpps : float or None
         Per-core rate of each operation in :data:`OPERATIONS`, Mpps (> 0), or
@@ -246,6 +256,8 @@ def get_profile(name: str) -> DeviceProfile:
 
     Raises
     ------
+    TypeError
+        ``name`` is not a string.
     ValueError
         Unknown name; the message lists the known ones.
 
@@ -255,6 +267,7 @@ def get_profile(name: str) -> DeviceProfile:
     >>> get_profile("x86-vm").forward_mpps
     27.0
     """
+    _text("name", name)
     try:
         return BUILTIN_PROFILES[name]
     except (KeyError, TypeError):

@@ -246,6 +246,8 @@ def _basis(basis: Any, ooo_rate: Any) -> tuple[str, float | None]:
     if basis not in _FITS_BASES:
         raise ValueError(f"basis must be 'worst', 'expected' or 'footprint', got {basis!r}")
     if basis != "expected":
+        if ooo_rate is not None:       # unused, but a wrong kind is still an error
+            require_number("ooo_rate", ooo_rate)
         return basis, None
     if ooo_rate is None:
         raise ValueError("ooo_rate is required when basis is 'expected'")
@@ -309,7 +311,10 @@ def _sram(profile: Any) -> int:
         if profile.sram_bytes is None:
             raise ValueError(f"profile {profile.name!r} has no SRAM size (sram_bytes is unknown)")
         return profile.sram_bytes
-    return require_int("sram_bytes", profile, 1)
+    if isinstance(profile, bool) or not hasattr(profile, "__index__"):
+        raise TypeError(f"profile must be a DeviceProfile or an SRAM size in bytes (int), "
+                        f"got {profile!r}")
+    return require_int("profile", profile, 1)
 
 
 def sram_fit(

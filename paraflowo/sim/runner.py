@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from paraflowo._checks import require_int
 from paraflowo._core.breakup import Breakup
 from paraflowo._core.detectors import CountMinDetector, ThresholdDetector
 from paraflowo._core.psn import PSNAllocator
@@ -471,6 +472,31 @@ def _report(cond, buf: dict, finished: list, reported: int, done) -> int:
     return reported
 
 
+def _check_simulate_args(scenario, policies, trace, progress, workers, trace_path=None,
+                         command=None) -> None:
+    """The argument kinds of :func:`simulate` (the house messages of ``_checks``)."""
+    from paraflowo.sim.pcap import Trace
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    if trace is not None and not isinstance(trace, Trace):
+        raise TypeError(f"trace must be a paraflowo.sim.pcap.Trace or None, got {trace!r}")
+    if isinstance(policies, (str, bytes)) or not hasattr(policies, "__iter__"):
+        raise TypeError(f"policies must be a sequence of policy names, got {policies!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable or None, got {progress!r}")
+    if workers is not None:
+        require_int("workers", workers, 1, 1 << 16)
+    if trace_path is not None:
+        if not isinstance(trace_path, (str, os.PathLike)):
+            raise TypeError(f"trace_path must be a str or os.PathLike, got {trace_path!r}")
+        if not os.path.isfile(trace_path):     # hashed into the provenance at the end
+            raise ValueError(f"trace_path must name an existing file, got {trace_path!r}")
+    if command is not None and not isinstance(command, str) and (
+            isinstance(command, bytes) or not hasattr(command, "__iter__")
+            or not all(isinstance(a, str) for a in command)):
+        raise TypeError(f"command must be a str or a sequence of str, got {command!r}")
+
+
 def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
              trace=None, progress: Callable[[int, int], None] | None = None,
              workers: int | None = None, trace_path=None,
@@ -503,9 +529,15 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
 
     Raises
     ------
+    TypeError
+        ``scenario`` not a :class:`Scenario`, ``trace`` not a ``Trace``,
+        ``policies`` a single string, ``progress`` not callable, ``workers``
+        not an integer, ``trace_path`` not a path, ``command`` not a str or
+        a sequence of str.
     ValueError
-        An unknown or unavailable policy, an empty policy list, or a scenario
-        without ``[[flows]]`` and no ``trace``.
+        An unknown or unavailable policy, an empty policy list, a scenario
+        without ``[[flows]]`` and no ``trace``, ``workers`` outside
+        ``[1, 2**16]``, or a ``trace_path`` that is not an existing file.
 
     Examples
     --------
@@ -515,6 +547,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
     >>> r.policies["rss"]["drops"], r.policies["spray"]["out_of_order"] > 0
     (0, True)
     """
+    _check_simulate_args(scenario, policies, trace, progress, workers, trace_path, command)
     policies = list(policies)
     if not policies:
         raise ValueError("policies must name at least one policy, got none")

@@ -273,6 +273,8 @@ def parse_scenario(data: dict) -> Scenario:
     ValueError
         A missing, unknown or impossible key; the message names it.
     """
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be a dict (a parsed TOML table), got {type(data).__name__}")
     _table("", data, _TOP)
     for req in ("name", "duration_s", "cores"):
         if req not in data:
@@ -478,6 +480,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     >>> s.cores.count, s.cores.service_mpps
     (4, (0.97, 0.99, 1.01, 1.03))
     """
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"name_or_path must be a str or pathlib.Path, got {name_or_path!r}")
     text = None
     where = str(name_or_path)
     if isinstance(name_or_path, Path) or where.endswith(".toml") or "/" in where:

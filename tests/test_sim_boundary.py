@@ -1,0 +1,102 @@
+"""The simulator's Python entry points: SimCore and simulate() refuse bad input up front."""
+
+import numpy as np
+import pytest
+
+from paraflowo import IndirectionTable, SimCore
+from paraflowo.sim import load_scenario, simulate
+
+
+def _core(**kw):
+    args = dict(policy="rss", service_ns=np.full(2, 1000, np.int64), rx_queue=4,
+                flow_hash=np.arange(3, dtype=np.uint32), n_bins=4, bin_ns=1000,
+                reta=IndirectionTable(2, 8))
+    args.update(kw)
+    return SimCore(**args)
+
+
+def test_simcore_not_initialised_raises_instead_of_crashing():
+    eng = SimCore.__new__(SimCore)      # (a final type: no subclass can skip __init__)
+    t = np.zeros(1, np.int64)
+    f = np.zeros(1, np.int32)
+    for call in (eng.flush, eng.stats, eng.paraflowo_stats, lambda: eng.run(t, f)):
+        with pytest.raises(RuntimeError, match="SimCore is not initialised"):
+            call()
+
+
+def test_simcore_failed_init_is_not_initialised():
+    eng = _core()
+    with pytest.raises(ValueError, match="service_ns must be in"):
+        eng.__init__("rss", np.full(2, 2**62, np.int64), 4, np.arange(3, dtype=np.uint32),
+                     4, 1000, IndirectionTable(2, 8))
+    with pytest.raises(RuntimeError, match="not initialised"):
+        eng.flush()
+
+
+@pytest.mark.parametrize("kw, exc, msg", [
+    (dict(service_ns=np.full(2, 2**62, np.int64)), ValueError,
+     "service_ns must be in [1, 2**36] ns, got 4611686018427387904"),
+    (dict(service_ns=np.array([0, 5], np.int64)), ValueError, "service_ns must be in [1, 2**36] ns, got 0"),
+    (dict(bin_ns=2**62), ValueError, "bin_ns must be in [1, 2**60], got 4611686018427387904"),
+    (dict(period_ns=2**63), ValueError, "period_ns must be in [1, 2**62], got"),
+    (dict(policy=3), TypeError, "policy must be a str, got 3"),
+    (dict(exponential=True, service_mean=np.array([1e300, 1.0])), ValueError,
+     "service_mean must be 2 floats in (0, 2**36]"),
+    (dict(policy="paraflowo", paraflowo={}), TypeError,
+     "paraflowo['breakup'] must be a Breakup, got NoneType"),
+])
+def test_simcore_refuses_parameters_whose_arithmetic_would_overflow(kw, exc, msg):
+    with pytest.raises(exc) as info:
+        _core(**kw)
+    assert msg in str(info.value)
+
+
+def test_simcore_times_past_the_bins_end_promptly():
+    # bin_ns = 1 and an arrival near 2**62: the utilization bins stop at
+    # n_bins instead of stepping 2**62 times
+    eng = _core(bin_ns=1)
+    assert eng.run(np.array([0, 2**62], np.int64), np.zeros(2, np.int32)) == 2
+    eng.flush()
+    assert eng.stats()["released"] == 2
+    with pytest.raises(ValueError, match=r"times must be at most 2\*\*62"):
+        eng.run(np.array([2**62 + 1], np.int64), np.zeros(1, np.int32))
+
+
+def test_simcore_refuses_bad_exponential_draws():
+    eng = _core(exponential=True)
+    for bad in (np.nan, -1.0, 1e300):
+        with pytest.raises(ValueError, match="expd must be in"):
+            eng.run(np.zeros(1, np.int64), np.zeros(1, np.int32), expd=np.array([bad]))
+    assert eng.stats()["arrived"].sum() == 0
+
+
+@pytest.mark.parametrize("kw, exc, msg", [
+    (dict(workers="2"), TypeError, "workers must be an integer, got '2'"),
+    (dict(workers=0), ValueError, "workers must be in [1, 2**16], got 0"),
+    (dict(workers=2**100), ValueError, "workers must be in [1, 2**16], got 1267650600228229401496703205376"),
+    (dict(workers=2.0), TypeError, "workers must be an integer, got 2.0"),
+    (dict(policies="rss"), TypeError, "policies must be a sequence of policy names, got 'rss'"),
+    (dict(progress=5), TypeError, "progress must be callable or None, got 5"),
+    (dict(trace=3), TypeError, "trace must be a paraflowo.sim.pcap.Trace or None, got 3"),
+    (dict(command=41), TypeError, "command must be a str or a sequence of str, got 41"),
+    (dict(command=b"x"), TypeError, "command must be a str or a sequence of str, got b'x'"),
+    (dict(command=["a", 1]), TypeError, "command must be a str or a sequence of str, got ['a', 1]"),
+    (dict(trace_path=5), TypeError, "trace_path must be a str or os.PathLike, got 5"),
+    (dict(trace_path="no-such-capture.pcap"), ValueError,
+     "trace_path must name an existing file, got 'no-such-capture.pcap'"),
+])
+def test_simulate_argument_kinds(kw, exc, msg):
+    sc = load_scenario("paper-fig7").with_duration(0.001)
+    with pytest.raises(exc) as info:
+        simulate(sc, **{"policies": ["rss"], **kw})
+    assert msg in str(info.value)
+    with pytest.raises(TypeError, match="scenario must be a Scenario, got bool"):
+        simulate(True)
+
+
+def test_scenario_entry_points_refuse_wrong_kinds():
+    from paraflowo.sim.scenario import parse_scenario
+    with pytest.raises(TypeError, match="name_or_path must be a str or pathlib.Path, got True"):
+        load_scenario(True)
+    with pytest.raises(TypeError, match="data must be a dict"):
+        parse_scenario(True)
