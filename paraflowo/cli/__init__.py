@@ -21,6 +21,7 @@ COMMANDS = {
     "capacity": "paraflowo.cli.capacity",
     "memory": "paraflowo.cli.memory",
     "calibrate": "paraflowo.cli.calibrate",
+    "dataplane": "paraflowo.cli.dataplane",
 }
 
 

@@ -1,0 +1,365 @@
+"""Steering policies behind one C-level interface (see ``policies.pxd``)."""
+
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from paraflowo._checks import require_int, require_number, require_pow2
+from paraflowo._core._types cimport (
+    PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t)
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.reorder cimport (
+    PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_DUPLICATE, PFO_ROB_FULL,
+    PFO_ROB_LATE, ReorderQueues, pfo_rob_flush, pfo_robq_touch)
+
+POLICY_NAMES = ("rss", "spray", "paraflowo", "rsspp")
+
+
+cdef inline void _fill(pfo_meta_t* m, pfo_handle_t handle, pfo_ns_t now, pfo_hash_t h,
+                       uint16_t core, uint16_t length) noexcept nogil:
+    m.handle = handle
+    m.ingress_ns = now
+    m.psn = 0
+    m.flow_hash = h
+    m.queue = 0
+    m.core = core
+    m.length = length
+    m.flags = 0
+
+
+cdef class Policy:
+    """Base class of the steering policies (not usable on its own).
+
+    The Python face only builds and inspects policies; they are driven through
+    the C-level interface of ``policies.pxd`` by an event loop such as
+    :class:`paraflowo.dataplane.Dataplane`.
+    """
+
+    def __init__(self, n_cores):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        self.name = "policy"
+        raise TypeError("Policy is a base class: use make_policy() or a subclass")
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        _fill(out, handle, now, flow_hash, 0, length)
+
+    cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
+                        Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil:
+        # pass-through egress: the packet leaves as it completes
+        self.completed += 1
+        n_out[0] = 0
+        if not (m.flags & PFO_FLAG_DROP):
+            out[0] = m.handle
+            n_out[0] = 1
+            self.emitted += 1
+        return 0
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
+        return PFO_NS_NEVER
+
+    cdef Py_ssize_t c_poll(self, pfo_ns_t now, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return 0
+
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return 0
+
+    cdef uint64_t c_held(self) noexcept nogil:
+        return 0
+
+    def stats(self):
+        """Counters as a dict (``steered``, ``completed``, ``emitted`` and the
+        policy's own)."""
+        return {"policy": self.name, "steered": self.steered, "completed": self.completed,
+                "emitted": self.emitted, "held": self.c_held()}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name} n_cores={self.n_cores}>"
+
+
+cdef class RSSPolicy(Policy):
+    """``rss``: every packet to ``reta[flow_hash & mask]`` (flow pinning)."""
+
+    def __init__(self, n_cores, IndirectionTable reta=None):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        if reta is None:
+            reta = IndirectionTable(self.n_cores)
+        if reta.n_queues != self.n_cores:
+            raise ValueError(f"reta must have {self.n_cores} queues, got {reta.n_queues}")
+        self.reta = reta
+        self.entries = reta.entries
+        self.mask = reta.mask
+        self.name = "rss"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        _fill(out, handle, now, flow_hash,
+              pfo_reta_lookup(self.entries, self.mask, flow_hash), length)
+
+
+cdef class SprayPolicy(Policy):
+    """``spray``: per-packet round robin over the cores; no reorder buffer, so a
+    flow's packets may leave out of order."""
+
+    def __init__(self, n_cores):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        self.name = "spray"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        _fill(out, handle, now, flow_hash, <uint16_t>self.next_core, length)
+        self.next_core += 1
+        if self.next_core == self.n_cores:
+            self.next_core = 0
+
+
+cdef class RSSPPPolicy(RSSPolicy):
+    """``rsspp``: RSS with RSS++-style rebalancing of RETA buckets.
+
+    Every `period_ns` it moves whole buckets from the most to the least loaded
+    core (load = packets steered in the period), each move choosing the bucket
+    that best halves the gap, until no move narrows it.  A bucket is the unit:
+    one elephant never spreads over cores, and a moved flow may be reordered
+    while its old core drains (as in RSS++).
+    """
+
+    def __init__(self, n_cores, IndirectionTable reta=None, period_ns=10_000_000):
+        RSSPolicy.__init__(self, n_cores, reta)
+        self.period_ns = require_int("period_ns", period_ns, 1)
+        cdef uint32_t n = self.mask + 1, i
+        self.table = <uint16_t*>calloc(n, sizeof(uint16_t))
+        self.bucket_load = <uint64_t*>calloc(n, sizeof(uint64_t))
+        self.core_load = <uint64_t*>calloc(self.n_cores, sizeof(uint64_t))
+        if not (self.table and self.bucket_load and self.core_load):
+            raise MemoryError()
+        for i in range(n):
+            self.table[i] = self.entries[i]
+        self.entries = self.table
+        self.period_end = -1
+        self.name = "rsspp"
+
+    def __dealloc__(self):
+        free(self.table)
+        free(self.bucket_load)
+        free(self.core_load)
+
+    def table_array(self):
+        """The working RETA (after migrations) as a list."""
+        return [self.table[i] for i in range(self.mask + 1)]
+
+    cdef void c_rebalance(self) noexcept nogil:
+        cdef uint32_t nb = self.mask + 1, b, best, it, c, src, dst
+        cdef uint64_t gap, bl, best_gain, gain
+        for it in range(nb):
+            src = dst = 0
+            for c in range(self.n_cores):
+                if self.core_load[c] > self.core_load[src]:
+                    src = c
+                if self.core_load[c] < self.core_load[dst]:
+                    dst = c
+            gap = self.core_load[src] - self.core_load[dst]
+            best = nb
+            best_gain = 0
+            for b in range(nb):
+                bl = self.bucket_load[b]
+                if self.table[b] != src or bl == 0 or bl >= gap:
+                    continue
+                gain = bl if 2 * bl <= gap else gap - bl   # how much the gap shrinks
+                if gain > best_gain:
+                    best_gain = gain
+                    best = b
+            if best == nb:
+                break
+            self.table[best] = <uint16_t>dst
+            self.core_load[src] -= self.bucket_load[best]
+            self.core_load[dst] += self.bucket_load[best]
+            self.migrations += 1
+        memset(self.bucket_load, 0, nb * sizeof(uint64_t))
+        memset(self.core_load, 0, self.n_cores * sizeof(uint64_t))
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        cdef uint32_t b = flow_hash & self.mask
+        if self.period_end < 0:
+            self.period_end = now + self.period_ns
+        elif now >= self.period_end:
+            self.c_rebalance()
+            self.period_end = now + self.period_ns
+        self.steered += 1
+        self.bucket_load[b] += 1
+        self.core_load[self.table[b]] += 1
+        _fill(out, handle, now, flow_hash, self.table[b], length)
+
+    def stats(self):
+        d = Policy.stats(self)
+        d["migrations"] = self.migrations
+        return d
+
+
+cdef class ParaFlowOPolicy(Policy):
+    """``paraflowo``: Breakup at ingress (detection, PSN, flowlets), reorder
+    queues at egress, delay feedback (Eq. 1-2) from each completion.
+
+    Parameters
+    ----------
+    breakup : Breakup
+        The ingress pipeline; its scheduler has ``n_cores`` cores.
+    reorder : ReorderQueues
+        One queue per PSN queue of the breakup's allocator (same count, same
+        ``psn_bits``).
+
+    Notes
+    -----
+    Per completion: tagged records are inserted into their reorder queue
+    (tombstoned when dropped), then every releasable packet is drained; the
+    delay ``now - ingress_ns`` is fed back to the scheduler for the record's
+    core (``Breakup.c_feedback``).  Untagged records leave as they complete.
+    """
+
+    def __init__(self, Breakup breakup not None, ReorderQueues reorder not None):
+        self.n_cores = breakup.scheduler.n_cores
+        if reorder.n_queues != breakup.allocator.n_queues:
+            raise ValueError(f"reorder must have {breakup.allocator.n_queues} queues "
+                             f"(the allocator's), got {reorder.n_queues}")
+        if reorder.buffers[0].psn_bits != breakup.allocator.psn_bits:
+            raise ValueError(f"reorder must have psn_bits {breakup.allocator.psn_bits} "
+                             f"(the allocator's), got {reorder.buffers[0].psn_bits}")
+        self.breakup = breakup
+        self.reorder = reorder
+        self.name = "paraflowo"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        self.breakup.c_ingress(key, flow_hash, port, length, now, handle, out)
+
+    cdef Py_ssize_t _drain(self, pfo_ns_t now, pfo_handle_t* out,
+                           Py_ssize_t cap) noexcept nogil:
+        cdef Py_ssize_t k = self.reorder.c_drain(now, out, NULL, cap)
+        if k < 0:
+            return 0
+        self.held -= k
+        self.emitted += k
+        return k
+
+    cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
+                        Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil:
+        cdef Py_ssize_t n = 0
+        cdef int st
+        cdef bint drop = (m.flags & PFO_FLAG_DROP) != 0
+        n_out[0] = 0
+        if m.flags & PFO_FLAG_PARA:
+            st = self.reorder.c_insert(m.queue, m.psn, m.handle, now, drop)
+            if st == PFO_ROB_FULL:
+                # the window must advance past packets nobody drained yet
+                n = self._drain(now, out, cap)
+                if n == cap:
+                    n_out[0] = n
+                    return 1
+                st = self.reorder.c_insert(m.queue, m.psn, m.handle, now, drop)
+                if st == PFO_ROB_FULL:
+                    n_out[0] = n
+                    return 1
+            if st == PFO_ROB_BUFFERED:
+                self.held += 1
+            elif st == PFO_ROB_DROPPED:
+                self.tombstones += 1
+            elif not drop:
+                # LATE (its turn passed: a timeout skipped it), DUPLICATE or
+                # EINVAL: never lose it, send it on now
+                if st == PFO_ROB_LATE:
+                    self.late += 1
+                out[n] = m.handle
+                n += 1
+                self.emitted += 1
+            n += self._drain(now, out + n, cap - n)
+        elif not drop:
+            out[0] = m.handle
+            n = 1
+            self.emitted += 1
+        self.completed += 1
+        self.breakup.c_feedback(m.core, m.ingress_ns, now)
+        n_out[0] = n
+        return 0
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
+        return self.reorder.c_next_deadline()
+
+    cdef Py_ssize_t c_poll(self, pfo_ns_t now, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return self._drain(now, out, cap)
+
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        cdef uint32_t q
+        cdef Py_ssize_t n = 0, k
+        for q in range(self.reorder.n_queues):
+            if n == cap:
+                break
+            k = pfo_rob_flush(self.reorder.q.robs[q], out + n, cap - n)
+            if k > 0:
+                n += k
+            pfo_robq_touch(&self.reorder.q, q)   # changed outside pfo_robq_*
+        self.held -= n
+        self.emitted += n
+        return n
+
+    cdef uint64_t c_held(self) noexcept nogil:
+        return self.held
+
+    def stats(self):
+        d = Policy.stats(self)
+        b = self.breakup
+        d.update(late=self.late, tombstones=self.tombstones, para_packets=b.para_packets,
+                 para_flows=b.para_flows, holds=b.holds, switches=b.scheduler.switches,
+                 t_cpu_ns=[b.scheduler.t_cpu(c) for c in range(self.n_cores)])
+        return d
+
+
+def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=64,
+                detector_window_ns=1_000_000, idle_ns=20_000_000, n_queues=64,
+                window=4096, psn_bits=16, timeout_ns=100_000_000, table_size=1024,
+                t_switch_init_ns=50_000, smoothing=0.125, period_ns=10_000_000, seed=0):
+    """Build a policy by name: ``rss``, ``spray``, ``paraflowo`` or ``rsspp``.
+
+    The keyword knobs configure ``paraflowo`` (detector threshold in packets
+    per `detector_window_ns`, flowlet ``n_para`` and ``alpha``, reorder
+    `window` and `timeout_ns`) and ``rsspp`` (`period_ns`); the others ignore
+    them.
+
+    >>> make_policy("rss", 2).name
+    'rss'
+    """
+    from paraflowo._core.breakup import Breakup as _Breakup
+    from paraflowo._core.detectors import CountMinDetector
+    from paraflowo._core.psn import PSNAllocator
+    from paraflowo._core.scheduler import FlowletScheduler
+
+    if not isinstance(name, str):
+        raise TypeError(f"policy must be a str, got {name!r}")
+    n_cores = require_int("n_cores", n_cores, 1, 4096)
+    if name == "rss":
+        return RSSPolicy(n_cores, reta)
+    if name == "spray":
+        return SprayPolicy(n_cores)
+    if name == "rsspp":
+        return RSSPPPolicy(n_cores, reta, period_ns)
+    if name == "paraflowo":
+        if reta is None:
+            reta = IndirectionTable(n_cores)
+        n_para = n_cores if n_para is None else require_int("n_para", n_para, 1, n_cores)
+        det = CountMinDetector(4096, 4, require_int("threshold", threshold, 1),
+                               require_int("detector_window_ns", detector_window_ns, 1),
+                               True, seed)
+        alloc = PSNAllocator(n_queues, psn_bits, require_int("idle_ns", idle_ns, 1))
+        sched = FlowletScheduler(n_cores, n_para, alpha, reta, smoothing,
+                                 t_switch_init_ns=t_switch_init_ns)
+        rq = ReorderQueues(n_queues, window, timeout_ns, psn_bits)
+        return ParaFlowOPolicy(_Breakup(det, alloc, sched, table_size), rq)
+    raise ValueError(f"policy must be one of {', '.join(POLICY_NAMES)}, got {name!r}")
