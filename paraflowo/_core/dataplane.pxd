@@ -36,7 +36,9 @@ ctypedef struct pfo_dp_counters_t:
     uint64_t not_offered      # trace packets never offered (stopped early)
     uint64_t outgoing_skipped # own outgoing frames seen and skipped (live)
     uint64_t backpressure     # times ingress waited for ring or store room
+    uint64_t window_waits     # times ingress waited for a reorder window (c_ready)
     uint64_t inflight         # records in rings or at workers (snapshot)
+    uint64_t max_delay_ns     # longest dispatch-to-egress delay of a record
 
 # Per-flow state of the RFC 4737 count.
 ctypedef struct pfo_dp_flow_t:

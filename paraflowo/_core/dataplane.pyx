@@ -246,7 +246,9 @@ cdef class Dataplane:
              "tx_errors": pfo_ld64(&c.tx_errors), "out_of_order": pfo_ld64(&c.out_of_order),
              "untracked": pfo_ld64(&c.untracked), "not_offered": pfo_ld64(&c.not_offered),
              "outgoing_skipped": pfo_ld64(&c.outgoing_skipped),
-             "backpressure": pfo_ld64(&c.backpressure), "inflight": pfo_ld64(&c.inflight),
+             "backpressure": pfo_ld64(&c.backpressure),
+             "window_waits": pfo_ld64(&c.window_waits), "inflight": pfo_ld64(&c.inflight),
+             "max_delay_ns": pfo_ld64(&c.max_delay_ns),
              "flows": pfo_ld64(&self.n_flows)}
         d["worker_busy_ns"] = [pfo_ld64(&self.workers[w].busy_ns) for w in range(self.n_workers)]
         d["worker_packets"] = [pfo_ld64(&self.workers[w].packets) for w in range(self.n_workers)]
@@ -396,6 +398,8 @@ cdef class Dataplane:
         # a dropped record's slot is freed once the policy has consumed it.
         cdef Py_ssize_t n, j
         cdef int more = 1
+        if <uint64_t>(now - m.ingress_ns) > self.cnt.max_delay_ns:
+            pfo_st64(&self.cnt.max_delay_ns, <uint64_t>(now - m.ingress_ns))
         while more:
             more = self.policy.c_complete(m, now, out, OUT_CAP, &n)
             for j in range(n):
@@ -492,7 +496,7 @@ cdef class Dataplane:
                     if n:
                         did = True
             # (3) ingress
-            if has_pend and wbuf_n[pend.core] < MAX_BATCH:
+            if has_pend and wbuf_n[pend.core] < MAX_BATCH and self.policy.c_ready(&pend):
                 wbuf[pend.core * MAX_BATCH + wbuf_n[pend.core]] = pend
                 wbuf_n[pend.core] += 1
                 has_pend = False
@@ -570,7 +574,10 @@ cdef class Dataplane:
                             now, <pfo_handle_t>hh, &pend)
                 did = True
                 i += 1
-                if wbuf_n[pend.core] < MAX_BATCH:
+                if not self.policy.c_ready(&pend):
+                    has_pend = True                 # its reorder window is full
+                    _inc(&self.cnt.window_waits, 1)
+                elif wbuf_n[pend.core] < MAX_BATCH:
                     wbuf[pend.core * MAX_BATCH + wbuf_n[pend.core]] = pend
                     wbuf_n[pend.core] += 1
                 else:
@@ -628,9 +635,7 @@ cdef class Dataplane:
     def _run(self, progress=None, double interval=1.0):
         # Start the workers and the vSwitch, wait for the vSwitch to end (a
         # KeyboardInterrupt becomes a stop request), then stop the workers.
-        if self.running:
-            raise RuntimeError("this Dataplane is already running")
-        self.running = True
+        # The caller has claimed the object (_claim) and set up the source.
         memset(&self.cnt, 0, sizeof(self.cnt))
         cdef uint32_t w
         for w in range(self.n_workers):
@@ -668,12 +673,18 @@ cdef class Dataplane:
             for t in workers:
                 if t.is_alive():
                     t.join()
-            self.running = False
         if self.stop_req == 2:
             raise MemoryError("the vSwitch thread could not allocate its buffers")
         stopped = bool(self.stop_req) or interrupted
         pfo_flag_set(&self.stop_req, 0)
         return (self.t_end - self.t_start) / 1e9, stopped
+
+    cdef _claim(self):
+        # One run at a time: checked and set under the GIL, before the caller
+        # touches any state the threads of a running run use.
+        if self.running:
+            raise RuntimeError("this Dataplane is already running")
+        self.running = True
 
     def _reset_flows(self):
         memset(self.flows, 0, (self.flow_mask + 1) * sizeof(pfo_dp_flow_t))
@@ -688,13 +699,6 @@ cdef class Dataplane:
         (counters, seconds, and with `capture` the egress packets in order:
         ``out_data``, ``out_offsets``, ``out_lengths``, ``out_ns``).
         """
-        cdef const uint8_t[::1] dv
-        cdef const int64_t[::1] ov
-        cdef const uint32_t[::1] lv
-        cdef const int64_t[::1] uv
-        cdef uint8_t[::1] odv
-        cdef int64_t[::1] oov, otv
-        cdef uint32_t[::1] olv
         data = np.ascontiguousarray(data, dtype=np.uint8)
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         lengths = np.ascontiguousarray(lengths, dtype=np.uint32)
@@ -712,6 +716,29 @@ cdef class Dataplane:
                              f"bytes, got {int(lengths.max())}")
         if data.shape[0] == 0:
             data = np.zeros(1, np.uint8)
+        if due_ns is not None:
+            due_ns = np.ascontiguousarray(due_ns, dtype=np.int64)
+            if due_ns.shape[0] != n:
+                raise ValueError(f"due_ns must have {n} entries, got {due_ns.shape[0]}")
+            if (due_ns < 0).any() or (np.diff(due_ns) < 0).any():
+                raise ValueError("due_ns must be >= 0 and nondecreasing")
+        self._claim()
+        try:
+            return self._trace(data, offsets, lengths, due_ns, loops, span_ns, capture,
+                               progress, interval)
+        finally:
+            self.running = False
+
+    def _trace(self, data, offsets, lengths, due_ns, int64_t loops, int64_t span_ns,
+               capture, progress, double interval):
+        cdef const uint8_t[::1] dv
+        cdef const int64_t[::1] ov
+        cdef const uint32_t[::1] lv
+        cdef const int64_t[::1] uv
+        cdef uint8_t[::1] odv
+        cdef int64_t[::1] oov, otv
+        cdef uint32_t[::1] olv
+        n = offsets.shape[0]
         dv = data
         ov = offsets
         lv = lengths
@@ -720,11 +747,6 @@ cdef class Dataplane:
         self.src_len = &lv[0]
         self.src_due = NULL
         if due_ns is not None:
-            due_ns = np.ascontiguousarray(due_ns, dtype=np.int64)
-            if due_ns.shape[0] != n:
-                raise ValueError(f"due_ns must have {n} entries, got {due_ns.shape[0]}")
-            if (due_ns < 0).any() or (np.diff(due_ns) < 0).any():
-                raise ValueError("due_ns must be >= 0 and nondecreasing")
             uv = due_ns
             self.src_due = &uv[0]
         self.src_n = n
@@ -774,7 +796,6 @@ cdef class Dataplane:
         :meth:`request_stop`, SIGINT or SIGTERM).  Returns the counters dict
         with ``seconds`` and ``ignore_outgoing`` (whether the kernel filters
         our own sends; otherwise the receive path does)."""
-        cdef int ign_a = 0, ign_b = 0
         if duration < 0:
             raise ValueError(f"duration must be >= 0, got {duration!r}")
         if if_a == if_b:
@@ -782,6 +803,15 @@ cdef class Dataplane:
         for name, ifn in (("if_a", if_a), ("if_b", if_b)):
             if not ifn or len(ifn) >= 16 or "/" in ifn:
                 raise ValueError(f"{name} must be an interface name, got {ifn!r}")
+        self._claim()
+        try:
+            return self._bridge(if_a, if_b, duration, progress, interval, rcvbuf)
+        finally:
+            self.running = False
+
+    def _bridge(self, str if_a, str if_b, double duration, progress, double interval,
+                int rcvbuf):
+        cdef int ign_a = 0, ign_b = 0
         self.fd[0] = pfo_afp_open(if_a.encode(), rcvbuf, &ign_a)
         if self.fd[0] < 0:
             raise OSError(f"cannot open an AF_PACKET socket on {if_a!r} "

@@ -15,6 +15,8 @@ same way::
     cdef Py_ssize_t n
     with nogil:
         p.c_steer(key, flow_hash, port, length, now, handle, &m)   # -> m.core
+        while not p.c_ready(&m):                    # reorder window: wait
+            complete_some()
         ...                                         # core m.core works on it
         while p.c_complete(&m, later, out, 256, &n):   # 1: out was full
             emit(out, n)                            #    emit, call again
@@ -50,6 +52,14 @@ cdef class Policy:
                       pfo_meta_t* out) noexcept nogil
         # Fill *out (every field; ingress_ns = now) for one packet; out.core
         # (< n_cores) is the worker that gets it.  Cannot fail.
+
+    cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil
+        # May the record c_steer just filled be dispatched now?  False: hold
+        # it (stop ingress) and ask again after completions; it becomes True
+        # once earlier packets have left.  paraflowo: False while the
+        # record's PSN is a window or more ahead of its reorder queue's head
+        # (its insert would push the window past packets still in flight and
+        # make them LATE).  Others: always True.
 
     cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
                         Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil

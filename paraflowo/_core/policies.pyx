@@ -11,7 +11,7 @@ from paraflowo._core.breakup cimport Breakup
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_DUPLICATE, PFO_ROB_FULL,
-    PFO_ROB_LATE, ReorderQueues, pfo_rob_flush, pfo_robq_touch)
+    PFO_ROB_LATE, ReorderQueues, pfo_rob_flush, pfo_rob_t, pfo_robq_touch)
 
 POLICY_NAMES = ("rss", "spray", "paraflowo", "rsspp")
 
@@ -45,6 +45,9 @@ cdef class Policy:
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
                       pfo_meta_t* out) noexcept nogil:
         _fill(out, handle, now, flow_hash, 0, length)
+
+    cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil:
+        return True
 
     cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
                         Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil:
@@ -241,6 +244,16 @@ cdef class ParaFlowOPolicy(Policy):
         self.steered += 1
         self.breakup.c_ingress(key, flow_hash, port, length, now, handle, out)
 
+    cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil:
+        # Worked example (psn_bits 16, window 4096): head 65000, psn 3000 ->
+        # distance (3000 - 65000) & 0xFFFF = 3536 < 4096: ready; psn 3600 ->
+        # 4136: wait until the head has moved past 65040.
+        cdef const pfo_rob_t* r
+        if not (m.flags & PFO_FLAG_PARA) or m.queue >= self.reorder.n_queues:
+            return True
+        r = self.reorder.q.robs[m.queue]
+        return ((m.psn - r.head) & r.psn_mask) < r.window
+
     cdef Py_ssize_t _drain(self, pfo_ns_t now, pfo_handle_t* out,
                            Py_ssize_t cap) noexcept nogil:
         cdef Py_ssize_t k = self.reorder.c_drain(now, out, NULL, cap)
@@ -323,15 +336,24 @@ cdef class ParaFlowOPolicy(Policy):
 
 
 def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=64,
-                detector_window_ns=1_000_000, idle_ns=20_000_000, n_queues=64,
-                window=4096, psn_bits=16, timeout_ns=100_000_000, table_size=1024,
+                detector_window_ns=1_000_000, idle_ns=500_000_000, n_queues=64,
+                window=4096, psn_bits=16, timeout_ns=None, table_size=1024,
                 t_switch_init_ns=50_000, smoothing=0.125, period_ns=10_000_000, seed=0):
     """Build a policy by name: ``rss``, ``spray``, ``paraflowo`` or ``rsspp``.
 
     The keyword knobs configure ``paraflowo`` (detector threshold in packets
     per `detector_window_ns`, flowlet ``n_para`` and ``alpha``, reorder
     `window` and `timeout_ns`) and ``rsspp`` (`period_ns`); the others ignore
-    them.
+    them.  `idle_ns` (how long a flow must be idle before it leaves
+    para_flow and its reorder queue may be reused) must exceed the longest
+    dispatch-to-egress delay, or a flow that goes idle and returns could
+    overtake its own packets still in flight; the dataplane reports the
+    longest delay it saw (``max_delay_ns``) so this can be checked.
+    `timeout_ns` defaults to None (no reorder timeout): the live dataplane
+    never loses a packet between steering and egress, so a hole in a reorder
+    queue always fills; a timeout would only release packets out of order
+    when a worker is slow (descheduled).  Set one when the host can lose
+    packets between the two.
 
     >>> make_policy("rss", 2).name
     'rss'

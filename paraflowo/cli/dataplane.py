@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="elephant threshold, packets per detector window (default 64)")
     g.add_argument("--detector-window-us", type=float, default=1000.0, metavar="US",
                    help="detector window (default 1000 us)")
-    g.add_argument("--timeout-us", type=float, default=100_000.0, metavar="US",
-                   help="reorder timeout; 0: none (default 100000 us)")
+    g.add_argument("--timeout-us", type=float, default=0.0, metavar="US",
+                   help="reorder timeout; 0: none, the default (the dataplane loses no "
+                        "packet, so holes always fill)")
     g.add_argument("--window", type=int, default=4096,
                    help="reorder window, packets per queue (power of two, default 4096)")
     g.add_argument("--queues", type=int, default=64,
