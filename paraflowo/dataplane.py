@@ -249,6 +249,7 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
         "nf_errors": raw["nf_errors"],
         "max_delay_ns": raw["max_delay_ns"],
         "window_waits": raw["window_waits"],
+        "vswitch_cpu_ns": raw["vswitch_cpu_ns"],
         "backpressure": raw["backpressure"],
         "stopped": raw["stopped"],
         "flows": [{"flow": flow_label(r), "packets_in": pi, "packets_out": po,

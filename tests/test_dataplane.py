@@ -186,7 +186,6 @@ def test_drop_nf_extremes_and_spin_nf_cost(trace):
     assert r["dropped"] == 0
     # spin:NS makes a worker busy about NS per packet (the NF's own time)
     r, _ = _replay(cap, "spray", SpinNF(20_000, steps_per_ns=STEPS), workers=1)
-    assert sum(r["worker_busy_ns"] if "worker_busy_ns" in r else [0]) == 0  # not reported
     busy = r["worker_utilization"][0] * r["seconds"]
     assert busy >= 0.9 * len(pkts) * 20e-6
 

@@ -39,6 +39,7 @@ ctypedef struct pfo_dp_counters_t:
     uint64_t window_waits     # times ingress waited for a reorder window (c_ready)
     uint64_t inflight         # records in rings or at workers (snapshot)
     uint64_t max_delay_ns     # longest dispatch-to-egress delay of a record
+    uint64_t vswitch_cpu_ns   # CPU time of the vSwitch thread over the run
 
 # Per-flow state of the RFC 4737 count.
 ctypedef struct pfo_dp_flow_t:

@@ -32,6 +32,7 @@ cdef extern from "spsc_ring.h" nogil:
     uint32_t pfo_spsc_pop_burst(pfo_spsc_t* r, void* recs, uint32_t n)
     uint64_t pfo_spsc_count(pfo_spsc_t* r)
     int64_t pfo_now_ns()
+    int64_t pfo_thread_cpu_ns()
     uint64_t pfo_ld64(const uint64_t* p)
     void pfo_st64(uint64_t* p, uint64_t v)
     int pfo_flag_get(const int* p)
@@ -168,6 +169,7 @@ cdef class Dataplane:
     cdef uint64_t kdrops0[2]
     cdef uint8_t* stage           # PFO_AFP_BATCH * slot_bytes receive buffers
     cdef int64_t t_start, t_end
+    cdef uint64_t _plain_n
 
     def __cinit__(self):
         self.fd[0] = -1
@@ -249,6 +251,7 @@ cdef class Dataplane:
              "backpressure": pfo_ld64(&c.backpressure),
              "window_waits": pfo_ld64(&c.window_waits), "inflight": pfo_ld64(&c.inflight),
              "max_delay_ns": pfo_ld64(&c.max_delay_ns),
+             "vswitch_cpu_ns": pfo_ld64(&c.vswitch_cpu_ns),
              "flows": pfo_ld64(&self.n_flows)}
         d["worker_busy_ns"] = [pfo_ld64(&self.workers[w].busy_ns) for w in range(self.n_workers)]
         d["worker_packets"] = [pfo_ld64(&self.workers[w].packets) for w in range(self.n_workers)]
@@ -270,9 +273,12 @@ cdef class Dataplane:
 
     # ---- the worker loop -------------------------------------------------
 
-    def _worker_main(self, uint32_t w):
-        with nogil:
-            self._c_worker(w)
+    def _worker_main(self, uint32_t w, done):
+        try:
+            with nogil:
+                self._c_worker(w)
+        finally:
+            done.set()
 
     cdef void _c_worker(self, uint32_t w) noexcept nogil:
         cdef pfo_dp_worker_t* me = &self.workers[w]
@@ -313,9 +319,12 @@ cdef class Dataplane:
 
     # ---- the vSwitch loop ------------------------------------------------
 
-    def _vswitch_main(self):
-        with nogil:
-            self._c_vswitch()
+    def _vswitch_main(self, done):
+        try:
+            with nogil:
+                self._c_vswitch()
+        finally:
+            done.set()
 
     cdef inline int32_t _flow(self, const pfo_tuple_t* t, uint32_t h) noexcept nogil:
         # the flow's slot in the RFC 4737 table, or -1 (table full near it)
@@ -456,6 +465,7 @@ cdef class Dataplane:
         cdef uint32_t plen, h32
         cdef int32_t fi
         cdef uint16_t port = 0
+        cdef int64_t cpu0
         if wbuf == NULL or wbuf_n == NULL:
             free(wbuf)
             free(wbuf_n)
@@ -468,6 +478,7 @@ cdef class Dataplane:
         bo.max_sleep_ns = self.max_sleep_ns
         pfo_backoff_reset(&bo)
         pfo_thread_timer_slack(1000)
+        cpu0 = pfo_thread_cpu_ns()
         self.t_start = pfo_now_ns()
         while True:
             did = False
@@ -623,19 +634,86 @@ cdef class Dataplane:
                 pfo_backoff_idle(&bo)
             else:
                 pfo_backoff_idle(&bo)
-        if self.mode == MODE_TRACE and idx < self.src_n and not exhausted:
+        if self.mode == MODE_TRACE and not exhausted:
             # stopped early: the rest of this loop and the loops not begun
-            _inc(&self.cnt.not_offered, (self.src_n - idx) + (self.src_loops - loop - 1) * self.src_n)
+            # (idx may equal src_n: the loop ended, the next has not begun)
+            _inc(&self.cnt.not_offered, self.src_loops * self.src_n - (loop * self.src_n + idx))
         self.t_end = pfo_now_ns()
+        pfo_st64(&self.cnt.vswitch_cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
         free(wbuf)
         free(wbuf_n)
 
+    # ---- the baseline: the same rings and workers, no vSwitch work --------
+
+    cdef void _c_plain(self, uint64_t n_packets) noexcept nogil:
+        # Round-robin records (handle = a store slot, untouched) into the rx
+        # rings and pop them back from the tx rings: the rings' and workers'
+        # own cost, without parsing, hashing, steering, the store or egress.
+        cdef pfo_meta_t buf[MAX_BATCH]
+        cdef uint64_t sent = 0, back = 0, i, k, n
+        cdef uint32_t w = 0, B = self.batch
+        cdef uint32_t mask = self.store.st.n_slots - 1
+        cdef pfo_backoff_t bo
+        cdef int64_t cpu0 = pfo_thread_cpu_ns()
+        memset(buf, 0, sizeof(buf))
+        bo.max_sleep_ns = self.max_sleep_ns
+        pfo_backoff_reset(&bo)
+        self.t_start = pfo_now_ns()
+        while back < n_packets:
+            n = 0
+            if sent < n_packets:
+                k = n_packets - sent if n_packets - sent < B else B
+                for i in range(k):
+                    buf[i].handle = (sent + i) % (mask + 1)
+                    buf[i].core = <uint16_t>w
+                n = pfo_spsc_push_burst(self.workers[w].rx, buf, <uint32_t>k)
+                sent += n
+                w = w + 1 if w + 1 < self.n_workers else 0
+            for i in range(self.n_workers):
+                k = pfo_spsc_pop_burst(self.workers[i].tx, buf, B)
+                back += k
+                n += k
+            if n:
+                pfo_backoff_reset(&bo)
+            else:
+                pfo_backoff_idle(&bo)
+        self.t_end = pfo_now_ns()
+        pfo_st64(&self.cnt.vswitch_cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
+        pfo_st64(&self.cnt.packets_out, back)
+
+    def _plain_main(self, uint64_t n_packets, done):
+        try:
+            with nogil:
+                self._c_plain(n_packets)
+        finally:
+            done.set()
+
+    def ring_baseline(self, n_packets):
+        """Move `n_packets` records through the same rings and workers (the
+        NF runs on each, with a valid store slot) with nothing else on the
+        vSwitch side: the floor under :meth:`run_trace_arrays`' cost.
+        Returns ``{"seconds", "packets_out", "vswitch_cpu_ns", ...}``."""
+        n = require_int("n_packets", n_packets, 1, 1 << 40)
+        self._claim()
+        try:
+            self._plain_n = n
+            seconds, stopped = self._run(None, 1.0, plain=True)
+        finally:
+            self.running = False
+        d = self.counters()
+        d["seconds"] = seconds
+        return d
+
     # ---- Python driver ---------------------------------------------------
 
-    def _run(self, progress=None, double interval=1.0):
+    def _run(self, progress=None, double interval=1.0, plain=False):
         # Start the workers and the vSwitch, wait for the vSwitch to end (a
         # KeyboardInterrupt becomes a stop request), then stop the workers.
         # The caller has claimed the object (_claim) and set up the source.
+        # Completion is signalled by Events set by the threads themselves:
+        # Thread.join/is_alive are not trusted after a KeyboardInterrupt
+        # (CPython < 3.12 may then report a live thread as stopped).  The
+        # threads are not daemons: the interpreter cannot exit under them.
         memset(&self.cnt, 0, sizeof(self.cnt))
         cdef uint32_t w
         for w in range(self.n_workers):
@@ -644,17 +722,26 @@ cdef class Dataplane:
             self.workers[w].nf_errors = 0
         pfo_flag_set(&self.workers_stop, 0)
         interrupted = False
-        workers = [threading.Thread(target=self._worker_main, args=(w,), daemon=True,
+        w_done = [threading.Event() for _ in range(self.n_workers)]
+        vs_done = threading.Event()
+        workers = [threading.Thread(target=self._worker_main, args=(w, w_done[w]),
                                     name=f"paraflowo-worker-{w}") for w in range(self.n_workers)]
-        vs = threading.Thread(target=self._vswitch_main, daemon=True, name="paraflowo-vswitch")
+        if plain:
+            vs = threading.Thread(target=self._plain_main, args=(self._plain_n, vs_done),
+                                  name="paraflowo-plain")
+        else:
+            vs = threading.Thread(target=self._vswitch_main, args=(vs_done,),
+                                  name="paraflowo-vswitch")
+        started = []
         try:
             for t in workers:
                 t.start()
+                started.append(t)
             vs.start()
-            while vs.is_alive():
+            started.append(vs)
+            while not vs_done.is_set():
                 try:
-                    vs.join(interval)
-                    if progress is not None and vs.is_alive():
+                    if not vs_done.wait(interval) and progress is not None:
                         progress(self.counters())
                 except KeyboardInterrupt:
                     interrupted = True
@@ -663,16 +750,23 @@ cdef class Dataplane:
                     self.request_stop()
                     raise
         finally:
-            while vs.is_alive():
-                try:
-                    vs.join()
-                except KeyboardInterrupt:
-                    interrupted = True
-                    self.request_stop()
+            if vs in started:
+                while not vs_done.is_set():
+                    try:
+                        vs_done.wait(1.0)
+                    except KeyboardInterrupt:
+                        interrupted = True
+                        self.request_stop()
+            else:
+                vs_done.set()
             pfo_flag_set(&self.workers_stop, 1)
-            for t in workers:
-                if t.is_alive():
-                    t.join()
+            for w in range(len(workers)):
+                if workers[w] in started:
+                    while not w_done[w].is_set():
+                        try:
+                            w_done[w].wait(1.0)
+                        except KeyboardInterrupt:
+                            interrupted = True
         if self.stop_req == 2:
             raise MemoryError("the vSwitch thread could not allocate its buffers")
         stopped = bool(self.stop_req) or interrupted

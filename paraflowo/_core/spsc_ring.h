@@ -146,6 +146,15 @@ static inline int64_t pfo_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* CPU time this thread has used, ns (CLOCK_THREAD_CPUTIME_ID): what a
+ * thread's loop cost, apart from the time it was descheduled. */
+static inline int64_t pfo_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Statistics counters are written by one thread and read by others (the
  * Python thread printing live figures): relaxed atomics, no ordering needed
  * because each value is read on its own. */

@@ -86,8 +86,8 @@ def _status(t0: float, last: list):
     return show
 
 
-def print_report(r: dict, file=sys.stdout) -> None:
-    p = lambda *a: print(*a, file=file)              # noqa: E731
+def print_report(r: dict, file=None) -> None:
+    p = lambda *a: print(*a, file=file or sys.stdout)              # noqa: E731
     p(f"policy {r['policy']}, nf {r['nf']}, {r['workers']} workers, {r['seconds']:.3f} s")
     p(f"packets in {r['packets_in']}  out {r['packets_out']}  dropped by flag "
       f"{r['dropped_flag']}  dropped for room {r['dropped_room']}"

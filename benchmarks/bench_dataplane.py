@@ -1,0 +1,69 @@
+"""The live dataplane on real threads (2 workers).
+
+* ``vswitch``: the vSwitch thread's own cost per packet with the ``forward``
+  NF (CPU time of the thread / packets, and Mpps), next to a plain loop that
+  moves the same number of records through the same rings and workers with
+  no parsing, hashing, steering, packet store or egress.
+* ``elephant``: one elephant (90 % of packets) among mice with ``spin:2000``
+  on 2 workers, ``paraflowo`` and ``rss`` side by side in one run; the pps
+  ratio is recorded in ``extra_info["ratio_vs_rss"]``.
+
+Speed is recorded, never asserted; correctness (conservation, zero
+out-of-order under ``paraflowo``) is.  On a shared machine compare the
+figures of one run only.
+"""
+
+import pytest
+
+from benchutil import packets
+
+from dptrace import elephant_and_mice
+
+from paraflowo.dataplane import Dataplane, SpinNF, calibrate_spin, make_nf, make_policy, run_trace
+
+
+@pytest.fixture(scope="module")
+def trace():
+    n = packets(20000, 2000)
+    return elephant_and_mice(n_elephant=n * 9 // 10, n_mice=n // 10)[0]
+
+
+@pytest.mark.benchmark(group="dataplane-vswitch")
+@pytest.mark.parametrize("loop", ["vswitch-forward", "plain-rings"])
+def test_vswitch_cost_per_packet(benchmark, trace, loop):
+    loops = 10 if packets(1, 0) else 1
+    dp = Dataplane(make_policy("paraflowo", 2), make_nf("forward"))
+    res = {}
+
+    def run():
+        if loop == "plain-rings":
+            res.update(dp.ring_baseline(len(trace) * loops))
+        else:
+            res.update(run_trace(trace, loops=loops, dataplane=dp)[0])
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    n = res["packets_out"]
+    assert n == len(trace) * loops
+    sec = max(res["seconds"], 1e-9)
+    benchmark.extra_info["mpps"] = n / sec / 1e6
+    benchmark.extra_info["vswitch_ns_per_packet"] = res["vswitch_cpu_ns"] / n
+
+
+@pytest.mark.benchmark(group="dataplane-elephant")
+def test_elephant_spin2000_paraflowo_vs_rss(benchmark, trace):
+    steps = calibrate_spin()
+    loops = 5 if packets(1, 0) else 1
+    out = {}
+
+    def run():
+        for policy in ("rss", "paraflowo"):
+            dp = Dataplane(make_policy(policy, 2), SpinNF(2000, steps_per_ns=steps), ring=1024)
+            out[policy] = run_trace(trace, loops=loops, dataplane=dp)[0]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    for policy, r in out.items():
+        assert r["packets_out"] == r["packets_in"] == len(trace) * loops
+        benchmark.extra_info[f"{policy}_mpps"] = r["mpps"]
+        benchmark.extra_info[f"{policy}_utilization"] = r["worker_utilization"]
+    assert out["paraflowo"]["out_of_order"] == 0
+    benchmark.extra_info["ratio_vs_rss"] = out["paraflowo"]["mpps"] / out["rss"]["mpps"]
