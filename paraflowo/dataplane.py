@@ -261,19 +261,28 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+STORE_BUDGET = 64 << 20     # packet store bytes when slots are large (jumbo captures)
+
+
+def store_slots_for(slot_bytes: int, wanted: int = 16384) -> int:
+    """Packet store slots: `wanted`, or fewer when `slot_bytes` is large, so the
+    store stays within 64 MiB (at least 1024 slots)."""
+    return max(1024, min(wanted, STORE_BUDGET // max(1, slot_bytes)))
+
+
 def _build(policy, workers, nf, knobs, ring, batch, store_slots, slot_bytes):
     n = require_int("workers", workers, 1, 64)
     pol = policy if isinstance(policy, Policy) else make_policy(policy, n, **(knobs or {}))
     if pol.n_cores != n:
         raise ValueError(f"policy must have {n} cores (workers), got {pol.n_cores}")
-    return Dataplane(pol, make_nf(nf), ring=ring, batch=batch, store_slots=store_slots,
-                     slot_bytes=slot_bytes)
+    return Dataplane(pol, make_nf(nf), ring=ring, batch=batch,
+                     store_slots=store_slots_for(slot_bytes, store_slots), slot_bytes=slot_bytes)
 
 
 def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="forward",
               speed: float | None = None, loops: int = 1, capture_out: bool = False,
-              knobs: dict | None = None, ring: int = 256, batch: int = 32,
-              store_slots: int = 8192, progress: Callable | None = None,
+              knobs: dict | None = None, ring: int = 1024, batch: int = 32,
+              store_slots: int = 16384, progress: Callable | None = None,
               interval: float = 1.0, dataplane: Dataplane | None = None):
     """Replay `capture` through a dataplane; returns ``(report, egress)``.
 
@@ -327,7 +336,7 @@ def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="for
 
 def run_bridge(if_a: str, if_b: str, *, policy="paraflowo", workers: int = 2,
                nf="forward", duration: float = 0.0, knobs: dict | None = None,
-               ring: int = 256, batch: int = 32, store_slots: int = 8192,
+               ring: int = 1024, batch: int = 32, store_slots: int = 16384,
                progress: Callable | None = None, interval: float = 1.0,
                dataplane: Dataplane | None = None) -> dict[str, Any]:
     """Forward both directions between two interfaces through the pipeline

@@ -109,11 +109,11 @@ cdef class Dataplane:
         the number of workers.
     nf : NF
         The network function every worker runs.
-    ring : int, default 256
+    ring : int, default 1024
         Records per ring (a power of two in [2, 65536]).
     batch : int, default 32
         Records per ring burst, in [1, 64].
-    store_slots : int, default 8192
+    store_slots : int, default 16384
         Packet store slots; ingress waits when all are in use.
     slot_bytes : int, default 2048
         Largest packet (bytes) the store holds.
@@ -175,8 +175,8 @@ cdef class Dataplane:
         self.fd[0] = -1
         self.fd[1] = -1
 
-    def __init__(self, Policy policy not None, NF nf not None, ring=256, batch=32,
-                 store_slots=8192, slot_bytes=2048, flow_capacity=65536,
+    def __init__(self, Policy policy not None, NF nf not None, ring=1024, batch=32,
+                 store_slots=16384, slot_bytes=2048, flow_capacity=65536,
                  max_sleep_ns=200_000):
         cdef uint32_t w
         cdef size_t fp

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="reorder window, packets per queue (power of two, default 4096)")
     g.add_argument("--queues", type=int, default=64,
                    help="reorder queues (power of two, default 64)")
-    g.add_argument("--ring", type=int, default=256, help="records per ring (default 256)")
+    g.add_argument("--ring", type=int, default=1024, help="records per ring (default 1024)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice")
 
 
@@ -106,7 +106,7 @@ def print_report(r: dict, file=None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from paraflowo.dataplane import Dataplane, make_nf, make_policy, read_capture, run_bridge
-    from paraflowo.dataplane import run_trace, write_pcap
+    from paraflowo.dataplane import run_trace, store_slots_for, write_pcap
 
     if (args.pcap_in is None) == (args.bridge is None):
         raise UsageError("give exactly one of --pcap-in FILE or --bridge IF_A IF_B")
@@ -138,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             raise UsageError(f"capture {args.pcap_in} not found") from None
         slot = max(2048, (int(cap.lengths.max()) + 63) // 64 * 64) if len(cap) else 2048
-        dp = Dataplane(policy, nf, ring=args.ring, slot_bytes=min(slot, 0xFFFF))
+        slot = min(slot, 0xFFFF)
+        dp = Dataplane(policy, nf, ring=args.ring, slot_bytes=slot,
+                       store_slots=store_slots_for(slot))
     else:
         dp = Dataplane(policy, nf, ring=args.ring)
     old = signal.signal(signal.SIGTERM, lambda *_: dp.request_stop())
