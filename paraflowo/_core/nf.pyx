@@ -262,6 +262,7 @@ def make_nf(spec, *, seed=0, steps_per_ns=None):
     """The built-in NF named by `spec`: ``forward``, ``spin:NS``,
     ``spin-bytes:NS``, ``counter`` or ``drop:P``.
 
+    >>> from paraflowo.dataplane import make_nf
     >>> make_nf("drop:0.25").p
     0.25
     """

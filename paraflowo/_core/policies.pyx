@@ -355,6 +355,7 @@ def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=6
     when a worker is slow (descheduled).  Set one when the host can lose
     packets between the two.
 
+    >>> from paraflowo.dataplane import make_policy
     >>> make_policy("rss", 2).name
     'rss'
     """
