@@ -240,6 +240,9 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
         "out_of_order": raw["out_of_order"],
         "worker_utilization": [min(1.0, b / 1e9 / sec) for b in raw["worker_busy_ns"]],
         "worker_packets": raw["worker_packets"],
+        # CPU time each worker thread got (NF, polling, spinning), over wall time:
+        # below the utilization when the machine's cores are shared with others
+        "worker_cpu_share": [c / 1e9 / sec for c in raw["worker_cpu_ns"]],
         "seconds": raw["seconds"],
         "mpps": raw["packets_out"] / sec / 1e6,
         "bytes_in": raw["bytes_in"],

@@ -89,7 +89,8 @@ ctypedef struct pfo_dp_worker_t:
     uint64_t busy_ns        # time spent running the NF (relaxed stores)
     uint64_t packets        # records processed
     uint64_t nf_errors      # NF calls that returned nonzero
-    uint64_t pad[11]
+    uint64_t cpu_ns         # CPU time of the worker thread over the run
+    uint64_t pad[10]
 
 
 cdef inline void _inc(uint64_t* p, uint64_t v) noexcept nogil:
@@ -367,6 +368,7 @@ cdef class Dataplane:
              "flows": pfo_ld64(&self.n_flows)}
         d["worker_busy_ns"] = [pfo_ld64(&self.workers[w].busy_ns) for w in range(self.n_workers)]
         d["worker_packets"] = [pfo_ld64(&self.workers[w].packets) for w in range(self.n_workers)]
+        d["worker_cpu_ns"] = [pfo_ld64(&self.workers[w].cpu_ns) for w in range(self.n_workers)]
         d["nf_errors"] = sum([pfo_ld64(&self.workers[w].nf_errors) for w in range(self.n_workers)])
         return d
 
@@ -406,6 +408,7 @@ cdef class Dataplane:
         bo.max_sleep_ns = self.max_sleep_ns
         pfo_backoff_reset(&bo)
         pfo_thread_timer_slack(1000)
+        cdef int64_t cpu0 = pfo_thread_cpu_ns()
         while True:
             n = pfo_spsc_pop_burst(me.rx, buf, self.batch)
             if n == 0:
@@ -428,6 +431,7 @@ cdef class Dataplane:
                 if done < n:
                     pfo_backoff_idle(&bo)
             pfo_backoff_reset(&bo)
+        pfo_st64(&me.cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
 
     # ---- the vSwitch loop ------------------------------------------------
 
@@ -832,6 +836,7 @@ cdef class Dataplane:
             self.workers[w].busy_ns = 0
             self.workers[w].packets = 0
             self.workers[w].nf_errors = 0
+            self.workers[w].cpu_ns = 0
         pfo_flag_set(&self.workers_stop, 0)
         interrupted = False
         w_done = [threading.Event() for _ in range(self.n_workers)]
