@@ -243,6 +243,11 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
         # CPU time each worker thread got (NF, polling, spinning), over wall time:
         # below the utilization when the machine's cores are shared with others
         "worker_cpu_share": [c / 1e9 / sec for c in raw["worker_cpu_ns"]],
+        "vswitch_cpu_share": raw["vswitch_cpu_ns"] / 1e9 / sec,
+        # CPU time of all the dataplane's threads per packet that left: the cost
+        # a policy pays per packet, whatever share of the machine it was given
+        "cpu_ns_per_packet": (sum(raw["worker_cpu_ns"]) + raw["vswitch_cpu_ns"])
+        / max(1, raw["packets_out"]),
         "seconds": raw["seconds"],
         "mpps": raw["packets_out"] / sec / 1e6,
         "bytes_in": raw["bytes_in"],
