@@ -196,9 +196,9 @@ typedef struct {
     int64_t max_sleep_ns;
 } pfo_backoff_t;
 
-#define PFO_BACKOFF_SPINS 64
-#define PFO_BACKOFF_YIELDS 8
-#define PFO_BACKOFF_MIN_SLEEP 1000
+#define PFO_BACKOFF_SPINS 32
+#define PFO_BACKOFF_YIELDS 2
+#define PFO_BACKOFF_MIN_SLEEP 4000
 
 static inline void pfo_backoff_reset(pfo_backoff_t *b)
 {
