@@ -168,6 +168,31 @@ def test_thread_contract_one_run_at_a_time_counters_from_any_thread(trace):
     assert r2["packets_out"] == len(cap)
 
 
+def test_a_running_policy_and_its_components_refuse_other_drivers(trace):
+    cap, _ = trace
+    pol = make_policy("paraflowo", 2)
+    dp = Dataplane(pol, SpinNF(1000, steps_per_ns=STEPS))
+    other = Dataplane(pol, NF())
+    seen = []
+
+    def progress(c):
+        if seen:
+            return
+        with pytest.raises(RuntimeError, match=r"policy 'paraflowo' is in use by a running "
+                                               r"Dataplane"):
+            other.run_trace_arrays(cap.data, cap.offsets, cap.lengths, None, 1, 0)
+        with pytest.raises(RuntimeError, match=r"is in use by another thread"):
+            pol.breakup.ingress(1, 2, 0, 100, 10**18)
+        seen.append(c)
+
+    r = dp.run_trace_arrays(cap.data, cap.offsets, cap.lengths, None, 20, 0,
+                            progress=progress, interval=0.02)
+    assert seen and r["packets_out"] == 20 * len(cap)
+    # free again afterwards: the other dataplane runs the same policy
+    assert other.run_trace_arrays(cap.data, cap.offsets, cap.lengths, None, 1,
+                                  0)["packets_out"] == len(cap)
+
+
 def test_counter_nf_counts_every_flow_exactly_across_workers(trace):
     cap, pkts = trace
     nf = CounterNF(1024)

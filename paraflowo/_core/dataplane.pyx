@@ -815,7 +815,7 @@ cdef class Dataplane:
             self._plain_n = n
             seconds, stopped = self._run(None, 1.0, plain=True)
         finally:
-            self.running = False
+            self._release()
         d = self.counters()
         d["seconds"] = seconds
         return d
@@ -895,7 +895,12 @@ cdef class Dataplane:
         # touches any state the threads of a running run use.
         if self.running:
             raise RuntimeError("this Dataplane is already running")
+        self.policy.c_claim(True)
         self.running = True
+
+    cdef _release(self):
+        self.policy.c_claim(False)
+        self.running = False
 
     def _reset_flows(self):
         memset(self.flows, 0, (self.flow_mask + 1) * sizeof(pfo_dp_flow_t))
@@ -938,7 +943,7 @@ cdef class Dataplane:
             return self._trace(data, offsets, lengths, due_ns, loops, span_ns, capture,
                                progress, interval)
         finally:
-            self.running = False
+            self._release()
 
     def _trace(self, data, offsets, lengths, due_ns, int64_t loops, int64_t span_ns,
                capture, progress, double interval):
@@ -1018,7 +1023,7 @@ cdef class Dataplane:
         try:
             return self._bridge(if_a, if_b, duration, progress, interval, rcvbuf)
         finally:
-            self.running = False
+            self._release()
 
     def _bridge(self, str if_a, str if_b, double duration, progress, double interval,
                 int rcvbuf):

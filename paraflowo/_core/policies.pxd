@@ -46,6 +46,15 @@ cdef class Policy:
     cdef readonly uint64_t steered        # packets through c_steer
     cdef readonly uint64_t completed      # records consumed by c_complete
     cdef readonly uint64_t emitted        # handles returned (complete/poll/flush)
+    cdef readonly bint claimed            # a running Dataplane drives it
+
+    cdef int c_claim(self, bint on) except -1
+        # Python level (needs the GIL): mark the policy (and its components)
+        # as driven by a running event loop, or free again.  Raises
+        # RuntimeError if `on` and it is already claimed, or a component is
+        # in use by a burst elsewhere; nothing changes then.  While claimed,
+        # the components' own Python methods refuse to run (their in-use
+        # guard), so nothing else can drive them under the vSwitch's feet.
 
     cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,

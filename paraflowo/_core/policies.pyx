@@ -4,7 +4,7 @@ from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from paraflowo._checks import require_int, require_number, require_pow2
+from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t)
 from paraflowo._core.breakup cimport Breakup
@@ -45,6 +45,13 @@ cdef class Policy:
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
                       pfo_meta_t* out) noexcept nogil:
         _fill(out, handle, now, flow_hash, 0, length)
+
+    cdef int c_claim(self, bint on) except -1:
+        if on and self.claimed:
+            raise RuntimeError(f"policy {self.name!r} is in use by a running Dataplane; "
+                               f"give each Dataplane its own policy")
+        self.claimed = on
+        return 0
 
     cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil:
         return True
@@ -325,6 +332,21 @@ cdef class ParaFlowOPolicy(Policy):
 
     cdef uint64_t c_held(self) noexcept nogil:
         return self.held
+
+    cdef int c_claim(self, bint on) except -1:
+        cdef Breakup b = self.breakup
+        if on:
+            if not self.claimed and (b.busy or b.allocator.busy or b.scheduler.busy
+                                     or b.detector.busy):
+                raise in_use_error("its Breakup", "policy")
+            Policy.c_claim(self, True)
+        else:
+            self.claimed = False
+        b.busy = on
+        b.allocator.busy = on
+        b.scheduler.busy = on
+        b.detector.busy = on
+        return 0
 
     def stats(self):
         d = Policy.stats(self)
