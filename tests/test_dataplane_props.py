@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from paraflowo._core.dataplane import SPSCRing, spsc_stress
+from paraflowo._core.ring import SPSCRing, spsc_stress
 from paraflowo.dataplane import Capture, DropNF, make_policy, run_trace, Dataplane
 
 from dptrace import frame, reordered_per_flow
