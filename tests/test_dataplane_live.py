@@ -150,5 +150,30 @@ def test_iperf3_through_the_bridge(netns, tmp_path, policy, capsys):
     # everything that came in left, or is counted as dropped
     assert r["packets_in"] == r["packets_out"] + r["dropped_flag"] + r["tx_errors"]
     assert r["packets_out"] > 1000
+    # the kernel filtered our own sends (PACKET_IGNORE_OUTGOING): none came back
+    assert r["ignore_outgoing"] is True
     if policy == "paraflowo":
         assert r["out_of_order"] == 0
+
+
+def test_duration_ends_the_bridge_on_its_own(netns, tmp_path):
+    report = tmp_path / "d.json"
+    proc = subprocess.run(
+        ["ip", "netns", "exec", netns["br"], sys.executable, "-m", "paraflowo", "dataplane",
+         "--bridge", "a1", "b1", "--duration", "0.5", "--quiet", "--json", str(report)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(report.read_text())
+    assert 0.5 <= r["seconds"] < 10 and not r["stopped"]
+    assert r["packets_in"] == r["packets_out"] + r["dropped_flag"] + r["tx_errors"]
+
+
+def test_bridge_on_a_missing_interface_is_a_one_line_error(netns, tmp_path):
+    proc = subprocess.run(
+        ["ip", "netns", "exec", netns["br"], sys.executable, "-m", "paraflowo", "dataplane",
+         "--bridge", "a1", "nosuch0", "--duration", "0.2"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("paraflowo dataplane: error: cannot open an AF_PACKET socket "
+                                   "on 'nosuch0' (needs root or CAP_NET_RAW and an existing "
+                                   "interface)")
