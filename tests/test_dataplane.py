@@ -124,6 +124,16 @@ def test_paced_replay_takes_the_recorded_time():
     assert np.all(np.diff(eg.ts_ns) >= 0)
 
 
+def test_idle_threads_sleep_instead_of_burning_cores():
+    # 20 packets 10 ms apart: the vSwitch and 3 workers wait ~0.2 s in all;
+    # with back-off they use a small fraction of one core between them
+    pkts = [frame(0x0A000001, 0x0A000002, 1, 2, i) for i in range(20)]
+    cap = Capture.from_packets(pkts, ts_ns=np.arange(20, dtype=np.int64) * 10_000_000)
+    r, _ = _replay(cap, "paraflowo", workers=3, speed=1.0)
+    assert r["packets_out"] == 20 and r["seconds"] >= 0.19
+    assert sum(r["worker_cpu_share"]) + r["vswitch_cpu_share"] < 0.3
+
+
 def test_stop_with_packets_in_flight_loses_nothing(trace):
     cap, pkts = trace
     dp = Dataplane(make_policy("paraflowo", 2), SpinNF(2000, steps_per_ns=STEPS))
