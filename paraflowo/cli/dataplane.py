@@ -69,7 +69,7 @@ def _knobs(args) -> dict:
             "n_queues": args.queues, "seed": args.seed}
 
 
-def _status(t0: float, last: list):
+def _status(t0: float, last: list, flows=None):
     def show(c: dict) -> None:
         now = time.perf_counter()
         dt = max(now - last[0], 1e-9)
@@ -78,10 +78,17 @@ def _status(t0: float, last: list):
         util = " ".join(f"{min(1.0, (b - last[2].get(i, 0)) / 1e9 / dt):.2f}"
                         for i, b in enumerate(c["worker_busy_ns"]))
         last[2] = dict(enumerate(c["worker_busy_ns"]))
+        worst = ""
+        if c["out_of_order"] and flows is not None:
+            from paraflowo.dataplane import flow_label
+            bad = sorted((f for f in flows() if f[3]), key=lambda f: -f[3])
+            if bad:
+                worst = (f" in {len(bad)} flows (most: {flow_label(bad[0][0])} "
+                         f"{bad[0][3]})")
         sys.stderr.write(
             f"[{now - t0:6.1f} s] in {c['packets_in']} out {c['packets_out']} "
             f"drop(flag) {c['dropped_flag']} drop(room) {c['dropped_room']} "
-            f"{rate:.3f} Mpps  util {util}  out-of-order {c['out_of_order']}\n")
+            f"{rate:.3f} Mpps  util {util}  out-of-order {c['out_of_order']}{worst}\n")
         sys.stderr.flush()
     return show
 
@@ -130,8 +137,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--speed must be a number > 0 or max, got {args.speed!r}")
     policy = make_policy(args.policy, args.workers, **_knobs(args))
     nf = make_nf(args.nf, seed=args.seed)
-    t0 = time.perf_counter()
-    progress = None if args.quiet else _status(t0, [t0, 0, {}])
     if args.pcap_in is not None:
         try:
             cap = read_capture(args.pcap_in)
@@ -143,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
                        store_slots=store_slots_for(slot))
     else:
         dp = Dataplane(policy, nf, ring=args.ring)
+    t0 = time.perf_counter()
+    progress = None if args.quiet else _status(t0, [t0, 0, {}], dp.flow_stats)
     old = signal.signal(signal.SIGTERM, lambda *_: dp.request_stop())
     try:
         if args.pcap_in is not None:
