@@ -47,6 +47,7 @@ cdef class Policy:
     cdef readonly uint64_t completed      # records consumed by c_complete
     cdef readonly uint64_t emitted        # handles returned (complete/poll/flush)
     cdef readonly bint claimed            # a running Dataplane drives it
+    cdef pfo_ns_t py_last_ns              # latest time of a Python-level call
 
     cdef int c_claim(self, bint on) except -1
         # Python level (needs the GIL): mark the policy (and its components)

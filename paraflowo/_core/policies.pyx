@@ -4,6 +4,8 @@ from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
+import numpy as np
+
 from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t)
@@ -26,6 +28,19 @@ cdef inline void _fill(pfo_meta_t* m, pfo_handle_t handle, pfo_ns_t now, pfo_has
     m.core = core
     m.length = length
     m.flags = 0
+
+
+cdef int _py_check(Policy p, now_ns) except -1:
+    # The Python methods' checks: not claimed by a running Dataplane, time an
+    # integer that never goes backwards.
+    if p.claimed:
+        raise RuntimeError(f"policy {p.name!r} is in use by a running Dataplane; "
+                           f"give each Dataplane its own policy")
+    now = require_int("now_ns", now_ns, 0, (1 << 63) - 1)
+    if now < p.py_last_ns:
+        raise ValueError(f"now_ns must be >= the last time given ({p.py_last_ns}), "
+                         f"got {now}")
+    return 0
 
 
 cdef class Policy:
@@ -78,6 +93,93 @@ cdef class Policy:
 
     cdef uint64_t c_held(self) noexcept nogil:
         return 0
+
+    # ---- per-packet Python methods (the same calls as the C interface) ----
+
+    def steer(self, key, flow_hash, port, length, handle, now_ns):
+        """Steer one packet at `now_ns`; returns its metadata record
+        (a ``paraflowo.META_DTYPE`` scalar: ``core`` is the worker).
+
+        Parameters are checked as the C interface's preconditions (integers
+        in range, time never going backwards); the object is unchanged when
+        one is refused.
+
+        >>> from paraflowo.dataplane import make_policy
+        >>> p = make_policy("rss", 4)
+        >>> int(p.steer(7, 0x51ccc178, 0, 64, 0, 1000)["core"])
+        0
+        """
+        from paraflowo.metadata import empty_meta
+        _py_check(self, now_ns)
+        k = require_int("key", key, 0, (1 << 64) - 1)
+        h = require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        pt = require_int("port", port, 0, 0xFFFF)
+        ln = require_int("length", length, 0, 0xFFFF)
+        hd = require_int("handle", handle, 0, (1 << 64) - 1)
+        out = empty_meta(1)
+        cdef unsigned char[::1] raw = out.view(np.uint8)
+        self.c_steer(k, h, pt, ln, now_ns, hd, <pfo_meta_t*>&raw[0])
+        self.py_last_ns = now_ns
+        return out[0]
+
+    def ready(self, record):
+        """Whether a steered `record` may be dispatched now (``c_ready``)."""
+        from paraflowo.metadata import META_DTYPE
+        arr = np.array([record], dtype=META_DTYPE)
+        cdef unsigned char[::1] raw = arr.view(np.uint8)
+        return bool(self.c_ready(<pfo_meta_t*>&raw[0]))
+
+    def complete(self, record, now_ns):
+        """Core ``record["core"]`` finished `record` at `now_ns` (set
+        ``FLAG_DROP`` in its flags to report it dropped); returns the handles
+        that leave now, in order (a list)."""
+        from paraflowo.metadata import META_DTYPE
+        _py_check(self, now_ns)
+        arr = np.array([record], dtype=META_DTYPE)
+        if int(arr[0]["core"]) >= self.n_cores:
+            raise ValueError(f"record core must be in [0, {self.n_cores - 1}], "
+                             f"got {int(arr[0]['core'])}")
+        if not 0 <= int(arr[0]["ingress_ns"]) <= now_ns:
+            raise ValueError(f"record ingress_ns must be in [0, now_ns={now_ns}], "
+                             f"got {int(arr[0]['ingress_ns'])}")
+        cdef unsigned char[::1] raw = arr.view(np.uint8)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 0
+        out = []
+        while self.c_complete(<pfo_meta_t*>&raw[0], now_ns, buf, 256, &n):
+            out.extend([buf[i] for i in range(n)])
+        out.extend([buf[i] for i in range(n)])
+        self.py_last_ns = now_ns
+        return out
+
+    def poll(self, now_ns):
+        """Handles released by time at `now_ns` (reorder timeouts), a list."""
+        _py_check(self, now_ns)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 256
+        out = []
+        while n == 256:
+            n = self.c_poll(now_ns, buf, 256)
+            out.extend([buf[i] for i in range(n)])
+        self.py_last_ns = now_ns
+        return out
+
+    def flush(self):
+        """Every handle still held, released in order per queue (a list)."""
+        _py_check(self, self.py_last_ns)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 256
+        out = []
+        while n == 256:
+            n = self.c_flush(buf, 256)
+            out.extend([buf[i] for i in range(n)])
+        return out
+
+    @property
+    def next_deadline(self):
+        """Earliest time ``poll`` releases something, or None."""
+        cdef pfo_ns_t t = self.c_next_deadline()
+        return None if t == PFO_NS_NEVER else t
 
     def stats(self):
         """Counters as a dict (``steered``, ``completed``, ``emitted`` and the
