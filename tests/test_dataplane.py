@@ -74,7 +74,7 @@ def test_spray_reorders_and_the_count_sees_it(trace):
     recount = reordered_per_flow(pkts, egress_packets(eg))
     # both workers had work and the elephant was reordered: the checks above can fail
     assert min(r["worker_packets"]) > 1000
-    assert recount[pkts[0][26:38]] + sum(recount.values()) > 0
+    assert sum(recount.values()) > 0
     assert r["out_of_order"] == sum(recount.values()) > 0
 
 
