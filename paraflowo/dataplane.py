@@ -270,6 +270,7 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 STORE_BUDGET = 64 << 20     # packet store bytes when slots are large (jumbo captures)
+CAPTURE_LIMIT = 2 << 30     # bytes of egress kept in memory for --pcap-out
 
 
 def store_slots_for(slot_bytes: int, wanted: int = 16384) -> int:
@@ -320,6 +321,9 @@ def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="for
     dp = dataplane or _build(policy, workers, nf, knobs, ring, batch, store_slots,
                              max(2048, (slot + 63) // 64 * 64 if slot <= 0xFFC0 else 0xFFFF))
     loops = require_int("loops", loops, 1, 1 << 30)
+    if capture_out and int(capture.lengths.sum()) * loops > CAPTURE_LIMIT:
+        raise ValueError(f"loops must keep the egress capture within {CAPTURE_LIMIT} bytes "
+                         f"({int(capture.lengths.sum())} per loop), got {loops}")
     due, span = None, 0
     if speed is not None:
         sp = require_number("speed", speed)

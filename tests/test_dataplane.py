@@ -284,6 +284,8 @@ def test_bad_replays_are_refused_before_any_thread_starts(trace):
         run_trace(cap, speed=0)
     with pytest.raises(ValueError, match=r"loops must be in \[1, "):
         run_trace(cap, loops=0)
+    with pytest.raises(ValueError, match=r"loops must keep the egress capture within "):
+        run_trace(cap, loops=10**6, capture_out=True)
     with pytest.raises(ValueError, match=r"capture must hold at least one packet, got 0"):
         run_trace(Capture.from_packets([]))
     with pytest.raises(ValueError, match=r"policy must have 3 cores \(workers\), got 2"):
