@@ -25,12 +25,12 @@ import numpy as np
 from paraflowo._checks import require_int, require_number
 from paraflowo._core.dataplane import Dataplane
 from paraflowo._core.nf import (
-    NF, NF_NAMES, CounterNF, DropNF, SpinNF, calibrate_spin, make_nf)
+    NF, NF_NAMES, CounterNF, DropNF, SleepNF, SpinNF, calibrate_spin, make_nf)
 from paraflowo._core.policies import (
     POLICY_NAMES, ParaFlowOPolicy, Policy, RSSPolicy, RSSPPPolicy, SprayPolicy, make_policy)
 
 __all__ = [
-    "Dataplane", "NF", "SpinNF", "CounterNF", "DropNF", "NF_NAMES", "calibrate_spin",
+    "Dataplane", "NF", "SpinNF", "SleepNF", "CounterNF", "DropNF", "NF_NAMES", "calibrate_spin",
     "make_nf", "Policy", "RSSPolicy", "SprayPolicy", "RSSPPPolicy", "ParaFlowOPolicy",
     "POLICY_NAMES", "make_policy", "Capture", "read_capture", "write_pcap", "run_trace",
     "run_bridge", "summarize", "recount_reordered", "flow_label", "rss_tuple",

@@ -225,6 +225,13 @@ def test_drop_nf_extremes_and_spin_nf_cost(trace):
     assert busy >= 0.9 * len(pkts) * 20e-6
 
 
+def test_sleep_nf_waits_without_cpu():
+    pkts = [frame(0x0A000001, 0x0A000002, 1, 2, i) for i in range(40)]
+    r, eg = _replay(Capture.from_packets(pkts), "rss", "sleep:2000", workers=1)
+    assert egress_packets(eg) == pkts and r["nf"] == "sleep:2000"
+    assert r["worker_utilization"][0] * r["seconds"] >= 40 * 2e-6
+
+
 def test_rsspp_migrates_buckets_off_the_busy_core():
     # 64 mouse flows whose RETA buckets all start on core 0 of 2 (even hashes
     # are not guaranteed, so force: a RETA that maps everything to core 0)
@@ -268,6 +275,8 @@ def test_bad_arguments_name_the_parameter():
         DropNF(1.5)
     with pytest.raises(ValueError, match=r"ns must be in \[0, 1000000000\], got -1"):
         SpinNF(-1, steps_per_ns=1.0)
+    with pytest.raises(ValueError, match=r"ns must be in \[1, 1000000000\], got 0"):
+        make_nf("sleep:0")
     with pytest.raises(ValueError, match=r"capacity must be a power of two"):
         CounterNF(1000)
     p4 = make_policy("paraflowo", 2, n_queues=64)

@@ -11,6 +11,10 @@ class SpinNF(NF):
     steps_per_ns: Final[float]
     def __init__(self, ns: int, per_bytes: bool = ..., steps_per_ns: float | None = ...) -> None: ...
 
+class SleepNF(NF):
+    ns: Final[int]
+    def __init__(self, ns: int) -> None: ...
+
 class CounterNF(NF):
     capacity: Final[int]
     def __init__(self, capacity: int = ...) -> None: ...

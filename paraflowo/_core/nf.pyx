@@ -135,6 +135,40 @@ cdef class SpinNF(NF):
         self.name = f"{'spin-bytes' if self.per_bytes else 'spin'}:{self.ns}"
 
 
+cdef extern from "<time.h>" nogil:
+    cdef struct timespec:
+        long tv_sec
+        long tv_nsec
+    int nanosleep(const timespec* req, timespec* rem)
+
+
+cdef int pfo_nf_sleep(void* state, pfo_meta_t* meta, uint8_t* data,
+                      uint32_t length, uint32_t worker) noexcept nogil:
+    cdef timespec ts
+    cdef int64_t ns = (<int64_t*>state)[0]
+    ts.tv_sec = ns // 1000000000
+    ts.tv_nsec = ns % 1000000000
+    nanosleep(&ts, NULL)
+    return 0
+
+
+cdef class SleepNF(NF):
+    """Waits `ns` nanoseconds per packet without using the CPU (``sleep:NS``):
+    a VNF bound by I/O (a remote lookup, a device), not by its core.  The
+    wait is a ``nanosleep``, so it lasts at least `ns` and longer by the
+    scheduler's wake-up latency.  With it the workers' capacity does not
+    depend on the CPU share the machine gives them."""
+    cdef int64_t st
+    cdef readonly int64_t ns
+
+    def __init__(self, ns):
+        self.ns = require_int("ns", ns, 1, 10**9)
+        self.st = self.ns
+        self.fn = pfo_nf_sleep
+        self.state = &self.st
+        self.name = f"sleep:{self.ns}"
+
+
 ctypedef struct pfo_counter_state_t:
     uint64_t* keys        # capacity; 0 = free, else flow_hash + 1
     uint64_t* packets
@@ -255,12 +289,12 @@ cdef class DropNF(NF):
         self.name = f"drop:{self.p:g}"
 
 
-NF_NAMES = ("forward", "spin:NS", "spin-bytes:NS", "counter", "drop:P")
+NF_NAMES = ("forward", "spin:NS", "spin-bytes:NS", "sleep:NS", "counter", "drop:P")
 
 
 def make_nf(spec, *, seed=0, steps_per_ns=None):
     """The built-in NF named by `spec`: ``forward``, ``spin:NS``,
-    ``spin-bytes:NS``, ``counter`` or ``drop:P``.
+    ``spin-bytes:NS``, ``sleep:NS``, ``counter`` or ``drop:P``.
 
     >>> from paraflowo.dataplane import make_nf
     >>> make_nf("drop:0.25").p
@@ -280,6 +314,8 @@ def make_nf(spec, *, seed=0, steps_per_ns=None):
             return SpinNF(int(arg), name == "spin-bytes", steps_per_ns)
         if name == "drop" and arg:
             return DropNF(float(arg), seed)
+        if name == "sleep" and arg:
+            return SleepNF(int(arg))
     except ValueError:
         pass
     raise ValueError(f"nf must be one of {', '.join(NF_NAMES)} "

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="worker threads running the NF (default 2)")
     parser.add_argument("--nf", default="forward", metavar="NAME[:ARG]",
-                        help="forward, spin:NS, spin-bytes:NS, counter, drop:P (default forward)")
+                        help="forward, spin:NS, spin-bytes:NS, sleep:NS, counter, drop:P "
+                             "(default forward)")
     parser.add_argument("--pcap-in", default=None, metavar="FILE",
                         help="replay this pcap/pcapng capture (Ethernet)")
     parser.add_argument("--pcap-out", default=None, metavar="FILE",
