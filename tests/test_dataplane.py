@@ -17,7 +17,7 @@ import pytest
 
 from paraflowo.dataplane import (
     Capture, CounterNF, Dataplane, DropNF, NF, ParaFlowOPolicy, Policy, RSSPPPolicy,
-    SpinNF, calibrate_spin, make_nf, make_policy, recount_reordered, run_trace)
+    SleepNF, SpinNF, calibrate_spin, make_nf, make_policy, recount_reordered, run_trace)
 
 from dptrace import egress_packets, elephant_and_mice, frame, reordered_per_flow
 
@@ -276,7 +276,7 @@ def test_bad_arguments_name_the_parameter():
     with pytest.raises(ValueError, match=r"ns must be in \[0, 1000000000\], got -1"):
         SpinNF(-1, steps_per_ns=1.0)
     with pytest.raises(ValueError, match=r"ns must be in \[1, 1000000000\], got 0"):
-        make_nf("sleep:0")
+        SleepNF(0)
     with pytest.raises(ValueError, match=r"capacity must be a power of two"):
         CounterNF(1000)
     p4 = make_policy("paraflowo", 2, n_queues=64)
