@@ -44,6 +44,7 @@ class Dataplane:
         progress: Callable[[dict[str, Any]], None] | None = ...,
         interval: float = ...,
     ) -> dict[str, Any]: ...
+    def ring_baseline(self, n_packets: int) -> dict[str, Any]: ...
     def run_bridge(
         self,
         if_a: str,
