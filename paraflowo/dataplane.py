@@ -309,6 +309,33 @@ def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="for
         Keyword arguments of :func:`make_policy` (``n_para``, ``alpha``,
         ``threshold``, ``timeout_ns``, ``window``, ...).
 
+    policy : str or Policy
+        ``rss``, ``spray``, ``paraflowo`` or ``rsspp`` (built for `workers`
+        cores with `knobs`), or a policy object.
+    nf : str or NF
+        ``forward``, ``spin:NS``, ``spin-bytes:NS``, ``sleep:NS``,
+        ``counter``, ``drop:P`` or an NF object.
+    dataplane : Dataplane, optional
+        Run on this one instead of building one (its policy and NF then).
+
+    Returns
+    -------
+    report : dict
+        ``packets_in``, ``packets_out``, ``dropped``, ``out_of_order``,
+        ``worker_utilization``, ``seconds``, ``mpps``, per-flow ``flows`` and
+        more (see :func:`summarize`).
+    egress : Capture or None
+
+    Raises
+    ------
+    ValueError
+        An empty capture, a frame over 65535 bytes, `speed` <= 0, `loops` < 1,
+        or an egress capture that would exceed 2 GiB.
+    RuntimeError
+        The dataplane (or its policy) is already running.
+
+    Notes
+    -----
     Offline replay loses nothing: when a worker's ring or the packet store is
     full, the reader waits (backpressure).  ``report["packets_in"] ==
     report["packets_out"] + report["dropped"]`` always holds at the end.
@@ -351,9 +378,24 @@ def run_bridge(if_a: str, if_b: str, *, policy="paraflowo", workers: int = 2,
                ring: int = 1024, batch: int = 32, store_slots: int = 16384,
                progress: Callable | None = None, interval: float = 1.0,
                dataplane: Dataplane | None = None) -> dict[str, Any]:
-    """Forward both directions between two interfaces through the pipeline
-    (AF_PACKET; Linux, root or CAP_NET_RAW) for `duration` seconds (0: until
-    ``request_stop``, SIGINT or SIGTERM).  Returns the report dict."""
+    """Forward both directions between two interfaces through the pipeline.
+
+    AF_PACKET sockets (Linux, root or ``CAP_NET_RAW``), for `duration`
+    seconds (0: until ``request_stop``, SIGINT or SIGTERM).  Turn the
+    interfaces' segmentation and checksum offloads off first.
+
+    Returns
+    -------
+    dict
+        The report (as :func:`run_trace`'s), plus ``ignore_outgoing``.
+
+    Raises
+    ------
+    OSError
+        A socket cannot be opened (no such interface, no permission).
+    ValueError
+        `duration` < 0, the same interface twice, or a malformed name.
+    """
     dp = dataplane or _build(policy, workers, nf, knobs, ring, batch, store_slots, 2048)
     raw = dp.run_bridge(if_a, if_b, duration, progress=progress, interval=interval)
     return summarize(dp, raw)
