@@ -104,3 +104,49 @@ def test_python_calls_check_their_arguments_and_leave_the_policy_unchanged():
         p.complete(late, 2000)
     assert p.stats()["steered"] == 1 and p.stats()["completed"] == 0
     assert p.complete(m, 2000) == [0] and p.next_deadline is None
+
+
+@pytest.mark.parametrize("policy", ["rss", "spray", "paraflowo", "rsspp"])
+def test_bursts_equal_the_per_packet_calls(policy):
+    rng = np.random.default_rng(5)
+    n = 600
+    keys = rng.integers(1, 5, n).astype(np.uint64) * np.uint64(1000)
+    hashes = (keys * np.uint64(2654435761) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    ports = np.zeros(n, np.uint16)
+    lengths = rng.integers(64, 1500, n).astype(np.uint16)
+    handles = np.arange(n, dtype=np.uint64)
+    times = np.arange(n, dtype=np.int64) * 1000
+    kw = {"threshold": 4, "t_switch_init_ns": 1000} if policy == "paraflowo" else {}
+    a, b = make_policy(policy, 2, **kw), make_policy(policy, 2, **kw)
+    recs = a.steer_burst(keys, hashes, ports, lengths, handles, times)
+    one = [b.steer(int(keys[i]), int(hashes[i]), 0, int(lengths[i]), i, int(times[i]))
+           for i in range(n)]
+    assert recs.tobytes() == np.array(one, dtype=recs.dtype).tobytes()
+    # complete in core-FIFO order, in two bursts at two times
+    order = sorted(range(n), key=lambda i: (int(recs[i]["core"]), i))
+    t1, t2 = n * 1000 + 10, n * 1000 + 20
+    first, second = recs[order[: n // 2]], recs[order[n // 2:]]
+    got = list(a.complete_burst(first, t1)) + list(a.complete_burst(second, t2))
+    want = [h for r in first for h in b.complete(r, t1)]
+    want += [h for r in second for h in b.complete(r, t2)]
+    assert got == want
+    assert list(a.flush()) == list(b.flush())
+
+
+def test_burst_errors_name_the_index_and_change_nothing():
+    p = make_policy("paraflowo", 2)
+    z = np.zeros(3, np.uint64)
+    args = (z, np.zeros(3, np.uint32), np.zeros(3, np.uint16), np.zeros(3, np.uint16), z)
+    with pytest.raises(ValueError, match=r"now_ns must be nondecreasing and >= the last time "
+                                         r"given \(0\), got 5 at index 2"):
+        p.steer_burst(*args, np.array([7, 9, 5], np.int64))
+    with pytest.raises(TypeError, match=r"now_ns must have dtype int64, got int32"):
+        p.steer_burst(*args, np.array([7, 9, 5], np.int32))
+    with pytest.raises(ValueError, match=r"arrays must have the same length"):
+        p.steer_burst(z[:2], *args[1:], np.array([1, 2, 3], np.int64))
+    assert p.stats()["steered"] == 0
+    recs = p.steer_burst(*args, np.array([1, 2, 3], np.int64))
+    recs["core"][1] = 9
+    with pytest.raises(ValueError, match=r"records core must be in \[0, 1\], got 9 at index 1"):
+        p.complete_burst(recs, 10)
+    assert p.stats()["completed"] == 0

@@ -8,7 +8,8 @@ import numpy as np
 
 from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
 from paraflowo._core._types cimport (
-    PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t)
+    PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
+    pfo_ns_t)
 from paraflowo._core.breakup cimport Breakup
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core.reorder cimport (
@@ -174,6 +175,103 @@ cdef class Policy:
             n = self.c_flush(buf, 256)
             out.extend([buf[i] for i in range(n)])
         return out
+
+    def steer_burst(self, keys, hashes, ports, lengths, handles, now_ns):
+        """:meth:`steer` for n packets in order, without the GIL.
+
+        Parameters
+        ----------
+        keys : uint64[n]
+        hashes : uint32[n]
+        ports, lengths : uint16[n]
+        handles : uint64[n]
+        now_ns : int64[n]
+            Nondecreasing, and not before the last time given.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``META_DTYPE[n]`` records (``core``: each packet's worker).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtypes, lengths, or a time going backwards (the first bad
+            index is named); the policy is unchanged then.
+        """
+        from paraflowo.metadata import empty_meta
+        from paraflowo._checks import require_array, require_same_length
+        _py_check(self, self.py_last_ns)
+        require_array("keys", keys, np.uint64)
+        require_array("hashes", hashes, np.uint32)
+        require_array("ports", ports, np.uint16)
+        require_array("lengths", lengths, np.uint16)
+        require_array("handles", handles, np.uint64)
+        require_array("now_ns", now_ns, np.int64)
+        cdef Py_ssize_t n = require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                                lengths=lengths, handles=handles, now_ns=now_ns)
+        out = empty_meta(n)
+        if n == 0:
+            return out
+        cdef const uint64_t[::1] kv = keys
+        cdef const uint32_t[::1] hv = hashes
+        cdef const uint16_t[::1] pv = ports
+        cdef const uint16_t[::1] lv = lengths
+        cdef const uint64_t[::1] dv = handles
+        cdef const int64_t[::1] tv = now_ns
+        cdef Py_ssize_t i, bad
+        with nogil:
+            bad = pfo_ns_first_backwards(&tv[0], n, self.py_last_ns)
+        if bad >= 0:
+            raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
+                             f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
+        cdef unsigned char[::1] raw = out.view(np.uint8)
+        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
+        with nogil:
+            for i in range(n):
+                self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
+        self.py_last_ns = tv[n - 1]
+        return out
+
+    def complete_burst(self, records, now_ns):
+        """:meth:`complete` for each of `records` (``META_DTYPE[n]``) in order,
+        all at `now_ns`, without the GIL.  Returns the handles that leave, in
+        order (``uint64``)."""
+        from paraflowo.metadata import META_DTYPE
+        from paraflowo._checks import require_array
+        _py_check(self, now_ns)
+        require_array("records", records, META_DTYPE)
+        cdef Py_ssize_t n = records.shape[0]
+        if n and int(records["core"].max()) >= self.n_cores:
+            at = int(np.argmax(records["core"] >= self.n_cores))
+            raise ValueError(f"records core must be in [0, {self.n_cores - 1}], "
+                             f"got {int(records['core'][at])} at index {at}")
+        if n and not ((records["ingress_ns"] >= 0) & (records["ingress_ns"] <= now_ns)).all():
+            at = int(np.argmax((records["ingress_ns"] < 0) | (records["ingress_ns"] > now_ns)))
+            raise ValueError(f"records ingress_ns must be in [0, now_ns={now_ns}], "
+                             f"got {int(records['ingress_ns'][at])} at index {at}")
+        work = records.copy()
+        out = np.empty(n, np.uint64)
+        if n == 0:
+            self.py_last_ns = now_ns
+            return out
+        cdef unsigned char[::1] raw = work.view(np.uint8)
+        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
+        cdef uint64_t[::1] ov = out
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t i, q, k, w = 0
+        cdef int more
+        cdef pfo_ns_t t = now_ns
+        with nogil:
+            for i in range(n):
+                more = 1
+                while more:
+                    more = self.c_complete(&m[i], t, buf, 256, &k)
+                    for q in range(k):
+                        ov[w] = buf[q]
+                        w += 1
+        self.py_last_ns = now_ns
+        return out[:w]
 
     @property
     def next_deadline(self):
