@@ -91,6 +91,7 @@ def test_bad_captures_are_refused(tmp_path):
     (["--pcap-in", "x.pcap", "--nf", "spin"], "nf must be one of forward, spin:NS"),
     (["--bridge", "a", "b", "--pcap-out", "o.pcap"], "--pcap-out works with --pcap-in only"),
     (["--pcap-in", "x.pcap", "--window", "1000"], "window must be a power of two"),
+    (["--pcap-in", "x.pcap", "--idle-ms", "0"], "--idle-ms must be > 0, got 0.0"),
 ])
 def test_user_mistakes_exit_2_with_one_line(capfile, tmp_path, monkeypatch, capsys, argv,
                                             message):

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout-us", type=float, default=0.0, metavar="US",
                    help="reorder timeout; 0: none, the default (the dataplane loses no "
                         "packet, so holes always fill)")
+    g.add_argument("--idle-ms", type=float, default=500.0, metavar="MS",
+                   help="idle time after which a flow leaves para_flow; must exceed the "
+                        "longest dispatch-to-egress delay (default 500 ms)")
     g.add_argument("--window", type=int, default=4096,
                    help="reorder window, packets per queue (power of two, default 4096)")
     g.add_argument("--queues", type=int, default=64,
@@ -64,9 +67,12 @@ def _knobs(args) -> dict:
         raise UsageError(f"--detector-window-us must be > 0, got {args.detector_window_us}")
     if args.timeout_us < 0:
         raise UsageError(f"--timeout-us must be >= 0, got {args.timeout_us}")
+    if not args.idle_ms > 0:
+        raise UsageError(f"--idle-ms must be > 0, got {args.idle_ms}")
     return {"n_para": args.n_para, "alpha": args.alpha, "threshold": args.threshold,
             "detector_window_ns": int(args.detector_window_us * 1e3),
             "timeout_ns": int(args.timeout_us * 1e3) or None, "window": args.window,
+            "idle_ns": max(1, int(args.idle_ms * 1e6)),
             "n_queues": args.queues, "seed": args.seed}
 
 
