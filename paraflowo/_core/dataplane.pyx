@@ -75,8 +75,9 @@ cdef extern from *:
 
 assert sizeof(pfo_meta_t) == 32    # PFO_SPSC_REC_BYTES: the ring's record size
 
-DEF MAX_BATCH = 64          # records per ring burst (the `batch` knob's ceiling)
-DEF OUT_CAP = 512           # handles per policy call
+cdef enum:
+    MAX_BATCH = 64          # records per ring burst (the `batch` knob's ceiling)
+    OUT_CAP = 512           # handles per policy call
 
 cdef enum:
     MODE_TRACE = 0
