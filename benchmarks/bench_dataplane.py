@@ -6,7 +6,10 @@
   no parsing, hashing, steering, packet store or egress.
 * ``elephant``: one elephant (90 % of packets) among mice with ``spin:2000``
   on 2 workers, ``paraflowo`` and ``rss`` side by side in one run; the pps
-  ratio is recorded in ``extra_info["ratio_vs_rss"]``.  The same with
+  ratio is recorded in ``extra_info["ratio_vs_rss"]``, next to the machine's
+  own ceiling in the same run (``ceiling_2_vs_1``: the plain ring loop with
+  the same NF on 2 workers over 1 worker; on a shared machine this is what
+  the CPU share allows any policy).  The same with
   ``sleep:20000`` (I/O-bound workers, whose capacity does not depend on the
   CPU share of a shared machine).
 
@@ -57,12 +60,23 @@ def test_elephant_spin2000_paraflowo_vs_rss(benchmark, trace):
     loops = 5 if packets(1, 0) else 1
     out = {}
 
+    ceiling = {}
+
     def run():
         for policy in ("rss", "paraflowo"):
             dp = Dataplane(make_policy(policy, 2), SpinNF(2000, steps_per_ns=steps), ring=1024)
             out[policy] = run_trace(trace, loops=loops, dataplane=dp)[0]
+        # the machine's own ceiling in this run: the same NF on 1 and on 2
+        # workers fed round robin by the plain ring loop (no policy at all)
+        for w in (1, 2):
+            dp = Dataplane(make_policy("rss", w), SpinNF(2000, steps_per_ns=steps))
+            b = dp.ring_baseline(len(trace) * loops)
+            ceiling[w] = b["packets_out"] / b["seconds"] / 1e6
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["plain_1_worker_mpps"] = ceiling[1]
+    benchmark.extra_info["plain_2_workers_mpps"] = ceiling[2]
+    benchmark.extra_info["ceiling_2_vs_1"] = ceiling[2] / ceiling[1]
     for policy, r in out.items():
         assert r["packets_out"] == r["packets_in"] == len(trace) * loops
         benchmark.extra_info[f"{policy}_mpps"] = r["mpps"]
