@@ -37,6 +37,7 @@ COMMANDS = {
     "memory": "paraflowo.cli.memory",
     "calibrate": "paraflowo.cli.calibrate",
     "sweep": "paraflowo.cli.sweep",
+    "dataplane": "paraflowo.cli.dataplane",
 }
 
 

@@ -1,0 +1,610 @@
+"""Steering policies behind one C-level interface (see ``policies.pxd``)."""
+
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+import numpy as np
+
+from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
+from paraflowo._core._types cimport (
+    PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
+    pfo_ns_t)
+from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
+from paraflowo._core.reorder cimport (
+    PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_DUPLICATE, PFO_ROB_FULL,
+    PFO_ROB_LATE, ReorderQueues, pfo_rob_flush, pfo_rob_t, pfo_robq_touch)
+
+POLICY_NAMES = ("rss", "spray", "paraflowo", "rsspp")
+
+
+cdef inline void _fill(pfo_meta_t* m, pfo_handle_t handle, pfo_ns_t now, pfo_hash_t h,
+                       uint16_t core, uint16_t length) noexcept nogil:
+    m.handle = handle
+    m.ingress_ns = now
+    m.psn = 0
+    m.flow_hash = h
+    m.queue = 0
+    m.core = core
+    m.length = length
+    m.flags = 0
+
+
+cdef int _py_check(Policy p, now_ns) except -1:
+    # The Python methods' checks: not claimed by a running Dataplane, time an
+    # integer that never goes backwards.
+    if p.claimed:
+        raise RuntimeError(f"policy {p.name!r} is in use by a running Dataplane; "
+                           f"give each Dataplane its own policy")
+    now = require_int("now_ns", now_ns, 0, (1 << 63) - 1)
+    if now < p.py_last_ns:
+        raise ValueError(f"now_ns must be >= the last time given ({p.py_last_ns}), "
+                         f"got {now}")
+    return 0
+
+
+cdef class Policy:
+    """Base class of the steering policies (not usable on its own).
+
+    The Python face only builds and inspects policies; they are driven through
+    the C-level interface of ``policies.pxd`` by an event loop such as
+    :class:`paraflowo.dataplane.Dataplane`.
+    """
+
+    def __init__(self, n_cores):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        self.name = "policy"
+        raise TypeError("Policy is a base class: use make_policy() or a subclass")
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        _fill(out, handle, now, flow_hash, 0, length)
+
+    cdef int c_claim(self, bint on) except -1:
+        if on and self.claimed:
+            raise RuntimeError(f"policy {self.name!r} is in use by a running Dataplane; "
+                               f"give each Dataplane its own policy")
+        self.claimed = on
+        return 0
+
+    cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil:
+        return True
+
+    cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
+                        Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil:
+        # pass-through egress: the packet leaves as it completes
+        self.completed += 1
+        n_out[0] = 0
+        if not (m.flags & PFO_FLAG_DROP):
+            out[0] = m.handle
+            n_out[0] = 1
+            self.emitted += 1
+        return 0
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
+        return PFO_NS_NEVER
+
+    cdef Py_ssize_t c_poll(self, pfo_ns_t now, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return 0
+
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return 0
+
+    cdef uint64_t c_held(self) noexcept nogil:
+        return 0
+
+    # ---- per-packet Python methods (the same calls as the C interface) ----
+
+    def steer(self, key, flow_hash, port, length, handle, now_ns):
+        """Steer one packet at `now_ns`; returns its metadata record
+        (a ``paraflowo.META_DTYPE`` scalar: ``core`` is the worker).
+
+        Parameters are checked as the C interface's preconditions (integers
+        in range, time never going backwards); the object is unchanged when
+        one is refused.
+
+        >>> from paraflowo.dataplane import make_policy
+        >>> p = make_policy("rss", 4)
+        >>> int(p.steer(7, 0x51ccc178, 0, 64, 0, 1000)["core"])
+        0
+        """
+        from paraflowo.metadata import empty_meta
+        _py_check(self, now_ns)
+        k = require_int("key", key, 0, (1 << 64) - 1)
+        h = require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
+        pt = require_int("port", port, 0, 0xFFFF)
+        ln = require_int("length", length, 0, 0xFFFF)
+        hd = require_int("handle", handle, 0, (1 << 64) - 1)
+        out = empty_meta(1)
+        cdef unsigned char[::1] raw = out.view(np.uint8)
+        self.c_steer(k, h, pt, ln, now_ns, hd, <pfo_meta_t*>&raw[0])
+        self.py_last_ns = now_ns
+        return out[0]
+
+    def ready(self, record):
+        """Whether a steered `record` may be dispatched now (``c_ready``)."""
+        from paraflowo.metadata import META_DTYPE
+        arr = np.array([record], dtype=META_DTYPE)
+        cdef unsigned char[::1] raw = arr.view(np.uint8)
+        return bool(self.c_ready(<pfo_meta_t*>&raw[0]))
+
+    def complete(self, record, now_ns):
+        """Core ``record["core"]`` finished `record` at `now_ns` (set
+        ``FLAG_DROP`` in its flags to report it dropped); returns the handles
+        that leave now, in order (a list)."""
+        from paraflowo.metadata import META_DTYPE
+        _py_check(self, now_ns)
+        arr = np.array([record], dtype=META_DTYPE)
+        if int(arr[0]["core"]) >= self.n_cores:
+            raise ValueError(f"record core must be in [0, {self.n_cores - 1}], "
+                             f"got {int(arr[0]['core'])}")
+        if not 0 <= int(arr[0]["ingress_ns"]) <= now_ns:
+            raise ValueError(f"record ingress_ns must be in [0, now_ns={now_ns}], "
+                             f"got {int(arr[0]['ingress_ns'])}")
+        cdef unsigned char[::1] raw = arr.view(np.uint8)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 0
+        out = []
+        while self.c_complete(<pfo_meta_t*>&raw[0], now_ns, buf, 256, &n):
+            out.extend([buf[i] for i in range(n)])
+        out.extend([buf[i] for i in range(n)])
+        self.py_last_ns = now_ns
+        return out
+
+    def poll(self, now_ns):
+        """Handles released by time at `now_ns` (reorder timeouts), a list."""
+        _py_check(self, now_ns)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 256
+        out = []
+        while n == 256:
+            n = self.c_poll(now_ns, buf, 256)
+            out.extend([buf[i] for i in range(n)])
+        self.py_last_ns = now_ns
+        return out
+
+    def flush(self):
+        """Every handle still held, released in order per queue (a list)."""
+        _py_check(self, self.py_last_ns)
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t n = 256
+        out = []
+        while n == 256:
+            n = self.c_flush(buf, 256)
+            out.extend([buf[i] for i in range(n)])
+        return out
+
+    def steer_burst(self, keys, hashes, ports, lengths, handles, now_ns):
+        """:meth:`steer` for n packets in order, without the GIL.
+
+        Parameters
+        ----------
+        keys : uint64[n]
+        hashes : uint32[n]
+        ports, lengths : uint16[n]
+        handles : uint64[n]
+        now_ns : int64[n]
+            Nondecreasing, and not before the last time given.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``META_DTYPE[n]`` records (``core``: each packet's worker).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Wrong dtypes, lengths, or a time going backwards (the first bad
+            index is named); the policy is unchanged then.
+        """
+        from paraflowo.metadata import empty_meta
+        from paraflowo._checks import require_array, require_same_length
+        _py_check(self, self.py_last_ns)
+        require_array("keys", keys, np.uint64)
+        require_array("hashes", hashes, np.uint32)
+        require_array("ports", ports, np.uint16)
+        require_array("lengths", lengths, np.uint16)
+        require_array("handles", handles, np.uint64)
+        require_array("now_ns", now_ns, np.int64)
+        cdef Py_ssize_t n = require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                                lengths=lengths, handles=handles, now_ns=now_ns)
+        out = empty_meta(n)
+        if n == 0:
+            return out
+        cdef const uint64_t[::1] kv = keys
+        cdef const uint32_t[::1] hv = hashes
+        cdef const uint16_t[::1] pv = ports
+        cdef const uint16_t[::1] lv = lengths
+        cdef const uint64_t[::1] dv = handles
+        cdef const int64_t[::1] tv = now_ns
+        cdef Py_ssize_t i, bad
+        with nogil:
+            bad = pfo_ns_first_backwards(&tv[0], n, self.py_last_ns)
+        if bad >= 0:
+            raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
+                             f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
+        cdef unsigned char[::1] raw = out.view(np.uint8)
+        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
+        with nogil:
+            for i in range(n):
+                self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
+        self.py_last_ns = tv[n - 1]
+        return out
+
+    def complete_burst(self, records, now_ns):
+        """:meth:`complete` for each of `records` (``META_DTYPE[n]``) in order,
+        all at `now_ns`, without the GIL.  Returns the handles that leave, in
+        order (``uint64``)."""
+        from paraflowo.metadata import META_DTYPE
+        from paraflowo._checks import require_array
+        _py_check(self, now_ns)
+        require_array("records", records, META_DTYPE)
+        cdef Py_ssize_t n = records.shape[0]
+        if n and int(records["core"].max()) >= self.n_cores:
+            at = int(np.argmax(records["core"] >= self.n_cores))
+            raise ValueError(f"records core must be in [0, {self.n_cores - 1}], "
+                             f"got {int(records['core'][at])} at index {at}")
+        if n and not ((records["ingress_ns"] >= 0) & (records["ingress_ns"] <= now_ns)).all():
+            at = int(np.argmax((records["ingress_ns"] < 0) | (records["ingress_ns"] > now_ns)))
+            raise ValueError(f"records ingress_ns must be in [0, now_ns={now_ns}], "
+                             f"got {int(records['ingress_ns'][at])} at index {at}")
+        work = records.copy()
+        out = np.empty(n, np.uint64)
+        if n == 0:
+            self.py_last_ns = now_ns
+            return out
+        cdef unsigned char[::1] raw = work.view(np.uint8)
+        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
+        cdef uint64_t[::1] ov = out
+        cdef pfo_handle_t buf[256]
+        cdef Py_ssize_t i, q, k, w = 0
+        cdef int more
+        cdef pfo_ns_t t = now_ns
+        with nogil:
+            for i in range(n):
+                more = 1
+                while more:
+                    more = self.c_complete(&m[i], t, buf, 256, &k)
+                    for q in range(k):
+                        ov[w] = buf[q]
+                        w += 1
+        self.py_last_ns = now_ns
+        return out[:w]
+
+    @property
+    def next_deadline(self):
+        """Earliest time ``poll`` releases something, or None."""
+        cdef pfo_ns_t t = self.c_next_deadline()
+        return None if t == PFO_NS_NEVER else t
+
+    def stats(self):
+        """Counters as a dict (``steered``, ``completed``, ``emitted`` and the
+        policy's own)."""
+        return {"policy": self.name, "steered": self.steered, "completed": self.completed,
+                "emitted": self.emitted, "held": self.c_held()}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name} n_cores={self.n_cores}>"
+
+
+cdef class RSSPolicy(Policy):
+    """``rss``: every packet to ``reta[flow_hash & mask]`` (flow pinning)."""
+
+    def __init__(self, n_cores, IndirectionTable reta=None):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        if reta is None:
+            reta = IndirectionTable(self.n_cores)
+        if reta.n_queues != self.n_cores:
+            raise ValueError(f"reta must have {self.n_cores} queues, got {reta.n_queues}")
+        self.reta = reta
+        self.entries = reta.entries
+        self.mask = reta.mask
+        self.name = "rss"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        _fill(out, handle, now, flow_hash,
+              pfo_reta_lookup(self.entries, self.mask, flow_hash), length)
+
+
+cdef class SprayPolicy(Policy):
+    """``spray``: per-packet round robin over the cores; no reorder buffer, so a
+    flow's packets may leave out of order."""
+
+    def __init__(self, n_cores):
+        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        self.name = "spray"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        _fill(out, handle, now, flow_hash, <uint16_t>self.next_core, length)
+        self.next_core += 1
+        if self.next_core == self.n_cores:
+            self.next_core = 0
+
+
+cdef class RSSPPPolicy(RSSPolicy):
+    """``rsspp``: RSS with RSS++-style rebalancing of RETA buckets.
+
+    Every `period_ns` it moves whole buckets from the most to the least loaded
+    core (load = packets steered in the period), each move choosing the bucket
+    that best halves the gap, until no move narrows it.  A bucket is the unit:
+    one elephant never spreads over cores, and a moved flow may be reordered
+    while its old core drains (as in RSS++).
+    """
+
+    def __init__(self, n_cores, IndirectionTable reta=None, period_ns=10_000_000):
+        RSSPolicy.__init__(self, n_cores, reta)
+        self.period_ns = require_int("period_ns", period_ns, 1)
+        cdef uint32_t n = self.mask + 1, i
+        self.table = <uint16_t*>calloc(n, sizeof(uint16_t))
+        self.bucket_load = <uint64_t*>calloc(n, sizeof(uint64_t))
+        self.core_load = <uint64_t*>calloc(self.n_cores, sizeof(uint64_t))
+        if not (self.table and self.bucket_load and self.core_load):
+            raise MemoryError()
+        for i in range(n):
+            self.table[i] = self.entries[i]
+        self.entries = self.table
+        self.period_end = -1
+        self.name = "rsspp"
+
+    def __dealloc__(self):
+        free(self.table)
+        free(self.bucket_load)
+        free(self.core_load)
+
+    def table_array(self):
+        """The working RETA (after migrations) as a list."""
+        return [self.table[i] for i in range(self.mask + 1)]
+
+    cdef void c_rebalance(self) noexcept nogil:
+        cdef uint32_t nb = self.mask + 1, b, best, it, c, src, dst
+        cdef uint64_t gap, bl, best_gain, gain
+        for it in range(nb):
+            src = dst = 0
+            for c in range(self.n_cores):
+                if self.core_load[c] > self.core_load[src]:
+                    src = c
+                if self.core_load[c] < self.core_load[dst]:
+                    dst = c
+            gap = self.core_load[src] - self.core_load[dst]
+            best = nb
+            best_gain = 0
+            for b in range(nb):
+                bl = self.bucket_load[b]
+                if self.table[b] != src or bl == 0 or bl >= gap:
+                    continue
+                gain = bl if 2 * bl <= gap else gap - bl   # how much the gap shrinks
+                if gain > best_gain:
+                    best_gain = gain
+                    best = b
+            if best == nb:
+                break
+            self.table[best] = <uint16_t>dst
+            self.core_load[src] -= self.bucket_load[best]
+            self.core_load[dst] += self.bucket_load[best]
+            self.migrations += 1
+        memset(self.bucket_load, 0, nb * sizeof(uint64_t))
+        memset(self.core_load, 0, self.n_cores * sizeof(uint64_t))
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        cdef uint32_t b = flow_hash & self.mask
+        if self.period_end < 0:
+            self.period_end = now + self.period_ns
+        elif now >= self.period_end:
+            self.c_rebalance()
+            self.period_end = now + self.period_ns
+        self.steered += 1
+        self.bucket_load[b] += 1
+        self.core_load[self.table[b]] += 1
+        _fill(out, handle, now, flow_hash, self.table[b], length)
+
+    def stats(self):
+        d = Policy.stats(self)
+        d["migrations"] = self.migrations
+        return d
+
+
+cdef class ParaFlowOPolicy(Policy):
+    """``paraflowo``: Breakup at ingress (detection, PSN, flowlets), reorder
+    queues at egress, delay feedback (Eq. 1-2) from each completion.
+
+    Parameters
+    ----------
+    breakup : Breakup
+        The ingress pipeline; its scheduler has ``n_cores`` cores.
+    reorder : ReorderQueues
+        One queue per PSN queue of the breakup's allocator (same count, same
+        ``psn_bits``).
+
+    Notes
+    -----
+    Per completion: tagged records are inserted into their reorder queue
+    (tombstoned when dropped), then every releasable packet is drained; the
+    delay ``now - ingress_ns`` is fed back to the scheduler for the record's
+    core (``Breakup.c_feedback``).  Untagged records leave as they complete.
+    """
+
+    def __init__(self, Breakup breakup not None, ReorderQueues reorder not None):
+        self.n_cores = breakup.scheduler.n_cores
+        if reorder.n_queues != breakup.allocator.n_queues:
+            raise ValueError(f"reorder must have {breakup.allocator.n_queues} queues "
+                             f"(the allocator's), got {reorder.n_queues}")
+        if reorder.buffers[0].psn_bits != breakup.allocator.psn_bits:
+            raise ValueError(f"reorder must have psn_bits {breakup.allocator.psn_bits} "
+                             f"(the allocator's), got {reorder.buffers[0].psn_bits}")
+        self.breakup = breakup
+        self.reorder = reorder
+        self.name = "paraflowo"
+
+    cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
+                      uint16_t length, pfo_ns_t now, pfo_handle_t handle,
+                      pfo_meta_t* out) noexcept nogil:
+        self.steered += 1
+        self.breakup.c_ingress(key, flow_hash, port, length, now, handle, out)
+
+    cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil:
+        # Worked example (psn_bits 16, window 4096): head 65000, psn 3000 ->
+        # distance (3000 - 65000) & 0xFFFF = 3536 < 4096: ready; psn 3600 ->
+        # 4136: wait until the head has moved past 65040.
+        cdef const pfo_rob_t* r
+        if not (m.flags & PFO_FLAG_PARA) or m.queue >= self.reorder.n_queues:
+            return True
+        r = self.reorder.q.robs[m.queue]
+        return ((m.psn - r.head) & r.psn_mask) < r.window
+
+    cdef Py_ssize_t _drain(self, pfo_ns_t now, pfo_handle_t* out,
+                           Py_ssize_t cap) noexcept nogil:
+        cdef Py_ssize_t k = self.reorder.c_drain(now, out, NULL, cap)
+        if k < 0:
+            return 0
+        self.held -= k
+        self.emitted += k
+        return k
+
+    cdef int c_complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
+                        Py_ssize_t cap, Py_ssize_t* n_out) noexcept nogil:
+        cdef Py_ssize_t n = 0
+        cdef int st
+        cdef bint drop = (m.flags & PFO_FLAG_DROP) != 0
+        n_out[0] = 0
+        if m.flags & PFO_FLAG_PARA:
+            st = self.reorder.c_insert(m.queue, m.psn, m.handle, now, drop)
+            if st == PFO_ROB_FULL:
+                # the window must advance past packets nobody drained yet
+                n = self._drain(now, out, cap)
+                if n == cap:
+                    n_out[0] = n
+                    return 1
+                st = self.reorder.c_insert(m.queue, m.psn, m.handle, now, drop)
+                if st == PFO_ROB_FULL:
+                    n_out[0] = n
+                    return 1
+            if st == PFO_ROB_BUFFERED:
+                self.held += 1
+            elif st == PFO_ROB_DROPPED:
+                self.tombstones += 1
+            elif not drop:
+                # LATE (its turn passed: a timeout skipped it), DUPLICATE or
+                # EINVAL: never lose it, send it on now
+                if st == PFO_ROB_LATE:
+                    self.late += 1
+                out[n] = m.handle
+                n += 1
+                self.emitted += 1
+            n += self._drain(now, out + n, cap - n)
+        elif not drop:
+            out[0] = m.handle
+            n = 1
+            self.emitted += 1
+        self.completed += 1
+        self.breakup.c_feedback(m.core, m.ingress_ns, now)
+        n_out[0] = n
+        return 0
+
+    cdef pfo_ns_t c_next_deadline(self) noexcept nogil:
+        return self.reorder.c_next_deadline()
+
+    cdef Py_ssize_t c_poll(self, pfo_ns_t now, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        return self._drain(now, out, cap)
+
+    cdef Py_ssize_t c_flush(self, pfo_handle_t* out, Py_ssize_t cap) noexcept nogil:
+        cdef uint32_t q
+        cdef Py_ssize_t n = 0, k
+        for q in range(self.reorder.n_queues):
+            if n == cap:
+                break
+            k = pfo_rob_flush(self.reorder.q.robs[q], out + n, cap - n)
+            if k > 0:
+                n += k
+            pfo_robq_touch(&self.reorder.q, q)   # changed outside pfo_robq_*
+        self.held -= n
+        self.emitted += n
+        return n
+
+    cdef uint64_t c_held(self) noexcept nogil:
+        return self.held
+
+    cdef int c_claim(self, bint on) except -1:
+        cdef Breakup b = self.breakup
+        if on:
+            if not self.claimed and (b.busy or b.allocator.busy or b.scheduler.busy
+                                     or b.detector.busy):
+                raise in_use_error("its Breakup", "policy")
+            Policy.c_claim(self, True)
+        else:
+            self.claimed = False
+        b.busy = on
+        b.allocator.busy = on
+        b.scheduler.busy = on
+        b.detector.busy = on
+        return 0
+
+    def stats(self):
+        d = Policy.stats(self)
+        b = self.breakup
+        d.update(late=self.late, tombstones=self.tombstones, para_packets=b.para_packets,
+                 para_flows=b.para_flows, holds=b.holds, switches=b.scheduler.switches,
+                 t_cpu_ns=[b.scheduler.t_cpu(c) for c in range(self.n_cores)])
+        return d
+
+
+def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=64,
+                detector_window_ns=1_000_000, idle_ns=500_000_000, n_queues=64,
+                window=4096, psn_bits=16, timeout_ns=None, table_size=1024,
+                t_switch_init_ns=50_000, smoothing=0.125, period_ns=10_000_000, seed=0):
+    """Build a policy by name: ``rss``, ``spray``, ``paraflowo`` or ``rsspp``.
+
+    The keyword knobs configure ``paraflowo`` (detector threshold in packets
+    per `detector_window_ns`, flowlet ``n_para`` and ``alpha``, reorder
+    `window` and `timeout_ns`) and ``rsspp`` (`period_ns`); the others ignore
+    them.  `idle_ns` (how long a flow must be idle before it leaves
+    para_flow and its reorder queue may be reused) must exceed the longest
+    dispatch-to-egress delay, or a flow that goes idle and returns could
+    overtake its own packets still in flight; the dataplane reports the
+    longest delay it saw (``max_delay_ns``) so this can be checked.
+    `timeout_ns` defaults to None (no reorder timeout): the live dataplane
+    never loses a packet between steering and egress, so a hole in a reorder
+    queue always fills; a timeout would only release packets out of order
+    when a worker is slow (descheduled).  Set one when the host can lose
+    packets between the two.
+
+    >>> from paraflowo.dataplane import make_policy
+    >>> make_policy("rss", 2).name
+    'rss'
+    """
+    from paraflowo._core.breakup import Breakup as _Breakup
+    from paraflowo._core.detectors import CountMinDetector
+    from paraflowo._core.psn import PSNAllocator
+    from paraflowo._core.scheduler import FlowletScheduler
+
+    if not isinstance(name, str):
+        raise TypeError(f"policy must be a str, got {name!r}")
+    n_cores = require_int("n_cores", n_cores, 1, 4096)
+    if name == "rss":
+        return RSSPolicy(n_cores, reta)
+    if name == "spray":
+        return SprayPolicy(n_cores)
+    if name == "rsspp":
+        return RSSPPPolicy(n_cores, reta, period_ns)
+    if name == "paraflowo":
+        if reta is None:
+            reta = IndirectionTable(n_cores)
+        n_para = n_cores if n_para is None else require_int("n_para", n_para, 1, n_cores)
+        det = CountMinDetector(4096, 4, require_int("threshold", threshold, 1),
+                               require_int("detector_window_ns", detector_window_ns, 1),
+                               True, seed)
+        alloc = PSNAllocator(n_queues, psn_bits, require_int("idle_ns", idle_ns, 1))
+        sched = FlowletScheduler(n_cores, n_para, alpha, reta, smoothing,
+                                 t_switch_init_ns=t_switch_init_ns)
+        rq = ReorderQueues(n_queues, window, timeout_ns, psn_bits)
+        return ParaFlowOPolicy(_Breakup(det, alloc, sched, table_size), rq)
+    raise ValueError(f"policy must be one of {', '.join(POLICY_NAMES)}, got {name!r}")

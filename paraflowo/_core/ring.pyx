@@ -1,0 +1,149 @@
+"""The dataplane's SPSC ring (``spsc_ring.h``) on its own: a Python wrapper for
+tests and study, and a two-thread stress run (see ``ring.pyi``)."""
+
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free
+
+import threading
+
+import numpy as np
+
+from paraflowo._checks import require_int, require_pow2
+
+cdef extern from "spsc_ring.h" nogil:
+    ctypedef struct pfo_spsc_t:
+        pass
+    size_t pfo_spsc_footprint(uint32_t capacity)
+    pfo_spsc_t* pfo_spsc_init(void* mem, uint32_t capacity)
+    uint32_t pfo_spsc_push_burst(pfo_spsc_t* r, const void* recs, uint32_t n)
+    uint32_t pfo_spsc_pop_burst(pfo_spsc_t* r, void* recs, uint32_t n)
+    uint64_t pfo_spsc_count(pfo_spsc_t* r)
+    ctypedef struct pfo_backoff_t:
+        uint32_t spins
+        int64_t sleep_ns
+        int64_t max_sleep_ns
+    void pfo_backoff_reset(pfo_backoff_t* b)
+    void pfo_backoff_idle(pfo_backoff_t* b)
+
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    static void *pfo_ring_aligned(size_t n) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) return NULL;
+        return p;
+    }
+    """
+    void* pfo_ring_aligned(size_t n) nogil
+
+
+cdef class SPSCRing:
+    """The dataplane's ring (``spsc_ring.h``) on its own, for tests and study.
+
+    ``push(records)`` and ``pop(n)`` move rows of a ``uint64[n, 4]`` array (one
+    32-byte record per row) from one thread; :func:`spsc_stress` drives one
+    ring from two threads at once.
+    """
+    cdef void* mem
+    cdef pfo_spsc_t* r
+    cdef readonly uint32_t capacity
+
+    def __init__(self, capacity):
+        self.capacity = require_pow2("capacity", capacity, 2, 1 << 24)
+        self.mem = pfo_ring_aligned(pfo_spsc_footprint(self.capacity))
+        if self.mem == NULL:
+            raise MemoryError()
+        self.r = pfo_spsc_init(self.mem, self.capacity)
+
+    def __dealloc__(self):
+        free(self.mem)
+
+    def __len__(self):
+        return pfo_spsc_count(self.r)
+
+    def push(self, records):
+        """Push the rows of `records` (``uint64[n, 4]``); returns how many fit."""
+        cdef const uint64_t[:, ::1] v
+        recs = np.ascontiguousarray(records, dtype=np.uint64)
+        if recs.ndim != 2 or recs.shape[1] != 4:
+            raise ValueError(f"records must have shape (n, 4), got {recs.shape}")
+        if recs.shape[0] == 0:
+            return 0
+        v = recs
+        return pfo_spsc_push_burst(self.r, &v[0, 0], <uint32_t>min(recs.shape[0], 1 << 24))
+
+    def pop(self, n):
+        """Pop up to `n` records; returns a ``uint64[k, 4]`` array, k <= n."""
+        n = require_int("n", n, 0, 1 << 24)
+        out = np.empty((max(n, 1), 4), np.uint64)
+        cdef uint64_t[:, ::1] v = out
+        k = pfo_spsc_pop_burst(self.r, &v[0, 0], <uint32_t>n) if n else 0
+        return out[:k]
+
+
+cdef void _stress_produce(pfo_spsc_t* r, uint64_t n, uint32_t batch) noexcept nogil:
+    cdef uint64_t buf[64 * 4]
+    cdef uint64_t sent = 0, i, k, m
+    cdef pfo_backoff_t bo
+    bo.max_sleep_ns = 50_000
+    pfo_backoff_reset(&bo)
+    while sent < n:
+        k = n - sent if n - sent < batch else batch
+        for i in range(k):
+            buf[4 * i] = sent + i
+            buf[4 * i + 1] = ~(sent + i)
+            buf[4 * i + 2] = (sent + i) * 0x9e3779b97f4a7c15ULL
+            buf[4 * i + 3] = sent + i + 1
+        m = pfo_spsc_push_burst(r, buf, <uint32_t>k)
+        sent += m
+        if m == 0:
+            pfo_backoff_idle(&bo)
+        else:
+            pfo_backoff_reset(&bo)
+
+
+cdef uint64_t _stress_consume(pfo_spsc_t* r, uint64_t n, uint32_t batch) noexcept nogil:
+    # Returns the number of records that were not the next expected one
+    # (out of order, torn or lost): 0 when the ring is correct.
+    cdef uint64_t buf[64 * 4]
+    cdef uint64_t got = 0, bad = 0, i, k, x
+    cdef pfo_backoff_t bo
+    bo.max_sleep_ns = 50_000
+    pfo_backoff_reset(&bo)
+    while got < n:
+        k = pfo_spsc_pop_burst(r, buf, batch)
+        if k == 0:
+            pfo_backoff_idle(&bo)
+            continue
+        pfo_backoff_reset(&bo)
+        for i in range(k):
+            x = got + i
+            if (buf[4 * i] != x or buf[4 * i + 1] != ~x
+                    or buf[4 * i + 2] != x * 0x9e3779b97f4a7c15ULL or buf[4 * i + 3] != x + 1):
+                bad += 1
+        got += k
+    return bad
+
+
+def spsc_stress(n_records, capacity=64, batch=7):
+    """Push `n_records` numbered records through one ring from a producer
+    thread to a consumer thread (both without the GIL); returns the number of
+    records that arrived out of order or torn (0 for a correct ring)."""
+    cdef uint64_t n = require_int("n_records", n_records, 1, 1 << 40)
+    cdef uint32_t b = require_int("batch", batch, 1, 64)
+    ring = SPSCRing(capacity)
+    cdef pfo_spsc_t* r = (<SPSCRing>ring).r
+    result = []
+
+    def consume():
+        cdef uint64_t bad
+        with nogil:
+            bad = _stress_consume(r, n, b)
+        result.append(bad)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    with nogil:
+        _stress_produce(r, n, b)
+    t.join()
+    return result[0]
