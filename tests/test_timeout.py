@@ -242,3 +242,22 @@ def test_default_idle_is_perfect_on_a_bursty_elephant_over_slow_cores(bursty_cap
     assert p["out_of_order"] == 0 and p["drops"] == 0
     assert p["paraflowo"]["timeouts"] == 0 and p["paraflowo"]["forwarded_late"] == 0
     assert p["completed"] == p["packets"] == len(bursty_capture.times)
+
+
+@pytest.mark.parametrize("mpps, service", list(itertools.product(
+    [0.01, 0.03, 0.1], ["deterministic", "exponential"])))
+def test_default_never_reorders_a_bursty_elephant(tmp_path, mpps, service):
+    """An elephant of 2.4 cores' worth in bursts and pauses, load about 0.6: none out of order."""
+    epps = 2.4 * mpps * 1e6
+    path = tmp_path / "b.pcap"
+    tg.write_pcap(path, tg.bursty_elephant(20_000 / epps, elephant_pps=epps, seed=3))
+    tr = read_pcap(path)
+    s = parse_scenario({"name": "bursty", "duration_s": tr.duration_ns / 1e9,
+                        "cores": {"count": 4, "service_mpps": mpps, "service": service},
+                        "paraflowo": {"threshold_pps": epps / 4,
+                                      "detector_window_s": min(0.01, 2000 / epps)}})
+    r = simulate(s, ["spray", "paraflowo"], trace=tr, workers=1)
+    p, s = r.policies["paraflowo"], r.policies["spray"]
+    assert p["paraflowo"]["para_flows"] == 1
+    assert p["out_of_order"] == 0 and p["drops"] == 0 and p["paraflowo"]["timeouts"] == 0
+    assert s["drops"] == 0 and (s["out_of_order"] > 0) == (service == "exponential")
