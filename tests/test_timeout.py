@@ -109,6 +109,7 @@ def test_explicit_timeout_and_window_win():
     s = dataclasses.replace(s, paraflowo=dict(s.paraflowo, timeout_us=750.0, window=512))
     p = simulate(s, ["paraflowo"]).policies["paraflowo"]["paraflowo"]
     assert p["timeout"] == {"mode": "fixed", "final_us": 750.0} and p["window"] == 512
+    assert p["idle_ms"] == 10.0                  # 1 Mpps cores: the derived idle's floor
     s = dataclasses.replace(s, paraflowo=dict(s.paraflowo, timeout_us=0.0))
     p = simulate(s, ["paraflowo"]).policies["paraflowo"]["paraflowo"]
     assert p["timeout"]["final_us"] == 0.0 and p["timeouts"] == 0
@@ -239,6 +240,7 @@ def test_default_idle_is_perfect_on_a_bursty_elephant_over_slow_cores(bursty_cap
     r = simulate(_slow(bursty_capture), ["spray", "paraflowo"], trace=bursty_capture)
     p = r.policies["paraflowo"]
     assert p["paraflowo"]["para_flows"] == 1                  # split once, never re-split
+    assert p["paraflowo"]["idle_ms"] == int(4097 * 1e9 / 15_000) / 1e6   # longest wait, 273 ms
     assert p["out_of_order"] == 0 and p["drops"] == 0
     assert p["paraflowo"]["timeouts"] == 0 and p["paraflowo"]["forwarded_late"] == 0
     assert p["completed"] == p["packets"] == len(bursty_capture.times)

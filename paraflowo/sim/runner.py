@@ -638,6 +638,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                                          {"mode": "fixed",
                                           "final_us": scenario.paraflowo["timeout_us"]})
             m["paraflowo"]["window"] = int(built[p][2]["reorder"].buffers[0].window)
+            m["paraflowo"]["idle_ms"] = built[p][2]["breakup"].idle_ns / 1e6
         m["offered_mpps"] = round(m["packets"] / duration_ns * 1e3, 6)
         m["delivered_mpps"] = round(m["released"] / duration_ns * 1e3, 6)
         out[p] = m
