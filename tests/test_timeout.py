@@ -263,3 +263,13 @@ def test_default_never_reorders_a_bursty_elephant(tmp_path, mpps, service):
     assert p["paraflowo"]["para_flows"] == 1
     assert p["out_of_order"] == 0 and p["drops"] == 0 and p["paraflowo"]["timeouts"] == 0
     assert s["drops"] == 0 and (s["out_of_order"] > 0) == (service == "exponential")
+
+
+def test_idle_ms_default_and_bad_values():
+    base = {"name": "s", "duration_s": 0.01, "cores": {"count": 2, "service_mpps": 1.0},
+            "flows": [{"name": "f", "rate_pps": 1000.0}]}
+    assert parse_scenario(base).paraflowo["idle_ms"] is None            # derived
+    assert parse_scenario(dict(base, paraflowo={"idle_ms": 2.5})).paraflowo["idle_ms"] == 2.5
+    for bad, exc in [(0, ValueError), (-1.0, ValueError), ("10", ValueError)]:   # a file value
+        with pytest.raises(exc, match="paraflowo.idle_ms must be"):
+            parse_scenario(dict(base, paraflowo={"idle_ms": bad}))
