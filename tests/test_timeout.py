@@ -18,8 +18,10 @@ from paraflowo.sim import load_scenario, parse_scenario, simulate
 from paraflowo.sim.pcap import read_pcap
 from paraflowo.sim.timeout import (
     FLOOR_NS,
+    IDLE_FLOOR_NS,
     GAIN,
     AdaptiveTimeout,
+    derived_idle_ns,
     derived_window,
     longest_wait_ns,
 )
@@ -107,6 +109,7 @@ def test_explicit_timeout_and_window_win():
     s = dataclasses.replace(s, paraflowo=dict(s.paraflowo, timeout_us=750.0, window=512))
     p = simulate(s, ["paraflowo"]).policies["paraflowo"]["paraflowo"]
     assert p["timeout"] == {"mode": "fixed", "final_us": 750.0} and p["window"] == 512
+    assert p["idle_ms"] == 10.0                  # 1 Mpps cores: the derived idle's floor
     s = dataclasses.replace(s, paraflowo=dict(s.paraflowo, timeout_us=0.0))
     p = simulate(s, ["paraflowo"]).policies["paraflowo"]["paraflowo"]
     assert p["timeout"]["final_us"] == 0.0 and p["timeouts"] == 0
@@ -192,3 +195,81 @@ def test_a_trace_sizes_the_window_by_its_busiest_10ms(slow_capture):
     r = simulate(_slow(slow_capture), ["paraflowo"], trace=slow_capture)
     want = derived_window(float(table.peak_pps.max()), 4097 * 1e9 / 15_000, 16, 64)
     assert r.policies["paraflowo"]["paraflowo"]["window"] == want == 16384
+
+
+# --------------------------------------- slow-core overflow: the idle time (issue 16 follow-up)
+@pytest.fixture(scope="module")
+def bursty_capture(tmp_path_factory):
+    """1 s: a 35 kpps TCP elephant in line-rate bursts with 12-30 ms pauses, 4 mice."""
+    p = tmp_path_factory.mktemp("cap") / "bursty.pcap"
+    tg.write_pcap(p, tg.bursty_elephant(1.0, seed=3))
+    return read_pcap(p)
+
+
+def _elephant_gaps_ns(trace):
+    # pure Python: the gaps between the elephant's consecutive packets
+    fid = [k[2:] for k in trace.keys].index((40000, 5201, 6))     # the elephant
+    t = [int(x) for x, f in zip(trace.times.tolist(), trace.flows.tolist()) if f == fid]
+    return [b - a for a, b in zip(t, t[1:])]
+
+
+def test_derived_idle_is_the_longest_wait():
+    assert derived_idle_ns(longest_wait_ns([66_667.0], 4096, False)) == 4097 * 66_667  # 273 ms
+    assert derived_idle_ns(longest_wait_ns([1031.0], 4096, False)) == IDLE_FLOOR_NS == 10**7
+    assert derived_idle_ns(longest_wait_ns([66_667.0], 4096, True)) == 2 * 4097 * 66_667
+
+
+def test_fixed_10ms_idle_resplits_and_overflows_on_slow_cores(bursty_capture):
+    # the reviewer's failure, with the old default given explicitly: every
+    # pause over 10 ms ends the para_flow; each new first flowlet is held on
+    # the RSS core, which overflows, and packets still on other cores are
+    # overtaken by the re-split flow
+    gaps = _elephant_gaps_ns(bursty_capture)
+    long_gaps = sum(g >= 10**7 for g in gaps)
+    assert long_gaps >= 5 and max(gaps) < 4097 * 66_667
+    r = simulate(_slow(bursty_capture, idle_ms=10.0), ["spray", "paraflowo"],
+                 trace=bursty_capture)
+    p, s = r.policies["paraflowo"], r.policies["spray"]
+    assert s["out_of_order"] == 0 and s["drops"] == 0         # load 0.6: spraying copes
+    assert 1 < p["paraflowo"]["para_flows"] <= 1 + long_gaps
+    assert p["out_of_order"] > 0 and p["drops"] > 0
+    assert p["paraflowo"]["first_flowlet_holds"] > 1000
+
+
+def test_default_idle_is_perfect_on_a_bursty_elephant_over_slow_cores(bursty_capture):
+    r = simulate(_slow(bursty_capture), ["spray", "paraflowo"], trace=bursty_capture)
+    p = r.policies["paraflowo"]
+    assert p["paraflowo"]["para_flows"] == 1                  # split once, never re-split
+    assert p["paraflowo"]["idle_ms"] == int(4097 * 1e9 / 15_000) / 1e6   # longest wait, 273 ms
+    assert p["out_of_order"] == 0 and p["drops"] == 0
+    assert p["paraflowo"]["timeouts"] == 0 and p["paraflowo"]["forwarded_late"] == 0
+    assert p["completed"] == p["packets"] == len(bursty_capture.times)
+
+
+@pytest.mark.parametrize("mpps, service", list(itertools.product(
+    [0.01, 0.03, 0.1], ["deterministic", "exponential"])))
+def test_default_never_reorders_a_bursty_elephant(tmp_path, mpps, service):
+    """An elephant of 2.4 cores' worth in bursts and pauses, load about 0.6: none out of order."""
+    epps = 2.4 * mpps * 1e6
+    path = tmp_path / "b.pcap"
+    tg.write_pcap(path, tg.bursty_elephant(20_000 / epps, elephant_pps=epps, seed=3))
+    tr = read_pcap(path)
+    s = parse_scenario({"name": "bursty", "duration_s": tr.duration_ns / 1e9,
+                        "cores": {"count": 4, "service_mpps": mpps, "service": service},
+                        "paraflowo": {"threshold_pps": epps / 4,
+                                      "detector_window_s": min(0.01, 2000 / epps)}})
+    r = simulate(s, ["spray", "paraflowo"], trace=tr, workers=1)
+    p, s = r.policies["paraflowo"], r.policies["spray"]
+    assert p["paraflowo"]["para_flows"] == 1
+    assert p["out_of_order"] == 0 and p["drops"] == 0 and p["paraflowo"]["timeouts"] == 0
+    assert s["drops"] == 0 and (s["out_of_order"] > 0) == (service == "exponential")
+
+
+def test_idle_ms_default_and_bad_values():
+    base = {"name": "s", "duration_s": 0.01, "cores": {"count": 2, "service_mpps": 1.0},
+            "flows": [{"name": "f", "rate_pps": 1000.0}]}
+    assert parse_scenario(base).paraflowo["idle_ms"] is None            # derived
+    assert parse_scenario(dict(base, paraflowo={"idle_ms": 2.5})).paraflowo["idle_ms"] == 2.5
+    for bad, exc in [(0, ValueError), (-1.0, ValueError), ("10", ValueError)]:   # a file value
+        with pytest.raises(exc, match="paraflowo.idle_ms must be"):
+            parse_scenario(dict(base, paraflowo={"idle_ms": bad}))

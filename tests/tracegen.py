@@ -148,3 +148,32 @@ def elephant_and_mice(duration_s=0.5, elephant_pps=60_000, n_mice=20, mice_pps=4
             recs.append((int(rng.random() * dur), frame))
     recs.sort(key=lambda r: r[0])
     return recs
+
+
+def bursty_elephant(duration_s=1.0, elephant_pps=35_000, burst=250, pause_p=0.1, n_mice=4,
+                    mice_pps=250, seed=2) -> list[tuple[int, bytes]]:
+    """A TCP elephant sending in line-rate bursts (1.2 us apart), plus mice, sorted.
+
+    Bursts of ``burst/2 .. 3*burst/2`` packets average ``elephant_pps``; after
+    a burst, with probability ``pause_p``, a pause of 12 to 30 ms (an
+    iperf3-like sender waiting on its window).  Mice: TCP and IPv6 UDP flows.
+    """
+    rng = np.random.default_rng(seed)
+    dur = int(duration_s * 1e9)
+    recs = []
+    big = tcp4("10.0.0.1", "10.0.1.1", 40000, 5201, 1448)
+    period = 1e9 * burst / elephant_pps
+    t = rng.random() * period
+    while t < dur:
+        k = int(rng.integers(burst // 2, 3 * burst // 2 + 1))
+        recs += [(int(t + i * 1200), big) for i in range(k)]
+        t += period * k / burst * rng.uniform(0.7, 1.3)
+        if rng.random() < pause_p:
+            t += rng.uniform(0.012e9, 0.03e9)
+    for m in range(n_mice):
+        frame = (udp6(m + 1, 2, 5000 + m, 5001, 100) if m % 2
+                 else tcp4(f"10.0.2.{m + 1}", "10.0.1.1", 30000 + m, 443, 100))
+        recs += [(int(x), frame) for x in rng.random(rng.poisson(mice_pps * duration_s)) * dur]
+    recs = [r for r in recs if r[0] < dur]
+    recs.sort(key=lambda r: r[0])
+    return recs

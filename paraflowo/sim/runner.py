@@ -24,8 +24,8 @@ from paraflowo.reorder import ReorderQueues
 from paraflowo.sim.metrics import FLOW_COLUMNS, flow_metrics, policy_metrics
 from paraflowo.sim.provenance import provenance as _provenance
 from paraflowo.sim.scenario import Scenario
-from paraflowo.sim.timeout import (GAIN, SLICE, AdaptiveTimeout, derived_window,
-                                   longest_wait_ns)
+from paraflowo.sim.timeout import (GAIN, SLICE, AdaptiveTimeout, derived_idle_ns,
+                                   derived_window, longest_wait_ns)
 from paraflowo.sim.traffic import Chunk, FlowTable, Traffic, make_flows
 
 __all__ = ["POLICY_NAMES", "SimulationResult", "simulate", "PolicyUnavailable",
@@ -280,21 +280,21 @@ def _paraflowo_components(scenario: Scenario, flows: FlowTable,
                                row_hashes=cfg["cm_row_hashes"])
     else:
         det = ThresholdDetector(cfg["capacity"], threshold, window_ns)
-    idle_ns = max(1, int(round(cfg["idle_ms"] * 1e6)))
+    exponential = scenario.cores.service == "exponential"
+    longest_ns = longest_wait_ns(service_ns, scenario.cores.rx_queue, exponential)
+    idle_ns = (derived_idle_ns(longest_ns) if cfg["idle_ms"] is None
+               else max(1, int(round(cfg["idle_ms"] * 1e6))))
     alloc = PSNAllocator(cfg["n_queues"], cfg["psn_bits"], idle_ns)
     us = lambda k: int(round(cfg[k] * 1e3))                      # noqa: E731
     sched = FlowletScheduler(n_cores, cfg["n_para"] or n_cores, cfg["alpha"], reta,
                              cfg["smoothing"], us("t_switch_min_us"), us("t_switch_max_us"),
                              us("t_switch_init_us"))
     auto = None
-    exponential = scenario.cores.service == "exponential"
     window = cfg["window"]
     if window is None:
         peak = float((flows.rate_pps * (1 + flows.jitter) if flows.peak_pps is None
                       else flows.peak_pps).max(initial=0.0))
-        window = derived_window(peak, longest_wait_ns(service_ns, scenario.cores.rx_queue,
-                                                      exponential),
-                                cfg["psn_bits"], cfg["n_queues"])
+        window = derived_window(peak, longest_ns, cfg["psn_bits"], cfg["n_queues"])
     if cfg["timeout_us"] is None:
         rq = ReorderQueues(cfg["n_queues"], window, None, cfg["psn_bits"])
         auto = AdaptiveTimeout(sched, rq, list(service_ns), scenario.cores.rx_queue,
@@ -638,6 +638,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = POLICY_NAMES, *,
                                          {"mode": "fixed",
                                           "final_us": scenario.paraflowo["timeout_us"]})
             m["paraflowo"]["window"] = int(built[p][2]["reorder"].buffers[0].window)
+            m["paraflowo"]["idle_ms"] = built[p][2]["breakup"].idle_ns / 1e6
         m["offered_mpps"] = round(m["packets"] / duration_ns * 1e3, 6)
         m["delivered_mpps"] = round(m["released"] / duration_ns * 1e3, 6)
         out[p] = m

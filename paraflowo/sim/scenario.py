@@ -65,7 +65,8 @@ PARAFLOWO_KEYS: dict[str, tuple[Any, str]] = {
     "timeout_us": (None, "reorder timeout, us; 0 means no timeout; not given: derived from "
                          "the measured per-core delays (4 x the largest, clamped)"),
     "psn_bits": (16, "PSN width, bits (8..32)"),
-    "idle_ms": (10.0, "a flow idle this long leaves para_flow; its queue is freed"),
+    "idle_ms": (None, "a flow idle this long leaves para_flow; its queue is freed; not "
+                      "given: max(10 ms, the longest core delay) (see sim/timeout.py)"),
     "n_para": (0, "N_para of Eq. 1-2; 0 means the number of cores"),
     "alpha": (1.0, "damping factor alpha of Eq. 2, in (0, 1]"),
     "smoothing": (0.125, "EWMA weight of each egress delay sample, in (0, 1]"),

@@ -32,8 +32,8 @@ at 3 ms the timeout is 48 ms.  On paper-fig7's ~1 Mpps cores (service 971 to
 
 from __future__ import annotations
 
-__all__ = ["AdaptiveTimeout", "GAIN", "FLOOR_NS", "FLOOR_SERVICES", "SLICE",
-           "WINDOW_BUDGET", "derived_window", "longest_wait_ns"]
+__all__ = ["AdaptiveTimeout", "GAIN", "FLOOR_NS", "FLOOR_SERVICES", "IDLE_FLOOR_NS", "SLICE",
+           "WINDOW_BUDGET", "derived_idle_ns", "derived_window", "longest_wait_ns"]
 
 #: Timeout = GAIN x the largest smoothed per-core delay.
 GAIN = 16
@@ -48,6 +48,28 @@ SLICE = 2048
 def longest_wait_ns(service_ns, rx_queue: int, exponential: bool) -> int:
     """The cap: (rx_queue + 1) service times of the slowest core (x2 if exponential)."""
     return max(1, int((rx_queue + 1) * max(service_ns) * (2 if exponential else 1)))
+
+
+#: Lower bound of the derived ``idle_ms``, ns (the fixed default before it was derived).
+IDLE_FLOOR_NS = 10_000_000
+
+
+def derived_idle_ns(longest_ns: int) -> int:
+    """The default idle time after which a para_flow leaves: ``max(10 ms, longest wait)``.
+
+    ``longest_ns`` is :func:`longest_wait_ns`.  A flow that leaves para_flow
+    while some of its packets still wait on a core goes back to its RSS core
+    (untagged, or as a new first flowlet on a new PSN queue): its next packets
+    can overtake the old ones, which no reorder queue holds any more.  And an
+    elephant whose bursts are further apart than ``idle`` is split again at
+    every burst, each time as a first flowlet held on its RSS core
+    (:attr:`~paraflowo.Breakup.holds`), so it is never spread and that core
+    overflows.  Both happened with a fixed 10 ms on 15 kpps cores (the
+    longest wait 273 ms): a bursty 35 kpps TCP elephant lost a third of its
+    packets there and put some out of order, where spraying lost none.  On
+    ~1 Mpps cores (longest wait 4.2 ms) the 10 ms floor is the value.
+    """
+    return max(IDLE_FLOOR_NS, int(longest_ns))
 
 
 #: Reorder slots (all queues together) a derived window may use: 2**20 slots,
