@@ -112,7 +112,7 @@ cdef inline uint64_t _ss_get(const pfo_ss_t* s, uint64_t key) noexcept nogil:
     return 0 if slot < 0 else s.count[slot]
 
 
-cdef inline void _ss_advance(ThresholdDetector d, pfo_ns_t now_ns) noexcept nogil:
+cdef inline void _ss_advance(SpaceSavingDetector d, pfo_ns_t now_ns) noexcept nogil:
     # Rotate to the window holding now_ns (the ageing rule: _window_advance).
     cdef int step = _window_advance(&d.last_ns, &d.win_end, d.window_ns, now_ns)
     if step == _NEXT_WINDOW:
@@ -123,8 +123,11 @@ cdef inline void _ss_advance(ThresholdDetector d, pfo_ns_t now_ns) noexcept nogi
         _ss_clear(&d.ss[1])
 
 
-cdef class ThresholdDetector(ElephantDetector):
+cdef class SpaceSavingDetector(ElephantDetector):
     """Exact per-flow counters with Space-Saving replacement, windowed.
+
+    Also named :class:`ThresholdDetector` (its first name; an alias, the same
+    class object).
 
     Parameters
     ----------
@@ -164,8 +167,8 @@ cdef class ThresholdDetector(ElephantDetector):
 
     Examples
     --------
-    >>> from paraflowo import ThresholdDetector
-    >>> det = ThresholdDetector(capacity=2, threshold=3, window_ns=1000)
+    >>> from paraflowo import SpaceSavingDetector
+    >>> det = SpaceSavingDetector(capacity=2, threshold=3, window_ns=1000)
     >>> [det.update(k, now_ns=0) for k in (1, 1, 2, 3, 1)]
     [False, False, False, False, True]
     >>> det.estimate(1), det.estimate(2), det.estimate(3)   # 3 replaced 2
@@ -196,7 +199,7 @@ cdef class ThresholdDetector(ElephantDetector):
         _ss_free(&self.ss[1])
 
     def __repr__(self):
-        return (f"ThresholdDetector(capacity={self.capacity}, threshold={self.threshold}, "
+        return (f"SpaceSavingDetector(capacity={self.capacity}, threshold={self.threshold}, "
                 f"window_ns={self.window_ns})")
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
@@ -256,3 +259,7 @@ cdef class ThresholdDetector(ElephantDetector):
         self.cur = 0
         self.win_end = 0
         self.last_ns = -1
+
+
+#: The first name of :class:`SpaceSavingDetector` (the same class object).
+ThresholdDetector = SpaceSavingDetector

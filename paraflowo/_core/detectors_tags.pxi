@@ -6,7 +6,7 @@ cdef class ElephantDetector:
 
     On its own it is the tags-only detector: a key is an elephant exactly when
     an operator forced it on.  :class:`CountMinDetector` and
-    :class:`ThresholdDetector` add a measured count; a forced setting overrides
+    :class:`SpaceSavingDetector` add a measured count; a forced setting overrides
     what they measure.
 
     Parameters
