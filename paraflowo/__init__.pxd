@@ -52,3 +52,49 @@ from paraflowo._core.metacache cimport (
     pfo_store_next, pfo_store_put, pfo_store_free,
     PacketStore,
 )
+
+# -- elephant detectors and manual tags (_core/detectors.pxd) ----------------
+# The c_ methods of ElephantDetector (c_update, c_estimate, c_advance,
+# c_update_burst, c_forced) are virtual: a caller holding an ElephantDetector
+# gets the subclass's behaviour.  Time never goes backwards; one detector per
+# thread (nothing locks).  SpaceSavingDetector is Python's ThresholdDetector.
+from paraflowo._core.detectors cimport (
+    PFO_CM_MAX_DEPTH, PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON,
+    ElephantDetector, CountMinDetector, SpaceSavingDetector,
+)
+
+# -- PSN allocation: reorder queues for elephant flows (_core/psn.pxd) -------
+# PSNAllocator.c_acquire / c_next_psn / c_tag / c_tag_burst; pfo_psn_next is
+# c_next_psn inlined; pfo_psn_home the first queue probed for (port, hash).
+# c_tag returns PFO_PSN_NO_QUEUE (-1) when no queue is free: send the packet
+# untagged by plain flow affinity.
+from paraflowo._core.psn cimport (
+    PFO_PSN_MAX_PROBES, PFO_PSN_NO_QUEUE,
+    pfo_psn_home, pfo_psn_next,
+    PSNAllocator,
+)
+
+# -- flowlet scheduler, paper Eq. 1-2 (_core/scheduler.pxd) ------------------
+# pfo_flowlet_t is the per-flow state the caller keeps (16 bytes, the numpy
+# twin paraflowo.FLOWLET_DTYPE); FlowletScheduler.c_observe / c_t_avg /
+# c_t_switch / c_start / c_steer / c_steer_burst; pfo_sched_steer is c_steer
+# inlined, split into pfo_sched_due (would it switch now?) and
+# pfo_sched_switch (switch now).
+from paraflowo._core.scheduler cimport (
+    PFO_SCHED_ALPHA_SHIFT, PFO_SCHED_MAX_DELAY, PFO_SCHED_NEVER,
+    pfo_flowlet_t, pfo_sched_due, pfo_sched_switch, pfo_sched_steer,
+    FlowletScheduler,
+)
+
+# -- the Breakup ingress pipeline, paper 4.1 (_core/breakup.pxd) -------------
+# Breakup.c_ingress / c_ingress_detected / c_ingress_burst fill one
+# pfo_meta_t per packet (core, queue, PSN, flags) and cannot fail;
+# c_feedback(core, ingress_ns, egress_ns) reports a packet done at egress;
+# c_find returns a live para_flow entry (pfo_para_entry_t) or NULL.  The
+# detector, allocator and scheduler belong to the Breakup: do not drive
+# them from elsewhere at the same time.
+from paraflowo._core.breakup cimport (
+    PFO_BRK_MAX_PROBES, PFO_BRK_CHUNK, PFO_BRK_EMPTY,
+    pfo_para_entry_t,
+    Breakup,
+)

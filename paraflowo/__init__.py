@@ -54,7 +54,12 @@ from paraflowo.hashing import (  # noqa: E402
 )
 from paraflowo.metadata import FLAG_DROP, FLAG_PARA, META_DTYPE, META_SIZE, empty_meta
 from paraflowo.planning.memory import ReorderMemory, reorder_memory
-from paraflowo._core.detectors import CountMinDetector, ElephantDetector, ThresholdDetector
+from paraflowo._core.detectors import (
+    CountMinDetector,
+    ElephantDetector,
+    SpaceSavingDetector,
+    ThresholdDetector,
+)
 from paraflowo._core.psn import PSNAllocator
 from paraflowo._core.scheduler import FLOWLET_DTYPE, FlowletScheduler
 from paraflowo._core.breakup import Breakup
@@ -125,6 +130,7 @@ __all__ = [
     # elephant detectors and manual tags
     "CountMinDetector",
     "ElephantDetector",
+    "SpaceSavingDetector",
     "ThresholdDetector",
     # ingress: PSN allocation, flowlet scheduling, the Breakup pipeline
     "PSNAllocator",

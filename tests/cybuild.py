@@ -45,3 +45,21 @@ def build_cython_module(tmp_path: Path, name: str, source: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def build_example(src_dir: Path, tmp_path: Path, name: str) -> ModuleType:
+    """Copy a shipped example (its own ``setup.py``) to ``tmp_path``, build it, import ``name``."""
+    for f in src_dir.iterdir():
+        if f.suffix in (".py", ".pyx", ".pxd", ".toml", ".txt"):
+            (tmp_path / f.name).write_text(f.read_text())
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"building {name} failed:\n{proc.stdout}\n{proc.stderr}")
+    built = next(tmp_path.glob(f"{name}*.so"), None) or next(tmp_path.glob(f"{name}*.pyd"))
+    spec = importlib.util.spec_from_file_location(name, built)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

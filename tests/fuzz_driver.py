@@ -394,6 +394,7 @@ def make_factories(p):
                          4, 10**6, r)
 
     return {"ElephantDetector": detector, "CountMinDetector": detector, "ThresholdDetector": detector,
+            "SpaceSavingDetector": detector,
             "IndirectionTable": reta, "PSNAllocator": psn, "FlowletScheduler": sched, "Breakup": breakup,
             "ReorderBuffer": rob, "ReorderQueues": roq, "PacketStore": store, "MetadataCache": cache,
             "ToeplitzHasher": hasher, "DeviceProfile": profile, "Scenario": scenario, "SimCore": simcore}

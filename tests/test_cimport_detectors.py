@@ -11,7 +11,7 @@ SOURCE = """
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from paraflowo._core._types cimport pfo_ns_t
 from paraflowo._core.detectors cimport (
-    ElephantDetector, CountMinDetector, ThresholdDetector, PFO_CM_MAX_DEPTH,
+    ElephantDetector, CountMinDetector, SpaceSavingDetector, PFO_CM_MAX_DEPTH,
     PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON)
 
 def drive(ElephantDetector det, const uint64_t[::1] keys, const int64_t[::1] times,
@@ -44,7 +44,7 @@ def forced(ElephantDetector det, uint64_t key):
         v = det.c_forced(key)
     return v, PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON
 
-def fields(CountMinDetector cm, ThresholdDetector ss):
+def fields(CountMinDetector cm, SpaceSavingDetector ss):
     return (cm.width, cm.depth, cm.threshold, cm.window_ns, cm.max_tags,
             ss.capacity, ss.threshold, PFO_CM_MAX_DEPTH)
 """

@@ -213,7 +213,7 @@ def test_space_saving_replaces_smallest():
     assert dict(zip(keys.tolist(), zip(counts.tolist(), errors.tolist()))) == {
         1: (3, 0), 3: (2, 1)}
     assert det.tracked(3) and not det.tracked(2)
-    assert repr(det) == "ThresholdDetector(capacity=2, threshold=3, window_ns=1000)"
+    assert repr(det) == "SpaceSavingDetector(capacity=2, threshold=3, window_ns=1000)"
 
 
 def test_space_saving_exact_below_capacity():
@@ -533,7 +533,7 @@ def test_second_thread_is_refused_while_a_burst_runs(make):
             # packets yet), after it it is rejected as time going backwards
             det.update_burst(empty, 0)
         except RuntimeError as e:
-            assert "CountMinDetector" in str(e) or "ThresholdDetector" in str(e)
+            assert "CountMinDetector" in str(e) or "SpaceSavingDetector" in str(e)
             assert "in use by another thread" in str(e)
             refused = True
         except ValueError:
@@ -710,3 +710,19 @@ def test_failed_first_init_leaves_detector_not_initialised():
         det.__init__(3, 2, 3, 1000)
     with pytest.raises(RuntimeError, match=UNINIT):
         det.update(1, 0)
+
+
+def test_space_saving_detector_is_threshold_detector():
+    # One class, two names: SpaceSavingDetector (its name) and the alias
+    # ThresholdDetector, both exported from paraflowo and the core module.
+    import paraflowo
+    from paraflowo._core import detectors as core
+
+    assert paraflowo.SpaceSavingDetector is paraflowo.ThresholdDetector
+    assert core.SpaceSavingDetector is core.ThresholdDetector is paraflowo.SpaceSavingDetector
+    assert paraflowo.SpaceSavingDetector.__name__ == "SpaceSavingDetector"
+    assert {"SpaceSavingDetector", "ThresholdDetector"} <= set(paraflowo.__all__)
+    det = paraflowo.ThresholdDetector(capacity=2, threshold=3, window_ns=1000)
+    assert isinstance(det, paraflowo.SpaceSavingDetector)
+    assert isinstance(det, paraflowo.ElephantDetector)
+    assert [det.update(k, now_ns=0) for k in (1, 1, 1)] == [False, False, True]

@@ -133,32 +133,7 @@ cdef enum:
     PFO_WRITABLE = 1    # pfo_bind: the burst writes the array
     PFO_OPTIONAL = 2    # pfo_bind: None is accepted (binds nothing)
 
-cdef extern from *:
-    """
-    #define PFO_INT64_MAX ((long long)0x7fffffffffffffffLL)
-    #define PFO_UINT64_MAX ((unsigned long long)0xffffffffffffffffULL)
-    /* The value of an exact int in one machine word, without a call: 1 and
-       *out set for the common small values (|v| < 2**30, one digit), else 0
-       (then ask PyLong_AsLongLongAndOverflow). */
-    static inline int pfo_small_int(PyObject *v, long long *out) {
-    #if PY_VERSION_HEX >= 0x030C0000
-        if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
-        *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
-        return 1;
-    #else
-        Py_ssize_t size = Py_SIZE(v);
-        if (size == 0) { *out = 0; return 1; }
-        if (size == 1) { *out = (long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
-        if (size == -1) { *out = -(long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
-        if (size == 2) {
-            *out = (long long)((PyLongObject *)v)->ob_digit[0]
-                 | ((long long)((PyLongObject *)v)->ob_digit[1] << PyLong_SHIFT);
-            return 1;
-        }
-        return 0;
-    #endif
-    }
-    """
+cdef extern from "_boundary.h":
     const int64_t PFO_INT64_MAX      # 2**63 - 1, the largest time
     const uint64_t PFO_UINT64_MAX    # 2**64 - 1
     bint pfo_small_int(object v, long long* out) noexcept

@@ -148,7 +148,8 @@ cdef class CountMinDetector(ElephantDetector):
     cdef readonly str row_hashes    # "fused" or "independent" (field_bits 0 always)
 
 
-cdef class ThresholdDetector(ElephantDetector):
+cdef class SpaceSavingDetector(ElephantDetector):
+    # Python also names it ThresholdDetector (an alias, the same class).
     cdef pfo_ss_t ss[2]             # Space-Saving summary per window slot
     cdef readonly uint32_t capacity
     cdef readonly uint64_t threshold

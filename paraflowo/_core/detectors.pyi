@@ -59,7 +59,7 @@ class CountMinDetector(ElephantDetector):
     def nbytes(self) -> int: ...
     def reset(self) -> None: ...
 
-class ThresholdDetector(ElephantDetector):
+class SpaceSavingDetector(ElephantDetector):
     capacity: Final[int]
     threshold: Final[int]
     window_ns: Final[int]
@@ -73,5 +73,7 @@ class ThresholdDetector(ElephantDetector):
         self,
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]: ...
     def reset(self) -> None: ...
+
+ThresholdDetector = SpaceSavingDetector
 
 def _simd_loops(enabled: bool | None = ..., *, bmi2: bool = ...) -> bool: ...

@@ -1,0 +1,32 @@
+/* Inline helpers of paraflowo._core._boundary (the Python boundary shared by
+   the components): word-size limits and the value of a small exact int.
+   Header-only; uses the Python C API (the including module includes
+   Python.h first, as Cython does). */
+#ifndef PFO_BOUNDARY_H
+#define PFO_BOUNDARY_H
+
+#define PFO_INT64_MAX ((long long)0x7fffffffffffffffLL)
+#define PFO_UINT64_MAX ((unsigned long long)0xffffffffffffffffULL)
+/* The value of an exact int in one machine word, without a call: 1 and
+   *out set for the common small values (|v| < 2**30, one digit), else 0
+   (then ask PyLong_AsLongLongAndOverflow). */
+static inline int pfo_small_int(PyObject *v, long long *out) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return 1;
+#else
+    Py_ssize_t size = Py_SIZE(v);
+    if (size == 0) { *out = 0; return 1; }
+    if (size == 1) { *out = (long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
+    if (size == -1) { *out = -(long long)((PyLongObject *)v)->ob_digit[0]; return 1; }
+    if (size == 2) {
+        *out = (long long)((PyLongObject *)v)->ob_digit[0]
+             | ((long long)((PyLongObject *)v)->ob_digit[1] << PyLong_SHIFT);
+        return 1;
+    }
+    return 0;
+#endif
+}
+
+#endif /* PFO_BOUNDARY_H */
