@@ -326,7 +326,7 @@ def make_nf(spec, *, seed=0, steps_per_ns=None):
     if isinstance(spec, NF):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"nf must be a str or an NF, got {spec!r}")
+        raise TypeError(f"spec (the nf) must be a str or an NF, got {spec!r}")
     name, _, arg = spec.partition(":")
     try:
         if name == "forward" and not arg:

@@ -651,7 +651,7 @@ def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=6
     from paraflowo._core.scheduler import FlowletScheduler
 
     if not isinstance(name, str):
-        raise TypeError(f"policy must be a str, got {name!r}")
+        raise TypeError(f"name (the policy) must be a str, got {name!r}")
     n_cores = require_int("n_cores", n_cores, 1, 4096)
     if name == "rss":
         return RSSPolicy(n_cores, reta)
