@@ -231,3 +231,17 @@ def test_live_reads_are_allowed_and_driving_calls_refused_during_a_run(trace):
                             progress=progress, interval=0.01)
     assert seen and r["packets_out"] == 30 * len(trace)
     assert pol.stats()["steered"] == 30 * len(trace)      # usable again after the run
+
+
+@pytest.mark.parametrize("policy", ["rss", "spray", "rsspp", "paraflowo"])
+@pytest.mark.parametrize("kw, err, msg", [
+    ({"t_switch_init_ns": "2"}, TypeError, r"t_switch_init_ns must be an integer, got '2'"),
+    ({"n_queues": False}, TypeError, r"n_queues must be an integer, got False"),
+    ({"smoothing": "x"}, TypeError, r"smoothing must be a number, got 'x'"),
+    ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64 - 1\], got -1"),
+    ({"timeout_ns": 2**64}, ValueError, r"timeout_ns must be in"),
+    ({"reta": 3}, TypeError, r"reta must be an IndirectionTable or None, got 3"),
+])
+def test_make_policy_checks_every_knob_whatever_the_policy(policy, kw, err, msg):
+    with pytest.raises(err, match=msg):
+        make_policy(policy, 2, **kw)

@@ -653,6 +653,22 @@ def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=6
     if not isinstance(name, str):
         raise TypeError(f"name (the policy) must be a str, got {name!r}")
     n_cores = require_int("n_cores", n_cores, 1, 4096)
+    # every knob is checked whatever the policy (one that ignores a knob must
+    # not accept a wrong one silently); ranges are the components' own
+    for k, v in (("threshold", threshold), ("detector_window_ns", detector_window_ns),
+                 ("idle_ns", idle_ns), ("n_queues", n_queues), ("window", window),
+                 ("psn_bits", psn_bits), ("table_size", table_size),
+                 ("t_switch_init_ns", t_switch_init_ns), ("period_ns", period_ns)):
+        require_int(k, v, 0, (1 << 63) - 1)
+    if timeout_ns is not None:
+        require_int("timeout_ns", timeout_ns, 0, (1 << 63) - 1)
+    if n_para is not None:
+        require_int("n_para", n_para, 1, n_cores)
+    require_int("seed", seed, 0, (1 << 64) - 1)
+    require_number("alpha", alpha)
+    require_number("smoothing", smoothing)
+    if reta is not None and not isinstance(reta, IndirectionTable):
+        raise TypeError(f"reta must be an IndirectionTable or None, got {reta!r}")
     if name == "rss":
         return RSSPolicy(n_cores, reta)
     if name == "spray":
