@@ -245,3 +245,36 @@ def test_live_reads_are_allowed_and_driving_calls_refused_during_a_run(trace):
 def test_make_policy_checks_every_knob_whatever_the_policy(policy, kw, err, msg):
     with pytest.raises(err, match=msg):
         make_policy(policy, 2, **kw)
+
+
+def test_a_policy_burst_refuses_other_threads_and_leaves_the_policy_whole():
+    # steer_burst runs without the GIL: meanwhile every Python call on the
+    # policy from another thread raises the in-use error at once.
+    p = make_policy("rss", 2)
+    seen, t0 = [], 0
+    for attempt in range(6):
+        n = 1 << (20 + attempt)
+        z = np.zeros(n, np.uint64)
+        args = (z, np.arange(n, dtype=np.uint32), np.zeros(n, np.uint16),
+                np.full(n, 64, np.uint16), z, np.full(n, t0, np.int64))
+        th = threading.Thread(target=p.steer_burst, args=args)
+        th.start()
+        while th.is_alive() and not seen:
+            try:
+                p.stats()
+            except RuntimeError as e:
+                seen.append(str(e))
+        th.join()
+        if seen:
+            break
+    assert seen, "the burst was never seen running"
+    assert seen[0] == ("RSSPolicy is in use by another thread (a burst is running without "
+                       "the GIL); give each thread its own RSSPolicy")
+    steered = p.stats()["steered"]
+    assert steered == sum(1 << (20 + a) for a in range(attempt + 1))
+    p.steer(1, 2, 0, 64, 0, t0)              # free again
+    assert p.stats()["steered"] == steered + 1
+    with pytest.raises(TypeError, match=r"keys must have dtype uint64, got int64"):
+        p.steer_burst(np.zeros(1, np.int64), *args[1:])
+    with pytest.raises(ValueError, match=r"ports must be C-contiguous"):
+        p.steer_burst(args[0][:2], args[1][:2], np.zeros(4, np.uint16)[::2], *[a[:2] for a in args[3:]])

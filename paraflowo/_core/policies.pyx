@@ -7,7 +7,16 @@ from libc.string cimport memset
 import numpy as np
 
 from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
-from paraflowo._core._boundary cimport pfo_raise_uninit, pfo_time
+from cpython.buffer cimport Py_buffer
+from paraflowo._core._boundary cimport (
+    pfo_bind, pfo_enter, pfo_guard, pfo_leave, pfo_raise_busy, pfo_raise_uninit, pfo_release,
+    pfo_time,
+)
+
+_U64 = np.dtype(np.uint64)
+_U32 = np.dtype(np.uint32)
+_U16 = np.dtype(np.uint16)
+_I64 = np.dtype(np.int64)
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
     pfo_ns_t)
@@ -38,6 +47,7 @@ cdef int _py_live(Policy p) except -1:
     # running Dataplane (whose vSwitch thread drives the policy without the GIL).
     if p.n_cores == 0:
         pfo_raise_uninit(p)
+    pfo_guard(p.busy, p)
     if p.claimed:
         raise RuntimeError(f"policy {p.name!r} is in use by a running Dataplane; "
                            f"give each Dataplane its own policy")
@@ -93,6 +103,8 @@ cdef class Policy:
         _fill(out, handle, now, flow_hash, 0, length)
 
     cdef int c_claim(self, bint on) except -1:
+        if on and self.busy:
+            pfo_raise_busy(self)
         if on and self.claimed:
             raise RuntimeError(f"policy {self.name!r} is in use by a running Dataplane; "
                                f"give each Dataplane its own policy")
@@ -229,47 +241,67 @@ cdef class Policy:
             index is named); the policy is unchanged then.
         """
         from paraflowo.metadata import empty_meta
-        from paraflowo._checks import require_array, require_same_length
+        from paraflowo._checks import require_same_length
         _py_check(self, self.py_last_ns)
-        require_array("keys", keys, np.uint64)
-        require_array("hashes", hashes, np.uint32)
-        require_array("ports", ports, np.uint16)
-        require_array("lengths", lengths, np.uint16)
-        require_array("handles", handles, np.uint64)
-        require_array("now_ns", now_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(keys=keys, hashes=hashes, ports=ports,
-                                                lengths=lengths, handles=handles, now_ns=now_ns)
-        out = empty_meta(n)
-        if n == 0:
+        cdef Py_buffer b[6]
+        cdef int j
+        for j in range(6):
+            b[j].shape = NULL
+        cdef Py_ssize_t n, i, bad
+        cdef const uint64_t* kv
+        cdef const uint32_t* hv
+        cdef const uint16_t* pv
+        cdef const uint16_t* lv
+        cdef const uint64_t* dv
+        cdef const int64_t* tv
+        cdef pfo_meta_t* m
+        cdef unsigned char[::1] raw
+        try:
+            pfo_bind(&b[0], keys, "keys", _U64, 0)
+            pfo_bind(&b[1], hashes, "hashes", _U32, 0)
+            pfo_bind(&b[2], ports, "ports", _U16, 0)
+            pfo_bind(&b[3], lengths, "lengths", _U16, 0)
+            pfo_bind(&b[4], handles, "handles", _U64, 0)
+            pfo_bind(&b[5], now_ns, "now_ns", _I64, 0)
+            n = require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                    lengths=lengths, handles=handles, now_ns=now_ns)
+            out = empty_meta(n)
+            if n == 0:
+                return out
+            kv = <const uint64_t*>b[0].buf
+            hv = <const uint32_t*>b[1].buf
+            pv = <const uint16_t*>b[2].buf
+            lv = <const uint16_t*>b[3].buf
+            dv = <const uint64_t*>b[4].buf
+            tv = <const int64_t*>b[5].buf
+            bad = pfo_ns_first_backwards(tv, n, self.py_last_ns)
+            if bad >= 0:
+                raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
+                                 f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
+            raw = out.view(np.uint8)
+            m = <pfo_meta_t*>&raw[0]
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    for i in range(n):
+                        self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
+            finally:
+                pfo_leave(&self.busy)
+            self.py_last_ns = tv[n - 1]
             return out
-        cdef const uint64_t[::1] kv = keys
-        cdef const uint32_t[::1] hv = hashes
-        cdef const uint16_t[::1] pv = ports
-        cdef const uint16_t[::1] lv = lengths
-        cdef const uint64_t[::1] dv = handles
-        cdef const int64_t[::1] tv = now_ns
-        cdef Py_ssize_t i, bad
-        with nogil:
-            bad = pfo_ns_first_backwards(&tv[0], n, self.py_last_ns)
-        if bad >= 0:
-            raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
-                             f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
-        cdef unsigned char[::1] raw = out.view(np.uint8)
-        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
-        with nogil:
-            for i in range(n):
-                self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
-        self.py_last_ns = tv[n - 1]
-        return out
+        finally:
+            for j in range(6):
+                pfo_release(&b[j])
 
     def complete_burst(self, records, now_ns):
         """:meth:`complete` for each of `records` (``META_DTYPE[n]``) in order,
         all at `now_ns`, without the GIL.  Returns the handles that leave, in
         order (``uint64``)."""
         from paraflowo.metadata import META_DTYPE
-        from paraflowo._checks import require_array
         now_ns = _py_check(self, now_ns)
-        require_array("records", records, META_DTYPE)
+        cdef Py_buffer rb
+        pfo_bind(&rb, records, "records", META_DTYPE, 0)
+        pfo_release(&rb)     # checked; the burst works on a copy
         cdef Py_ssize_t n = records.shape[0]
         if n and int(records["core"].max()) >= self.n_cores:
             at = int(np.argmax(records["core"] >= self.n_cores))
@@ -291,14 +323,18 @@ cdef class Policy:
         cdef Py_ssize_t i, q, k, w = 0
         cdef int more
         cdef pfo_ns_t t = now_ns
-        with nogil:
-            for i in range(n):
-                more = 1
-                while more:
-                    more = self.c_complete(&m[i], t, buf, 256, &k)
-                    for q in range(k):
-                        ov[w] = buf[q]
-                        w += 1
+        pfo_enter(&self.busy, self)
+        try:
+            with nogil:
+                for i in range(n):
+                    more = 1
+                    while more:
+                        more = self.c_complete(&m[i], t, buf, 256, &k)
+                        for q in range(k):
+                            ov[w] = buf[q]
+                            w += 1
+        finally:
+            pfo_leave(&self.busy)
         self.py_last_ns = now_ns
         return out[:w]
 
