@@ -87,7 +87,10 @@ def read_capture(path: str | Path) -> Capture:
         Not a pcap/pcapng file, or a link type other than Ethernet (1).
     OSError
         The file cannot be read.
+    TypeError
+        `path` is not a str or path.
     """
+    _check_path(path)
     buf = Path(path).read_bytes()
     if len(buf) >= 24 and buf[:4] in _PCAP_MAGIC:
         frames, ts, notes = _read_pcap(buf)
@@ -103,6 +106,24 @@ def read_capture(path: str | Path) -> Capture:
     if len(frames):
         cap.offsets[1:] = np.cumsum(cap.lengths[:-1], dtype=np.int64)
     return cap
+
+
+def _check_path(path) -> None:
+    import os
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if "\0" in str(path):
+        raise ValueError(f"path must not contain NUL bytes, got {str(path)!r}")
+
+
+def _bytes_arg(name: str, v) -> bytes:
+    if isinstance(v, (str, int)) or v is None:
+        raise TypeError(f"{name} must be a bytes-like object, got {type(v).__name__}")
+    try:
+        return bytes(memoryview(v).cast("B"))
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, got "
+                        f"{type(v).__name__}") from None
 
 
 def _linktype_check(lt: int) -> None:
@@ -171,10 +192,33 @@ def _read_pcapng(buf: bytes):
 
 
 def write_pcap(path: str | Path, data, offsets, lengths, ts_ns) -> int:
-    """Write frames to a nanosecond pcap (Ethernet); returns the count."""
-    data = np.asarray(data, dtype=np.uint8)
+    """Write frames to a nanosecond pcap (Ethernet); returns the count.
+
+    `data` is ``uint8``, `offsets` and `ts_ns` ``int64`` (>= 0), `lengths`
+    ``uint32`` (at most 65535), all 1-D numpy arrays (as in a :class:`Capture`);
+    every frame must lie inside `data`.  Checked before the file is opened.
+    """
+    _check_path(path)
+    for name, a, dt in (("data", data, np.uint8), ("offsets", offsets, np.int64),
+                        ("lengths", lengths, np.uint32), ("ts_ns", ts_ns, np.int64)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray of dtype "
+                            f"{np.dtype(dt).name}, got {type(a).__name__}")
+        if a.dtype != dt:
+            raise TypeError(f"{name} must have dtype {np.dtype(dt).name}, got {a.dtype}")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional, got shape {a.shape}")
     n = len(offsets)
-    mv = memoryview(data)
+    if len(lengths) != n or len(ts_ns) != n:
+        raise ValueError(f"lengths and ts_ns must have {n} entries (as offsets), got "
+                         f"{len(lengths)} and {len(ts_ns)}")
+    if n and ((offsets < 0).any() or (offsets + lengths.astype(np.int64) > len(data)).any()):
+        raise ValueError("offsets and lengths must lie inside data")
+    if n and (lengths > 0xFFFF).any():
+        raise ValueError(f"lengths must be at most 65535, got {int(lengths.max())}")
+    if n and (ts_ns < 0).any():
+        raise ValueError(f"ts_ns must be >= 0, got {int(ts_ns.min())}")
+    mv = memoryview(np.ascontiguousarray(data))
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET))
         hdr = struct.Struct("<IIII")
@@ -189,6 +233,7 @@ def rss_tuple(frame: bytes) -> bytes:
     """The RSS input the dataplane hashes for an Ethernet frame (pure Python,
     the same rule as ``dp_io.h``): IPv4/IPv6 addresses, then the TCP/UDP ports
     unless the packet is a non-first fragment; ``b""`` for non-IP frames."""
+    frame = _bytes_arg("frame", frame)
     off, n = 14, len(frame)
     if n < 14:
         return b""
@@ -211,6 +256,7 @@ def rss_tuple(frame: bytes) -> bytes:
 
 def flow_label(rss: bytes) -> str:
     """A readable flow name from the dataplane's RSS input bytes."""
+    rss = _bytes_arg("rss", rss)
     if len(rss) in (8, 12):
         a, b = ipaddress.IPv4Address(rss[:4]), ipaddress.IPv4Address(rss[4:8])
     elif len(rss) in (32, 36):
@@ -223,8 +269,25 @@ def flow_label(rss: bytes) -> str:
     return f"{a} > {b}"
 
 
+_RAW_KEYS = ("seconds", "packets_in", "packets_out", "dropped_flag", "dropped_room",
+             "tx_errors", "out_of_order", "worker_busy_ns", "worker_packets",
+             "worker_cpu_ns", "vswitch_cpu_ns", "bytes_in", "bytes_out", "not_offered",
+             "untracked", "nf_errors", "max_delay_ns", "window_waits", "backpressure",
+             "stopped")
+
+
 def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
-    """The run's report: the JSON keys of ``paraflowo dataplane --json``."""
+    """The run's report: the JSON keys of ``paraflowo dataplane --json``.
+
+    `raw` is the dict ``Dataplane.run_trace_arrays`` / ``run_bridge`` returned."""
+    if not isinstance(dp, Dataplane):
+        raise TypeError(f"dp must be a Dataplane, got {type(dp).__name__}")
+    if not isinstance(raw, dict):
+        raise TypeError(f"raw must be a dict (a run's result), got {type(raw).__name__}")
+    missing = [k for k in _RAW_KEYS if k not in raw]
+    if missing:
+        raise ValueError(f"raw must be a run's result (Dataplane.run_trace_arrays or "
+                         f"run_bridge), got a dict without {missing[0]!r}")
     sec = max(raw["seconds"], 1e-9)
     flows = sorted(dp.flow_stats(), key=lambda f: -f[1])
     out = {
@@ -277,6 +340,21 @@ def store_slots_for(slot_bytes: int, wanted: int = 16384) -> int:
     """Packet store slots: `wanted`, or fewer when `slot_bytes` is large, so the
     store stays within 64 MiB (at least 1024 slots)."""
     return max(1024, min(wanted, STORE_BUDGET // max(1, slot_bytes)))
+
+
+def _check_run(progress, interval, dataplane, knobs):
+    # run_trace / run_bridge: the arguments that only matter once threads run,
+    # checked before anything is built or started.
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable or None, got {progress!r}")
+    iv = require_number("interval", interval)
+    if not 0 < iv <= 86400:
+        raise ValueError(f"interval must be in (0, 86400] seconds, got {interval!r}")
+    if dataplane is not None and not isinstance(dataplane, Dataplane):
+        raise TypeError(f"dataplane must be a Dataplane or None, got {dataplane!r}")
+    if knobs is not None and not isinstance(knobs, dict):
+        raise TypeError(f"knobs must be a dict or None, got {knobs!r}")
+    return iv
 
 
 def _build(policy, workers, nf, knobs, ring, batch, store_slots, slot_bytes):
@@ -340,6 +418,15 @@ def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="for
     full, the reader waits (backpressure).  ``report["packets_in"] ==
     report["packets_out"] + report["dropped"]`` always holds at the end.
     """
+    if not isinstance(capture, Capture):
+        raise TypeError(f"capture must be a Capture (see read_capture), got "
+                        f"{type(capture).__name__}")
+    interval = _check_run(progress, interval, dataplane, knobs)
+    loops = require_int("loops", loops, 1, 1 << 30)
+    if speed is not None:
+        sp = require_number("speed", speed)
+        if not sp > 0:
+            raise ValueError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
     if len(capture) == 0:
         raise ValueError("capture must hold at least one packet, got 0")
     slot = max(64, int(capture.lengths.max()))
@@ -347,15 +434,11 @@ def run_trace(capture: Capture, *, policy="paraflowo", workers: int = 2, nf="for
         raise ValueError(f"capture packets must be at most 65535 bytes, got {slot}")
     dp = dataplane or _build(policy, workers, nf, knobs, ring, batch, store_slots,
                              max(2048, (slot + 63) // 64 * 64 if slot <= 0xFFC0 else 0xFFFF))
-    loops = require_int("loops", loops, 1, 1 << 30)
     if capture_out and int(capture.lengths.sum()) * loops > CAPTURE_LIMIT:
         raise ValueError(f"loops must keep the egress capture within {CAPTURE_LIMIT} bytes "
                          f"({int(capture.lengths.sum())} per loop), got {loops}")
     due, span = None, 0
     if speed is not None:
-        sp = require_number("speed", speed)
-        if not sp > 0:
-            raise ValueError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
         rel = capture.ts_ns - capture.ts_ns[0]
         if (np.diff(rel) < 0).any():
             rel = np.maximum.accumulate(rel)      # capture timestamps that go back
@@ -395,7 +478,22 @@ def run_bridge(if_a: str, if_b: str, *, policy="paraflowo", workers: int = 2,
         A socket cannot be opened (no such interface, no permission).
     ValueError
         `duration` < 0, the same interface twice, or a malformed name.
+    TypeError
+        An interface name that is not a str, a progress that is not callable.
+
+    All arguments are checked before a socket is opened or a thread starts.
     """
+    interval = _check_run(progress, interval, dataplane, knobs)
+    for name, ifn in (("if_a", if_a), ("if_b", if_b)):
+        if not isinstance(ifn, str):
+            raise TypeError(f"{name} must be a str (an interface name), got {ifn!r}")
+        if not ifn or len(ifn) >= 16 or "/" in ifn or "\0" in ifn:
+            raise ValueError(f"{name} must be an interface name, got {ifn!r}")
+    if if_a == if_b:
+        raise ValueError(f"if_b must differ from if_a, got {if_b!r} twice")
+    dur = require_number("duration", duration)
+    if not 0 <= dur <= 1e9:
+        raise ValueError(f"duration must be in [0, 1e9] seconds, got {duration!r}")
     dp = dataplane or _build(policy, workers, nf, knobs, ring, batch, store_slots, 2048)
     raw = dp.run_bridge(if_a, if_b, duration, progress=progress, interval=interval)
     return summarize(dp, raw)
@@ -409,6 +507,11 @@ def recount_reordered(packets_in: list[bytes], packets_out: list[bytes]) -> dict
     that flow's input packets (flow: the dataplane's tuple).  Returns
     ``{flow_label: reordered}`` for flows with at least one output packet.
     """
+    for name, v in (("packets_in", packets_in), ("packets_out", packets_out)):
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+            raise TypeError(f"{name} must be a list of bytes, got {type(v).__name__}")
+    packets_in = [_bytes_arg("packets_in", p) for p in packets_in]
+    packets_out = [_bytes_arg("packets_out", p) for p in packets_out]
     seq, flow_of = {}, {}
     counters: dict[bytes, int] = {}
     for p in packets_in:
@@ -421,6 +524,9 @@ def recount_reordered(packets_in: list[bytes], packets_out: list[bytes]) -> dict
     next_exp: dict[bytes, int] = {}
     reordered: dict[str, int] = {}
     for p in packets_out:
+        if p not in flow_of:
+            raise ValueError(f"packets_out must hold only packets of packets_in, got "
+                             f"{bytes(p)[:16]!r}...")
         k = flow_of[p]
         lab = flow_label(k)
         reordered.setdefault(lab, 0)

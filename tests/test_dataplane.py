@@ -261,7 +261,7 @@ def test_bad_arguments_name_the_parameter():
     with pytest.raises(ValueError, match=r"policy must be one of rss, spray, paraflowo, "
                                          r"rsspp, got 'ecmp'"):
         make_policy("ecmp", 2)
-    with pytest.raises(TypeError, match=r"policy must be a str, got 3"):
+    with pytest.raises(TypeError, match=r"name \(the policy\) must be a str, got 3"):
         make_policy(3, 2)
     with pytest.raises(TypeError, match="base class"):
         Policy(2)
@@ -269,7 +269,7 @@ def test_bad_arguments_name_the_parameter():
         make_nf("spin:fast")
     with pytest.raises(ValueError, match=r"nf must be one of"):
         make_nf("teleport")
-    with pytest.raises(TypeError, match=r"nf must be a str or an NF, got 5"):
+    with pytest.raises(TypeError, match=r"spec \(the nf\) must be a str or an NF, got 5"):
         make_nf(5)
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
         DropNF(1.5)

@@ -5,6 +5,7 @@ Python threads run the loops below without the GIL.  The Python face,
 pcap I/O and the CLI are in :mod:`paraflowo.dataplane`.
 """
 
+from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
@@ -15,6 +16,9 @@ import threading
 import numpy as np
 
 from paraflowo._checks import require_int, require_number, require_pow2
+from paraflowo._core._boundary cimport (
+    PFO_OPTIONAL, pfo_bind, pfo_int, pfo_len, pfo_raise_uninit, pfo_release,
+)
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, pfo_handle_t, pfo_meta_t, pfo_ns_t, pfo_fmix64)
 from paraflowo._core.hashing cimport ToeplitzHasher, pfo_rss_hash
@@ -152,6 +156,7 @@ cdef class Dataplane:
     cdef int stop_req
     cdef int workers_stop
     cdef bint running
+    cdef bint inited             # __init__ finished: every buffer allocated
     # source: trace
     cdef int mode
     cdef const uint8_t* src_data
@@ -182,17 +187,31 @@ cdef class Dataplane:
                  max_sleep_ns=200_000):
         cdef uint32_t w
         cdef size_t fp
+        if self.running:
+            raise RuntimeError("this Dataplane is already running")
+        # every argument is checked before anything changes
+        if policy.n_cores == 0:
+            pfo_raise_uninit(policy)
+        if nf.fn == NULL:
+            pfo_raise_uninit(nf)
+        if policy.n_cores > PFO_NF_MAX_WORKERS:
+            raise ValueError(f"policy must have at most {PFO_NF_MAX_WORKERS} cores, "
+                             f"got {policy.n_cores}")
+        ring_ = require_pow2("ring", ring, 2, 65536)
+        batch_ = require_int("batch", batch, 1, MAX_BATCH)
+        sleep_ = require_int("max_sleep_ns", max_sleep_ns, 1000, 100_000_000)
+        fcap = require_pow2("flow_capacity", flow_capacity, 2, 1 << 24)
+        store = PacketStore(store_slots, slot_bytes)
+        # a second __init__ starts from nothing
+        self.inited = False
+        self._free()
         self.policy = policy
         self.nf = nf
         self.n_workers = policy.n_cores
-        if self.n_workers > PFO_NF_MAX_WORKERS:
-            raise ValueError(f"policy must have at most {PFO_NF_MAX_WORKERS} cores, "
-                             f"got {self.n_workers}")
-        self.ring = require_pow2("ring", ring, 2, 65536)
-        self.batch = require_int("batch", batch, 1, MAX_BATCH)
-        self.max_sleep_ns = require_int("max_sleep_ns", max_sleep_ns, 1000, 100_000_000)
-        fcap = require_pow2("flow_capacity", flow_capacity, 2, 1 << 24)
-        self.store = PacketStore(store_slots, slot_bytes)
+        self.ring = ring_
+        self.batch = batch_
+        self.max_sleep_ns = sleep_
+        self.store = store
         self.hasher = ToeplitzHasher()
         n = self.store.st.n_slots
         self.workers = <pfo_dp_worker_t*>pfo_dp_aligned(self.n_workers * sizeof(pfo_dp_worker_t))
@@ -215,8 +234,10 @@ cdef class Dataplane:
         for w in range(self.n_workers):
             self.workers[w].rx = pfo_spsc_init(self.ring_mem[2 * w], self.ring)
             self.workers[w].tx = pfo_spsc_init(self.ring_mem[2 * w + 1], self.ring)
+        self.n_flows = 0
+        self.inited = True
 
-    def __dealloc__(self):
+    cdef void _free(self) noexcept:
         cdef uint32_t w
         if self.ring_mem != NULL:
             for w in range(2 * self.n_workers):
@@ -228,8 +249,24 @@ cdef class Dataplane:
         free(self.slot_flow)
         free(self.slot_port)
         free(self.stage)
+        self.ring_mem = NULL
+        self.workers = NULL
+        self.flows = NULL
+        self.slot_seq = NULL
+        self.slot_flow = NULL
+        self.slot_port = NULL
+        self.stage = NULL
+
+    def __dealloc__(self):
+        self._free()
         pfo_afp_close(self.fd[0])
         pfo_afp_close(self.fd[1])
+
+    cdef int _live(self) except -1:
+        # every method but request_stop: __init__ has run to its end
+        if not self.inited:
+            pfo_raise_uninit(self)
+        return 0
 
     # ---- any thread ------------------------------------------------------
 
@@ -242,6 +279,7 @@ cdef class Dataplane:
     def counters(self):
         """A snapshot of the run's counters (dict), safe while it runs."""
         cdef uint32_t w
+        self._live()
         cdef pfo_dp_counters_t* c = &self.cnt
         d = {"packets_in": pfo_ld64(&c.packets_in), "bytes_in": pfo_ld64(&c.bytes_in),
              "packets_out": pfo_ld64(&c.packets_out), "bytes_out": pfo_ld64(&c.bytes_out),
@@ -266,11 +304,15 @@ cdef class Dataplane:
         for every flow the RFC 4737 count tracked (after or during a run)."""
         cdef uint64_t i
         cdef pfo_dp_flow_t* f
+        self._live()
         out = []
         for i in range(self.flow_mask + 1):
             f = &self.flows[i]
             if f.key:
-                out.append((PyBytes_FromStringAndSize(<char*>f.rss, f.rss_len),
+                # during a run the vSwitch may be filling this entry: a racy
+                # but bounded read (rss_len clamped to the array)
+                out.append((PyBytes_FromStringAndSize(<char*>f.rss,
+                                                      min(f.rss_len, <uint32_t>sizeof(f.rss))),
                             int(f.seq_in), int(f.packets_out), int(f.reordered)))
         return out
 
@@ -700,7 +742,8 @@ cdef class Dataplane:
         NF runs on each, with a valid store slot) with nothing else on the
         vSwitch side: the floor under :meth:`run_trace_arrays`' cost.
         Returns ``{"seconds", "packets_out", "vswitch_cpu_ns", ...}``."""
-        n = require_int("n_packets", n_packets, 1, 1 << 40)
+        self._live()
+        n = pfo_int("n_packets", n_packets, 1, 1 << 40)
         self._claim()
         try:
             self._plain_n = n
@@ -797,26 +840,30 @@ cdef class Dataplane:
         memset(self.flows, 0, (self.flow_mask + 1) * sizeof(pfo_dp_flow_t))
         self.n_flows = 0
 
-    def run_trace_arrays(self, data, offsets, lengths, due_ns, int64_t loops, int64_t span_ns,
-                         capture=False, progress=None, double interval=1.0):
+    def run_trace_arrays(self, data, offsets, lengths, due_ns, loops, span_ns,
+                         capture=False, progress=None, interval=1.0):
         """Replay packets ``data[offsets[i]:offsets[i] + lengths[i]]`` in order,
         `loops` times.  `due_ns` (``int64``, nondecreasing, or None for as
         fast as possible) is each packet's offer time after the start of its
         loop; loop k starts ``k * span_ns`` after the first.  Returns a dict
         (counters, seconds, and with `capture` the egress packets in order:
         ``out_data``, ``out_offsets``, ``out_lengths``, ``out_ns``).
+
+        The arrays must be 1-D, C-contiguous, of exactly those dtypes
+        (``data`` ``uint8``); every argument is checked before any thread
+        starts.
         """
-        data = np.ascontiguousarray(data, dtype=np.uint8)
-        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        lengths = np.ascontiguousarray(lengths, dtype=np.uint32)
+        self._live()
+        _check_arrays(data, offsets, lengths, due_ns)
+        loops = pfo_int("loops", loops, 1, 1 << 40)
+        span_ns = pfo_int("span_ns", span_ns, 0, (1 << 62))
+        interval = _check_interval(progress, interval)
         n = offsets.shape[0]
         if lengths.shape[0] != n:
             raise ValueError(f"lengths must have {n} entries (as offsets), got {lengths.shape[0]}")
-        require_int("loops", loops, 1, 1 << 40)
-        require_int("span_ns", span_ns, 0)
         if n == 0:
             raise ValueError("the trace must hold at least one packet, got 0")
-        if (offsets < 0).any() or (offsets + lengths > data.shape[0]).any():
+        if (offsets < 0).any() or (offsets + lengths.astype(np.int64) > data.shape[0]).any():
             raise ValueError("offsets and lengths must lie inside data")
         if lengths.max() > self.store.st.slot_bytes:
             raise ValueError(f"packets must be at most slot_bytes={self.store.st.slot_bytes} "
@@ -896,19 +943,27 @@ cdef class Dataplane:
                           out_lengths=o_len[:m], out_ns=o_ts[:m])
         return result
 
-    def run_bridge(self, str if_a, str if_b, double duration=0.0, progress=None,
-                   double interval=1.0, int rcvbuf=4 << 20):
+    def run_bridge(self, if_a, if_b, duration=0.0, progress=None, interval=1.0,
+                   rcvbuf=4 << 20):
         """Forward both directions between interfaces `if_a` and `if_b` through
         the pipeline (AF_PACKET), for `duration` seconds (0: until
         :meth:`request_stop`, SIGINT or SIGTERM).  Returns the counters dict
         with ``seconds`` and ``ignore_outgoing`` (whether the kernel filters
-        our own sends; otherwise the receive path does)."""
-        if duration < 0:
-            raise ValueError(f"duration must be >= 0, got {duration!r}")
+        our own sends; otherwise the receive path does).  Every argument is
+        checked before a socket is opened or a thread starts."""
+        self._live()
+        for name, ifn in (("if_a", if_a), ("if_b", if_b)):
+            if not isinstance(ifn, str):
+                raise TypeError(f"{name} must be a str (an interface name), got {ifn!r}")
+        duration = require_number("duration", duration)
+        if not 0 <= duration <= 1e9:
+            raise ValueError(f"duration must be in [0, 1e9] seconds, got {duration!r}")
+        interval = _check_interval(progress, interval)
+        rcvbuf = pfo_int("rcvbuf", rcvbuf, 0, 1 << 30)
         if if_a == if_b:
             raise ValueError(f"if_b must differ from if_a, got {if_b!r} twice")
         for name, ifn in (("if_a", if_a), ("if_b", if_b)):
-            if not ifn or len(ifn) >= 16 or "/" in ifn:
+            if not ifn or len(ifn) >= 16 or "/" in ifn or "\0" in ifn:
                 raise ValueError(f"{name} must be an interface name, got {ifn!r}")
         self._claim()
         try:
@@ -947,3 +1002,31 @@ cdef class Dataplane:
         result.update(seconds=seconds, stopped=stopped,
                       ignore_outgoing=bool(ign_a and ign_b))
         return result
+
+
+_U8 = np.dtype(np.uint8)
+_I64 = np.dtype(np.int64)
+_U32 = np.dtype(np.uint32)
+
+
+cdef int _check_arrays(data, offsets, lengths, due_ns) except -1:
+    # run_trace_arrays' arrays, through the boundary module's binder (held
+    # only while checked: _trace takes its own views).
+    cdef Py_buffer b
+    b.shape = NULL
+    for name, arr, dt, flags in (("data", data, _U8, 0), ("offsets", offsets, _I64, 0),
+                                 ("lengths", lengths, _U32, 0),
+                                 ("due_ns", due_ns, _I64, PFO_OPTIONAL)):
+        pfo_bind(&b, arr, name, dt, flags)
+        pfo_release(&b)
+    return 0
+
+
+cdef double _check_interval(progress, interval) except? -1:
+    # The progress callback and its period (seconds, finite, > 0).
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable or None, got {progress!r}")
+    cdef double v = require_number("interval", interval)
+    if not 0 < v <= 86400:
+        raise ValueError(f"interval must be in (0, 86400] seconds, got {interval!r}")
+    return v

@@ -4,6 +4,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 
 from paraflowo._checks import require_int, require_number
+from paraflowo._core._boundary cimport pfo_int, pfo_raise_uninit
 from paraflowo._core._types cimport PFO_FLAG_DROP, pfo_fmix64, pfo_meta_t
 
 import numpy as np
@@ -57,7 +58,7 @@ cdef class NF:
         return f"<NF {self.name}>"
 
 
-def calibrate_spin(int64_t target_ns=2_000_000, int trials=5):
+def calibrate_spin(target_ns=2_000_000, trials=5):
     """Spin steps per nanosecond on this machine (best of `trials` runs).
 
     Each trial times ``pfo_spin`` over about `target_ns`; the fastest trial is
@@ -67,17 +68,17 @@ def calibrate_spin(int64_t target_ns=2_000_000, int trials=5):
     cdef int64_t t0, t1
     cdef double best = 0.0, rate
     cdef int i
-    require_int("trials", trials, 1, 100)
-    require_int("target_ns", target_ns, 10_000, 10**9)
+    cdef int64_t target = pfo_int("target_ns", target_ns, 10_000, 10**9)
+    cdef int n_trials = <int>pfo_int("trials", trials, 1, 100)
     with nogil:
         while True:                      # grow n until one run takes >= target / 4
             t0 = pfo_now_ns()
             pfo_spin(n)
             t1 = pfo_now_ns()
-            if t1 - t0 >= target_ns // 4 or n >= (<uint64_t>1 << 40):
+            if t1 - t0 >= target // 4 or n >= (<uint64_t>1 << 40):
                 break
             n *= 2
-        for i in range(trials):
+        for i in range(n_trials):
             t0 = pfo_now_ns()
             pfo_spin(n)
             t1 = pfo_now_ns()
@@ -121,13 +122,19 @@ cdef class SpinNF(NF):
     cdef readonly double steps_per_ns
 
     def __init__(self, ns, per_bytes=False, steps_per_ns=None):
-        self.ns = require_int("ns", ns, 0, 10**9)
-        self.per_bytes = bool(per_bytes)
+        cdef int64_t n = require_int("ns", ns, 0, 10**9)
+        if not isinstance(per_bytes, (bool, np.bool_, int, np.integer)):
+            raise TypeError(f"per_bytes must be a bool, got {per_bytes!r}")
+        cdef double rate
         if steps_per_ns is None:
-            steps_per_ns = calibrate_spin()
-        self.steps_per_ns = require_number("steps_per_ns", steps_per_ns)
-        if not self.steps_per_ns > 0:
-            raise ValueError(f"steps_per_ns must be > 0, got {steps_per_ns!r}")
+            rate = calibrate_spin()
+        else:
+            rate = require_number("steps_per_ns", steps_per_ns)
+            if not 0 < rate < 1e6:
+                raise ValueError(f"steps_per_ns must be in (0, 1e6), got {steps_per_ns!r}")
+        self.ns = n
+        self.per_bytes = bool(per_bytes)
+        self.steps_per_ns = rate
         self.st.steps_fp = <uint64_t>(self.steps_per_ns * self.ns * 65536.0)
         self.st.per_bytes = self.per_bytes
         self.fn = pfo_nf_spin
@@ -162,8 +169,8 @@ cdef class SleepNF(NF):
     cdef readonly int64_t ns
 
     def __init__(self, ns):
-        self.ns = require_int("ns", ns, 1, 10**9)
-        self.st = self.ns
+        self.st = require_int("ns", ns, 1, 10**9)
+        self.ns = self.st
         self.fn = pfo_nf_sleep
         self.state = &self.st
         self.name = f"sleep:{self.ns}"
@@ -209,24 +216,34 @@ cdef class CounterNF(NF):
 
     def __init__(self, capacity=65536):
         from paraflowo._checks import require_pow2
-        self.capacity = require_pow2("capacity", capacity, 2, 1 << 24)
-        self._alloc()
+        cap = require_pow2("capacity", capacity, 2, 1 << 24)
+        if self.st.keys != NULL:
+            # a second __init__ (the table may be in use by running workers)
+            if cap != self.capacity:
+                raise ValueError(f"capacity must stay {self.capacity} (this CounterNF is "
+                                 f"already initialised), got {cap}")
+            return
+        self._alloc(cap)
 
     def __cinit__(self, *args, **kwargs):
-        self.fn = pfo_nf_counter
+        # no table yet: fn stays NULL (a Dataplane refuses the NF) until _alloc
+        self.fn = NULL
         self.state = &self.st
         self.name = "counter"
 
-    def _alloc(self):
-        if self.st.keys != NULL:
-            return
-        n = self.capacity
+    cdef _alloc(self, uint64_t n):
         self.st.keys = <uint64_t*>calloc(n, sizeof(uint64_t))
         self.st.packets = <uint64_t*>calloc(n, sizeof(uint64_t))
         self.st.nbytes = <uint64_t*>calloc(n, sizeof(uint64_t))
         if not (self.st.keys and self.st.packets and self.st.nbytes):
+            free(self.st.keys)
+            free(self.st.packets)
+            free(self.st.nbytes)
+            self.st.keys = self.st.packets = self.st.nbytes = NULL
             raise MemoryError()
         self.st.mask = n - 1
+        self.capacity = n
+        self.fn = pfo_nf_counter
 
     def __dealloc__(self):
         free(self.st.keys)
@@ -275,10 +292,11 @@ cdef class DropNF(NF):
     cdef readonly uint64_t seed
 
     def __init__(self, p, seed=0):
-        self.p = require_number("p", p)
-        if not 0.0 <= self.p <= 1.0:
+        cdef double pp = require_number("p", p)
+        if not 0.0 <= pp <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p!r}")
         self.seed = require_int("seed", seed, 0, (1 << 64) - 1)
+        self.p = pp
         self.st.threshold = (<uint64_t>0xFFFFFFFFFFFFFFFFULL if self.p >= 1.0
                              else <uint64_t>(self.p * 18446744073709551616.0))
         cdef int w
@@ -300,10 +318,15 @@ def make_nf(spec, *, seed=0, steps_per_ns=None):
     >>> make_nf("drop:0.25").p
     0.25
     """
+    seed = require_int("seed", seed, 0, (1 << 64) - 1)
+    if steps_per_ns is not None:
+        steps_per_ns = require_number("steps_per_ns", steps_per_ns)
+        if not 0 < steps_per_ns < 1e6:
+            raise ValueError(f"steps_per_ns must be in (0, 1e6), got {steps_per_ns!r}")
     if isinstance(spec, NF):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"nf must be a str or an NF, got {spec!r}")
+        raise TypeError(f"spec (the nf) must be a str or an NF, got {spec!r}")
     name, _, arg = spec.partition(":")
     try:
         if name == "forward" and not arg:

@@ -48,6 +48,7 @@ cdef class Policy:
     cdef readonly uint64_t emitted        # handles returned (complete/poll/flush)
     cdef readonly bint claimed            # a running Dataplane drives it
     cdef pfo_ns_t py_last_ns              # latest time of a Python-level call
+    cdef int busy                         # private: a Python burst runs without the GIL
 
     cdef int c_claim(self, bint on) except -1
         # Python level (needs the GIL): mark the policy (and its components)

@@ -7,6 +7,16 @@ from libc.string cimport memset
 import numpy as np
 
 from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
+from cpython.buffer cimport Py_buffer
+from paraflowo._core._boundary cimport (
+    pfo_bind, pfo_enter, pfo_guard, pfo_leave, pfo_raise_busy, pfo_raise_uninit, pfo_release,
+    pfo_time,
+)
+
+_U64 = np.dtype(np.uint64)
+_U32 = np.dtype(np.uint32)
+_U16 = np.dtype(np.uint16)
+_I64 = np.dtype(np.int64)
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
     pfo_ns_t)
@@ -31,17 +41,48 @@ cdef inline void _fill(pfo_meta_t* m, pfo_handle_t handle, pfo_ns_t now, pfo_has
     m.flags = 0
 
 
-cdef int _py_check(Policy p, now_ns) except -1:
-    # The Python methods' checks: not claimed by a running Dataplane, time an
-    # integer that never goes backwards.
+cdef int _py_live(Policy p) except -1:
+    # Every Python method, first: initialised (n_cores is set last by each
+    # __init__, so 0 means __init__ never ran or failed) and not claimed by a
+    # running Dataplane (whose vSwitch thread drives the policy without the GIL).
+    if p.n_cores == 0:
+        pfo_raise_uninit(p)
+    pfo_guard(p.busy, p)
     if p.claimed:
         raise RuntimeError(f"policy {p.name!r} is in use by a running Dataplane; "
                            f"give each Dataplane its own policy")
-    now = require_int("now_ns", now_ns, 0, (1 << 63) - 1)
+    return 0
+
+
+cdef pfo_ns_t _py_check(Policy p, now_ns) except? -1:
+    # The Python methods' checks: _py_live, then the time, an integer in
+    # [0, 2**63 - 1] that never goes backwards; returns it.
+    _py_live(p)
+    cdef pfo_ns_t now = pfo_time("now_ns", now_ns)
     if now < p.py_last_ns:
         raise ValueError(f"now_ns must be >= the last time given ({p.py_last_ns}), "
                          f"got {now}")
-    return 0
+    return now
+
+
+cdef _one_record(record):
+    # One META_DTYPE record (a 1-element array) from a record-like argument.
+    from paraflowo.metadata import META_DTYPE
+    if isinstance(record, np.ndarray) and record.ndim != 0:
+        raise ValueError(f"record must be one META_DTYPE record, got an array of shape "
+                         f"{record.shape}")
+    if isinstance(record, (np.void, np.ndarray)):
+        if record.dtype != META_DTYPE:
+            raise TypeError(f"record must be a META_DTYPE record, got dtype {record.dtype}")
+        return np.array([record], dtype=META_DTYPE)
+    if not isinstance(record, tuple):
+        raise TypeError(f"record must be a META_DTYPE record (or a tuple of its fields), "
+                        f"got {type(record).__name__}")
+    try:
+        return np.array([record], dtype=META_DTYPE)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"record must be a META_DTYPE record (or a tuple of its fields), "
+                         f"got {record!r} ({e})") from None
 
 
 cdef class Policy:
@@ -53,8 +94,7 @@ cdef class Policy:
     """
 
     def __init__(self, n_cores):
-        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
-        self.name = "policy"
+        require_int("n_cores", n_cores, 1, 4096)
         raise TypeError("Policy is a base class: use make_policy() or a subclass")
 
     cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
@@ -63,6 +103,8 @@ cdef class Policy:
         _fill(out, handle, now, flow_hash, 0, length)
 
     cdef int c_claim(self, bint on) except -1:
+        if on and self.busy:
+            pfo_raise_busy(self)
         if on and self.claimed:
             raise RuntimeError(f"policy {self.name!r} is in use by a running Dataplane; "
                                f"give each Dataplane its own policy")
@@ -111,7 +153,7 @@ cdef class Policy:
         0
         """
         from paraflowo.metadata import empty_meta
-        _py_check(self, now_ns)
+        cdef pfo_ns_t now = _py_check(self, now_ns)
         k = require_int("key", key, 0, (1 << 64) - 1)
         h = require_int("flow_hash", flow_hash, 0, 0xFFFFFFFF)
         pt = require_int("port", port, 0, 0xFFFF)
@@ -119,14 +161,14 @@ cdef class Policy:
         hd = require_int("handle", handle, 0, (1 << 64) - 1)
         out = empty_meta(1)
         cdef unsigned char[::1] raw = out.view(np.uint8)
-        self.c_steer(k, h, pt, ln, now_ns, hd, <pfo_meta_t*>&raw[0])
-        self.py_last_ns = now_ns
+        self.c_steer(k, h, pt, ln, now, hd, <pfo_meta_t*>&raw[0])
+        self.py_last_ns = now
         return out[0]
 
     def ready(self, record):
         """Whether a steered `record` may be dispatched now (``c_ready``)."""
-        from paraflowo.metadata import META_DTYPE
-        arr = np.array([record], dtype=META_DTYPE)
+        _py_live(self)
+        arr = _one_record(record)
         cdef unsigned char[::1] raw = arr.view(np.uint8)
         return bool(self.c_ready(<pfo_meta_t*>&raw[0]))
 
@@ -134,9 +176,8 @@ cdef class Policy:
         """Core ``record["core"]`` finished `record` at `now_ns` (set
         ``FLAG_DROP`` in its flags to report it dropped); returns the handles
         that leave now, in order (a list)."""
-        from paraflowo.metadata import META_DTYPE
-        _py_check(self, now_ns)
-        arr = np.array([record], dtype=META_DTYPE)
+        now_ns = _py_check(self, now_ns)
+        arr = _one_record(record)
         if int(arr[0]["core"]) >= self.n_cores:
             raise ValueError(f"record core must be in [0, {self.n_cores - 1}], "
                              f"got {int(arr[0]['core'])}")
@@ -155,7 +196,7 @@ cdef class Policy:
 
     def poll(self, now_ns):
         """Handles released by time at `now_ns` (reorder timeouts), a list."""
-        _py_check(self, now_ns)
+        now_ns = _py_check(self, now_ns)
         cdef pfo_handle_t buf[256]
         cdef Py_ssize_t n = 256
         out = []
@@ -200,47 +241,67 @@ cdef class Policy:
             index is named); the policy is unchanged then.
         """
         from paraflowo.metadata import empty_meta
-        from paraflowo._checks import require_array, require_same_length
+        from paraflowo._checks import require_same_length
         _py_check(self, self.py_last_ns)
-        require_array("keys", keys, np.uint64)
-        require_array("hashes", hashes, np.uint32)
-        require_array("ports", ports, np.uint16)
-        require_array("lengths", lengths, np.uint16)
-        require_array("handles", handles, np.uint64)
-        require_array("now_ns", now_ns, np.int64)
-        cdef Py_ssize_t n = require_same_length(keys=keys, hashes=hashes, ports=ports,
-                                                lengths=lengths, handles=handles, now_ns=now_ns)
-        out = empty_meta(n)
-        if n == 0:
+        cdef Py_buffer b[6]
+        cdef int j
+        for j in range(6):
+            b[j].shape = NULL
+        cdef Py_ssize_t n, i, bad
+        cdef const uint64_t* kv
+        cdef const uint32_t* hv
+        cdef const uint16_t* pv
+        cdef const uint16_t* lv
+        cdef const uint64_t* dv
+        cdef const int64_t* tv
+        cdef pfo_meta_t* m
+        cdef unsigned char[::1] raw
+        try:
+            pfo_bind(&b[0], keys, "keys", _U64, 0)
+            pfo_bind(&b[1], hashes, "hashes", _U32, 0)
+            pfo_bind(&b[2], ports, "ports", _U16, 0)
+            pfo_bind(&b[3], lengths, "lengths", _U16, 0)
+            pfo_bind(&b[4], handles, "handles", _U64, 0)
+            pfo_bind(&b[5], now_ns, "now_ns", _I64, 0)
+            n = require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                    lengths=lengths, handles=handles, now_ns=now_ns)
+            out = empty_meta(n)
+            if n == 0:
+                return out
+            kv = <const uint64_t*>b[0].buf
+            hv = <const uint32_t*>b[1].buf
+            pv = <const uint16_t*>b[2].buf
+            lv = <const uint16_t*>b[3].buf
+            dv = <const uint64_t*>b[4].buf
+            tv = <const int64_t*>b[5].buf
+            bad = pfo_ns_first_backwards(tv, n, self.py_last_ns)
+            if bad >= 0:
+                raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
+                                 f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
+            raw = out.view(np.uint8)
+            m = <pfo_meta_t*>&raw[0]
+            pfo_enter(&self.busy, self)
+            try:
+                with nogil:
+                    for i in range(n):
+                        self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
+            finally:
+                pfo_leave(&self.busy)
+            self.py_last_ns = tv[n - 1]
             return out
-        cdef const uint64_t[::1] kv = keys
-        cdef const uint32_t[::1] hv = hashes
-        cdef const uint16_t[::1] pv = ports
-        cdef const uint16_t[::1] lv = lengths
-        cdef const uint64_t[::1] dv = handles
-        cdef const int64_t[::1] tv = now_ns
-        cdef Py_ssize_t i, bad
-        with nogil:
-            bad = pfo_ns_first_backwards(&tv[0], n, self.py_last_ns)
-        if bad >= 0:
-            raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
-                             f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
-        cdef unsigned char[::1] raw = out.view(np.uint8)
-        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
-        with nogil:
-            for i in range(n):
-                self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
-        self.py_last_ns = tv[n - 1]
-        return out
+        finally:
+            for j in range(6):
+                pfo_release(&b[j])
 
     def complete_burst(self, records, now_ns):
         """:meth:`complete` for each of `records` (``META_DTYPE[n]``) in order,
         all at `now_ns`, without the GIL.  Returns the handles that leave, in
         order (``uint64``)."""
         from paraflowo.metadata import META_DTYPE
-        from paraflowo._checks import require_array
-        _py_check(self, now_ns)
-        require_array("records", records, META_DTYPE)
+        now_ns = _py_check(self, now_ns)
+        cdef Py_buffer rb
+        pfo_bind(&rb, records, "records", META_DTYPE, 0)
+        pfo_release(&rb)     # checked; the burst works on a copy
         cdef Py_ssize_t n = records.shape[0]
         if n and int(records["core"].max()) >= self.n_cores:
             at = int(np.argmax(records["core"] >= self.n_cores))
@@ -262,26 +323,32 @@ cdef class Policy:
         cdef Py_ssize_t i, q, k, w = 0
         cdef int more
         cdef pfo_ns_t t = now_ns
-        with nogil:
-            for i in range(n):
-                more = 1
-                while more:
-                    more = self.c_complete(&m[i], t, buf, 256, &k)
-                    for q in range(k):
-                        ov[w] = buf[q]
-                        w += 1
+        pfo_enter(&self.busy, self)
+        try:
+            with nogil:
+                for i in range(n):
+                    more = 1
+                    while more:
+                        more = self.c_complete(&m[i], t, buf, 256, &k)
+                        for q in range(k):
+                            ov[w] = buf[q]
+                            w += 1
+        finally:
+            pfo_leave(&self.busy)
         self.py_last_ns = now_ns
         return out[:w]
 
     @property
     def next_deadline(self):
         """Earliest time ``poll`` releases something, or None."""
+        _py_live(self)
         cdef pfo_ns_t t = self.c_next_deadline()
         return None if t == PFO_NS_NEVER else t
 
     def stats(self):
         """Counters as a dict (``steered``, ``completed``, ``emitted`` and the
         policy's own)."""
+        _py_live(self)
         return {"policy": self.name, "steered": self.steered, "completed": self.completed,
                 "emitted": self.emitted, "held": self.c_held()}
 
@@ -293,15 +360,18 @@ cdef class RSSPolicy(Policy):
     """``rss``: every packet to ``reta[flow_hash & mask]`` (flow pinning)."""
 
     def __init__(self, n_cores, IndirectionTable reta=None):
-        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        if self.claimed:
+            _py_live(self)
+        cdef uint32_t nc = require_int("n_cores", n_cores, 1, 4096)
         if reta is None:
-            reta = IndirectionTable(self.n_cores)
-        if reta.n_queues != self.n_cores:
-            raise ValueError(f"reta must have {self.n_cores} queues, got {reta.n_queues}")
+            reta = IndirectionTable(nc)
+        if reta.n_queues != nc:
+            raise ValueError(f"reta must have {nc} queues, got {reta.n_queues}")
         self.reta = reta
         self.entries = reta.entries
         self.mask = reta.mask
         self.name = "rss"
+        self.n_cores = nc
 
     cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
@@ -316,8 +386,12 @@ cdef class SprayPolicy(Policy):
     flow's packets may leave out of order."""
 
     def __init__(self, n_cores):
-        self.n_cores = require_int("n_cores", n_cores, 1, 4096)
+        if self.claimed:
+            _py_live(self)
+        cdef uint32_t nc = require_int("n_cores", n_cores, 1, 4096)
+        self.next_core = 0
         self.name = "spray"
+        self.n_cores = nc
 
     cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
@@ -340,14 +414,27 @@ cdef class RSSPPPolicy(RSSPolicy):
     """
 
     def __init__(self, n_cores, IndirectionTable reta=None, period_ns=10_000_000):
+        if self.claimed:
+            _py_live(self)
+        cdef pfo_ns_t period = pfo_time("period_ns", period_ns)
+        if period < 1:
+            raise ValueError(f"period_ns must be >= 1, got {period}")
         RSSPolicy.__init__(self, n_cores, reta)
-        self.period_ns = require_int("period_ns", period_ns, 1)
+        # not usable until the working table is allocated (a second __init__
+        # frees the first's)
+        cdef uint32_t nc = self.n_cores
+        self.n_cores = 0
+        self.period_ns = period
         cdef uint32_t n = self.mask + 1, i
+        free(self.table)
+        free(self.bucket_load)
+        free(self.core_load)
         self.table = <uint16_t*>calloc(n, sizeof(uint16_t))
         self.bucket_load = <uint64_t*>calloc(n, sizeof(uint64_t))
-        self.core_load = <uint64_t*>calloc(self.n_cores, sizeof(uint64_t))
+        self.core_load = <uint64_t*>calloc(nc, sizeof(uint64_t))
         if not (self.table and self.bucket_load and self.core_load):
             raise MemoryError()
+        self.n_cores = nc
         for i in range(n):
             self.table[i] = self.entries[i]
         self.entries = self.table
@@ -361,6 +448,7 @@ cdef class RSSPPPolicy(RSSPolicy):
 
     def table_array(self):
         """The working RETA (after migrations) as a list."""
+        _py_live(self)
         return [self.table[i] for i in range(self.mask + 1)]
 
     cdef void c_rebalance(self) noexcept nogil:
@@ -408,6 +496,7 @@ cdef class RSSPPPolicy(RSSPolicy):
         _fill(out, handle, now, flow_hash, self.table[b], length)
 
     def stats(self):
+        _py_live(self)
         d = Policy.stats(self)
         d["migrations"] = self.migrations
         return d
@@ -434,7 +523,13 @@ cdef class ParaFlowOPolicy(Policy):
     """
 
     def __init__(self, Breakup breakup not None, ReorderQueues reorder not None):
-        self.n_cores = breakup.scheduler.n_cores
+        if self.claimed:
+            _py_live(self)
+        if (breakup.scheduler is None or breakup.allocator is None
+                or breakup.detector is None):
+            pfo_raise_uninit(breakup)
+        if reorder.n_queues == 0 or not reorder.buffers:
+            pfo_raise_uninit(reorder)
         if reorder.n_queues != breakup.allocator.n_queues:
             raise ValueError(f"reorder must have {breakup.allocator.n_queues} queues "
                              f"(the allocator's), got {reorder.n_queues}")
@@ -444,6 +539,7 @@ cdef class ParaFlowOPolicy(Policy):
         self.breakup = breakup
         self.reorder = reorder
         self.name = "paraflowo"
+        self.n_cores = breakup.scheduler.n_cores
 
     cdef void c_steer(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
@@ -539,6 +635,8 @@ cdef class ParaFlowOPolicy(Policy):
             if not self.claimed and (b.busy or b.allocator.busy or b.scheduler.busy
                                      or b.detector.busy):
                 raise in_use_error("its Breakup", "policy")
+            if not self.claimed and self.reorder.busy:
+                raise in_use_error("its ReorderQueues", "policy")
             Policy.c_claim(self, True)
         else:
             self.claimed = False
@@ -546,9 +644,11 @@ cdef class ParaFlowOPolicy(Policy):
         b.allocator.busy = on
         b.scheduler.busy = on
         b.detector.busy = on
+        self.reorder.busy = on     # and its buffers (they check their owner's flag)
         return 0
 
     def stats(self):
+        _py_live(self)
         d = Policy.stats(self)
         b = self.breakup
         d.update(late=self.late, tombstones=self.tombstones, para_packets=b.para_packets,
@@ -587,8 +687,24 @@ def make_policy(name, n_cores, *, reta=None, n_para=None, alpha=1.0, threshold=6
     from paraflowo._core.scheduler import FlowletScheduler
 
     if not isinstance(name, str):
-        raise TypeError(f"policy must be a str, got {name!r}")
+        raise TypeError(f"name (the policy) must be a str, got {name!r}")
     n_cores = require_int("n_cores", n_cores, 1, 4096)
+    # every knob is checked whatever the policy (one that ignores a knob must
+    # not accept a wrong one silently); ranges are the components' own
+    for k, v in (("threshold", threshold), ("detector_window_ns", detector_window_ns),
+                 ("idle_ns", idle_ns), ("n_queues", n_queues), ("window", window),
+                 ("psn_bits", psn_bits), ("table_size", table_size),
+                 ("t_switch_init_ns", t_switch_init_ns), ("period_ns", period_ns)):
+        require_int(k, v, 0, (1 << 63) - 1)
+    if timeout_ns is not None:
+        require_int("timeout_ns", timeout_ns, 0, (1 << 63) - 1)
+    if n_para is not None:
+        require_int("n_para", n_para, 1, n_cores)
+    require_int("seed", seed, 0, (1 << 64) - 1)
+    require_number("alpha", alpha)
+    require_number("smoothing", smoothing)
+    if reta is not None and not isinstance(reta, IndirectionTable):
+        raise TypeError(f"reta must be an IndirectionTable or None, got {reta!r}")
     if name == "rss":
         return RSSPolicy(n_cores, reta)
     if name == "spray":

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from paraflowo._checks import require_int, require_pow2
+from paraflowo._core._boundary cimport pfo_raise_uninit
 
 cdef extern from "spsc_ring.h" nogil:
     ctypedef struct pfo_spsc_t:
@@ -49,22 +50,32 @@ cdef class SPSCRing:
     cdef readonly uint32_t capacity
 
     def __init__(self, capacity):
-        self.capacity = require_pow2("capacity", capacity, 2, 1 << 24)
-        self.mem = pfo_ring_aligned(pfo_spsc_footprint(self.capacity))
+        cap = require_pow2("capacity", capacity, 2, 1 << 24)
+        free(self.mem)          # a second __init__ starts from nothing
+        self.r = NULL
+        self.mem = pfo_ring_aligned(pfo_spsc_footprint(cap))
         if self.mem == NULL:
             raise MemoryError()
+        self.capacity = cap
         self.r = pfo_spsc_init(self.mem, self.capacity)
 
     def __dealloc__(self):
         free(self.mem)
 
     def __len__(self):
+        if self.r == NULL:
+            pfo_raise_uninit(self)
         return pfo_spsc_count(self.r)
 
     def push(self, records):
         """Push the rows of `records` (``uint64[n, 4]``); returns how many fit."""
         cdef const uint64_t[:, ::1] v
-        recs = np.ascontiguousarray(records, dtype=np.uint64)
+        if self.r == NULL:
+            pfo_raise_uninit(self)
+        if not isinstance(records, np.ndarray) or records.dtype != np.uint64:
+            raise TypeError(f"records must be a numpy.ndarray of dtype uint64, got "
+                            f"{getattr(records, 'dtype', type(records).__name__)}")
+        recs = np.ascontiguousarray(records)
         if recs.ndim != 2 or recs.shape[1] != 4:
             raise ValueError(f"records must have shape (n, 4), got {recs.shape}")
         if recs.shape[0] == 0:
@@ -74,6 +85,8 @@ cdef class SPSCRing:
 
     def pop(self, n):
         """Pop up to `n` records; returns a ``uint64[k, 4]`` array, k <= n."""
+        if self.r == NULL:
+            pfo_raise_uninit(self)
         n = require_int("n", n, 0, 1 << 24)
         out = np.empty((max(n, 1), 4), np.uint64)
         cdef uint64_t[:, ::1] v = out
