@@ -474,7 +474,7 @@ def test_queues_every_record_accounted_for(n_queues, bits, wexp, calls):
     assert len(emitted) == s.released + passed       # every packet held came out
 
 
-# -- the timeout heap of ReorderQueues == a scan of every queue ----------------------
+# -- ReorderQueues' timeouts (cached deadlines) == draining every queue --------------
 
 @settings(max_examples=60, deadline=None)
 @given(
@@ -484,16 +484,17 @@ def test_queues_every_record_accounted_for(n_queues, bits, wexp, calls):
             # insert: queue, psn, time step
             st.tuples(st.just("ins"), st.integers(0, 39), st.integers(0, 20),
                       st.integers(0, 3)),
-            # drain after a time step (the timeouts' order comes from the heap)
+            # drain after a time step
             st.tuples(st.just("drain"), st.integers(0, 30)),
             # drain with a small output (cut short: the rest stays held)
             st.tuples(st.just("short"), st.integers(0, 30), st.integers(1, 3))),
         max_size=80),
 )
-def test_queues_timeout_heap_equals_scan(n_queues, steps):
-    # Every drain of ReorderQueues (touched queues, then the due deadlines from
-    # its heap) releases, queue by queue, what draining every independent
-    # buffer releases (the brute-force scan); next_deadline is the minimum.
+def test_queues_timeouts_equal_scan(n_queues, steps):
+    # Every drain of ReorderQueues (touched queues, then the active queues whose
+    # cached deadline has come) releases, queue by queue, what draining every
+    # independent buffer releases (the brute-force scan), also when an output
+    # too small cuts a drain short; next_deadline is the minimum.
     timeout = 12
     rq = ReorderQueues(n_queues, 16, timeout, psn_bits=8)
     ref = [ReorderBuffer(16, timeout, psn_bits=8) for _ in range(n_queues)]

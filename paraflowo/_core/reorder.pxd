@@ -274,16 +274,15 @@ cdef class ReorderBuffer:
 
 # Many reorder queues (one ReorderBuffer each) fed by metadata records.
 # A drain visits the queues inserted into since their last drain (the touched
-# list), then the other queues that hold packets (the active set, a min-heap
-# on their cached timeout deadlines) whose deadline has come, from its top.
+# list), and scans the other queues that hold packets (the active set) only
+# when the earliest of their cached timeout deadlines has come.
 # Memory: this header and pfo_robq_footprint(n_queues, window, psn_bits)
 # bytes, one block holding the per-queue arrays and the n_queues buffers
 # (their pfo_rob_t headers, slots and FIFOs).
 ctypedef struct pfo_robq_t:
     pfo_rob_t** robs          # n_queues pointers (to the buffers inside the block)
     uint32_t n_queues
-    uint32_t* active          # ids of queues that hold packets, n_active of them: a
-                              # binary min-heap on deadline[] (exact while none is touched)
+    uint32_t* active          # ids of queues that hold packets, n_active of them
     uint32_t* pos             # pos[q]: index of q in active (valid if is_active[q])
     uint8_t* is_active        # n_queues flags
     uint32_t n_active
@@ -291,7 +290,7 @@ ctypedef struct pfo_robq_t:
     uint8_t* is_touched       # n_queues flags
     uint32_t n_touched
     pfo_ns_t* deadline        # per queue: pfo_rob_next_deadline after its last drain
-                              # (PFO_NS_NEVER from activation to its first drain)
+    pfo_ns_t min_deadline     # <= every deadline[q] of an active, untouched queue
     pfo_ns_t last_ns          # latest time seen by any queue (one clock); earlier
                               # times are EINVAL.  >= every robs[i].last_ns.
 
@@ -325,7 +324,6 @@ cdef inline void pfo_robq_touch(pfo_robq_t* q, uint32_t queue) noexcept nogil:
         q.n_touched += 1
     if not q.is_active[queue] and pfo_rob_held(q.robs[queue]):
         q.is_active[queue] = 1
-        q.deadline[queue] = PFO_NS_NEVER     # a heap leaf until its drain
         q.pos[queue] = q.n_active
         q.active[q.n_active] = queue
         q.n_active += 1

@@ -306,6 +306,7 @@ cdef class ReorderQueues:
             self.q.is_touched[i] = 0
         self.q.n_active = 0
         self.q.n_touched = 0
+        self.q.min_deadline = PFO_NS_NEVER
         return np.concatenate(hs), np.concatenate(qs)
 
     def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,

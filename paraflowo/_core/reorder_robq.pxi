@@ -52,6 +52,7 @@ cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
                      psn_bits, first_psn)
         q.robs[i] = &headers[i]
     q.n_queues = n_queues
+    q.min_deadline = PFO_NS_NEVER
     q.last_ns = 0
     return PFO_OK
 
@@ -65,53 +66,13 @@ cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil:
     memset(q, 0, sizeof(pfo_robq_t))
 
 
-# The active set is a binary min-heap on deadline[]: active[0:n_active] holds
-# the ids, pos[qid] the index of qid in it.  A queue joins it (pfo_robq_touch)
-# with deadline PFO_NS_NEVER, at the end (a leaf: the heap order holds); it is
-# touched then, so the next drain visits it and sets its real deadline
-# (_robq_drain_one).  The heap order is exact whenever no queue is touched,
-# which is when pfo_robq_drain looks at the timeouts: the due queues are the
-# top of the heap, found in O(log n_active) each instead of a scan.
-
-cdef inline void _heap_place(pfo_robq_t* q, uint32_t i, uint32_t qid) noexcept nogil:
-    q.active[i] = qid
-    q.pos[qid] = i
-
-
-cdef inline void _heap_fix(pfo_robq_t* q, uint32_t i) noexcept nogil:
-    # restore the heap order around index i after deadline[active[i]] changed
-    cdef uint32_t qid = q.active[i], p, c, n = q.n_active
-    cdef pfo_ns_t d = q.deadline[qid]
-    cdef pfo_ns_t* dl = q.deadline
-    if i > 0 and dl[q.active[(i - 1) >> 1]] > d:
-        while i > 0:
-            p = (i - 1) >> 1
-            if dl[q.active[p]] <= d:
-                break
-            _heap_place(q, i, q.active[p])
-            i = p
-    else:
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
-            if c + 1 < n and dl[q.active[c + 1]] < dl[q.active[c]]:
-                c += 1
-            if dl[q.active[c]] >= d:
-                break
-            _heap_place(q, i, q.active[c])
-            i = c
-    _heap_place(q, i, qid)
-
-
 cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     cdef uint32_t i = q.pos[qid], last
     q.is_active[qid] = 0
     q.n_active -= 1
-    if i < q.n_active:
-        last = q.active[q.n_active]
-        _heap_place(q, i, last)
-        _heap_fix(q, i)
+    last = q.active[q.n_active]
+    q.active[i] = last
+    q.pos[last] = i
 
 
 cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
@@ -127,9 +88,10 @@ cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now
     if pfo_rob_held(r) == 0:
         if q.is_active[qid]:
             _robq_deactivate(q, qid)
-    elif q.is_active[qid]:
+    else:
         q.deadline[qid] = pfo_rob_next_deadline(r)
-        _heap_fix(q, q.pos[qid])
+        if q.deadline[qid] < q.min_deadline:
+            q.min_deadline = q.deadline[qid]
     return c
 
 
@@ -137,6 +99,7 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
     cdef uint32_t i, qid
     cdef Py_ssize_t k = 0
+    cdef pfo_ns_t newmin
     if now < q.last_ns:
         return -1
     q.last_ns = now
@@ -154,17 +117,22 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
     if i:
         memmove(q.touched, q.touched + i, (q.n_touched - i) * sizeof(uint32_t))
         q.n_touched -= i
-    if q.n_touched or k == cap:
+    if q.n_touched or k == cap or now < q.min_deadline:
         return k
-    # 2. timeouts: the active queues whose deadline has come, from the top of
-    # the heap (each drain moves its queue's deadline past now, or takes the
-    # queue out; at most n_active visits, whatever happens)
-    i = q.n_active
-    while i and q.n_active and q.deadline[q.active[0]] <= now and k < cap:
-        qid = q.active[0]
-        k += _robq_drain_one(q, qid, now, out + k,
-                             NULL if out_queue is NULL else out_queue + k, cap - k)
-        i -= 1
+    # 2. timeouts of the other active queues (only when the earliest is due)
+    newmin = PFO_NS_NEVER
+    i = 0
+    while i < q.n_active:
+        qid = q.active[i]
+        if q.deadline[qid] <= now and k < cap:
+            k += _robq_drain_one(q, qid, now, out + k,
+                                 NULL if out_queue is NULL else out_queue + k, cap - k)
+            if not q.is_active[qid]:
+                continue                # swapped out: active[i] is another queue now
+        if q.deadline[qid] < newmin:
+            newmin = q.deadline[qid]
+        i += 1
+    q.min_deadline = newmin
     return k
 
 
