@@ -50,8 +50,10 @@ CSOURCE = """
 # cython: boundscheck=False, wraparound=False
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 from paraflowo._core._types cimport pfo_handle_t
+from paraflowo._core._types cimport pfo_meta_t
 from paraflowo._core.reorder cimport (
-    ReorderBuffer, pfo_rob_insert, pfo_rob_insert_burst, pfo_rob_drain, pfo_rob_flush)
+    ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_insert_burst, pfo_rob_drain,
+    pfo_rob_flush, pfo_robq_process)
 
 def run_burst(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
               uint64_t[::1] out, Py_ssize_t burst, int64_t ns_per_burst):
@@ -104,6 +106,26 @@ def run_methods(ReorderBuffer rb, const uint32_t[::1] psns, uint64_t[::1] out,
             k += rb.c_drain(now, &out[k], out.shape[0] - k)
             now += ns_per_burst
         k += rb.c_flush(&out[k], out.shape[0] - k)
+    return k
+
+def run_queues(ReorderQueues rq, const unsigned char[::1] meta_bytes, uint64_t[::1] out,
+               Py_ssize_t burst, int64_t ns_per_burst):
+    # the vSwitch egress shape: one pfo_robq_process per burst (insert each
+    # record into its queue, drain the touched queues and the due timeouts),
+    # time advancing per burst; returns the outputs (the rest stays held)
+    cdef const pfo_meta_t* meta = <const pfo_meta_t*>&meta_bytes[0]
+    cdef Py_ssize_t i = 0, j, n = meta_bytes.shape[0] // sizeof(pfo_meta_t), k = 0, r
+    cdef int64_t now = 0
+    with nogil:
+        while i < n:
+            j = n - i if n - i < burst else burst
+            r = pfo_robq_process(&rq.q, meta + i, j, now, &out[k], NULL,
+                                 out.shape[0] - k, NULL, 0)
+            if r < 0:
+                break
+            k += r
+            i += j
+            now += ns_per_burst
     return k
 """
 
@@ -262,4 +284,49 @@ def test_reorder_queues_64_active(benchmark, workload, drain_every):
     k, rq = benchmark(run)
     flushed, _ = rq.flush()
     assert k + len(flushed) == len(meta)
+    record_mpps(benchmark, len(meta))
+
+
+def _queues_meta(n, q, missing=0.0):
+    """Records interleaved round-robin over q queues; each queue sees the same
+    displaced PSN sequence (with ``missing`` of it lost)."""
+    seq = displaced(n // q, missing=missing)
+    per = len(seq)
+    meta = empty_meta(per * q)
+    meta["queue"] = np.tile(np.arange(q, dtype=np.uint16), per)
+    meta["psn"] = np.repeat(seq, q)
+    meta["handle"] = np.arange(per * q, dtype=np.uint64)
+    meta["flags"] = FLAG_PARA
+    return meta
+
+
+@pytest.mark.benchmark(group="reorder")
+@pytest.mark.parametrize("missing", [0.0, 0.01], ids=["displaced", "missing1pct"])
+@pytest.mark.parametrize("q", [64, 1024])
+def test_reorder_queues_vswitch_c(benchmark, cmod, q, missing):
+    # The vSwitch egress shape of issue 17: q active queues, records
+    # interleaved round-robin, bursts of 32, one pfo_robq_process per burst
+    # (drain every burst), time advancing; with 1 % missing the holes time out.
+    meta = _queues_meta(max(packets(N_TIMED, N_QUICK) // 2, 64 * q), q, missing)
+    out = np.empty(len(meta) + q * WINDOW, np.uint64)
+    raw = meta.view(np.uint8).reshape(-1)
+    # the single buffer's timeouts in per-queue packets (a queue sees one
+    # record every q * 10 ns)
+    timeout = (TIMEOUT_MISSING_NS if missing else TIMEOUT_NS) * q
+
+    def run():
+        rq = ReorderQueues(q, WINDOW, timeout)
+        return cmod.run_queues(rq, raw, out, BURST, NS_PER_BURST), rq
+
+    k, rq = benchmark(run)
+    flushed, _ = rq.flush()
+    assert k + len(flushed) == len(meta)
+    if missing:
+        assert rq.stats.timeouts > 0
+    # every queue's outputs in PSN order
+    got = meta["psn"][out[:k].astype(np.int64)]
+    qs = meta["queue"][out[:k].astype(np.int64)]
+    for qq in (0, q - 1):
+        g = got[qs == qq].astype(np.int64)
+        assert np.all(g[1:] > g[:-1])
     record_mpps(benchmark, len(meta))

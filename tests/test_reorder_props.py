@@ -472,3 +472,63 @@ def test_queues_every_record_accounted_for(n_queues, bits, wexp, calls):
     s = rq.stats
     assert s.held == 0 and s.inserted == s.released + s.dropped + s.late + s.duplicates
     assert len(emitted) == s.released + passed       # every packet held came out
+
+
+# -- ReorderQueues' timeouts (cached deadlines) == draining every queue --------------
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_queues=st.integers(1, 40),
+    steps=st.lists(
+        st.one_of(
+            # insert: queue, psn, time step
+            st.tuples(st.just("ins"), st.integers(0, 39), st.integers(0, 20),
+                      st.integers(0, 3)),
+            # drain after a time step
+            st.tuples(st.just("drain"), st.integers(0, 30)),
+            # drain with a small output (cut short: the rest stays held)
+            st.tuples(st.just("short"), st.integers(0, 30), st.integers(1, 3))),
+        max_size=80),
+)
+def test_queues_timeouts_equal_scan(n_queues, steps):
+    # Every drain of ReorderQueues (touched queues, then the active queues whose
+    # cached deadline has come) releases, queue by queue, what draining every
+    # independent buffer releases (the brute-force scan), also when an output
+    # too small cuts a drain short; next_deadline is the minimum.
+    timeout = 12
+    rq = ReorderQueues(n_queues, 16, timeout, psn_bits=8)
+    ref = [ReorderBuffer(16, timeout, psn_bits=8) for _ in range(n_queues)]
+    now, h = 0, 0
+    for step in steps:
+        if step[0] == "ins":
+            _, q, psn, dt = step
+            q %= n_queues
+            now += dt
+            assert rq.insert(q, psn, h, now) == ref[q].insert(psn, h, now)
+            h += 1
+            continue
+        now += step[1]
+        hs, qs = [], []
+        if step[0] == "short":
+            # a small output first: the drain is cut short (the rest stays held)
+            out = np.zeros(step[2], np.uint64)
+            oq = np.zeros(step[2], np.int32)
+            k = rq.drain_into(now, out, oq)
+            hs, qs = out[:k].tolist(), oq[:k].tolist()
+        h2, q2 = rq.drain(now)
+        got = {}
+        for hh, qq in zip(hs + h2.tolist(), qs + q2.tolist()):
+            got.setdefault(qq, []).append(hh)
+        for qq, b in enumerate(ref):
+            assert got.get(qq, []) == b.drain(now).tolist(), qq
+        assert rq.held == sum(b.held for b in ref)
+        assert rq.next_deadline == min((b.next_deadline for b in ref
+                                        if b.next_deadline is not None), default=None)
+    hs, qs = rq.drain(now + 10 * timeout)
+    got = {}
+    for hh, qq in zip(hs.tolist(), qs.tolist()):
+        got.setdefault(qq, []).append(hh)
+    for qq, b in enumerate(ref):
+        assert got.get(qq, []) == b.drain(now + 10 * timeout).tolist()
+    assert rq.next_deadline == min((b.next_deadline for b in ref
+                                    if b.next_deadline is not None), default=None)
