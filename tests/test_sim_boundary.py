@@ -100,3 +100,18 @@ def test_scenario_entry_points_refuse_wrong_kinds():
         load_scenario(True)
     with pytest.raises(TypeError, match="data must be a dict"):
         parse_scenario(True)
+
+
+def test_simcore_run_trace_arrays_are_checked_by_name():
+    from paraflowo.hashing import IndirectionTable
+    eng = SimCore("rss", np.array([1000, 1000], np.int64), 8, np.array([1, 2], np.uint32),
+                  4, 10**6, IndirectionTable(2, 128))
+    t, f = np.array([0, 10], np.int64), np.array([0, 1], np.int32)
+    core, fin = np.zeros(2, np.int16), np.zeros(2, np.int64)
+    with pytest.raises(ValueError, match=r"trace_finish must have length 2, got 3"):
+        eng.run(t, f, trace_core=core, trace_finish=np.zeros(3, np.int64))
+    ro = core.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="trace_core must be writable, got a read-only array"):
+        eng.run(t, f, trace_core=ro, trace_finish=fin)
+    assert eng.run(t, f, trace_core=core, trace_finish=fin) == 2     # unchanged by the errors

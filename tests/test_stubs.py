@@ -212,11 +212,6 @@ def test_doc_parameters_parser():
 # Known gaps in stubs this change does not own (other engineers are editing
 # these modules); the test fails when one is fixed, so the entry goes too.
 KNOWN = {
-    "policies": [
-        "policies.RSSPPPolicy.stats: defined at run time, not in the stub",
-        "policies.ParaFlowOPolicy.stats: defined at run time, not in the stub",
-    ],
-    "sim": ["sim.SimCore.fast_unreleased: defined at run time, not in the stub"],
     # the docstring lists psn_bits (a default) before the required n_slots
     "metacache": [
         "metacache.MetadataCache.__init__: stub ['n_queues', 'window', 'timeout_ns', "

@@ -35,6 +35,7 @@ class SimCore:
     balanced_periods: Final[int]
     history: Final[int]
     ext_capped: Final[int]
+    fast_unreleased: Final[int]
     held: Final[int]
     peak_held: Final[int]
     held_bytes: Final[int]

@@ -876,8 +876,11 @@ cdef class SimCore:
         if trace_core is not None:
             require_array("trace_core", trace_core, np.int16)
             require_array("trace_finish", trace_finish, np.int64)
-            if trace_core.shape[0] != n or trace_finish.shape[0] != n:
-                raise ValueError(f"trace arrays must have length {n}")
+            for name, arr in (("trace_core", trace_core), ("trace_finish", trace_finish)):
+                if arr.shape[0] != n:
+                    raise ValueError(f"{name} must have length {n}, got {arr.shape[0]}")
+                if not arr.flags.writeable:       # the loop writes into both
+                    raise ValueError(f"{name} must be writable, got a read-only array")
         if n == 0:
             return 0
         cdef const int64_t[::1] tv = times
