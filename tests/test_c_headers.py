@@ -17,8 +17,8 @@ CORE = Path(__file__).resolve().parent.parent / "paraflowo" / "_core"
 # Plain C (no Python.h): compiled alone, warnings as errors.
 PLAIN_HEADERS = ["cm_simd.h", "sched_eq2.h"]
 
-# Sources whose inline C moved to headers (the others have other owners).
-NO_LONG_INLINE_C = ["detectors.pyx", "scheduler.pyx", "_boundary.pxd"]
+# Every Cython file of the core: C longer than a few lines lives in a header.
+NO_LONG_INLINE_C = sorted(p.name for ext in ("*.pyx", "*.pxd", "*.pxi") for p in CORE.glob(ext))
 MAX_INLINE_LINES = 10
 
 

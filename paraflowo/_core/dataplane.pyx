@@ -27,29 +27,13 @@ from paraflowo._core.nf cimport NF, PFO_NF_MAX_WORKERS, pfo_nf_fn
 from paraflowo._core.policies cimport Policy
 from paraflowo._core.reorder cimport PFO_NS_NEVER
 
-cdef extern from "spsc_ring.h" nogil:
-    ctypedef struct pfo_spsc_t:
-        pass
-    size_t pfo_spsc_footprint(uint32_t capacity)
-    pfo_spsc_t* pfo_spsc_init(void* mem, uint32_t capacity)
-    uint32_t pfo_spsc_push_burst(pfo_spsc_t* r, const void* recs, uint32_t n)
-    uint32_t pfo_spsc_pop_burst(pfo_spsc_t* r, void* recs, uint32_t n)
-    uint64_t pfo_spsc_count(pfo_spsc_t* r)
-    int64_t pfo_now_ns()
-    int64_t pfo_thread_cpu_ns()
-    uint64_t pfo_ld64(const uint64_t* p)
-    void pfo_st64(uint64_t* p, uint64_t v)
-    int pfo_flag_get(const int* p)
-    void pfo_flag_set(int* p, int v)
-    ctypedef struct pfo_backoff_t:
-        uint32_t spins
-        int64_t sleep_ns
-        int64_t max_sleep_ns
-    void pfo_backoff_reset(pfo_backoff_t* b)
-    void pfo_backoff_idle(pfo_backoff_t* b)
-    int64_t pfo_backoff_next(const pfo_backoff_t* b)
-    void pfo_thread_timer_slack(unsigned long ns)
-    const int PFO_SPSC_REC_BYTES
+from paraflowo._core._spsc cimport (
+    PFO_SPSC_REC_BYTES, pfo_backoff_idle, pfo_backoff_next, pfo_backoff_reset,
+    pfo_backoff_t, pfo_flag_get, pfo_flag_set, pfo_ld64,
+    pfo_now_ns, pfo_spsc_aligned, pfo_spsc_count, pfo_spsc_footprint,
+    pfo_spsc_init, pfo_spsc_pop_burst, pfo_spsc_push_burst, pfo_spsc_t,
+    pfo_st64, pfo_thread_cpu_ns, pfo_thread_timer_slack,
+)
 
 cdef extern from "dp_io.h" nogil:
     ctypedef struct pfo_tuple_t:
@@ -65,17 +49,6 @@ cdef extern from "dp_io.h" nogil:
     void pfo_afp_wait(int fd_a, int fd_b, int64_t timeout_ns)
     const int PFO_AFP_BATCH
     const uint32_t PFO_AFP_OUTGOING
-
-cdef extern from *:
-    """
-    #include <stdlib.h>
-    static void *pfo_dp_aligned(size_t n) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) return NULL;
-        return p;
-    }
-    """
-    void* pfo_dp_aligned(size_t n) nogil
 
 assert sizeof(pfo_meta_t) == 32    # PFO_SPSC_REC_BYTES: the ring's record size
 
@@ -214,7 +187,7 @@ cdef class Dataplane:
         self.store = store
         self.hasher = ToeplitzHasher()
         n = self.store.st.n_slots
-        self.workers = <pfo_dp_worker_t*>pfo_dp_aligned(self.n_workers * sizeof(pfo_dp_worker_t))
+        self.workers = <pfo_dp_worker_t*>pfo_spsc_aligned(self.n_workers * sizeof(pfo_dp_worker_t))
         self.ring_mem = <void**>calloc(2 * self.n_workers, sizeof(void*))
         self.flows = <pfo_dp_flow_t*>calloc(fcap, sizeof(pfo_dp_flow_t))
         self.slot_seq = <uint64_t*>calloc(n, sizeof(uint64_t))
@@ -228,7 +201,7 @@ cdef class Dataplane:
         self.flow_mask = fcap - 1
         fp = pfo_spsc_footprint(self.ring)
         for w in range(2 * self.n_workers):
-            self.ring_mem[w] = pfo_dp_aligned(fp)
+            self.ring_mem[w] = pfo_spsc_aligned(fp)
             if self.ring_mem[w] == NULL:
                 raise MemoryError()
         for w in range(self.n_workers):

@@ -9,26 +9,7 @@ from paraflowo._core._types cimport PFO_FLAG_DROP, pfo_fmix64, pfo_meta_t
 
 import numpy as np
 
-cdef extern from "spsc_ring.h" nogil:
-    int64_t pfo_now_ns()
-    uint64_t pfo_ld64(const uint64_t* p)
-    void pfo_add64(uint64_t* p, uint64_t v)
-    uint64_t pfo_claim64(uint64_t* p, uint64_t key)
-
-cdef extern from *:
-    """
-    /* one step of a 64-bit LCG; the asm barrier keeps the chain from being
-       folded away or vectorised */
-    static inline uint64_t pfo_spin_chain(uint64_t x, uint64_t n) {
-        uint64_t i;
-        for (i = 0; i < n; i++) {
-            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-            __asm__ __volatile__("" : "+r"(x));
-        }
-        return x;
-    }
-    """
-    uint64_t pfo_spin_chain(uint64_t x, uint64_t n) noexcept nogil
+from paraflowo._core._spsc cimport pfo_add64, pfo_claim64, pfo_ld64, pfo_now_ns, pfo_spin_chain
 
 
 cdef void pfo_spin(uint64_t iterations) noexcept nogil:

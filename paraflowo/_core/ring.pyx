@@ -11,31 +11,11 @@ import numpy as np
 from paraflowo._checks import require_int, require_pow2
 from paraflowo._core._boundary cimport pfo_raise_uninit
 
-cdef extern from "spsc_ring.h" nogil:
-    ctypedef struct pfo_spsc_t:
-        pass
-    size_t pfo_spsc_footprint(uint32_t capacity)
-    pfo_spsc_t* pfo_spsc_init(void* mem, uint32_t capacity)
-    uint32_t pfo_spsc_push_burst(pfo_spsc_t* r, const void* recs, uint32_t n)
-    uint32_t pfo_spsc_pop_burst(pfo_spsc_t* r, void* recs, uint32_t n)
-    uint64_t pfo_spsc_count(pfo_spsc_t* r)
-    ctypedef struct pfo_backoff_t:
-        uint32_t spins
-        int64_t sleep_ns
-        int64_t max_sleep_ns
-    void pfo_backoff_reset(pfo_backoff_t* b)
-    void pfo_backoff_idle(pfo_backoff_t* b)
-
-cdef extern from *:
-    """
-    #include <stdlib.h>
-    static void *pfo_ring_aligned(size_t n) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) return NULL;
-        return p;
-    }
-    """
-    void* pfo_ring_aligned(size_t n) nogil
+from paraflowo._core._spsc cimport (
+    pfo_backoff_idle, pfo_backoff_reset, pfo_backoff_t, pfo_spsc_aligned,
+    pfo_spsc_count, pfo_spsc_footprint, pfo_spsc_init, pfo_spsc_pop_burst,
+    pfo_spsc_push_burst, pfo_spsc_t,
+)
 
 
 cdef class SPSCRing:
@@ -53,7 +33,7 @@ cdef class SPSCRing:
         cap = require_pow2("capacity", capacity, 2, 1 << 24)
         free(self.mem)          # a second __init__ starts from nothing
         self.r = NULL
-        self.mem = pfo_ring_aligned(pfo_spsc_footprint(cap))
+        self.mem = pfo_spsc_aligned(pfo_spsc_footprint(cap))
         if self.mem == NULL:
             raise MemoryError()
         self.capacity = cap

@@ -241,4 +241,28 @@ static inline void pfo_thread_timer_slack(unsigned long ns)
 #endif
 }
 
+/* 64-byte aligned memory for rings, worker blocks and buffers: posix_memalign
+ * of n rounded up to a whole number of cache lines (at least one); NULL when
+ * the allocation fails.  Free with free(). */
+#include <stdlib.h>
+static inline void *pfo_spsc_aligned(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64))
+        return NULL;
+    return p;
+}
+
+/* The spin NFs' busy work: n steps of a 64-bit LCG from x; the asm barrier
+ * keeps the chain from being folded away or vectorised. */
+static inline uint64_t pfo_spin_chain(uint64_t x, uint64_t n)
+{
+    uint64_t i;
+    for (i = 0; i < n; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        __asm__ __volatile__("" : "+r"(x));
+    }
+    return x;
+}
+
 #endif /* PFO_SPSC_RING_H */
