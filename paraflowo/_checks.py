@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "require_number",
     "require_positive",
     "require_same_length",
+    "require_path",
 ]
 
 
@@ -107,6 +109,16 @@ def require_same_length(**arrays: np.ndarray) -> int:
         desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
         raise ValueError(f"arrays must have the same length, got {desc}")
     return next(iter(lengths.values()), 0)
+
+
+def require_path(name: str, value: Any) -> "str | os.PathLike":
+    """Return ``value`` checked as a file path: ``os.PathLike``, or a non-empty
+    str without NUL (what :func:`open` would refuse with a less clear message)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {value!r}")
+    if isinstance(value, str) and (not value or "\x00" in value):
+        raise ValueError(f"{name} must be a non-empty path without NUL, got {value!r}")
+    return value
 
 
 def in_use_error(what: str, each: str) -> RuntimeError:

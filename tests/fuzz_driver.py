@@ -57,6 +57,7 @@ from hypothesis import strategies as st
 
 MODULES = ("paraflowo", "paraflowo.hashing", "paraflowo.reorder", "paraflowo.metadata",
            "paraflowo.memory", "paraflowo.devices", "paraflowo.planning", "paraflowo.sim",
+           "paraflowo.sim.pcap", "paraflowo.sim.timeout", "paraflowo.sim.sweep",
            "paraflowo.dataplane")
 
 # ----------------------------------------------------------------------------
@@ -411,6 +412,9 @@ CAPS = {
     ("PacketStore.__init__", "slot_bytes"): st.sampled_from([0, 1, 64, -1, 2**64, 2**40, Bad("x", "str")]),
     ("MetadataCache.__init__", "n_slots"): st.sampled_from([0, 1, 4, -1, 2**64, 2**40, Bad(None, "None")]),
     ("MetadataCache.__init__", "slot_bytes"): st.sampled_from([0, 64, -1, 2**64, 2**40]),
+    # sweeps: a million seeds is valid and takes seconds to spawn
+    ("spawn_seeds", "k"): st.sampled_from([1, 3, 0, -1, 2**20 + 1, 2**64, Bad(None, "None"),
+                                           Bad(1.5, "float")]),
     # live dataplane: valid values that would spin or run for minutes
     ("calibrate_spin", "target_ns"): st.sampled_from([10_000, 20_000, 9_999, -1, 2**64, 10**9 + 1,
                                                       Bad("1", "str"), 1.5]),
@@ -518,7 +522,9 @@ def allowed_other(target, e, obj):
         if target.startswith("PacketStore") or target.startswith("MetadataCache"):
             return "full" in m
     if isinstance(e, OSError) and target in ("load_profile", "save_profile", "find_profile",
-                                             "load_scenario", "read_capture", "write_pcap"):
+                                             "load_scenario", "read_capture", "write_pcap",
+                                             "read_table", "load_sweep_spec", "read_pcap",
+                                             "sweep"):
         return True
     # run_bridge needs root and two real interfaces: with valid arguments its
     # documented error is the OSError of opening an AF_PACKET socket on a name
@@ -531,7 +537,8 @@ def allowed_other(target, e, obj):
 # Messages about a document's content name the source and the key, not a parameter.
 # derive_timeout: with valid arguments, its ValueError is about the engine's policy
 # (its message names the policy), not about an argument.
-MESSAGE_EXEMPT = {"loads_profile", "parse_scenario", "SimCore.derive_timeout"}
+MESSAGE_EXEMPT = {"loads_profile", "parse_scenario", "parse_sweep_spec", "load_sweep_spec",
+                  "SimCore.derive_timeout"}
 
 PROPS: dict = {}  # class -> the properties compared before and after an error
 

@@ -115,3 +115,31 @@ def test_simcore_run_trace_arrays_are_checked_by_name():
     with pytest.raises(ValueError, match="trace_core must be writable, got a read-only array"):
         eng.run(t, f, trace_core=ro, trace_finish=fin)
     assert eng.run(t, f, trace_core=core, trace_finish=fin) == 2     # unchanged by the errors
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: __import__("paraflowo.sim.sweep", fromlist=["x"]).spawn_seeds(1, 0),
+     ValueError, "k must be in [1, 2**20], got 0"),
+    (lambda: __import__("paraflowo.sim.sweep", fromlist=["x"]).spawn_seeds(2**64, 1),
+     ValueError, "root must be in [0, 2**64 - 1]"),
+    (lambda: __import__("paraflowo.sim.sweep", fromlist=["x"]).scenario_toml(True),
+     TypeError, "scenario must be a Scenario, got bool"),
+    (lambda: __import__("paraflowo.sim.sweep", fromlist=["x"]).read_table(True),
+     TypeError, "path must be a str or os.PathLike, got True"),
+    (lambda: __import__("paraflowo.sim.sweep", fromlist=["x"]).load_sweep_spec(""),
+     ValueError, "path must be a non-empty path without NUL, got ''"),
+    (lambda: __import__("paraflowo.sim.pcap", fromlist=["x"]).read_pcap(True),
+     TypeError, "path must be a str or os.PathLike, got True"),
+    (lambda: __import__("paraflowo.sim.timeout", fromlist=["x"]).longest_wait_ns([], 8, False),
+     ValueError, "service_ns must hold at least one core, got none"),
+    (lambda: __import__("paraflowo.sim.timeout", fromlist=["x"]).longest_wait_ns([1e3], 0, False),
+     ValueError, "rx_queue must be in [1, 2**24], got 0"),
+    (lambda: __import__("paraflowo.sim.timeout", fromlist=["x"]).derived_idle_ns(2**70),
+     ValueError, "longest_ns must be in [0, 2**62]"),
+    (lambda: __import__("paraflowo.sim.timeout", fromlist=["x"]).derived_window(1e3, 1e6, 7, 1),
+     ValueError, "psn_bits must be in [8, 32], got 7"),
+])
+def test_sweep_pcap_and_timeout_helpers_check_their_arguments(call, exc, msg):
+    with pytest.raises(exc) as info:
+        call()
+    assert msg in str(info.value)

@@ -8,7 +8,6 @@ and the meaning of each field: :mod:`paraflowo.planning`.
 
 from __future__ import annotations
 
-import os
 import types
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -41,14 +40,6 @@ def _text(name: str, value: Any, allow_empty: bool = True) -> str:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     return value
 
-
-def _path(name: str, value: Any) -> "str | os.PathLike":
-    """``value`` checked as a file path: a non-empty str without NUL, or os.PathLike."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, got {value!r}")
-    if isinstance(value, str) and (not value or "\x00" in value):
-        raise ValueError(f"{name} must be a non-empty path without NUL, got {value!r}")
-    return value
 
 
 def _spread(value: Any) -> Mapping[str, tuple[float, float, float]]:

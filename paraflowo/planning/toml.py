@@ -8,7 +8,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from paraflowo.planning.profiles import BUILTIN_PROFILES, DeviceProfile, _path, get_profile
+from paraflowo._checks import require_path
+from paraflowo.planning.profiles import BUILTIN_PROFILES, DeviceProfile, get_profile
 
 __all__ = ["dumps_profile", "loads_profile", "load_profile", "save_profile", "find_profile"]
 
@@ -105,7 +106,7 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
     ValueError
         The file cannot be read, or its content is not a valid profile.
     """
-    p = Path(_path("path", path))
+    p = Path(require_path("path", path))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -117,7 +118,7 @@ def save_profile(profile: DeviceProfile, path: str | os.PathLike) -> None:
     """Write ``profile`` to ``path`` as TOML (UTF-8), replacing the file."""
     if not isinstance(profile, DeviceProfile):
         raise TypeError(f"profile must be a DeviceProfile, got {type(profile).__name__}")
-    Path(_path("path", path)).write_text(dumps_profile(profile), encoding="utf-8")
+    Path(require_path("path", path)).write_text(dumps_profile(profile), encoding="utf-8")
 
 
 
@@ -127,7 +128,7 @@ def find_profile(spec: str | os.PathLike) -> DeviceProfile:
     ``spec`` is read as a file when it is a path object, ends in ``.toml`` or
     names an existing file; otherwise it must be a built-in name.
     """
-    _path("spec", spec)
+    require_path("spec", spec)
     if isinstance(spec, os.PathLike) or str(spec).endswith(".toml") or (
             isinstance(spec, str) and spec not in BUILTIN_PROFILES and Path(spec).is_file()):
         return load_profile(spec)

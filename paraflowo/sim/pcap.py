@@ -41,6 +41,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from paraflowo._checks import require_path
 from paraflowo._core.pcapread import frame_keys, pcap_walk, pcapng_walk
 from paraflowo.errors import MissingDependency
 from paraflowo.hashing import IPV4_TUPLE_DTYPE, IPV6_TUPLE_DTYPE, rss_hash_batch
@@ -464,6 +465,7 @@ def read_pcap(path: str | Path, time_scale: float = 1.0, *, engine: str = "fast"
     >>> tr.times.tolist(), tr.keys
     ([0, 250000], [(b'\\n\\x00\\x00\\x01', b'\\n\\x00\\x00\\x02', 5000, 53, 17)])
     """
+    require_path("path", path)
     _check_args(time_scale, engine, progress)
     dpkt = _import_dpkt()
     if engine == "dpkt" and dpkt is None:

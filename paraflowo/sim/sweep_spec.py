@@ -17,11 +17,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from paraflowo._checks import require_int, require_path
 from paraflowo.sim.runner import POLICY_NAMES, RECORD_METRICS
 from paraflowo.sim.scenario import Scenario, load_scenario
 
 __all__ = ["SweepSpec", "SweepPoint", "parse_sweep_spec", "load_sweep_spec", "spawn_seeds",
            "scenario_toml"]
+
+#: The most seeds a sweep spawns (``seeds = K``, :func:`spawn_seeds`).
+MAX_SEEDS = 1 << 20
 
 _SPEC_KEYS = {"scenario", "policies", "seeds", "seed", "traces", "time_scale", "overrides",
               "grid"}
@@ -91,7 +95,16 @@ def spawn_seeds(root: int, k: int) -> list[int]:
     >>> a = spawn_seeds(1, 3)
     >>> len(set(a)), a == spawn_seeds(1, 3), a[:2] == spawn_seeds(1, 2)
     (3, True, True)
+
+    Raises
+    ------
+    TypeError
+        ``root`` or ``k`` is not an integer.
+    ValueError
+        ``root`` outside ``[0, 2**64 - 1]`` or ``k`` outside ``[1, 2**20]``.
     """
+    root = require_int("root", root, 0, (1 << 64) - 1)
+    k = require_int("k", k, 1, MAX_SEEDS)
     children = np.random.SeedSequence(root).spawn(k)
     return [int(c.generate_state(1, np.uint64)[0] >> np.uint64(1)) for c in children]
 
@@ -122,7 +135,7 @@ def parse_sweep_spec(data: dict, base_dir: str | Path | None = None) -> SweepSpe
         value the scenario checks refuse (the message names the key).
     """
     if not isinstance(data, dict):
-        raise TypeError(f"spec must be a dict, got {type(data).__name__}")
+        raise TypeError(f"data must be a dict (a parsed sweep spec), got {type(data).__name__}")
     unknown = sorted(set(data) - _SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown sweep key {unknown[0]} (known: {', '.join(sorted(_SPEC_KEYS))})")
@@ -219,8 +232,12 @@ def _flatten(table: dict, prefix: str = "") -> dict:
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec TOML file (paths in it are relative to it)."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Read and validate a sweep spec TOML file (paths in it are relative to it).
+
+    Raises :class:`TypeError` / :class:`ValueError` for a bad ``path`` or
+    spec, :class:`OSError` when the file cannot be read.
+    """
+    text = Path(require_path("path", path)).read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -257,6 +274,8 @@ def _toml_value(v: Any) -> str:
 def scenario_toml(scenario: Scenario) -> str:
     """The scenario as a TOML file that :func:`load_scenario` reads back equal.
 
+    Raises :class:`TypeError` when ``scenario`` is not a :class:`Scenario`.
+
     A sweep point's scenario written this way runs under ``paraflowo simulate
     --scenario FILE --seed SEED`` to reproduce the point's rows.
 
@@ -269,6 +288,8 @@ def scenario_toml(scenario: Scenario) -> str:
     >>> parse_scenario(tomllib.loads(scenario_toml(s))) == s
     True
     """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
     data = scenario.to_toml_dict()
     lines = []
     tables = []

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from paraflowo._checks import require_path
 from paraflowo.sim.runner import RECORD_METRICS
 
 if TYPE_CHECKING:
@@ -113,8 +114,11 @@ def read_table(path: str | Path) -> tuple[list[dict], dict]:
     Typed as written (the CSV's column types come from its provenance
     sidecar).  For analysis, ``pandas.read_parquet`` / ``pandas.read_csv``
     load the same tables with typed columns.
+
+    Raises :class:`TypeError` when ``path`` is not a path, :class:`ValueError`
+    when it is empty, and :class:`OSError` when the file cannot be read.
     """
-    path = Path(path)
+    path = Path(require_path("path", path))
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
         table = pq.read_table(path)

@@ -32,6 +32,10 @@ at 3 ms the timeout is 48 ms.  On paper-fig7's ~1 Mpps cores (service 971 to
 
 from __future__ import annotations
 
+import numpy as np
+
+from paraflowo._checks import require_int, require_number, require_positive
+
 __all__ = ["AdaptiveTimeout", "GAIN", "FLOOR_NS", "FLOOR_SERVICES", "IDLE_FLOOR_NS", "SLICE",
            "WINDOW_BUDGET", "derived_idle_ns", "derived_window", "longest_wait_ns"]
 
@@ -45,9 +49,41 @@ FLOOR_SERVICES = 32
 SLICE = 2048
 
 
+#: Largest time these helpers take or return, ns (the simulator's time bound).
+MAX_NS = 1 << 62
+
+
+def _service_times(service_ns) -> list[float]:
+    """``service_ns`` checked: a non-empty sequence of positive finite ns, at most 2**36."""
+    if isinstance(service_ns, (str, bytes)) or not hasattr(service_ns, "__len__"):
+        raise TypeError(f"service_ns must be a sequence of numbers, got {service_ns!r}")
+    if len(service_ns) == 0:
+        raise ValueError("service_ns must hold at least one core, got none")
+    out = []
+    for i, v in enumerate(service_ns):
+        x = require_positive(f"service_ns[{i}]", v)
+        if x > 1 << 36:
+            raise ValueError(f"service_ns[{i}] must be at most 2**36 ns, got {v!r}")
+        out.append(x)
+    return out
+
+
+def _flag(name: str, v) -> bool:
+    if not isinstance(v, (bool, np.bool_)) and not (isinstance(v, int) and v in (0, 1)):
+        raise TypeError(f"{name} must be a bool, got {v!r}")
+    return bool(v)
+
+
 def longest_wait_ns(service_ns, rx_queue: int, exponential: bool) -> int:
-    """The cap: (rx_queue + 1) service times of the slowest core (x2 if exponential)."""
-    return max(1, int((rx_queue + 1) * max(service_ns) * (2 if exponential else 1)))
+    """The cap: (rx_queue + 1) service times of the slowest core (x2 if exponential).
+
+    ``service_ns``: a sequence of positive service times, ns (at most 2**36
+    each); ``rx_queue`` in ``[1, 2**24]``; ``exponential`` a bool.  Raises
+    :class:`TypeError` / :class:`ValueError` naming the argument otherwise.
+    """
+    slowest = max(_service_times(service_ns))
+    q = require_int("rx_queue", rx_queue, 1, 1 << 24)
+    return max(1, int((q + 1) * slowest * (2 if _flag("exponential", exponential) else 1)))
 
 
 #: Lower bound of the derived ``idle_ms``, ns (the fixed default before it was derived).
@@ -69,7 +105,7 @@ def derived_idle_ns(longest_ns: int) -> int:
     packets there and put some out of order, where spraying lost none.  On
     ~1 Mpps cores (longest wait 4.2 ms) the 10 ms floor is the value.
     """
-    return max(IDLE_FLOOR_NS, int(longest_ns))
+    return max(IDLE_FLOOR_NS, require_int("longest_ns", longest_ns, 0, MAX_NS))
 
 
 #: Reorder slots (all queues together) a derived window may use: 2**20 slots,
@@ -94,7 +130,15 @@ def derived_window(rate_pps: float, wait_ns: int, psn_bits: int, n_queues: int) 
     paper-fig7 (0.85 Mpps at the jitter's peak, longest wait 4.2 ms): 3,590,
     window 4,096.
     """
-    need = int(rate_pps * wait_ns / 1e9) + 1
+    rate = require_number("rate_pps", rate_pps)
+    if not 0 <= rate <= 1e12:
+        raise ValueError(f"rate_pps must be in [0, 1e12], got {rate_pps!r}")
+    wait_ns = require_number("wait_ns", wait_ns)
+    if not 0 <= wait_ns <= MAX_NS:
+        raise ValueError(f"wait_ns must be in [0, 2**62], got {wait_ns!r}")
+    psn_bits = require_int("psn_bits", psn_bits, 8, 32)
+    n_queues = require_int("n_queues", n_queues, 1, 1 << 16)
+    need = int(rate * wait_ns / 1e9) + 1
     w = 1 << max(10, (need - 1).bit_length())
     top = min(1 << (psn_bits - 1), max(1024, WINDOW_BUDGET // max(1, n_queues)))
     return max(1 << min(10, psn_bits - 1), min(w, 1 << (top.bit_length() - 1)))
@@ -119,9 +163,15 @@ class AdaptiveTimeout:
 
     def __init__(self, scheduler, reorder, service_ns, rx_queue: int,
                  exponential: bool) -> None:
+        if not callable(getattr(scheduler, "t_cpu", None)):
+            raise TypeError(f"scheduler must have a t_cpu(core) method (a FlowletScheduler), "
+                            f"got {type(scheduler).__name__}")
+        if not callable(getattr(reorder, "set_timeout", None)):
+            raise TypeError(f"reorder must have a set_timeout(ns) method (a ReorderQueues), "
+                            f"got {type(reorder).__name__}")
         self.scheduler = scheduler
         self.reorder = reorder
-        self.n_cores = len(service_ns)
+        self.n_cores = len(_service_times(service_ns))
         slowest = max(service_ns)
         self.cap_ns = longest_wait_ns(service_ns, rx_queue, exponential)
         self.floor_ns = min(self.cap_ns, max(FLOOR_NS, int(FLOOR_SERVICES * slowest)))
