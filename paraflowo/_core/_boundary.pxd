@@ -195,6 +195,14 @@ cdef inline int pfo_check_len(str name, Py_ssize_t got, Py_ssize_t lo,
     return pfo_raise_len(name, got, lo, hi)
 
 
+cdef inline int pfo_bind_n(Py_buffer* b, object arr, str name, object dtype, int flags,
+                           Py_ssize_t n) except -1:
+    # pfo_bind, then the length must be n (ValueError "out must have length 8,
+    # got 3"); on that error the buffer stays held for the caller's release.
+    pfo_bind(b, arr, name, dtype, flags)
+    return pfo_check_len(name, pfo_len(b), n, n)
+
+
 # -- integers and times --------------------------------------------------------
 
 cdef inline int64_t pfo_int(str name, object v, int64_t lo, int64_t hi) except? -1:

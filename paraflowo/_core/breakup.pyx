@@ -9,7 +9,7 @@ import numpy as np
 
 from paraflowo._checks import require_int, require_pow2
 from paraflowo._core._boundary cimport (
-    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bound, pfo_check_len,
+    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
     pfo_int, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
     pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._key cimport pfo_key
@@ -569,21 +569,16 @@ cdef class Breakup:
         pfo_bind(&bk, keys, "keys", _u64, 0)
         try:
             n = pfo_len(&bk)
-            pfo_bind(&bh, flow_hashes, "flow_hashes", _u32, 0)
-            pfo_check_len("flow_hashes", pfo_len(&bh), n, n)
-            pfo_bind(&bp, ports, "ports", _u16, 0)
-            pfo_check_len("ports", pfo_len(&bp), n, n)
-            pfo_bind(&bl, lengths, "lengths", _u16, 0)
-            pfo_check_len("lengths", pfo_len(&bl), n, n)
-            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
-            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            pfo_bind_n(&bh, flow_hashes, "flow_hashes", _u32, 0, n)
+            pfo_bind_n(&bp, ports, "ports", _u16, 0, n)
+            pfo_bind_n(&bl, lengths, "lengths", _u16, 0, n)
+            pfo_bind_n(&bt, now_ns, "now_ns", _i64, 0, n)
             pfo_bind(&bd, handles, "handles", _u64, PFO_OPTIONAL)
             if pfo_bound(&bd):
                 pfo_check_len("handles", pfo_len(&bd), n, n)
             if out is None:
                 out = np.empty(n, dtype=META_DTYPE)
-            pfo_bind(&bo, out, "out", _meta, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&bo), n, n)
+            pfo_bind_n(&bo, out, "out", _meta, PFO_WRITABLE, n)
             tp = <const pfo_ns_t*>bt.buf
             _set_busy(self, True, True)
             try:
@@ -670,10 +665,8 @@ cdef class Breakup:
         pfo_bind(&bc, cores, "cores", _u16, 0)
         try:
             n = pfo_len(&bc)
-            pfo_bind(&bi, ingress_ns, "ingress_ns", _i64, 0)
-            pfo_check_len("ingress_ns", pfo_len(&bi), n, n)
-            pfo_bind(&be, egress_ns, "egress_ns", _i64, 0)
-            pfo_check_len("egress_ns", pfo_len(&be), n, n)
+            pfo_bind_n(&bi, ingress_ns, "ingress_ns", _i64, 0, n)
+            pfo_bind_n(&be, egress_ns, "egress_ns", _i64, 0, n)
             _feedback_columns(self, <const char*>bc.buf, sizeof(uint16_t), <const char*>bi.buf,
                               sizeof(int64_t), <const int64_t*>be.buf, n, "cores", "ingress_ns",
                               "cores[{}]", "ingress_ns[{}]")
@@ -709,8 +702,7 @@ cdef class Breakup:
         pfo_bind(&bm, meta, "meta", _meta, 0)
         try:
             n = pfo_len(&bm)
-            pfo_bind(&be, egress_ns, "egress_ns", _i64, 0)
-            pfo_check_len("egress_ns", pfo_len(&be), n, n)
+            pfo_bind_n(&be, egress_ns, "egress_ns", _i64, 0, n)
             m = <const pfo_meta_t*>bm.buf
             _feedback_columns(self, <const char*>&m[0].core, sizeof(pfo_meta_t),
                               <const char*>&m[0].ingress_ns, sizeof(pfo_meta_t),

@@ -245,8 +245,7 @@ cdef class ElephantDetector:
             n = pfo_len(&kb)
             if out is None:
                 out = np.empty(n, dtype=np.uint64)
-            pfo_bind(&ob, out, "out", _u64, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&ob), n, n)
+            pfo_bind_n(&ob, out, "out", _u64, PFO_WRITABLE, n)
             kp = <const uint64_t*>kb.buf
             op = <uint64_t*>ob.buf
             pfo_enter(&self.busy, self)
@@ -324,8 +323,7 @@ cdef class ElephantDetector:
         try:
             n = pfo_len(&kb)
             if isinstance(now_ns, _ndarray):
-                pfo_bind(&tb, now_ns, "now_ns", _i64, 0)
-                pfo_check_len("now_ns", pfo_len(&tb), n, n)
+                pfo_bind_n(&tb, now_ns, "now_ns", _i64, 0, n)
                 tp = <const pfo_ns_t*>tb.buf
                 step = 1
                 t0 = self.last_ns if self.last_ns > 0 else 0
@@ -343,8 +341,7 @@ cdef class ElephantDetector:
                 pfo_check_len("amounts", pfo_len(&ab), n, n)
             if out is None:
                 out = np.empty(n, dtype=np.bool_)
-            pfo_bind(&ob, out, "out", _bool, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&ob), n, n)
+            pfo_bind_n(&ob, out, "out", _bool, PFO_WRITABLE, n)
             if n == 0:
                 if step == 0:
                     self.c_advance(t0)

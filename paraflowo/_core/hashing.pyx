@@ -10,7 +10,7 @@ import numpy as np
 
 from paraflowo._checks import IndexRangeError, require_array, require_int, require_pow2
 from paraflowo._core._boundary cimport (
-    PFO_OPTIONAL, PFO_WRITABLE, pfo_bind, pfo_bind_bytes, pfo_bound, pfo_check_len,
+    PFO_OPTIONAL, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bind_bytes, pfo_bound, pfo_check_len,
     pfo_enter, pfo_guard, pfo_int, pfo_leave, pfo_len, pfo_release, pfo_uint)
 
 cdef object _u8 = np.dtype(np.uint8)
@@ -276,8 +276,7 @@ cdef object _th_burst(ToeplitzHasher self, object flat, Py_ssize_t n, Py_ssize_t
         out = np.empty(n, _u32)
     pfo_bind(&bd, flat, "data", _u8, 0)
     try:
-        pfo_bind(&bo, out, "out", _u32, PFO_WRITABLE)
-        pfo_check_len("out", pfo_len(&bo), n, n)
+        pfo_bind_n(&bo, out, "out", _u32, PFO_WRITABLE, n)
         with nogil:
             pfo_rss_hash_burst(self.tbl, <const uint8_t*>bd.buf, n, stride, length,
                                <pfo_hash_t*>bo.buf)
@@ -564,8 +563,7 @@ cdef class IndirectionTable:
             n = pfo_len(&bh)
             if out is None:
                 out = np.empty(n, _u16)
-            pfo_bind(&bo, out, "out", _u16, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&bo), n, n)
+            pfo_bind_n(&bo, out, "out", _u16, PFO_WRITABLE, n)
             h = <const uint32_t*>bh.buf
             o = <uint16_t*>bo.buf
             ent = self.entries          # locals: the loop reads no field of self

@@ -7,7 +7,7 @@ from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._core._boundary cimport (
-    PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
+    PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
     pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._key cimport pfo_key
 from paraflowo._checks import require_int, require_pow2
@@ -248,20 +248,15 @@ cdef class PSNAllocator:
         pfo_bind(&bk, keys, "keys", _u64, 0)
         try:
             n = pfo_len(&bk)
-            pfo_bind(&bp, ports, "ports", _u16, 0)
-            pfo_check_len("ports", pfo_len(&bp), n, n)
-            pfo_bind(&bh, flow_hashes, "flow_hashes", _u32, 0)
-            pfo_check_len("flow_hashes", pfo_len(&bh), n, n)
-            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
-            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            pfo_bind_n(&bp, ports, "ports", _u16, 0, n)
+            pfo_bind_n(&bh, flow_hashes, "flow_hashes", _u32, 0, n)
+            pfo_bind_n(&bt, now_ns, "now_ns", _i64, 0, n)
             if queues is None:
                 queues = np.empty(n, dtype=np.int32)
-            pfo_bind(&bq, queues, "queues", _i32, PFO_WRITABLE)
-            pfo_check_len("queues", pfo_len(&bq), n, n)
+            pfo_bind_n(&bq, queues, "queues", _i32, PFO_WRITABLE, n)
             if psns is None:
                 psns = np.empty(n, dtype=np.uint32)
-            pfo_bind(&bs, psns, "psns", _u32, PFO_WRITABLE)
-            pfo_check_len("psns", pfo_len(&bs), n, n)
+            pfo_bind_n(&bs, psns, "psns", _u32, PFO_WRITABLE, n)
             tp = <const pfo_ns_t*>bt.buf
             pfo_enter(&self.busy, self)
             try:

@@ -430,8 +430,7 @@ cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, st
             raise ValueError(f"psns and handles must have the same length, "
                              f"got {n} and {pfo_len(&bh)}")
         if dropped is not None:
-            pfo_bind(&bd, _as_u8_flags(dropped), "dropped", _u8, 0)
-            pfo_check_len("dropped", pfo_len(&bd), n, n)
+            pfo_bind_n(&bd, _as_u8_flags(dropped), "dropped", _u8, 0, n)
         pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)
         if pfo_bound(&bs):
             pfo_check_len("status_out", pfo_len(&bs), n, n)

@@ -10,7 +10,7 @@ import numpy as np
 
 from paraflowo._checks import require_int
 from paraflowo._core._boundary cimport (
-    PFO_INT64_MAX, PFO_WRITABLE, pfo_bind, pfo_check_len, pfo_enter, pfo_guard, pfo_int,
+    PFO_INT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_int,
     pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._types cimport pfo_ns_first_backwards
 from paraflowo._core.hashing cimport IndirectionTable
@@ -343,8 +343,7 @@ cdef class FlowletScheduler:
         pfo_bind(&bc, cores, "cores", _u16, 0)
         try:
             n = pfo_len(&bc)
-            pfo_bind(&bd, delays_ns, "delays_ns", _i64, 0)
-            pfo_check_len("delays_ns", pfo_len(&bd), n, n)
+            pfo_bind_n(&bd, delays_ns, "delays_ns", _i64, 0, n)
             c = <const uint16_t*>bc.buf
             d = <const int64_t*>bd.buf
             pfo_enter(&self.busy, self)
@@ -497,12 +496,10 @@ cdef class FlowletScheduler:
         try:
             pfo_bind(&bi, index, "index", _i64, 0)
             n = pfo_len(&bi)
-            pfo_bind(&bt, now_ns, "now_ns", _i64, 0)
-            pfo_check_len("now_ns", pfo_len(&bt), n, n)
+            pfo_bind_n(&bt, now_ns, "now_ns", _i64, 0, n)
             if out is None:
                 out = np.empty(n, dtype=np.uint16)
-            pfo_bind(&bo, out, "out", _u16, PFO_WRITABLE)
-            pfo_check_len("out", pfo_len(&bo), n, n)
+            pfo_bind_n(&bo, out, "out", _u16, PFO_WRITABLE, n)
             ix = <const int64_t*>bi.buf
             t = <const pfo_ns_t*>bt.buf
             pfo_enter(&self.busy, self)
