@@ -85,10 +85,10 @@ ctypedef struct pfo_ss_sum_t:
 # Count-Min in memory the caller owns: pfo_cm_t
 # ---------------------------------------------------------------------------
 # Memory: this header (sizeof(pfo_cm_t) bytes, anywhere) and
-# pfo_cm_footprint(width, depth) = 8 * width * depth bytes of counters that
-# pfo_cm_init places in the caller's memory: 2 windows x depth x width
-# uint32 counters.  Worked: width 4096, depth 4 -> 8 * 4096 * 4 = 131072
-# bytes (128 KiB).  CountMinDetector owns one pfo_cm_t (its `cm` member)
+# pfo_cm_footprint(width, depth) = round_up(8 * width * depth, PFO_ALIGN)
+# bytes of counters that pfo_cm_init places in the caller's memory: 2 windows
+# x depth x width uint32 counters.  Worked: width 4096, depth 4 ->
+# 8 * 4096 * 4 = 131072 bytes (128 KiB); width 2, depth 1 -> 16, rounded to 64.  CountMinDetector owns one pfo_cm_t (its `cm` member)
 # built through these same calls, so a pfo_cm_t given the same parameters
 # gives bit-identical results (the manual tags are the class's, not here).
 # The fields are read-only for the caller; only the pfo_cm_* calls write them.
@@ -114,7 +114,7 @@ ctypedef struct pfo_cm_t:
 
 cdef size_t pfo_cm_footprint(uint32_t width, uint32_t depth) noexcept nogil
     # Bytes of memory pfo_cm_init needs for a width x depth sketch (two
-    # windows): 8 * width * depth (a multiple of 16), not counting the
+    # windows): round_up(8 * width * depth, PFO_ALIGN), not counting the
     # pfo_cm_t header.  Returns 0 if the parameters are invalid: width not a
     # power of two in [2, 2**24], or depth outside [1, PFO_CM_MAX_DEPTH].
 

@@ -10,9 +10,13 @@ cdef inline bint _cm_params_ok(uint32_t width, uint32_t depth) noexcept nogil:
 
 
 cdef size_t pfo_cm_footprint(uint32_t width, uint32_t depth) noexcept nogil:
+    # the counters, rounded up to PFO_ALIGN (only sketches of under 8 * 64
+    # counters have a tail: width 2, depth 1 -> 16 bytes of counters, 64)
+    cdef size_t n
     if not _cm_params_ok(width, depth):
         return 0
-    return <size_t>width * depth * 2 * sizeof(uint32_t)
+    n = <size_t>width * depth * 2 * sizeof(uint32_t)
+    return (n + (PFO_ALIGN - 1)) & ~(<size_t>PFO_ALIGN - 1)
 
 
 cdef int pfo_cm_init(pfo_cm_t* cm, void* mem, size_t size, uint32_t width, uint32_t depth,
@@ -287,9 +291,11 @@ cdef class CountMinDetector(ElephantDetector):
     ``"fused"`` already uses per-row hashes, ``"independent"`` gives the
     same results.
 
-    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, one hash
-    (or ``depth``) and one cache line per row.  Window rotation clears one
-    sketch.
+    **Cost.**  ``8 * width * depth`` bytes of counters (:meth:`footprint`,
+    :attr:`nbytes`; a host can place them in its own memory from Cython:
+    ``pfo_cm_footprint`` / ``pfo_cm_init``, see the Cython API page); per
+    packet, one hash (or ``depth``) and one cache line per row.  Window
+    rotation clears one sketch.
 
     Examples
     --------
@@ -356,7 +362,8 @@ cdef class CountMinDetector(ElephantDetector):
     def footprint(width, depth):
         """Bytes the counters of a ``width`` x ``depth`` sketch occupy (``pfo_cm_footprint``).
 
-        ``8 * width * depth``: two windows of 32-bit counters; the same figure
+        ``8 * width * depth`` (two windows of 32-bit counters) rounded up to a
+        multiple of 64; the same figure
         :attr:`nbytes` gives for a built detector and ``pfo_cm_footprint``
         gives a host that places the sketch in its own memory.  The tag table
         (:class:`ElephantDetector`) is not counted.

@@ -245,7 +245,9 @@ cdef class SpaceSavingDetector(ElephantDetector):
     count overestimates by at most its slot's ``error`` (the count it took
     over), and that is at most ``total / capacity``.
 
-    **Cost.**  56 to 80 bytes per ``capacity`` slot per window.  Per packet one hash
+    **Cost.**  56 to 80 bytes per ``capacity`` slot per window
+    (:meth:`footprint`, :attr:`nbytes`; a host can place them in its own
+    memory from Cython: ``pfo_ss_footprint`` / ``pfo_ss_init``).  Per packet one hash
     probe per window and a heap sift (``O(log capacity)`` when counts reorder,
     usually one comparison).
 
