@@ -2,9 +2,11 @@
 
 The module below uses only the names ``paraflowo/__init__.pxd`` exports, as a
 user writing from docs/cython.rst would: it places a reorder buffer, a set of
-reorder queues and a packet store in memory it allocates itself (footprint +
-init / fini), drives them and the RSS hash without the GIL, and checks the
-placement errors (too small, NULL, misaligned, bad parameters) never write.
+reorder queues, a packet store, a Count-Min and a Space-Saving detector in
+memory it allocates itself (footprint + init / fini), drives them and the RSS
+hash without the GIL, and checks the placement errors (too small, NULL,
+misaligned, bad parameters) never write.  The docs' own Cython examples are
+extracted from docs/cython.rst, compiled and run as well.
 """
 
 import numpy as np
@@ -455,24 +457,54 @@ def test_object_exposes_its_struct(mod):
     assert rb.stats.released == 2
 
 
-def test_the_docs_example_compiles_and_runs(tmp_path):
-    # the host-placed reorder buffer of docs/cython.rst, verbatim
+def _docs_cython_blocks():
+    """Every ``.. code-block:: cython`` of docs/cython.rst, dedented."""
     from pathlib import Path
     import textwrap
 
-    rst = (Path(__file__).resolve().parent.parent / "docs" / "cython.rst").read_text()
-    start = rst.index("   from libc.stdlib cimport malloc, free")
-    block = []
-    for line in rst[start:].splitlines():
-        if line and not line.startswith("   "):
-            break
-        block.append(line)
-    source = "# cython: boundscheck=False, wraparound=False\n" + textwrap.dedent("\n".join(block))
-    mod = build_cython_module(tmp_path, "docs_example", source)
-    psns = np.array([1, 0, 3, 2, 5, 4], np.uint32)
-    out = np.zeros(8, np.uint64)
-    k = mod.reorder(psns, out)
-    assert out[:k].tolist() == [1, 0, 3, 2, 5, 4]  # handles (arrival indexes) in PSN order
+    lines = (Path(__file__).resolve().parent.parent / "docs" / "cython.rst").read_text().splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() != ".. code-block:: cython":
+            continue
+        body = []
+        for text in lines[i + 1:]:
+            if text and not text.startswith("   "):
+                break
+            body.append(text)
+        blocks.append(textwrap.dedent("\n".join(body)).strip("\n") + "\n")
+    return blocks
+
+
+def test_the_docs_examples_compile_and_run(tmp_path):
+    # a module written only from docs/cython.rst: each of its Cython examples,
+    # verbatim, compiled against the installed package and run
+    blocks = _docs_cython_blocks()
+    assert len(blocks) >= 3 and all("cimport paraflowo" in b or "from paraflowo cimport" in b
+                                    for b in blocks)
+    mods = []
+    for i, b in enumerate(blocks):
+        (tmp_path / str(i)).mkdir()
+        mods.append(build_cython_module(tmp_path / str(i), f"docs_example_{i}",
+                                        "# cython: boundscheck=False, wraparound=False\n" + b))
+    runs = 0
+    for m in mods:
+        if hasattr(m, "reorder"):
+            psns = np.array([1, 0, 3, 2, 5, 4], np.uint32)
+            out = np.zeros(8, np.uint64)
+            k = m.reorder(psns, out)
+            assert out[:k].tolist() == [1, 0, 3, 2, 5, 4]  # handles (arrival indexes) in PSN order
+            runs += 1
+        if hasattr(m, "elephants"):
+            keys = np.array([7] * 150 + [8] * 20, np.uint64)
+            out = np.zeros(len(keys), np.uint8)
+            est = m.elephants(keys, 5_000_000, out)
+            det = CountMinDetector(4096, 4, 100, 1_000_000, conservative=True, seed=0)
+            want = det.update_burst(keys, 5_000_000)
+            assert out.astype(bool).tolist() == want.tolist() and want.sum() == 51
+            assert est == det.estimate(7) == 150
+            runs += 1
+    assert runs == 2
 
 
 # -- the detectors in memory the host owns -----------------------------------
