@@ -117,9 +117,10 @@ cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
                          out, last_est)
 
 
-cdef inline bint _cm_update(pfo_cm_t* d, uint64_t key, pfo_ns_t now_ns,
+cdef inline bint _cm_update(_site_t* site, pfo_cm_t* d, uint64_t key, pfo_ns_t now_ns,
                             uint64_t amount) noexcept nogil:
-    # pfo_cm_update, inline: CountMinDetector.c_update compiles it in place.
+    # pfo_cm_update; one compiled copy per caller (see _site_t), so
+    # CountMinDetector.c_update has it in place, without a call.
     cdef uint64_t est
     if <uint64_t>now_ns >= d.win_end:
         _cm_advance(d, now_ns)
@@ -143,7 +144,7 @@ cdef inline bint _cm_update(pfo_cm_t* d, uint64_t key, pfo_ns_t now_ns,
 
 cdef bint pfo_cm_update(pfo_cm_t* cm, uint64_t key, pfo_ns_t now_ns,
                         uint64_t amount) noexcept nogil:
-    return _cm_update(cm, key, now_ns, amount)
+    return _cm_update(&_BY_HOST, cm, key, now_ns, amount)
 
 
 cdef uint64_t pfo_cm_estimate(const pfo_cm_t* cm, uint64_t key) noexcept nogil:
@@ -414,7 +415,7 @@ cdef class CountMinDetector(ElephantDetector):
         return self.cm.seed
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
-        cdef bint hot = _cm_update(&self.cm, key, now_ns, amount)
+        cdef bint hot = _cm_update(&_BY_CLASS, &self.cm, key, now_ns, amount)
         self.last_ns = self.cm.last_ns
         return _tag_override(self, key, hot)
 

@@ -162,9 +162,10 @@ cdef inline void _ss_advance(pfo_ss_t* d, pfo_ns_t now_ns) noexcept nogil:
         _ss_clear(&d.win[1])
 
 
-cdef inline bint _ss_update(pfo_ss_t* d, uint64_t key, pfo_ns_t now_ns,
+cdef inline bint _ss_update(_site_t* site, pfo_ss_t* d, uint64_t key, pfo_ns_t now_ns,
                             uint64_t amount) noexcept nogil:
-    # pfo_ss_update, inline: SpaceSavingDetector.c_update compiles it in place.
+    # pfo_ss_update; one compiled copy per caller (see _site_t), so
+    # SpaceSavingDetector.c_update has it in place, without a call.
     cdef uint64_t est
     if <uint64_t>now_ns >= d.win_end:
         _ss_advance(d, now_ns)
@@ -176,19 +177,16 @@ cdef inline bint _ss_update(pfo_ss_t* d, uint64_t key, pfo_ns_t now_ns,
 
 cdef bint pfo_ss_update(pfo_ss_t* ss, uint64_t key, pfo_ns_t now_ns,
                         uint64_t amount) noexcept nogil:
-    return _ss_update(ss, key, now_ns, amount)
+    return _ss_update(&_BY_HOST, ss, key, now_ns, amount)
 
 
 cdef void pfo_ss_update_burst(pfo_ss_t* ss, const uint64_t* keys, const pfo_ns_t* now_ns,
                               Py_ssize_t now_step, const uint64_t* amounts,
                               uint8_t* out, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    if amounts is NULL:
-        for i in range(n):
-            out[i] = _ss_update(ss, keys[i], now_ns[i * now_step], 1)
-    else:
-        for i in range(n):
-            out[i] = _ss_update(ss, keys[i], now_ns[i * now_step], amounts[i])
+    for i in range(n):
+        out[i] = _ss_update(&_BY_BURST, ss, keys[i], now_ns[i * now_step],
+                            1 if amounts is NULL else amounts[i])
 
 
 cdef uint64_t pfo_ss_estimate(const pfo_ss_t* ss, uint64_t key) noexcept nogil:
@@ -333,7 +331,7 @@ cdef class SpaceSavingDetector(ElephantDetector):
         return self.ss.window_ns
 
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
-        cdef bint hot = _ss_update(&self.ss, key, now_ns, amount)
+        cdef bint hot = _ss_update(&_BY_CLASS, &self.ss, key, now_ns, amount)
         self.last_ns = self.ss.last_ns
         return _tag_override(self, key, hot)
 
