@@ -11,7 +11,19 @@ Usage from Cython (the calls run without the GIL)::
         elephant = det.c_update(key, now_ns, 1)     # virtual: any detector
         est = det.c_estimate(key)
 
-``c_update``, ``c_estimate``, ``c_advance``, ``c_update_burst`` and ``c_forced``
+or, in memory the host owns (no Python object; no manual tags)::
+
+    from paraflowo cimport pfo_cm_t, pfo_cm_footprint, pfo_cm_init, pfo_cm_update, PFO_OK
+
+    cdef pfo_cm_t cm                                   # the header: anywhere
+    cdef size_t size = pfo_cm_footprint(4096, 4)       # 0: bad parameters
+    cdef void* mem = malloc(size)                      # or shm, hugepages, ...
+    if pfo_cm_init(&cm, mem, size, 4096, 4, 1000, 1_000_000, True, 0, True) != PFO_OK: ...
+    elephant = pfo_cm_update(&cm, key, now_ns, 1)      # same results as the class
+    pfo_cm_fini(&cm); free(mem)
+
+(pfo_ss_* the same for Space-Saving.)  ``c_update``, ``c_estimate``,
+``c_advance``, ``c_update_burst`` and ``c_forced``
 are virtual ``cdef`` methods: a caller holding an :class:`ElephantDetector` reference gets the
 subclass's behaviour (Count-Min, Space-Saving, or tags only for the base class).
 
