@@ -58,8 +58,16 @@ from paraflowo._core.metacache cimport (
 # c_update_burst, c_forced) are virtual: a caller holding an ElephantDetector
 # gets the subclass's behaviour.  Time never goes backwards; one detector per
 # thread (nothing locks).  SpaceSavingDetector is Python's ThresholdDetector.
+# In memory the host owns: pfo_cm_t (Count-Min) and pfo_ss_t (Space-Saving)
+# with *_footprint / *_init / *_fini and the update/estimate/advance calls;
+# CountMinDetector.cm and SpaceSavingDetector.ss are the classes' own structs
+# (the manual tags belong to the classes only).
 from paraflowo._core.detectors cimport (
     PFO_CM_MAX_DEPTH, PFO_TAG_NONE, PFO_TAG_OFF, PFO_TAG_ON,
+    pfo_cm_t, pfo_cm_footprint, pfo_cm_init, pfo_cm_fini,
+    pfo_cm_update, pfo_cm_update_burst, pfo_cm_estimate, pfo_cm_advance, pfo_cm_reset,
+    pfo_ss_t, pfo_ss_footprint, pfo_ss_init, pfo_ss_fini,
+    pfo_ss_update, pfo_ss_update_burst, pfo_ss_estimate, pfo_ss_advance, pfo_ss_reset,
     ElephantDetector, CountMinDetector, SpaceSavingDetector,
 )
 
@@ -97,4 +105,43 @@ from paraflowo._core.breakup cimport (
     PFO_BRK_MAX_PROBES, PFO_BRK_CHUNK, PFO_BRK_EMPTY,
     pfo_para_entry_t,
     Breakup,
+)
+
+# -- network functions of the live dataplane (_core/nf.pxd) -----------------
+# pfo_nf_fn is the per-packet function type; an NF subclass sets fn and
+# state in its __cinit__ (see the thread contract in docs/cython.rst and
+# _core/nf.pxd).  The packet's metadata is pfo_meta_t (above) and its
+# PFO_FLAG_DROP bit marks a drop.
+from paraflowo._core.nf cimport (
+    PFO_NF_MAX_WORKERS,
+    pfo_nf_fn, pfo_nf_forward,
+    NF,
+)
+
+# -- steering policies (_core/policies.pxd) ----------------------------------
+# Policy.c_steer / c_ready / c_complete / c_next_deadline / c_poll / c_flush /
+# c_held: one interface for every policy (RSS, spray, RSS++-style,
+# ParaFlowO); a policy belongs to one thread while it runs.
+from paraflowo._core.policies cimport (
+    Policy, RSSPolicy, SprayPolicy, RSSPPPolicy, ParaFlowOPolicy,
+)
+
+# -- the live dataplane's counters (_core/dataplane.pxd) ---------------------
+from paraflowo._core.dataplane cimport pfo_dp_counters_t
+
+# -- the simulator's event loop (_core/sim.pxd) ------------------------------
+# SimCore.c_run(times, flows, expd, n, tr_core, tr_finish) and c_flush();
+# pfo_sim_hist_index maps a latency to its histogram bucket.
+from paraflowo._core.sim cimport (
+    PFO_SIM_RSS, PFO_SIM_SPRAY, PFO_SIM_RSSPP, PFO_SIM_PARAFLOWO,
+    PFO_SIM_HIST_LEN, pfo_sim_hist_index,
+    SimCore,
+)
+
+# -- capture reading (_core/pcapread.pxd) ------------------------------------
+# pfo_pcap_walk / pfo_pcapng_walk find the records of a pcap / pcapng image
+# in memory; pfo_pcap_keys decodes each frame's flow key.
+from paraflowo._core.pcapread cimport (
+    PFO_PCAP_KEY_LEN, PFO_PCAPNG_END, PFO_PCAPNG_FULL, PFO_PCAPNG_BLOCK,
+    pfo_pcap_walk, pfo_pcap_keys, pfo_pcapng_walk,
 )

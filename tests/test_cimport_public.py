@@ -2,9 +2,11 @@
 
 The module below uses only the names ``paraflowo/__init__.pxd`` exports, as a
 user writing from docs/cython.rst would: it places a reorder buffer, a set of
-reorder queues and a packet store in memory it allocates itself (footprint +
-init / fini), drives them and the RSS hash without the GIL, and checks the
-placement errors (too small, NULL, misaligned, bad parameters) never write.
+reorder queues, a packet store, a Count-Min and a Space-Saving detector in
+memory it allocates itself (footprint + init / fini), drives them and the RSS
+hash without the GIL, and checks the placement errors (too small, NULL,
+misaligned, bad parameters) never write.  The docs' own Cython examples are
+extracted from docs/cython.rst, compiled and run as well.
 """
 
 import numpy as np
@@ -15,9 +17,11 @@ from hypothesis import strategies as st
 from paraflowo import (
     FLAG_DROP,
     FLAG_PARA,
+    CountMinDetector,
     PacketStore,
     ReorderBuffer,
     ReorderQueues,
+    SpaceSavingDetector,
     ToeplitzHasher,
     empty_meta,
 )
@@ -39,7 +43,12 @@ from paraflowo cimport (
     pfo_store_footprint, pfo_store_init, pfo_store_fini, pfo_store_put, pfo_store_free,
     pfo_rss_init, pfo_rss_hash, PFO_RSS_MAX_INPUT,
     PFO_OK, PFO_EINVAL, PFO_ENOSPC, PFO_ALIGN, PFO_NS_NEVER, PFO_ROB_BUFFERED,
-    ReorderBuffer)
+    ReorderBuffer,
+    pfo_cm_t, pfo_cm_footprint, pfo_cm_init, pfo_cm_fini, pfo_cm_update, pfo_cm_update_burst,
+    pfo_cm_estimate, pfo_cm_advance, pfo_cm_reset,
+    pfo_ss_t, pfo_ss_footprint, pfo_ss_init, pfo_ss_fini, pfo_ss_update, pfo_ss_update_burst,
+    pfo_ss_estimate, pfo_ss_advance, pfo_ss_reset,
+    CountMinDetector, SpaceSavingDetector)
 
 def footprints(uint32_t n_queues, uint32_t window, int psn_bits, uint32_t n_slots,
                uint32_t slot_bytes):
@@ -222,6 +231,123 @@ def guarded(uint32_t window, uint32_t n_queues):
         free(mem)
     return intact
 
+def det_footprints(uint32_t width, uint32_t depth, uint32_t capacity):
+    return pfo_cm_footprint(width, depth), pfo_ss_footprint(capacity)
+
+def det_run(int kind, uint32_t a, uint32_t depth, uint64_t threshold, int64_t window_ns,
+            bint conservative, uint64_t seed, bint fused,
+            const uint64_t[::1] keys, const int64_t[::1] times, const uint64_t[::1] amounts,
+            Py_ssize_t burst):
+    # A detector in memory we own (kind 0: Count-Min of width a, 1:
+    # Space-Saving of capacity a), 8 guard bytes past its footprint.  The
+    # packets go through pfo_*_update one by one (burst 0), or through
+    # pfo_*_update_burst in bursts of `burst` with per-packet times; every
+    # 7th packet is followed by an advance to its time.  Returns the flags,
+    # the estimate of each key after its packet, and whether the guard held.
+    cdef pfo_cm_t cm
+    cdef pfo_ss_t ss
+    cdef size_t size = pfo_cm_footprint(a, depth) if kind == 0 else pfo_ss_footprint(a)
+    cdef unsigned char* mem = <unsigned char*>malloc(size + 8)
+    cdef Py_ssize_t i, j, m, n = keys.shape[0]
+    flags = np.zeros(n, np.uint8)
+    est = np.zeros(n, np.uint64)
+    cdef uint8_t[::1] f = flags
+    cdef uint64_t[::1] e = est
+    cdef int rc
+    if mem == NULL:
+        raise MemoryError()
+    memset(mem + size, 0xEE, 8)
+    with nogil:
+        if kind == 0:
+            rc = pfo_cm_init(&cm, mem, size, a, depth, threshold, window_ns, conservative,
+                             seed, fused)
+        else:
+            rc = pfo_ss_init(&ss, mem, size, a, threshold, window_ns)
+        if rc == PFO_OK:
+            i = 0
+            while i < n:
+                m = 1 if burst == 0 else (burst if i + burst <= n else n - i)
+                if kind == 0:
+                    if burst == 0:
+                        f[i] = pfo_cm_update(&cm, keys[i], times[i], amounts[i])
+                    else:
+                        pfo_cm_update_burst(&cm, &keys[i], &times[i], 1, &amounts[i], &f[i], m)
+                else:
+                    if burst == 0:
+                        f[i] = pfo_ss_update(&ss, keys[i], times[i], amounts[i])
+                    else:
+                        pfo_ss_update_burst(&ss, &keys[i], &times[i], 1, &amounts[i], &f[i], m)
+                for j in range(i, i + m):
+                    e[j] = (pfo_cm_estimate(&cm, keys[j]) if kind == 0
+                            else pfo_ss_estimate(&ss, keys[j]))
+                i += m
+                if i % 7 == 0:
+                    if kind == 0:
+                        pfo_cm_advance(&cm, times[i - 1])
+                    else:
+                        pfo_ss_advance(&ss, times[i - 1])
+            if kind == 0:
+                pfo_cm_reset(&cm)
+                rc = <int>(pfo_cm_estimate(&cm, keys[0]) if n else 0)
+            else:
+                pfo_ss_reset(&ss)
+                rc = <int>(pfo_ss_estimate(&ss, keys[0]) if n else 0)
+        if kind == 0:
+            pfo_cm_fini(&cm)
+        else:
+            pfo_ss_fini(&ss)
+        pfo_cm_fini(NULL)
+        pfo_ss_fini(NULL)
+    guard = all(mem[size + i] == 0xEE for i in range(8))
+    free(mem)
+    return rc, flags.astype(bool), est, guard
+
+def det_refusals():
+    # every placement error of the detectors leaves the memory untouched
+    cdef size_t cs = pfo_cm_footprint(64, 4), ss_size = pfo_ss_footprint(10)
+    cdef size_t big = cs + ss_size + 64
+    cdef unsigned char* mem = <unsigned char*>malloc(big)
+    cdef pfo_cm_t cm
+    cdef pfo_ss_t ss
+    cdef size_t i
+    memset(mem, 0xAB, big)
+    codes = [
+        pfo_cm_init(&cm, mem, cs - 1, 64, 4, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, NULL, cs, 64, 4, 5, 1000, True, 0, True),
+        pfo_cm_init(NULL, mem, cs, 64, 4, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem + 4, cs, 64, 4, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 63, 4, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 64, 0, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 64, 17, 5, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 64, 4, 0, 1000, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 64, 4, 5, 0, True, 0, True),
+        pfo_cm_init(&cm, mem, big, 64, 4, 5, (<int64_t>1 << 62) + 1, True, 0, True),
+        pfo_ss_init(&ss, mem, ss_size - 1, 10, 5, 1000),
+        pfo_ss_init(&ss, NULL, ss_size, 10, 5, 1000),
+        pfo_ss_init(NULL, mem, ss_size, 10, 5, 1000),
+        pfo_ss_init(&ss, mem + 4, ss_size, 10, 5, 1000),
+        pfo_ss_init(&ss, mem, big, 0, 5, 1000),
+        pfo_ss_init(&ss, mem, big, (1 << 24) + 1, 5, 1000),
+        pfo_ss_init(&ss, mem, big, 10, 0, 1000),
+        pfo_ss_init(&ss, mem, big, 10, 5, -1),
+    ]
+    untouched = all(mem[i] == 0xAB for i in range(big))
+    zero = [pfo_cm_footprint(1, 4), pfo_cm_footprint(3, 4), pfo_cm_footprint((1 << 25), 1),
+            pfo_cm_footprint(64, 0), pfo_cm_footprint(64, 17), pfo_ss_footprint(0),
+            pfo_ss_footprint((1 << 24) + 1)]
+    ok = [pfo_cm_init(&cm, mem, cs, 64, 4, 5, 1000, True, 0, True),
+          pfo_ss_init(&ss, mem, ss_size, 10, 5, 1000)]
+    free(mem)
+    return codes, untouched, zero, ok
+
+def det_object_api(CountMinDetector cm, SpaceSavingDetector ss, uint64_t key):
+    # the classes expose their structs: det.cm, det.ss
+    cdef uint64_t a, b
+    with nogil:
+        a = pfo_cm_estimate(&cm.cm, key)
+        b = pfo_ss_estimate(&ss.ss, key)
+    return a, b, cm.cm.width, ss.ss.capacity
+
 def object_api(ReorderBuffer rb):
     # the class exposes its struct: rb.rob
     cdef pfo_handle_t o[4]
@@ -331,21 +457,125 @@ def test_object_exposes_its_struct(mod):
     assert rb.stats.released == 2
 
 
-def test_the_docs_example_compiles_and_runs(tmp_path):
-    # the host-placed reorder buffer of docs/cython.rst, verbatim
+def _docs_cython_blocks():
+    """Every ``.. code-block:: cython`` of docs/cython.rst, dedented."""
     from pathlib import Path
     import textwrap
 
-    rst = (Path(__file__).resolve().parent.parent / "docs" / "cython.rst").read_text()
-    start = rst.index("   from libc.stdlib cimport malloc, free")
-    block = []
-    for line in rst[start:].splitlines():
-        if line and not line.startswith("   "):
-            break
-        block.append(line)
-    source = "# cython: boundscheck=False, wraparound=False\n" + textwrap.dedent("\n".join(block))
-    mod = build_cython_module(tmp_path, "docs_example", source)
-    psns = np.array([1, 0, 3, 2, 5, 4], np.uint32)
-    out = np.zeros(8, np.uint64)
-    k = mod.reorder(psns, out)
-    assert out[:k].tolist() == [1, 0, 3, 2, 5, 4]  # handles (arrival indexes) in PSN order
+    lines = (Path(__file__).resolve().parent.parent / "docs" / "cython.rst").read_text().splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() != ".. code-block:: cython":
+            continue
+        body = []
+        for text in lines[i + 1:]:
+            if text and not text.startswith("   "):
+                break
+            body.append(text)
+        blocks.append(textwrap.dedent("\n".join(body)).strip("\n") + "\n")
+    return blocks
+
+
+def test_the_docs_examples_compile_and_run(tmp_path):
+    # a module written only from docs/cython.rst: each of its Cython examples,
+    # verbatim, compiled against the installed package and run
+    blocks = _docs_cython_blocks()
+    assert len(blocks) >= 3 and all("cimport paraflowo" in b or "from paraflowo cimport" in b
+                                    for b in blocks)
+    mods = []
+    for i, b in enumerate(blocks):
+        (tmp_path / str(i)).mkdir()
+        mods.append(build_cython_module(tmp_path / str(i), f"docs_example_{i}",
+                                        "# cython: boundscheck=False, wraparound=False\n" + b))
+    runs = 0
+    for m in mods:
+        if hasattr(m, "reorder"):
+            psns = np.array([1, 0, 3, 2, 5, 4], np.uint32)
+            out = np.zeros(8, np.uint64)
+            k = m.reorder(psns, out)
+            assert out[:k].tolist() == [1, 0, 3, 2, 5, 4]  # handles (arrival indexes) in PSN order
+            runs += 1
+        if hasattr(m, "elephants"):
+            keys = np.array([7] * 150 + [8] * 20, np.uint64)
+            out = np.zeros(len(keys), np.uint8)
+            est = m.elephants(keys, 5_000_000, out)
+            det = CountMinDetector(4096, 4, 100, 1_000_000, conservative=True, seed=0)
+            want = det.update_burst(keys, 5_000_000)
+            assert out.astype(bool).tolist() == want.tolist() and want.sum() == 51
+            assert est == det.estimate(7) == 150
+            runs += 1
+    assert runs == 2
+
+
+# -- the detectors in memory the host owns -----------------------------------
+
+def test_detector_footprints_match_the_classes(mod):
+    for w, d, cap in [(2, 1, 1), (8, 1, 3), (4096, 4, 1000), (1 << 16, 16, 1 << 12)]:
+        cm, ss = mod.det_footprints(w, d, cap)
+        assert cm == CountMinDetector.footprint(w, d) == CountMinDetector(w, d, 5, 10).nbytes
+        assert ss == SpaceSavingDetector.footprint(cap) == SpaceSavingDetector(cap, 5, 10).nbytes
+        assert cm % 64 == ss % 64 == 0
+    assert mod.det_footprints(4096, 4, 1000) == (131072, 113152)
+
+
+def test_detector_placement_refusals_never_write(mod):
+    codes, untouched, zero, ok = mod.det_refusals()
+    assert codes == [-2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -2, -1, -1, -1, -1, -1, -1, -1]
+    assert untouched and zero == [0] * 7 and ok == [0, 0]
+
+
+def _class_run(det, keys, times, amounts, burst):
+    flags, est = [], []
+    i, n = 0, len(keys)
+    while i < n:
+        m = 1 if burst == 0 else min(burst, n - i)
+        if burst == 0:
+            flags.append(det.update(int(keys[i]), int(times[i]), int(amounts[i])))
+        else:
+            flags += det.update_burst(keys[i:i + m], times[i:i + m], amounts[i:i + m]).tolist()
+        est += [det.estimate(int(k)) for k in keys[i:i + m]]
+        i += m
+        if i % 7 == 0:
+            det.advance(int(times[i - 1]))
+    return flags, est
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["cm", "cm-independent", "cm-plain", "cm-deep", "ss"]),
+    n=st.integers(0, 120),
+    n_keys=st.integers(1, 40),
+    burst=st.sampled_from([0, 1, 5, 32]),
+    big=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_host_placed_detector_equals_the_class(mod, kind, n, n_keys, burst, big, seed):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, n_keys, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    times = np.cumsum(rng.integers(0, 300, n)).astype(np.int64)
+    amounts = (rng.integers(0, 2**40, n) if big else rng.integers(1, 3, n)).astype(np.uint64)
+    threshold, window = 6, 1000
+    if kind == "ss":
+        det = SpaceSavingDetector(8, threshold, window)
+        args = (1, 8, 0, threshold, window, False, 0, False)
+    else:
+        width, depth = (64, 8) if kind == "cm-deep" else (16, 4)
+        cons = kind != "cm-plain"
+        fused = kind != "cm-independent"
+        det = CountMinDetector(width, depth, threshold, window, conservative=cons, seed=seed,
+                               row_hashes="fused" if fused else "independent")
+        args = (0, width, depth, threshold, window, cons, seed, fused)
+    want_flags, want_est = _class_run(det, keys, times, amounts, burst)
+    rc, flags, est, guard = mod.det_run(*args, keys, times, amounts, burst)
+    assert rc == 0 and guard                    # reset cleared it; nothing past the footprint
+    assert flags.tolist() == want_flags
+    assert est.tolist() == want_est
+
+
+def test_detector_objects_expose_their_structs(mod):
+    cm = CountMinDetector(1024, 4, 3, 1000)
+    ss = SpaceSavingDetector(4, 3, 1000)
+    for t in range(5):
+        cm.update(42, t)
+        ss.update(42, t)
+    assert mod.det_object_api(cm, ss, 42) == (5, 5, 1024, 4)

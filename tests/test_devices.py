@@ -263,27 +263,40 @@ def test_eq3_worked_examples_through_the_memory_projection():
 
 
 def test_worst_case_is_every_slot_of_every_queue():
-    assert sram_required(16, 256) == 16 * (64 + 256 * 32) == 132096
-    assert sram_required(16, 256, meta_bytes=64, queue_overhead_bytes=0) == 16 * 256 * 64
+    assert sram_required(16, 256, "worst") == 16 * (64 + 256 * 32) == 132096
+    assert sram_required(16, 256, "worst", meta_bytes=64, queue_overhead_bytes=0) == 16 * 256 * 64
     assert META_SIZE == 32 and QUEUE_OVERHEAD_BYTES == 64
 
 
 def test_sram_fit_boundaries_exactly_fits_and_one_byte_over():
-    need = sram_required(16, 256)                       # 132096
+    need = sram_required(16, 256, "worst")              # 132096
     exact = DeviceProfile("exact", 1, sram_bytes=need)
     short = DeviceProfile("short", 1, sram_bytes=need - 1)
-    fit = sram_fit(exact, 16, 256)
+    fit = sram_fit(exact, 16, 256, "worst")
     assert fit.fits and fit.headroom_bytes == 0 and fit.basis == "worst" and fit.ooo_rate is None
-    miss = sram_fit(short, 16, 256)
+    miss = sram_fit(short, 16, 256, "worst")
     assert not miss.fits and miss.headroom_bytes == -1
     # one more slot or one more queue is one record / one queue over
-    assert not sram_fit(exact, 16, 257).fits and not sram_fit(exact, 17, 256).fits
-    assert max_queues(exact, 256) == 16 and max_queues(short, 256) == 15
-    assert max_window(exact, 16) == 256 and max_window(short, 16) == 128
-    assert max_window(exact, 16, power_of_two=False) == 256
-    assert max_window(short, 16, power_of_two=False) == 255
+    assert not sram_fit(exact, 16, 257, "worst").fits and not sram_fit(exact, 17, 256, "worst").fits
+    assert max_queues(exact, 256, "worst") == 16 and max_queues(short, 256, "worst") == 15
+    assert max_window(exact, 16, "worst") == 256 and max_window(short, 16, "worst") == 128
+    assert max_window(exact, 16, "worst", power_of_two=False) == 256
+    assert max_window(short, 16, "worst", power_of_two=False) == 255
     # an int byte count works as well as a profile
-    assert sram_fit(need, 16, 256).fits and not sram_fit(need - 1, 16, 256).fits
+    assert sram_fit(need, 16, 256, "worst").fits and not sram_fit(need - 1, 16, 256, "worst").fits
+
+
+def test_footprint_is_the_default_basis_and_its_boundaries():
+    need = sram_required(16, 256)
+    assert need == paraflowo.ReorderQueues.footprint(16, 256) == 134144
+    fit = sram_fit(need, 16, 256)
+    assert fit.basis == "footprint" and fit.fits and fit.headroom_bytes == 0
+    assert not sram_fit(need - 1, 16, 256).fits
+    assert max_queues(need, 256) == 16 and max_queues(need - 1, 256) == 15
+    assert max_window(need, 16) == 256 and max_window(need - 1, 16) == 128
+    # any window is sized as the buffers size it: up to the next power of two
+    assert max_window(need, 16, power_of_two=False) == 256
+    assert max_window(need - 1, 16, power_of_two=False) == 128
 
 
 def test_expected_basis_boundaries():
@@ -300,24 +313,29 @@ def test_worst_case_slot_bytes_are_what_the_reorder_buffer_owns():
     # the worst-case basis counts META_SIZE (32) bytes per slot: exactly ReorderBuffer.nbytes
     for window in (2, 256, 4096):
         rb = paraflowo.ReorderBuffer(window, timeout_ns=None)
-        assert sram_required(1, window, queue_overhead_bytes=0) == rb.nbytes
+        assert sram_required(1, window, "worst", queue_overhead_bytes=0) == rb.nbytes
 
 
 def test_riscv_smartnic_fits():
     small = get_profile("riscv-smartnic-128k")
-    assert not sram_fit(small, 16, 256).fits
-    assert sram_fit(get_profile("riscv-smartnic-256k"), 16, 256).fits
+    for basis in ("footprint", "worst"):
+        assert not sram_fit(small, 16, 256, basis).fits
+        assert sram_fit(get_profile("riscv-smartnic-256k"), 16, 256, basis).fits
+        assert max_window(small, 16, basis) == 128 and max_queues(small, 256, basis) == 15
     assert sram_fit(small, 16, 256, "expected", ooo_rate=0.1).fits
-    assert max_window(small, 16) == 128 and max_queues(small, 256) == 15
 
 
 def test_limits_when_nothing_or_everything_fits():
-    assert max_window(10, 1) == 0 and max_queues(10, 1) == 0           # < 64 B of state
+    assert max_window(10, 1, "worst") == 0 and max_queues(10, 1, "worst") == 0   # < 64 B of state
     # one slot fits (64 + 32 B) but a power-of-two window starts at 2 slots
-    assert max_window(96, 1, power_of_two=False) == 1 and max_window(96, 1) == 0
-    assert max_window(128, 1) == 2
-    assert max_window(1 << 40, 1) == MAX_WINDOW
-    assert max_queues(1 << 40, 1) == MAX_QUEUES
+    assert max_window(96, 1, "worst", power_of_two=False) == 1 and max_window(96, 1, "worst") == 0
+    assert max_window(128, 1, "worst") == 2
+    assert max_window(1 << 40, 1, "worst") == MAX_WINDOW
+    assert max_queues(1 << 40, 1, "worst") == MAX_QUEUES
+    # this library's queues: the smallest (1 queue of 2 slots) and the largest
+    small = paraflowo.ReorderQueues.footprint(1, 2)
+    assert max_window(small - 1, 1) == 0 and max_window(small, 1) == 2
+    assert max_window(1 << 40, 1) == MAX_WINDOW and max_queues(1 << 40, 2) == MAX_QUEUES
     # nothing out of order: only the per-queue state counts
     assert max_window(64, 1, "expected", ooo_rate=0.0) == MAX_WINDOW
 

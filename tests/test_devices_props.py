@@ -5,6 +5,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraflowo import ReorderQueues
 from paraflowo.devices import (
     MAX_QUEUES,
     MAX_WINDOW,
@@ -56,18 +57,29 @@ def test_toml_round_trip_of_any_profile(p):
        o=st.integers(0, 256), slack=st.integers(-2, 2))
 def test_worst_case_fit_matches_the_model(q, w, m, o, slack):
     need = q * (o + w * m)                      # the documented model, in integers
-    assert sram_required(q, w, meta_bytes=m, queue_overhead_bytes=o) == need
+    assert sram_required(q, w, "worst", meta_bytes=m, queue_overhead_bytes=o) == need
     sram = need + slack
     if sram >= 1:
-        fit = sram_fit(sram, q, w, meta_bytes=m, queue_overhead_bytes=o)
+        fit = sram_fit(sram, q, w, "worst", meta_bytes=m, queue_overhead_bytes=o)
         assert fit.fits == (slack >= 0) and fit.headroom_bytes == slack
 
 
 @FAST
+@given(q=st.integers(1, 64), w=st.integers(1, 4096), slack=st.integers(-2, 2))
+def test_footprint_fit_matches_the_component(q, w, slack):
+    # the default basis: what ReorderQueues of the window rounded up to a
+    # power of two allocates, whatever meta_bytes and the overhead say
+    need = ReorderQueues.footprint(q, 1 << max(1, (w - 1).bit_length()))
+    assert sram_required(q, w) == sram_required(q, w, meta_bytes=7, queue_overhead_bytes=9) == need
+    fit = sram_fit(need + slack, q, w)
+    assert fit.basis == "footprint" and fit.fits == (slack >= 0) and fit.headroom_bytes == slack
+
+
+@FAST
 @given(sram=st.integers(1, 1 << 22), q=st.integers(1, 64), m=st.integers(1, 128),
-       o=st.integers(0, 256), pow2=st.booleans())
-def test_max_window_is_the_largest_that_fits(sram, q, m, o, pow2):
-    kw = dict(meta_bytes=m, queue_overhead_bytes=o)
+       o=st.integers(0, 256), pow2=st.booleans(), basis=st.sampled_from(["worst", "footprint"]))
+def test_max_window_is_the_largest_that_fits(sram, q, m, o, pow2, basis):
+    kw = dict(basis=basis, meta_bytes=m, queue_overhead_bytes=o)
     w = max_window(sram, q, power_of_two=pow2, **kw)
     if w:
         assert sram_fit(sram, q, w, **kw).fits
@@ -79,7 +91,7 @@ def test_max_window_is_the_largest_that_fits(sram, q, m, o, pow2):
 @FAST
 @given(sram=st.integers(1, 1 << 24), w=st.integers(1, 4096), m=st.integers(1, 128),
        o=st.integers(0, 256), rate=st.sampled_from([0.0, 0.01, 0.1, 0.25, 0.5, 1.0]),
-       basis=st.sampled_from(["worst", "expected"]))
+       basis=st.sampled_from(["worst", "expected", "footprint"]))
 def test_max_queues_is_the_largest_that_fits(sram, w, m, o, rate, basis):
     kw = dict(basis=basis, ooo_rate=rate, meta_bytes=m, queue_overhead_bytes=o)
     n = max_queues(sram, w, **kw)

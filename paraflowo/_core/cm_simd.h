@@ -455,8 +455,23 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_one4(
     return cons ? pfo_cm_one_d(cells, hp, 4, fb, 1, lw, sh, cur, key, amount)
                 : pfo_cm_one_d(cells, hp, 4, fb, 0, lw, sh, cur, key, amount);
 }
+/* pfo_cm_one4 out of line, for fb 16 or 0: the per-packet fallback (no
+   SIMD, or totals near 2**32).  Kept out of pfo_cm_one4_any's callers (its
+   four depth-4 copies and their arrays would make them too large for the
+   C compiler to inline them in turn: the per-packet update is written once
+   and inlined into CountMinDetector.c_update). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static uint64_t pfo_cm_one4_cold(
+        uint32_t *cells, const uint64_t *hp, unsigned fb, int cons, unsigned lw,
+        unsigned sh, unsigned cur, uint64_t key, uint64_t amount) {
+    return fb ? pfo_cm_one4(cells, hp, 16, cons, lw, sh, cur, key, amount)
+              : pfo_cm_one4(cells, hp, 0, cons, lw, sh, cur, key, amount);
+}
 /* Depth-4 per-packet count: the SIMD body when the totals (already
-   including this packet) rule out 32-bit overflow, else pfo_cm_one4. */
+   including this packet) rule out 32-bit overflow, else pfo_cm_one4
+   (out of line). */
 PFO_ALWAYS_INLINE uint64_t pfo_cm_one4_any(
         uint32_t *cells, const uint64_t *hp, unsigned fb, int cons, unsigned lw,
         unsigned sh, unsigned cur, uint64_t key, uint64_t amount, uint64_t t0, uint64_t t1) {
@@ -465,7 +480,7 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_one4_any(
         return fb ? pfo_cm_one4_sse41(cells, hp, cons, lw, cur, key, (uint32_t)amount)
                   : pfo_cm_one4i_sse41(cells, hp, cons, lw, cur, key, (uint32_t)amount);
 #endif
-    return pfo_cm_one4(cells, hp, fb, cons, lw, sh, cur, key, amount);
+    return pfo_cm_one4_cold(cells, hp, fb, cons, lw, sh, cur, key, amount);
 }
 /* Estimate of key over both windows (no counting). */
 static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned depth,

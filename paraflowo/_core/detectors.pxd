@@ -11,7 +11,19 @@ Usage from Cython (the calls run without the GIL)::
         elephant = det.c_update(key, now_ns, 1)     # virtual: any detector
         est = det.c_estimate(key)
 
-``c_update``, ``c_estimate``, ``c_advance``, ``c_update_burst`` and ``c_forced``
+or, in memory the host owns (no Python object; no manual tags)::
+
+    from paraflowo cimport pfo_cm_t, pfo_cm_footprint, pfo_cm_init, pfo_cm_update, PFO_OK
+
+    cdef pfo_cm_t cm                                   # the header: anywhere
+    cdef size_t size = pfo_cm_footprint(4096, 4)       # 0: bad parameters
+    cdef void* mem = malloc(size)                      # or shm, hugepages, ...
+    if pfo_cm_init(&cm, mem, size, 4096, 4, 1000, 1_000_000, True, 0, True) != PFO_OK: ...
+    elephant = pfo_cm_update(&cm, key, now_ns, 1)      # same results as the class
+    pfo_cm_fini(&cm); free(mem)
+
+(pfo_ss_* the same for Space-Saving.)  ``c_update``, ``c_estimate``,
+``c_advance``, ``c_update_burst`` and ``c_forced``
 are virtual ``cdef`` methods: a caller holding an :class:`ElephantDetector` reference gets the
 subclass's behaviour (Count-Min, Space-Saving, or tags only for the base class).
 
@@ -32,7 +44,8 @@ Contract for every method below:
 """
 
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
-from paraflowo._core._types cimport pfo_ns_first_backwards, pfo_ns_t
+from paraflowo._core._types cimport (
+    pfo_ns_first_backwards, pfo_ns_t, PFO_OK, PFO_EINVAL, PFO_ENOSPC, PFO_ALIGN)
 
 cdef enum:
     PFO_CM_MAX_DEPTH = 16    # most Count-Min rows (delta = e**-16 ~ 1.1e-7)
@@ -68,7 +81,7 @@ ctypedef struct pfo_cm_hash_t:
 
 
 # Space-Saving summary of one window: `capacity` slots, a min-heap on count.
-ctypedef struct pfo_ss_t:
+ctypedef struct pfo_ss_sum_t:
     pfo_ktab_t index         # key -> slot
     uint64_t* slot_key       # [capacity]
     uint64_t* count          # [capacity] counted amount (an overestimate by <= err)
@@ -78,6 +91,148 @@ ctypedef struct pfo_ss_t:
     uint32_t n               # slots in use
     uint32_t capacity
     uint64_t total           # amount counted in this window (saturating)
+
+
+# ---------------------------------------------------------------------------
+# Count-Min in memory the caller owns: pfo_cm_t
+# ---------------------------------------------------------------------------
+# Memory: this header (sizeof(pfo_cm_t) bytes, anywhere) and
+# pfo_cm_footprint(width, depth) = round_up(8 * width * depth, PFO_ALIGN)
+# bytes of counters that pfo_cm_init places in the caller's memory: 2 windows
+# x depth x width uint32 counters.  Worked: width 4096, depth 4 ->
+# 8 * 4096 * 4 = 131072 bytes (128 KiB); width 2, depth 1 -> 16, rounded to 64.  CountMinDetector owns one pfo_cm_t (its `cm` member)
+# built through these same calls, so a pfo_cm_t given the same parameters
+# gives bit-identical results (the manual tags are the class's, not here).
+# The fields are read-only for the caller; only the pfo_cm_* calls write them.
+ctypedef struct pfo_cm_t:
+    uint32_t* cells          # cells[((r << log2_width) + col) * 2 + w]: row r,
+                             # column col, window slot w (cur or cur ^ 1); the
+                             # two windows of a cell share a cache line
+    pfo_cm_hash_t hashes[PFO_CM_MAX_DEPTH]
+    uint32_t width           # power of two in [2, 2**24]
+    uint32_t depth           # rows, 1 to PFO_CM_MAX_DEPTH
+    uint32_t log2_width
+    uint32_t shift           # 64 - log2_width
+    uint32_t field_bits      # fused row hash: field stride 64 // depth; 0: per-row hashes
+    uint32_t cur             # window slot of the current window: 0 or 1
+    int conservative         # 1: conservative update; 0: plain
+    uint64_t threshold       # elephant while estimate >= threshold (>= 1)
+    uint64_t seed            # seed of the row hashes
+    pfo_ns_t window_ns       # window length, 1 to 2**62
+    pfo_ns_t last_ns         # latest now_ns seen, -1 before the first
+    uint64_t win_end         # current window is [win_end - window_ns, win_end)
+    uint64_t totals[2]       # amount counted per window slot (saturating)
+
+
+cdef size_t pfo_cm_footprint(uint32_t width, uint32_t depth) noexcept nogil
+    # Bytes of memory pfo_cm_init needs for a width x depth sketch (two
+    # windows): round_up(8 * width * depth, PFO_ALIGN), not counting the
+    # pfo_cm_t header.  Returns 0 if the parameters are invalid: width not a
+    # power of two in [2, 2**24], or depth outside [1, PFO_CM_MAX_DEPTH].
+
+cdef int pfo_cm_init(pfo_cm_t* cm, void* mem, size_t size, uint32_t width, uint32_t depth,
+                     uint64_t threshold, pfo_ns_t window_ns, bint conservative,
+                     uint64_t seed, bint fused) noexcept nogil
+    # Make cm an empty Count-Min detector whose counters live in mem[0:size]
+    # (zeroed here).  threshold >= 1; window_ns in [1, 2**62]; seed: any
+    # (same seed, same results); fused: 1 for CountMinDetector's
+    # row_hashes="fused" (one shared hash while depth * log2(width) <= 64),
+    # 0 for "independent".  Returns PFO_OK; PFO_EINVAL (cm or mem NULL, mem
+    # not 8-byte aligned, a parameter out of range: fix the call); or
+    # PFO_ENOSPC (size < pfo_cm_footprint(width, depth): give more memory).
+    # On an error nothing is written.  Never allocates: the caller owns cm
+    # and mem, and frees mem after pfo_cm_fini.  mem must stay at the same
+    # address while cm is in use.
+
+cdef void pfo_cm_fini(pfo_cm_t* cm) noexcept nogil
+    # End cm's life (its counts are forgotten).  cm is unusable afterwards
+    # until pfo_cm_init again; its memory is the caller's to free.
+    # pfo_cm_fini(NULL) is a no-op.
+
+cdef bint pfo_cm_update(pfo_cm_t* cm, uint64_t key, pfo_ns_t now_ns,
+                        uint64_t amount) noexcept nogil
+    # Count `amount` for `key` at `now_ns`; returns 1 if the key is an
+    # elephant now (estimate over the current and previous window >=
+    # threshold), else 0.  Cannot fail.  Precondition (the caller checks):
+    # 0 <= now_ns and now_ns >= cm.last_ns; a violation cannot crash or hang,
+    # the packet counts in the current window.
+
+cdef void pfo_cm_update_burst(pfo_cm_t* cm, const uint64_t* keys, const pfo_ns_t* now_ns,
+                              Py_ssize_t now_step, const uint64_t* amounts,
+                              uint8_t* out, Py_ssize_t n) noexcept nogil
+    # out[i] = pfo_cm_update(cm, keys[i], now_ns[i * now_step], amounts[i])
+    # for i < n, in order; now_step 0: one time for the burst, 1: per packet
+    # (nondecreasing); amounts NULL: 1 per packet.  Same results as the
+    # per-packet calls, faster.  Cannot fail.  Precondition as pfo_cm_update.
+
+cdef uint64_t pfo_cm_estimate(const pfo_cm_t* cm, uint64_t key) noexcept nogil
+    # Estimated amount of `key` over the current and previous window, as of
+    # the last update/advance: never below the true amount.  Cannot fail.
+
+cdef void pfo_cm_advance(pfo_cm_t* cm, pfo_ns_t now_ns) noexcept nogil
+    # Let time pass to `now_ns` without counting (rotates windows).
+    # Precondition as pfo_cm_update.  Cannot fail.
+
+cdef void pfo_cm_reset(pfo_cm_t* cm) noexcept nogil
+    # Clear every counter and the time (last_ns -1).  Cannot fail.
+
+
+# ---------------------------------------------------------------------------
+# Space-Saving in memory the caller owns: pfo_ss_t
+# ---------------------------------------------------------------------------
+# Memory: this header and pfo_ss_footprint(capacity) bytes that pfo_ss_init
+# places in the caller's memory: per window (two), round_up(32 * capacity +
+# 12 * slots, PFO_ALIGN) with slots = the smallest power of two >=
+# 2 * capacity (the key index, load <= 1/2).  Worked: capacity 1000 ->
+# slots 2048 -> 2 * round_up(32000 + 24576, 64) = 2 * 56576 = 113152 bytes.
+# SpaceSavingDetector owns one pfo_ss_t (its `ss` member) built through these
+# calls: the same parameters give bit-identical results.
+ctypedef struct pfo_ss_t:
+    pfo_ss_sum_t win[2]      # Space-Saving summary per window slot
+    uint32_t capacity        # flows tracked per window, 1 to 2**24
+    uint32_t cur             # window slot of the current window: 0 or 1
+    uint64_t threshold       # elephant while estimate >= threshold (>= 1)
+    pfo_ns_t window_ns       # window length, 1 to 2**62
+    pfo_ns_t last_ns         # latest now_ns seen, -1 before the first
+    uint64_t win_end         # current window is [win_end - window_ns, win_end)
+
+
+cdef size_t pfo_ss_footprint(uint32_t capacity) noexcept nogil
+    # Bytes of memory pfo_ss_init needs for `capacity` flows per window (the
+    # formula above; a multiple of PFO_ALIGN), not counting the pfo_ss_t
+    # header.  Returns 0 if capacity is outside [1, 2**24].
+
+cdef int pfo_ss_init(pfo_ss_t* ss, void* mem, size_t size, uint32_t capacity,
+                     uint64_t threshold, pfo_ns_t window_ns) noexcept nogil
+    # Make ss an empty Space-Saving detector living in mem[0:size].
+    # threshold >= 1; window_ns in [1, 2**62].  Returns PFO_OK; PFO_EINVAL
+    # (ss or mem NULL, mem not 8-byte aligned, a parameter out of range: fix
+    # the call); or PFO_ENOSPC (size < pfo_ss_footprint(capacity): give more
+    # memory).  On an error nothing is written.  Never allocates: the caller
+    # owns ss and mem, and frees mem after pfo_ss_fini.
+
+cdef void pfo_ss_fini(pfo_ss_t* ss) noexcept nogil
+    # End ss's life; its memory is the caller's to free.  pfo_ss_fini(NULL)
+    # is a no-op.
+
+cdef bint pfo_ss_update(pfo_ss_t* ss, uint64_t key, pfo_ns_t now_ns,
+                        uint64_t amount) noexcept nogil
+    # As pfo_cm_update: count, return whether the key is an elephant now
+    # (sum of its counts in the two windows' summaries >= threshold).
+
+cdef void pfo_ss_update_burst(pfo_ss_t* ss, const uint64_t* keys, const pfo_ns_t* now_ns,
+                              Py_ssize_t now_step, const uint64_t* amounts,
+                              uint8_t* out, Py_ssize_t n) noexcept nogil
+    # As pfo_cm_update_burst.
+
+cdef uint64_t pfo_ss_estimate(const pfo_ss_t* ss, uint64_t key) noexcept nogil
+    # Sum of the key's tracked counts in the two windows, 0 if untracked.
+
+cdef void pfo_ss_advance(pfo_ss_t* ss, pfo_ns_t now_ns) noexcept nogil
+    # As pfo_cm_advance.
+
+cdef void pfo_ss_reset(pfo_ss_t* ss) noexcept nogil
+    # Clear both windows and the time (last_ns -1).  Cannot fail.
 
 
 cdef class ElephantDetector:
@@ -129,30 +284,13 @@ cdef class CountMinDetector(ElephantDetector):
     # estimate exceeds the true count by more than eps * N = 664 packets with
     # probability at most delta = e**-4 = 1.8 % (proven for row_hashes
     # "independent", measured for "fused"); it is never below it.
-    # cells[((r << log2_width) + col) * 2 + w]: row r, column col, window slot
-    # w (cur or cur ^ 1); the two windows of a cell share a cache line.
-    cdef uint32_t* cells
-    cdef pfo_cm_hash_t hashes[PFO_CM_MAX_DEPTH]
-    cdef readonly uint32_t width
-    cdef readonly uint32_t depth
-    cdef readonly uint64_t threshold
-    cdef readonly pfo_ns_t window_ns
-    cdef readonly bint conservative
-    cdef readonly uint64_t seed
-    cdef uint32_t log2_width
-    cdef uint32_t shift             # 64 - log2_width
-    cdef uint32_t field_bits        # fused row hash: field stride 64 // depth; 0: per-row hashes
-    cdef uint32_t cur               # window slot of the current window: 0 or 1
-    cdef uint64_t win_end           # current window is [win_end - window_ns, win_end)
-    cdef uint64_t totals[2]         # amount counted per window slot (saturating)
+    # cm.last_ns mirrors last_ns (the base class's, for the tags' checks).
+    cdef pfo_cm_t cm                # the sketch: pfo_cm_*(&det.cm, ...) work on it
+    cdef void* _mem                 # private: the counters' memory (owned)
     cdef readonly str row_hashes    # "fused" or "independent" (field_bits 0 always)
 
 
 cdef class SpaceSavingDetector(ElephantDetector):
     # Python also names it ThresholdDetector (an alias, the same class).
-    cdef pfo_ss_t ss[2]             # Space-Saving summary per window slot
-    cdef readonly uint32_t capacity
-    cdef readonly uint64_t threshold
-    cdef readonly pfo_ns_t window_ns
-    cdef uint32_t cur
-    cdef uint64_t win_end
+    cdef pfo_ss_t ss                # the summaries: pfo_ss_*(&det.ss, ...) work on it
+    cdef void* _mem                 # private: the summaries' memory (owned)

@@ -2,7 +2,7 @@
 
 cimport cython
 from cpython.buffer cimport Py_buffer
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.stdint cimport UINT32_MAX, UINT64_MAX, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -58,6 +58,12 @@ cdef enum:
     _MAX_TAGS = 1 << 24
     _MAX_CAPACITY = 1 << 24
     _MAX_WIDTH = 1 << 24
+
+cdef extern from *:
+    """
+    #define PFO_DET_MAX_WINDOW_NS ((long long)1 << 62)
+    """
+    const pfo_ns_t _MAX_WINDOW_C "PFO_DET_MAX_WINDOW_NS"   # the largest window_ns, 2**62
 
 _U64_MAX = (1 << 64) - 1
 _ROW_HASHES = {"fused": "fused", "independent": "independent"}

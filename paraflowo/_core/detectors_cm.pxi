@@ -1,10 +1,75 @@
 # Included by detectors.pyx: the windowed Count-Min detector.
 
 # ---------------------------------------------------------------------------
-# Count-Min
+# Count-Min: pfo_cm_t and its pfo_cm_* calls (contracts in detectors.pxd)
 # ---------------------------------------------------------------------------
 
-cdef void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil:
+cdef inline bint _cm_params_ok(uint32_t width, uint32_t depth) noexcept nogil:
+    return (2 <= width <= _MAX_WIDTH and (width & (width - 1)) == 0
+            and 1 <= depth <= PFO_CM_MAX_DEPTH)
+
+
+cdef size_t pfo_cm_footprint(uint32_t width, uint32_t depth) noexcept nogil:
+    # the counters, rounded up to PFO_ALIGN (only sketches of under 8 * 64
+    # counters have a tail: width 2, depth 1 -> 16 bytes of counters, 64)
+    cdef size_t n
+    if not _cm_params_ok(width, depth):
+        return 0
+    n = <size_t>width * depth * 2 * sizeof(uint32_t)
+    return (n + (PFO_ALIGN - 1)) & ~(<size_t>PFO_ALIGN - 1)
+
+
+cdef int pfo_cm_init(pfo_cm_t* cm, void* mem, size_t size, uint32_t width, uint32_t depth,
+                     uint64_t threshold, pfo_ns_t window_ns, bint conservative,
+                     uint64_t seed, bint fused) noexcept nogil:
+    cdef size_t need = pfo_cm_footprint(width, depth)
+    cdef uint64_t state = seed
+    cdef uint32_t r, lw = 0
+    if (need == 0 or cm is NULL or mem is NULL or (<size_t>mem & 7) != 0 or threshold == 0
+            or window_ns < 1 or window_ns > _MAX_WINDOW_C):
+        return PFO_EINVAL
+    if size < need:
+        return PFO_ENOSPC
+    while (<uint32_t>1 << lw) < width:
+        lw += 1
+    memset(cm, 0, sizeof(pfo_cm_t))
+    memset(mem, 0, need)
+    cm.cells = <uint32_t*>mem
+    cm.width = width
+    cm.depth = depth
+    cm.log2_width = lw
+    cm.shift = 64 - lw
+    # fused hash when asked for and every row's field fits in the 64 output
+    # bits; per-row hashes otherwise (the parameters are drawn the same way
+    # either way, so "independent" equals "fused" wherever "fused" falls back
+    # to per-row hashes)
+    cm.field_bits = 64 // depth if fused and depth * lw <= 64 else 0
+    cm.conservative = 1 if conservative else 0
+    cm.threshold = threshold
+    cm.seed = seed
+    cm.window_ns = window_ns
+    cm.last_ns = -1
+    for r in range(PFO_CM_MAX_DEPTH):
+        cm.hashes[r].a0 = pfo_splitmix64(&state)
+        cm.hashes[r].a1 = pfo_splitmix64(&state)
+        cm.hashes[r].b = pfo_splitmix64(&state)
+    return PFO_OK
+
+
+cdef void pfo_cm_fini(pfo_cm_t* cm) noexcept nogil:
+    if cm is not NULL:
+        memset(cm, 0, sizeof(pfo_cm_t))
+
+
+cdef void pfo_cm_reset(pfo_cm_t* cm) noexcept nogil:
+    memset(cm.cells, 0, <size_t>cm.width * cm.depth * 2 * sizeof(uint32_t))
+    cm.cur = 0
+    cm.win_end = 0
+    cm.totals[0] = cm.totals[1] = 0
+    cm.last_ns = -1
+
+
+cdef void _cm_advance(pfo_cm_t* d, pfo_ns_t now_ns) noexcept nogil:
     # Rotate to the window holding now_ns (the ageing rule: _window_advance).
     cdef uint64_t i, ncells
     cdef uint32_t* c
@@ -23,7 +88,7 @@ cdef void _cm_advance(CountMinDetector d, pfo_ns_t now_ns) noexcept nogil:
     d.totals[d.cur] = 0
 
 
-cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount) noexcept nogil:
+cdef inline uint64_t _cm_count(pfo_cm_t* d, uint64_t key, uint64_t amount) noexcept nogil:
     # Count amount for key in the current window (per packet); return the
     # estimate over both windows, min over rows of (current + previous).
     d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
@@ -31,7 +96,7 @@ cdef inline uint64_t _cm_count(CountMinDetector d, uint64_t key, uint64_t amount
                       d.conservative, d.log2_width, d.shift, d.cur, key, amount)
 
 
-cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
+cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
                                 const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
                                 uint64_t* last_est) noexcept nogil:
     # Count keys[i] (amounts[i], or 1 if amounts is NULL) for i < n in the
@@ -50,6 +115,86 @@ cdef inline uint64_t _cm_kernel(CountMinDetector d, const uint64_t* keys,
                          d.conservative, sat, narrow,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
                          out, last_est)
+
+
+cdef inline bint _cm_update(_site_t* site, pfo_cm_t* d, uint64_t key, pfo_ns_t now_ns,
+                            uint64_t amount) noexcept nogil:
+    # pfo_cm_update; one compiled copy per caller (see _site_t), so
+    # CountMinDetector.c_update has it in place, without a call.
+    cdef uint64_t est
+    if <uint64_t>now_ns >= d.win_end:
+        _cm_advance(d, now_ns)
+    d.last_ns = now_ns if now_ns > d.last_ns else d.last_ns
+    if d.depth == 4 and d.field_bits == 16:
+        # _cm_count, with the depth-4 kernel inlined here (no call)
+        d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
+        est = pfo_cm_one4_any(d.cells, <const uint64_t*>d.hashes, 16,
+                              d.conservative, d.log2_width, d.shift, d.cur,
+                              key, amount, d.totals[0], d.totals[1])
+    elif d.depth == 4 and d.field_bits == 0:
+        # the same with per-row hashes
+        d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
+        est = pfo_cm_one4_any(d.cells, <const uint64_t*>d.hashes, 0,
+                              d.conservative, d.log2_width, d.shift, d.cur,
+                              key, amount, d.totals[0], d.totals[1])
+    else:
+        est = _cm_count(d, key, amount)
+    return est >= d.threshold
+
+
+cdef bint pfo_cm_update(pfo_cm_t* cm, uint64_t key, pfo_ns_t now_ns,
+                        uint64_t amount) noexcept nogil:
+    return _cm_update(&_BY_HOST, cm, key, now_ns, amount)
+
+
+cdef uint64_t pfo_cm_estimate(const pfo_cm_t* cm, uint64_t key) noexcept nogil:
+    return pfo_cm_est(cm.cells, <const uint64_t*>cm.hashes, cm.depth,
+                      cm.field_bits, cm.log2_width, cm.shift, key)
+
+
+cdef void pfo_cm_advance(pfo_cm_t* cm, pfo_ns_t now_ns) noexcept nogil:
+    _cm_advance(cm, now_ns)
+
+
+cdef void pfo_cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t* now_ns,
+                              Py_ssize_t now_step, const uint64_t* amounts,
+                              uint8_t* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j, lo, mid
+    cdef pfo_ns_t t
+    cdef uint64_t total
+    if now_step == 0:
+        # one time for the burst: rotate once, then one tight loop
+        _cm_advance(d, now_ns[0])
+        total = _cm_kernel(d, keys, amounts, n, out, NULL)
+        d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
+        return
+    # per-packet times: cut the burst at window boundaries
+    i = 0
+    while i < n:
+        t = now_ns[i]
+        if <uint64_t>t >= d.win_end:
+            _cm_advance(d, t)
+        # first j > i with now_ns[j] >= win_end (n if none): times are
+        # nondecreasing, so check the last one, then bisect.  (Times
+        # that go backwards, against the contract, still give some j
+        # in (i, n]: no crash, no hang.)
+        if <uint64_t>now_ns[n - 1] < d.win_end:
+            j = n
+        else:
+            lo = i + 1
+            j = n - 1
+            while lo < j:
+                mid = lo + (j - lo) // 2
+                if <uint64_t>now_ns[mid] >= d.win_end:
+                    j = mid
+                else:
+                    lo = mid + 1
+        total = _cm_kernel(d, keys + i, NULL if amounts is NULL else amounts + i,
+                           j - i, out + i, NULL)
+        d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
+        i = j
+    if n and now_ns[n - 1] > d.last_ns:
+        d.last_ns = now_ns[n - 1]
 
 
 cdef class CountMinDetector(ElephantDetector):
@@ -147,9 +292,11 @@ cdef class CountMinDetector(ElephantDetector):
     ``"fused"`` already uses per-row hashes, ``"independent"`` gives the
     same results.
 
-    **Cost.**  ``8 * width * depth`` bytes of counters; per packet, one hash
-    (or ``depth``) and one cache line per row.  Window rotation clears one
-    sketch.
+    **Cost.**  ``8 * width * depth`` bytes of counters (:meth:`footprint`,
+    :attr:`nbytes`; a host can place them in its own memory from Cython:
+    ``pfo_cm_footprint`` / ``pfo_cm_init``, see the Cython API page); per
+    packet, one hash (or ``depth``) and one cache line per row.  Window
+    rotation clears one sketch.
 
     Examples
     --------
@@ -183,119 +330,108 @@ cdef class CountMinDetector(ElephantDetector):
         if row_hashes not in _ROW_HASHES:
             raise ValueError(
                 f"row_hashes must be 'fused' or 'independent', got {row_hashes!r}")
-        cells = <uint32_t*>calloc(<size_t>w * d * 2, sizeof(uint32_t))
-        if cells is NULL:
-            raise MemoryError(f"cannot allocate {8 * w * d} bytes of counters")
+        cdef size_t size = pfo_cm_footprint(w, d)
+        cdef void* mem = malloc(size)
+        if mem is NULL:
+            raise MemoryError(f"cannot allocate {size} bytes of counters")
         self.busy = -1
         try:
             self._init_tags(m)
         except MemoryError:
-            free(cells)
+            free(mem)
             raise
-        free(self.cells)
-        self.cells = cells
-        self.width = w
-        self.depth = d
-        self.threshold = th
-        self.window_ns = win
-        self.conservative = bool(conservative)
-        self.seed = s
+        pfo_cm_fini(&self.cm)
+        free(self._mem)
+        self._mem = mem
+        # validated above: PFO_OK
+        pfo_cm_init(&self.cm, mem, size, w, d, th, win, bool(conservative), s,
+                    row_hashes == "fused")
         self.row_hashes = _ROW_HASHES[row_hashes]    # the interned name
-        self.log2_width = w.bit_length() - 1
-        self.shift = 64 - self.log2_width
-        # fused hash when asked for and every row's field fits in the 64
-        # output bits; per-row hashes otherwise (the parameters are drawn
-        # the same way either way, so "independent" equals "fused" wherever
-        # "fused" falls back to per-row hashes)
-        self.field_bits = (64 // d if row_hashes == "fused" and d * self.log2_width <= 64
-                           else 0)
-        cdef uint64_t state = s
-        cdef uint32_t r
-        for r in range(PFO_CM_MAX_DEPTH):
-            self.hashes[r].a0 = pfo_splitmix64(&state)
-            self.hashes[r].a1 = pfo_splitmix64(&state)
-            self.hashes[r].b = pfo_splitmix64(&state)
-        self.cur = 0
-        self.win_end = 0
-        self.totals[0] = self.totals[1] = 0
         self.busy = 0
 
     def __dealloc__(self):
-        free(self.cells)
+        pfo_cm_fini(&self.cm)
+        free(self._mem)
 
     def __repr__(self):
         return (f"CountMinDetector(width={self.width}, depth={self.depth}, "
                 f"threshold={self.threshold}, window_ns={self.window_ns}, "
-                f"conservative={bool(self.conservative)}, seed={self.seed}, "
+                f"conservative={self.conservative}, seed={self.seed}, "
                 f"row_hashes={self.row_hashes!r})")
 
+    @staticmethod
+    def footprint(width, depth):
+        """Bytes the counters of a ``width`` x ``depth`` sketch occupy (``pfo_cm_footprint``).
+
+        ``8 * width * depth`` (two windows of 32-bit counters) rounded up to a
+        multiple of 64; the same figure
+        :attr:`nbytes` gives for a built detector and ``pfo_cm_footprint``
+        gives a host that places the sketch in its own memory.  The tag table
+        (:class:`ElephantDetector`) is not counted.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As the constructor, for ``width`` and ``depth``.
+
+        Examples
+        --------
+        >>> CountMinDetector.footprint(4096, 4)
+        131072
+        """
+        w = require_pow2("width", width, 2, _MAX_WIDTH)
+        d = require_int("depth", depth, 1, PFO_CM_MAX_DEPTH)
+        return pfo_cm_footprint(w, d)
+
+    # the parameters, read back from the sketch
+    @property
+    def width(self):
+        """Counters per row."""
+        return self.cm.width
+
+    @property
+    def depth(self):
+        """Rows."""
+        return self.cm.depth
+
+    @property
+    def threshold(self):
+        """Elephant threshold (packets or bytes)."""
+        return self.cm.threshold
+
+    @property
+    def window_ns(self):
+        """Window length in ns."""
+        return self.cm.window_ns
+
+    @property
+    def conservative(self):
+        """Whether the update is conservative."""
+        return self.cm.conservative != 0
+
+    @property
+    def seed(self):
+        """Seed of the row hashes."""
+        return self.cm.seed
+
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
-        cdef uint64_t est
-        if <uint64_t>now_ns >= self.win_end:
-            _cm_advance(self, now_ns)
-        self.last_ns = now_ns if now_ns > self.last_ns else self.last_ns
-        if self.depth == 4 and self.field_bits == 16:
-            # _cm_count, with the depth-4 kernel inlined here (no call)
-            self.totals[self.cur] = _sat_add64(self.totals[self.cur], amount)
-            est = pfo_cm_one4_any(self.cells, <const uint64_t*>self.hashes, 16,
-                                  self.conservative, self.log2_width, self.shift, self.cur,
-                                  key, amount, self.totals[0], self.totals[1])
-        elif self.depth == 4 and self.field_bits == 0:
-            # the same with per-row hashes
-            self.totals[self.cur] = _sat_add64(self.totals[self.cur], amount)
-            est = pfo_cm_one4_any(self.cells, <const uint64_t*>self.hashes, 0,
-                                  self.conservative, self.log2_width, self.shift, self.cur,
-                                  key, amount, self.totals[0], self.totals[1])
-        else:
-            est = _cm_count(self, key, amount)
-        return _tag_override(self, key, est >= self.threshold)
+        cdef bint hot = _cm_update(&_BY_CLASS, &self.cm, key, now_ns, amount)
+        self.last_ns = self.cm.last_ns
+        return _tag_override(self, key, hot)
 
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
-        return pfo_cm_est(self.cells, <const uint64_t*>self.hashes, self.depth,
-                          self.field_bits, self.log2_width, self.shift, key)
+        return pfo_cm_estimate(&self.cm, key)
 
     cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
-        _cm_advance(self, now_ns)
+        _cm_advance(&self.cm, now_ns)
+        self.last_ns = self.cm.last_ns
 
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i, j, lo, mid
-        cdef pfo_ns_t t
-        cdef uint64_t total
-        if now_step == 0:
-            # one time for the burst: rotate once, then one tight loop
-            _cm_advance(self, now_ns[0])
-            total = _cm_kernel(self, keys, amounts, n, out, NULL)
-            self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
-        else:
-            # per-packet times: cut the burst at window boundaries
-            i = 0
-            while i < n:
-                t = now_ns[i]
-                if <uint64_t>t >= self.win_end:
-                    _cm_advance(self, t)
-                # first j > i with now_ns[j] >= win_end (n if none): times are
-                # nondecreasing, so check the last one, then bisect.  (Times
-                # that go backwards, against the contract, still give some j
-                # in (i, n]: no crash, no hang.)
-                if <uint64_t>now_ns[n - 1] < self.win_end:
-                    j = n
-                else:
-                    lo = i + 1
-                    j = n - 1
-                    while lo < j:
-                        mid = lo + (j - lo) // 2
-                        if <uint64_t>now_ns[mid] >= self.win_end:
-                            j = mid
-                        else:
-                            lo = mid + 1
-                total = _cm_kernel(self, keys + i, NULL if amounts is NULL else amounts + i,
-                                   j - i, out + i, NULL)
-                self.totals[self.cur] = _sat_add64(self.totals[self.cur], total)
-                i = j
-            if n and now_ns[n - 1] > self.last_ns:
-                self.last_ns = now_ns[n - 1]
+        cdef Py_ssize_t i
+        pfo_cm_update_burst(&self.cm, keys, now_ns, now_step, amounts, out, n)
+        self.last_ns = self.cm.last_ns
         if self.tags.count:
             for i in range(n):
                 out[i] = _tag_override(self, keys[i], out[i])
@@ -307,33 +443,30 @@ cdef class CountMinDetector(ElephantDetector):
         """Relative error bound ``e / width`` (times the two windows' total)."""
         if self.busy < 0:
             pfo_raise_uninit(self)
-        return math.e / self.width
+        return math.e / self.cm.width
 
     @property
     def delta(self):
         """Probability ``e**-depth`` that an estimate exceeds its bound."""
-        return math.exp(-<double>self.depth)
+        return math.exp(-<double>self.cm.depth)
 
     @property
     def window_totals(self):
         """Amount counted in the (current, previous) window."""
-        return (self.totals[self.cur], self.totals[self.cur ^ 1])
+        return (self.cm.totals[self.cm.cur], self.cm.totals[self.cm.cur ^ 1])
 
     @property
     def error_bound(self):
         """``epsilon * N``: the additive error bound of :meth:`estimate` now."""
-        return self.epsilon * (self.totals[0] + self.totals[1])
+        return self.epsilon * (self.cm.totals[0] + self.cm.totals[1])
 
     @property
     def nbytes(self):
-        """Memory held by the counters, in bytes."""
-        return 8 * self.width * self.depth
+        """Memory held by the counters, in bytes (:meth:`footprint`)."""
+        return pfo_cm_footprint(self.cm.width, self.cm.depth)
 
     def reset(self):
         """Clear every counter and the time (tags are kept)."""
         _ready(self)
-        memset(self.cells, 0, <size_t>self.width * self.depth * 2 * sizeof(uint32_t))
-        self.cur = 0
-        self.win_end = 0
-        self.totals[0] = self.totals[1] = 0
+        pfo_cm_reset(&self.cm)
         self.last_ns = -1

@@ -4,42 +4,81 @@
 # Space-Saving
 # ---------------------------------------------------------------------------
 
-cdef int _ss_alloc(pfo_ss_t* s, uint32_t capacity) except -1:
-    _ktab_alloc(&s.index, capacity)
-    s.slot_key = <uint64_t*>calloc(capacity, sizeof(uint64_t))
-    s.count = <uint64_t*>calloc(capacity, sizeof(uint64_t))
-    s.err = <uint64_t*>calloc(capacity, sizeof(uint64_t))
-    s.heap = <uint32_t*>calloc(capacity, sizeof(uint32_t))
-    s.pos = <uint32_t*>calloc(capacity, sizeof(uint32_t))
+cdef inline uint32_t _ss_slots(uint32_t capacity) noexcept nogil:
+    # Slots of a window's key index: as _ktab_alloc sizes a table for
+    # `capacity` keys (a power of two >= 2 * capacity, load <= 1/2).
+    cdef uint32_t size = 2
+    while size < 2 * <uint64_t>capacity:
+        size <<= 1
+    return size
+
+
+cdef inline size_t _ss_window_bytes(uint32_t capacity) noexcept nogil:
+    # One window: slot_key, count, err (8 bytes each), index keys (8 per
+    # slot), heap, pos (4 each), index values (4 per slot); rounded up so
+    # the next window starts aligned.
+    cdef size_t n = 32 * <size_t>capacity + 12 * <size_t>_ss_slots(capacity)
+    return (n + (PFO_ALIGN - 1)) & ~(<size_t>PFO_ALIGN - 1)
+
+
+cdef size_t pfo_ss_footprint(uint32_t capacity) noexcept nogil:
+    if capacity < 1 or capacity > _MAX_CAPACITY:
+        return 0
+    return 2 * _ss_window_bytes(capacity)
+
+
+cdef void _ss_place(pfo_ss_sum_t* s, char* p, uint32_t capacity) noexcept nogil:
+    # Lay one window's arrays out in p (_ss_window_bytes(capacity) bytes, 8-byte
+    # aligned), 64-bit arrays first, and clear it.
+    cdef uint32_t size = _ss_slots(capacity)
+    s.slot_key = <uint64_t*>p
+    p += 8 * <size_t>capacity
+    s.count = <uint64_t*>p
+    p += 8 * <size_t>capacity
+    s.err = <uint64_t*>p
+    p += 8 * <size_t>capacity
+    s.index.keys = <uint64_t*>p
+    p += 8 * <size_t>size
+    s.heap = <uint32_t*>p
+    p += 4 * <size_t>capacity
+    s.pos = <uint32_t*>p
+    p += 4 * <size_t>capacity
+    s.index.vals = <int32_t*>p
+    s.index.mask = size - 1
     s.capacity = capacity
-    s.n = 0
-    s.total = 0
-    if (s.slot_key is NULL or s.count is NULL or s.err is NULL or s.heap is NULL
-            or s.pos is NULL):
-        _ss_free(s)
-        raise MemoryError(f"cannot allocate a Space-Saving summary of {capacity} flows")
-    return 0
+    _ss_clear(s)
 
 
-cdef void _ss_free(pfo_ss_t* s) noexcept nogil:
-    _ktab_free(&s.index)
-    free(s.slot_key)
-    free(s.count)
-    free(s.err)
-    free(s.heap)
-    free(s.pos)
-    s.slot_key = s.count = s.err = NULL
-    s.heap = s.pos = NULL
-    s.n = 0
+cdef int pfo_ss_init(pfo_ss_t* ss, void* mem, size_t size, uint32_t capacity,
+                     uint64_t threshold, pfo_ns_t window_ns) noexcept nogil:
+    cdef size_t need = pfo_ss_footprint(capacity)
+    if (need == 0 or ss is NULL or mem is NULL or (<size_t>mem & 7) != 0 or threshold == 0
+            or window_ns < 1 or window_ns > _MAX_WINDOW_C):
+        return PFO_EINVAL
+    if size < need:
+        return PFO_ENOSPC
+    memset(ss, 0, sizeof(pfo_ss_t))
+    _ss_place(&ss.win[0], <char*>mem, capacity)
+    _ss_place(&ss.win[1], <char*>mem + _ss_window_bytes(capacity), capacity)
+    ss.capacity = capacity
+    ss.threshold = threshold
+    ss.window_ns = window_ns
+    ss.last_ns = -1
+    return PFO_OK
 
 
-cdef void _ss_clear(pfo_ss_t* s) noexcept nogil:
+cdef void pfo_ss_fini(pfo_ss_t* ss) noexcept nogil:
+    if ss is not NULL:
+        memset(ss, 0, sizeof(pfo_ss_t))
+
+
+cdef void _ss_clear(pfo_ss_sum_t* s) noexcept nogil:
     _ktab_clear(&s.index)
     s.n = 0
     s.total = 0
 
 
-cdef inline void _ss_sift_down(pfo_ss_t* s, uint32_t i) noexcept nogil:
+cdef inline void _ss_sift_down(pfo_ss_sum_t* s, uint32_t i) noexcept nogil:
     # The count of heap[i] grew: move it down until both children are larger.
     cdef uint32_t n = s.n, c, slot = s.heap[i]
     cdef uint64_t v = s.count[slot]
@@ -58,7 +97,7 @@ cdef inline void _ss_sift_down(pfo_ss_t* s, uint32_t i) noexcept nogil:
     s.pos[slot] = i
 
 
-cdef inline void _ss_sift_up(pfo_ss_t* s, uint32_t i) noexcept nogil:
+cdef inline void _ss_sift_up(pfo_ss_sum_t* s, uint32_t i) noexcept nogil:
     cdef uint32_t p, slot = s.heap[i]
     cdef uint64_t v = s.count[slot]
     while i > 0:
@@ -72,7 +111,7 @@ cdef inline void _ss_sift_up(pfo_ss_t* s, uint32_t i) noexcept nogil:
     s.pos[slot] = i
 
 
-cdef uint64_t _ss_add(pfo_ss_t* s, uint64_t key, uint64_t amount) noexcept nogil:
+cdef uint64_t _ss_add(pfo_ss_sum_t* s, uint64_t key, uint64_t amount) noexcept nogil:
     # Space-Saving (Metwally, Agrawal, El Abbadi 2005), weighted: a tracked key
     # adds amount; a new key takes a free slot, or, when full, the slot with
     # the smallest count m, starting from m + amount (error m).  Invariants:
@@ -107,20 +146,63 @@ cdef uint64_t _ss_add(pfo_ss_t* s, uint64_t key, uint64_t amount) noexcept nogil
     return s.count[slot]
 
 
-cdef inline uint64_t _ss_get(const pfo_ss_t* s, uint64_t key) noexcept nogil:
+cdef inline uint64_t _ss_get(const pfo_ss_sum_t* s, uint64_t key) noexcept nogil:
     cdef int32_t slot = _ktab_get(&s.index, key)
     return 0 if slot < 0 else s.count[slot]
 
 
-cdef inline void _ss_advance(SpaceSavingDetector d, pfo_ns_t now_ns) noexcept nogil:
+cdef inline void _ss_advance(pfo_ss_t* d, pfo_ns_t now_ns) noexcept nogil:
     # Rotate to the window holding now_ns (the ageing rule: _window_advance).
     cdef int step = _window_advance(&d.last_ns, &d.win_end, d.window_ns, now_ns)
     if step == _NEXT_WINDOW:
         d.cur ^= 1
-        _ss_clear(&d.ss[d.cur])
+        _ss_clear(&d.win[d.cur])
     elif step == _LATER_WINDOW:
-        _ss_clear(&d.ss[0])
-        _ss_clear(&d.ss[1])
+        _ss_clear(&d.win[0])
+        _ss_clear(&d.win[1])
+
+
+cdef inline bint _ss_update(_site_t* site, pfo_ss_t* d, uint64_t key, pfo_ns_t now_ns,
+                            uint64_t amount) noexcept nogil:
+    # pfo_ss_update; one compiled copy per caller (see _site_t), so
+    # SpaceSavingDetector.c_update has it in place, without a call.
+    cdef uint64_t est
+    if <uint64_t>now_ns >= d.win_end:
+        _ss_advance(d, now_ns)
+    d.last_ns = now_ns if now_ns > d.last_ns else d.last_ns
+    est = _sat_add64(_ss_add(&d.win[d.cur], key, amount),
+                     _ss_get(&d.win[d.cur ^ 1], key))
+    return est >= d.threshold
+
+
+cdef bint pfo_ss_update(pfo_ss_t* ss, uint64_t key, pfo_ns_t now_ns,
+                        uint64_t amount) noexcept nogil:
+    return _ss_update(&_BY_HOST, ss, key, now_ns, amount)
+
+
+cdef void pfo_ss_update_burst(pfo_ss_t* ss, const uint64_t* keys, const pfo_ns_t* now_ns,
+                              Py_ssize_t now_step, const uint64_t* amounts,
+                              uint8_t* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = _ss_update(&_BY_BURST, ss, keys[i], now_ns[i * now_step],
+                            1 if amounts is NULL else amounts[i])
+
+
+cdef uint64_t pfo_ss_estimate(const pfo_ss_t* ss, uint64_t key) noexcept nogil:
+    return _sat_add64(_ss_get(&ss.win[0], key), _ss_get(&ss.win[1], key))
+
+
+cdef void pfo_ss_advance(pfo_ss_t* ss, pfo_ns_t now_ns) noexcept nogil:
+    _ss_advance(ss, now_ns)
+
+
+cdef void pfo_ss_reset(pfo_ss_t* ss) noexcept nogil:
+    _ss_clear(&ss.win[0])
+    _ss_clear(&ss.win[1])
+    ss.cur = 0
+    ss.win_end = 0
+    ss.last_ns = -1
 
 
 cdef class SpaceSavingDetector(ElephantDetector):
@@ -161,7 +243,9 @@ cdef class SpaceSavingDetector(ElephantDetector):
     count overestimates by at most its slot's ``error`` (the count it took
     over), and that is at most ``total / capacity``.
 
-    **Cost.**  56 to 80 bytes per ``capacity`` slot per window.  Per packet one hash
+    **Cost.**  56 to 80 bytes per ``capacity`` slot per window
+    (:meth:`footprint`, :attr:`nbytes`; a host can place them in its own
+    memory from Cython: ``pfo_ss_footprint`` / ``pfo_ss_init``).  Per packet one hash
     probe per window and a heap sift (``O(log capacity)`` when counts reorder,
     usually one comparison).
 
@@ -181,46 +265,97 @@ cdef class SpaceSavingDetector(ElephantDetector):
         th = require_int("threshold", threshold, 1, _U64_MAX)
         win = require_int("window_ns", window_ns, 1, _MAX_WINDOW_NS)
         m = require_int("max_tags", max_tags, 0, _MAX_TAGS)
+        cdef size_t size = pfo_ss_footprint(cap)
+        cdef void* mem = malloc(size)
+        if mem is NULL:
+            raise MemoryError(f"cannot allocate a Space-Saving summary of {cap} flows")
         self.busy = -1
-        _ss_free(&self.ss[0])
-        _ss_free(&self.ss[1])
-        _ss_alloc(&self.ss[0], cap)
-        _ss_alloc(&self.ss[1], cap)
-        self._init_tags(m)
-        self.capacity = cap
-        self.threshold = th
-        self.window_ns = win
-        self.cur = 0
-        self.win_end = 0
+        try:
+            self._init_tags(m)
+        except MemoryError:
+            free(mem)
+            raise
+        pfo_ss_fini(&self.ss)
+        free(self._mem)
+        self._mem = mem
+        pfo_ss_init(&self.ss, mem, size, cap, th, win)     # validated above: PFO_OK
         self.busy = 0
 
     def __dealloc__(self):
-        _ss_free(&self.ss[0])
-        _ss_free(&self.ss[1])
+        pfo_ss_fini(&self.ss)
+        free(self._mem)
 
     def __repr__(self):
         return (f"SpaceSavingDetector(capacity={self.capacity}, threshold={self.threshold}, "
                 f"window_ns={self.window_ns})")
 
+    @staticmethod
+    def footprint(capacity):
+        """Bytes the two windows' summaries of ``capacity`` flows occupy (``pfo_ss_footprint``).
+
+        Per window ``32 * capacity + 12 * slots`` rounded up to 64, with
+        ``slots`` the smallest power of two ``>= 2 * capacity`` (56 to 80
+        bytes per flow); the same figure :attr:`nbytes` gives for a built
+        detector.  The tag table (:class:`ElephantDetector`) is not counted.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As the constructor, for ``capacity``.
+
+        Examples
+        --------
+        >>> SpaceSavingDetector.footprint(1000)
+        113152
+        """
+        return pfo_ss_footprint(require_int("capacity", capacity, 1, _MAX_CAPACITY))
+
+    @property
+    def nbytes(self):
+        """Memory held by the two windows' summaries, in bytes (:meth:`footprint`)."""
+        return pfo_ss_footprint(self.ss.capacity)
+
+    @property
+    def capacity(self):
+        """Flows tracked per window."""
+        return self.ss.capacity
+
+    @property
+    def threshold(self):
+        """Elephant threshold (packets or bytes)."""
+        return self.ss.threshold
+
+    @property
+    def window_ns(self):
+        """Window length in ns."""
+        return self.ss.window_ns
+
     cdef bint c_update(self, uint64_t key, pfo_ns_t now_ns, uint64_t amount) noexcept nogil:
-        cdef uint64_t est
-        if <uint64_t>now_ns >= self.win_end:
-            _ss_advance(self, now_ns)
-        self.last_ns = now_ns if now_ns > self.last_ns else self.last_ns
-        est = _sat_add64(_ss_add(&self.ss[self.cur], key, amount),
-                         _ss_get(&self.ss[self.cur ^ 1], key))
-        return _tag_override(self, key, est >= self.threshold)
+        cdef bint hot = _ss_update(&_BY_CLASS, &self.ss, key, now_ns, amount)
+        self.last_ns = self.ss.last_ns
+        return _tag_override(self, key, hot)
 
     cdef uint64_t c_estimate(self, uint64_t key) noexcept nogil:
-        return _sat_add64(_ss_get(&self.ss[0], key), _ss_get(&self.ss[1], key))
+        return pfo_ss_estimate(&self.ss, key)
 
     cdef void c_advance(self, pfo_ns_t now_ns) noexcept nogil:
-        _ss_advance(self, now_ns)
+        _ss_advance(&self.ss, now_ns)
+        self.last_ns = self.ss.last_ns
+
+    cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
+                             Py_ssize_t now_step, const uint64_t* amounts,
+                             uint8_t* out, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i
+        pfo_ss_update_burst(&self.ss, keys, now_ns, now_step, amounts, out, n)
+        self.last_ns = self.ss.last_ns
+        if self.tags.count:
+            for i in range(n):
+                out[i] = _tag_override(self, keys[i], out[i])
 
     @property
     def window_totals(self):
         """Amount counted in the (current, previous) window."""
-        return (self.ss[self.cur].total, self.ss[self.cur ^ 1].total)
+        return (self.ss.win[self.ss.cur].total, self.ss.win[self.ss.cur ^ 1].total)
 
     def tracked(self, key):
         """Whether ``key`` holds a slot in the current window's summary.
@@ -231,7 +366,7 @@ cdef class SpaceSavingDetector(ElephantDetector):
             If ``key`` is not an integer in ``[0, 2**64 - 1]``.
         """
         _ready(self)
-        return _ktab_get(&self.ss[self.cur].index, _key(key)) >= 0
+        return _ktab_get(&self.ss.win[self.ss.cur].index, _key(key)) >= 0
 
     def items(self):
         """The current window's summary: ``(keys, counts, errors)`` arrays.
@@ -239,7 +374,7 @@ cdef class SpaceSavingDetector(ElephantDetector):
         ``counts - errors <= true amount <= counts`` for each tracked key.
         """
         _ready(self)
-        cdef const pfo_ss_t* s = &self.ss[self.cur]
+        cdef const pfo_ss_sum_t* s = &self.ss.win[self.ss.cur]
         keys = np.empty(s.n, dtype=np.uint64)
         counts = np.empty(s.n, dtype=np.uint64)
         errors = np.empty(s.n, dtype=np.uint64)
@@ -254,10 +389,7 @@ cdef class SpaceSavingDetector(ElephantDetector):
     def reset(self):
         """Clear both windows and the time (tags are kept)."""
         _ready(self)
-        _ss_clear(&self.ss[0])
-        _ss_clear(&self.ss[1])
-        self.cur = 0
-        self.win_end = 0
+        pfo_ss_reset(&self.ss)
         self.last_ns = -1
 
 

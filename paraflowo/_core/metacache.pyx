@@ -307,12 +307,14 @@ cdef class MetadataCache:
 
     Parameters
     ----------
-    n_queues, window, timeout_ns, psn_bits
+    n_queues, window, timeout_ns
         As for :class:`ReorderQueues` (and :class:`ReorderBuffer`).
     n_slots, slot_bytes
         As for :class:`PacketStore`.
     meta_bytes : int, default META_SIZE (32)
         ``M`` of Eq. 3: bytes of one metadata record on the reorder side.
+    psn_bits : int, default 32
+        As for :class:`ReorderQueues`.
 
     Notes
     -----

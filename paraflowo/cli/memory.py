@@ -3,11 +3,12 @@
 Three tables: memory of one reorder queue vs packet size and vs out-of-order
 rate, full-packet against metadata-only buffering (Eq. 3, with this library's
 ``--meta-bytes`` (32) and the paper's M = 64), then whether ``--queues`` queues
-of ``--window`` slots fit each profile's SRAM, on the worst-case basis (every
-slot holds a record) and on Eq. 3's expected basis, with the largest window and
-queue count that fit in the worst case; then the same for this library's own
-reorder queues (the ``"footprint"`` basis: ``ReorderQueues.footprint``, the
-bytes ``pfo_robq_init`` places).
+of ``--window`` slots fit each profile's SRAM: first as this library's own
+reorder queues occupy it (the planner's default ``"footprint"`` basis:
+``ReorderQueues.footprint``, the bytes ``pfo_robq_init`` places), with the
+largest window and queue count that fit; then on the paper's model, the
+worst-case basis (every slot holds a record) and Eq. 3's expected basis, with
+the largest window and queue count that fit in the worst case.
 
 JSON shape (``--json [FILE]``, schema ``paraflowo.memory/2``)::
 
@@ -24,6 +25,8 @@ JSON shape (``--json [FILE]``, schema ``paraflowo.memory/2``)::
                    "max_window": int, "max_window_any": int, "max_queues": int,
                    "footprint_bytes": int, "footprint_fits": bool,
                    "footprint_max_window": int, "footprint_max_queues": int}, ...],
+     # worst_*, expected_*, max_window, max_window_any, max_queues: the paper's
+     # model (basis "worst" / "expected"); footprint_*: this library's queues
      "plot": str or null,
      "provenance": {...}}       # what produced it (see paraflowo.sim.provenance)
 
@@ -108,14 +111,14 @@ def compute(args: argparse.Namespace) -> dict:
         if p.sram_bytes is None:
             continue
         kw = dict(meta_bytes=meta, queue_overhead_bytes=overhead)
-        worst = sram_fit(p, queues, window, **kw)
+        worst = sram_fit(p, queues, window, "worst", **kw)
         expected = sram_fit(p, queues, window, "expected", ooo_rate=ooo, **kw)
         fits.append({"profile": p.name, "sram_bytes": p.sram_bytes,
                      "worst_bytes": worst.required_bytes, "worst_fits": worst.fits,
                      "expected_bytes": expected.required_bytes, "expected_fits": expected.fits,
-                     "max_window": max_window(p, queues, **kw),
-                     "max_window_any": max_window(p, queues, power_of_two=False, **kw),
-                     "max_queues": max_queues(p, window, **kw)})
+                     "max_window": max_window(p, queues, "worst", **kw),
+                     "max_window_any": max_window(p, queues, "worst", power_of_two=False, **kw),
+                     "max_queues": max_queues(p, window, "worst", **kw)})
         ours = sram_fit(p, queues, window, "footprint")
         fits[-1].update({"footprint_bytes": ours.required_bytes, "footprint_fits": ours.fits,
                          "footprint_max_window": max_window(p, queues, "footprint"),
@@ -148,30 +151,31 @@ def render(data: dict) -> str:
         out.append(f"{r['ooo_rate']:>9g}{k(r['full_bytes']):>13}{k(r['metadata_bytes']):>12}"
                    f"{k(r['paper_metadata_bytes']):>12}")
     q, w, o = data["n_queues"], data["window"], data["queue_overhead_bytes"]
-    out += ["", f"SRAM fit: {q} queues x {w} slots x {m} B records + {o} B state per queue",
-            f"worst case = {q} x ({o} + {w} x {m}) B (every slot full); "
-            f"expected = {q} x ({o} + {w} x {data['ooo_rate']:g} x {m}) B (Eq. 3); "
-            "fits when required <= SRAM"]
+    out += ["", f"SRAM fit of this library's reorder queues ({q} x ReorderQueues window "
+                f"{w}: exact footprint, ReorderQueues.footprint; the planner's default)"]
     if not data["sram_fit"]:
         out.append("(no selected profile has an SRAM size)")
-    else:
-        out.append(f"{'profile':<22}{'SRAM KiB':>10}{'worst KiB':>11}{'fits':>6}"
-                   f"{'expected KiB':>14}{'fits':>6}{'max window':>12}{'(any)':>9}{'max queues':>12}")
-        for r in data["sram_fit"]:
-            out.append(f"{r['profile']:<22}{k(r['sram_bytes']):>10}{k(r['worst_bytes']):>11}"
-                       f"{'yes' if r['worst_fits'] else 'no':>6}{k(r['expected_bytes']):>14}"
-                       f"{'yes' if r['expected_fits'] else 'no':>6}{r['max_window']:>12}"
-                       f"{r['max_window_any']:>9}{r['max_queues']:>12}")
-        out.append(f"max window: largest power of two (any: any size) for {q} queues, worst case; "
-                   f"max queues: of {w} slots, worst case")
-        out += ["", f"SRAM fit of this library's reorder queues ({q} x ReorderQueues window "
-                    f"{w}, exact footprint)",
-                f"{'profile':<22}{'SRAM KiB':>10}{'needs KiB':>11}{'fits':>6}"
-                f"{'max window':>12}{'max queues':>12}"]
-        for r in data["sram_fit"]:
-            out.append(f"{r['profile']:<22}{k(r['sram_bytes']):>10}{k(r['footprint_bytes']):>11}"
-                       f"{'yes' if r['footprint_fits'] else 'no':>6}"
-                       f"{r['footprint_max_window']:>12}{r['footprint_max_queues']:>12}")
+        return "\n".join(out)
+    out.append(f"{'profile':<22}{'SRAM KiB':>10}{'needs KiB':>11}{'fits':>6}"
+               f"{'max window':>12}{'max queues':>12}")
+    for r in data["sram_fit"]:
+        out.append(f"{r['profile']:<22}{k(r['sram_bytes']):>10}{k(r['footprint_bytes']):>11}"
+                   f"{'yes' if r['footprint_fits'] else 'no':>6}"
+                   f"{r['footprint_max_window']:>12}{r['footprint_max_queues']:>12}")
+    out += ["", f"SRAM fit on the paper's model: {q} queues x {w} slots x {m} B records "
+                f"+ {o} B state per queue",
+            f"worst case = {q} x ({o} + {w} x {m}) B (every slot full); "
+            f"expected = {q} x ({o} + {w} x {data['ooo_rate']:g} x {m}) B (Eq. 3); "
+            "fits when required <= SRAM",
+            f"{'profile':<22}{'SRAM KiB':>10}{'worst KiB':>11}{'fits':>6}"
+            f"{'expected KiB':>14}{'fits':>6}{'max window':>12}{'(any)':>9}{'max queues':>12}"]
+    for r in data["sram_fit"]:
+        out.append(f"{r['profile']:<22}{k(r['sram_bytes']):>10}{k(r['worst_bytes']):>11}"
+                   f"{'yes' if r['worst_fits'] else 'no':>6}{k(r['expected_bytes']):>14}"
+                   f"{'yes' if r['expected_fits'] else 'no':>6}{r['max_window']:>12}"
+                   f"{r['max_window_any']:>9}{r['max_queues']:>12}")
+    out.append(f"max window: largest power of two (any: any size) for {q} queues, worst case; "
+               f"max queues: of {w} slots, worst case")
     return "\n".join(out)
 
 

@@ -35,13 +35,26 @@ Units, stated once
 
 What "fits" means
 -----------------
-Each reorder queue holds ``queue_overhead_bytes`` of state (head PSN,
-occupancy, oldest arrival time, counters: :data:`QUEUE_OVERHEAD_BYTES` = 64, one
-cache line, by default) plus metadata records of ``meta_bytes`` each
-(:data:`paraflowo.META_SIZE` = 32 by default; the paper's ``M`` is 64).  Two
-bases are offered, always named in results:
+Three bases are offered, always named in results:
 
-``"worst"`` (the default)
+``"footprint"`` (the default)
+   the exact bytes this library's :class:`~paraflowo.ReorderQueues` occupy,
+   asked of the component (:meth:`~paraflowo.ReorderQueues.footprint`, the
+   same figure ``pfo_robq_footprint`` gives a host placing the queues in its
+   own memory, and the ``nbytes`` of the built queues): ``32 * window`` per
+   queue plus its bookkeeping and header (under 200 B per queue), the window
+   rounded up to a power of two.  ``meta_bytes`` and
+   ``queue_overhead_bytes`` do not enter: this is one implementation, not a
+   model.  One source of truth: the planner and the component cannot
+   disagree.
+
+The paper's model (Figure 8) counts per queue ``queue_overhead_bytes`` of
+state (head PSN, occupancy, oldest arrival time, counters:
+:data:`QUEUE_OVERHEAD_BYTES` = 64, one cache line, by default) plus metadata
+records of ``meta_bytes`` each (:data:`paraflowo.META_SIZE` = 32 by default;
+the paper's ``M`` is 64), on two bases:
+
+``"worst"``
    every one of the ``window`` slots of every queue holds a record:
    ``required = n_queues * (queue_overhead_bytes + window * meta_bytes)``.  A
    ring sized for this never runs out of SRAM, whatever the traffic does.
@@ -50,24 +63,18 @@ bases are offered, always named in results:
    ``required = n_queues * (queue_overhead_bytes + M_meta)`` with ``M_meta``
    from :func:`paraflowo.reorder_memory`.  Useful for comparing with the
    paper's Figure 8; a burst of reordering can exceed it.
-``"footprint"``
-   the exact bytes this library's :class:`~paraflowo.ReorderQueues` occupy,
-   asked of the component (:meth:`~paraflowo.ReorderQueues.footprint`, the
-   same figure ``pfo_robq_footprint`` gives a host placing the queues in its
-   own memory): ``32 * window`` per queue plus its bookkeeping and header
-   (under 200 B per queue), the window rounded up to a power of two.
-   ``meta_bytes`` and ``queue_overhead_bytes`` do not enter: this is one
-   implementation, not a model.
 
 A configuration fits when ``required <= sram_bytes``: exactly filling the SRAM
 fits, one byte more does not.
 
-Worked example: 16 queues of 256 slots, 32-byte records, 64 B overhead need
-``16 * (64 + 256 * 32) = 132096`` bytes in the worst case, which does not fit
-the 128 KiB (131072 B) RISC-V SmartNIC, but does fit the 256 KiB one; on 128
-KiB the largest power-of-two window for 16 queues is 128 (``16 * (64 + 128 *
-32) = 66560`` B) and the largest queue count with 256 slots is
-``131072 // 8256 = 15``.
+Worked example: 16 queues of 256 slots occupy
+``ReorderQueues.footprint(16, 256) = 134144`` bytes (``16 * 32 * 256 =
+131072`` of slots and FIFOs plus 3072 of bookkeeping and headers), which does
+not fit the 128 KiB (131072 B) RISC-V SmartNIC, but does fit the 256 KiB one;
+on 128 KiB the largest power-of-two window for 16 queues is 128 and the
+largest queue count with 256 slots is 15.  The paper's worst case for the
+same queues with 32-byte records and 64 B overhead is ``16 * (64 + 256 * 32)
+= 132096`` bytes (``basis="worst"``), which does not fit either.
 """
 
 

@@ -260,33 +260,34 @@ def _basis(basis: Any, ooo_rate: Any) -> tuple[str, float | None]:
 def sram_required(
     n_queues: int,
     window: int,
-    basis: str = "worst",
+    basis: str = "footprint",
     ooo_rate: float | None = None,
     meta_bytes: int = META_SIZE,
     queue_overhead_bytes: int = QUEUE_OVERHEAD_BYTES,
 ) -> float:
     """Bytes that ``n_queues`` reorder queues of ``window`` slots need.
 
-    ``"worst"``: ``n_queues * (queue_overhead_bytes + window * meta_bytes)``;
-    ``"expected"``: ``n_queues * (queue_overhead_bytes + window * ooo_rate *
-    meta_bytes)``, the metadata term being Eq. 3's ``M_meta`` from
-    :func:`paraflowo.reorder_memory`; ``"footprint"``: the bytes this
-    library's reorder queues occupy, asked of the component
-    (:meth:`paraflowo.ReorderQueues.footprint` of ``n_queues`` queues, the
-    window rounded up to a power of two from 2, as the buffers size it;
-    ``meta_bytes`` and ``queue_overhead_bytes`` do not enter).  See the module
-    notes for what "fits" means.
+    ``"footprint"`` (the default): the bytes this library's reorder queues
+    occupy, asked of the component (:meth:`paraflowo.ReorderQueues.footprint`
+    of ``n_queues`` queues, the window rounded up to a power of two from 2,
+    as the buffers size it; ``meta_bytes`` and ``queue_overhead_bytes`` do
+    not enter).  The paper's models: ``"worst"``: ``n_queues *
+    (queue_overhead_bytes + window * meta_bytes)``; ``"expected"``:
+    ``n_queues * (queue_overhead_bytes + window * ooo_rate * meta_bytes)``,
+    the metadata term being Eq. 3's ``M_meta`` from
+    :func:`paraflowo.reorder_memory`.  See the module notes for what "fits"
+    means.
 
     Examples
     --------
+    >>> from paraflowo import ReorderQueues
     >>> from paraflowo.planning import sram_required
-    >>> sram_required(16, 256)
+    >>> sram_required(16, 256) == ReorderQueues.footprint(16, 256) == 134144
+    True
+    >>> sram_required(16, 256, "worst")
     132096
     >>> sram_required(1, 256, "expected", ooo_rate=0.5, queue_overhead_bytes=0)
     4096.0
-    >>> from paraflowo import ReorderQueues
-    >>> sram_required(16, 256, "footprint") == ReorderQueues.footprint(16, 256)
-    True
     """
     q = require_int("n_queues", n_queues, 1)
     w = require_int("window", window, 1)
@@ -321,7 +322,7 @@ def sram_fit(
     profile: DeviceProfile | int,
     n_queues: int,
     window: int,
-    basis: str = "worst",
+    basis: str = "footprint",
     ooo_rate: float | None = None,
     meta_bytes: int = META_SIZE,
     queue_overhead_bytes: int = QUEUE_OVERHEAD_BYTES,
@@ -334,9 +335,11 @@ def sram_fit(
         A profile with ``sram_bytes``, or a byte count.
     n_queues, window : int
         Reorder queues (>= 1) and slots per queue (>= 1).
-    basis : {"worst", "expected", "footprint"}, default "worst"
-        See the module notes; ``"expected"`` needs ``ooo_rate``;
-        ``"footprint"`` is this library's reorder queues, exactly.
+    basis : {"footprint", "worst", "expected"}, default "footprint"
+        See the module notes: ``"footprint"`` is this library's reorder
+        queues, exactly (:meth:`paraflowo.ReorderQueues.footprint`);
+        ``"worst"`` and ``"expected"`` (needs ``ooo_rate``) are the paper's
+        model of ``meta_bytes`` records plus ``queue_overhead_bytes``.
     ooo_rate : float, optional
         Out-of-order rate in [0, 1] for the ``"expected"`` basis.
     meta_bytes : int, default META_SIZE (32)
@@ -352,8 +355,10 @@ def sram_fit(
     --------
     >>> from paraflowo.planning import get_profile, sram_fit
     >>> fit = sram_fit(get_profile("riscv-smartnic-128k"), 16, 256)
-    >>> fit.required_bytes, fit.sram_bytes, fit.fits
-    (132096, 131072, False)
+    >>> fit.basis, fit.required_bytes, fit.sram_bytes, fit.fits
+    ('footprint', 134144, 131072, False)
+    >>> sram_fit(get_profile("riscv-smartnic-128k"), 16, 256, "worst").required_bytes
+    132096
     >>> sram_fit(get_profile("riscv-smartnic-128k"), 16, 256, "expected", ooo_rate=0.1).fits
     True
     """
@@ -367,7 +372,7 @@ def sram_fit(
 def max_window(
     profile: DeviceProfile | int,
     n_queues: int,
-    basis: str = "worst",
+    basis: str = "footprint",
     ooo_rate: float | None = None,
     meta_bytes: int = META_SIZE,
     queue_overhead_bytes: int = QUEUE_OVERHEAD_BYTES,
@@ -384,7 +389,9 @@ def max_window(
     --------
     >>> from paraflowo.planning import get_profile, max_window
     >>> riscv = get_profile("riscv-smartnic-128k")
-    >>> max_window(riscv, 16), max_window(riscv, 16, power_of_two=False)
+    >>> max_window(riscv, 16)
+    128
+    >>> max_window(riscv, 16, "worst"), max_window(riscv, 16, "worst", power_of_two=False)
     (128, 254)
     """
     sram = _sram(profile)
@@ -413,7 +420,7 @@ def max_window(
 def max_queues(
     profile: DeviceProfile | int,
     window: int,
-    basis: str = "worst",
+    basis: str = "footprint",
     ooo_rate: float | None = None,
     meta_bytes: int = META_SIZE,
     queue_overhead_bytes: int = QUEUE_OVERHEAD_BYTES,
@@ -426,6 +433,8 @@ def max_queues(
     --------
     >>> from paraflowo.planning import get_profile, max_queues
     >>> max_queues(get_profile("riscv-smartnic-128k"), 256)
+    15
+    >>> max_queues(get_profile("riscv-smartnic-128k"), 256, "worst")
     15
     """
     sram = _sram(profile)
