@@ -1,5 +1,6 @@
 /* Inline helpers of paraflowo._core._boundary (the Python boundary shared by
-   the components): word-size limits and the value of a small exact int.
+   the components): word-size limits, the value of a small exact int, and a
+   branch-free bool.
    Header-only; uses the Python C API (the including module includes
    Python.h first, as Cython does). */
 #ifndef PFO_BOUNDARY_H
@@ -27,6 +28,16 @@ static inline int pfo_small_int(PyObject *v, long long *out) {
     }
     return 0;
 #endif
+}
+
+/* True or False (a new reference) without a branch on b: where b arrives
+   late (a detector's estimate: hash, then four loads), a mispredicted branch
+   on it would stall the caller until it does. */
+static inline PyObject *pfo_bool(int b) {
+    static PyObject *const bools[2] = {Py_False, Py_True};
+    PyObject *r = bools[b != 0];
+    Py_INCREF(r);
+    return r;
 }
 
 #endif /* PFO_BOUNDARY_H */

@@ -137,6 +137,7 @@ cdef extern from "_boundary.h":
     const int64_t PFO_INT64_MAX      # 2**63 - 1, the largest time
     const uint64_t PFO_UINT64_MAX    # 2**64 - 1
     bint pfo_small_int(object v, long long* out) noexcept
+    object pfo_bool(bint b)          # True/False without a branch on b
 
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------

@@ -12,7 +12,7 @@ from paraflowo._core._boundary cimport (
     PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len, pfo_enter,
     pfo_leave,
     pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
-    pfo_release, pfo_time, pfo_uint)
+    pfo_bool, pfo_release, pfo_time, pfo_uint)
 
 import math
 
@@ -39,20 +39,6 @@ cdef extern from "cm_simd.h" nogil:
                              uint64_t amount, uint64_t t0, uint64_t t1) noexcept nogil
     uint64_t pfo_cm_est(const uint32_t* cells, const uint64_t* hp, unsigned depth,
                         unsigned fb, unsigned lw, unsigned sh, uint64_t key) noexcept nogil
-
-cdef extern from *:
-    """
-    /* True or False (a new reference) without a branch on b: the estimate
-       behind b arrives late (hash, then four loads), and a mispredicted
-       branch on it would stall the caller until it does. */
-    static inline PyObject *pfo_bool(int b) {
-        static PyObject *const bools[2] = {Py_False, Py_True};
-        PyObject *r = bools[b != 0];
-        Py_INCREF(r);
-        return r;
-    }
-    """
-    object pfo_bool(bint b)
 
 cdef enum:
     _MAX_TAGS = 1 << 24
