@@ -204,22 +204,6 @@ cdef class SimCore:
 
     cdef list _keep                  # numpy arrays that own the memory above
 
-    # internal steps of the loop (not API)
-    cdef inline void _refresh_next(self) noexcept nogil
-    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
-    cdef void _reordered(self, int32_t f, int64_t s) noexcept nogil
-    cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
-    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
-    cdef void _rebalance(self) noexcept nogil
-    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
-    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
-    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
-    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
-    cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil
-    cdef void _auto_update(self) noexcept nogil
-    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
-                                pfo_sim_pkt_t* p) noexcept nogil
-
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil
         # Process n arrivals (times non-decreasing, >= the last time seen; flows
