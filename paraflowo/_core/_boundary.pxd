@@ -123,7 +123,7 @@ Not initialised::
   method can see an unallocated object).
 """
 
-from cpython.buffer cimport Py_buffer, PyBuffer_Release
+from cpython.buffer cimport Py_buffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdint cimport int64_t, uint64_t
 
@@ -133,11 +133,18 @@ cdef enum:
     PFO_WRITABLE = 1    # pfo_bind: the burst writes the array
     PFO_OPTIONAL = 2    # pfo_bind: None is accepted (binds nothing)
 
+cdef enum:
+    # Bursts of fewer records than this run with the GIL held: releasing and
+    # taking it back costs about 400 instructions (100+ ns), more than a
+    # 32-record burst of most components.  From this size on they release it.
+    PFO_NOGIL_MIN = 256
+
 cdef extern from "_boundary.h":
     const int64_t PFO_INT64_MAX      # 2**63 - 1, the largest time
     const uint64_t PFO_UINT64_MAX    # 2**64 - 1
     bint pfo_small_int(object v, long long* out) noexcept
     object pfo_bool(bint b)          # True/False without a branch on b
+    void pfo_release_c(Py_buffer* b) noexcept   # pfo_release, in C
 
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
@@ -145,6 +152,13 @@ cdef extern from "_boundary.h":
 cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype, int flags) except -1
     # pfo_bind without the None case: fast test first, then the checks that
     # name the problem.
+cdef bint pfo_try_bind(Py_buffer* b, object arr, object dtype, int ndim, int flags) noexcept
+    # The common case of pfo_bind alone, for a caller with its own slow path
+    # (a 2-D array, a record array of any dtype): True with b bound if arr is
+    # an exact numpy.ndarray with dtype object `dtype` (None: any dtype of
+    # nonzero size without Python objects), `ndim` (1 or 2) dimensions,
+    # C-contiguous and (PFO_WRITABLE) writable; release with pfo_release.
+    # Else False: nothing held (b.shape NULL), no error set.
 cdef int pfo_bind_bytes(Py_buffer* b, object data, str name) except -1
     # Bind b to data's bytes (see above); b.shape is then set (pfo_release
     # works as for pfo_bind).  0, or -1 with TypeError set and nothing held.
@@ -183,9 +197,7 @@ cdef inline Py_ssize_t pfo_len(const Py_buffer* b) noexcept nogil:
 
 cdef inline void pfo_release(Py_buffer* b) noexcept:
     # Release a buffer bound by pfo_bind; a no-op if nothing is held.
-    if b.shape != NULL:
-        PyBuffer_Release(b)
-        b.shape = NULL
+    pfo_release_c(b)
 
 
 cdef inline int pfo_check_len(str name, Py_ssize_t got, Py_ssize_t lo,

@@ -250,9 +250,13 @@ cdef class ElephantDetector:
             op = <uint64_t*>ob.buf
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
                     for i in range(n):
                         op[i] = self.c_estimate(kp[i])
+                else:
+                    with nogil:
+                        for i in range(n):
+                            op[i] = self.c_estimate(kp[i])
             finally:
                 pfo_leave(&self.busy)
         finally:
@@ -327,8 +331,11 @@ cdef class ElephantDetector:
                 tp = <const pfo_ns_t*>tb.buf
                 step = 1
                 t0 = self.last_ns if self.last_ns > 0 else 0
-                with nogil:
+                if n < PFO_NOGIL_MIN:
                     bad = pfo_ns_first_backwards(tp, n, t0)
+                else:
+                    with nogil:
+                        bad = pfo_ns_first_backwards(tp, n, t0)
                 if bad >= 0:
                     if tp[bad] < 0:
                         raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tp[bad]}")
@@ -348,9 +355,13 @@ cdef class ElephantDetector:
                 return out
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
                     self.c_update_burst(<const uint64_t*>kb.buf, tp, step,
                                         <const uint64_t*>ab.buf, <uint8_t*>ob.buf, n)
+                else:
+                    with nogil:
+                        self.c_update_burst(<const uint64_t*>kb.buf, tp, step,
+                                            <const uint64_t*>ab.buf, <uint8_t*>ob.buf, n)
             finally:
                 pfo_leave(&self.busy)
             return out
