@@ -23,9 +23,15 @@ cdef object _ndarray = np.ndarray
 
 cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype,
                         int flags) except -1:
-    # the common case: bound by reference, a few loads and compares (_bind.h)
+    # the common case: bound by reference, a few loads and compares (_bind.h);
+    # the rest is a separate function, so that this one stays small
     if type(arr) is _ndarray and pfo_bind_ref(b, arr, <void*>dtype, 1, flags & PFO_WRITABLE):
         return 0
+    return _bind_array_slow(b, arr, name, dtype, flags)
+
+
+cdef int _bind_array_slow(Py_buffer* b, object arr, str name, object dtype,
+                          int flags) except -1:
     cdef int bflags = PyBUF_C_CONTIGUOUS
     if flags & PFO_WRITABLE:
         bflags |= PyBUF_WRITABLE

@@ -1,5 +1,7 @@
 """The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
@@ -538,6 +540,8 @@ cdef class Breakup:
         finally:
             pfo_release(&view)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
         """Steer a burst of packets in order; fill one metadata record each.
 
@@ -662,6 +666,8 @@ cdef class Breakup:
             raise ValueError(f"egress_ns - ingress_ns must be at most 2**40, got {e - i}")
         self.c_feedback(c, i, e)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def feedback_burst(self, cores, ingress_ns, egress_ns):
         """:meth:`feedback` for arrays of samples, in order.
 
@@ -695,6 +701,8 @@ cdef class Breakup:
             pfo_release(&bi)
             pfo_release(&be)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def feedback_meta(self, meta, egress_ns):
         """:meth:`feedback` for released packets given by their metadata records.
 

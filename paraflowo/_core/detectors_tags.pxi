@@ -214,6 +214,8 @@ cdef class ElephantDetector:
         _ready(self)
         return self.c_estimate(_key(key))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def estimate_burst(self, keys, out=None):
         """:meth:`estimate` of each key of a ``uint64`` array (no time passes).
 
@@ -276,6 +278,8 @@ cdef class ElephantDetector:
         _ready(self)
         self.c_advance(_time(self, now_ns))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def update_burst(self, keys, now_ns, amounts=None, out=None):
         """Count a burst of packets; return the elephant flag of each.
 
@@ -326,7 +330,7 @@ cdef class ElephantDetector:
         pfo_bind(&kb, keys, "keys", _u64, 0)
         try:
             n = pfo_len(&kb)
-            if isinstance(now_ns, _ndarray):
+            if type(now_ns) is not int and isinstance(now_ns, _ndarray):
                 pfo_bind_n(&tb, now_ns, "now_ns", _i64, 0, n)
                 tp = <const pfo_ns_t*>tb.buf
                 step = 1

@@ -1,5 +1,7 @@
 """Toeplitz RSS hash (bit-exact with NIC RSS) and the RSS indirection table."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
@@ -169,6 +171,8 @@ cdef class ToeplitzHasher:
         """
         return _th_hash_one(self, data)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def hash_batch(self, data, out=None):
         """Toeplitz hash of each row of a ``(n, L)`` uint8 array.
 
@@ -195,6 +199,8 @@ cdef class ToeplitzHasher:
         """
         return _th_hash_batch(self, data, out)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def hash_records(self, records, length, out=None):
         """Hash the leading ``length`` bytes of each record of a structured array.
 
@@ -274,10 +280,11 @@ cdef object _th_run(ToeplitzHasher self, const uint8_t* data, Py_ssize_t n, Py_s
     # Hash n records of `stride` bytes at data (held by the caller), the
     # leading `length` bytes of each, into out (None: a new uint32 array).
     cdef Py_buffer bo
+    bo.shape = NULL
     if out is None:
         out = np.empty(n, _u32)
-    pfo_bind_n(&bo, out, "out", _u32, PFO_WRITABLE, n)
     try:
+        pfo_bind_n(&bo, out, "out", _u32, PFO_WRITABLE, n)   # held on a length error
         if n < PFO_NOGIL_MIN:                  # a short burst keeps the GIL
             pfo_rss_hash_burst(self.tbl, data, n, stride, length, <pfo_hash_t*>bo.buf)
         else:
@@ -388,6 +395,8 @@ def toeplitz(data, key=RSS_DEFAULT_KEY):
     return _th_hash_one(hasher_for(key), data)
 
 
+@cython.binding(False)
+@cython.embedsignature.format("clinic")
 def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
     """Toeplitz RSS hash of each row of a C-contiguous ``(n, L)`` uint8 array.
 
@@ -463,6 +472,8 @@ _RSS_LEN = {  # (dtype, with ports) -> bytes of RSS input
 }
 
 
+@cython.binding(False)
+@cython.embedsignature.format("clinic")
 def rss_hash_batch(tuples, ports=True, *, key=RSS_DEFAULT_KEY, out=None):
     """Toeplitz RSS hashes of an array of 5-tuples, computed in place.
 
@@ -661,6 +672,8 @@ cdef class IndirectionTable:
         return pfo_reta_lookup(self.entries, self.mask,
                                <uint32_t>pfo_uint("hash", hash, 0, 0xFFFFFFFF))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def queue_batch(self, hashes, out=None):
         """RX queues of a ``uint32`` array of hashes.
 

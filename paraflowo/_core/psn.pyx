@@ -1,5 +1,7 @@
 """Reorder-queue and PSN allocation for para_flow flows (paper 4.1.2)."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
@@ -214,6 +216,8 @@ cdef class PSNAllocator:
         self.last_ns = t
         return q, psn
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def tag_burst(self, keys, ports, flow_hashes, now_ns, queues=None, psns=None):
         """Tag a burst of packets, in order; same result as :meth:`tag` per packet.
 

@@ -1,5 +1,7 @@
 """Flowlet scheduler: per-core switching intervals (paper Eq. 1-2) and rotation."""
 
+cimport cython
+
 import numbers
 
 from cpython.buffer cimport Py_buffer
@@ -336,6 +338,8 @@ cdef class FlowletScheduler:
         cdef int64_t d = pfo_int("delay_ns", delay_ns, 0, PFO_SCHED_MAX_DELAY)
         self.c_observe(c, d)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def observe_burst(self, cores, delays_ns):
         """:meth:`observe` for each (core, delay) pair, in order.
 
@@ -478,6 +482,8 @@ cdef class FlowletScheduler:
         finally:
             pfo_release(&view)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def steer_burst(self, flows, index, now_ns, out=None):
         """:meth:`steer` for packets of flows ``flows[index[k]]`` at ``now_ns[k]``.
 
