@@ -23,10 +23,15 @@ Buffers (1-D numpy arrays handed to a burst)::
     ... <const uint32_t*>b.buf, b.shape[0] ... (with nogil: ...)
     pfo_release(&b)               # safe on a buffer never bound (b.shape NULL)
 
-  ``pfo_bind(b, arr, name, dtype, flags) except -1`` holds a buffer on
-  ``arr`` if it is a numpy.ndarray (or subclass) whose dtype equals
-  ``dtype``, 1-D, C-contiguous and (with ``PFO_WRITABLE``) writable; returns
-  0.  Otherwise it holds nothing and raises:
+  ``pfo_bind(b, arr, name, dtype, flags) except -1`` holds ``arr`` if it is
+  a numpy.ndarray (or subclass) whose dtype equals ``dtype``, 1-D,
+  C-contiguous and (with ``PFO_WRITABLE``) writable; returns 0.  The common
+  case (an exact ndarray whose dtype *is* ``dtype``) is bound by reading the
+  array's fields and holding a reference to it, about 60 instructions
+  with the call (``_bind.h``); anything else gets a buffer request (with its
+  release and the dtype test, numpy's costs about 350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
+  ``b.shape`` and ``b.strides`` are filled too.  Otherwise it holds nothing
+  and raises:
 
   * ``TypeError`` "psns must be a numpy.ndarray of dtype uint32, got list"
     (not an array), "psns must have dtype uint32, got int64" (wrong dtype);
@@ -36,8 +41,25 @@ Buffers (1-D numpy arrays handed to a burst)::
 
   With ``PFO_OPTIONAL``, ``arr is None`` binds nothing: returns 0 with
   ``b.buf == NULL`` and ``b.shape == NULL``; ``pfo_bound(&b)`` tells (False
-  then), ``pfo_len(&b)`` is 0.  A held buffer also stops the array from being
-  resized by another thread while a burst runs without the GIL.
+  then), ``pfo_len(&b)`` is 0.  The reference held (by either kind of
+  binding: numpy counts references, not buffer exports) also stops the array
+  from being resized by another thread while a burst runs without the GIL.
+
+  ``pfo_try_bind(b, arr, dtype, ndim, flags)``: the common case alone, for a
+  caller with its own checks (a 2-D array of rows; records of any dtype,
+  ``dtype=None``): True and bound, or False with nothing held and no error.
+
+GIL: a burst releases the GIL (``with nogil:``) only from ``PFO_NOGIL_MIN``
+(256) records on; a shorter one runs with the GIL held, since releasing and
+taking it back costs more than 32 records of most bursts.  Either way it
+runs between ``pfo_enter`` and ``pfo_leave``; with the GIL held no other
+thread can see the busy flag set, so the results are the same::
+
+    if n < PFO_NOGIL_MIN:
+        c_burst(...)
+    else:
+        with nogil:
+            c_burst(...)
   ``dtype`` is a ``numpy.dtype`` object (``np.dtype(np.uint32)``,
   ``META_DTYPE``); keep it in a module-level variable: the fast path is an
   identity test on it (numpy's native dtypes are singletons), any other

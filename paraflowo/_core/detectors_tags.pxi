@@ -317,7 +317,8 @@ cdef class ElephantDetector:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this detector from
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this detector from
         other threads raise :class:`RuntimeError` (give each thread its own).  With one ``now_ns`` for the burst, windows
         rotate once per burst; with per-packet times, one comparison per packet.
         """

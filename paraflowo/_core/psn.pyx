@@ -254,7 +254,8 @@ cdef class PSNAllocator:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this allocator
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this allocator
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """

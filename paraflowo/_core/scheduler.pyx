@@ -360,7 +360,8 @@ cdef class FlowletScheduler:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this scheduler
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this scheduler
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
@@ -513,7 +514,8 @@ cdef class FlowletScheduler:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this scheduler
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this scheduler
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
