@@ -37,7 +37,11 @@ import sys
 import time
 
 import numpy as np
-import pytest
+
+try:
+    import pytest
+except ImportError:                    # the script needs no pytest
+    pytest = None
 
 from paraflowo import (
     FLOWLET_DTYPE,
@@ -459,14 +463,15 @@ def main(argv=None) -> int:
 
 # -- pytest-benchmark ------------------------------------------------------------------
 
-@pytest.mark.benchmark(group="bursts")
-@pytest.mark.parametrize("burst", [SMALL, LARGE], ids=["32", "65536"])
-@pytest.mark.parametrize("name", list(CASES))
-def test_burst(benchmark, name, burst):
-    d = data(N)
-    benchmark.pedantic(lambda run: run(), setup=lambda: ((CASES[name](d, burst),), {}),
-                       rounds=5, iterations=1)
-    record_mpps(benchmark, N)
+if pytest is not None:
+    @pytest.mark.benchmark(group="bursts")
+    @pytest.mark.parametrize("burst", [SMALL, LARGE], ids=["32", "65536"])
+    @pytest.mark.parametrize("name", list(CASES))
+    def test_burst(benchmark, name, burst):
+        d = data(N)
+        benchmark.pedantic(lambda run: run(), setup=lambda: ((CASES[name](d, burst),), {}),
+                           rounds=5, iterations=1)
+        record_mpps(benchmark, N)
 
 
 if __name__ == "__main__":
