@@ -108,39 +108,34 @@ cdef inline uint64_t _dp_flush_wbuf(Dataplane dp, pfo_meta_t* wbuf,
     return pushed
 
 
-cdef int64_t _dp_nap(Dataplane dp, int64_t now, int64_t next_dl, bint all_busy) noexcept nogil:
+cdef int64_t _dp_nap(Dataplane dp, int64_t now, int64_t next_dl) noexcept nogil:
     # How long the vSwitch may sleep without starving a worker: half the time
-    # the shallowest non-empty rx ring takes to drain at its worker's measured
-    # time per record (busy_ns / packets), capped by max_nap_ns and the next
-    # timed release.  0 (do not nap) when that is under NAP_MIN_NS, when no rx
-    # ring holds work (with `all_busy`: when any rx ring is empty), when a
-    # worker has no estimate yet, or when a tx ring is half full.  With 3
-    # threads on 2 cores, polling the rings a few records at a time takes CPU
+    # the shallowest rx ring takes to drain at its worker's measured time per
+    # record (busy_ns / packets), capped by max_nap_ns and the next timed
+    # release.  0 (do not nap) when that is under NAP_MIN_NS, when any rx ring
+    # is empty (that worker would wait for the nap), when a worker has no
+    # estimate yet, or when a tx ring is half full.  The vSwitch shares the
+    # CPU with the workers (3 threads on 2 cores, or one process's share of
+    # a busy machine): polling the rings a few records at a time takes CPU
     # from the workers; the nap gives it back, and on a bridge lets frames
     # gather in the socket for one batched receive.
     cdef int64_t nap = dp.max_nap_ns
     cdef int64_t t
     cdef uint64_t o, pk
     cdef uint32_t w
-    cdef bint work = False
     for w in range(dp.n_workers):
         if pfo_spsc_count(dp.workers[w].tx) > dp.ring // 2:
             return 0
         o = pfo_spsc_count(dp.workers[w].rx)
-        if o == 0:
-            if all_busy:
-                return 0
-            continue
         pk = pfo_ld64(&dp.workers[w].packets)
-        if pk < 64:
+        if o == 0 or pk < 64:
             return 0
         t = <int64_t>(o * (pfo_ld64(&dp.workers[w].busy_ns) / pk) / 2)
         if t < nap:
             nap = t
-        work = True
     if next_dl != PFO_NS_NEVER and next_dl - now < nap:
         nap = next_dl - now
-    return nap if work and nap >= NAP_MIN_NS else 0
+    return nap if nap >= NAP_MIN_NS else 0
 
 
 cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
@@ -164,7 +159,7 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
     cdef uint32_t stage_len[PFO_AFP_BATCH]
     cdef int stage_n = 0, stage_i = 0, stage_port = 0, got, rr = 0, j
     cdef pfo_meta_t pend
-    cdef bint has_pend = False, stopping = False, exhausted = False, did, room_wait, blocked
+    cdef bint has_pend = False, stopping = False, exhausted = False, did, room_wait
     cdef Py_ssize_t n
     cdef int64_t now, due = 0, idx = 0, loop = 0, hh, next_dl, nap
     cdef uint64_t inflight = 0, staged = 0, turns = 0
@@ -333,13 +328,12 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
                         if tx_n[j]:
                             _dp_send(dp, j, tx, tx_n)
             break
-        # (5) a nap while ingress waits for room, or (bridge) while every
-        # worker has queued work (see _dp_nap); else idle back-off
+        # (5) a nap while every worker has queued work and ingress waits for
+        # room (or, on a bridge, for frames): see _dp_nap; else idle back-off
         if did:
             turns += 1
-        blocked = has_pend or room_wait or (exhausted and inflight != 0)
-        if blocked or dp.mode == MODE_BRIDGE:
-            nap = _dp_nap(dp, now, dp.policy.c_next_deadline(), not blocked)
+        if has_pend or room_wait or (exhausted and inflight != 0) or dp.mode == MODE_BRIDGE:
+            nap = _dp_nap(dp, now, dp.policy.c_next_deadline())
             if nap:
                 _inc(&dp.naps, 1)
                 _inc(&dp.nap_ns, <uint64_t>nap)
