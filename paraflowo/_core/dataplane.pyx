@@ -43,6 +43,7 @@ cdef extern from "dp_io.h" nogil:
         uint32_t rss_len
         uint64_t key
     void pfo_parse_tuple(const uint8_t* f, uint32_t length, pfo_tuple_t* t)
+    void pfo_prefetch_w(const void* p, uint32_t n)
     int pfo_afp_open(const char* ifname, int rcvbuf, int* ignoring)
     void pfo_afp_close(int fd)
     int pfo_afp_recv(int fd, uint8_t** bufs, uint32_t cap, uint32_t* lens, int n)
