@@ -147,9 +147,9 @@ def _transfer(env, tmp_path, policy: str, nf: str, seconds: float = 3.0,
 
 # The elephant's workload: spin-bytes:40000 costs a 1,448-byte TCP segment
 # about 58 us of one worker's CPU (an ACK about 3 us), so a single rss worker
-# is the bottleneck at about 200 Mbit/s (far below what the bridge forwards
-# with a light NF, over 1 Gbit/s).  At that rate the elephant sends about
-# 17,000 packets per second: the detector threshold is lowered to 8 packets
+# is the bottleneck at about 200 Mbit/s with a whole core (far below what the
+# bridge forwards with a light NF, over 1 Gbit/s).  At that rate the elephant
+# sends about 17,000 packets per second: the detector threshold is lowered to 8 packets
 # per 1 ms window (the default 64 would flag only its bursts).  sleep:20000
 # is the same comparison with workers whose capacity does not depend on the
 # CPU share the machine gives (each packet waits 20 us without computing).
