@@ -34,7 +34,7 @@ from paraflowo._core._spsc cimport (
     pfo_backoff_t, pfo_flag_get, pfo_flag_set, pfo_ld64,
     pfo_now_ns, pfo_spsc_aligned, pfo_spsc_count, pfo_spsc_footprint,
     pfo_spsc_init, pfo_spsc_pop_burst, pfo_spsc_push_burst, pfo_spsc_t,
-    pfo_st64, pfo_thread_cpu_ns, pfo_thread_timer_slack,
+    pfo_nap_ns, pfo_st64, pfo_thread_cpu_ns, pfo_thread_timer_slack,
 )
 
 cdef extern from "dp_io.h" nogil:
@@ -43,6 +43,7 @@ cdef extern from "dp_io.h" nogil:
         uint32_t rss_len
         uint64_t key
     void pfo_parse_tuple(const uint8_t* f, uint32_t length, pfo_tuple_t* t)
+    void pfo_prefetch_w(const void* p, uint32_t n)
     int pfo_afp_open(const char* ifname, int rcvbuf, int* ignoring)
     void pfo_afp_close(int fd)
     int pfo_afp_recv(int fd, uint8_t** bufs, uint32_t cap, uint32_t* lens, int n)
@@ -57,6 +58,7 @@ assert sizeof(pfo_meta_t) == 32    # PFO_SPSC_REC_BYTES: the ring's record size
 cdef enum:
     MAX_BATCH = 64          # records per ring burst (the `batch` knob's ceiling)
     OUT_CAP = 512           # handles per policy call
+    NAP_MIN_NS = 20_000     # the vSwitch naps only when it can sleep this long (_dp_nap)
 
 cdef enum:
     MODE_TRACE = 0
@@ -70,7 +72,8 @@ ctypedef struct pfo_dp_worker_t:
     uint64_t packets        # records processed
     uint64_t nf_errors      # NF calls that returned nonzero
     uint64_t cpu_ns         # CPU time of the worker thread over the run
-    uint64_t pad[10]
+    uint64_t starved_ns     # wall time from finding rx empty to its next record
+    uint64_t pad[9]
 
 
 cdef inline void _inc(uint64_t* p, uint64_t v) noexcept nogil:
@@ -102,6 +105,10 @@ cdef class Dataplane:
         Flows the RFC 4737 count tracks (a power of two).
     max_sleep_ns : int, default 200_000
         Longest idle sleep of a thread.
+    max_nap_ns : int, default 400_000
+        Longest nap of the vSwitch thread while ingress waits for ring room
+        and every busy worker has queued work (0: never nap; see the docs'
+        "Live dataplane" page).
 
     Notes
     -----
@@ -119,9 +126,13 @@ cdef class Dataplane:
     cdef readonly uint32_t ring
     cdef readonly uint32_t batch
     cdef readonly int64_t max_sleep_ns
+    cdef readonly int64_t max_nap_ns
     cdef pfo_dp_worker_t* workers
     cdef void** ring_mem
     cdef pfo_dp_counters_t cnt
+    # the vSwitch's naps (see _dp_nap) and its loop turns that did work, per
+    # run (relaxed stores by the vSwitch; kept out of the public counters)
+    cdef uint64_t naps, nap_ns, busy_turns
     cdef pfo_dp_flow_t* flows
     cdef uint64_t flow_mask
     cdef readonly uint64_t n_flows
@@ -159,7 +170,7 @@ cdef class Dataplane:
 
     def __init__(self, Policy policy not None, NF nf not None, ring=1024, batch=32,
                  store_slots=16384, slot_bytes=2048, flow_capacity=65536,
-                 max_sleep_ns=200_000):
+                 max_sleep_ns=200_000, max_nap_ns=400_000):
         cdef uint32_t w
         cdef size_t fp
         if self.running:
@@ -175,6 +186,7 @@ cdef class Dataplane:
         ring_ = require_pow2("ring", ring, 2, 65536)
         batch_ = require_int("batch", batch, 1, MAX_BATCH)
         sleep_ = require_int("max_sleep_ns", max_sleep_ns, 1000, 100_000_000)
+        nap_ = require_int("max_nap_ns", max_nap_ns, 0, 100_000_000)
         fcap = require_pow2("flow_capacity", flow_capacity, 2, 1 << 24)
         store = PacketStore(store_slots, slot_bytes)
         # a second __init__ starts from nothing
@@ -186,6 +198,7 @@ cdef class Dataplane:
         self.ring = ring_
         self.batch = batch_
         self.max_sleep_ns = sleep_
+        self.max_nap_ns = nap_
         self.store = store
         self.hasher = ToeplitzHasher()
         n = self.store.st.n_slots
@@ -267,10 +280,14 @@ cdef class Dataplane:
              "window_waits": pfo_ld64(&c.window_waits), "inflight": pfo_ld64(&c.inflight),
              "max_delay_ns": pfo_ld64(&c.max_delay_ns),
              "vswitch_cpu_ns": pfo_ld64(&c.vswitch_cpu_ns),
+             "naps": pfo_ld64(&self.naps), "nap_ns": pfo_ld64(&self.nap_ns),
+             "busy_turns": pfo_ld64(&self.busy_turns),
              "flows": pfo_ld64(&self.n_flows)}
         d["worker_busy_ns"] = [pfo_ld64(&self.workers[w].busy_ns) for w in range(self.n_workers)]
         d["worker_packets"] = [pfo_ld64(&self.workers[w].packets) for w in range(self.n_workers)]
         d["worker_cpu_ns"] = [pfo_ld64(&self.workers[w].cpu_ns) for w in range(self.n_workers)]
+        d["worker_starved_ns"] = [pfo_ld64(&self.workers[w].starved_ns)
+                                  for w in range(self.n_workers)]
         d["nf_errors"] = sum([pfo_ld64(&self.workers[w].nf_errors) for w in range(self.n_workers)])
         return d
 
@@ -344,12 +361,14 @@ cdef class Dataplane:
         # (CPython < 3.12 may then report a live thread as stopped).  The
         # threads are not daemons: the interpreter cannot exit under them.
         memset(&self.cnt, 0, sizeof(self.cnt))
+        self.naps = self.nap_ns = self.busy_turns = 0
         cdef uint32_t w
         for w in range(self.n_workers):
             self.workers[w].busy_ns = 0
             self.workers[w].packets = 0
             self.workers[w].nf_errors = 0
             self.workers[w].cpu_ns = 0
+            self.workers[w].starved_ns = 0
         pfo_flag_set(&self.workers_stop, 0)
         interrupted = False
         w_done = [threading.Event() for _ in range(self.n_workers)]

@@ -21,15 +21,21 @@ cdef void _dp_worker(Dataplane dp, uint32_t w) noexcept nogil:
     pfo_backoff_reset(&bo)
     pfo_thread_timer_slack(1000)
     cdef int64_t cpu0 = pfo_thread_cpu_ns()
+    cdef int64_t empty_since = 0     # when rx was found empty (0: it was not)
     while True:
         n = pfo_spsc_pop_burst(me.rx, buf, dp.batch)
         if n == 0:
             if pfo_flag_get(&dp.workers_stop) and pfo_spsc_count(me.rx) == 0:
                 break
+            if empty_since == 0:
+                empty_since = pfo_now_ns()
             pfo_backoff_idle(&bo)
             continue
         pfo_backoff_reset(&bo)
         t0 = pfo_now_ns()
+        if empty_since:
+            _inc(&me.starved_ns, <uint64_t>(t0 - empty_since))
+            empty_since = 0
         for i in range(n):
             if fn(state, &buf[i], data + buf[i].handle * sb,
                      st.lengths[buf[i].handle], w) != 0:
@@ -102,6 +108,36 @@ cdef inline uint64_t _dp_flush_wbuf(Dataplane dp, pfo_meta_t* wbuf,
     return pushed
 
 
+cdef int64_t _dp_nap(Dataplane dp, int64_t now, int64_t next_dl) noexcept nogil:
+    # How long the vSwitch may sleep without starving a worker: half the time
+    # the shallowest rx ring takes to drain at its worker's measured time per
+    # record (busy_ns / packets), capped by max_nap_ns and the next timed
+    # release.  0 (do not nap) when that is under NAP_MIN_NS, when any rx ring
+    # is empty (that worker would wait for the nap), when a worker has no
+    # estimate yet, or when a tx ring is half full.  The vSwitch shares the
+    # CPU with the workers (3 threads on 2 cores, or one process's share of
+    # a busy machine): polling the rings a few records at a time takes CPU
+    # from the workers; the nap gives it back, and on a bridge lets frames
+    # gather in the socket for one batched receive.
+    cdef int64_t nap = dp.max_nap_ns
+    cdef int64_t t
+    cdef uint64_t o, pk
+    cdef uint32_t w
+    for w in range(dp.n_workers):
+        if pfo_spsc_count(dp.workers[w].tx) > dp.ring // 2:
+            return 0
+        o = pfo_spsc_count(dp.workers[w].rx)
+        pk = pfo_ld64(&dp.workers[w].packets)
+        if o == 0 or pk < 64:
+            return 0
+        t = <int64_t>(o * (pfo_ld64(&dp.workers[w].busy_ns) / pk) / 2)
+        if t < nap:
+            nap = t
+    if next_dl != PFO_NS_NEVER and next_dl - now < nap:
+        nap = next_dl - now
+    return nap if nap >= NAP_MIN_NS else 0
+
+
 cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
     # One loop turn: (1) egress: pop every tx ring, complete, emit;
     # (2) timed releases (reorder timeouts); (3) ingress: up to `batch`
@@ -123,10 +159,10 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
     cdef uint32_t stage_len[PFO_AFP_BATCH]
     cdef int stage_n = 0, stage_i = 0, stage_port = 0, got, rr = 0, j
     cdef pfo_meta_t pend
-    cdef bint has_pend = False, stopping = False, exhausted = False, did
+    cdef bint has_pend = False, stopping = False, exhausted = False, did, room_wait
     cdef Py_ssize_t n
-    cdef int64_t now, due = 0, idx = 0, loop = 0, hh, next_dl
-    cdef uint64_t inflight = 0, staged = 0
+    cdef int64_t now, due = 0, idx = 0, loop = 0, hh, next_dl, nap
+    cdef uint64_t inflight = 0, staged = 0, turns = 0
     cdef pfo_backoff_t bo
     cdef pfo_tuple_t tup
     cdef const uint8_t* pkt
@@ -152,6 +188,7 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
         dp.end_ns += dp.t_start
     while True:
         did = False
+        room_wait = False
         now = pfo_now_ns()
         if not stopping and (pfo_flag_get(&dp.stop_req)
                              or (dp.mode == MODE_BRIDGE and now >= dp.end_ns)):
@@ -230,12 +267,19 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
                 plen = stage_len[stage_i]
                 port = <uint16_t>stage_port
             if pfo_store_next(st) < 0:
+                room_wait = True
                 _inc(&dp.cnt.backpressure, 1)
                 break                           # store full: wait
             hh = pfo_store_put(st, pkt, plen)
             h32 = <uint32_t>hh
             if dp.mode == MODE_TRACE:
                 idx += 1
+                # the next put takes the slot on top of the free stack: start
+                # fetching its lines now (with thousands of packets in
+                # flight it is out of the cache; -7 % vSwitch CPU with spin)
+                if st.n_free and idx < dp.src_n:
+                    pfo_prefetch_w(st.data + <size_t>st.free_list[st.n_free - 1] * st.slot_bytes,
+                                   dp.src_len[idx])
             else:
                 stage_i += 1
             pfo_parse_tuple(pkt, plen, &tup)
@@ -290,7 +334,18 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
                         if tx_n[j]:
                             _dp_send(dp, j, tx, tx_n)
             break
-        # (5) idle
+        # (5) a nap while every worker has queued work and ingress waits for
+        # room (or, on a bridge, for frames): see _dp_nap; else idle back-off
+        if did:
+            turns += 1
+        if has_pend or room_wait or (exhausted and inflight != 0) or dp.mode == MODE_BRIDGE:
+            nap = _dp_nap(dp, now, dp.policy.c_next_deadline())
+            if nap:
+                _inc(&dp.naps, 1)
+                _inc(&dp.nap_ns, <uint64_t>nap)
+                pfo_nap_ns(nap)
+                pfo_backoff_reset(&bo)
+                continue
         if did:
             pfo_backoff_reset(&bo)
         elif dp.mode == MODE_BRIDGE and pfo_backoff_next(&bo) > 0 and inflight == 0:
@@ -310,6 +365,7 @@ cdef void _dp_vswitch(Dataplane dp) noexcept nogil:
         _inc(&dp.cnt.not_offered, dp.src_loops * dp.src_n - (loop * dp.src_n + idx))
     dp.t_end = pfo_now_ns()
     pfo_st64(&dp.cnt.vswitch_cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
+    pfo_st64(&dp.busy_turns, turns)
     free(wbuf)
     free(wbuf_n)
 
