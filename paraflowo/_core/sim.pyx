@@ -15,7 +15,7 @@ from paraflowo._core._boundary cimport pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_meta_t
-from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
