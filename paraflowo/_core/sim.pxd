@@ -37,6 +37,7 @@ cdef enum:
     PFO_SIM_RSSPP = 2        # RSS++-style RETA bucket migration
     PFO_SIM_PARAFLOWO = 3    # Breakup at ingress, reorder queues at egress
     PFO_SIM_CHUNK = 256      # ParaFlowO: arrivals counted in the detector per burst
+    PFO_SIM_BATCH = 512      # rss/spray/rsspp: arrivals between two egress batches (2**k)
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
     PFO_SIM_FHIST_LEN = 16 + 59 * 8    # per-flow latency histogram (coarse)
