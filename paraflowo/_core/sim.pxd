@@ -17,9 +17,11 @@ service time; packet i of core c starts at ``max(arrival, finish of the
 previous packet on c)`` (the Lindley recursion) and finishes ``service`` ns
 later.  An RX queue holds at most ``rx_queue`` waiting packets plus the one in
 service; an arrival that finds it full is dropped (drop-tail).  Completions
-reach egress in time order (ties: lower core first), interleaved with the
-arrivals, so every feedback a policy receives at time t comes from packets that
-finished by t.
+reach egress in time order (ties: lower core first).  For paraflowo they are
+interleaved with the arrivals, so every feedback it receives at time t comes
+from packets that finished by t; rss, spray and rsspp, which take no feedback,
+release them every PFO_SIM_BATCH arrivals and at the end of each c_run, in the
+same order (and test a full RX queue exactly).
 """
 
 cimport cython
@@ -37,6 +39,7 @@ cdef enum:
     PFO_SIM_RSSPP = 2        # RSS++-style RETA bucket migration
     PFO_SIM_PARAFLOWO = 3    # Breakup at ingress, reorder queues at egress
     PFO_SIM_CHUNK = 256      # ParaFlowO: arrivals counted in the detector per burst
+    PFO_SIM_BATCH = 512      # rss/spray/rsspp: arrivals between two egress batches (2**k)
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
     PFO_SIM_FHIST_LEN = 16 + 59 * 8    # per-flow latency histogram (coarse)

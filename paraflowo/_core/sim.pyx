@@ -15,7 +15,7 @@ from paraflowo._core._boundary cimport pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_meta_t
-from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
@@ -312,12 +312,31 @@ cdef class SimCore:
     # ------------------------------------------------------------------- loop
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil:
+        # The fields used per arrival are read into locals once (a store
+        # through an int64_t* may alias any int64_t field of self: without
+        # locals the compiler reloads them after every counter update).
         cdef Py_ssize_t i
         cdef pfo_ns_t t, start, finish, svc
         cdef int32_t f
         cdef int c
         cdef uint32_t b = 0
-        cdef int64_t rs = self.ring_mask + 1
+        cdef int64_t mask = self.ring_mask
+        cdef int64_t rs = mask + 1
+        cdef int64_t rxq = self.rx_queue
+        cdef pfo_sim_pkt_t* rings = self.rings
+        cdef int64_t* head = self.head
+        cdef int64_t* tail = self.tail
+        cdef int64_t* core_free = self.core_free
+        cdef int64_t* flow_seq = self.flow_seq
+        cdef int64_t* arrived = self.arrived
+        cdef int64_t* flow_arrived = self.flow_arrived
+        cdef const int64_t* svc_ns = self.svc_ns
+        cdef const uint32_t* flow_hash = self.flow_hash
+        cdef const uint16_t* reta = self.reta_entries
+        cdef uint32_t reta_mask = self.reta_mask
+        cdef const uint16_t* flow_len = self.flow_len
+        cdef uint32_t n_cores = <uint32_t>self.n_cores
+        cdef bint expo = self.exponential
         cdef pfo_sim_pkt_t* p
         cdef pfo_sim_pkt_t tmp
         cdef int policy = self.policy
@@ -343,33 +362,46 @@ cdef class SimCore:
                 for j in range(c0, c1):
                     ck[j - c0] = self.flow_key[flows[j]]
                     if by_bytes:
-                        ca[j - c0] = self.flow_len[flows[j]]
+                        ca[j - c0] = flow_len[flows[j]]
                 self.brk.detector.c_update_burst(ck, times + c0, 1, ca if by_bytes else NULL, cv, c1 - c0)
             if policy == PFO_SIM_RSSPP:
                 while t >= self.next_period:
                     _complete_until(self, self.next_period)
                     _rebalance(self)
                     self.next_period += self.period_ns
-            if ((self.next_core >= 0 and self.next_t <= t)
+            if policy != PFO_SIM_PARAFLOWO:
+                # Egress feeds nothing back to these policies' steering, so
+                # their completions are released in batches, every
+                # PFO_SIM_BATCH arrivals (in the same time order: a packet
+                # arriving later finishes later than any released before).
+                # The RX queue test below is then against a head that may
+                # lag (an upper bound on the queue): only when that bound
+                # says full are the completions due by t released first.
+                # This drops a hard-to-predict branch per arrival.
+                if (i & (PFO_SIM_BATCH - 1)) == 0 and self.next_core >= 0 and self.next_t <= t:
+                    _complete_plain(self, t)
+            elif ((self.next_core >= 0 and self.next_t <= t)
                     or (self.held > 0 and self.rob_dl <= t)):
                 _complete_until(self, t)
-            self.now = t
             # steering
             if policy == PFO_SIM_PARAFLOWO:
                 c = _steer_para(self, f, t, cv[i - c0], &tmp)
             elif policy == PFO_SIM_SPRAY:
                 c = self.rr
                 self.rr += 1
-                if self.rr == <uint32_t>self.n_cores:
+                if self.rr == n_cores:
                     self.rr = 0
             else:
-                b = self.flow_hash[f] & self.reta_mask
-                c = pfo_reta_lookup(self.reta_entries, self.reta_mask, self.flow_hash[f])
-            self.arrived[c] += 1
-            self.flow_arrived[f] += 1
-            if self.tail[c] - self.head[c] > self.rx_queue:
+                b = flow_hash[f] & reta_mask
+                c = pfo_reta_lookup(reta, reta_mask, flow_hash[f])
+            arrived[c] += 1
+            flow_arrived[f] += 1
+            if (tail[c] - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
+                    and self.next_core >= 0 and self.next_t <= t):
+                _complete_plain(self, t)     # the exact queue at t (see above)
+            if tail[c] - head[c] > rxq:
                 self.dropped[c] += 1
-                self.flow_seq[f] += 1      # the flow's order still counts it
+                flow_seq[f] += 1           # the flow's order still counts it
                 self.flow_dropped[f] += 1
                 if (policy == PFO_SIM_PARAFLOWO and (tmp.flags & PFO_FLAG_PARA)
                         and self.notify_drops and self.reorder):
@@ -382,13 +414,13 @@ cdef class SimCore:
                     tr_core[i] = -1
                     tr_finish[i] = -1
                 continue
-            if self.exponential:
+            if expo:
                 svc = llround(expd[i] * self.svc_mean[c])
                 if svc < 1:
                     svc = 1
             else:
-                svc = self.svc_ns[c]
-            start = t if t > self.core_free[c] else self.core_free[c]
+                svc = svc_ns[c]
+            start = t if t > core_free[c] else core_free[c]
             if policy == PFO_SIM_RSSPP:
                 # a migrated bucket waits for its packets on the old core
                 if self.bucket_last[b] > start:
@@ -397,12 +429,12 @@ cdef class SimCore:
             finish = start + svc
             if policy == PFO_SIM_RSSPP:
                 self.bucket_last[b] = finish
-            self.core_free[c] = finish
+            core_free[c] = finish
             _account_busy(self, c, start, finish)
-            p = &self.rings[c * rs + (self.tail[c] & self.ring_mask)]
+            p = &rings[c * rs + (tail[c] & mask)]
             p.finish_ns = finish
             p.ingress_ns = t
-            p.seq = self.flow_seq[f]
+            p.seq = flow_seq[f]
             p.flow = f
             p.bucket = b
             p.core = <uint16_t>c
@@ -410,20 +442,24 @@ cdef class SimCore:
                 p.flags = tmp.flags
                 p.queue = tmp.queue
                 p.psn = tmp.psn
-                p.length = self.flow_len[f]
+                p.length = flow_len[f]
             else:
                 p.flags = 0
-            self.flow_seq[f] += 1
-            if self.tail[c] == self.head[c]:
+            flow_seq[f] += 1
+            if tail[c] == head[c]:
                 self.head_finish[c] = finish
                 if (self.next_core < 0 or finish < self.next_t
                         or (finish == self.next_t and c < self.next_core)):
                     self.next_core = c
                     self.next_t = finish
-            self.tail[c] += 1
+            tail[c] += 1
             if tr_core != NULL:
                 tr_core[i] = <int16_t>c
                 tr_finish[i] = finish
+        if n > 0:
+            self.now = times[n - 1]      # the time of the last arrival processed
+            if policy != PFO_SIM_PARAFLOWO and self.next_core >= 0 and self.next_t <= self.now:
+                _complete_plain(self, self.now)   # as if released arrival by arrival
         if slice_n > 0 and n > 0:
             _auto_update(self)          # after the last (possibly short) slice
         return 0

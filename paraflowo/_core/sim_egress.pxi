@@ -5,12 +5,13 @@
 
 cdef inline void _refresh_next(SimCore self) noexcept nogil:
     # earliest pending completion over the cores (ties: lower core)
-    cdef int c, best = -1
+    cdef int c, best = -1, nc = self.n_cores
+    cdef const int64_t* hf = self.head_finish
     cdef pfo_ns_t bt = PFO_NS_NEVER
-    for c in range(self.n_cores):
-        if self.head_finish[c] < bt:
+    for c in range(nc):
+        if hf[c] < bt:
             best = c
-            bt = self.head_finish[c]
+            bt = hf[c]
     self.next_core = best
     self.next_t = bt
 
@@ -19,27 +20,37 @@ cdef inline void _release(SimCore self, const pfo_sim_pkt_t* p, pfo_ns_t t) noex
     # the packet leaves egress at t: latency and per-flow order.  A packet
     # below the highest sequence number its flow released is RFC 4737's
     # Type-P-Reordered (out_of_order); the receive history then gives its
-    # extent and n-reordering degree.
+    # extent and n-reordering degree.  (Everything is read into locals
+    # before the first store: an int64_t store may alias any int64_t field.)
     cdef int64_t lat = t - p.ingress_ns
     cdef int32_t f = p.flow
-    cdef int64_t slot
+    cdef int64_t seq = p.seq
+    cdef int64_t h = self.history
+    cdef int64_t* maxrel = self.flow_maxrel
+    cdef int64_t* rcv = self.flow_rcv
+    cdef int64_t* lat_max = self.flow_lat_max
+    cdef int64_t* fhist = self.flow_hist
+    cdef uint32_t* ring = self.hist_ring
+    cdef int64_t mr = maxrel[f], r
     self.hist[pfo_sim_hist_index(lat)] += 1
     self.released += 1
     self.flow_lat_sum[f] += lat
-    if lat > self.flow_lat_max[f]:
-        self.flow_lat_max[f] = lat
-    if self.flow_hist != NULL:
-        self.flow_hist[f * PFO_SIM_FHIST_LEN + pfo_sim_fhist_index(lat)] += 1
-    if p.seq < self.flow_maxrel[f]:
+    if lat > lat_max[f]:
+        lat_max[f] = lat
+    if fhist != NULL:
+        fhist[f * PFO_SIM_FHIST_LEN + pfo_sim_fhist_index(lat)] += 1
+    if seq < mr:
         self.ooo += 1
         self.flow_ooo[f] += 1
-        _reordered(self, f, p.seq)
+        _reordered(self, f, seq)
     else:
-        self.flow_maxrel[f] = p.seq
-    slot = 2 * (f * self.history + (self.flow_rcv[f] & (self.history - 1)))
-    self.hist_ring[slot] = <uint32_t>p.seq        # low 32 bits, the pair in one line
-    self.hist_ring[slot + 1] = <uint32_t>self.flow_maxrel[f]
-    self.flow_rcv[f] += 1
+        mr = seq
+        maxrel[f] = seq
+    r = rcv[f]
+    ring += 2 * (f * h + (r & (h - 1)))
+    ring[0] = <uint32_t>seq         # low 32 bits, the pair in one line
+    ring[1] = <uint32_t>mr
+    rcv[f] = r + 1
 
 
 cdef void _reordered(SimCore self, int32_t f, int64_t s) noexcept nogil:
@@ -95,6 +106,32 @@ cdef void _reordered(SimCore self, int32_t f, int64_t s) noexcept nogil:
     self.nreo[deg if deg < PFO_SIM_NREO else PFO_SIM_NREO] += 1
 
 
+cdef inline void _complete_plain(SimCore self, pfo_ns_t t) noexcept nogil:
+    # _complete_until for the policies without reorder queues (nothing is
+    # ever held): the completions up to t, in time order (ties: lower core)
+    cdef int c
+    cdef pfo_sim_pkt_t* p
+    cdef int64_t hd
+    cdef int64_t mask = self.ring_mask, rs = mask + 1
+    cdef pfo_sim_pkt_t* rings = self.rings
+    cdef pfo_sim_pkt_t* ring
+    cdef int64_t* head = self.head
+    cdef const int64_t* tail = self.tail
+    cdef int64_t* head_finish = self.head_finish
+    cdef int64_t* completed = self.completed
+    while self.next_core >= 0 and self.next_t <= t:
+        c = self.next_core
+        hd = head[c]
+        ring = rings + c * rs
+        p = &ring[hd & mask]
+        hd += 1
+        head[c] = hd
+        head_finish[c] = ring[hd & mask].finish_ns if hd != tail[c] else PFO_NS_NEVER
+        completed[c] += 1
+        _release(self, p, p.finish_ns)
+        _refresh_next(self)
+
+
 cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
     # every egress event up to t, in time order: completions (a core
     # finishes a packet) and, for paraflowo, reorder-queue timeouts; a
@@ -102,7 +139,17 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
     cdef int c
     cdef pfo_sim_pkt_t* p
     cdef pfo_ns_t dl, skip = -1
-    cdef int64_t before
+    cdef int64_t before, hd
+    cdef int64_t mask = self.ring_mask, rs = mask + 1
+    cdef pfo_sim_pkt_t* rings = self.rings
+    cdef pfo_sim_pkt_t* ring
+    cdef int64_t* head = self.head
+    cdef const int64_t* tail = self.tail
+    cdef int64_t* head_finish = self.head_finish
+    cdef int64_t* completed = self.completed
+    if self.policy != PFO_SIM_PARAFLOWO:
+        _complete_plain(self, t)
+        return
     while True:
         dl = self.rob_dl if self.held > 0 else PFO_NS_NEVER
         if dl < self.egress_now:
@@ -111,16 +158,14 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
             dl = PFO_NS_NEVER
         if self.next_core >= 0 and self.next_t <= t and self.next_t <= dl:
             c = self.next_core
-            p = &self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)]
-            self.head[c] += 1
-            self.head_finish[c] = (
-                self.rings[(c * (self.ring_mask + 1)) + (self.head[c] & self.ring_mask)].finish_ns
-                if self.head[c] != self.tail[c] else PFO_NS_NEVER)
-            self.completed[c] += 1
-            if self.policy == PFO_SIM_PARAFLOWO:
-                _egress_para(self, p, p.finish_ns)
-            else:
-                _release(self, p, p.finish_ns)
+            hd = head[c]
+            ring = rings + c * rs
+            p = &ring[hd & mask]
+            hd += 1
+            head[c] = hd
+            head_finish[c] = ring[hd & mask].finish_ns if hd != tail[c] else PFO_NS_NEVER
+            completed[c] += 1
+            _egress_para(self, p, p.finish_ns)
             _refresh_next(self)
         elif dl != PFO_NS_NEVER and dl <= t:
             before = self.held
@@ -135,16 +180,24 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
 cdef inline void _account_busy(SimCore self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
     # busy time [s, e) of core c into the utilization bins (starts per core
     # are non-decreasing, so the current bin only moves forward)
-    cdef pfo_ns_t end
-    while s >= self.cur_end[c] and self.cur_bin[c] < self.n_bins:   # past the bins: stop
-        self.cur_bin[c] += 1
-        self.cur_end[c] += self.bin_ns
-    while s < e and self.cur_bin[c] < self.n_bins:
-        end = self.cur_end[c]
+    cdef int64_t* cur_end = self.cur_end
+    cdef int64_t* cur_bin = self.cur_bin
+    cdef int64_t* busy = self.busy
+    cdef int64_t nb = self.n_bins, w = self.bin_ns, nc = self.n_cores
+    cdef int64_t b = cur_bin[c], end = cur_end[c]
+    if e <= end and b < nb:
+        busy[b * nc + c] += e - s     # the usual case: within the current bin (s < e)
+        return
+    while s >= end and b < nb:        # past the bins: stop
+        b += 1
+        end += w
+    while s < e and b < nb:
         if e <= end:
-            self.busy[self.cur_bin[c] * self.n_cores + c] += e - s
-            return
-        self.busy[self.cur_bin[c] * self.n_cores + c] += end - s
+            busy[b * nc + c] += e - s
+            break
+        busy[b * nc + c] += end - s
         s = end
-        self.cur_bin[c] += 1
-        self.cur_end[c] += self.bin_ns
+        b += 1
+        end += w
+    cur_bin[c] = b
+    cur_end[c] = end

@@ -95,7 +95,7 @@ cdef void _egress_para(SimCore self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogi
         _release(self, p, t)
         return
     # the delay sample, from the timestamps in the tagged packet's metadata
-    self.brk.c_feedback(p.core, p.ingress_ns, t)
+    pfo_brk_feedback(self.brk, p.core, p.ingress_ns, t)
     if not self.reorder:
         # the A/B without reordering: it leaves as it completes
         _release(self, p, t)

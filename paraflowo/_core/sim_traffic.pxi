@@ -150,7 +150,7 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
     cdef int32_t[::1] fo = flows
     cdef uint64_t* srt
     cdef uint64_t fmask = <uint64_t>(lim - 1)
-    cdef double dspan = <double>sp
+    cdef double dspan = <double>sp, x
     cdef int64_t off
     cdef int key_bits = bits
     if n == 0:
@@ -159,7 +159,9 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
         k = 0
         for j in range(nc):
             for i in range(cv[j]):
-                off = <int64_t>floor(u[k] * dspan)
+                x = u[k] * dspan
+                # floor, as numpy computes it (a truncation for x >= 0)
+                off = <int64_t>x if x >= 0.0 else <int64_t>floor(x)
                 kv[k] = (<uint64_t>off << bits) | <uint64_t>iv[j]
                 k += 1
         for j in range(ne):
