@@ -368,16 +368,40 @@ def case_reorder_queues_process_burst(d, burst):
     return run
 
 
+def _policy(name):
+    return make_policy(name, 8, period_ns=100_000)     # rsspp: rebalances every 10k packets
+
+
 def _policy_steer(name):
     def factory(d, burst):
-        pol = make_policy(name, 8)
+        pol = _policy(name)
         calls = chunks(burst, d["keys"], d["hashes"], d["ports"], d["lengths"], d["handles"],
                        d["times"])
+        o = _out(burst, META_DTYPE)
 
         def run():
             f = pol.steer_burst
             for k, h, p, ln, hd, t in calls:
-                f(k, h, p, ln, hd, t)
+                f(k, h, p, ln, hd, t, o)
+        return run
+    return factory
+
+
+def _policy_complete(name):
+    # every record steered (untimed), then completed in steering order in
+    # calls of `burst` records, all at one time after the last ingress (so
+    # both shapes do the same work: same delays fed back, same drains)
+    def factory(d, burst):
+        pol = _policy(name)
+        recs = pol.steer_burst(d["keys"], d["hashes"], d["ports"], d["lengths"], d["handles"],
+                               d["times"])
+        now = int(d["times"][-1]) + 1_000
+        calls = chunks(burst, recs)
+
+        def run():
+            f = pol.complete_burst
+            for (r,) in calls:
+                f(r, now)
         return run
     return factory
 
@@ -406,7 +430,13 @@ CASES = {
     "ReorderBuffer.process_burst": case_reorder_process_burst,
     "ReorderQueues.process_burst": case_reorder_queues_process_burst,
     "RSSPolicy.steer_burst": _policy_steer("rss"),
+    "SprayPolicy.steer_burst": _policy_steer("spray"),
+    "RSSPPPolicy.steer_burst": _policy_steer("rsspp"),
     "ParaFlowOPolicy.steer_burst": _policy_steer("paraflowo"),
+    "RSSPolicy.complete_burst": _policy_complete("rss"),
+    "SprayPolicy.complete_burst": _policy_complete("spray"),
+    "RSSPPPolicy.complete_burst": _policy_complete("rsspp"),
+    "ParaFlowOPolicy.complete_burst": _policy_complete("paraflowo"),
 }
 
 

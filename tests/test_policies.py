@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from paraflowo import FLAG_DROP, FLAG_PARA
+from paraflowo import FLAG_DROP, FLAG_PARA, META_DTYPE
 from paraflowo.dataplane import make_policy
 
 
@@ -150,3 +150,144 @@ def test_burst_errors_name_the_index_and_change_nothing():
     with pytest.raises(ValueError, match=r"records core must be in \[0, 1\], got 9 at index 1"):
         p.complete_burst(recs, 10)
     assert p.stats()["completed"] == 0
+
+
+# -- bursts of any size (both sides of the 256 records at which they release the GIL) --
+
+SIZES = [1, 31, 32, 255, 256, 257, 600]
+
+
+def _inputs(n, seed=11):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(1, 6, n).astype(np.uint64) * np.uint64(1000)
+    hashes = (keys * np.uint64(2654435761) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return (keys, hashes, rng.integers(0, 4, n).astype(np.uint16),
+            rng.integers(64, 1500, n).astype(np.uint16), np.arange(n, dtype=np.uint64),
+            np.cumsum(rng.integers(0, 300, n)).astype(np.int64))
+
+
+def _make(policy):
+    if policy == "paraflowo":
+        return make_policy(policy, 2, threshold=4, t_switch_init_ns=1000, n_queues=8)
+    return make_policy(policy, 2, period_ns=20_000)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("policy", ["rss", "spray", "paraflowo", "rsspp"])
+def test_bursts_of_any_size_equal_the_per_packet_calls(policy, size):
+    n = 600
+    ins = _inputs(n)
+    a, b = _make(policy), _make(policy)
+    out = np.empty(size, META_DTYPE)
+    parts = []
+    for i in range(0, n, size):
+        cut = [x[i:i + size] for x in ins]
+        o = out[:len(cut[0])]
+        got = a.steer_burst(*cut, o) if i % (2 * size) else a.steer_burst(*cut)
+        assert (got is o) == bool(i % (2 * size))
+        parts.append(got.copy())
+    recs = np.concatenate(parts)
+    one = [b.steer(*(int(x[i]) for x in ins)) for i in range(n)]
+    assert recs.tobytes() == np.array(one, dtype=META_DTYPE).tobytes()
+    # complete in core-FIFO order, every 7th dropped, in bursts of `size`
+    recs["flags"][::7] |= FLAG_DROP
+    order = sorted(range(n), key=lambda i: (int(recs[i]["core"]), i))
+    t0 = int(ins[5][-1])
+    got, want = [], []
+    for j, i in enumerate(range(0, n, size)):
+        chunk = recs[order[i:i + size]]
+        got += list(a.complete_burst(chunk, t0 + j))
+        want += [h for r in chunk for h in b.complete(r, t0 + j)]
+    assert got == want
+    assert list(a.flush()) == list(b.flush())
+    assert a.stats() == b.stats()
+
+
+@pytest.mark.parametrize("size", [1, 32, 255, 256, 600])
+def test_complete_burst_returns_more_handles_than_records_when_a_hole_fills(size):
+    # One elephant, its tagged records completed with the first one last: the
+    # last burst releases everything held before it (more handles than it has
+    # records; this once overflowed the burst's output array).
+    n = 600
+    a, b = (make_policy("paraflowo", 2, threshold=1, t_switch_init_ns=1000) for _ in "ab")
+    ins = (np.full(n, 1000, np.uint64), np.full(n, 7, np.uint32), np.zeros(n, np.uint16),
+           np.full(n, 64, np.uint16), np.arange(n, dtype=np.uint64),
+           np.arange(n, dtype=np.int64) * 10)
+    recs = a.steer_burst(*ins)
+    b.steer_burst(*ins)
+    assert (recs["flags"] & FLAG_PARA).all() and len(set(recs["queue"].tolist())) == 1
+    late = recs[1:size + 1]
+    t = n * 10
+    got = list(a.complete_burst(late, t)) + list(a.complete_burst(recs[:1], t + 1))
+    want = [h for r in late for h in b.complete(r, t)] + b.complete(recs[0], t + 1)
+    assert got == want == list(range(min(size + 1, 256)))
+    assert a.stats() == b.stats()
+    assert list(a.flush()) == list(b.flush())
+
+
+def test_steer_burst_out_is_checked_before_anything_changes():
+    p = make_policy("rss", 2)
+    ins = _inputs(3)
+    for bad, err, msg in [
+        (np.empty(2, META_DTYPE), ValueError, r"out must have length 3, got 2"),
+        (np.empty(3, np.uint64), TypeError, r"out must have dtype"),
+        (np.empty(6, META_DTYPE)[::2], ValueError, r"out must be C-contiguous"),
+        ([0, 0, 0], TypeError, r"out must be a numpy.ndarray"),
+    ]:
+        with pytest.raises(err, match=msg):
+            p.steer_burst(*ins, bad)
+    ro = np.zeros(3, META_DTYPE)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"out must be writable, got a read-only array"):
+        p.steer_burst(*ins, ro)
+    assert p.stats()["steered"] == 0 and not ro.tobytes().strip(b"\0")
+    with pytest.raises(ValueError, match=r"^arrays must have the same length, got keys=2, "
+                                         r"hashes=3, ports=3, lengths=3, handles=3, "
+                                         r"now_ns=3$"):
+        p.steer_burst(ins[0][:2], *ins[1:])
+    assert p.stats()["steered"] == 0
+    assert p.steer_burst(*ins).tobytes() == make_policy("rss", 2).steer_burst(
+        *ins, np.zeros(3, META_DTYPE)).tobytes()
+
+
+@pytest.mark.parametrize("n", [3, 300])
+def test_complete_burst_errors_name_the_first_bad_record(n):
+    p = make_policy("rss", 2)
+    recs = p.steer_burst(*_inputs(n))
+    t = int(recs["ingress_ns"][-1])
+    bad = recs.copy()
+    bad["core"][[1, 2]] = [4, 3]
+    with pytest.raises(ValueError, match=r"records core must be in \[0, 1\], got 4 at index 1"):
+        p.complete_burst(bad, t)
+    bad = recs.copy()
+    bad["ingress_ns"][2] = t + 5
+    with pytest.raises(ValueError, match=rf"records ingress_ns must be in \[0, now_ns={t}\], "
+                                         rf"got {t + 5} at index 2"):
+        p.complete_burst(bad, t)
+    with pytest.raises(TypeError, match=r"records must have dtype"):
+        p.complete_burst(np.zeros(n, np.uint64), t)
+    with pytest.raises(ValueError, match=rf"now_ns must be >= the last time given \({t}\), "
+                                         rf"got {t - 1}"):
+        p.complete_burst(recs, t - 1)
+    assert p.stats()["completed"] == 0
+    assert list(p.complete_burst(recs, t)) == list(range(n))
+
+
+@pytest.mark.parametrize("size", [32, 300])
+def test_policy_bursts_release_their_arrays(size):
+    import sys
+    p = make_policy("paraflowo", 2)
+    ins = _inputs(size)
+    out = np.empty(size, META_DTYPE)
+    before = [sys.getrefcount(x) for x in (*ins, out)]
+    recs = p.steer_burst(*ins, out)
+    assert recs is out
+    with pytest.raises(ValueError):
+        p.steer_burst(*ins, out[:1])
+    with pytest.raises(ValueError):
+        p.steer_burst(*ins)                   # times before the last given
+    p.complete_burst(recs, int(ins[5][-1]))
+    with pytest.raises(ValueError):
+        p.complete_burst(recs, 0)
+    del recs
+    assert [sys.getrefcount(x) for x in (*ins, out)] == before

@@ -1,22 +1,28 @@
 """Steering policies behind one C-level interface (see ``policies.pxd``)."""
 
+cimport cython
+
 from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from paraflowo._checks import in_use_error, require_int, require_number, require_pow2
+from paraflowo._checks import (
+    in_use_error, require_int, require_number, require_pow2, require_same_length)
 from cpython.buffer cimport Py_buffer
 from paraflowo._core._boundary cimport (
-    pfo_bind, pfo_enter, pfo_guard, pfo_leave, pfo_raise_busy, pfo_raise_uninit, pfo_release,
-    pfo_time,
+    PFO_NOGIL_MIN, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_enter, pfo_guard, pfo_leave, pfo_len,
+    pfo_raise_busy, pfo_raise_uninit, pfo_release, pfo_time,
 )
+from paraflowo.metadata import META_DTYPE
 
-_U64 = np.dtype(np.uint64)
-_U32 = np.dtype(np.uint32)
-_U16 = np.dtype(np.uint16)
-_I64 = np.dtype(np.int64)
+cdef object _U64 = np.dtype(np.uint64)
+cdef object _U32 = np.dtype(np.uint32)
+cdef object _U16 = np.dtype(np.uint16)
+cdef object _I64 = np.dtype(np.int64)
+cdef object _META = META_DTYPE
+cdef object _np_empty = np.empty
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
     pfo_ns_t)
@@ -83,6 +89,9 @@ cdef _one_record(record):
     except (TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"record must be a META_DTYPE record (or a tuple of its fields), "
                          f"got {record!r} ({e})") from None
+
+
+include "policies_bursts.pxi"
 
 
 cdef class Policy:
@@ -217,8 +226,10 @@ cdef class Policy:
             out.extend([buf[i] for i in range(n)])
         return out
 
-    def steer_burst(self, keys, hashes, ports, lengths, handles, now_ns):
-        """:meth:`steer` for n packets in order, without the GIL.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def steer_burst(self, keys, hashes, ports, lengths, handles, now_ns, out=None):
+        """:meth:`steer` for n packets in order (without the GIL from 256 on).
 
         Parameters
         ----------
@@ -228,34 +239,30 @@ cdef class Policy:
         handles : uint64[n]
         now_ns : int64[n]
             Nondecreasing, and not before the last time given.
+        out : META_DTYPE[n], optional
+            Writable, C-contiguous: filled and returned instead of a new
+            array (a loop of small bursts reuses one; a new structured array
+            costs numpy several hundred ns).
 
         Returns
         -------
         numpy.ndarray
-            ``META_DTYPE[n]`` records (``core``: each packet's worker).
+            ``META_DTYPE[n]`` records (``core``: each packet's worker): `out`
+            if given.
 
         Raises
         ------
         TypeError, ValueError
             Wrong dtypes, lengths, or a time going backwards (the first bad
-            index is named); the policy is unchanged then.
+            index is named); the policy (and `out`) is unchanged then.
         """
-        from paraflowo.metadata import empty_meta
-        from paraflowo._checks import require_same_length
-        _py_check(self, self.py_last_ns)
-        cdef Py_buffer b[6]
+        _py_live(self)
+        cdef Py_buffer b[7]
         cdef int j
-        for j in range(6):
+        for j in range(7):
             b[j].shape = NULL
         cdef Py_ssize_t n, i, bad
-        cdef const uint64_t* kv
-        cdef const uint32_t* hv
-        cdef const uint16_t* pv
-        cdef const uint16_t* lv
-        cdef const uint64_t* dv
         cdef const int64_t* tv
-        cdef pfo_meta_t* m
-        cdef unsigned char[::1] raw
         try:
             pfo_bind(&b[0], keys, "keys", _U64, 0)
             pfo_bind(&b[1], hashes, "hashes", _U32, 0)
@@ -263,80 +270,98 @@ cdef class Policy:
             pfo_bind(&b[3], lengths, "lengths", _U16, 0)
             pfo_bind(&b[4], handles, "handles", _U64, 0)
             pfo_bind(&b[5], now_ns, "now_ns", _I64, 0)
-            n = require_same_length(keys=keys, hashes=hashes, ports=ports,
-                                    lengths=lengths, handles=handles, now_ns=now_ns)
-            out = empty_meta(n)
+            n = pfo_len(&b[0])
+            for j in range(1, 6):
+                if pfo_len(&b[j]) != n:
+                    require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                        lengths=lengths, handles=handles, now_ns=now_ns)
+            if out is None:
+                out = _np_empty(n, _META)
+            pfo_bind_n(&b[6], out, "out", _META, PFO_WRITABLE, n)
             if n == 0:
                 return out
-            kv = <const uint64_t*>b[0].buf
-            hv = <const uint32_t*>b[1].buf
-            pv = <const uint16_t*>b[2].buf
-            lv = <const uint16_t*>b[3].buf
-            dv = <const uint64_t*>b[4].buf
             tv = <const int64_t*>b[5].buf
             bad = pfo_ns_first_backwards(tv, n, self.py_last_ns)
             if bad >= 0:
                 raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
                                  f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
-            raw = out.view(np.uint8)
-            m = <pfo_meta_t*>&raw[0]
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
-                    for i in range(n):
-                        self.c_steer(kv[i], hv[i], pv[i], lv[i], tv[i], dv[i], &m[i])
+                if n < PFO_NOGIL_MIN:          # a short burst keeps the GIL
+                    _steer_loop(self, b, n)
+                else:
+                    with nogil:
+                        _steer_loop(self, b, n)
             finally:
                 pfo_leave(&self.busy)
             self.py_last_ns = tv[n - 1]
             return out
         finally:
-            for j in range(6):
+            for j in range(7):
                 pfo_release(&b[j])
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def complete_burst(self, records, now_ns):
         """:meth:`complete` for each of `records` (``META_DTYPE[n]``) in order,
-        all at `now_ns`, without the GIL.  Returns the handles that leave, in
-        order (``uint64``)."""
-        from paraflowo.metadata import META_DTYPE
-        now_ns = _py_check(self, now_ns)
+        all at `now_ns` (without the GIL from 256 records on).  Returns the
+        handles that leave, in order (``uint64``; they may be more than `n`:
+        a completion can release packets held by earlier ones)."""
+        cdef pfo_ns_t now = _py_check(self, now_ns)
         cdef Py_buffer rb
-        pfo_bind(&rb, records, "records", META_DTYPE, 0)
-        pfo_release(&rb)     # checked; the burst works on a copy
-        cdef Py_ssize_t n = records.shape[0]
-        if n and int(records["core"].max()) >= self.n_cores:
-            at = int(np.argmax(records["core"] >= self.n_cores))
-            raise ValueError(f"records core must be in [0, {self.n_cores - 1}], "
-                             f"got {int(records['core'][at])} at index {at}")
-        if n and not ((records["ingress_ns"] >= 0) & (records["ingress_ns"] <= now_ns)).all():
-            at = int(np.argmax((records["ingress_ns"] < 0) | (records["ingress_ns"] > now_ns)))
-            raise ValueError(f"records ingress_ns must be in [0, now_ns={now_ns}], "
-                             f"got {int(records['ingress_ns'][at])} at index {at}")
-        work = records.copy()
-        out = np.empty(n, np.uint64)
-        if n == 0:
-            self.py_last_ns = now_ns
-            return out
-        cdef unsigned char[::1] raw = work.view(np.uint8)
-        cdef pfo_meta_t* m = <pfo_meta_t*>&raw[0]
-        cdef uint64_t[::1] ov = out
-        cdef pfo_handle_t buf[256]
-        cdef Py_ssize_t i, q, k, w = 0
-        cdef int more
-        cdef pfo_ns_t t = now_ns
-        pfo_enter(&self.busy, self)
+        cdef pfo_handle_t local[_CB_LOCAL]
+        cdef _Handles h
+        cdef Py_ssize_t n, bad = -1
+        cdef const pfo_meta_t* src
+        cdef pfo_meta_t* copy = NULL
+        h.buf = local
+        h.cap = _CB_LOCAL
+        h.w = 0
+        h.heap = False
+        pfo_bind(&rb, records, "records", _META, 0)
         try:
-            with nogil:
-                for i in range(n):
-                    more = 1
-                    while more:
-                        more = self.c_complete(&m[i], t, buf, 256, &k)
-                        for q in range(k):
-                            ov[w] = buf[q]
-                            w += 1
+            n = pfo_len(&rb)
+            src = <const pfo_meta_t*>rb.buf
+            if n >= PFO_NOGIL_MIN:
+                # the burst runs without the GIL: check and use a private copy
+                # (another thread could change `records` meanwhile)
+                copy = <pfo_meta_t*>malloc(n * sizeof(pfo_meta_t))
+                if copy == NULL:
+                    raise MemoryError()
+                memcpy(copy, src, n * sizeof(pfo_meta_t))
+                src = copy
+            bad = _first_bad_core(src, n, self.n_cores)
+            if bad >= 0:
+                raise ValueError(f"records core must be in [0, {self.n_cores - 1}], "
+                                 f"got {src[bad].core} at index {bad}")
+            bad = _first_bad_ingress(src, n, now)
+            if bad >= 0:
+                raise ValueError(f"records ingress_ns must be in [0, now_ns={now}], "
+                                 f"got {src[bad].ingress_ns} at index {bad}")
+            # room for every handle that can leave (the burst's and those
+            # held) and a full step, so the common case never grows
+            if not _room(&h, n + <Py_ssize_t>self.c_held() + _CB_STEP):
+                raise MemoryError()
+            if n:
+                pfo_enter(&self.busy, self)
+                try:
+                    if n < PFO_NOGIL_MIN:
+                        bad = _complete_loop(self, src, n, now, &h)
+                    else:
+                        with nogil:
+                            bad = _complete_loop(self, src, n, now, &h)
+                finally:
+                    pfo_leave(&self.busy)
+            self.py_last_ns = now
+            if bad >= 0:
+                raise MemoryError(f"complete_burst: no memory for the handles released; "
+                                  f"records[:{bad}] were completed, their handles lost")
+            return _handles_array(&h)
         finally:
-            pfo_leave(&self.busy)
-        self.py_last_ns = now_ns
-        return out[:w]
+            pfo_release(&rb)
+            free(copy)
+            if h.heap:
+                free(h.buf)
 
     @property
     def next_deadline(self):
