@@ -75,23 +75,109 @@ cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     q.pos[last] = i
 
 
-cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
-                                       pfo_handle_t* out, int32_t* out_queue,
-                                       Py_ssize_t cap) noexcept nogil:
-    # drain queue qid into out[0:cap]; refresh its cached deadline, or take it
-    # out of the active set when it holds nothing
-    cdef pfo_rob_t* r = q.robs[qid]
-    cdef Py_ssize_t c = pfo_rob_drain(r, now, out, cap), j
-    if out_queue is not NULL:
-        for j in range(c):
-            out_queue[j] = <int32_t>qid
-    if pfo_rob_held(r) == 0:
+cdef inline void _robq_settle(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r) noexcept nogil:
+    # after a drain of queue qid: refresh its cached deadline, or take it out
+    # of the active set when it holds nothing
+    cdef pfo_ns_t dl
+    if r.in_ring + r.ready_n == 0:
         if q.is_active[qid]:
             _robq_deactivate(q, qid)
     else:
-        q.deadline[qid] = pfo_rob_next_deadline(r)
-        if q.deadline[qid] < q.min_deadline:
-            q.min_deadline = q.deadline[qid]
+        dl = pfo_rob_next_deadline(r)
+        q.deadline[qid] = dl
+        if dl < q.min_deadline:
+            q.min_deadline = dl
+
+
+cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
+                                       pfo_handle_t* out, int32_t* out_queue,
+                                       Py_ssize_t cap) noexcept nogil:
+    # pfo_rob_drain of queue qid into out[0:cap] (now >= its last_ns: the
+    # caller checked q.last_ns), then _robq_settle.  The common cases inline
+    # (the vSwitch egress: one or two records per queue per drain): nothing
+    # passed by the head waiting (ready FIFO empty), the run at the head
+    # released or nothing to release, no timeout due; the rest by
+    # pfo_rob_drain.  Same releases, statistics and deadline.
+    cdef pfo_rob_t* r = q.robs[qid]
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_rob_slot_t* s
+    cdef pfo_handle_t* o = out
+    cdef pfo_handle_t* oend = out + cap
+    cdef uint32_t mask, pmask, window, omask, oh, on, moved, released
+    cdef pfo_psn_t head, e
+    cdef pfo_ns_t ts, tmo
+    cdef Py_ssize_t c, j
+    if r.ready_n:
+        c = pfo_rob_drain(r, now, out, cap)
+        _robq_settle(q, qid, r)
+    else:
+        mask = r.mask
+        r.last_ns = now
+        if r.in_ring > r.st.peak_held:
+            r.st.peak_held = r.in_ring
+        head = r.head
+        s = &slots[head & mask]
+        ts = s.ts
+        if ts != PFO_ROB_SLOT_EMPTY:
+            # the run at the head: packets out, tombstones passed over
+            moved = 0
+            while True:
+                if ts >= 0:
+                    if o == oend:
+                        break
+                    o[0] = s.handle
+                    o += 1
+                s.ts = PFO_ROB_SLOT_EMPTY
+                moved += 1
+                s = &slots[(head + moved) & mask]
+                ts = s.ts
+                if ts == PFO_ROB_SLOT_EMPTY:
+                    break
+            released = <uint32_t>(o - out)
+            pmask = r.psn_mask
+            window = r.window
+            omask = r.order_mask
+            head = (head + moved) & pmask
+            r.head = head
+            r.in_ring -= released
+            r.n_tomb -= moved - released
+            r.st.released += released
+            # pop the order FIFO's entries whose packet left (_order_clean)
+            oh = r.order_head
+            on = r.order_n
+            while on:
+                e = r.order[oh]
+                if ((e - head) & pmask) < window and slots[e & mask].ts >= 0:
+                    break
+                oh = (oh + 1) & omask
+                on -= 1
+            r.order_head = oh
+            r.order_n = on
+        c = o - out
+        if r.order_n == 0:
+            # no packet left in the slots, none passed: it holds nothing
+            if q.is_active[qid]:
+                _robq_deactivate(q, qid)
+        else:
+            # the earliest-inserted packet held; its timeout
+            ts = slots[r.order[r.order_head] & mask].ts
+            tmo = r.timeout_ns
+            if o == oend:
+                _robq_settle(q, qid, r)       # the output is full: the rest waits
+            elif ts <= now - tmo:
+                # a timeout is due: the general drain skips the hole, goes on
+                c += pfo_rob_drain(r, now, o, cap - c)
+                _robq_settle(q, qid, r)
+            else:
+                # nothing at the head (the run stopped at a missing PSN):
+                # the deadline is the earliest-inserted packet's timeout
+                ts = PFO_NS_NEVER if ts > PFO_NS_NEVER - tmo else ts + tmo
+                q.deadline[qid] = ts
+                if ts < q.min_deadline:
+                    q.min_deadline = ts
+    if out_queue is not NULL:
+        for j in range(c):
+            out_queue[j] = <int32_t>qid
     return c
 
 
@@ -136,54 +222,113 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
     return k
 
 
-cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
-                                 pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
-                                 Py_ssize_t cap, uint8_t* status_out,
-                                 Py_ssize_t drain_every) noexcept nogil:
-    cdef Py_ssize_t i, k = 0, d, next_drain
+cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
+                                          Py_ssize_t i, Py_ssize_t j, Py_ssize_t n,
+                                          pfo_ns_t now, pfo_handle_t* out,
+                                          int32_t* out_queue, Py_ssize_t cap,
+                                          uint8_t* status_out, Py_ssize_t k) noexcept nogil:
+    # The insert step of pfo_robq_process on records meta[i:j] (validated):
+    # the in-window insert of a tagged, untombstoned record inline (the
+    # touched list kept in a local), pass-throughs to out[k], the rest by
+    # pfo_robq_insert.  Returns the new k.
+    cdef pfo_rob_t** robs = q.robs
+    cdef uint8_t* is_touched = q.is_touched
+    cdef uint32_t* touched = q.touched
+    cdef uint32_t nt = q.n_touched, qid
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
+    cdef pfo_rob_slot_t* s
+    cdef pfo_psn_t psn
+    cdef uint16_t flags
     cdef int st
-    if now < q.last_ns:
-        return -1
-    for i in range(n):
+    while i < j:
         m = &meta[i]
-        if m.flags & PFO_FLAG_PARA:
-            if m.queue >= q.n_queues:
-                return -1
-            r = q.robs[m.queue]
-            if m.psn & ~r.psn_mask:
-                return -1
-    if drain_every <= 0 or drain_every > n:
-        drain_every = n
-    next_drain = drain_every
-    for i in range(n):
-        m = &meta[i]
-        if m.flags & PFO_FLAG_PARA:
-            st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
-                                 (m.flags & PFO_FLAG_DROP) != 0)
-            if st == PFO_ROB_FULL and k < cap - (n - i):
-                # drain this queue first (leaving room for the records still
-                # to come), then insert again: nothing refused while out has room
-                q.robs[m.queue].st.full -= 1
-                k += _robq_drain_one(q, m.queue, now, out + k,
-                                     NULL if out_queue is NULL else out_queue + k,
-                                     cap - k - (n - i))
-                st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
-                                     (m.flags & PFO_FLAG_DROP) != 0)
-        else:
+        flags = m.flags
+        st = -2                                 # not handled inline
+        if (flags & (PFO_FLAG_PARA | PFO_FLAG_DROP)) == PFO_FLAG_PARA:
+            qid = m.queue
+            psn = m.psn
+            r = robs[qid]
+            if ((psn - r.head) & r.psn_mask) < r.window:
+                r.last_ns = now
+                r.st.inserted += 1
+                s = &r.slots[psn & r.mask]
+                if s.ts == PFO_ROB_SLOT_EMPTY:
+                    s.handle = m.handle
+                    s.ts = now
+                    r.order[(r.order_head + r.order_n) & r.order_mask] = psn
+                    r.order_n += 1
+                    r.in_ring += 1
+                    if not is_touched[qid]:
+                        is_touched[qid] = 1
+                        touched[nt] = qid
+                        nt += 1
+                    if not q.is_active[qid]:
+                        q.is_active[qid] = 1
+                        q.pos[qid] = q.n_active
+                        q.active[q.n_active] = qid
+                        q.n_active += 1
+                    st = PFO_ROB_BUFFERED
+                else:
+                    r.st.duplicates += 1
+                    st = PFO_ROB_DUPLICATE
+        elif not (flags & PFO_FLAG_PARA):
             out[k] = m.handle
             if out_queue is not NULL:
                 out_queue[k] = -1
             k += 1
             st = PFO_ROB_PASSED
+        if st == -2:
+            q.n_touched = nt
+            st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now, (flags & PFO_FLAG_DROP) != 0)
+            if st == PFO_ROB_FULL and k < cap - (n - i):
+                # drain this queue first (leaving room for the records still
+                # to come), then insert again: nothing refused while out has room
+                robs[m.queue].st.full -= 1
+                k += _robq_drain_one(q, m.queue, now, out + k,
+                                     NULL if out_queue is NULL else out_queue + k,
+                                     cap - k - (n - i))
+                st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
+                                     (flags & PFO_FLAG_DROP) != 0)
+            nt = q.n_touched
         if status_out is not NULL:
             status_out[i] = <uint8_t>st
-        if i + 1 == next_drain and i + 1 < n:
-            next_drain += drain_every
-            # leave room for the pass-throughs of the records still to come
-            k += pfo_robq_drain(q, now, out + k,
-                                NULL if out_queue is NULL else out_queue + k,
-                                cap - k - (n - i - 1))
-    d = pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k, cap - k)
-    return k + d
+        i += 1
+    q.n_touched = nt
+    return k
+
+
+cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
+                                 pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
+                                 Py_ssize_t cap, uint8_t* status_out,
+                                 Py_ssize_t drain_every) noexcept nogil:
+    cdef Py_ssize_t i, j, k = 0
+    cdef const pfo_meta_t* m
+    cdef uint32_t n_queues = q.n_queues, wide = 0
+    cdef uint32_t pmask = q.robs[0].psn_mask    # the same for every queue
+    if now < q.last_ns:
+        return -1
+    # check the whole burst first: -1 changes nothing
+    for i in range(n):
+        m = &meta[i]
+        if m.flags & PFO_FLAG_PARA:
+            if m.queue >= n_queues:
+                return -1
+            wide |= m.psn
+    if wide & ~pmask:
+        return -1
+    q.last_ns = now
+    if drain_every <= 0 or drain_every > n:
+        drain_every = n
+    i = 0
+    while True:
+        j = n if n - i <= drain_every else i + drain_every
+        k = _robq_insert_chunk(q, meta, i, j, n, now, out, out_queue, cap, status_out, k)
+        i = j
+        if i >= n:
+            break
+        # leave room for the pass-throughs of the records still to come
+        k += pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k,
+                            cap - k - (n - i))
+    return k + pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k,
+                              cap - k)
