@@ -75,13 +75,31 @@ cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     q.pos[last] = i
 
 
-cdef inline void _robq_settle(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r) noexcept nogil:
+cdef inline void _robq_activate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
+    q.is_active[qid] = 1
+    q.pos[qid] = q.n_active
+    q.active[q.n_active] = qid
+    q.n_active += 1
+
+
+cdef inline void _robq_retire(pfo_robq_t* q, uint32_t qid, uint32_t* defer) noexcept nogil:
+    # queue qid holds nothing: out of the active set now (defer NULL), or
+    # noted at the end of the touched array for _robq_direct to take out later
+    if q.is_active[qid]:
+        if defer is NULL:
+            _robq_deactivate(q, qid)
+        else:
+            q.touched[q.n_queues - 1 - defer[0]] = qid
+            defer[0] += 1
+
+
+cdef inline void _robq_settle(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
+                              uint32_t* defer) noexcept nogil:
     # after a drain of queue qid: refresh its cached deadline, or take it out
-    # of the active set when it holds nothing
+    # of the active set when it holds nothing (_robq_retire)
     cdef pfo_ns_t dl
     if r.in_ring + r.ready_n == 0:
-        if q.is_active[qid]:
-            _robq_deactivate(q, qid)
+        _robq_retire(q, qid, defer)
     else:
         dl = pfo_rob_next_deadline(r)
         q.deadline[qid] = dl
@@ -91,128 +109,165 @@ cdef inline void _robq_settle(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r) noexcep
 
 cdef inline Py_ssize_t _robq_drain_one(pfo_robq_t* q, uint32_t qid, pfo_ns_t now,
                                        pfo_handle_t* out, int32_t* out_queue,
-                                       Py_ssize_t cap) noexcept nogil:
+                                       Py_ssize_t cap, uint32_t* defer) noexcept nogil:
     # pfo_rob_drain of queue qid into out[0:cap] (now >= its last_ns: the
-    # caller checked q.last_ns), then _robq_settle.  The common cases inline
-    # (the vSwitch egress: one or two records per queue per drain): nothing
-    # passed by the head waiting (ready FIFO empty), the run at the head
-    # released or nothing to release, no timeout due; the rest by
-    # pfo_rob_drain.  Same releases, statistics and deadline.
+    # caller checked q.last_ns), then _robq_settle: the general visit of a queue
     cdef pfo_rob_t* r = q.robs[qid]
-    cdef pfo_rob_slot_t* slots = r.slots
-    cdef pfo_rob_slot_t* s
-    cdef pfo_handle_t* o = out
-    cdef pfo_handle_t* oend = out + cap
-    cdef uint32_t mask, pmask, window, omask, oh, on, moved, released
-    cdef pfo_psn_t head, e
-    cdef pfo_ns_t ts, tmo
-    cdef Py_ssize_t c, j
-    if r.ready_n:
-        c = pfo_rob_drain(r, now, out, cap)
-        _robq_settle(q, qid, r)
-    else:
-        mask = r.mask
-        r.last_ns = now
-        if r.in_ring > r.st.peak_held:
-            r.st.peak_held = r.in_ring
-        head = r.head
-        s = &slots[head & mask]
-        ts = s.ts
-        if ts != PFO_ROB_SLOT_EMPTY:
-            # the run at the head: packets out, tombstones passed over
-            moved = 0
-            while True:
-                if ts >= 0:
-                    if o == oend:
-                        break
-                    o[0] = s.handle
-                    o += 1
-                s.ts = PFO_ROB_SLOT_EMPTY
-                moved += 1
-                s = &slots[(head + moved) & mask]
-                ts = s.ts
-                if ts == PFO_ROB_SLOT_EMPTY:
-                    break
-            released = <uint32_t>(o - out)
-            pmask = r.psn_mask
-            window = r.window
-            omask = r.order_mask
-            head = (head + moved) & pmask
-            r.head = head
-            r.in_ring -= released
-            r.n_tomb -= moved - released
-            r.st.released += released
-            # pop the order FIFO's entries whose packet left (_order_clean)
-            oh = r.order_head
-            on = r.order_n
-            while on:
-                e = r.order[oh]
-                if ((e - head) & pmask) < window and slots[e & mask].ts >= 0:
-                    break
-                oh = (oh + 1) & omask
-                on -= 1
-            r.order_head = oh
-            r.order_n = on
-        c = o - out
-        if r.order_n == 0:
-            # no packet left in the slots, none passed: it holds nothing
-            if q.is_active[qid]:
-                _robq_deactivate(q, qid)
-        else:
-            # the earliest-inserted packet held; its timeout
-            ts = slots[r.order[r.order_head] & mask].ts
-            tmo = r.timeout_ns
-            if o == oend:
-                _robq_settle(q, qid, r)       # the output is full: the rest waits
-            elif ts <= now - tmo:
-                # a timeout is due: the general drain skips the hole, goes on
-                c += pfo_rob_drain(r, now, o, cap - c)
-                _robq_settle(q, qid, r)
-            else:
-                # nothing at the head (the run stopped at a missing PSN):
-                # the deadline is the earliest-inserted packet's timeout
-                ts = PFO_NS_NEVER if ts > PFO_NS_NEVER - tmo else ts + tmo
-                q.deadline[qid] = ts
-                if ts < q.min_deadline:
-                    q.min_deadline = ts
+    cdef Py_ssize_t c = pfo_rob_drain(r, now, out, cap), j
+    _robq_settle(q, qid, r, defer)
     if out_queue is not NULL:
         for j in range(c):
             out_queue[j] = <int32_t>qid
     return c
 
 
-cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
-                               int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
-    cdef uint32_t i, qid
-    cdef Py_ssize_t k = 0
-    cdef pfo_ns_t newmin
-    if now < q.last_ns:
-        return -1
-    q.last_ns = now
-    # 1. the queues inserted into since their last drain, in the order of
-    # their first insert
-    i = 0
-    while i < q.n_touched and k < cap:
-        qid = q.touched[i]
-        k += _robq_drain_one(q, qid, now, out + k,
-                             NULL if out_queue is NULL else out_queue + k, cap - k)
-        if k == cap and pfo_rob_next_deadline(q.robs[qid]) <= now:
+# What every queue of a pfo_robq_t shares (pfo_robq_init makes the window,
+# PSN width and timeout the same for all), held in registers by the loops.
+ctypedef struct _robq_par_t:
+    uint32_t mask, pmask, window, omask
+    pfo_ns_t tmo
+    pfo_ns_t limit              # now - timeout: a packet inserted at or before it is due
+    pfo_ns_t latest             # PFO_NS_NEVER - timeout: later inserts never time out
+
+
+cdef inline void _robq_par(const pfo_robq_t* q, pfo_ns_t now, _robq_par_t* p) noexcept nogil:
+    cdef const pfo_rob_t* r = q.robs[0]
+    p.mask = r.mask
+    p.pmask = r.psn_mask
+    p.window = r.window
+    p.omask = r.order_mask
+    p.tmo = r.timeout_ns
+    p.limit = now - r.timeout_ns          # no overflow: 0 <= now, timeout <= INT64_MAX
+    p.latest = PFO_NS_NEVER - r.timeout_ns
+
+
+cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r, pfo_ns_t now,
+                                     pfo_handle_t* o, pfo_handle_t* oend, int32_t* oq,
+                                     const _robq_par_t* p, uint32_t* defer) noexcept nogil:
+    # The drain step of one queue (pfo_rob_drain of queue qid into o[0:oend-o],
+    # then _robq_settle), its common case inline: nothing passed by the head
+    # waiting (ready FIFO empty), the run at the head released (or nothing to
+    # release) and no timeout due; the other cases by the general drain.
+    # oq (may be NULL) is out_queue at o.  Returns the new end of the output.
+    # Same releases, statistics and deadline as _robq_drain_one.
+    cdef pfo_rob_slot_t* slots = r.slots
+    cdef pfo_rob_slot_t* s
+    cdef pfo_handle_t* o0 = o
+    cdef uint32_t mask = p.mask, pmask = p.pmask, moved, released, oh, on
+    cdef pfo_psn_t head, e
+    cdef pfo_ns_t ts
+    cdef Py_ssize_t j
+    if r.ready_n:
+        return o + _robq_drain_one(q, qid, now, o, oq, oend - o, defer)
+    r.last_ns = now
+    if r.in_ring > r.st.peak_held:
+        r.st.peak_held = r.in_ring
+    head = r.head
+    s = &slots[head & mask]
+    ts = s.ts
+    if ts != PFO_ROB_SLOT_EMPTY:
+        # the run at the head: packets out, tombstones passed over
+        moved = 0
+        while True:
+            if ts >= 0:
+                if o == oend:
+                    break
+                o[0] = s.handle
+                o += 1
+            s.ts = PFO_ROB_SLOT_EMPTY
+            moved += 1
+            s = &slots[(head + moved) & mask]
+            ts = s.ts
+            if ts == PFO_ROB_SLOT_EMPTY:
+                break
+        released = <uint32_t>(o - o0)
+        head = (head + moved) & pmask
+        r.head = head
+        r.in_ring -= released
+        r.n_tomb -= moved - released
+        r.st.released += released
+        # pop the order FIFO's entries whose packet left (_order_clean)
+        oh = r.order_head
+        on = r.order_n
+        while on:
+            e = r.order[oh]
+            if ((e - head) & pmask) < p.window and slots[e & mask].ts >= 0:
+                break
+            oh = (oh + 1) & p.omask
+            on -= 1
+        r.order_head = oh
+        r.order_n = on
+    if r.order_n == 0:
+        # no packet left in the slots, none passed: it holds nothing
+        _robq_retire(q, qid, defer)
+    else:
+        # the earliest-inserted packet held, and its timeout
+        ts = slots[r.order[r.order_head] & mask].ts
+        if o == oend:
+            _robq_settle(q, qid, r, defer)   # the output is full: the rest waits
+        elif ts <= p.limit:
+            # a timeout is due: the general drain skips the hole and goes on
+            o += pfo_rob_drain(r, now, o, oend - o)
+            _robq_settle(q, qid, r, defer)
+        else:
+            # nothing at the head (the run stopped at a missing PSN): the
+            # deadline is the earliest-inserted packet's timeout
+            ts = PFO_NS_NEVER if ts > p.latest else ts + p.tmo
+            q.deadline[qid] = ts
+            if ts < q.min_deadline:
+                q.min_deadline = ts
+    if oq is not NULL:
+        for j in range(o - o0):
+            oq[j] = <int32_t>qid
+    return o
+
+
+cdef inline uint32_t _robq_drain_touched(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
+                                        int32_t* out_queue, Py_ssize_t cap,
+                                        Py_ssize_t* kk) noexcept nogil:
+    # Step 1 of pfo_robq_drain: visit the touched queues in order, into
+    # out[kk:cap] (kk advances); returns how many of them are done (the others
+    # stay touched: the output is full).
+    cdef pfo_rob_t** robs = q.robs
+    cdef const uint32_t* touched = q.touched
+    cdef uint8_t* is_touched = q.is_touched
+    cdef uint32_t nt = q.n_touched, i = 0, qid
+    cdef pfo_rob_t* r
+    cdef pfo_handle_t* o = out + kk[0]
+    cdef pfo_handle_t* oend = out + cap
+    cdef _robq_par_t p
+    _robq_par(q, now, &p)
+    while i < nt and o < oend:
+        qid = touched[i]
+        r = robs[qid]
+        o = _robq_visit(q, qid, r, now, o, oend,
+                        NULL if out_queue is NULL else out_queue + (o - out), &p, NULL)
+        if o == oend and pfo_rob_next_deadline(r) <= now:
             break                       # full output: qid stays touched
-        q.is_touched[qid] = 0
+        is_touched[qid] = 0
         i += 1
-    if i:
-        memmove(q.touched, q.touched + i, (q.n_touched - i) * sizeof(uint32_t))
-        q.n_touched -= i
+    kk[0] = o - out
+    return i
+
+
+cdef inline Py_ssize_t _robq_timeouts(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
+                                      int32_t* out_queue, Py_ssize_t cap,
+                                      Py_ssize_t k) noexcept nogil:
+    # Step 2 of pfo_robq_drain (after step 1 wrote out[0:k]): when every
+    # touched queue is done, the output has room and the earliest cached
+    # deadline has come, drain the other active queues whose deadline has
+    # come.  Returns the new k.
+    cdef uint32_t i, qid
+    cdef pfo_ns_t newmin
     if q.n_touched or k == cap or now < q.min_deadline:
         return k
-    # 2. timeouts of the other active queues (only when the earliest is due)
     newmin = PFO_NS_NEVER
     i = 0
     while i < q.n_active:
         qid = q.active[i]
         if q.deadline[qid] <= now and k < cap:
             k += _robq_drain_one(q, qid, now, out + k,
-                                 NULL if out_queue is NULL else out_queue + k, cap - k)
+                                 NULL if out_queue is NULL else out_queue + k, cap - k, NULL)
             if not q.is_active[qid]:
                 continue                # swapped out: active[i] is another queue now
         if q.deadline[qid] < newmin:
@@ -222,15 +277,33 @@ cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
     return k
 
 
+cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
+                               int32_t* out_queue, Py_ssize_t cap) noexcept nogil:
+    cdef uint32_t i
+    cdef Py_ssize_t k = 0
+    if now < q.last_ns:
+        return -1
+    q.last_ns = now
+    # 1. the queues inserted into since their last drain, in the order of
+    # their first insert
+    if q.n_touched:
+        i = _robq_drain_touched(q, now, out, out_queue, cap, &k)
+        if i:
+            memmove(q.touched, q.touched + i, (q.n_touched - i) * sizeof(uint32_t))
+            q.n_touched -= i
+    # 2. timeouts of the other active queues (only when the earliest is due)
+    return _robq_timeouts(q, now, out, out_queue, cap, k)
+
+
 cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
                                           Py_ssize_t i, Py_ssize_t j, Py_ssize_t n,
                                           pfo_ns_t now, pfo_handle_t* out,
                                           int32_t* out_queue, Py_ssize_t cap,
                                           uint8_t* status_out, Py_ssize_t k) noexcept nogil:
-    # The insert step of pfo_robq_process on records meta[i:j] (validated):
-    # the in-window insert of a tagged, untombstoned record inline (the
-    # touched list kept in a local), pass-throughs to out[k], the rest by
-    # pfo_robq_insert.  Returns the new k.
+    # The insert step of pfo_robq_process on records meta[i:j] (validated),
+    # in record order: the in-window insert of a tagged, untombstoned record
+    # inline (the touched list kept in a local), pass-throughs to out[k], the
+    # rest by pfo_robq_insert.  Returns the new k.
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* is_touched = q.is_touched
     cdef uint32_t* touched = q.touched
@@ -264,10 +337,7 @@ cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
                         touched[nt] = qid
                         nt += 1
                     if not q.is_active[qid]:
-                        q.is_active[qid] = 1
-                        q.pos[qid] = q.n_active
-                        q.active[q.n_active] = qid
-                        q.n_active += 1
+                        _robq_activate(q, qid)
                     st = PFO_ROB_BUFFERED
                 else:
                     r.st.duplicates += 1
@@ -287,7 +357,7 @@ cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
                 robs[m.queue].st.full -= 1
                 k += _robq_drain_one(q, m.queue, now, out + k,
                                      NULL if out_queue is NULL else out_queue + k,
-                                     cap - k - (n - i))
+                                     cap - k - (n - i), NULL)
                 st = pfo_robq_insert(q, m.queue, m.psn, m.handle, now,
                                      (flags & PFO_FLAG_DROP) != 0)
             nt = q.n_touched
@@ -298,14 +368,146 @@ cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
     return k
 
 
+cdef inline Py_ssize_t _robq_direct_ok(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
+                                       Py_ssize_t j, uint32_t pmask, uint32_t window,
+                                       uint32_t mask) noexcept nogil:
+    # Can records meta[i:j] take the one-pass path (_robq_direct)?  Yes when
+    # nothing is touched, and every tagged record is untombstoned, inside its
+    # queue's window, and the only record of its queue in meta[i:j]: then
+    # visiting each queue right after its insert is the same as visiting the
+    # touched queues after the inserts.  Returns the number of untagged
+    # records (pass-throughs), or -1 (nothing changed).  Marks each tagged
+    # record's queue in is_touched (_robq_direct clears the marks) and
+    # prefetches the slot it goes to.
+    cdef pfo_rob_t** robs = q.robs
+    cdef uint8_t* mark = q.is_touched
+    cdef const pfo_meta_t* m
+    cdef pfo_rob_t* r
+    cdef Py_ssize_t t, u, passed = 0
+    cdef uint16_t flags
+    if q.n_touched:
+        return -1
+    for t in range(i, j):
+        m = &meta[t]
+        flags = m.flags
+        if not (flags & PFO_FLAG_PARA):
+            passed += 1
+            continue
+        r = robs[m.queue]
+        if (flags & PFO_FLAG_DROP or mark[m.queue]
+                or ((m.psn - r.head) & pmask) >= window):
+            for u in range(i, t):         # no: clear the marks set so far
+                if meta[u].flags & PFO_FLAG_PARA:
+                    mark[meta[u].queue] = 0
+            return -1
+        mark[m.queue] = 1
+        pfo_prefetch(&r.slots[m.psn & mask])
+    return passed
+
+
+cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
+                                    Py_ssize_t j, pfo_ns_t now, pfo_handle_t* out,
+                                    int32_t* out_queue, Py_ssize_t cap,
+                                    uint8_t* status_out, Py_ssize_t k, Py_ssize_t passed,
+                                    const _robq_par_t* p) noexcept nogil:
+    # pfo_robq_process's insert step and drain step 1 on records meta[i:j]
+    # in one pass (_robq_direct_ok said yes; cap: where this chunk's drain
+    # output must end).  As there: pass-throughs to out[k:k+passed] in record
+    # order, then each queue's releases in the order of its insert (which is
+    # the touched order).  A queue whose insert cannot release anything (not
+    # at the head, no timeout due) needs no visit: it would release nothing
+    # and change nothing observable (its deadline, cached at its last visit,
+    # is unchanged; peak_held is reported as max(held, peak_held)).  Once
+    # the output is full the queues are left touched, as step 1 leaves them.
+    # Returns the new k.
+    cdef pfo_rob_t** robs = q.robs
+    cdef uint8_t* is_touched = q.is_touched
+    cdef pfo_handle_t* o = out + k + passed       # releases
+    cdef pfo_handle_t* oend = out + cap
+    cdef const pfo_meta_t* m
+    cdef pfo_rob_t* r
+    cdef pfo_rob_slot_t* s
+    cdef uint32_t qid
+    cdef pfo_psn_t psn
+    cdef pfo_ns_t dl
+    cdef uint32_t retired = 0
+    cdef bint direct = True, visit
+    cdef int st
+    while i < j:
+        m = &meta[i]
+        if not (m.flags & PFO_FLAG_PARA):
+            out[k] = m.handle
+            if out_queue is not NULL:
+                out_queue[k] = -1
+            k += 1
+            st = PFO_ROB_PASSED
+        else:
+            qid = m.queue
+            psn = m.psn
+            r = robs[qid]
+            is_touched[qid] = 0                 # _robq_direct_ok's mark
+            r.last_ns = now
+            r.st.inserted += 1
+            s = &r.slots[psn & p.mask]          # inside the window (checked)
+            if s.ts != PFO_ROB_SLOT_EMPTY:
+                r.st.duplicates += 1
+                st = PFO_ROB_DUPLICATE
+            else:
+                s.handle = m.handle
+                s.ts = now
+                r.order[(r.order_head + r.order_n) & p.omask] = psn
+                r.order_n += 1
+                r.in_ring += 1
+                st = PFO_ROB_BUFFERED
+                if q.is_active[qid]:
+                    visit = psn == r.head or q.deadline[qid] <= now
+                else:
+                    # it held nothing: activated here, as the insert step
+                    # does (a visit that empties it takes it out after the
+                    # chunk's inserts, as in the two-pass order)
+                    _robq_activate(q, qid)
+                    if psn == r.head:
+                        visit = True
+                    else:
+                        # this packet is the earliest inserted: its deadline
+                        dl = PFO_NS_NEVER if now > p.latest else now + p.tmo
+                        q.deadline[qid] = dl
+                        if dl < q.min_deadline:
+                            q.min_deadline = dl
+                        visit = dl <= now
+                if not direct:
+                    pfo_robq_touch(q, qid)
+                elif visit:
+                    if o == oend:
+                        direct = False
+                        pfo_robq_touch(q, qid)
+                    else:
+                        o = _robq_visit(q, qid, r, now, o, oend,
+                                        NULL if out_queue is NULL else out_queue + (o - out),
+                                        p, &retired)
+                        if o == oend:
+                            direct = False          # the output is full
+                            if pfo_rob_next_deadline(r) <= now:
+                                pfo_robq_touch(q, qid)
+        if status_out is not NULL:
+            status_out[i] = <uint8_t>st
+        i += 1
+    # the queues emptied, out of the active set in the order of their visits:
+    # after every insert, as in the two-pass order (the same active order)
+    cdef uint32_t d
+    for d in range(retired):
+        _robq_deactivate(q, q.touched[q.n_queues - 1 - d])
+    return o - out
+
+
 cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t n,
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
                                  Py_ssize_t cap, uint8_t* status_out,
                                  Py_ssize_t drain_every) noexcept nogil:
-    cdef Py_ssize_t i, j, k = 0
+    cdef Py_ssize_t i, j, k = 0, end, passed
     cdef const pfo_meta_t* m
     cdef uint32_t n_queues = q.n_queues, wide = 0
-    cdef uint32_t pmask = q.robs[0].psn_mask    # the same for every queue
+    cdef _robq_par_t p
     if now < q.last_ns:
         return -1
     # check the whole burst first: -1 changes nothing
@@ -315,7 +517,8 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
             if m.queue >= n_queues:
                 return -1
             wide |= m.psn
-    if wide & ~pmask:
+    _robq_par(q, now, &p)
+    if wide & ~p.pmask:                 # the PSN width is the same for every queue
         return -1
     q.last_ns = now
     if drain_every <= 0 or drain_every > n:
@@ -323,12 +526,17 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     i = 0
     while True:
         j = n if n - i <= drain_every else i + drain_every
-        k = _robq_insert_chunk(q, meta, i, j, n, now, out, out_queue, cap, status_out, k)
+        # this chunk's drain leaves room for the pass-throughs still to come
+        end = cap - (n - j)
+        passed = _robq_direct_ok(q, meta, i, j, p.pmask, p.window, p.mask)
+        if passed >= 0:
+            k = _robq_direct(q, meta, i, j, now, out, out_queue, end, status_out, k,
+                             passed, &p)
+            k = _robq_timeouts(q, now, out, out_queue, end, k)
+        else:
+            k = _robq_insert_chunk(q, meta, i, j, n, now, out, out_queue, cap, status_out, k)
+            k += pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k,
+                                end - k)
         i = j
         if i >= n:
-            break
-        # leave room for the pass-throughs of the records still to come
-        k += pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k,
-                            cap - k - (n - i))
-    return k + pfo_robq_drain(q, now, out + k, NULL if out_queue is NULL else out_queue + k,
-                              cap - k)
+            return k
