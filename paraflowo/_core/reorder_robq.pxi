@@ -368,41 +368,68 @@ cdef inline Py_ssize_t _robq_insert_chunk(pfo_robq_t* q, const pfo_meta_t* meta,
     return k
 
 
-cdef inline Py_ssize_t _robq_direct_ok(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
-                                       Py_ssize_t j, uint32_t pmask, uint32_t window,
-                                       uint32_t mask) noexcept nogil:
-    # Can records meta[i:j] take the one-pass path (_robq_direct)?  Yes when
-    # nothing is touched, and every tagged record is untombstoned, inside its
-    # queue's window, and the only record of its queue in meta[i:j]: then
-    # visiting each queue right after its insert is the same as visiting the
-    # touched queues after the inserts.  Returns the number of untagged
-    # records (pass-throughs), or -1 (nothing changed).  Marks each tagged
-    # record's queue in is_touched (_robq_direct clears the marks) and
-    # prefetches the slot it goes to.
+# Above this many queues the one-pass path prefetches each record's slot
+# while it looks over the burst (the queues' rings no longer fit in the
+# cache); below, everything is cached and a prefetch only costs instructions.
+cdef enum:
+    _ROBQ_PREFETCH_QUEUES = 256
+
+
+cdef inline void _robq_unmark(uint8_t* mark, const pfo_meta_t* meta, Py_ssize_t i,
+                              Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t u
+    for u in range(i, t):
+        if meta[u].flags & PFO_FLAG_PARA:
+            mark[meta[u].queue] = 0
+
+
+cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
+                           Py_ssize_t j, bint validate, bint prefetch,
+                           Py_ssize_t* passed) noexcept nogil:
+    # The look over records meta[i:j] before pfo_robq_process inserts them.
+    # With validate: -1 (nothing changed) if a tagged record's queue or PSN is
+    # out of range.  Then: can they take the one-pass path (_robq_direct)?
+    # Yes (1) when nothing is touched and no queue has two tagged records in
+    # meta[i:j]: visiting each queue right after its insert is then the same
+    # as visiting the touched queues after all the inserts.  For a yes, each
+    # tagged record's queue is marked in is_touched (_robq_direct clears the
+    # marks) and *passed is the number of untagged records; for a no (0)
+    # nothing is marked.  prefetch: ask for each tagged record's slot.
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* mark = q.is_touched
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
-    cdef Py_ssize_t t, u, passed = 0
-    cdef uint16_t flags
-    if q.n_touched:
-        return -1
+    cdef Py_ssize_t t, npass = 0
+    cdef uint32_t n_queues = q.n_queues, wide = 0
+    cdef bint one = q.n_touched == 0     # every tagged record so far is marked
     for t in range(i, j):
         m = &meta[t]
-        flags = m.flags
-        if not (flags & PFO_FLAG_PARA):
-            passed += 1
+        if not (m.flags & PFO_FLAG_PARA):
+            npass += 1
             continue
-        r = robs[m.queue]
-        if (flags & PFO_FLAG_DROP or mark[m.queue]
-                or ((m.psn - r.head) & pmask) >= window):
-            for u in range(i, t):         # no: clear the marks set so far
-                if meta[u].flags & PFO_FLAG_PARA:
-                    mark[meta[u].queue] = 0
-            return -1
-        mark[m.queue] = 1
-        pfo_prefetch(&r.slots[m.psn & mask])
-    return passed
+        if validate:
+            if m.queue >= n_queues:
+                if one:
+                    _robq_unmark(mark, meta, i, t)
+                return -1
+            wide |= m.psn
+        if one:
+            if mark[m.queue]:
+                _robq_unmark(mark, meta, i, t)    # a second record of this queue: no
+                one = False
+                if not validate:
+                    return 0
+            else:
+                mark[m.queue] = 1
+                if prefetch:
+                    r = robs[m.queue]
+                    pfo_prefetch(&r.slots[m.psn & r.mask])
+    if validate and (wide & ~robs[0].psn_mask) != 0:     # the same width for every queue
+        if one:
+            _robq_unmark(mark, meta, i, j)
+        return -1
+    passed[0] = npass
+    return one
 
 
 cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
@@ -411,14 +438,16 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
                                     uint8_t* status_out, Py_ssize_t k, Py_ssize_t passed,
                                     const _robq_par_t* p) noexcept nogil:
     # pfo_robq_process's insert step and drain step 1 on records meta[i:j]
-    # in one pass (_robq_direct_ok said yes; cap: where this chunk's drain
-    # output must end).  As there: pass-throughs to out[k:k+passed] in record
-    # order, then each queue's releases in the order of its insert (which is
-    # the touched order).  A queue whose insert cannot release anything (not
-    # at the head, no timeout due) needs no visit: it would release nothing
-    # and change nothing observable (its deadline, cached at its last visit,
-    # is unchanged; peak_held is reported as max(held, peak_held)).  Once
-    # the output is full the queues are left touched, as step 1 leaves them.
+    # in one pass (_robq_scan said yes; cap: where this chunk's drain output
+    # must end).  As there: pass-throughs to out[k:k+passed] in record order,
+    # then each queue's releases in the order of its insert (which is the
+    # touched order).  A queue whose insert cannot release anything (in the
+    # window but not at the head, no timeout due) needs no visit: it would
+    # release nothing and change nothing observable (its deadline, cached at
+    # its last visit, is unchanged; peak_held is reported as max(held,
+    # peak_held)).  Once the output is full the queues are left touched, as
+    # step 1 leaves them.  No insert is FULL: nothing touched means no queue
+    # has handles passed by its head waiting (ready FIFO empty).
     # Returns the new k.
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* is_touched = q.is_touched
@@ -427,15 +456,17 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
-    cdef uint32_t qid
+    cdef uint32_t qid, d
     cdef pfo_psn_t psn
     cdef pfo_ns_t dl
     cdef uint32_t retired = 0
+    cdef uint16_t flags
     cdef bint direct = True, visit
     cdef int st
     while i < j:
         m = &meta[i]
-        if not (m.flags & PFO_FLAG_PARA):
+        flags = m.flags
+        if not (flags & PFO_FLAG_PARA):
             out[k] = m.handle
             if out_queue is not NULL:
                 out_queue[k] = -1
@@ -445,56 +476,66 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
             qid = m.queue
             psn = m.psn
             r = robs[qid]
-            is_touched[qid] = 0                 # _robq_direct_ok's mark
-            r.last_ns = now
-            r.st.inserted += 1
-            s = &r.slots[psn & p.mask]          # inside the window (checked)
-            if s.ts != PFO_ROB_SLOT_EMPTY:
-                r.st.duplicates += 1
-                st = PFO_ROB_DUPLICATE
-            else:
-                s.handle = m.handle
-                s.ts = now
-                r.order[(r.order_head + r.order_n) & p.omask] = psn
-                r.order_n += 1
-                r.in_ring += 1
-                st = PFO_ROB_BUFFERED
-                if q.is_active[qid]:
-                    visit = psn == r.head or q.deadline[qid] <= now
-                else:
-                    # it held nothing: activated here, as the insert step
-                    # does (a visit that empties it takes it out after the
-                    # chunk's inserts, as in the two-pass order)
+            is_touched[qid] = 0                 # _robq_scan's mark
+            if (flags & PFO_FLAG_DROP) or ((psn - r.head) & p.pmask) >= p.window:
+                # tombstone, window advance or late: the general insert, and
+                # a visit if it changed the queue (as pfo_robq_insert touches)
+                st = pfo_rob_insert(r, psn, m.handle, now, (flags & PFO_FLAG_DROP) != 0)
+                visit = st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED
+                if visit and not q.is_active[qid] and pfo_rob_held(r):
                     _robq_activate(q, qid)
-                    if psn == r.head:
-                        visit = True
+            else:
+                r.last_ns = now
+                r.st.inserted += 1
+                s = &r.slots[psn & p.mask]
+                if s.ts != PFO_ROB_SLOT_EMPTY:
+                    r.st.duplicates += 1
+                    st = PFO_ROB_DUPLICATE
+                    visit = False
+                else:
+                    s.handle = m.handle
+                    s.ts = now
+                    r.order[(r.order_head + r.order_n) & p.omask] = psn
+                    r.order_n += 1
+                    r.in_ring += 1
+                    st = PFO_ROB_BUFFERED
+                    if q.is_active[qid]:
+                        visit = psn == r.head or q.deadline[qid] <= now
                     else:
-                        # this packet is the earliest inserted: its deadline
-                        dl = PFO_NS_NEVER if now > p.latest else now + p.tmo
-                        q.deadline[qid] = dl
-                        if dl < q.min_deadline:
-                            q.min_deadline = dl
-                        visit = dl <= now
+                        # it held nothing: activated here, as the insert step
+                        # does (a visit that empties it takes it out after the
+                        # chunk's inserts, as in the two-pass order)
+                        _robq_activate(q, qid)
+                        if psn == r.head:
+                            visit = True
+                        else:
+                            # this packet is the earliest inserted: its deadline
+                            dl = PFO_NS_NEVER if now > p.latest else now + p.tmo
+                            q.deadline[qid] = dl
+                            if dl < q.min_deadline:
+                                q.min_deadline = dl
+                            visit = dl <= now
+            if visit:
                 if not direct:
                     pfo_robq_touch(q, qid)
-                elif visit:
+                elif o == oend:
+                    direct = False
+                    pfo_robq_touch(q, qid)
+                else:
+                    o = _robq_visit(q, qid, r, now, o, oend,
+                                    NULL if out_queue is NULL else out_queue + (o - out),
+                                    p, &retired)
                     if o == oend:
-                        direct = False
-                        pfo_robq_touch(q, qid)
-                    else:
-                        o = _robq_visit(q, qid, r, now, o, oend,
-                                        NULL if out_queue is NULL else out_queue + (o - out),
-                                        p, &retired)
-                        if o == oend:
-                            direct = False          # the output is full
-                            if pfo_rob_next_deadline(r) <= now:
-                                pfo_robq_touch(q, qid)
+                        direct = False          # the output is full
+                        if pfo_rob_next_deadline(r) <= now:
+                            pfo_robq_touch(q, qid)
+            elif not direct and st == PFO_ROB_BUFFERED:
+                pfo_robq_touch(q, qid)
         if status_out is not NULL:
             status_out[i] = <uint8_t>st
         i += 1
     # the queues emptied, out of the active set in the order of their visits:
     # after every insert, as in the two-pass order (the same active order)
-    cdef uint32_t d
     for d in range(retired):
         _robq_deactivate(q, q.touched[q.n_queues - 1 - d])
     return o - out
@@ -504,32 +545,32 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
                                  pfo_ns_t now, pfo_handle_t* out, int32_t* out_queue,
                                  Py_ssize_t cap, uint8_t* status_out,
                                  Py_ssize_t drain_every) noexcept nogil:
-    cdef Py_ssize_t i, j, k = 0, end, passed
-    cdef const pfo_meta_t* m
-    cdef uint32_t n_queues = q.n_queues, wide = 0
+    cdef Py_ssize_t i, j, end, passed = 0
+    cdef Py_ssize_t k = 0
+    cdef int one
+    cdef bint pf = q.n_queues > _ROBQ_PREFETCH_QUEUES
     cdef _robq_par_t p
     if now < q.last_ns:
         return -1
-    # check the whole burst first: -1 changes nothing
-    for i in range(n):
-        m = &meta[i]
-        if m.flags & PFO_FLAG_PARA:
-            if m.queue >= n_queues:
-                return -1
-            wide |= m.psn
-    _robq_par(q, now, &p)
-    if wide & ~p.pmask:                 # the PSN width is the same for every queue
-        return -1
-    q.last_ns = now
     if drain_every <= 0 or drain_every > n:
         drain_every = n
+    # check the whole burst first (-1 changes nothing); with one chunk, in
+    # the same look that decides its path
+    one = _robq_scan(q, meta, 0, n, True, pf and drain_every == n, &passed)
+    if one < 0:
+        return -1
+    if drain_every < n and one:
+        _robq_unmark(q.is_touched, meta, 0, n)
+    _robq_par(q, now, &p)
+    q.last_ns = now
     i = 0
     while True:
         j = n if n - i <= drain_every else i + drain_every
         # this chunk's drain leaves room for the pass-throughs still to come
         end = cap - (n - j)
-        passed = _robq_direct_ok(q, meta, i, j, p.pmask, p.window, p.mask)
-        if passed >= 0:
+        if drain_every < n:
+            one = _robq_scan(q, meta, i, j, False, pf, &passed)
+        if one:
             k = _robq_direct(q, meta, i, j, now, out, out_queue, end, status_out, k,
                              passed, &p)
             k = _robq_timeouts(q, now, out, out_queue, end, k)
