@@ -432,7 +432,8 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
     return one
 
 
-cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
+cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta_t* meta,
+                                    Py_ssize_t i,
                                     Py_ssize_t j, pfo_ns_t now, pfo_handle_t* out,
                                     int32_t* out_queue, Py_ssize_t cap,
                                     uint8_t* status_out, Py_ssize_t k, Py_ssize_t passed,
@@ -451,6 +452,8 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
     # Returns the new k.
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* is_touched = q.is_touched
+    cdef const uint8_t* is_active = q.is_active
+    cdef const pfo_ns_t* deadline = q.deadline
     cdef pfo_handle_t* o = out + k + passed       # releases
     cdef pfo_handle_t* oend = out + cap
     cdef const pfo_meta_t* m
@@ -468,8 +471,9 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
         flags = m.flags
         if not (flags & PFO_FLAG_PARA):
             out[k] = m.handle
-            if out_queue is not NULL:
-                out_queue[k] = -1
+            if _mode_t is _flagged_t:
+                if out_queue is not NULL:
+                    out_queue[k] = -1
             k += 1
             st = PFO_ROB_PASSED
         else:
@@ -482,7 +486,7 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
                 # a visit if it changed the queue (as pfo_robq_insert touches)
                 st = pfo_rob_insert(r, psn, m.handle, now, (flags & PFO_FLAG_DROP) != 0)
                 visit = st == PFO_ROB_BUFFERED or st == PFO_ROB_DROPPED
-                if visit and not q.is_active[qid] and pfo_rob_held(r):
+                if visit and not is_active[qid] and pfo_rob_held(r):
                     _robq_activate(q, qid)
             else:
                 r.last_ns = now
@@ -499,8 +503,8 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
                     r.order_n += 1
                     r.in_ring += 1
                     st = PFO_ROB_BUFFERED
-                    if q.is_active[qid]:
-                        visit = psn == r.head or q.deadline[qid] <= now
+                    if is_active[qid]:
+                        visit = psn == r.head or deadline[qid] <= now
                     else:
                         # it held nothing: activated here, as the insert step
                         # does (a visit that empties it takes it out after the
@@ -522,17 +526,21 @@ cdef inline Py_ssize_t _robq_direct(pfo_robq_t* q, const pfo_meta_t* meta, Py_ss
                     direct = False
                     pfo_robq_touch(q, qid)
                 else:
-                    o = _robq_visit(q, qid, r, now, o, oend,
-                                    NULL if out_queue is NULL else out_queue + (o - out),
-                                    p, &retired)
+                    if _mode_t is _flagged_t:
+                        o = _robq_visit(q, qid, r, now, o, oend,
+                                        NULL if out_queue is NULL else out_queue + (o - out),
+                                        p, &retired)
+                    else:
+                        o = _robq_visit(q, qid, r, now, o, oend, NULL, p, &retired)
                     if o == oend:
                         direct = False          # the output is full
                         if pfo_rob_next_deadline(r) <= now:
                             pfo_robq_touch(q, qid)
             elif not direct and st == PFO_ROB_BUFFERED:
                 pfo_robq_touch(q, qid)
-        if status_out is not NULL:
-            status_out[i] = <uint8_t>st
+        if _mode_t is _flagged_t:
+            if status_out is not NULL:
+                status_out[i] = <uint8_t>st
         i += 1
     # the queues emptied, out of the active set in the order of their visits:
     # after every insert, as in the two-pass order (the same active order)
@@ -571,8 +579,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
         if drain_every < n:
             one = _robq_scan(q, meta, i, j, False, pf, &passed)
         if one:
-            k = _robq_direct(q, meta, i, j, now, out, out_queue, end, status_out, k,
-                             passed, &p)
+            if out_queue is NULL and status_out is NULL:     # the common case, specialised
+                k = _robq_direct(&_PLAIN, q, meta, i, j, now, out, NULL, end, NULL, k,
+                                 passed, &p)
+            else:
+                k = _robq_direct(&_FLAGGED, q, meta, i, j, now, out, out_queue, end, status_out,
+                                 k, passed, &p)
             k = _robq_timeouts(q, now, out, out_queue, end, k)
         else:
             k = _robq_insert_chunk(q, meta, i, j, n, now, out, out_queue, cap, status_out, k)
