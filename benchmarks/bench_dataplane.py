@@ -81,6 +81,14 @@ def test_elephant_spin2000_paraflowo_vs_rss(benchmark, trace):
         assert r["packets_out"] == r["packets_in"] == len(trace) * loops
         benchmark.extra_info[f"{policy}_mpps"] = r["mpps"]
         benchmark.extra_info[f"{policy}_utilization"] = r["worker_utilization"]
+        # why a worker was not busy: its rx ring empty (starved), or the CPU
+        # share it was given; and what the vSwitch took of that share
+        benchmark.extra_info[f"{policy}_starved"] = r["worker_starved"]
+        benchmark.extra_info[f"{policy}_worker_cpu_share"] = r["worker_cpu_share"]
+        benchmark.extra_info[f"{policy}_vswitch_cpu_share"] = r["vswitch_cpu_share"]
+        benchmark.extra_info[f"{policy}_vswitch_ns_per_packet"] = (
+            r["vswitch_cpu_ns"] / r["packets_out"])
+        benchmark.extra_info[f"{policy}_vswitch_naps"] = r["vswitch_naps"]
     assert out["paraflowo"]["out_of_order"] == 0
     benchmark.extra_info["ratio_vs_rss"] = out["paraflowo"]["mpps"] / out["rss"]["mpps"]
 
@@ -103,5 +111,6 @@ def test_elephant_sleep_paraflowo_vs_rss(benchmark, trace):
     for policy, r in out.items():
         assert r["packets_out"] == r["packets_in"] == n
         benchmark.extra_info[f"{policy}_mpps"] = r["mpps"]
+        benchmark.extra_info[f"{policy}_utilization"] = r["worker_utilization"]
     assert out["paraflowo"]["out_of_order"] == 0
     benchmark.extra_info["ratio_vs_rss"] = out["paraflowo"]["mpps"] / out["rss"]["mpps"]

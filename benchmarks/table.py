@@ -14,6 +14,11 @@ that anchor ran in the same session (measured side by side, so the ratio is
 what a shared machine can still tell).  Benchmarks without ``mpps`` (such as
 ratio-only ones) are left out.  Modelled on python-rapidjson's
 ``benchmarks/tablize.py``.
+
+``--bursts`` writes the small-bursts table instead (``bench_bursts.py``, the
+group ``bursts``): one row per method, its Mpps at 32 records per call and at
+65,536, and their ratio, each from the fastest round (``mpps_best``), the
+figure a shared machine disturbs least.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ ANCHORS = {
 }
 
 HEADER = ("component", "benchmark", "shape", "Mpps", "ns/packet", "vs anchor")
+BURST_HEADER = ("method", "Mpps at 32", "Mpps at 65,536", "ratio")
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -70,12 +76,37 @@ def rows(data: dict) -> list[tuple[str, ...]]:
     return out
 
 
+def burst_rows(data: dict) -> list[tuple[str, ...]]:
+    """Small-bursts rows (:data:`BURST_HEADER` order), in the benchmarks' order.
+
+    ``test_burst[<method>-32]`` and ``test_burst[<method>-65536]`` of the group
+    ``bursts`` pair up; a method missing either shape is left out.  The ratio
+    is Mpps at 65,536 over Mpps at 32 (the goal: at most 2).
+    """
+    shapes: dict[str, dict[str, float]] = {}
+    for b in data.get("benchmarks", []):
+        info = b.get("extra_info", {})
+        mpps = info.get("mpps_best", info.get("mpps"))
+        base, params = _split(b["name"])
+        method, _, size = params.rpartition("-")
+        if b.get("group") != "bursts" or base != "burst" or not isinstance(mpps, (int, float)):
+            continue
+        if mpps > 0 and size in ("32", "65536"):
+            shapes.setdefault(method, {})[size] = float(mpps)
+    return [(m, f"{s['32']:.1f}", f"{s['65536']:.1f}", f"{s['65536'] / s['32']:.2f}x")
+            for m, s in shapes.items() if len(s) == 2]
+
+
 def _escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
 
 
-def render(data: dict, machine: str | None = None, date: str | None = None) -> str:
-    """The rST: an optional "Measured on" line, then a ``list-table``."""
+def render(data: dict, machine: str | None = None, date: str | None = None,
+           bursts: bool = False) -> str:
+    """The rST: an optional "Measured on" line, then a ``list-table``.
+
+    ``bursts``: the small-bursts table (:func:`burst_rows`) instead.
+    """
     lines = []
     info = data.get("machine_info", {})
     when = date or (data.get("datetime") or "")[:10]
@@ -87,9 +118,9 @@ def render(data: dict, machine: str | None = None, date: str | None = None) -> s
                         f"Python {py}" if py else "") if x]
     if said:
         lines += ["Measured " + ", ".join(said) + ".", ""]
-    body = rows(data)
+    body = burst_rows(data) if bursts else rows(data)
     lines += [".. list-table::", "   :header-rows: 1", ""]
-    for r in [HEADER, *body]:
+    for r in [BURST_HEADER if bursts else HEADER, *body]:
         lines.append(("   * - " + _escape(r[0])).rstrip())
         lines.extend(("     - " + _escape(c)).rstrip() for c in r[1:])
     if not body:
@@ -103,9 +134,11 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", default="-", help="rST file to write (default stdout)")
     p.add_argument("--machine", default=None, help="what ran it (default: from the JSON)")
     p.add_argument("--date", default=None, help="when (default: from the JSON)")
+    p.add_argument("--bursts", action="store_true",
+                   help="the small-bursts table (bench_bursts.py) instead")
     args = p.parse_args(argv)
     data = json.loads(Path(args.json).read_text())
-    text = render(data, args.machine, args.date)
+    text = render(data, args.machine, args.date, bursts=args.bursts)
     if args.output == "-":
         sys.stdout.write(text)
     else:

@@ -273,7 +273,7 @@ _RAW_KEYS = ("seconds", "packets_in", "packets_out", "dropped_flag", "dropped_ro
              "tx_errors", "out_of_order", "worker_busy_ns", "worker_packets",
              "worker_cpu_ns", "vswitch_cpu_ns", "bytes_in", "bytes_out", "not_offered",
              "untracked", "nf_errors", "max_delay_ns", "window_waits", "backpressure",
-             "stopped")
+             "stopped", "worker_starved_ns", "naps")
 
 
 def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +306,9 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
         # CPU time each worker thread got (NF, polling, spinning), over wall time:
         # below the utilization when the machine's cores are shared with others
         "worker_cpu_share": [c / 1e9 / sec for c in raw["worker_cpu_ns"]],
+        # share of the run each worker found its rx ring empty (waiting for
+        # the vSwitch): what keeps a worker idle although the trace has work
+        "worker_starved": [min(1.0, s / 1e9 / sec) for s in raw["worker_starved_ns"]],
         "vswitch_cpu_share": raw["vswitch_cpu_ns"] / 1e9 / sec,
         # CPU time of all the dataplane's threads per packet that left: the cost
         # a policy pays per packet, whatever share of the machine it was given
@@ -321,6 +324,7 @@ def summarize(dp: Dataplane, raw: dict[str, Any]) -> dict[str, Any]:
         "max_delay_ns": raw["max_delay_ns"],
         "window_waits": raw["window_waits"],
         "vswitch_cpu_ns": raw["vswitch_cpu_ns"],
+        "vswitch_naps": raw["naps"],
         "backpressure": raw["backpressure"],
         "stopped": raw["stopped"],
         "flows": [{"flow": flow_label(r), "packets_in": pi, "packets_out": po,

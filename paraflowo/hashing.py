@@ -6,7 +6,9 @@ IPv4 with ports is 12 bytes, IPv6 with ports 36.
 
 For batches, :data:`IPV4_TUPLE_DTYPE` and :data:`IPV6_TUPLE_DTYPE` store
 addresses and ports big-endian, so the leading bytes of each record *are* the
-RSS input and a batch is hashed in place, without a copy.
+RSS input and a batch is hashed in place, without a copy.  The two dtypes and
+:func:`rss_hash_batch` live in the compiled core (``paraflowo._core.hashing``),
+so that a burst of 32 tuples costs one compiled call.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import numpy as np
 
 from paraflowo._checks import require_int
 from paraflowo._core.hashing import (
+    IPV4_TUPLE_DTYPE,
+    IPV6_TUPLE_DTYPE,
     RSS_DEFAULT_KEY,
     IndirectionTable,
     ToeplitzHasher,
-    hasher_for,
+    rss_hash_batch,
     toeplitz,
     toeplitz_batch,
 )
@@ -40,36 +44,6 @@ __all__ = [
     "rss_hash_batch",
     "make_tuples",
 ]
-
-#: IPv4 5-tuple record, 16 bytes.  Bytes 0..11 are the RSS input with ports,
-#: bytes 0..7 without.  Addresses are integers (``int(IPv4Address(...))``).
-IPV4_TUPLE_DTYPE = np.dtype(
-    {
-        "names": ["src_ip", "dst_ip", "src_port", "dst_port", "proto"],
-        "formats": [">u4", ">u4", ">u2", ">u2", "u1"],
-        "offsets": [0, 4, 8, 10, 12],
-        "itemsize": 16,
-    }
-)
-
-#: IPv6 5-tuple record, 40 bytes.  Bytes 0..35 are the RSS input with ports,
-#: bytes 0..31 without.  Addresses are 16 raw bytes (``IPv6Address(...).packed``).
-IPV6_TUPLE_DTYPE = np.dtype(
-    {
-        "names": ["src_ip", "dst_ip", "src_port", "dst_port", "proto"],
-        "formats": [("u1", (16,)), ("u1", (16,)), ">u2", ">u2", "u1"],
-        "offsets": [0, 16, 32, 34, 36],
-        "itemsize": 40,
-    }
-)
-
-_RSS_LEN = {  # (dtype, with ports) -> bytes of RSS input
-    (IPV4_TUPLE_DTYPE, True): 12,
-    (IPV4_TUPLE_DTYPE, False): 8,
-    (IPV6_TUPLE_DTYPE, True): 36,
-    (IPV6_TUPLE_DTYPE, False): 32,
-}
-
 
 def _ints(name: str, values: Any, hi: int) -> np.ndarray:
     # an integer scalar or sequence, each in [0, hi], as a numpy array
@@ -213,52 +187,3 @@ def make_tuples(
             raise ValueError(f"{name} must be one integer or {n} of them, got shape {arr.shape}")
         out[name] = arr
     return out
-
-
-def rss_hash_batch(
-    tuples: np.ndarray, ports: bool = True, *, key: bytes = RSS_DEFAULT_KEY,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Toeplitz RSS hashes of an array of 5-tuples, computed in place.
-
-    Parameters
-    ----------
-    tuples : numpy.ndarray
-        1-D C-contiguous array of :data:`IPV4_TUPLE_DTYPE` or
-        :data:`IPV6_TUPLE_DTYPE`.
-    ports : bool, default True
-        Include the L4 ports (4-tuple hash) or hash the addresses only
-        (``bool`` or ``numpy.bool_``).
-    key : bytes, default RSS_DEFAULT_KEY
-    out : numpy.ndarray, optional
-        ``uint32`` output of the same length.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint32`` hashes.
-
-    Raises
-    ------
-    TypeError
-        Not an array of one of the two tuple dtypes, ``ports`` not a bool,
-        or a bad ``key`` or ``out``.
-    ValueError
-        Not 1-D and C-contiguous, ``out`` of the wrong length, or a ``key``
-        too short for the input (it needs 4 bytes more than the input: 16 for
-        IPv4 with ports, 40 for IPv6 with ports).
-    """
-    if not isinstance(ports, (bool, np.bool_)):
-        raise TypeError(f"ports must be a bool, got {ports!r}")
-    if not isinstance(tuples, np.ndarray):
-        raise TypeError(f"tuples must be a numpy.ndarray, got {type(tuples).__name__}")
-    length = _RSS_LEN.get((tuples.dtype, bool(ports)))
-    if length is None:
-        raise TypeError(
-            f"tuples must have dtype IPV4_TUPLE_DTYPE or IPV6_TUPLE_DTYPE, got {tuples.dtype}")
-    h = hasher_for(key)
-    if length > h.max_input:
-        raise ValueError(f"key must be at least {length + 4} bytes to hash "
-                         f"{'ports and ' if ports else ''}{tuples.dtype.fields['src_ip'][0].itemsize * 8}-bit "
-                         f"addresses ({length}-byte input), got {len(h.key)} bytes")
-    return h.hash_records(tuples, length, out)

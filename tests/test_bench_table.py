@@ -94,3 +94,27 @@ def test_main_writes_the_file(table, tmp_path):
 def test_no_mpps_at_all(table):
     text = table.render({"benchmarks": [_bench("g", "test_x")]})
     assert "no benchmark recorded" in text
+
+
+def _burst(method, size, best, mean=None):
+    b = _bench("bursts", f"test_burst[{method}-{size}]", mean or best / 2, size)
+    b["extra_info"]["mpps_best"] = best
+    return b
+
+
+def test_burst_table_pairs_the_two_shapes_of_each_method(table):
+    data = {"benchmarks": [
+        _burst("toeplitz_batch", 32, 200.0), _burst("toeplitz_batch", 65536, 350.0),
+        _burst("CountMinDetector.update_burst (times)", 32, 100.0),
+        _burst("CountMinDetector.update_burst (times)", 65536, 250.0),
+        _burst("only.small", 32, 10.0),                        # no large shape: left out
+        _bench("hashing", "test_toeplitz_batch_ipv4", 125.0, 1000),   # not a burst row
+    ]}
+    assert table.burst_rows(data) == [
+        ("toeplitz_batch", "200.0", "350.0", "1.75x"),
+        ("CountMinDetector.update_burst (times)", "100.0", "250.0", "2.50x"),
+    ]
+    text = table.render(data, bursts=True)
+    assert "   * - method" in text and "     - Mpps at 65,536" in text
+    assert text.count("   * - ") == 3
+    assert "hashing" not in text

@@ -1,7 +1,8 @@
 """The hand-written C of the compiled core lives in headers, not in Python strings.
 
 The headers of ``paraflowo/_core`` that need no Python API compile on their
-own with every warning on; the Cython sources keep no long inline C block.
+own with every warning on; the Cython sources keep no long inline C block, and
+no ``.pyx`` grows past 800 lines (issue 13).
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ def test_inline_block_counter_sees_blocks():
 def test_no_long_inline_c(name):
     sizes = _inline_c_blocks((CORE / name).read_text())
     assert all(n <= MAX_INLINE_LINES for n in sizes), (name, sizes)
+
+
+# Each .pyx holds one job; a larger one is split into .pxi includes by job.
+MAX_PYX_LINES = 800
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORE.glob("*.pyx")))
+def test_no_pyx_over_800_lines(name):
+    n = len((CORE / name).read_text().splitlines())
+    assert n <= MAX_PYX_LINES, f"{name} has {n} lines: split it by job into .pxi includes"
 
 
 @pytest.mark.parametrize("flags", [[], ["-march=x86-64-v3"]], ids=["base", "v3"])

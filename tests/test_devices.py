@@ -171,6 +171,15 @@ def test_missing_file_is_a_value_error(tmp_path):
         find_profile(str(tmp_path / "nope.toml"))
 
 
+def test_unreadable_file_message_names_the_path_as_given(tmp_path):
+    # Path() would drop the trailing "/": the message must carry the argument itself
+    # (found by the fuzz test with path='\xf3/')
+    given = str(tmp_path / "nope.toml") + "/"
+    with pytest.raises(ValueError) as info:
+        load_profile(given)
+    assert repr(given) in str(info.value)
+
+
 # ----------------------------------------------------------------- throughput (Figure 6)
 
 

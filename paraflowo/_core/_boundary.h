@@ -1,6 +1,6 @@
 /* Inline helpers of paraflowo._core._boundary (the Python boundary shared by
-   the components): word-size limits, the value of a small exact int, and a
-   branch-free bool.
+   the components): word-size limits, the value of a small exact int, a
+   branch-free bool, and the release of a bound buffer.
    Header-only; uses the Python C API (the including module includes
    Python.h first, as Cython does). */
 #ifndef PFO_BOUNDARY_H
@@ -38,6 +38,25 @@ static inline PyObject *pfo_bool(int b) {
     PyObject *r = bools[b != 0];
     Py_INCREF(r);
     return r;
+}
+
+/* b->internal of a buffer bound by reference (pfo_bind's fast path, in
+   _bind.h): the array itself is held, not a buffer export.  An exporter
+   stores NULL or a real pointer there, never 1. */
+#define PFO_BIND_REF ((void *)1)
+
+/* Release what pfo_bind or pfo_bind_bytes holds in b (nothing if b->shape is
+   NULL): the reference of a fast-path binding, else the buffer export. */
+static inline void pfo_release_c(Py_buffer *b) {
+    if (b->shape == NULL) return;
+    if (b->internal == PFO_BIND_REF) {
+        PyObject *obj = b->obj;
+        b->obj = NULL;
+        Py_XDECREF(obj);
+    } else {
+        PyBuffer_Release(b);
+    }
+    b->shape = NULL;
 }
 
 #endif /* PFO_BOUNDARY_H */

@@ -23,10 +23,15 @@ Buffers (1-D numpy arrays handed to a burst)::
     ... <const uint32_t*>b.buf, b.shape[0] ... (with nogil: ...)
     pfo_release(&b)               # safe on a buffer never bound (b.shape NULL)
 
-  ``pfo_bind(b, arr, name, dtype, flags) except -1`` holds a buffer on
-  ``arr`` if it is a numpy.ndarray (or subclass) whose dtype equals
-  ``dtype``, 1-D, C-contiguous and (with ``PFO_WRITABLE``) writable; returns
-  0.  Otherwise it holds nothing and raises:
+  ``pfo_bind(b, arr, name, dtype, flags) except -1`` holds ``arr`` if it is
+  a numpy.ndarray (or subclass) whose dtype equals ``dtype``, 1-D,
+  C-contiguous and (with ``PFO_WRITABLE``) writable; returns 0.  The common
+  case (an exact ndarray whose dtype *is* ``dtype``) is bound by reading the
+  array's fields and holding a reference to it, about 60 instructions
+  with the call (``_bind.h``); anything else gets a buffer request (with its
+  release and the dtype test, numpy's costs about 350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
+  ``b.shape`` and ``b.strides`` are filled too.  Otherwise it holds nothing
+  and raises:
 
   * ``TypeError`` "psns must be a numpy.ndarray of dtype uint32, got list"
     (not an array), "psns must have dtype uint32, got int64" (wrong dtype);
@@ -36,8 +41,25 @@ Buffers (1-D numpy arrays handed to a burst)::
 
   With ``PFO_OPTIONAL``, ``arr is None`` binds nothing: returns 0 with
   ``b.buf == NULL`` and ``b.shape == NULL``; ``pfo_bound(&b)`` tells (False
-  then), ``pfo_len(&b)`` is 0.  A held buffer also stops the array from being
-  resized by another thread while a burst runs without the GIL.
+  then), ``pfo_len(&b)`` is 0.  The reference held (by either kind of
+  binding: numpy counts references, not buffer exports) also stops the array
+  from being resized by another thread while a burst runs without the GIL.
+
+  ``pfo_try_bind(b, arr, dtype, ndim, flags)``: the common case alone, for a
+  caller with its own checks (a 2-D array of rows; records of any dtype,
+  ``dtype=None``): True and bound, or False with nothing held and no error.
+
+GIL: a burst releases the GIL (``with nogil:``) only from ``PFO_NOGIL_MIN``
+(256) records on; a shorter one runs with the GIL held, since releasing and
+taking it back costs more than 32 records of most bursts.  Either way it
+runs between ``pfo_enter`` and ``pfo_leave``; with the GIL held no other
+thread can see the busy flag set, so the results are the same::
+
+    if n < PFO_NOGIL_MIN:
+        c_burst(...)
+    else:
+        with nogil:
+            c_burst(...)
   ``dtype`` is a ``numpy.dtype`` object (``np.dtype(np.uint32)``,
   ``META_DTYPE``); keep it in a module-level variable: the fast path is an
   identity test on it (numpy's native dtypes are singletons), any other
@@ -123,7 +145,7 @@ Not initialised::
   method can see an unallocated object).
 """
 
-from cpython.buffer cimport Py_buffer, PyBuffer_Release
+from cpython.buffer cimport Py_buffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdint cimport int64_t, uint64_t
 
@@ -133,11 +155,18 @@ cdef enum:
     PFO_WRITABLE = 1    # pfo_bind: the burst writes the array
     PFO_OPTIONAL = 2    # pfo_bind: None is accepted (binds nothing)
 
+cdef enum:
+    # Bursts of fewer records than this run with the GIL held: releasing and
+    # taking it back costs about 400 instructions (100+ ns), more than a
+    # 32-record burst of most components.  From this size on they release it.
+    PFO_NOGIL_MIN = 256
+
 cdef extern from "_boundary.h":
     const int64_t PFO_INT64_MAX      # 2**63 - 1, the largest time
     const uint64_t PFO_UINT64_MAX    # 2**64 - 1
     bint pfo_small_int(object v, long long* out) noexcept
     object pfo_bool(bint b)          # True/False without a branch on b
+    void pfo_release_c(Py_buffer* b) noexcept   # pfo_release, in C
 
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
@@ -145,6 +174,13 @@ cdef extern from "_boundary.h":
 cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype, int flags) except -1
     # pfo_bind without the None case: fast test first, then the checks that
     # name the problem.
+cdef bint pfo_try_bind(Py_buffer* b, object arr, object dtype, int ndim, int flags) noexcept
+    # The common case of pfo_bind alone, for a caller with its own slow path
+    # (a 2-D array, a record array of any dtype): True with b bound if arr is
+    # an exact numpy.ndarray with dtype object `dtype` (None: any dtype of
+    # nonzero size without Python objects), `ndim` (1 or 2) dimensions,
+    # C-contiguous and (PFO_WRITABLE) writable; release with pfo_release.
+    # Else False: nothing held (b.shape NULL), no error set.
 cdef int pfo_bind_bytes(Py_buffer* b, object data, str name) except -1
     # Bind b to data's bytes (see above); b.shape is then set (pfo_release
     # works as for pfo_bind).  0, or -1 with TypeError set and nothing held.
@@ -183,9 +219,7 @@ cdef inline Py_ssize_t pfo_len(const Py_buffer* b) noexcept nogil:
 
 cdef inline void pfo_release(Py_buffer* b) noexcept:
     # Release a buffer bound by pfo_bind; a no-op if nothing is held.
-    if b.shape != NULL:
-        PyBuffer_Release(b)
-        b.shape = NULL
+    pfo_release_c(b)
 
 
 cdef inline int pfo_check_len(str name, Py_ssize_t got, Py_ssize_t lo,

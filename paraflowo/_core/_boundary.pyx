@@ -15,17 +15,30 @@ import numpy as np
 
 from paraflowo._checks import in_use_error, require_array, require_int
 
+cdef extern from "_bind.h":
+    bint pfo_bind_ref(Py_buffer* b, object arr, void* dtype, int ndim, int writable) noexcept
+
 cdef object _ndarray = np.ndarray
 
 
 cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype,
                         int flags) except -1:
+    # the common case: bound by reference, a few loads and compares (_bind.h);
+    # the rest is a separate function, so that this one stays small
+    if type(arr) is _ndarray and pfo_bind_ref(b, arr, <void*>dtype, 1, flags & PFO_WRITABLE):
+        return 0
+    return _bind_array_slow(b, arr, name, dtype, flags)
+
+
+cdef int _bind_array_slow(Py_buffer* b, object arr, str name, object dtype,
+                          int flags) except -1:
     cdef int bflags = PyBUF_C_CONTIGUOUS
     if flags & PFO_WRITABLE:
         bflags |= PyBUF_WRITABLE
     b.shape = NULL
     if type(arr) is _ndarray and arr.dtype is dtype:
-        # the common case: one buffer request (the dtype is already known)
+        # not the fast path's case, but still one buffer request (e.g. a
+        # 2-D array of the right dtype: the request tells ndim)
         try:
             PyObject_GetBuffer(arr, b, bflags)
         except Exception:
@@ -51,6 +64,15 @@ cdef int pfo_bind_array(Py_buffer* b, object arr, str name, object dtype,
         b.shape = NULL
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     return 0
+
+
+cdef bint pfo_try_bind(Py_buffer* b, object arr, object dtype, int ndim, int flags) noexcept:
+    b.buf = NULL
+    b.shape = NULL
+    if type(arr) is not _ndarray:
+        return False
+    return pfo_bind_ref(b, arr, NULL if dtype is None else <void*>dtype, ndim,
+                        flags & PFO_WRITABLE)
 
 
 cdef Py_ssize_t _one = 1

@@ -28,6 +28,7 @@ cdef extern from "spsc_ring.h" nogil:
     void pfo_backoff_idle(pfo_backoff_t* b)
     int64_t pfo_backoff_next(const pfo_backoff_t* b)
     void pfo_thread_timer_slack(unsigned long ns)
+    void pfo_nap_ns(int64_t ns)
     void* pfo_spsc_aligned(size_t n)
     void pfo_add64(uint64_t* p, uint64_t v)
     uint64_t pfo_claim64(uint64_t* p, uint64_t key)

@@ -137,3 +137,12 @@ cdef class Breakup:
 
     cdef pfo_para_entry_t* c_find(self, uint64_t key, pfo_ns_t now_ns) noexcept nogil
         # The live para_flow entry of `key` at now_ns, or NULL.  Read-only.
+
+
+cdef inline void pfo_brk_feedback(Breakup b, uint16_t core, pfo_ns_t ingress_ns,
+                                  pfo_ns_t egress_ns) noexcept nogil:
+    # b.c_feedback(core, ingress_ns, egress_ns), inlined into the caller (one
+    # call fewer per tagged packet at egress): the same effect.
+    b.scheduler.c_observe(core, egress_ns - ingress_ns)
+    if ingress_ns > b.done_ns[core]:
+        b.done_ns[core] = ingress_ns

@@ -1,5 +1,7 @@
 """The Breakup ingress pipeline: detection, para_flow table, PSNs, flowlets."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
@@ -9,7 +11,7 @@ import numpy as np
 
 from paraflowo._checks import require_int, require_pow2
 from paraflowo._core._boundary cimport (
-    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
+    PFO_INT64_MAX, PFO_NOGIL_MIN, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
     pfo_int, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
     pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._key cimport pfo_key
@@ -38,8 +40,11 @@ cdef inline pfo_ns_t _time(Breakup b, object now_ns) except? -1:
 cdef int _check_times(const pfo_ns_t* t, Py_ssize_t n, pfo_ns_t last) except -1:
     # A burst's arrival times: >= 0, nondecreasing, the first not below `last`.
     cdef Py_ssize_t i
-    with nogil:
+    if n < PFO_NOGIL_MIN:                  # a short burst keeps the GIL
         i = pfo_ns_first_backwards(t, n, last)
+    else:
+        with nogil:
+            i = pfo_ns_first_backwards(t, n, last)
     if i < 0:
         return 0
     if t[i] < 0:
@@ -210,6 +215,21 @@ cdef inline void _brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_n
     out.flags = flags
 
 
+cdef Py_ssize_t _feedback_all(Breakup self, const char* cores, Py_ssize_t core_step,
+                              const char* ingress, Py_ssize_t ingress_step,
+                              const int64_t* egress, Py_ssize_t n) noexcept nogil:
+    # -1 after feeding all n samples, else the index of the first bad one
+    # (nothing fed).
+    cdef Py_ssize_t j = _first_bad_feedback(cores, core_step, ingress, ingress_step, egress, n,
+                                            self.scheduler.n_cores, self.last_ns)
+    if j >= 0:
+        return j
+    for j in range(n):
+        self.c_feedback((<const uint16_t*>(cores + j * core_step))[0],
+                        (<const int64_t*>(ingress + j * ingress_step))[0], egress[j])
+    return -1
+
+
 cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
                        const char* ingress, Py_ssize_t ingress_step, const int64_t* egress,
                        Py_ssize_t n, str core_name, str ingress_name, str core_at, str ingress_at):
@@ -223,15 +243,11 @@ cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
         _raise_busy(self, False)
     _set_busy(self, False, True)
     try:
-        with nogil:
-            j = _first_bad_feedback(cores, core_step, ingress, ingress_step, egress, n,
-                                    n_cores, self.last_ns)
-            if j < 0:
-                for j in range(n):
-                    self.c_feedback((<const uint16_t*>(cores + j * core_step))[0],
-                                    (<const int64_t*>(ingress + j * ingress_step))[0],
-                                    egress[j])
-                j = -1
+        if n < PFO_NOGIL_MIN:                  # a short burst keeps the GIL
+            j = _feedback_all(self, cores, core_step, ingress, ingress_step, egress, n)
+        else:
+            with nogil:
+                j = _feedback_all(self, cores, core_step, ingress, ingress_step, egress, n)
     finally:
         _set_busy(self, False, False)
     if j >= 0:
@@ -524,6 +540,8 @@ cdef class Breakup:
         finally:
             pfo_release(&view)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def ingress_burst(self, keys, flow_hashes, ports, lengths, now_ns, handles=None, out=None):
         """Steer a burst of packets in order; fill one metadata record each.
 
@@ -583,12 +601,18 @@ cdef class Breakup:
             _set_busy(self, True, True)
             try:
                 _check_times(tp, n, self.last_ns)
-                if n:
+                if 0 < n < PFO_NOGIL_MIN:        # a short burst keeps the GIL
+                    self.c_ingress_burst(<const uint64_t*>bk.buf, <const pfo_hash_t*>bh.buf,
+                                         <const uint16_t*>bp.buf, <const uint16_t*>bl.buf,
+                                         tp, <const pfo_handle_t*>bd.buf, n,
+                                         <pfo_meta_t*>bo.buf)
+                elif n:
                     with nogil:
                         self.c_ingress_burst(<const uint64_t*>bk.buf, <const pfo_hash_t*>bh.buf,
                                              <const uint16_t*>bp.buf, <const uint16_t*>bl.buf,
                                              tp, <const pfo_handle_t*>bd.buf, n,
                                              <pfo_meta_t*>bo.buf)
+                if n:
                     _sync_time(self, tp[n - 1])
             finally:
                 _set_busy(self, True, False)
@@ -642,6 +666,8 @@ cdef class Breakup:
             raise ValueError(f"egress_ns - ingress_ns must be at most 2**40, got {e - i}")
         self.c_feedback(c, i, e)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def feedback_burst(self, cores, ingress_ns, egress_ns):
         """:meth:`feedback` for arrays of samples, in order.
 
@@ -675,6 +701,8 @@ cdef class Breakup:
             pfo_release(&bi)
             pfo_release(&be)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def feedback_meta(self, meta, egress_ns):
         """:meth:`feedback` for released packets given by their metadata records.
 

@@ -17,6 +17,7 @@ class Dataplane:
     ring: Final[int]
     batch: Final[int]
     max_sleep_ns: Final[int]
+    max_nap_ns: Final[int]
     n_flows: Final[int]
     def __init__(
         self,
@@ -28,6 +29,7 @@ class Dataplane:
         slot_bytes: int = ...,
         flow_capacity: int = ...,
         max_sleep_ns: int = ...,
+        max_nap_ns: int = ...,
     ) -> None: ...
     def request_stop(self) -> None: ...
     def counters(self) -> dict[str, Any]: ...

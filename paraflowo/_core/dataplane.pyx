@@ -1,7 +1,9 @@
 """The live dataplane runtime: one vSwitch thread and N worker threads joined by
 SPSC rings of metadata records (see ``dataplane.pxd`` and ``spsc_ring.h``).
 
-Python threads run the loops below without the GIL.  The Python face,
+Python threads run the loops without the GIL: the worker and vSwitch bodies
+are in ``dataplane_threads.pxi``, the egress sinks (capture, AF_PACKET send)
+in ``dataplane_io.pxi``, both included at module level.  The Python face,
 pcap I/O and the CLI are in :mod:`paraflowo.dataplane`.
 """
 
@@ -32,7 +34,7 @@ from paraflowo._core._spsc cimport (
     pfo_backoff_t, pfo_flag_get, pfo_flag_set, pfo_ld64,
     pfo_now_ns, pfo_spsc_aligned, pfo_spsc_count, pfo_spsc_footprint,
     pfo_spsc_init, pfo_spsc_pop_burst, pfo_spsc_push_burst, pfo_spsc_t,
-    pfo_st64, pfo_thread_cpu_ns, pfo_thread_timer_slack,
+    pfo_nap_ns, pfo_st64, pfo_thread_cpu_ns, pfo_thread_timer_slack,
 )
 
 cdef extern from "dp_io.h" nogil:
@@ -41,6 +43,7 @@ cdef extern from "dp_io.h" nogil:
         uint32_t rss_len
         uint64_t key
     void pfo_parse_tuple(const uint8_t* f, uint32_t length, pfo_tuple_t* t)
+    void pfo_prefetch_w(const void* p, uint32_t n)
     int pfo_afp_open(const char* ifname, int rcvbuf, int* ignoring)
     void pfo_afp_close(int fd)
     int pfo_afp_recv(int fd, uint8_t** bufs, uint32_t cap, uint32_t* lens, int n)
@@ -55,6 +58,7 @@ assert sizeof(pfo_meta_t) == 32    # PFO_SPSC_REC_BYTES: the ring's record size
 cdef enum:
     MAX_BATCH = 64          # records per ring burst (the `batch` knob's ceiling)
     OUT_CAP = 512           # handles per policy call
+    NAP_MIN_NS = 20_000     # the vSwitch naps only when it can sleep this long (_dp_nap)
 
 cdef enum:
     MODE_TRACE = 0
@@ -68,7 +72,8 @@ ctypedef struct pfo_dp_worker_t:
     uint64_t packets        # records processed
     uint64_t nf_errors      # NF calls that returned nonzero
     uint64_t cpu_ns         # CPU time of the worker thread over the run
-    uint64_t pad[10]
+    uint64_t starved_ns     # wall time from finding rx empty to its next record
+    uint64_t pad[9]
 
 
 cdef inline void _inc(uint64_t* p, uint64_t v) noexcept nogil:
@@ -100,6 +105,10 @@ cdef class Dataplane:
         Flows the RFC 4737 count tracks (a power of two).
     max_sleep_ns : int, default 200_000
         Longest idle sleep of a thread.
+    max_nap_ns : int, default 400_000
+        Longest nap of the vSwitch thread while ingress waits for ring room
+        and every busy worker has queued work (0: never nap; see the docs'
+        "Live dataplane" page).
 
     Notes
     -----
@@ -117,9 +126,13 @@ cdef class Dataplane:
     cdef readonly uint32_t ring
     cdef readonly uint32_t batch
     cdef readonly int64_t max_sleep_ns
+    cdef readonly int64_t max_nap_ns
     cdef pfo_dp_worker_t* workers
     cdef void** ring_mem
     cdef pfo_dp_counters_t cnt
+    # the vSwitch's naps (see _dp_nap) and its loop turns that did work, per
+    # run (relaxed stores by the vSwitch; kept out of the public counters)
+    cdef uint64_t naps, nap_ns, busy_turns
     cdef pfo_dp_flow_t* flows
     cdef uint64_t flow_mask
     cdef readonly uint64_t n_flows
@@ -157,7 +170,7 @@ cdef class Dataplane:
 
     def __init__(self, Policy policy not None, NF nf not None, ring=1024, batch=32,
                  store_slots=16384, slot_bytes=2048, flow_capacity=65536,
-                 max_sleep_ns=200_000):
+                 max_sleep_ns=200_000, max_nap_ns=400_000):
         cdef uint32_t w
         cdef size_t fp
         if self.running:
@@ -173,6 +186,7 @@ cdef class Dataplane:
         ring_ = require_pow2("ring", ring, 2, 65536)
         batch_ = require_int("batch", batch, 1, MAX_BATCH)
         sleep_ = require_int("max_sleep_ns", max_sleep_ns, 1000, 100_000_000)
+        nap_ = require_int("max_nap_ns", max_nap_ns, 0, 100_000_000)
         fcap = require_pow2("flow_capacity", flow_capacity, 2, 1 << 24)
         store = PacketStore(store_slots, slot_bytes)
         # a second __init__ starts from nothing
@@ -184,6 +198,7 @@ cdef class Dataplane:
         self.ring = ring_
         self.batch = batch_
         self.max_sleep_ns = sleep_
+        self.max_nap_ns = nap_
         self.store = store
         self.hasher = ToeplitzHasher()
         n = self.store.st.n_slots
@@ -265,10 +280,14 @@ cdef class Dataplane:
              "window_waits": pfo_ld64(&c.window_waits), "inflight": pfo_ld64(&c.inflight),
              "max_delay_ns": pfo_ld64(&c.max_delay_ns),
              "vswitch_cpu_ns": pfo_ld64(&c.vswitch_cpu_ns),
+             "naps": pfo_ld64(&self.naps), "nap_ns": pfo_ld64(&self.nap_ns),
+             "busy_turns": pfo_ld64(&self.busy_turns),
              "flows": pfo_ld64(&self.n_flows)}
         d["worker_busy_ns"] = [pfo_ld64(&self.workers[w].busy_ns) for w in range(self.n_workers)]
         d["worker_packets"] = [pfo_ld64(&self.workers[w].packets) for w in range(self.n_workers)]
         d["worker_cpu_ns"] = [pfo_ld64(&self.workers[w].cpu_ns) for w in range(self.n_workers)]
+        d["worker_starved_ns"] = [pfo_ld64(&self.workers[w].starved_ns)
+                                  for w in range(self.n_workers)]
         d["nf_errors"] = sum([pfo_ld64(&self.workers[w].nf_errors) for w in range(self.n_workers)])
         return d
 
@@ -289,426 +308,30 @@ cdef class Dataplane:
                             int(f.seq_in), int(f.packets_out), int(f.reordered)))
         return out
 
-    # ---- the worker loop -------------------------------------------------
+    # ---- the threads (their bodies: dataplane_threads.pxi) ---------------
 
     def _worker_main(self, uint32_t w, done):
         try:
             with nogil:
-                self._c_worker(w)
+                _dp_worker(self, w)
         finally:
             done.set()
-
-    cdef void _c_worker(self, uint32_t w) noexcept nogil:
-        cdef pfo_dp_worker_t* me = &self.workers[w]
-        cdef pfo_meta_t buf[MAX_BATCH]
-        cdef uint32_t n, i, done
-        cdef int64_t t0, t1
-        cdef pfo_backoff_t bo
-        cdef const pfo_store_t* st = &self.store.st
-        cdef uint8_t* data = st.data
-        cdef uint64_t sb = st.slot_bytes
-        cdef pfo_nf_fn fn = self.nf.fn
-        cdef void* state = self.nf.state
-        bo.max_sleep_ns = self.max_sleep_ns
-        pfo_backoff_reset(&bo)
-        pfo_thread_timer_slack(1000)
-        cdef int64_t cpu0 = pfo_thread_cpu_ns()
-        while True:
-            n = pfo_spsc_pop_burst(me.rx, buf, self.batch)
-            if n == 0:
-                if pfo_flag_get(&self.workers_stop) and pfo_spsc_count(me.rx) == 0:
-                    break
-                pfo_backoff_idle(&bo)
-                continue
-            pfo_backoff_reset(&bo)
-            t0 = pfo_now_ns()
-            for i in range(n):
-                if fn(state, &buf[i], data + buf[i].handle * sb,
-                         st.lengths[buf[i].handle], w) != 0:
-                    _inc(&me.nf_errors, 1)
-            t1 = pfo_now_ns()
-            _inc(&me.busy_ns, <uint64_t>(t1 - t0))
-            _inc(&me.packets, n)
-            done = 0
-            while done < n:     # the vSwitch always drains tx: this ends
-                done += pfo_spsc_push_burst(me.tx, buf + done, n - done)
-                if done < n:
-                    pfo_backoff_idle(&bo)
-            pfo_backoff_reset(&bo)
-        pfo_st64(&me.cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
-
-    # ---- the vSwitch loop ------------------------------------------------
 
     def _vswitch_main(self, done):
         try:
             with nogil:
-                self._c_vswitch()
+                _dp_vswitch(self)
         finally:
             done.set()
-
-    cdef inline int32_t _flow(self, const pfo_tuple_t* t, uint32_t h) noexcept nogil:
-        # the flow's slot in the RFC 4737 table, or -1 (table full near it)
-        cdef uint64_t i = pfo_fmix64(t.key) & self.flow_mask
-        cdef int probe
-        cdef pfo_dp_flow_t* f
-        for probe in range(64):
-            f = &self.flows[i]
-            if f.key == t.key:
-                return <int32_t>i
-            if f.key == 0:
-                f.key = t.key
-                f.flow_hash = h
-                f.rss_len = t.rss_len
-                memcpy(f.rss, t.rss, t.rss_len)
-                pfo_st64(&self.n_flows, self.n_flows + 1)
-                return <int32_t>i
-            i = (i + 1) & self.flow_mask
-        return -1
-
-    cdef inline void _emit(self, pfo_handle_t h, pfo_ns_t now, pfo_handle_t* tx,
-                           int* tx_n) noexcept nogil:
-        # One packet leaves egress: RFC 4737 check against its flow, then the
-        # sink (capture copy or the bridge's send batch).  The slot is freed
-        # here (trace) or after the send (bridge).
-        cdef int32_t fi = self.slot_flow[h]
-        cdef pfo_dp_flow_t* f
-        cdef uint64_t seq
-        cdef uint32_t ln = self.store.st.lengths[h]
-        cdef int p
-        if fi >= 0:
-            f = &self.flows[fi]
-            seq = self.slot_seq[h]
-            if seq < f.next_exp:
-                f.reordered += 1
-                _inc(&self.cnt.out_of_order, 1)
-            else:
-                f.next_exp = seq + 1
-            f.packets_out += 1
-        _inc(&self.cnt.packets_out, 1)
-        _inc(&self.cnt.bytes_out, ln)
-        if self.mode == MODE_TRACE:
-            if self.out_data != NULL and self.out_n < self.out_cap_pkts \
-                    and self.out_bytes + ln <= self.out_cap_bytes:
-                memcpy(self.out_data + self.out_bytes,
-                       self.store.st.data + h * self.store.st.slot_bytes, ln)
-                self.out_off[self.out_n] = self.out_bytes
-                self.out_len[self.out_n] = ln
-                self.out_ts[self.out_n] = now - self.t_start
-                self.out_n += 1
-                self.out_bytes += ln
-            pfo_store_free(&self.store.st, <uint32_t>h)
-        else:
-            p = 1 - self.slot_port[h]           # out the other interface
-            tx[p * PFO_AFP_BATCH + tx_n[p]] = h
-            tx_n[p] += 1
-            if tx_n[p] == PFO_AFP_BATCH:
-                self._send(p, tx, tx_n)
-
-    cdef void _send(self, int p, pfo_handle_t* tx, int* tx_n) noexcept nogil:
-        cdef uint8_t* bufs[PFO_AFP_BATCH]
-        cdef uint32_t lens[PFO_AFP_BATCH]
-        cdef int i, n = tx_n[p], sent
-        cdef pfo_handle_t h
-        for i in range(n):
-            h = tx[p * PFO_AFP_BATCH + i]
-            bufs[i] = self.store.st.data + h * self.store.st.slot_bytes
-            lens[i] = self.store.st.lengths[h]
-        sent = pfo_afp_send(self.fd[p], bufs, lens, n) if n else 0
-        if sent < n:
-            _inc(&self.cnt.tx_errors, n - sent)
-            pfo_st64(&self.cnt.packets_out, self.cnt.packets_out - <uint64_t>(n - sent))
-        for i in range(n):
-            pfo_store_free(&self.store.st, <uint32_t>tx[p * PFO_AFP_BATCH + i])
-        tx_n[p] = 0
-
-    cdef inline void _complete(self, pfo_meta_t* m, pfo_ns_t now, pfo_handle_t* out,
-                               pfo_handle_t* tx, int* tx_n) noexcept nogil:
-        # Hand one completed record to the policy and emit what it releases;
-        # a dropped record's slot is freed once the policy has consumed it.
-        cdef Py_ssize_t n, j
-        cdef int more = 1
-        if <uint64_t>(now - m.ingress_ns) > self.cnt.max_delay_ns:
-            pfo_st64(&self.cnt.max_delay_ns, <uint64_t>(now - m.ingress_ns))
-        while more:
-            more = self.policy.c_complete(m, now, out, OUT_CAP, &n)
-            for j in range(n):
-                self._emit(out[j], now, tx, tx_n)
-        if m.flags & PFO_FLAG_DROP:
-            _inc(&self.cnt.dropped_flag, 1)
-            pfo_store_free(&self.store.st, <uint32_t>m.handle)
-
-    cdef inline uint64_t _flush_wbuf(self, pfo_meta_t* wbuf, uint32_t* wbuf_n) noexcept nogil:
-        # Push each worker's staged records into its rx ring; what does not
-        # fit stays staged, in order.  Returns the number pushed.
-        cdef uint32_t w, k
-        cdef uint64_t pushed = 0
-        for w in range(self.n_workers):
-            if wbuf_n[w] == 0:
-                continue
-            k = pfo_spsc_push_burst(self.workers[w].rx, wbuf + w * MAX_BATCH, wbuf_n[w])
-            if k:
-                pushed += k
-                wbuf_n[w] -= k
-                if wbuf_n[w]:
-                    memmove(wbuf + w * MAX_BATCH, wbuf + w * MAX_BATCH + k,
-                            wbuf_n[w] * sizeof(pfo_meta_t))
-        return pushed
-
-    cdef void _c_vswitch(self) noexcept nogil:
-        # One loop turn: (1) egress: pop every tx ring, complete, emit;
-        # (2) timed releases (reorder timeouts); (3) ingress: up to `batch`
-        # packets from the source, steered into per-worker staging, then
-        # pushed; (4) the bridge's send batches; (5) if nothing happened, back
-        # off.  Ingress waits (backpressure) while the store is full or a
-        # packet's worker has no room: that packet stays pending.  Stopping:
-        # no new packets are taken; the pending and staged ones are still
-        # delivered, in-flight records are awaited, then the policy is flushed.
-        cdef pfo_store_t* st = &self.store.st
-        cdef uint32_t nw = self.n_workers, w, B = self.batch, k, i
-        cdef pfo_meta_t* wbuf = <pfo_meta_t*>calloc(nw * MAX_BATCH, sizeof(pfo_meta_t))
-        cdef uint32_t* wbuf_n = <uint32_t*>calloc(nw, sizeof(uint32_t))
-        cdef pfo_meta_t ebuf[MAX_BATCH]
-        cdef pfo_handle_t out[OUT_CAP]
-        cdef pfo_handle_t tx[2 * PFO_AFP_BATCH]
-        cdef int tx_n[2]
-        cdef uint8_t* stage_ptr[PFO_AFP_BATCH]
-        cdef uint32_t stage_len[PFO_AFP_BATCH]
-        cdef int stage_n = 0, stage_i = 0, stage_port = 0, got, rr = 0, j
-        cdef pfo_meta_t pend
-        cdef bint has_pend = False, stopping = False, exhausted = False, did
-        cdef Py_ssize_t n
-        cdef int64_t now, due = 0, idx = 0, loop = 0, hh, next_dl
-        cdef uint64_t inflight = 0, staged = 0
-        cdef pfo_backoff_t bo
-        cdef pfo_tuple_t tup
-        cdef const uint8_t* pkt
-        cdef uint32_t plen, h32
-        cdef int32_t fi
-        cdef uint16_t port = 0
-        cdef int64_t cpu0
-        if wbuf == NULL or wbuf_n == NULL:
-            free(wbuf)
-            free(wbuf_n)
-            pfo_flag_set(&self.stop_req, 2)     # reported as a MemoryError
-            return
-        tx_n[0] = 0
-        tx_n[1] = 0
-        for j in range(PFO_AFP_BATCH):
-            stage_ptr[j] = self.stage + j * st.slot_bytes
-        bo.max_sleep_ns = self.max_sleep_ns
-        pfo_backoff_reset(&bo)
-        pfo_thread_timer_slack(1000)
-        cpu0 = pfo_thread_cpu_ns()
-        self.t_start = pfo_now_ns()
-        if self.mode == MODE_BRIDGE:
-            self.end_ns += self.t_start
-        while True:
-            did = False
-            now = pfo_now_ns()
-            if not stopping and (pfo_flag_get(&self.stop_req)
-                                 or (self.mode == MODE_BRIDGE and now >= self.end_ns)):
-                stopping = True
-            # (1) egress
-            for w in range(nw):
-                k = pfo_spsc_pop_burst(self.workers[w].tx, ebuf, B)
-                if k == 0:
-                    continue
-                did = True
-                inflight -= k
-                now = pfo_now_ns()
-                for i in range(k):
-                    self._complete(&ebuf[i], now, out, tx, tx_n)
-            # (2) timed releases
-            next_dl = self.policy.c_next_deadline()
-            if next_dl != PFO_NS_NEVER and now >= next_dl:
-                n = OUT_CAP
-                while n == OUT_CAP:
-                    n = self.policy.c_poll(now, out, OUT_CAP)
-                    for j in range(n):
-                        self._emit(out[j], now, tx, tx_n)
-                    if n:
-                        did = True
-            # (3) ingress
-            if has_pend and wbuf_n[pend.core] < MAX_BATCH and self.policy.c_ready(&pend):
-                wbuf[pend.core * MAX_BATCH + wbuf_n[pend.core]] = pend
-                wbuf_n[pend.core] += 1
-                has_pend = False
-            i = 0
-            while i < B and not has_pend:
-                # the next packet of the source, if there is one now
-                if self.mode == MODE_TRACE:
-                    if stopping or exhausted:
-                        break
-                    if idx == self.src_n:
-                        idx = 0
-                        loop += 1
-                        if loop == self.src_loops:
-                            exhausted = True
-                            break
-                    if self.src_due != NULL:
-                        due = self.t_start + loop * self.src_span + self.src_due[idx]
-                        if now < due:
-                            now = pfo_now_ns()
-                            if now < due:
-                                break
-                    pkt = self.src_data + self.src_off[idx]
-                    plen = self.src_len[idx]
-                    port = 0
-                else:
-                    if stage_i == stage_n:
-                        if stopping:
-                            break
-                        stage_n = stage_i = 0
-                        for j in range(2):          # alternate the two ports
-                            got = pfo_afp_recv(self.fd[rr], stage_ptr, st.slot_bytes,
-                                               stage_len, PFO_AFP_BATCH)
-                            stage_port = rr
-                            rr ^= 1
-                            if got > 0:
-                                stage_n = got
-                                break
-                        if stage_n == 0:
-                            break
-                        now = pfo_now_ns()
-                    if stage_len[stage_i] == PFO_AFP_OUTGOING:   # our own send
-                        _inc(&self.cnt.outgoing_skipped, 1)
-                        stage_i += 1
-                        continue
-                    if stage_len[stage_i] == 0:      # truncated: too big for a slot
-                        _inc(&self.cnt.dropped_room, 1)
-                        stage_i += 1
-                        continue
-                    pkt = stage_ptr[stage_i]
-                    plen = stage_len[stage_i]
-                    port = <uint16_t>stage_port
-                if pfo_store_next(st) < 0:
-                    _inc(&self.cnt.backpressure, 1)
-                    break                           # store full: wait
-                hh = pfo_store_put(st, pkt, plen)
-                h32 = <uint32_t>hh
-                if self.mode == MODE_TRACE:
-                    idx += 1
-                else:
-                    stage_i += 1
-                pfo_parse_tuple(pkt, plen, &tup)
-                fi = self._flow(&tup, 0)
-                h32 = pfo_rss_hash(self.hasher.tbl, tup.rss, tup.rss_len)
-                if fi >= 0:
-                    self.flows[fi].flow_hash = h32
-                    self.slot_seq[hh] = self.flows[fi].seq_in
-                    self.flows[fi].seq_in += 1
-                else:
-                    _inc(&self.cnt.untracked, 1)
-                self.slot_flow[hh] = fi
-                self.slot_port[hh] = <uint8_t>port
-                _inc(&self.cnt.packets_in, 1)
-                _inc(&self.cnt.bytes_in, plen)
-                self.policy.c_steer(tup.key, h32, port, <uint16_t>(plen if plen < 65535 else 65535),
-                            now, <pfo_handle_t>hh, &pend)
-                did = True
-                i += 1
-                if not self.policy.c_ready(&pend):
-                    has_pend = True                 # its reorder window is full
-                    _inc(&self.cnt.window_waits, 1)
-                elif wbuf_n[pend.core] < MAX_BATCH:
-                    wbuf[pend.core * MAX_BATCH + wbuf_n[pend.core]] = pend
-                    wbuf_n[pend.core] += 1
-                else:
-                    has_pend = True
-                    _inc(&self.cnt.backpressure, 1)
-            k = <uint32_t>self._flush_wbuf(wbuf, wbuf_n)
-            if k:
-                inflight += k
-                did = True
-            staged = has_pend
-            for w in range(nw):
-                staged += wbuf_n[w]
-            pfo_st64(&self.cnt.inflight, inflight + staged)
-            # (4) the bridge's sends
-            if self.mode == MODE_BRIDGE:
-                for j in range(2):
-                    if tx_n[j]:
-                        self._send(j, tx, tx_n)
-            # the end: nothing more to take, nothing in flight
-            if (stopping or exhausted) and inflight == 0 and staged == 0 \
-                    and (self.mode == MODE_TRACE or stage_i == stage_n):
-                n = OUT_CAP
-                while n == OUT_CAP:
-                    n = self.policy.c_flush(out, OUT_CAP)
-                    for j in range(n):
-                        self._emit(out[j], now, tx, tx_n)
-                    if self.mode == MODE_BRIDGE:
-                        for j in range(2):
-                            if tx_n[j]:
-                                self._send(j, tx, tx_n)
-                break
-            # (5) idle
-            if did:
-                pfo_backoff_reset(&bo)
-            elif self.mode == MODE_BRIDGE and pfo_backoff_next(&bo) > 0 and inflight == 0:
-                # idle bridge: sleep in ppoll so a frame wakes us at once
-                pfo_afp_wait(self.fd[0], self.fd[1], pfo_backoff_next(&bo))
-                bo.sleep_ns = min(2 * bo.sleep_ns, bo.max_sleep_ns)
-            elif self.mode == MODE_TRACE and self.src_due != NULL and not exhausted \
-                    and not stopping and inflight == 0 and due > now \
-                    and pfo_backoff_next(&bo) > due - now:
-                bo.sleep_ns = due - now                  # sleep until the next packet is due
-                pfo_backoff_idle(&bo)
-            else:
-                pfo_backoff_idle(&bo)
-        if self.mode == MODE_TRACE and not exhausted:
-            # stopped early: the rest of this loop and the loops not begun
-            # (idx may equal src_n: the loop ended, the next has not begun)
-            _inc(&self.cnt.not_offered, self.src_loops * self.src_n - (loop * self.src_n + idx))
-        self.t_end = pfo_now_ns()
-        pfo_st64(&self.cnt.vswitch_cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
-        free(wbuf)
-        free(wbuf_n)
-
-    # ---- the baseline: the same rings and workers, no vSwitch work --------
-
-    cdef void _c_plain(self, uint64_t n_packets) noexcept nogil:
-        # Round-robin records (handle = a store slot, untouched) into the rx
-        # rings and pop them back from the tx rings: the rings' and workers'
-        # own cost, without parsing, hashing, steering, the store or egress.
-        cdef pfo_meta_t buf[MAX_BATCH]
-        cdef uint64_t sent = 0, back = 0, i, k, n
-        cdef uint32_t w = 0, B = self.batch
-        cdef uint32_t mask = self.store.st.n_slots - 1
-        cdef pfo_backoff_t bo
-        cdef int64_t cpu0 = pfo_thread_cpu_ns()
-        memset(buf, 0, sizeof(buf))
-        bo.max_sleep_ns = self.max_sleep_ns
-        pfo_backoff_reset(&bo)
-        self.t_start = pfo_now_ns()
-        while back < n_packets:
-            n = 0
-            if sent < n_packets:
-                k = n_packets - sent if n_packets - sent < B else B
-                for i in range(k):
-                    buf[i].handle = (sent + i) % (mask + 1)
-                    buf[i].core = <uint16_t>w
-                n = pfo_spsc_push_burst(self.workers[w].rx, buf, <uint32_t>k)
-                sent += n
-                w = w + 1 if w + 1 < self.n_workers else 0
-            for i in range(self.n_workers):
-                k = pfo_spsc_pop_burst(self.workers[i].tx, buf, B)
-                back += k
-                n += k
-            if n:
-                pfo_backoff_reset(&bo)
-            else:
-                pfo_backoff_idle(&bo)
-        self.t_end = pfo_now_ns()
-        pfo_st64(&self.cnt.vswitch_cpu_ns, <uint64_t>(pfo_thread_cpu_ns() - cpu0))
-        pfo_st64(&self.cnt.packets_out, back)
 
     def _plain_main(self, uint64_t n_packets, done):
         try:
             with nogil:
-                self._c_plain(n_packets)
+                _dp_plain(self, n_packets)
         finally:
             done.set()
+
+    # ---- the baseline: the same rings and workers, no vSwitch work --------
 
     def ring_baseline(self, n_packets):
         """Move `n_packets` records through the same rings and workers (the
@@ -738,12 +361,14 @@ cdef class Dataplane:
         # (CPython < 3.12 may then report a live thread as stopped).  The
         # threads are not daemons: the interpreter cannot exit under them.
         memset(&self.cnt, 0, sizeof(self.cnt))
+        self.naps = self.nap_ns = self.busy_turns = 0
         cdef uint32_t w
         for w in range(self.n_workers):
             self.workers[w].busy_ns = 0
             self.workers[w].packets = 0
             self.workers[w].nf_errors = 0
             self.workers[w].cpu_ns = 0
+            self.workers[w].starved_ns = 0
         pfo_flag_set(&self.workers_stop, 0)
         interrupted = False
         w_done = [threading.Event() for _ in range(self.n_workers)]
@@ -975,6 +600,12 @@ cdef class Dataplane:
         result.update(seconds=seconds, stopped=stopped,
                       ignore_outgoing=bool(ign_a and ign_b))
         return result
+
+
+# The thread bodies and the sinks, at module level (nogil functions that take
+# the Dataplane as their first argument).
+include "dataplane_threads.pxi"
+include "dataplane_io.pxi"
 
 
 _U8 = np.dtype(np.uint8)

@@ -9,7 +9,7 @@ from libc.string cimport memset
 from paraflowo._core._key cimport pfo_key
 from paraflowo._core._types cimport pfo_fmix64
 from paraflowo._core._boundary cimport (
-    PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len, pfo_enter,
+    PFO_NOGIL_MIN, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len, pfo_enter,
     pfo_leave,
     pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_raise_busy, pfo_raise_uninit,
     pfo_bool, pfo_release, pfo_time, pfo_uint)

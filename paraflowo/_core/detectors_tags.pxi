@@ -214,6 +214,8 @@ cdef class ElephantDetector:
         _ready(self)
         return self.c_estimate(_key(key))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def estimate_burst(self, keys, out=None):
         """:meth:`estimate` of each key of a ``uint64`` array (no time passes).
 
@@ -250,9 +252,13 @@ cdef class ElephantDetector:
             op = <uint64_t*>ob.buf
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
                     for i in range(n):
                         op[i] = self.c_estimate(kp[i])
+                else:
+                    with nogil:
+                        for i in range(n):
+                            op[i] = self.c_estimate(kp[i])
             finally:
                 pfo_leave(&self.busy)
         finally:
@@ -272,6 +278,8 @@ cdef class ElephantDetector:
         _ready(self)
         self.c_advance(_time(self, now_ns))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def update_burst(self, keys, now_ns, amounts=None, out=None):
         """Count a burst of packets; return the elephant flag of each.
 
@@ -309,7 +317,8 @@ cdef class ElephantDetector:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this detector from
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this detector from
         other threads raise :class:`RuntimeError` (give each thread its own).  With one ``now_ns`` for the burst, windows
         rotate once per burst; with per-packet times, one comparison per packet.
         """
@@ -322,13 +331,16 @@ cdef class ElephantDetector:
         pfo_bind(&kb, keys, "keys", _u64, 0)
         try:
             n = pfo_len(&kb)
-            if isinstance(now_ns, _ndarray):
+            if type(now_ns) is not int and isinstance(now_ns, _ndarray):
                 pfo_bind_n(&tb, now_ns, "now_ns", _i64, 0, n)
                 tp = <const pfo_ns_t*>tb.buf
                 step = 1
                 t0 = self.last_ns if self.last_ns > 0 else 0
-                with nogil:
+                if n < PFO_NOGIL_MIN:
                     bad = pfo_ns_first_backwards(tp, n, t0)
+                else:
+                    with nogil:
+                        bad = pfo_ns_first_backwards(tp, n, t0)
                 if bad >= 0:
                     if tp[bad] < 0:
                         raise ValueError(f"now_ns must be >= 0, got now_ns[{bad}] = {tp[bad]}")
@@ -348,9 +360,13 @@ cdef class ElephantDetector:
                 return out
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
                     self.c_update_burst(<const uint64_t*>kb.buf, tp, step,
                                         <const uint64_t*>ab.buf, <uint8_t*>ob.buf, n)
+                else:
+                    with nogil:
+                        self.c_update_burst(<const uint64_t*>kb.buf, tp, step,
+                                            <const uint64_t*>ab.buf, <uint8_t*>ob.buf, n)
             finally:
                 pfo_leave(&self.busy)
             return out

@@ -4,6 +4,8 @@ import numpy as np
 import numpy.typing as npt
 
 RSS_DEFAULT_KEY: Final[bytes]
+IPV4_TUPLE_DTYPE: Final[np.dtype]
+IPV6_TUPLE_DTYPE: Final[np.dtype]
 
 class ToeplitzHasher:
     key: Final[bytes]
@@ -22,6 +24,14 @@ def hasher_for(key: bytes) -> ToeplitzHasher: ...
 def toeplitz(data: bytes | bytearray | memoryview, key: bytes = ...) -> int: ...
 def toeplitz_batch(
     data: npt.NDArray[np.uint8], key: bytes = ..., out: npt.NDArray[np.uint32] | None = ...
+) -> npt.NDArray[np.uint32]: ...
+
+def rss_hash_batch(
+    tuples: np.ndarray,
+    ports: bool | np.bool_ = ...,
+    *,
+    key: bytes = ...,
+    out: npt.NDArray[np.uint32] | None = ...,
 ) -> npt.NDArray[np.uint32]: ...
 
 class IndirectionTable:

@@ -1,5 +1,7 @@
 """Toeplitz RSS hash (bit-exact with NIC RSS) and the RSS indirection table."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
@@ -10,8 +12,9 @@ import numpy as np
 
 from paraflowo._checks import IndexRangeError, require_array, require_int, require_pow2
 from paraflowo._core._boundary cimport (
-    PFO_OPTIONAL, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bind_bytes, pfo_bound, pfo_check_len,
-    pfo_enter, pfo_guard, pfo_int, pfo_leave, pfo_len, pfo_release, pfo_uint)
+    PFO_NOGIL_MIN, PFO_OPTIONAL, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bind_bytes, pfo_bound,
+    pfo_check_len, pfo_enter, pfo_guard, pfo_int, pfo_leave, pfo_len, pfo_release, pfo_try_bind,
+    pfo_uint)
 
 cdef object _u8 = np.dtype(np.uint8)
 cdef object _u16 = np.dtype(np.uint16)
@@ -168,6 +171,8 @@ cdef class ToeplitzHasher:
         """
         return _th_hash_one(self, data)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def hash_batch(self, data, out=None):
         """Toeplitz hash of each row of a ``(n, L)`` uint8 array.
 
@@ -192,14 +197,10 @@ cdef class ToeplitzHasher:
             If ``data`` is not 2-D and C-contiguous, has rows longer than
             :attr:`max_input`, or ``out`` has the wrong length.
         """
-        require_array("data", data, np.uint8, ndim=2)
-        cdef Py_ssize_t n = data.shape[0], length = data.shape[1]
-        if length > self.tbl.max_input:
-            raise ValueError(
-                f"data rows must be at most {self.tbl.max_input} bytes for a "
-                f"{len(self.key)}-byte key, got shape {data.shape}")
-        return _th_burst(self, data.reshape(-1), n, length, length, out)
+        return _th_hash_batch(self, data, out)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def hash_records(self, records, length, out=None):
         """Hash the leading ``length`` bytes of each record of a structured array.
 
@@ -229,6 +230,14 @@ cdef class ToeplitzHasher:
             ``records`` not 1-D and C-contiguous, ``length`` out of range,
             ``out`` of the wrong length or read-only.
         """
+        cdef Py_buffer br
+        cdef Py_ssize_t ln
+        if pfo_try_bind(&br, records, None, 1, 0):     # the common case
+            try:
+                ln = pfo_int("length", length, 0, min(br.itemsize, self.tbl.max_input))
+                return _th_run(self, <const uint8_t*>br.buf, br.shape[0], br.itemsize, ln, out)
+            finally:
+                pfo_release(&br)
         if not isinstance(records, _ndarray):
             raise TypeError(f"records must be a numpy.ndarray, got {type(records).__name__}")
         if records.ndim != 1 or not records.flags.c_contiguous:
@@ -237,7 +246,7 @@ cdef class ToeplitzHasher:
                 f"strides {records.strides}")
         cdef Py_ssize_t stride = records.dtype.itemsize
         cdef Py_ssize_t n = records.shape[0]
-        cdef Py_ssize_t ln = pfo_int("length", length, 0, min(stride, self.tbl.max_input))
+        ln = pfo_int("length", length, 0, min(stride, self.tbl.max_input))
         flat = records.view(_u8) if n else np.empty(0, _u8)
         return _th_burst(self, flat, n, stride, ln, out)
 
@@ -266,24 +275,59 @@ cdef object _th_hash_one(ToeplitzHasher self, object data):
         pfo_release(&b)
     return h
 
+cdef object _th_run(ToeplitzHasher self, const uint8_t* data, Py_ssize_t n, Py_ssize_t stride,
+                    Py_ssize_t length, object out):
+    # Hash n records of `stride` bytes at data (held by the caller), the
+    # leading `length` bytes of each, into out (None: a new uint32 array).
+    cdef Py_buffer bo
+    bo.shape = NULL
+    if out is None:
+        out = np.empty(n, _u32)
+    try:
+        pfo_bind_n(&bo, out, "out", _u32, PFO_WRITABLE, n)   # held on a length error
+        if n < PFO_NOGIL_MIN:                  # a short burst keeps the GIL
+            pfo_rss_hash_burst(self.tbl, data, n, stride, length, <pfo_hash_t*>bo.buf)
+        else:
+            with nogil:
+                pfo_rss_hash_burst(self.tbl, data, n, stride, length, <pfo_hash_t*>bo.buf)
+    finally:
+        pfo_release(&bo)
+    return out
+
+
 cdef object _th_burst(ToeplitzHasher self, object flat, Py_ssize_t n, Py_ssize_t stride,
                       Py_ssize_t length, object out):
     # flat: 1-D C-contiguous uint8 view of the n records (checked by the
     # caller); out: None or a writable uint32 array of length n
-    cdef Py_buffer bd, bo
-    bo.shape = NULL
+    cdef Py_buffer bd
     if out is None:
         out = np.empty(n, _u32)
     pfo_bind(&bd, flat, "data", _u8, 0)
     try:
-        pfo_bind_n(&bo, out, "out", _u32, PFO_WRITABLE, n)
-        with nogil:
-            pfo_rss_hash_burst(self.tbl, <const uint8_t*>bd.buf, n, stride, length,
-                               <pfo_hash_t*>bo.buf)
+        return _th_run(self, <const uint8_t*>bd.buf, n, stride, length, out)
     finally:
-        pfo_release(&bo)
         pfo_release(&bd)
-    return out
+
+
+cdef object _th_hash_batch(ToeplitzHasher self, object data, object out):
+    # ToeplitzHasher.hash_batch and toeplitz_batch: the rows of a 2-D uint8 array.
+    cdef Py_buffer bd
+    cdef Py_ssize_t n, length
+    if pfo_try_bind(&bd, data, _u8, 2, 0):      # the common case
+        try:
+            if bd.shape[1] <= self.tbl.max_input:
+                return _th_run(self, <const uint8_t*>bd.buf, bd.shape[0], bd.shape[1],
+                               bd.shape[1], out)
+        finally:
+            pfo_release(&bd)
+    require_array("data", data, np.uint8, ndim=2)
+    n = data.shape[0]
+    length = data.shape[1]
+    if length > self.tbl.max_input:
+        raise ValueError(
+            f"data rows must be at most {self.tbl.max_input} bytes for a "
+            f"{len(self.key)}-byte key, got shape {data.shape}")
+    return _th_burst(self, data.reshape(-1), n, length, length, out)
 
 
 cpdef ToeplitzHasher hasher_for(key):
@@ -351,6 +395,8 @@ def toeplitz(data, key=RSS_DEFAULT_KEY):
     return _th_hash_one(hasher_for(key), data)
 
 
+@cython.binding(False)
+@cython.embedsignature.format("clinic")
 def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
     """Toeplitz RSS hash of each row of a C-contiguous ``(n, L)`` uint8 array.
 
@@ -378,7 +424,8 @@ def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
 
     Notes
     -----
-    Runs without the GIL; about one table read and one XOR per input byte.
+    Runs without the GIL from 256 rows on (a shorter burst keeps it);
+    about one table read and one XOR per input byte.
 
     Examples
     --------
@@ -388,7 +435,105 @@ def toeplitz_batch(data, key=RSS_DEFAULT_KEY, out=None):
     >>> [hex(h) for h in toeplitz_batch(rows)]
     ['0x323e8fc2']
     """
-    return hasher_for(key).hash_batch(data, out)
+    if key is RSS_DEFAULT_KEY:
+        return _th_hash_batch(_DEFAULT_HASHER, data, out)
+    return _th_hash_batch(hasher_for(key), data, out)
+
+
+#: IPv4 5-tuple record, 16 bytes.  Bytes 0..11 are the RSS input with ports,
+#: bytes 0..7 without.  Addresses are integers (``int(IPv4Address(...))``).
+IPV4_TUPLE_DTYPE = np.dtype(
+    {
+        "names": ["src_ip", "dst_ip", "src_port", "dst_port", "proto"],
+        "formats": [">u4", ">u4", ">u2", ">u2", "u1"],
+        "offsets": [0, 4, 8, 10, 12],
+        "itemsize": 16,
+    }
+)
+
+#: IPv6 5-tuple record, 40 bytes.  Bytes 0..35 are the RSS input with ports,
+#: bytes 0..31 without.  Addresses are 16 raw bytes (``IPv6Address(...).packed``).
+IPV6_TUPLE_DTYPE = np.dtype(
+    {
+        "names": ["src_ip", "dst_ip", "src_port", "dst_port", "proto"],
+        "formats": [("u1", (16,)), ("u1", (16,)), ">u2", ">u2", "u1"],
+        "offsets": [0, 16, 32, 34, 36],
+        "itemsize": 40,
+    }
+)
+
+cdef object _ipv4 = IPV4_TUPLE_DTYPE
+cdef object _ipv6 = IPV6_TUPLE_DTYPE
+
+_RSS_LEN = {  # (dtype, with ports) -> bytes of RSS input
+    (IPV4_TUPLE_DTYPE, True): 12,
+    (IPV4_TUPLE_DTYPE, False): 8,
+    (IPV6_TUPLE_DTYPE, True): 36,
+    (IPV6_TUPLE_DTYPE, False): 32,
+}
+
+
+@cython.binding(False)
+@cython.embedsignature.format("clinic")
+def rss_hash_batch(tuples, ports=True, *, key=RSS_DEFAULT_KEY, out=None):
+    """Toeplitz RSS hashes of an array of 5-tuples, computed in place.
+
+    Parameters
+    ----------
+    tuples : numpy.ndarray
+        1-D C-contiguous array of :data:`IPV4_TUPLE_DTYPE` or
+        :data:`IPV6_TUPLE_DTYPE`.
+    ports : bool, default True
+        Include the L4 ports (4-tuple hash) or hash the addresses only
+        (``bool`` or ``numpy.bool_``).
+    key : bytes, default RSS_DEFAULT_KEY
+    out : numpy.ndarray, optional
+        ``uint32`` output of the same length.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint32`` hashes.
+
+    Raises
+    ------
+    TypeError
+        Not an array of one of the two tuple dtypes, ``ports`` not a bool,
+        or a bad ``key`` or ``out``.
+    ValueError
+        Not 1-D and C-contiguous, ``out`` of the wrong length, or a ``key``
+        too short for the input (it needs 4 bytes more than the input: 16 for
+        IPv4 with ports, 40 for IPv6 with ports).
+    """
+    cdef Py_buffer bt
+    cdef Py_ssize_t length = -1
+    if key is RSS_DEFAULT_KEY and (ports is True or ports is False):
+        # the common case: the default key (long enough for both families)
+        if pfo_try_bind(&bt, tuples, _ipv4, 1, 0):
+            length = 12 if ports is True else 8
+        elif pfo_try_bind(&bt, tuples, _ipv6, 1, 0):
+            length = 36 if ports is True else 32
+        if length >= 0:
+            try:
+                return _th_run(_DEFAULT_HASHER, <const uint8_t*>bt.buf, bt.shape[0],
+                               bt.itemsize, length, out)
+            finally:
+                pfo_release(&bt)
+    if not isinstance(ports, (bool, np.bool_)):
+        raise TypeError(f"ports must be a bool, got {ports!r}")
+    if not isinstance(tuples, np.ndarray):
+        raise TypeError(f"tuples must be a numpy.ndarray, got {type(tuples).__name__}")
+    rss_len = _RSS_LEN.get((tuples.dtype, bool(ports)))
+    if rss_len is None:
+        raise TypeError(
+            f"tuples must have dtype IPV4_TUPLE_DTYPE or IPV6_TUPLE_DTYPE, got {tuples.dtype}")
+    h = hasher_for(key)
+    if rss_len > h.max_input:
+        raise ValueError(f"key must be at least {rss_len + 4} bytes to hash "
+                         f"{'ports and ' if ports else ''}"
+                         f"{tuples.dtype.fields['src_ip'][0].itemsize * 8}-bit "
+                         f"addresses ({rss_len}-byte input), got {len(h.key)} bytes")
+    return h.hash_records(tuples, rss_len, out)
 
 
 cdef class IndirectionTable:
@@ -528,6 +673,8 @@ cdef class IndirectionTable:
         return pfo_reta_lookup(self.entries, self.mask,
                                <uint32_t>pfo_uint("hash", hash, 0, 0xFFFFFFFF))
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def queue_batch(self, hashes, out=None):
         """RX queues of a ``uint32`` array of hashes.
 
@@ -569,9 +716,13 @@ cdef class IndirectionTable:
             ent = self.entries          # locals: the loop reads no field of self
             mask = self.mask
             pfo_enter(&self.busy, self)
-            with nogil:
+            if n < PFO_NOGIL_MIN:                # a short burst keeps the GIL
                 for i in range(n):
                     o[i] = pfo_reta_lookup(ent, mask, h[i])
+            else:
+                with nogil:
+                    for i in range(n):
+                        o[i] = pfo_reta_lookup(ent, mask, h[i])
             pfo_leave(&self.busy)
         finally:
             pfo_release(&bo)

@@ -1,5 +1,7 @@
 """Reorder-queue and PSN allocation for para_flow flows (paper 4.1.2)."""
 
+cimport cython
+
 from cpython.buffer cimport Py_buffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
@@ -7,7 +9,7 @@ from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 import numpy as np
 
 from paraflowo._core._boundary cimport (
-    PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
+    PFO_NOGIL_MIN, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_leave,
     pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._key cimport pfo_key
 from paraflowo._checks import require_int, require_pow2
@@ -21,6 +23,20 @@ cdef object _i64 = np.dtype(np.int64)
 
 cdef inline uint32_t _queue(PSNAllocator a, object queue) except? 0:
     return <uint32_t>pfo_uint("queue", queue, 0, a.n_queues - 1)
+
+
+cdef Py_ssize_t _tag_burst(PSNAllocator a, const Py_buffer* bk, const Py_buffer* bp,
+                           const Py_buffer* bh, const pfo_ns_t* tp, Py_ssize_t n,
+                           Py_buffer* bq, Py_buffer* bs) noexcept nogil:
+    # tag_burst once its arrays are bound: -1 after tagging all n packets,
+    # else the index of the first backwards time (nothing tagged).
+    cdef Py_ssize_t i = pfo_ns_first_backwards(tp, n, a.last_ns)
+    if i < 0:
+        a.c_tag_burst(<const uint64_t*>bk.buf, <const uint16_t*>bp.buf,
+                      <const pfo_hash_t*>bh.buf, tp, n, <int32_t*>bq.buf, <pfo_psn_t*>bs.buf)
+        if n:
+            a.last_ns = tp[n - 1]
+    return i
 
 
 cdef class PSNAllocator:
@@ -200,6 +216,8 @@ cdef class PSNAllocator:
         self.last_ns = t
         return q, psn
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def tag_burst(self, keys, ports, flow_hashes, now_ns, queues=None, psns=None):
         """Tag a burst of packets, in order; same result as :meth:`tag` per packet.
 
@@ -236,7 +254,8 @@ cdef class PSNAllocator:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this allocator
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this allocator
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
@@ -260,14 +279,11 @@ cdef class PSNAllocator:
             tp = <const pfo_ns_t*>bt.buf
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
-                    i = pfo_ns_first_backwards(tp, n, self.last_ns)
-                    if i < 0:
-                        self.c_tag_burst(<const uint64_t*>bk.buf, <const uint16_t*>bp.buf,
-                                         <const pfo_hash_t*>bh.buf, tp, n,
-                                         <int32_t*>bq.buf, <pfo_psn_t*>bs.buf)
-                        if n:
-                            self.last_ns = tp[n - 1]
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
+                    i = _tag_burst(self, &bk, &bp, &bh, tp, n, &bq, &bs)
+                else:
+                    with nogil:
+                        i = _tag_burst(self, &bk, &bp, &bh, tp, n, &bq, &bs)
             finally:
                 pfo_leave(&self.busy)
             if i >= 0:

@@ -1,5 +1,7 @@
 """Flowlet scheduler: per-core switching intervals (paper Eq. 1-2) and rotation."""
 
+cimport cython
+
 import numbers
 
 from cpython.buffer cimport Py_buffer
@@ -10,7 +12,7 @@ import numpy as np
 
 from paraflowo._checks import require_int
 from paraflowo._core._boundary cimport (
-    PFO_INT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_int,
+    PFO_INT64_MAX, PFO_NOGIL_MIN, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_check_len, pfo_enter, pfo_guard, pfo_int,
     pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards, pfo_release, pfo_time, pfo_uint)
 from paraflowo._core._types cimport pfo_ns_first_backwards
 from paraflowo._core.hashing cimport IndirectionTable
@@ -75,6 +77,32 @@ cdef Py_ssize_t _first_bad_sample(const uint16_t* cores, const int64_t* delays, 
         if cores[i] >= n_cores or delays[i] < 0 or delays[i] > PFO_SCHED_MAX_DELAY:
             return i
     return -1
+
+
+cdef Py_ssize_t _observe_burst(FlowletScheduler s, const uint16_t* c, const int64_t* d,
+                               Py_ssize_t n) noexcept nogil:
+    # observe_burst once its arrays are bound: -1 after folding all n samples,
+    # else the index of the first bad one (nothing folded).
+    cdef Py_ssize_t i = _first_bad_sample(c, d, n, s.n_cores)
+    if i >= 0:
+        return i
+    for i in range(n):
+        s.c_observe(c[i], d[i])
+    return -1
+
+
+cdef Py_ssize_t _steer_burst(FlowletScheduler s, pfo_flowlet_t* flows, Py_ssize_t n_flows,
+                             const int64_t* ix, const pfo_ns_t* t, Py_ssize_t n,
+                             uint16_t* out, Py_ssize_t* bad_time) noexcept nogil:
+    # steer_burst once its arrays are bound: -1 after steering all n packets
+    # (bad_time[0] = -1), else the first bad index (its position), or -1 with
+    # bad_time[0] the first backwards time; nothing steered then.
+    cdef Py_ssize_t j = _first_bad_index(ix, n, n_flows)
+    bad_time[0] = -1 if j >= 0 else pfo_ns_first_backwards(t, n, s.last_ns)
+    if j < 0 and bad_time[0] < 0 and n:
+        s.c_steer_burst(flows, ix, t, n, out)
+        s.last_ns = t[n - 1]
+    return j
 
 
 cdef class FlowletScheduler:
@@ -310,6 +338,8 @@ cdef class FlowletScheduler:
         cdef int64_t d = pfo_int("delay_ns", delay_ns, 0, PFO_SCHED_MAX_DELAY)
         self.c_observe(c, d)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def observe_burst(self, cores, delays_ns):
         """:meth:`observe` for each (core, delay) pair, in order.
 
@@ -330,7 +360,8 @@ cdef class FlowletScheduler:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this scheduler
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this scheduler
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
@@ -348,12 +379,11 @@ cdef class FlowletScheduler:
             d = <const int64_t*>bd.buf
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
-                    i = _first_bad_sample(c, d, n, self.n_cores)
-                    if i < 0:
-                        for i in range(n):
-                            self.c_observe(c[i], d[i])
-                        i = -1
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
+                    i = _observe_burst(self, c, d, n)
+                else:
+                    with nogil:
+                        i = _observe_burst(self, c, d, n)
             finally:
                 pfo_leave(&self.busy)
             if i >= 0:
@@ -453,6 +483,8 @@ cdef class FlowletScheduler:
         finally:
             pfo_release(&view)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def steer_burst(self, flows, index, now_ns, out=None):
         """:meth:`steer` for packets of flows ``flows[index[k]]`` at ``now_ns[k]``.
 
@@ -482,7 +514,8 @@ cdef class FlowletScheduler:
 
         Notes
         -----
-        Runs without the GIL; meanwhile, calls that change this scheduler
+        Runs without the GIL from 256 records on (a shorter burst keeps
+        it); meanwhile, calls that change this scheduler
         from other threads raise :class:`RuntimeError` (give each thread its
         own).
         """
@@ -504,12 +537,13 @@ cdef class FlowletScheduler:
             t = <const pfo_ns_t*>bt.buf
             pfo_enter(&self.busy, self)
             try:
-                with nogil:
-                    j = _first_bad_index(ix, n, pfo_len(&bf))
-                    k = -1 if j >= 0 else pfo_ns_first_backwards(t, n, self.last_ns)
-                    if j < 0 and k < 0 and n:
-                        self.c_steer_burst(<pfo_flowlet_t*>bf.buf, ix, t, n, <uint16_t*>bo.buf)
-                        self.last_ns = t[n - 1]
+                if n < PFO_NOGIL_MIN:            # a short burst keeps the GIL
+                    j = _steer_burst(self, <pfo_flowlet_t*>bf.buf, pfo_len(&bf), ix, t, n,
+                                     <uint16_t*>bo.buf, &k)
+                else:
+                    with nogil:
+                        j = _steer_burst(self, <pfo_flowlet_t*>bf.buf, pfo_len(&bf), ix, t, n,
+                                         <uint16_t*>bo.buf, &k)
             finally:
                 pfo_leave(&self.busy)
             if j >= 0:

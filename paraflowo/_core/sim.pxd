@@ -17,9 +17,11 @@ service time; packet i of core c starts at ``max(arrival, finish of the
 previous packet on c)`` (the Lindley recursion) and finishes ``service`` ns
 later.  An RX queue holds at most ``rx_queue`` waiting packets plus the one in
 service; an arrival that finds it full is dropped (drop-tail).  Completions
-reach egress in time order (ties: lower core first), interleaved with the
-arrivals, so every feedback a policy receives at time t comes from packets that
-finished by t.
+reach egress in time order (ties: lower core first).  For paraflowo they are
+interleaved with the arrivals, so every feedback it receives at time t comes
+from packets that finished by t; rss, spray and rsspp, which take no feedback,
+release them every PFO_SIM_BATCH arrivals and at the end of each c_run, in the
+same order (and test a full RX queue exactly).
 """
 
 cimport cython
@@ -37,6 +39,7 @@ cdef enum:
     PFO_SIM_RSSPP = 2        # RSS++-style RETA bucket migration
     PFO_SIM_PARAFLOWO = 3    # Breakup at ingress, reorder queues at egress
     PFO_SIM_CHUNK = 256      # ParaFlowO: arrivals counted in the detector per burst
+    PFO_SIM_BATCH = 512      # rss/spray/rsspp: arrivals between two egress batches (2**k)
     PFO_SIM_HIST_SUB = 1024  # latency histogram: sub-buckets per power of two
     PFO_SIM_HIST_LEN = 2048 + 53 * 1024
     PFO_SIM_FHIST_LEN = 16 + 59 * 8    # per-flow latency histogram (coarse)
@@ -203,22 +206,6 @@ cdef class SimCore:
     cdef int64_t auto_changes
 
     cdef list _keep                  # numpy arrays that own the memory above
-
-    # internal steps of the loop (not API)
-    cdef inline void _refresh_next(self) noexcept nogil
-    cdef inline void _release(self, const pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
-    cdef void _reordered(self, int32_t f, int64_t s) noexcept nogil
-    cdef void _complete_until(self, pfo_ns_t t) noexcept nogil
-    cdef inline void _account_busy(self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil
-    cdef void _rebalance(self) noexcept nogil
-    cdef void _egress_para(self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil
-    cdef void _rob_drain(self, pfo_ns_t t) noexcept nogil
-    cdef void _drain_queue(self, uint32_t q, pfo_ns_t t) noexcept nogil
-    cdef inline pfo_sim_pkt_t* _held_rec(self, pfo_handle_t h) noexcept nogil
-    cdef inline void _release_drained(self, Py_ssize_t n, pfo_ns_t t) noexcept nogil
-    cdef void _auto_update(self) noexcept nogil
-    cdef inline int _steer_para(self, int32_t f, pfo_ns_t t, bint elephant,
-                                pfo_sim_pkt_t* p) noexcept nogil
 
     cdef int c_run(self, const int64_t* times, const int32_t* flows, const double* expd,
                    Py_ssize_t n, int16_t* tr_core, int64_t* tr_finish) noexcept nogil

@@ -231,6 +231,15 @@ static inline void pfo_backoff_idle(pfo_backoff_t *b)
     }
 }
 
+/* Sleep ns nanoseconds (a nap chosen by the caller, not a back-off step). */
+static inline void pfo_nap_ns(int64_t ns)
+{
+    struct timespec ts;
+    ts.tv_sec = ns / 1000000000LL;
+    ts.tv_nsec = ns % 1000000000LL;
+    nanosleep(&ts, NULL);
+}
+
 /* Let this thread's sleeps end close to their deadline (default slack 50 us). */
 static inline void pfo_thread_timer_slack(unsigned long ns)
 {

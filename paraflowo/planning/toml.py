@@ -110,7 +110,9 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read profile file {str(p)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        # the path as given (Path() drops a trailing "/"): the message names the argument
+        raise ValueError(f"cannot read profile file {os.fspath(path)!r}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
     return loads_profile(text, source=str(p))
 
 

@@ -1,0 +1,63 @@
+/* The common case of pfo_bind (paraflowo._core._boundary), in C: an exact
+   numpy.ndarray of the expected dtype object, 1-D, C-contiguous (and
+   writable when asked) is bound by reading its fields, without a buffer
+   request.  numpy's buffer export, its release and the `arr.dtype` test
+   cost about 350 instructions per array (buffer-info lookup and compare,
+   format and shape bookkeeping); this costs about 60 with the call
+   (callgrind), which matters when a burst is 32 records.
+
+   The binding holds a reference to the array, as a buffer export would: it
+   is what keeps numpy's resize() from moving the data (numpy counts
+   references, not exports).  pfo_release (in _boundary.h) drops it.
+
+   Only _boundary.pyx includes this header (the one module built with
+   numpy's include directory).  It uses numpy's header-only field accessors
+   and no function of numpy's C API table, so no import_array() is needed. */
+#ifndef PFO_BIND_H
+#define PFO_BIND_H
+
+#define NPY_NO_DEPRECATED_API NPY_2_0_API_VERSION
+#define NPY_TARGET_VERSION NPY_2_0_API_VERSION   /* the descriptor's elsize field */
+#include "numpy/ndarraytypes.h"
+#include "_boundary.h"
+
+/* numpy's private NPY_ARRAY_WARN_ON_WRITE flag (1 << 31): an array that
+   warns when written to is left to the buffer request, which warns. */
+#define PFO_NPY_WARN_ON_WRITE 0x80000000u
+
+/* Bind b to arr if arr (an exact numpy.ndarray: the caller checked its type)
+   has dtype object `dtype` (NULL: any dtype of nonzero size that holds no
+   Python objects), `ndim` dimensions (1 or 2), is C-contiguous and
+   (writable != 0) writable: 1, with b filled as a buffer request would (buf,
+   obj with a new reference, len, itemsize, ndim, shape, strides) and
+   b->internal set to PFO_BIND_REF.  Else 0 and b untouched: the caller takes
+   its slow path. */
+static inline int pfo_bind_ref(Py_buffer *b, PyObject *arr, PyObject *dtype, int ndim,
+                               int writable)
+{
+    PyArrayObject *a = (PyArrayObject *)arr;
+    PyArray_Descr *d = PyArray_DESCR(a);
+    unsigned int flags = (unsigned int)PyArray_FLAGS(a);
+    unsigned int need = NPY_ARRAY_C_CONTIGUOUS | (writable ? NPY_ARRAY_WRITEABLE : 0);
+    if (PyArray_NDIM(a) != ndim || (flags & need) != need
+            || (writable && (flags & PFO_NPY_WARN_ON_WRITE)))
+        return 0;
+    if (dtype != NULL ? (PyObject *)d != dtype
+                      : (d->elsize <= 0 || (d->flags & NPY_ITEM_HASOBJECT)))
+        return 0;
+    Py_INCREF(arr);
+    b->obj = arr;
+    b->buf = PyArray_DATA(a);
+    b->itemsize = d->elsize;
+    b->len = PyArray_DIMS(a)[0] * (ndim == 2 ? PyArray_DIMS(a)[1] : 1) * d->elsize;
+    b->readonly = !writable;
+    b->ndim = ndim;
+    b->format = NULL;
+    b->shape = PyArray_DIMS(a);
+    b->strides = PyArray_STRIDES(a);
+    b->suboffsets = NULL;
+    b->internal = PFO_BIND_REF;
+    return 1;
+}
+
+#endif /* PFO_BIND_H */

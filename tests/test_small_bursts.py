@@ -1,0 +1,264 @@
+"""Small bursts: the same results whatever the burst size, and no leaked reference.
+
+Bursts shorter than ``PFO_NOGIL_MIN`` (256 records) keep the GIL, longer
+ones release it, and the boundary binds an exact, well-formed ndarray by
+reference instead of a buffer request (``_boundary.pyx``, ``_bind.h``).  So
+each burst method is run here over the same records cut into calls of sizes
+on both sides of 256, against one call (and, for the hashes, against the
+per-packet function), and the arrays' reference counts are checked to come
+back to where they were, after successful calls and after refused ones.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+from paraflowo import (
+    FLOWLET_DTYPE,
+    IPV4_TUPLE_DTYPE,
+    IPV6_TUPLE_DTYPE,
+    META_DTYPE,
+    Breakup,
+    CountMinDetector,
+    ElephantDetector,
+    FlowletScheduler,
+    IndirectionTable,
+    PSNAllocator,
+    SpaceSavingDetector,
+    ToeplitzHasher,
+    rss_hash_batch,
+    toeplitz,
+    toeplitz_batch,
+)
+
+N = 1_000
+SIZES = [1, 31, 32, 255, 256, 257, 300, N]      # both sides of PFO_NOGIL_MIN
+RNG = np.random.default_rng(17)
+KEYS = (RNG.zipf(1.3, N) % 50).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+HASHES = RNG.integers(0, 2**32, N, dtype=np.uint32)
+PORTS = RNG.integers(0, 4, N, dtype=np.uint16)
+LENGTHS = RNG.integers(64, 1500, N, dtype=np.uint16)
+TIMES = np.cumsum(RNG.integers(0, 50, N)).astype(np.int64)
+ROWS = RNG.integers(0, 256, (N, 12), dtype=np.uint8)
+
+
+def _cut(size, *arrays):
+    """Views of ``arrays`` in consecutive calls of ``size`` records."""
+    return [tuple(a[i:i + size] for a in arrays) for i in range(0, N, size)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_hashes_match_per_packet(size):
+    expect = np.array([toeplitz(bytes(r)) for r in ROWS], np.uint32)
+    tuples = np.zeros(N, IPV4_TUPLE_DTYPE)
+    tuples.view(np.uint8).reshape(N, 16)[:, :12] = ROWS
+    v6 = np.zeros(N, IPV6_TUPLE_DTYPE)
+    v6.view(np.uint8).reshape(N, 40)[:, :36] = RNG.integers(0, 256, (N, 36), dtype=np.uint8)
+    expect6 = np.array([toeplitz(bytes(r)) for r in v6.view(np.uint8).reshape(N, 40)[:, :36]],
+                       np.uint32)
+    h = ToeplitzHasher()
+    reta = IndirectionTable(8, 128)
+    out = np.empty(size, np.uint32)
+    got = {k: [] for k in ("batch", "hasher", "records", "rss", "rss6", "reta")}
+    for (rows, t, t6) in _cut(size, ROWS, tuples, v6):
+        o = out[:len(rows)]
+        got["batch"].append(toeplitz_batch(rows, out=o).copy())
+        got["hasher"].append(h.hash_batch(rows, o).copy())
+        got["records"].append(h.hash_records(t, 12, o).copy())
+        got["rss"].append(rss_hash_batch(t, out=o).copy())
+        got["rss6"].append(rss_hash_batch(t6).copy())               # out allocated
+        got["reta"].append(reta.queue_batch(rss_hash_batch(t)).copy())
+    for k in ("batch", "hasher", "records", "rss"):
+        np.testing.assert_array_equal(np.concatenate(got[k]), expect, err_msg=k)
+    np.testing.assert_array_equal(np.concatenate(got["rss6"]), expect6)
+    np.testing.assert_array_equal(np.concatenate(got["reta"]), (expect & 127) % 8)
+    # addresses only: the 8-byte prefix
+    assert rss_hash_batch(tuples[:3], False).tolist() == [toeplitz(bytes(r[:8])) for r in ROWS[:3]]
+
+
+DETECTORS = {
+    "countmin": lambda: CountMinDetector(256, 4, threshold=20, window_ns=2_000),
+    "spacesaving": lambda: SpaceSavingDetector(16, threshold=20, window_ns=2_000),
+    "tags": lambda: _tags(),
+}
+
+
+def _tags():
+    det = ElephantDetector(max_tags=8)
+    det.force(int(KEYS[0]), True)
+    det.force(int(KEYS[1]), False)
+    return det
+
+
+@pytest.mark.parametrize("kind", list(DETECTORS))
+@pytest.mark.parametrize("size", SIZES)
+def test_detector_bursts_match_one_call(kind, size):
+    ref, det = DETECTORS[kind](), DETECTORS[kind]()
+    amounts = LENGTHS.astype(np.uint64)
+    want = ref.update_burst(KEYS, TIMES, amounts)
+    want_est = ref.estimate_burst(KEYS)
+    out, est = np.empty(size, np.bool_), np.empty(size, np.uint64)
+    got, got_est = [], []
+    for k, t, a in _cut(size, KEYS, TIMES, amounts):
+        got.append(det.update_burst(k, t, a, out=out[:len(k)]).copy())
+    for (k,) in _cut(size, KEYS):
+        got_est.append(det.estimate_burst(k, est[:len(k)]).copy())
+    np.testing.assert_array_equal(np.concatenate(got), want)
+    np.testing.assert_array_equal(np.concatenate(got_est), want_est)
+    # one now_ns per call, as many calls: the same as per packet at those times
+    one, per = DETECTORS[kind](), DETECTORS[kind]()
+    for (k, t) in _cut(size, KEYS, TIMES):
+        flags = one.update_burst(k, int(t[0]))
+        assert flags.tolist() == [per.update(int(x), int(t[0])) for x in k]
+
+
+def _scheduler():
+    s = FlowletScheduler(4, n_para=2, t_switch_min_ns=10, t_switch_init_ns=100)
+    flows = np.zeros(16, FLOWLET_DTYPE)
+    for i in range(16):
+        s.start(flows, i, int(HASHES[i]), 0)
+    return s, flows
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ingress_bursts_match_one_call(size):
+    index = (KEYS % np.uint64(16)).astype(np.int64)
+    cores = (HASHES % np.uint32(4)).astype(np.uint16)
+    delays = (TIMES % 5_000).astype(np.int64)
+
+    a, b = PSNAllocator(64, psn_bits=16, idle_ns=500), PSNAllocator(64, psn_bits=16, idle_ns=500)
+    wq, wp = a.tag_burst(KEYS, PORTS, HASHES, TIMES)
+    q, p = np.empty(size, np.int32), np.empty(size, np.uint32)
+    got = [tuple(x.copy() for x in b.tag_burst(k, po, h, t, q[:len(k)], p[:len(k)]))
+           for k, po, h, t in _cut(size, KEYS, PORTS, HASHES, TIMES)]
+    np.testing.assert_array_equal(np.concatenate([g[0] for g in got]), wq)
+    np.testing.assert_array_equal(np.concatenate([g[1] for g in got]), wp)
+
+    (s1, f1), (s2, f2) = _scheduler(), _scheduler()
+    s1.observe_burst(cores, delays)
+    want = s1.steer_burst(f1, index, TIMES)
+    o = np.empty(size, np.uint16)
+    for c, d in _cut(size, cores, delays):
+        s2.observe_burst(c, d)
+    got = [s2.steer_burst(f2, i, t, o[:len(i)]).copy() for i, t in _cut(size, index, TIMES)]
+    np.testing.assert_array_equal(np.concatenate(got), want)
+    np.testing.assert_array_equal(f1, f2)
+    assert (s1.t_avg, s1.switches) == (s2.t_avg, s2.switches)
+
+    def breakup():
+        return Breakup(DETECTORS["countmin"](), PSNAllocator(64, idle_ns=500),
+                       FlowletScheduler(4, n_para=2, t_switch_min_ns=10, t_switch_init_ns=100), capacity=64)
+
+    b1, b2 = breakup(), breakup()
+    want = b1.ingress_burst(KEYS, HASHES, PORTS, LENGTHS, TIMES)
+    m = np.empty(size, META_DTYPE)
+    got = [b2.ingress_burst(k, h, p, ln, t, None, m[:len(k)]).copy()
+           for k, h, p, ln, t in _cut(size, KEYS, HASHES, PORTS, LENGTHS, TIMES)]
+    np.testing.assert_array_equal(np.concatenate(got), want)
+    egress = TIMES + 700
+    b1.feedback_meta(want, egress)
+    for mm, e in _cut(size, want, egress):
+        b2.feedback_burst(np.ascontiguousarray(mm["core"]), np.ascontiguousarray(mm["ingress_ns"]),
+                          e)
+    assert b1.scheduler.t_avg == b2.scheduler.t_avg
+    assert b1.scheduler.samples == b2.scheduler.samples
+
+
+def _refcounts(*arrays):
+    return [sys.getrefcount(a) for a in arrays]
+
+
+@pytest.mark.parametrize("size", [32, 300])
+def test_bound_arrays_are_released(size):
+    # the fast path holds a reference per array while a burst runs: it must be
+    # dropped on return and on every error path
+    keys, times = KEYS[:size].copy(), TIMES[:size].copy()
+    out, short = np.empty(size, np.bool_), np.empty(size - 1, np.bool_)
+    ro = np.empty(size, np.bool_)
+    ro.flags.writeable = False
+    rows, o32 = ROWS[:size].copy(), np.empty(size, np.uint32)
+    tuples = np.zeros(size, IPV4_TUPLE_DTYPE)
+    before = _refcounts(keys, times, out, short, ro, rows, o32, tuples)
+    for _ in range(20):
+        det = DETECTORS["countmin"]()
+        det.update_burst(keys, times, out=out)
+        for bad in (short, ro):
+            with pytest.raises(ValueError):
+                det.update_burst(keys, times, out=bad)
+        with pytest.raises(ValueError, match="now_ns must not go backwards"):
+            det.update_burst(keys, times[::-1].copy(), out=out)
+        toeplitz_batch(rows, out=o32)
+        rss_hash_batch(tuples, out=o32)
+        with pytest.raises(ValueError, match="out must have length"):
+            toeplitz_batch(rows, out=o32[:-1])
+        with pytest.raises(ValueError, match="out must have length"):
+            rss_hash_batch(tuples, out=o32[:-1])
+        with pytest.raises(ValueError, match="length must be in"):
+            ToeplitzHasher().hash_records(tuples, 17, o32)
+    del bad                                    # the loop variable holds ro
+    assert _refcounts(keys, times, out, short, ro, rows, o32, tuples) == before
+
+
+@pytest.mark.parametrize("size", [32, 300])
+def test_every_burst_releases_its_arrays_on_a_length_error(size):
+    n = size
+    k, h, p, ln, t = KEYS[:n].copy(), HASHES[:n].copy(), PORTS[:n].copy(), LENGTHS[:n].copy(), TIMES[:n].copy()
+    i64 = (k % np.uint64(16)).astype(np.int64)
+    short = {dt: np.empty(n - 1, dt) for dt in (np.int32, np.uint32, np.uint16, np.uint64, np.int64)}
+    meta = np.zeros(n, META_DTYPE)
+    s, flows = _scheduler()
+    calls = [
+        lambda: PSNAllocator(64).tag_burst(k, p, h, t, None, short[np.uint32]),
+        lambda: PSNAllocator(64).tag_burst(k, p, h, t, short[np.int32]),
+        lambda: s.observe_burst(p, short[np.int64]),
+        lambda: s.steer_burst(flows, i64, t, short[np.uint16]),
+        lambda: IndirectionTable(4).queue_batch(h, short[np.uint16]),
+        lambda: DETECTORS["tags"]().estimate_burst(k, short[np.uint64]),
+        lambda: DETECTORS["countmin"]().update_burst(k, t, short[np.uint64]),
+        lambda: Breakup(None, PSNAllocator(64), FlowletScheduler(4)).ingress_burst(
+            k, h, p, ln, t, short[np.uint64]),
+        lambda: Breakup(None, PSNAllocator(64), FlowletScheduler(4)).feedback_burst(
+            p, t, short[np.int64]),
+        lambda: Breakup(None, PSNAllocator(64), FlowletScheduler(4)).feedback_meta(
+            meta, short[np.int64]),
+    ]
+    arrays = [k, h, p, ln, t, i64, meta, flows, *short.values()]
+    before = _refcounts(*arrays)
+    for call in calls:
+        for _ in range(5):
+            with pytest.raises(ValueError, match="must have length"):
+                call()
+    assert _refcounts(*arrays) == before
+
+
+def test_unusual_arrays_still_take_the_checked_path():
+    # equal but distinct dtype objects, ndarray subclasses, byte-swapped
+    # dtypes: not the fast path's case, same answers or the same errors
+    h = ToeplitzHasher()
+    rows = ROWS[:40]
+    want = toeplitz_batch(rows)
+
+    class Sub(np.ndarray):
+        pass
+
+    assert toeplitz_batch(rows.view(Sub)).tolist() == want.tolist()
+    same = pickle.loads(pickle.dumps(IPV4_TUPLE_DTYPE))  # equal, not the same object
+    assert same == IPV4_TUPLE_DTYPE and same is not IPV4_TUPLE_DTYPE
+    t = np.zeros(40, IPV4_TUPLE_DTYPE)
+    t.view(np.uint8).reshape(40, 16)[:, :12] = rows
+    assert rss_hash_batch(t.view(same)).tolist() == want.tolist()
+    assert h.hash_records(t.view(Sub), 12).tolist() == want.tolist()
+    reta = IndirectionTable(4)
+    swapped = want.astype(">u4")
+    with pytest.raises(TypeError, match="hashes must have dtype uint32"):
+        reta.queue_batch(swapped)
+    with pytest.raises(ValueError, match="records must be 1-D and C-contiguous"):
+        h.hash_records(t[::2], 12)
+    with pytest.raises(TypeError):
+        h.hash_records(np.array([object()] * 3), 4)     # no Python objects hashed
+    with pytest.raises(ValueError, match="must be C-contiguous|1-D"):
+        toeplitz_batch(np.asfortranarray(np.zeros((5, 12), np.uint8)))
