@@ -366,6 +366,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     # come).  Returns the number of outputs; handles that did not fit stay
     # held for the next drain.  Returns -1 (nothing changed) if a tagged
     # record has queue >= n_queues or a PSN too wide, or now < q.last_ns.
+    # When no queue has two records in a chunk (the vSwitch egress shape),
+    # each record is inserted and its queue visited in one pass, with the
+    # same outputs, order, statuses and statistics as insert-then-drain.  As
+    # for pfo_robq_drain, change the queues only through pfo_robq_*: it relies
+    # on every queue having the window, PSN width and timeout pfo_robq_init
+    # (or ReorderQueues.set_timeout) gave them all.
 
 cdef Py_ssize_t pfo_robq_drain(pfo_robq_t* q, pfo_ns_t now, pfo_handle_t* out,
                                int32_t* out_queue, Py_ssize_t cap) noexcept nogil

@@ -20,6 +20,9 @@ import numpy as np
 from paraflowo._checks import require_int, require_pow2
 from paraflowo.metadata import META_DTYPE
 from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
+
+cdef extern from "reorder_hint.h" nogil:
+    void pfo_prefetch(const void* p) noexcept
 from paraflowo._core._boundary cimport (
     PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
     pfo_enter, pfo_guard, pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards,

@@ -344,10 +344,17 @@ cdef Py_ssize_t pfo_rob_drain(pfo_rob_t* r, pfo_ns_t now, pfo_handle_t* out,
         return -1
     r.last_ns = now
     _peak(r)
-    n = _release_ready(r, out, cap)
+    n = 0
     if r.ready_n:
-        return n
+        n = _release_ready(r, out, cap)
+        if r.ready_n:
+            return n
     limit = now - r.timeout_ns       # no overflow: 0 <= now, timeout <= INT64_MAX
+    # fast exit: nothing at the head and no timeout due (the order FIFO's
+    # front is the earliest-inserted packet held: see _order_clean)
+    if (slots[r.head & mask].ts == PFO_ROB_SLOT_EMPTY
+            and (r.order_n == 0 or slots[r.order[r.order_head] & mask].ts > limit)):
+        return n
     o = out + n
     while True:
         o = _release_run(r, o, oend)
