@@ -310,3 +310,25 @@ def test_bad_replays_are_refused_before_any_thread_starts(trace):
         dp.run_bridge("lo", "lo", 0.1)
     with pytest.raises(ValueError, match=r"if_a must be an interface name"):
         dp.run_bridge("x" * 20, "lo", 0.1)
+
+
+@pytest.mark.parametrize("policy", ["rss", "paraflowo"])
+def test_vswitch_naps_lose_nothing_and_keep_order(trace, policy):
+    # The nap is off by default (docs: "Live dataplane", measured): turned on, with
+    # workers slow enough that ingress waits for ring room, it must stay invisible
+    # to the packets: every byte out, zero reordering, and the naps counted.
+    cap, pkts = trace
+    dp = Dataplane(make_policy(policy, 2), make_nf("spin:3000", steps_per_ns=STEPS),
+                   ring=64, max_nap_ns=400_000)
+    r, eg = run_trace(cap, dataplane=dp, capture_out=True)
+    out = egress_packets(eg)
+    assert r["packets_out"] == r["packets_in"] == len(pkts) and r["dropped"] == 0
+    assert Counter(out) == Counter(pkts)
+    assert r["out_of_order"] == 0 == sum(reordered_per_flow(pkts, out).values())
+    c = dp.counters()
+    assert c["naps"] > 0 and c["nap_ns"] >= 20_000 * c["naps"]
+    assert r["vswitch_naps"] == c["naps"]
+
+
+def test_naps_are_off_by_default():
+    assert Dataplane(make_policy("rss", 2), make_nf("forward")).max_nap_ns == 0

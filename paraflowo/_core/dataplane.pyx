@@ -105,9 +105,9 @@ cdef class Dataplane:
         Flows the RFC 4737 count tracks (a power of two).
     max_sleep_ns : int, default 200_000
         Longest idle sleep of a thread.
-    max_nap_ns : int, default 400_000
+    max_nap_ns : int, default 0
         Longest nap of the vSwitch thread while ingress waits for ring room
-        and every busy worker has queued work (0: never nap; see the docs'
+        and every busy worker has queued work (0, the default: never nap; see the docs'
         "Live dataplane" page).
 
     Notes
@@ -170,7 +170,7 @@ cdef class Dataplane:
 
     def __init__(self, Policy policy not None, NF nf not None, ring=1024, batch=32,
                  store_slots=16384, slot_bytes=2048, flow_capacity=65536,
-                 max_sleep_ns=200_000, max_nap_ns=400_000):
+                 max_sleep_ns=200_000, max_nap_ns=0):
         cdef uint32_t w
         cdef size_t fp
         if self.running:
