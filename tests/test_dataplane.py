@@ -312,11 +312,12 @@ def test_bad_replays_are_refused_before_any_thread_starts(trace):
         dp.run_bridge("x" * 20, "lo", 0.1)
 
 
-@pytest.mark.parametrize("policy", ["rss", "paraflowo"])
+@pytest.mark.parametrize("policy", ["rss", "paraflowo", "spray"])
 def test_vswitch_naps_lose_nothing_and_keep_order(trace, policy):
     # The nap is off by default (docs: "Live dataplane", measured): turned on, with
     # workers slow enough that ingress waits for ring room, it must stay invisible
-    # to the packets: every byte out, zero reordering, and the naps counted.
+    # to the packets: every byte out, the reported reordering equal to a recount
+    # (zero but under spray), and the naps counted.
     cap, pkts = trace
     dp = Dataplane(make_policy(policy, 2), make_nf("spin:3000", steps_per_ns=STEPS),
                    ring=64, max_nap_ns=400_000)
@@ -324,10 +325,16 @@ def test_vswitch_naps_lose_nothing_and_keep_order(trace, policy):
     out = egress_packets(eg)
     assert r["packets_out"] == r["packets_in"] == len(pkts) and r["dropped"] == 0
     assert Counter(out) == Counter(pkts)
-    assert r["out_of_order"] == 0 == sum(reordered_per_flow(pkts, out).values())
+    assert r["out_of_order"] == sum(reordered_per_flow(pkts, out).values())
+    if policy != "spray":
+        assert r["out_of_order"] == 0
     c = dp.counters()
-    assert c["naps"] > 0 and c["nap_ns"] >= 20_000 * c["naps"]
-    assert r["vswitch_naps"] == c["naps"]
+    assert c["nap_ns"] >= 20_000 * c["naps"] and r["vswitch_naps"] == c["naps"]
+    if policy == "spray":
+        # round robin keeps both rx rings holding work whenever ingress waits for
+        # room, which is when the vSwitch naps (rss leaves the mice's ring empty
+        # most of the time, so it may never nap)
+        assert c["naps"] > 0
 
 
 def test_naps_are_off_by_default():
