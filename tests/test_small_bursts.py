@@ -262,3 +262,92 @@ def test_unusual_arrays_still_take_the_checked_path():
         h.hash_records(np.array([object()] * 3), 4)     # no Python objects hashed
     with pytest.raises(ValueError, match="must be C-contiguous|1-D"):
         toeplitz_batch(np.asfortranarray(np.zeros((5, 12), np.uint8)))
+
+
+def _reorder_input():
+    # in-order PSNs with 10 % of neighbouring pairs swapped, a few drop flags
+    psns = np.arange(N, dtype=np.uint32)
+    pairs = psns[: N // 2 * 2].reshape(-1, 2)
+    swap = RNG.random(N // 2) < 0.10
+    pairs[swap] = pairs[swap][:, ::-1]
+    handles = np.arange(N, dtype=np.uint64) + np.uint64(1000)
+    dropped = RNG.random(N) < 0.05
+    return psns, handles, dropped
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reorder_bursts_match_per_packet(size):
+    from paraflowo import ReorderBuffer, ReorderQueues
+    psns, handles, dropped = _reorder_input()
+    ref = ReorderBuffer(1024, 500)      # holds every PSN: no FULL (process_burst drains first)
+    want_st, want_out = [], []
+    for c, (p, h, d) in enumerate(_cut(size, psns, handles, dropped)):
+        for i in range(len(p)):
+            want_st.append(int(ref.insert(int(p[i]), int(h[i]), 10 * c, bool(d[i]))))
+        want_out += ref.drain(10 * c).tolist()
+    rb, rbi = ReorderBuffer(1024, 500), ReorderBuffer(1024, 500)
+    out, o2 = np.empty(N + 1024, np.uint64), np.empty(N + 1024, np.uint64)
+    got_st, got_out, got_st2, got_out2 = [], [], [], []
+    for c, (p, h, d) in enumerate(_cut(size, psns, handles, dropped)):
+        st = np.empty(len(p), np.uint8)
+        k = rb.process_burst(p, h, 10 * c, out, d, st)
+        got_st += st.tolist()
+        got_out += out[:k].tolist()
+        got_st2 += rbi.insert_burst(p, h, 10 * c, d).tolist()
+        k = rbi.drain_into(10 * c, o2)
+        got_out2 += o2[:k].tolist()
+    assert got_st == want_st == got_st2
+    assert got_out == want_out == got_out2
+    assert rb.stats == ref.stats == rbi.stats
+
+    meta = np.zeros(N, META_DTYPE)
+    meta["handle"], meta["psn"], meta["queue"] = handles, psns, psns % 3
+    meta["flags"] = 1                                    # FLAG_PARA
+    one, cut = ReorderQueues(3, 64, 500), ReorderQueues(3, 64, 500)
+    a = np.empty(N + 3 * 64, np.uint64)
+    k = one.process_burst(meta, 0, a)
+    b = np.empty(N + 3 * 64, np.uint64)
+    got = []
+    for (m,) in _cut(size, meta):
+        j = cut.process_burst(m, 0, b)
+        got += b[:j].tolist()
+    j = cut.drain_into(0, b)
+    got += b[:j].tolist()
+    assert sorted(got) == sorted(a[:k].tolist() + one.drain(0)[0].tolist())
+    assert cut.stats.released == one.stats.released
+
+
+def test_reorder_burst_methods_keep_their_signatures():
+    import inspect
+
+    from paraflowo import ReorderBuffer, ReorderQueues
+    assert list(inspect.signature(ReorderBuffer.insert_burst).parameters) == [
+        "self", "psns", "handles", "now_ns", "dropped", "status_out"]
+    assert list(inspect.signature(ReorderBuffer.process_burst).parameters) == [
+        "self", "psns", "handles", "now_ns", "out", "dropped", "status_out", "drain_every"]
+    assert list(inspect.signature(ReorderQueues.process_burst).parameters) == [
+        "self", "meta", "now_ns", "out", "out_queue", "status_out", "drain_every"]
+    assert list(inspect.signature(ReorderQueues.drain_into).parameters) == [
+        "self", "now_ns", "out", "out_queue"]
+
+
+@pytest.mark.parametrize("size", [32, 300])
+def test_reorder_bursts_release_their_arrays(size):
+    from paraflowo import ReorderBuffer, ReorderQueues
+    p, h = np.arange(size, dtype=np.uint32), np.arange(size, dtype=np.uint64)
+    st, out, short = np.empty(size, np.uint8), np.empty(size, np.uint64), np.empty(size - 1, np.uint64)
+    meta = np.zeros(size, META_DTYPE)
+    arrays = [p, h, st, out, short, meta]
+    before = _refcounts(*arrays)
+    for _ in range(5):
+        rb, rq = ReorderBuffer(1024, None), ReorderQueues(2, 1024, None)
+        rb.insert_burst(p, h, 0, None, st)
+        rb.drain_into(0, out)
+        with pytest.raises(ValueError, match="must have the same length"):
+            rb.insert_burst(p, short, 0)
+        with pytest.raises(ValueError, match="out must have length"):
+            ReorderBuffer(1024, None).process_burst(p, h, 0, short)
+        rq.process_burst(meta, 0, out)
+        with pytest.raises(ValueError, match="out must have length"):
+            rq.process_burst(meta, 0, short, status_out=st)
+    assert _refcounts(*arrays) == before

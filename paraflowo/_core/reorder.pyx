@@ -24,9 +24,9 @@ from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
 cdef extern from "reorder_hint.h" nogil:
     void pfo_prefetch(const void* p) noexcept
 from paraflowo._core._boundary cimport (
-    PFO_INT64_MAX, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
+    PFO_INT64_MAX, PFO_NOGIL_MIN, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
     pfo_enter, pfo_guard, pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards,
-    pfo_int, pfo_raise_len, pfo_raise_part, pfo_release, pfo_time, pfo_uint)
+    pfo_int, pfo_small_int, pfo_raise_len, pfo_raise_part, pfo_release, pfo_time, pfo_uint)
 
 
 class ReorderStatus(IntEnum):
@@ -181,8 +181,9 @@ cdef object _as_u8_flags(object dropped):
 cdef Py_ssize_t _every(object drain_every) except -1:
     # drain_every: any integer >= 0; 0 and values beyond any burst (> 2**63 - 1
     # included) both mean "only at the end" (returned as 0)
-    if type(drain_every) is int and 0 <= drain_every <= PFO_INT64_MAX:
-        return drain_every
+    cdef long long x
+    if type(drain_every) is int and pfo_small_int(drain_every, &x) and x >= 0:
+        return x                        # the common case, without a Python compare
     v = require_int("drain_every", drain_every, 0)
     return v if v <= PFO_INT64_MAX else 0
 

@@ -250,6 +250,8 @@ cdef class ReorderBuffer:
         pfo_not_backwards("now_ns", t, self.rob.last_ns)
         return _release_array(self.rob, t, False)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def drain_into(self, now_ns, out):
         """Like :meth:`drain`, writing into ``out``; returns how many were written.
 
@@ -282,8 +284,12 @@ cdef class ReorderBuffer:
         try:
             pfo_not_backwards("now_ns", t, self.rob.last_ns)
             pfo_enter(&self.busy, self)
-            with nogil:
+            # a short drain keeps the GIL (it writes at most min(held, len(out)))
+            if <Py_ssize_t>pfo_rob_held(self.rob) < PFO_NOGIL_MIN or pfo_len(&bo) < PFO_NOGIL_MIN:
                 n = pfo_rob_drain(self.rob, t, <pfo_handle_t*>bo.buf, pfo_len(&bo))
+            else:
+                with nogil:
+                    n = pfo_rob_drain(self.rob, t, <pfo_handle_t*>bo.buf, pfo_len(&bo))
             pfo_leave(&self.busy)
         finally:
             pfo_release(&bo)
@@ -311,7 +317,12 @@ cdef class ReorderBuffer:
         return _release_array(self.rob, 0, True)
 
     # -- bursts ---------------------------------------------------------------
+    # The burst methods (and drain_into) are plain method descriptors
+    # (binding=False): called with less overhead than a cyfunction; the
+    # clinic-style signature keeps inspect.signature.
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def insert_burst(self, psns, handles, now_ns, dropped=None, status_out=None):
         """Insert a burst of packets at ``now_ns``, exactly as :meth:`insert` one by one.
 
@@ -347,6 +358,8 @@ cdef class ReorderBuffer:
         _rb_burst(self, psns, handles, now_ns, dropped, status_out, None, 0, False)
         return status_out
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def process_burst(self, psns, handles, now_ns, out, dropped=None, status_out=None,
                       drain_every=0):
         """Insert packets at ``now_ns`` and drain into ``out``, in one call.
@@ -358,8 +371,9 @@ cdef class ReorderBuffer:
         advances only as far as the data does).  A packet whose insert would
         be ``FULL`` (the window must pass more held packets than the ready
         queue takes) is preceded by an extra drain into ``out``, so it is
-        taken whenever ``out`` has room.  It runs without the GIL and, with
-        preallocated arrays, creates no Python object per packet.
+        taken whenever ``out`` has room.  From 256 packets on it runs
+        without the GIL (a shorter burst keeps it) and, with preallocated
+        arrays, creates no Python object per packet.
 
         Parameters
         ----------
@@ -409,6 +423,20 @@ cdef int _rb_mutable(ReorderBuffer self, str use) except -1:
     return 0
 
 
+cdef inline Py_ssize_t _rb_run(pfo_rob_t* rob, const Py_buffer* bp, const Py_buffer* bh,
+                               const Py_buffer* bd, const Py_buffer* bs, Py_ssize_t n,
+                               pfo_ns_t t, Py_ssize_t ev, pfo_handle_t* op, Py_ssize_t cap,
+                               bint process) noexcept nogil:
+    # _rb_burst's work over its bound arrays (dropped and status_out optional)
+    cdef const uint8_t* dp = <const uint8_t*>bd.buf if pfo_bound(bd) else NULL
+    cdef uint8_t* sp = <uint8_t*>bs.buf if pfo_bound(bs) else NULL
+    if process:
+        return pfo_rob_process(rob, <const pfo_psn_t*>bp.buf, <const pfo_handle_t*>bh.buf,
+                               n, t, dp, sp, ev, op, cap)
+    return pfo_rob_insert_burst(rob, <const pfo_psn_t*>bp.buf, <const pfo_handle_t*>bh.buf,
+                                n, t, dp, sp)
+
+
 cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, status_out, out,
                           drain_every, bint process) except -2:
     # The one path of insert_burst (process False: returns the number
@@ -443,18 +471,11 @@ cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, st
                           "len(psns) + held")
         pfo_not_backwards("now_ns", t, self.rob.last_ns)
         pfo_enter(&self.busy, self)
-        with nogil:
-            if process:
-                r = pfo_rob_process(self.rob, <const pfo_psn_t*>bp.buf,
-                                    <const pfo_handle_t*>bh.buf, n, t,
-                                    <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
-                                    <uint8_t*>bs.buf if pfo_bound(&bs) else NULL,
-                                    ev, op, cap)
-            else:
-                r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
-                                         <const pfo_handle_t*>bh.buf, n, t,
-                                         <const uint8_t*>bd.buf if pfo_bound(&bd) else NULL,
-                                         <uint8_t*>bs.buf if pfo_bound(&bs) else NULL)
+        if n < PFO_NOGIL_MIN:        # a short burst keeps the GIL
+            r = _rb_run(self.rob, &bp, &bh, &bd, &bs, n, t, ev, op, cap, process)
+        else:
+            with nogil:
+                r = _rb_run(self.rob, &bp, &bh, &bd, &bs, n, t, ev, op, cap, process)
         pfo_leave(&self.busy)
         if r < 0:       # a PSN too wide (nothing changed): name the first
             _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)

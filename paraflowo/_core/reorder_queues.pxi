@@ -233,6 +233,8 @@ cdef class ReorderQueues:
             return None
         return _STATUS[pfo_robq_insert(&self.q, qid, p, h, t, d)]
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def drain_into(self, now_ns, out, out_queue=None):
         """Drain every queue with something due at ``now_ns`` into ``out``.
 
@@ -309,6 +311,8 @@ cdef class ReorderQueues:
         self.q.min_deadline = PFO_NS_NEVER
         return np.concatenate(hs), np.concatenate(qs)
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def process_burst(self, meta, now_ns, out, out_queue=None, status_out=None,
                       drain_every=0):
         """Insert a burst of metadata records at ``now_ns``, then drain into ``out``.
@@ -375,10 +379,15 @@ cdef class ReorderQueues:
                     _out_room("out", cap, n + <Py_ssize_t>self.held, "len(meta) + held")
             pfo_not_backwards("now_ns", t, self.q.last_ns)
             pfo_enter(&self.busy, self)
-            with nogil:
+            if n < PFO_NOGIL_MIN:       # a short burst keeps the GIL
                 k = pfo_robq_process(&self.q, <const pfo_meta_t*>bm.buf, n, t,
                                      <pfo_handle_t*>bo.buf, <int32_t*>bq.buf, cap,
                                      <uint8_t*>bs.buf, every)
+            else:
+                with nogil:
+                    k = pfo_robq_process(&self.q, <const pfo_meta_t*>bm.buf, n, t,
+                                         <pfo_handle_t*>bo.buf, <int32_t*>bq.buf, cap,
+                                         <uint8_t*>bs.buf, every)
             pfo_leave(&self.busy)
             if k < 0:
                 _rq_explain(self, meta)
@@ -451,9 +460,15 @@ cdef Py_ssize_t _rq_drain_into(ReorderQueues self, now_ns, out, out_queue) excep
             pfo_check_len("out_queue", pfo_len(&bq), pfo_len(&bo), pfo_len(&bo))
         pfo_not_backwards("now_ns", t, self.q.last_ns)
         pfo_enter(&self.busy, self)
-        with nogil:
+        # a short drain keeps the GIL: fewer than PFO_NOGIL_MIN queues to
+        # visit and handles to write
+        if pfo_len(&bo) < PFO_NOGIL_MIN and self.q.n_active < PFO_NOGIL_MIN:
             n = pfo_robq_drain(&self.q, t, <pfo_handle_t*>bo.buf, <int32_t*>bq.buf,
                                pfo_len(&bo))
+        else:
+            with nogil:
+                n = pfo_robq_drain(&self.q, t, <pfo_handle_t*>bo.buf, <int32_t*>bq.buf,
+                                   pfo_len(&bo))
         pfo_leave(&self.busy)
     finally:
         pfo_release(&bq)
