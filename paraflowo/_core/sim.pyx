@@ -340,6 +340,9 @@ cdef class SimCore:
         cdef pfo_sim_pkt_t* p
         cdef pfo_sim_pkt_t tmp
         cdef int policy = self.policy
+        cdef int64_t* head_finish = self.head_finish
+        cdef int64_t* completed = self.completed
+        cdef int64_t hd
         # the detector's verdicts, a chunk of arrivals ahead (ParaFlowO)
         cdef uint64_t ck[PFO_SIM_CHUNK]
         cdef uint64_t ca[PFO_SIM_CHUNK]
@@ -380,9 +383,27 @@ cdef class SimCore:
                 # This drops a hard-to-predict branch per arrival.
                 if (i & (PFO_SIM_BATCH - 1)) == 0 and self.next_core >= 0 and self.next_t <= t:
                     _complete_plain(self, t)
-            elif ((self.next_core >= 0 and self.next_t <= t)
-                    or (self.held > 0 and self.rob_dl <= t)):
-                _complete_until(self, t)
+            else:
+                # ParaFlowO: the completions due by t go first (their delay
+                # samples steer this packet).  While the reorder queues hold
+                # nothing there is no timeout to interleave, so each is
+                # _complete_until's completion step, done here without the
+                # call; once something is held (or a deadline is due) the
+                # general loop takes over with the rest.
+                while self.held == 0 and self.next_core >= 0 and self.next_t <= t:
+                    c = self.next_core
+                    hd = head[c]
+                    p = &rings[c * rs + (hd & mask)]
+                    hd += 1
+                    head[c] = hd
+                    head_finish[c] = (rings[c * rs + (hd & mask)].finish_ns if hd != tail[c]
+                                      else PFO_NS_NEVER)
+                    completed[c] += 1
+                    _egress_para(self, p, p.finish_ns)
+                    _refresh_next(self)
+                if ((self.next_core >= 0 and self.next_t <= t)
+                        or (self.held > 0 and self.rob_dl <= t)):
+                    _complete_until(self, t)
             # steering
             if policy == PFO_SIM_PARAFLOWO:
                 c = _steer_para(self, f, t, cv[i - c0], &tmp)
