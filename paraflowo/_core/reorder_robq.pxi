@@ -481,6 +481,34 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
             psn = m.psn
             r = robs[qid]
             is_touched[qid] = 0                 # _robq_scan's mark
+            if (psn == r.head and not is_active[qid] and o < oend
+                    and (r.order_n | r.n_tomb | r.ready_n | (flags & PFO_FLAG_DROP)) == 0):
+                # in order into a queue holding nothing (no tombstone past
+                # the head either): the insert and the visit in one, straight
+                # to the output without the slot and the order FIFO.  The
+                # same outputs, statistics (peak_held: the visit saw 1 held),
+                # head and activation (activated, then retired in visit order)
+                # as the general insert and _robq_visit below.
+                _robq_activate(q, qid)
+                r.last_ns = now
+                r.st.inserted += 1
+                r.st.released += 1
+                if r.st.peak_held == 0:
+                    r.st.peak_held = 1
+                r.head = (psn + 1) & p.pmask
+                o[0] = m.handle
+                if _mode_t is _flagged_t:
+                    if out_queue is not NULL:
+                        out_queue[o - out] = <int32_t>qid
+                    if status_out is not NULL:
+                        status_out[i] = PFO_ROB_BUFFERED
+                o += 1
+                q.touched[q.n_queues - 1 - retired] = qid
+                retired += 1
+                if o == oend:
+                    direct = False              # the output is full
+                i += 1
+                continue
             if (flags & PFO_FLAG_DROP) or ((psn - r.head) & p.pmask) >= p.window:
                 # tombstone, window advance or late: the general insert, and
                 # a visit if it changed the queue (as pfo_robq_insert touches)
