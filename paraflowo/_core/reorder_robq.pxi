@@ -168,27 +168,44 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
     if ts != PFO_ROB_SLOT_EMPTY:
         # the run at the head: packets out, tombstones passed over
         moved = 0
-        while True:
-            if ts >= 0:
-                if o == oend:
-                    break
-                o[0] = s.handle
+        if r.n_tomb == 0 and oend - o >= r.in_ring:
+            # no tombstone, room for every packet held: the run is packets
+            # only and the output cannot fill
+            oh = head & mask
+            while True:
+                o[0] = slots[oh].handle
                 o += 1
-            s.ts = PFO_ROB_SLOT_EMPTY
-            moved += 1
-            s = &slots[(head + moved) & mask]
-            ts = s.ts
-            if ts == PFO_ROB_SLOT_EMPTY:
-                break
+                slots[oh].ts = PFO_ROB_SLOT_EMPTY
+                oh = (oh + 1) & mask
+                if slots[oh].ts == PFO_ROB_SLOT_EMPTY:
+                    break
+            moved = <uint32_t>(o - o0)
+        else:
+            while True:
+                if ts >= 0:
+                    if o == oend:
+                        break
+                    o[0] = s.handle
+                    o += 1
+                s.ts = PFO_ROB_SLOT_EMPTY
+                moved += 1
+                s = &slots[(head + moved) & mask]
+                ts = s.ts
+                if ts == PFO_ROB_SLOT_EMPTY:
+                    break
         released = <uint32_t>(o - o0)
         head = (head + moved) & pmask
         r.head = head
         r.in_ring -= released
         r.n_tomb -= moved - released
         r.st.released += released
-        # pop the order FIFO's entries whose packet left (_order_clean)
+        # pop the order FIFO's entries whose packet left (_order_clean):
+        # all of them when no packet is left in the slots
         oh = r.order_head
         on = r.order_n
+        if r.in_ring == 0:
+            oh = (oh + on) & p.omask
+            on = 0
         while on:
             e = r.order[oh]
             if ((e - head) & pmask) < p.window and slots[e & mask].ts >= 0:
