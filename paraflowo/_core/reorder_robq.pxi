@@ -449,6 +449,53 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
     return one
 
 
+# _robq_scan_burst in two compiled forms: without and with the prefetch.
+ctypedef struct _nopf_t:
+    char unused
+ctypedef struct _dopf_t:
+    char unused
+
+ctypedef fused _pf_t:
+    _nopf_t
+    _dopf_t
+
+cdef _nopf_t _NOPF
+cdef _dopf_t _DOPF
+
+
+cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* meta,
+                                 Py_ssize_t n, Py_ssize_t* passed) noexcept nogil:
+    # _robq_scan(q, meta, 0, n, True, prefetch, passed) for its common case
+    # (nothing touched, every record valid, no queue twice) in one tight
+    # loop: then the same marks, *passed and result (1); otherwise -2 with
+    # nothing marked (the caller runs _robq_scan).
+    cdef pfo_rob_t** robs = q.robs
+    cdef uint8_t* mark = q.is_touched
+    cdef const pfo_meta_t* m
+    cdef pfo_rob_t* r
+    cdef Py_ssize_t t, npass = 0
+    cdef uint32_t n_queues = q.n_queues, wide = 0, qid
+    for t in range(n):
+        m = &meta[t]
+        if not (m.flags & PFO_FLAG_PARA):
+            npass += 1
+            continue
+        qid = m.queue
+        if qid >= n_queues or mark[qid]:
+            _robq_unmark(mark, meta, 0, t)
+            return -2
+        mark[qid] = 1
+        wide |= m.psn
+        if _pf_t is _dopf_t:
+            r = robs[qid]
+            pfo_prefetch(&r.slots[m.psn & r.mask])
+    if (wide & ~robs[0].psn_mask) != 0:
+        _robq_unmark(mark, meta, 0, n)
+        return -2
+    passed[0] = npass
+    return 1
+
+
 cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta_t* meta,
                                     Py_ssize_t i,
                                     Py_ssize_t j, pfo_ns_t now, pfo_handle_t* out,
@@ -609,7 +656,14 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
         drain_every = n
     # check the whole burst first (-1 changes nothing); with one chunk, in
     # the same look that decides its path
-    one = _robq_scan(q, meta, 0, n, True, pf and drain_every == n, &passed)
+    one = -2
+    if drain_every == n and q.n_touched == 0:
+        if pf:
+            one = _robq_scan_burst(&_DOPF, q, meta, n, &passed)
+        else:
+            one = _robq_scan_burst(&_NOPF, q, meta, n, &passed)
+    if one == -2:
+        one = _robq_scan(q, meta, 0, n, True, pf and drain_every == n, &passed)
     if one < 0:
         return -1
     if drain_every < n and one:
