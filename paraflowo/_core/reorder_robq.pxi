@@ -168,27 +168,44 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
     if ts != PFO_ROB_SLOT_EMPTY:
         # the run at the head: packets out, tombstones passed over
         moved = 0
-        while True:
-            if ts >= 0:
-                if o == oend:
-                    break
-                o[0] = s.handle
+        if r.n_tomb == 0 and oend - o >= r.in_ring:
+            # no tombstone, room for every packet held: the run is packets
+            # only and the output cannot fill
+            oh = head & mask
+            while True:
+                o[0] = slots[oh].handle
                 o += 1
-            s.ts = PFO_ROB_SLOT_EMPTY
-            moved += 1
-            s = &slots[(head + moved) & mask]
-            ts = s.ts
-            if ts == PFO_ROB_SLOT_EMPTY:
-                break
+                slots[oh].ts = PFO_ROB_SLOT_EMPTY
+                oh = (oh + 1) & mask
+                if slots[oh].ts == PFO_ROB_SLOT_EMPTY:
+                    break
+            moved = <uint32_t>(o - o0)
+        else:
+            while True:
+                if ts >= 0:
+                    if o == oend:
+                        break
+                    o[0] = s.handle
+                    o += 1
+                s.ts = PFO_ROB_SLOT_EMPTY
+                moved += 1
+                s = &slots[(head + moved) & mask]
+                ts = s.ts
+                if ts == PFO_ROB_SLOT_EMPTY:
+                    break
         released = <uint32_t>(o - o0)
         head = (head + moved) & pmask
         r.head = head
         r.in_ring -= released
         r.n_tomb -= moved - released
         r.st.released += released
-        # pop the order FIFO's entries whose packet left (_order_clean)
+        # pop the order FIFO's entries whose packet left (_order_clean):
+        # all of them when no packet is left in the slots
         oh = r.order_head
         on = r.order_n
+        if r.in_ring == 0:
+            oh = (oh + on) & p.omask
+            on = 0
         while on:
             e = r.order[oh]
             if ((e - head) & pmask) < p.window and slots[e & mask].ts >= 0:
@@ -432,6 +449,53 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
     return one
 
 
+# _robq_scan_burst in two compiled forms: without and with the prefetch.
+ctypedef struct _nopf_t:
+    char unused
+ctypedef struct _dopf_t:
+    char unused
+
+ctypedef fused _pf_t:
+    _nopf_t
+    _dopf_t
+
+cdef _nopf_t _NOPF
+cdef _dopf_t _DOPF
+
+
+cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* meta,
+                                 Py_ssize_t n, Py_ssize_t* passed) noexcept nogil:
+    # _robq_scan(q, meta, 0, n, True, prefetch, passed) for its common case
+    # (nothing touched, every record valid, no queue twice) in one tight
+    # loop: then the same marks, *passed and result (1); otherwise -2 with
+    # nothing marked (the caller runs _robq_scan).
+    cdef pfo_rob_t** robs = q.robs
+    cdef uint8_t* mark = q.is_touched
+    cdef const pfo_meta_t* m
+    cdef pfo_rob_t* r
+    cdef Py_ssize_t t, npass = 0
+    cdef uint32_t n_queues = q.n_queues, wide = 0, qid
+    for t in range(n):
+        m = &meta[t]
+        if not (m.flags & PFO_FLAG_PARA):
+            npass += 1
+            continue
+        qid = m.queue
+        if qid >= n_queues or mark[qid]:
+            _robq_unmark(mark, meta, 0, t)
+            return -2
+        mark[qid] = 1
+        wide |= m.psn
+        if _pf_t is _dopf_t:
+            r = robs[qid]
+            pfo_prefetch(&r.slots[m.psn & r.mask])
+    if (wide & ~robs[0].psn_mask) != 0:
+        _robq_unmark(mark, meta, 0, n)
+        return -2
+    passed[0] = npass
+    return 1
+
+
 cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta_t* meta,
                                     Py_ssize_t i,
                                     Py_ssize_t j, pfo_ns_t now, pfo_handle_t* out,
@@ -481,6 +545,34 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
             psn = m.psn
             r = robs[qid]
             is_touched[qid] = 0                 # _robq_scan's mark
+            if (psn == r.head and not is_active[qid] and o < oend
+                    and (r.order_n | r.n_tomb | r.ready_n | (flags & PFO_FLAG_DROP)) == 0):
+                # in order into a queue holding nothing (no tombstone past
+                # the head either): the insert and the visit in one, straight
+                # to the output without the slot and the order FIFO.  The
+                # same outputs, statistics (peak_held: the visit saw 1 held),
+                # head and activation (activated, then retired in visit order)
+                # as the general insert and _robq_visit below.
+                _robq_activate(q, qid)
+                r.last_ns = now
+                r.st.inserted += 1
+                r.st.released += 1
+                if r.st.peak_held == 0:
+                    r.st.peak_held = 1
+                r.head = (psn + 1) & p.pmask
+                o[0] = m.handle
+                if _mode_t is _flagged_t:
+                    if out_queue is not NULL:
+                        out_queue[o - out] = <int32_t>qid
+                    if status_out is not NULL:
+                        status_out[i] = PFO_ROB_BUFFERED
+                o += 1
+                q.touched[q.n_queues - 1 - retired] = qid
+                retired += 1
+                if o == oend:
+                    direct = False              # the output is full
+                i += 1
+                continue
             if (flags & PFO_FLAG_DROP) or ((psn - r.head) & p.pmask) >= p.window:
                 # tombstone, window advance or late: the general insert, and
                 # a visit if it changed the queue (as pfo_robq_insert touches)
@@ -564,7 +656,14 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
         drain_every = n
     # check the whole burst first (-1 changes nothing); with one chunk, in
     # the same look that decides its path
-    one = _robq_scan(q, meta, 0, n, True, pf and drain_every == n, &passed)
+    one = -2
+    if drain_every == n and q.n_touched == 0:
+        if pf:
+            one = _robq_scan_burst(&_DOPF, q, meta, n, &passed)
+        else:
+            one = _robq_scan_burst(&_NOPF, q, meta, n, &passed)
+    if one == -2:
+        one = _robq_scan(q, meta, 0, n, True, pf and drain_every == n, &passed)
     if one < 0:
         return -1
     if drain_every < n and one:
