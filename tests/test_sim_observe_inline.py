@@ -1,12 +1,15 @@
-"""``pfo_sched_observe`` (the simulator's inlined delay sample) equals ``c_observe``.
+"""``pfo_sched_observe`` (the delay sample, inlined into its callers) against a model.
 
 The ParaFlowO simulator folds each tagged packet's delay sample into the
-scheduler through ``pfo_brk_feedback`` -> ``pfo_sched_observe``, a ``cdef
-inline`` copy of ``FlowletScheduler.c_observe``'s arithmetic (clamp, first
-sample, EWMA rounded half away from zero).  Twins fed the same samples, one
-through each, must end in the same state: smoothed delays, mean, sample count
-and the Eq. 2 intervals computed from them.
+scheduler through ``pfo_brk_feedback`` -> ``pfo_sched_observe``, the ``cdef
+inline`` that ``FlowletScheduler.c_observe`` also calls (clamp, first sample,
+EWMA rounded half away from zero).  Fed through the inline (from a cimporting
+module) and through ``observe`` (the method), the smoothed delays, mean and
+sample count must equal a plain-Python model's, and so must the Eq. 2
+intervals of the twins.
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -40,6 +43,25 @@ def mod(tmp_path_factory):
     return build_cython_module(tmp_path_factory.mktemp("obsinline"), "obs_inline", SOURCE)
 
 
+_MAX_DELAY = 1 << 40
+
+
+def _model(smoothing, samples):
+    """Per-core smoothed delay and sample count, in plain Python floats/ints."""
+    cpu = {}
+    for core, d in samples:
+        d = min(max(d, 0), _MAX_DELAY)
+        if core not in cpu:
+            cpu[core] = d
+        else:
+            old = cpu[core]
+            x = smoothing * float(d - old)
+            r = math.trunc(x)
+            fr = x - float(r)
+            cpu[core] = old + r + (fr >= 0.5) - (fr <= -0.5)
+    return cpu
+
+
 def _state(s):
     return ([s.t_cpu(c) for c in range(N_CORES)], s.t_avg, s.samples,
             [s.t_switch(c) for c in range(N_CORES)])
@@ -56,14 +78,18 @@ _delays = st.one_of(st.integers(-1_000, 20_000),
 @given(smoothing=st.sampled_from([0.125, 0.5, 1.0, 0.3, 0.75, 1e-9]),
        samples=st.lists(st.tuples(st.integers(0, N_CORES - 1), _delays),
                         min_size=1, max_size=60))
-def test_inline_observe_equals_c_observe(mod, smoothing, samples):
+def test_inline_observe_and_the_method_equal_the_model(mod, smoothing, samples):
     a = pfo.FlowletScheduler(N_CORES, n_para=3, smoothing=smoothing)
     b = pfo.FlowletScheduler(N_CORES, n_para=3, smoothing=smoothing)
     cores = np.array([c for c, _ in samples], np.uint16)
     delays = np.array([d for _, d in samples], np.int64)
     mod.feed(a, cores, delays, True)
-    mod.feed(b, cores, delays, False)
+    for c, d in samples:
+        b.observe(c, min(max(d, 0), _MAX_DELAY))   # the method refuses what the core clamps
     assert _state(a) == _state(b)
+    cpu = _model(smoothing, samples)
+    assert [a.t_cpu(c) for c in range(N_CORES)] == [cpu.get(c) for c in range(N_CORES)]
+    assert a.t_avg == (sum(cpu.values()) // len(cpu)) and a.samples == len(samples)
 
 
 def test_half_rounds_away_from_zero(mod):

@@ -124,10 +124,12 @@ cdef class FlowletScheduler:
 
 cdef inline void pfo_sched_observe(FlowletScheduler s, uint16_t core,
                                    pfo_ns_t delay_ns) noexcept nogil:
-    # s.c_observe(core, delay_ns), inlined into the caller (no call through
-    # the vtable per delay sample): the same arithmetic, the same effect.
-    # The rounding is pfo_sched_round (sched_eq2.h) written out: llround,
-    # half away from zero, e.g. 2.5 -> 3, -2.5 -> -3, 2.4999 -> 2.
+    # One delay sample of `core` into the EWMA (what s.c_observe does: it
+    # calls this), inlined into the caller (no call through the vtable per
+    # sample).  Clamped to [0, PFO_SCHED_MAX_DELAY]; the first sample of a
+    # core is taken as is; then new = old + round(smoothing * (d - old)),
+    # rounded half away from zero (as llround: 2.5 -> 3, -2.5 -> -3,
+    # 2.4999 -> 2); |d - old| <= 2**40, so the cast to int64 is exact.
     cdef int64_t d = delay_ns, old, new, r
     cdef double x, fr
     if d < 0:

@@ -19,7 +19,6 @@ from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.hashing import IndirectionTable as _IndirectionTable
 
 cdef extern from "sched_eq2.h" nogil:
-    int64_t pfo_sched_round(double x) noexcept nogil
     int64_t pfo_sched_eq2(uint64_t a, int64_t t_avg, int64_t t_cpu, uint32_t n1,
                           int64_t lo, int64_t hi) noexcept nogil
 
@@ -256,23 +255,9 @@ cdef class FlowletScheduler:
     # -- the core -----------------------------------------------------------
 
     cdef void c_observe(self, uint16_t core, pfo_ns_t delay_ns) noexcept nogil:
-        cdef int64_t d = delay_ns, old, new
-        if d < 0:
-            d = 0
-        elif d > PFO_SCHED_MAX_DELAY:
-            d = PFO_SCHED_MAX_DELAY
-        if not self.sampled[core]:
-            self.sampled[core] = 1
-            self.n_sampled += 1
-            self.cpu_ns[core] = d
-            self.sum_cpu += d
-        else:
-            old = self.cpu_ns[core]
-            new = old + pfo_sched_round(self.smoothing * <double>(d - old))
-            self.cpu_ns[core] = new
-            self.sum_cpu += new - old
-        self.samples += 1
-        self.ver += 1
+        # written once, in scheduler.pxd, so that callers in other modules
+        # (the simulator, through pfo_brk_feedback) inline the same arithmetic
+        pfo_sched_observe(self, core, delay_ns)
 
     cdef pfo_ns_t c_t_avg(self) noexcept nogil:
         if self.n_sampled == 0:
