@@ -84,3 +84,38 @@ def test_steer_matches_model(entries, h, interval, gaps):
             rx, since = (rx + 1) & 0xFFFFFFFF, now
         assert s.steer(flows, 0, now) == entries[rx & 3]
     assert int(flows[0]["rx_id"]) == rx and int(flows[0]["since_ns"]) == since
+
+
+@settings(max_examples=150, deadline=None)
+@given(n_para=st.integers(2, 5), alpha=st.sampled_from([1.0, 0.5, 0.3, 1e-3]),
+       bounds=st.tuples(st.integers(0, 500), st.integers(0, 2**40)),
+       ops=st.lists(st.tuples(st.booleans(), st.integers(0, 3),
+                              st.one_of(st.integers(0, 70_000), st.integers(0, 2**40))),
+                    min_size=1, max_size=120))
+def test_steer_with_delay_samples_matches_model(n_para, alpha, bounds, ops):
+    # steer asks pfo_sched_due -> pfo_sched_t_switch, which computes Eq. 2
+    # inline when it fits in 64 bits (t_avg < 2**16) and calls c_t_switch
+    # otherwise: the flow must switch exactly when the model's interval
+    # (exact rationals) says so, samples arriving between packets
+    lo, hi = min(bounds), max(bounds)
+    reta = IndirectionTable(4, size=4)
+    entries = [2, 0, 3, 1]
+    reta.set_entries(entries)
+    s = FlowletScheduler(4, n_para=n_para, alpha=alpha, reta=reta, smoothing=0.125,
+                         t_switch_min_ns=lo, t_switch_max_ns=hi, t_switch_init_ns=lo)
+    m = Model(4, n_para, alpha, 0.125, lo, hi, lo)
+    flows = np.zeros(1, FLOWLET_DTYPE)
+    h = 5
+    core = s.start(flows, 0, h, 0)
+    rx, since, now = h, 0, 0
+    for is_sample, c, v in ops:
+        if is_sample:
+            s.observe(c, v)
+            m.observe(c, v)
+            continue
+        now += v % 5_000
+        if now - since >= m.t_switch(core):
+            rx, since = (rx + 1) & 0xFFFFFFFF, now
+            core = entries[rx & 3]
+        assert s.steer(flows, 0, now) == core
+    assert int(flows[0]["rx_id"]) == rx and int(flows[0]["since_ns"]) == since

@@ -51,12 +51,14 @@ detector, allocator and scheduler belong to this Breakup: do not drive them
 from elsewhere at the same time.
 """
 
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from paraflowo._core._types cimport pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from paraflowo._core._types cimport (PFO_FLAG_PARA, pfo_fmix64, pfo_handle_t, pfo_hash_t,
+                                    pfo_meta_t, pfo_ns_t, pfo_psn_t)
 from paraflowo._core.detectors cimport ElephantDetector
 from paraflowo._core.psn cimport PSNAllocator, pfo_psn_next
-from paraflowo._core.scheduler cimport (FlowletScheduler, pfo_flowlet_t, pfo_sched_steer,
-                                        pfo_sched_observe)
+from paraflowo._core.hashing cimport pfo_reta_lookup
+from paraflowo._core.scheduler cimport (FlowletScheduler, pfo_flowlet_t, pfo_sched_due,
+                                        pfo_sched_observe, pfo_sched_steer, pfo_sched_switch)
 
 cdef enum:
     PFO_BRK_MAX_PROBES = 64      # largest accepted `probes`
@@ -147,3 +149,95 @@ cdef inline void pfo_brk_feedback(Breakup b, uint16_t core, pfo_ns_t ingress_ns,
     pfo_sched_observe(b.scheduler, core, egress_ns - ingress_ns)
     if ingress_ns > b.done_ns[core]:
         b.done_ns[core] = ingress_ns
+
+
+cdef inline void pfo_brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_ns,
+                               pfo_psn_t psn, pfo_hash_t flow_hash, uint16_t queue,
+                               uint16_t core, uint16_t length, uint16_t flags) noexcept nogil:
+    # fill every field of the metadata record *out (pfo_brk_step's last step)
+    out.handle = handle
+    out.ingress_ns = now_ns
+    out.psn = psn
+    out.flow_hash = flow_hash
+    out.queue = queue
+    out.core = core
+    out.length = length
+    out.flags = flags
+
+
+cdef inline void pfo_brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
+                              uint16_t port, uint16_t length, pfo_ns_t now_ns,
+                              pfo_handle_t handle, int elephant, pfo_meta_t* out) noexcept nogil:
+    # One packet of c_ingress (what c_ingress, c_ingress_detected and
+    # c_ingress_burst are made of), inlined into the caller: a simulator's
+    # per-packet loop calls it directly (no call through the vtable, and the
+    # record's fields stay in registers).  elephant: the detector's verdict
+    # for this packet if already taken (0/1, as c_ingress_detected), or -1:
+    # ask it here (as c_ingress).  The
+    # record is written once, at the end, so the compiler need not reload this
+    # object's fields after stores through `out` (which could alias them).
+    cdef uint32_t home = <uint32_t>pfo_fmix64(key), i, probes = self.probes, mask = self.mask
+    cdef pfo_ns_t idle = self.idle_ns
+    cdef pfo_para_entry_t* table = self.table
+    cdef pfo_para_entry_t* e
+    cdef pfo_para_entry_t* free_e = NULL
+    cdef int32_t q
+    cdef uint64_t amount = length if self.count_bytes else 1
+    cdef uint16_t core, queue = 0, flags = 0
+    cdef pfo_psn_t psn = 0
+    self.packets += 1
+    self.last_ns = now_ns
+    # 1. the para_flow table: the key's own slot, else the first free one
+    for i in range(probes):
+        e = &table[(home + i) & mask]
+        if e.last_ns == PFO_BRK_EMPTY:
+            if free_e is NULL:
+                free_e = e
+            break                 # slots are never emptied: the key is not further on
+        if e.key == key:
+            if now_ns - e.last_ns < idle:
+                # a live para_flow: count it, tag it, steer it
+                if elephant < 0:
+                    self.detector.c_update(key, now_ns, amount)
+                e.last_ns = now_ns
+                queue = e.flow.user
+                psn = pfo_psn_next(self.allocator, queue, now_ns)
+                core = e.flow.core
+                if pfo_sched_due(self.scheduler, &e.flow, now_ns):
+                    if e.flow.rx_id == flow_hash and self.done_ns[core] <= e.flow.since_ns:
+                        # the first flowlet waits until its RSS core has
+                        # finished the flow's untagged packets (see c_feedback)
+                        self.holds += 1
+                    else:
+                        core = pfo_sched_switch(self.scheduler, &e.flow, now_ns)
+                flags = PFO_FLAG_PARA
+                self.para_packets += 1
+                pfo_brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
+                return
+            free_e = e            # its own idle slot: reuse it first
+            break
+        if free_e is NULL and now_ns - e.last_ns >= idle:
+            free_e = e
+    # 2. not a para_flow (any more): ask the detector
+    if elephant < 0:
+        elephant = self.detector.c_update(key, now_ns, amount)
+    if elephant:
+        if free_e is NULL:
+            self.table_full += 1
+        else:
+            q = self.allocator.c_acquire(key, port, flow_hash, now_ns)
+            if q >= 0:
+                free_e.key = key
+                free_e.last_ns = now_ns
+                free_e.flow.user = <uint16_t>q
+                queue = <uint16_t>q
+                psn = pfo_psn_next(self.allocator, <uint32_t>q, now_ns)
+                core = self.scheduler.c_start(&free_e.flow, flow_hash, now_ns)
+                flags = PFO_FLAG_PARA
+                self.para_flows += 1
+                self.para_packets += 1
+                pfo_brk_write(out, handle, now_ns, psn, flow_hash, queue, core, length, flags)
+                return
+    # 3. a mouse (or an elephant without a slot or queue): plain RSS, untagged
+    core = pfo_reta_lookup(self.scheduler.entries, self.scheduler.reta_mask, flow_hash)
+    pfo_brk_write(out, handle, now_ns, 0, flow_hash, 0, core, length, 0)

@@ -153,26 +153,54 @@ cdef inline void pfo_sched_observe(FlowletScheduler s, uint16_t core,
     s.ver += 1
 
 
+cdef inline pfo_ns_t pfo_sched_t_switch(FlowletScheduler s, uint16_t c) noexcept nogil:
+    # s.c_t_switch(c), with its usual case inlined into the caller: the
+    # cached interval, or Eq. 2 computed here when it fits in 64 bits
+    # (0 < t_avg < 2**16 and T_cpu,c > 0: A * t_avg**2 < 2**32 * 2**32, and
+    # floor(x / (d * 2**32)) = floor(x / d) >> 32), cached as c_t_switch
+    # caches it.  Everything else (n_para 1, no sample yet, t_avg = 0,
+    # T_cpu,c = 0, longer delays) is c_t_switch's own (the 128-bit form).
+    # Example: A = 2**32 (alpha 1), t_avg = 1,500, T_cpu,c = 1,200, n_para 4:
+    # (2**32 * 2,250,000 // (1,200 * 3)) >> 32 = 625 ns.  Precondition:
+    # c < n_cores.
+    cdef int64_t avg, cpu, t
+    cdef uint64_t q
+    if s.n_para == 1:
+        return PFO_SCHED_NEVER
+    if s.t_sw_ver[c] == s.ver:
+        return s.t_sw[c]
+    if s.sampled[c]:
+        avg = s.sum_cpu // s.n_sampled      # n_sampled >= 1: core c has a sample
+        cpu = s.cpu_ns[c]
+        if 0 < avg < 65536 and cpu > 0:
+            q = (s.alpha_fp * <uint64_t>(avg * avg)) // (<uint64_t>cpu * (s.n_para - 1)) >> 32
+            if q > <uint64_t>s.t_switch_max_ns:
+                t = s.t_switch_max_ns
+            elif <int64_t>q < s.t_switch_min_ns:
+                t = s.t_switch_min_ns
+            else:
+                t = <int64_t>q
+            s.t_sw[c] = t
+            s.t_sw_ver[c] = s.ver
+            return t
+    return s.c_t_switch(c)
+
+
 cdef inline bint pfo_sched_due(FlowletScheduler s, const pfo_flowlet_t* f,
                                pfo_ns_t now_ns) noexcept nogil:
     # Whether flow `f` has stayed t_switch(f.core) on its core at now_ns, i.e.
-    # c_steer would switch it now (never when n_para == 1).  The cached
-    # interval of the core is read here (c_t_switch computes and caches it
-    # when the cache is stale, i.e. after a new delay sample).
+    # c_steer would switch it now (never when n_para == 1).  The interval is
+    # pfo_sched_t_switch's (the per-core cache, refreshed after a new delay
+    # sample).
     # A core that is not one of this scheduler's (a record written by someone
     # else, or a field at its type's maximum) is due at once: the switch moves
     # the flow to reta[rx_id + 1], a real core, and nothing indexes with it.
     cdef uint16_t c = f.core
-    cdef pfo_ns_t t
     if c >= s.n_cores:
         return True
     if s.n_para <= 1:
         return False
-    if s.t_sw_ver[c] == s.ver:
-        t = s.t_sw[c]
-    else:
-        t = s.c_t_switch(c)
-    return now_ns - f.since_ns >= t
+    return now_ns - f.since_ns >= pfo_sched_t_switch(s, c)
 
 
 cdef inline uint16_t pfo_sched_switch(FlowletScheduler s, pfo_flowlet_t* f,

@@ -15,7 +15,7 @@ from paraflowo._core._boundary cimport pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_meta_t
-from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback
+from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback, pfo_brk_step
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
@@ -191,7 +191,9 @@ cdef class SimCore:
         self.head = _ptr64(k, np.zeros(nc, np.int64))
         self.tail = _ptr64(k, np.zeros(nc, np.int64))
         self.core_free = _ptr64(k, np.zeros(nc, np.int64))
-        self.head_finish = _ptr64(k, np.full(nc, PFO_NS_NEVER, np.int64))
+        # at least 4 entries: _refresh_next's tournament reads 4 (the extra
+        # ones stay PFO_NS_NEVER)
+        self.head_finish = _ptr64(k, np.full(max(nc, 4), PFO_NS_NEVER, np.int64))
         self.busy = _ptr64(k, np.zeros(self.n_bins * nc, np.int64))
         self.cur_bin = _ptr64(k, np.zeros(nc, np.int64))
         self.cur_end = _ptr64(k, np.full(nc, self.bin_ns, np.int64))
