@@ -90,13 +90,15 @@ def test_steer_matches_model(entries, h, interval, gaps):
 @given(n_para=st.integers(2, 5), alpha=st.sampled_from([1.0, 0.5, 0.3, 1e-3]),
        bounds=st.tuples(st.integers(0, 500), st.integers(0, 2**40)),
        ops=st.lists(st.tuples(st.booleans(), st.integers(0, 3),
-                              st.one_of(st.integers(0, 70_000), st.integers(0, 2**40))),
+                              st.one_of(st.integers(0, 70_000), st.integers(0, 2**40)),
+                              st.one_of(st.integers(0, 3), st.integers(0, 5_000))),
                     min_size=1, max_size=120))
 def test_steer_with_delay_samples_matches_model(n_para, alpha, bounds, ops):
-    # steer asks pfo_sched_due -> pfo_sched_t_switch, which computes Eq. 2
-    # inline when it fits in 64 bits (t_avg < 2**16) and calls c_t_switch
-    # otherwise: the flow must switch exactly when the model's interval
-    # (exact rationals) says so, samples arriving between packets
+    # steer asks pfo_sched_due, which decides without dividing when Eq. 2
+    # fits in 64 bits (t_avg < 2**16) and asks c_t_switch otherwise: the
+    # flow must switch exactly when the model's interval (exact rationals)
+    # says so, samples arriving between packets (small steps reach the
+    # boundaries e = t_switch - 1 and e = t_switch)
     lo, hi = min(bounds), max(bounds)
     reta = IndirectionTable(4, size=4)
     entries = [2, 0, 3, 1]
@@ -108,14 +110,43 @@ def test_steer_with_delay_samples_matches_model(n_para, alpha, bounds, ops):
     h = 5
     core = s.start(flows, 0, h, 0)
     rx, since, now = h, 0, 0
-    for is_sample, c, v in ops:
+    for is_sample, c, v, step in ops:
         if is_sample:
             s.observe(c, v)
             m.observe(c, v)
             continue
-        now += v % 5_000
+        now += step
         if now - since >= m.t_switch(core):
             rx, since = (rx + 1) & 0xFFFFFFFF, now
             core = entries[rx & 3]
         assert s.steer(flows, 0, now) == core
     assert int(flows[0]["rx_id"]) == rx and int(flows[0]["since_ns"]) == since
+
+
+@settings(max_examples=300, deadline=None)
+@given(n_para=st.integers(2, 70), alpha=st.one_of(st.sampled_from([1.0, 0.5, 1e-3, 2**-32]),
+                                                  st.floats(1e-9, 1.0)),
+       lo=st.integers(0, 3_000), width=st.one_of(st.integers(0, 3_000), st.integers(0, 2**40)),
+       delays=st.lists(st.one_of(st.integers(0, 70_000), st.integers(0, 2**40)),
+                       min_size=1, max_size=4),
+       h=st.integers(0, 3))
+def test_due_exactly_at_t_switch(n_para, alpha, lo, width, delays, h):
+    # the flow stays at e = t_switch - 1 and switches at e = t_switch, t_switch
+    # as the model computes it (exact rationals) and as t_switch() reports it
+    hi = lo + width
+    s = FlowletScheduler(4, n_para=n_para, alpha=alpha, t_switch_min_ns=lo,
+                         t_switch_max_ns=hi, t_switch_init_ns=lo, smoothing=1.0)
+    m = Model(4, n_para, alpha, 1.0, lo, hi, lo)
+    for c, d in enumerate(delays):
+        s.observe(c, d)
+        m.observe(c, d)
+    flows = np.zeros(1, FLOWLET_DTYPE)
+    since = 10
+    core = s.start(flows, 0, h, since)
+    t = m.t_switch(core)
+    assert s.t_switch(core) == t
+    if t >= 1:
+        assert s.steer(flows, 0, since + t - 1) == core
+        assert int(flows[0]["rx_id"]) == h
+    s.steer(flows, 0, since + t)
+    assert int(flows[0]["rx_id"]) == h + 1 and int(flows[0]["since_ns"]) == since + t

@@ -165,7 +165,7 @@ cdef inline void pfo_brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t no
     out.flags = flags
 
 
-cdef inline void pfo_brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
+cdef inline void pfo_brk_step(Breakup self, uint64_t key, uint32_t home, pfo_hash_t flow_hash,
                               uint16_t port, uint16_t length, pfo_ns_t now_ns,
                               pfo_handle_t handle, int elephant, pfo_meta_t* out) noexcept nogil:
     # One packet of c_ingress (what c_ingress, c_ingress_detected and
@@ -173,10 +173,12 @@ cdef inline void pfo_brk_step(Breakup self, uint64_t key, pfo_hash_t flow_hash,
     # per-packet loop calls it directly (no call through the vtable, and the
     # record's fields stay in registers).  elephant: the detector's verdict
     # for this packet if already taken (0/1, as c_ingress_detected), or -1:
-    # ask it here (as c_ingress).  The
+    # ask it here (as c_ingress).  home: <uint32_t>pfo_fmix64(key), where
+    # the key's probe starts in the para_flow table (a caller that sees the
+    # same keys again, like a simulator's flows, can keep it per key).  The
     # record is written once, at the end, so the compiler need not reload this
     # object's fields after stores through `out` (which could alias them).
-    cdef uint32_t home = <uint32_t>pfo_fmix64(key), i, probes = self.probes, mask = self.mask
+    cdef uint32_t i, probes = self.probes, mask = self.mask
     cdef pfo_ns_t idle = self.idle_ns
     cdef pfo_para_entry_t* table = self.table
     cdef pfo_para_entry_t* e

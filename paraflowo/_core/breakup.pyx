@@ -346,12 +346,14 @@ cdef class Breakup:
     cdef void c_ingress(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                         uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
                         pfo_meta_t* out) noexcept nogil:
-        pfo_brk_step(self, key, flow_hash, port, length, now_ns, handle, -1, out)
+        pfo_brk_step(self, key, <uint32_t>pfo_fmix64(key), flow_hash, port, length, now_ns, handle,
+                     -1, out)
 
     cdef void c_ingress_detected(self, uint64_t key, pfo_hash_t flow_hash, uint16_t port,
                                  uint16_t length, pfo_ns_t now_ns, pfo_handle_t handle,
                                  bint elephant, pfo_meta_t* out) noexcept nogil:
-        pfo_brk_step(self, key, flow_hash, port, length, now_ns, handle, elephant, out)
+        pfo_brk_step(self, key, <uint32_t>pfo_fmix64(key), flow_hash, port, length, now_ns, handle,
+                     elephant, out)
 
     cdef void c_ingress_burst(self, const uint64_t* keys, const pfo_hash_t* hashes,
                               const uint16_t* ports, const uint16_t* lengths,
@@ -375,9 +377,10 @@ cdef class Breakup:
             for i in range(s, s + m):
                 if i + PFO_BRK_AHEAD < n:
                     PFO_PREFETCH(&self.table[<uint32_t>pfo_fmix64(keys[i + PFO_BRK_AHEAD]) & self.mask])
-                pfo_brk_step(self, keys[i], hashes[i], ports[i], lengths[i], now_ns[i],
-                          self.packets if handles is NULL else handles[i], eleph[i - s],
-                          &out[i])
+                pfo_brk_step(self, keys[i], <uint32_t>pfo_fmix64(keys[i]), hashes[i], ports[i],
+                             lengths[i], now_ns[i],
+                             self.packets if handles is NULL else handles[i], eleph[i - s],
+                             &out[i])
             s += m
 
     cdef void c_feedback(self, uint16_t core, pfo_ns_t ingress_ns,

@@ -79,6 +79,8 @@ cdef class FlowletScheduler:
     cdef uint8_t* sampled         # owned, n_cores: 1 once the core has a sample
     cdef int64_t sum_cpu          # sum of cpu_ns over sampled cores
     cdef uint32_t n_sampled       # number of sampled cores
+    cdef int64_t avg_cpu          # sum_cpu // n_sampled (t_avg; 0 before any
+                                  # sample), kept by pfo_sched_observe
     cdef uint64_t ver             # bumped by every observation
     cdef pfo_ns_t last_ns         # latest now_ns of start/steer
     cdef readonly uint64_t switches    # flowlet switches made
@@ -149,58 +151,53 @@ cdef inline void pfo_sched_observe(FlowletScheduler s, uint16_t core,
         new = old + r + (fr >= 0.5) - (fr <= -0.5)
         s.cpu_ns[core] = new
         s.sum_cpu += new - old
+    # t_avg, divided here once per sample (off the path of the "switch
+    # due?" test that reads it)
+    s.avg_cpu = s.sum_cpu // s.n_sampled
     s.samples += 1
     s.ver += 1
-
-
-cdef inline pfo_ns_t pfo_sched_t_switch(FlowletScheduler s, uint16_t c) noexcept nogil:
-    # s.c_t_switch(c), with its usual case inlined into the caller: the
-    # cached interval, or Eq. 2 computed here when it fits in 64 bits
-    # (0 < t_avg < 2**16 and T_cpu,c > 0: A * t_avg**2 < 2**32 * 2**32, and
-    # floor(x / (d * 2**32)) = floor(x / d) >> 32), cached as c_t_switch
-    # caches it.  Everything else (n_para 1, no sample yet, t_avg = 0,
-    # T_cpu,c = 0, longer delays) is c_t_switch's own (the 128-bit form).
-    # Example: A = 2**32 (alpha 1), t_avg = 1,500, T_cpu,c = 1,200, n_para 4:
-    # (2**32 * 2,250,000 // (1,200 * 3)) >> 32 = 625 ns.  Precondition:
-    # c < n_cores.
-    cdef int64_t avg, cpu, t
-    cdef uint64_t q
-    if s.n_para == 1:
-        return PFO_SCHED_NEVER
-    if s.t_sw_ver[c] == s.ver:
-        return s.t_sw[c]
-    if s.sampled[c]:
-        avg = s.sum_cpu // s.n_sampled      # n_sampled >= 1: core c has a sample
-        cpu = s.cpu_ns[c]
-        if 0 < avg < 65536 and cpu > 0:
-            q = (s.alpha_fp * <uint64_t>(avg * avg)) // (<uint64_t>cpu * (s.n_para - 1)) >> 32
-            if q > <uint64_t>s.t_switch_max_ns:
-                t = s.t_switch_max_ns
-            elif <int64_t>q < s.t_switch_min_ns:
-                t = s.t_switch_min_ns
-            else:
-                t = <int64_t>q
-            s.t_sw[c] = t
-            s.t_sw_ver[c] = s.ver
-            return t
-    return s.c_t_switch(c)
 
 
 cdef inline bint pfo_sched_due(FlowletScheduler s, const pfo_flowlet_t* f,
                                pfo_ns_t now_ns) noexcept nogil:
     # Whether flow `f` has stayed t_switch(f.core) on its core at now_ns, i.e.
-    # c_steer would switch it now (never when n_para == 1).  The interval is
-    # pfo_sched_t_switch's (the per-core cache, refreshed after a new delay
-    # sample).
+    # c_steer would switch it now (never when n_para == 1).  The usual case
+    # (the core sampled, 0 < t_avg < 2**16, T_cpu > 0) is decided here
+    # without dividing: with e = now_ns - since_ns, lo <= hi the bounds and
+    # q = floor(N / D) (Eq. 2 before the clamp: N = (A * t_avg**2) >> 32,
+    # D = T_cpu * (n_para - 1); A * t_avg**2 < 2**64, and floor(x / (d *
+    # 2**32)) = floor((x >> 32) / d)),
+    #     e >= clamp(q, lo, hi)  <=>  e >= hi  or  (e >= lo  and  e >= q),
+    # and for e >= 0, e >= q  <=>  (e + 1) * D > N, true at once when
+    # D > N or e + 1 >= 2**32 (N < 2**32), else a product under 2**64.
+    # Example: A = 2**32 (alpha 1), t_avg = 1,500, T_cpu = 1,200, n_para 4:
+    # N = 2,250,000, D = 3,600, q = 625; e = 624: 625 * 3,600 = 2,250,000 is
+    # not > N, not due; e = 625: due.  Anything else asks c_t_switch (the
+    # cached or 128-bit Eq. 2).
     # A core that is not one of this scheduler's (a record written by someone
     # else, or a field at its type's maximum) is due at once: the switch moves
     # the flow to reta[rx_id + 1], a real core, and nothing indexes with it.
     cdef uint16_t c = f.core
+    cdef int64_t e, avg, cpu
+    cdef uint64_t n, d
     if c >= s.n_cores:
         return True
     if s.n_para <= 1:
         return False
-    return now_ns - f.since_ns >= pfo_sched_t_switch(s, c)
+    e = now_ns - f.since_ns
+    avg = s.avg_cpu
+    cpu = s.cpu_ns[c]
+    if s.sampled[c] and 0 < avg < 65536 and cpu > 0:
+        if e >= s.t_switch_max_ns:
+            return True
+        if e < s.t_switch_min_ns:          # lo >= 0, so from here e >= 0
+            return False
+        n = (s.alpha_fp * <uint64_t>(avg * avg)) >> 32
+        d = <uint64_t>cpu * (s.n_para - 1)
+        if d > n or e >= <int64_t>0xFFFFFFFF:
+            return True
+        return <uint64_t>(e + 1) * d > n
+    return e >= s.c_t_switch(c)
 
 
 cdef inline uint16_t pfo_sched_switch(FlowletScheduler s, pfo_flowlet_t* f,

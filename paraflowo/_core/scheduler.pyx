@@ -260,9 +260,7 @@ cdef class FlowletScheduler:
         pfo_sched_observe(self, core, delay_ns)
 
     cdef pfo_ns_t c_t_avg(self) noexcept nogil:
-        if self.n_sampled == 0:
-            return 0
-        return self.sum_cpu // self.n_sampled
+        return self.avg_cpu         # kept by pfo_sched_observe (0 before any sample)
 
     cdef pfo_ns_t c_t_switch(self, uint16_t core) noexcept nogil:
         if self.n_para == 1:

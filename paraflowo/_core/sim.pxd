@@ -172,6 +172,7 @@ cdef class SimCore:
     cdef ReorderQueues rq            # egress: one reorder buffer per queue
     cdef pfo_robq_t* robq            # &rq.q
     cdef uint64_t* flow_key          # detector / allocator key per flow
+    cdef uint32_t* flow_home         # <uint32_t>pfo_fmix64(flow_key): its para_flow probe start
     cdef uint16_t* flow_len          # packet length per flow
     cdef int64_t* flow_first         # first arrival per flow, -1
     cdef int64_t* flow_detect        # first tagged packet per flow, -1

@@ -14,7 +14,7 @@ from paraflowo._checks import require_array, require_int
 from paraflowo._core._boundary cimport pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
-from paraflowo._core._types cimport pfo_meta_t
+from paraflowo._core._types cimport pfo_fmix64, pfo_meta_t
 from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback, pfo_brk_step
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
@@ -293,6 +293,12 @@ cdef class SimCore:
         cdef uint16_t[::1] lv = ln
         self.flow_key = &kv[0]
         self.flow_len = &lv[0]
+        home = np.empty(nf, np.uint32)
+        k.append(home)
+        cdef uint32_t[::1] hv = home
+        for j in range(nf):
+            hv[j] = <uint32_t>pfo_fmix64(kv[j])
+        self.flow_home = &hv[0]
         self.flow_first = _ptr64(k, np.full(nf, -1, np.int64))
         self.flow_detect = _ptr64(k, np.full(nf, -1, np.int64))
         window = self.rq.buffers[0].window

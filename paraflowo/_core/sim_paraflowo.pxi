@@ -15,8 +15,8 @@ cdef inline int _steer_para(SimCore self, int32_t f, pfo_ns_t t, bint elephant,
         self.flow_first[f] = t
     # (pfo_brk_step is c_ingress_detected's body, inlined here: no call
     # through the vtable, and m stays in registers)
-    pfo_brk_step(self.brk, self.flow_key[f], self.flow_hash[f], 0, self.flow_len[f], t,
-                 0, elephant, &m)
+    pfo_brk_step(self.brk, self.flow_key[f], self.flow_home[f], self.flow_hash[f], 0,
+                 self.flow_len[f], t, 0, elephant, &m)
     p.flags = m.flags
     p.queue = m.queue
     p.psn = m.psn
