@@ -113,3 +113,45 @@ def test_process_burst_equals_insert_then_drain(n_queues, wexp, timeout, spread,
     hr, qr = ref.flush()
     assert (h.tolist(), q.tolist()) == (hr.tolist(), qr.tolist())
     assert _state(rq) == _state(ref)
+
+
+def _burst(rq, ref, recs, now):
+    # one process_burst of (queue, psn) records, checked against _reference
+    m = empty_meta(len(recs))
+    for i, (q, p) in enumerate(recs):
+        m[i] = (1000 * now + i, 0, p, 0, q, 0, 0, FLAG_PARA)
+    cap = len(m) + ref.held
+    status = [int(ref.insert(q, p, 1000 * now + i, now)) for i, (q, p) in enumerate(recs)]
+    assert FULL not in status
+    wo = np.zeros(cap, np.uint64)
+    woq = np.zeros(cap, np.int32)
+    wk = ref.drain_into(now, wo, woq)
+    want = (wk, wo[:wk].tolist(), woq[:wk].tolist(), status)
+    out = np.zeros(cap, np.uint64)
+    oq = np.zeros(cap, np.int32)
+    st_out = np.zeros(len(m), np.uint8)
+    k = rq.process_burst(m, now, out, oq, st_out)
+    assert (k, out[:k].tolist(), oq[:k].tolist(), st_out.tolist()) == want
+    assert _state(rq) == _state(ref)
+
+
+def test_one_pass_into_a_queue_that_left_the_active_set():
+    # A queue leaves the active set when a drain empties it or on flush; a
+    # later displaced record (inside the window, not at the head) held in it
+    # by the one-pass path must bring it back, with its timeout: its cached
+    # deadline from before must not pass for a live one.
+    for how in ("emptied", "flush"):
+        rq = ReorderQueues(4, 16, 100, psn_bits=12)
+        ref = ReorderQueues(4, 16, 100, psn_bits=12)
+        _burst(rq, ref, [(0, 2), (1, 0)], 0)           # queue 0 holds PSN 2: deadline 100
+        if how == "emptied":
+            _burst(rq, ref, [(0, 0)], 10)
+            _burst(rq, ref, [(0, 1), (2, 0)], 20)      # releases 1, 2: queue 0 empty
+        else:
+            assert rq.flush()[0].tolist() == ref.flush()[0].tolist() == [0]   # PSN 2
+        assert rq.n_active == ref.n_active == 0
+        _burst(rq, ref, [(0, 5), (3, 0)], 30)          # held, a hole at 3, 4
+        assert rq.n_active == 1
+        _burst(rq, ref, [(1, 1)], 200)                 # the timeout of queue 0 is due
+        assert rq.buffers[0].stats.timeouts == 1
+        assert rq.n_active == 0

@@ -290,6 +290,7 @@ ctypedef struct pfo_robq_t:
     uint8_t* is_touched       # n_queues flags
     uint32_t n_touched
     pfo_ns_t* deadline        # per queue: pfo_rob_next_deadline after its last drain
+                              # (0 while the queue is not active)
     pfo_ns_t min_deadline     # <= every deadline[q] of an active, untouched queue
     pfo_ns_t last_ns          # latest time seen by any queue (one clock); earlier
                               # times are EINVAL.  >= every robs[i].last_ns.

@@ -305,6 +305,7 @@ cdef class ReorderQueues:
             hs.append(h)
             qs.append(np.full(len(h), i, np.int32))
             self.q.is_active[i] = 0
+            self.q.deadline[i] = 0          # an inactive queue's (see _robq_deactivate)
             self.q.is_touched[i] = 0
         self.q.n_active = 0
         self.q.n_touched = 0

@@ -69,6 +69,7 @@ cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil:
 cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     cdef uint32_t i = q.pos[qid], last
     q.is_active[qid] = 0
+    q.deadline[qid] = 0         # an inactive queue's deadline is 0 (<= any time)
     q.n_active -= 1
     last = q.active[q.n_active]
     q.active[i] = last
@@ -152,6 +153,10 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
     # Same releases, statistics and deadline as _robq_drain_one.
     cdef pfo_rob_slot_t* slots = r.slots
     cdef pfo_rob_slot_t* s
+    cdef pfo_rob_slot_t* send
+    cdef pfo_psn_t* order
+    cdef pfo_psn_t* op
+    cdef pfo_psn_t* ope
     cdef pfo_handle_t* o0 = o
     cdef uint32_t mask = p.mask, pmask = p.pmask, moved, released, oh, on
     cdef pfo_psn_t head, e
@@ -171,13 +176,15 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
         if r.n_tomb == 0 and oend - o >= r.in_ring:
             # no tombstone, room for every packet held: the run is packets
             # only and the output cannot fill
-            oh = head & mask
+            send = slots + p.window
             while True:
-                o[0] = slots[oh].handle
+                o[0] = s.handle
                 o += 1
-                slots[oh].ts = PFO_ROB_SLOT_EMPTY
-                oh = (oh + 1) & mask
-                if slots[oh].ts == PFO_ROB_SLOT_EMPTY:
+                s.ts = PFO_ROB_SLOT_EMPTY
+                s += 1
+                if s == send:
+                    s = slots
+                if s.ts == PFO_ROB_SLOT_EMPTY:
                     break
             moved = <uint32_t>(o - o0)
         else:
@@ -206,12 +213,22 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
         if r.in_ring == 0:
             oh = (oh + on) & p.omask
             on = 0
+        order = r.order
         while on:
-            e = r.order[oh]
-            if ((e - head) & pmask) < p.window and slots[e & mask].ts >= 0:
-                break
-            oh = (oh + 1) & p.omask
-            on -= 1
+            # the entries behind the head (their packet left), from the
+            # front up to the FIFO's end or wrap, in one tight loop; then an
+            # entry in the window holds a packet (stop) or not (pop it)
+            op = order + oh
+            ope = op + (on if on <= p.omask + 1 - oh else p.omask + 1 - oh)
+            while op < ope and ((op[0] - head) & pmask) >= p.window:
+                op += 1
+            on -= <uint32_t>(op - (order + oh))
+            oh = <uint32_t>(op - order) & p.omask
+            if op < ope:
+                if slots[op[0] & mask].ts >= 0:
+                    break
+                oh = (oh + 1) & p.omask
+                on -= 1
         r.order_head = oh
         r.order_n = on
     if r.order_n == 0:
@@ -529,6 +546,7 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef uint32_t retired = 0
     cdef uint16_t flags
     cdef bint direct = True, visit
+    cdef uint32_t wm1 = p.window - 1
     cdef int st
     while i < j:
         m = &meta[i]
@@ -545,6 +563,31 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
             psn = m.psn
             r = robs[qid]
             is_touched[qid] = 0                 # _robq_scan's mark
+            # The common case first: an untombstoned record inside the window
+            # but not at the head, into a free slot of a queue already active
+            # whose timeout is not due: held, no visit (it would release
+            # nothing).  Decided on reads only; the same stores, status and
+            # touch as the general in-window insert below.
+            if (flags & PFO_FLAG_DROP) == 0:
+                d = ((psn - r.head) & p.pmask) - 1      # d < window - 1: inside, not the head
+                if d < wm1:
+                    s = &r.slots[psn & p.mask]
+                    # (an inactive queue's deadline is 0, never > now)
+                    if s.ts == PFO_ROB_SLOT_EMPTY and deadline[qid] > now:
+                        r.last_ns = now
+                        r.st.inserted += 1
+                        s.handle = m.handle
+                        s.ts = now
+                        r.order[(r.order_head + r.order_n) & p.omask] = psn
+                        r.order_n += 1
+                        r.in_ring += 1
+                        if not direct:
+                            pfo_robq_touch(q, qid)
+                        if _mode_t is _flagged_t:
+                            if status_out is not NULL:
+                                status_out[i] = PFO_ROB_BUFFERED
+                        i += 1
+                        continue
             if (psn == r.head and not is_active[qid] and o < oend
                     and (r.order_n | r.n_tomb | r.ready_n | (flags & PFO_FLAG_DROP)) == 0):
                 # in order into a queue holding nothing (no tombstone past
