@@ -194,13 +194,14 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
 
 
 # ------------------------------------------------------------- accounting
-cdef inline void _account_busy(SimCore self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
+cdef inline void _account_busy(int64_t* cur_end, int64_t* cur_bin, int64_t* busy,
+                               int64_t nb, int64_t w, int64_t nc, int c, pfo_ns_t s,
+                               pfo_ns_t e) noexcept nogil:
     # busy time [s, e) of core c into the utilization bins (starts per core
-    # are non-decreasing, so the current bin only moves forward)
-    cdef int64_t* cur_end = self.cur_end
-    cdef int64_t* cur_bin = self.cur_bin
-    cdef int64_t* busy = self.busy
-    cdef int64_t nb = self.n_bins, w = self.bin_ns, nc = self.n_cores
+    # are non-decreasing, so the current bin only moves forward).  The
+    # SimCore's arrays and sizes come as arguments, held in the caller's
+    # locals (cur_end, cur_bin, busy: n_cores each, n_bins * n_cores; nb =
+    # n_bins, w = bin_ns, nc = n_cores).
     cdef int64_t b = cur_bin[c], end = cur_end[c]
     if e <= end and b < nb:
         busy[b * nc + c] += e - s     # the usual case: within the current bin (s < e)

@@ -57,7 +57,13 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
     cdef pfo_sim_pkt_t tmp
     cdef int64_t* head_finish = self.head_finish
     cdef int64_t* completed = self.completed
-    cdef int64_t hd
+    cdef int64_t hd, tl
+    # the busy-time bins (_account_busy), in locals for the same reason
+    cdef int64_t* cur_end = self.cur_end
+    cdef int64_t* cur_bin = self.cur_bin
+    cdef int64_t* busy = self.busy
+    cdef int64_t n_bins = self.n_bins
+    cdef int64_t bin_ns = self.bin_ns
     # the detector's verdicts, a chunk of arrivals ahead (ParaFlowO)
     cdef uint64_t ck[PFO_SIM_CHUNK]
     cdef uint64_t ca[PFO_SIM_CHUNK]
@@ -132,10 +138,12 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             c = pfo_reta_lookup(reta, reta_mask, flow_hash[f])
         arrived[c] += 1
         flow_arrived[f] += 1
-        if (tail[c] - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
+        tl = tail[c]                     # only this arrival moves tail[c]
+        if (tl - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
                 and self.next_core >= 0 and self.next_t <= t):
             _complete_plain(self, t)     # the exact queue at t (see above)
-        if tail[c] - head[c] > rxq:
+        hd = head[c]
+        if tl - hd > rxq:
             self.dropped[c] += 1
             flow_seq[f] += 1           # the flow's order still counts it
             self.flow_dropped[f] += 1
@@ -166,8 +174,8 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
         if policy == PFO_SIM_RSSPP:
             self.bucket_last[b] = finish
         core_free[c] = finish
-        _account_busy(self, c, start, finish)
-        p = &rings[c * rs + (tail[c] & mask)]
+        _account_busy(cur_end, cur_bin, busy, n_bins, bin_ns, n_cores, c, start, finish)
+        p = &rings[c * rs + (tl & mask)]
         p.finish_ns = finish
         p.ingress_ns = t
         p.seq = flow_seq[f]
@@ -182,13 +190,13 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
         else:
             p.flags = 0
         flow_seq[f] += 1
-        if tail[c] == head[c]:
-            self.head_finish[c] = finish
+        if tl == hd:
+            head_finish[c] = finish
             if (self.next_core < 0 or finish < self.next_t
                     or (finish == self.next_t and c < self.next_core)):
                 self.next_core = c
                 self.next_t = finish
-        tail[c] += 1
+        tail[c] = tl + 1
         if tr_core != NULL:
             tr_core[i] = <int16_t>c
             tr_finish[i] = finish
