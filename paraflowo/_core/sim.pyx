@@ -234,7 +234,7 @@ cdef class SimCore:
         self.dropped = _ptr64(k, np.zeros(nc, np.int64))
         self.hist = _ptr64(k, np.zeros(PFO_SIM_HIST_LEN, np.int64))
         self.next_core = -1
-        self.next_t = 0
+        self.next_t = PFO_NS_NEVER
         self.now = 0
         self.reta = IndirectionTable(nc, reta.size)
         self.reta.set_entries(reta.entries_array())

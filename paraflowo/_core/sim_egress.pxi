@@ -136,7 +136,7 @@ cdef inline void _complete_plain(SimCore self, pfo_ns_t t) noexcept nogil:
     cdef const int64_t* tail = self.tail
     cdef int64_t* head_finish = self.head_finish
     cdef int64_t* completed = self.completed
-    while self.next_core >= 0 and self.next_t <= t:
+    while self.next_t <= t:
         c = self.next_core
         hd = head[c]
         ring = rings + c * rs
@@ -173,7 +173,7 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
             dl = self.egress_now
         if dl == skip:
             dl = PFO_NS_NEVER
-        if self.next_core >= 0 and self.next_t <= t and self.next_t <= dl:
+        if self.next_t <= t and self.next_t <= dl:
             c = self.next_core
             hd = head[c]
             ring = rings + c * rs

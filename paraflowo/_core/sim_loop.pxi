@@ -102,7 +102,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             # lag (an upper bound on the queue): only when that bound
             # says full are the completions due by t released first.
             # This drops a hard-to-predict branch per arrival.
-            if (i & (PFO_SIM_BATCH - 1)) == 0 and self.next_core >= 0 and self.next_t <= t:
+            if (i & (PFO_SIM_BATCH - 1)) == 0 and self.next_t <= t:
                 _complete_plain(self, t)
         else:
             # ParaFlowO: the completions due by t go first (their delay
@@ -111,7 +111,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             # _complete_until's completion step, done here without the
             # call; once something is held (or a deadline is due) the
             # general loop takes over with the rest.
-            while self.held == 0 and self.next_core >= 0 and self.next_t <= t:
+            while self.held == 0 and self.next_t <= t:
                 c = self.next_core
                 hd = head[c]
                 p = &rings[c * rs + (hd & mask)]
@@ -122,7 +122,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
                 completed[c] += 1
                 _egress_para(self, p, p.finish_ns)
                 _refresh_next(self)
-            if ((self.next_core >= 0 and self.next_t <= t)
+            if ((self.next_t <= t)
                     or (self.held > 0 and self.rob_dl <= t)):
                 _complete_until(self, t)
         # steering
@@ -140,7 +140,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
         flow_arrived[f] += 1
         tl = tail[c]                     # only this arrival moves tail[c]
         if (tl - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
-                and self.next_core >= 0 and self.next_t <= t):
+                and self.next_t <= t):
             _complete_plain(self, t)     # the exact queue at t (see above)
         hd = head[c]
         if tl - hd > rxq:
@@ -202,7 +202,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             tr_finish[i] = finish
     if n > 0:
         self.now = times[n - 1]      # the time of the last arrival processed
-        if policy != PFO_SIM_PARAFLOWO and self.next_core >= 0 and self.next_t <= self.now:
+        if policy != PFO_SIM_PARAFLOWO and self.next_t <= self.now:
             _complete_plain(self, self.now)   # as if released arrival by arrival
     if slice_n > 0 and n > 0:
         _auto_update(self)          # after the last (possibly short) slice
