@@ -80,6 +80,22 @@ def test_hashes_match_per_packet(size):
     assert rss_hash_batch(tuples[:3], False).tolist() == [toeplitz(bytes(r[:8])) for r in ROWS[:3]]
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 32, 33, 255, 256, 257])
+def test_queue_batch_every_length_matches_the_table(size):
+    # the short-burst lookup goes four at a time with a tail of 0 to 3; every
+    # tail, and both sides of PFO_NOGIL_MIN, against a plain table lookup
+    # (a table not round-robin, and an out whose neighbours must stay put)
+    reta = IndirectionTable(5, 64)
+    reta.set_entries(RNG.integers(0, 5, 64))
+    table = reta.entries_array().tolist()
+    hashes = RNG.integers(0, 2**32, size, dtype=np.uint32)
+    padded = np.full(size + 2, 0xBEEF, np.uint16)
+    got = reta.queue_batch(hashes, padded[1:-1])
+    assert got.tolist() == [table[int(x) & 63] for x in hashes]
+    assert padded[0] == padded[-1] == 0xBEEF
+    assert reta.queue_batch(hashes).tolist() == got.tolist()
+
+
 DETECTORS = {
     "countmin": lambda: CountMinDetector(256, 4, threshold=20, window_ns=2_000),
     "spacesaving": lambda: SpaceSavingDetector(16, threshold=20, window_ns=2_000),
