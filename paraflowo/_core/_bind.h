@@ -10,9 +10,11 @@
    is what keeps numpy's resize() from moving the data (numpy counts
    references, not exports).  pfo_release (in _boundary.h) drops it.
 
-   Only _boundary.pyx includes this header (the one module built with
-   numpy's include directory).  It uses numpy's header-only field accessors
-   and no function of numpy's C API table, so no import_array() is needed. */
+   _boundary.pyx includes it for pfo_bind_array, and _boundary.pxd for the
+   inline test of pfo_bind (pfo_bind_inline), so every module that cimports
+   _boundary is built with numpy's include directory.  It uses numpy's
+   header-only field accessors and no function of numpy's C API table, so no
+   import_array() is needed. */
 #ifndef PFO_BIND_H
 #define PFO_BIND_H
 
@@ -58,6 +60,31 @@ static inline int pfo_bind_ref(Py_buffer *b, PyObject *arr, PyObject *dtype, int
     b->suboffsets = NULL;
     b->internal = PFO_BIND_REF;
     return 1;
+}
+
+/* numpy.ndarray, as this module has seen it: NULL until pfo_bind_learn
+   records it (one copy per module: the header is included by each).  The
+   type is learnt from a binding by reference made by pfo_bind_array, which
+   tests `type(arr) is numpy.ndarray` itself; nothing else writes it, always
+   under the GIL and always the same value. */
+static PyTypeObject *pfo_ndarray_type = NULL;
+
+/* pfo_bind's common case inline, without the call into _boundary (about 20
+   instructions fewer per array, callgrind): 1 and b bound as pfo_bind_ref
+   does, if arr is an exact numpy.ndarray (once this module has learnt the
+   type) with dtype object `dtype`, 1-D, C-contiguous and (writable != 0)
+   writable; else 0 and b untouched (the caller calls pfo_bind_array). */
+static inline int pfo_bind_inline(Py_buffer *b, PyObject *arr, PyObject *dtype, int writable)
+{
+    return Py_TYPE(arr) == pfo_ndarray_type && pfo_bind_ref(b, arr, dtype, 1, writable);
+}
+
+/* After pfo_bind_array: if it bound arr by reference (so arr's type is
+   numpy.ndarray), remember the type for pfo_bind_inline. */
+static inline void pfo_bind_learn(const Py_buffer *b, PyObject *arr)
+{
+    if (b->shape != NULL && b->internal == PFO_BIND_REF)
+        pfo_ndarray_type = Py_TYPE(arr);
 }
 
 #endif /* PFO_BIND_H */

@@ -168,6 +168,11 @@ cdef extern from "_boundary.h":
     object pfo_bool(bint b)          # True/False without a branch on b
     void pfo_release_c(Py_buffer* b) noexcept   # pfo_release, in C
 
+cdef extern from "_bind.h":
+    # pfo_bind's common case, inline in each module (see _bind.h)
+    bint pfo_bind_inline(Py_buffer* b, object arr, object dtype, int writable) noexcept
+    void pfo_bind_learn(const Py_buffer* b, object arr) noexcept
+
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
 
@@ -202,9 +207,13 @@ cdef inline int pfo_bind(Py_buffer* b, object arr, str name, object dtype,
     # and nothing held (b.shape NULL: pfo_release is then a no-op).
     b.buf = NULL
     b.shape = NULL
+    if pfo_bind_inline(b, arr, dtype, flags & PFO_WRITABLE):
+        return 0
     if arr is None and flags & PFO_OPTIONAL:
         return 0
-    return pfo_bind_array(b, arr, name, dtype, flags)
+    pfo_bind_array(b, arr, name, dtype, flags)
+    pfo_bind_learn(b, arr)          # the first binding of an ndarray teaches its type
+    return 0
 
 
 cdef inline bint pfo_bound(const Py_buffer* b) noexcept nogil:
