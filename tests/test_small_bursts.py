@@ -426,3 +426,25 @@ def test_each_module_learns_ndarray_from_its_first_exact_binding(tmp_path):
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("size", [0, 1, 32, 300])
+@pytest.mark.parametrize("name", ["rss", "spray", "rsspp", "paraflowo"])
+def test_steer_burst_new_records_are_plain_meta_arrays(name, size):
+    # without out, steer_burst creates its records as a plain void array and
+    # retypes it (_bind.h: pfo_retype_new): the result must be an ordinary
+    # META_DTYPE array owning its data, equal to the out= result
+    from paraflowo._core.policies import make_policy
+
+    args = (KEYS[:size], HASHES[:size], PORTS[:size], LENGTHS[:size], KEYS[:size],
+            TIMES[:size])
+    got = make_policy(name, 4).steer_burst(*args)
+    out = np.zeros(size, META_DTYPE)
+    make_policy(name, 4).steer_burst(*args, out)
+    assert got.dtype is META_DTYPE or got.dtype == META_DTYPE
+    assert got.flags.owndata and got.flags.aligned and got.flags.writeable
+    assert got.base is None and got.shape == (size,)
+    assert got.tobytes() == out.tobytes()
+    assert pickle.loads(pickle.dumps(got)).tobytes() == got.tobytes()
+    assert got["core"].tolist() == out["core"].tolist()
+    assert sys.getrefcount(got) == 2

@@ -172,6 +172,11 @@ cdef extern from "_bind.h":
     # pfo_bind's common case, inline in each module (see _bind.h)
     bint pfo_bind_inline(Py_buffer* b, object arr, object dtype, int writable) noexcept
     void pfo_bind_learn(const Py_buffer* b, object arr) noexcept
+    # A new array of a plain void dtype, only the caller's, given the dtype
+    # object of records of the same size (see _bind.h): True, or False and
+    # unchanged (then create it with that dtype).  Skips numpy's per-array
+    # zero-fill setup of a structured dtype (about 5,000 instructions).
+    bint pfo_retype_new(object arr, object descr) noexcept
 
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
