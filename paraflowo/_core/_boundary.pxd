@@ -27,8 +27,10 @@ Buffers (1-D numpy arrays handed to a burst)::
   a numpy.ndarray (or subclass) whose dtype equals ``dtype``, 1-D,
   C-contiguous and (with ``PFO_WRITABLE``) writable; returns 0.  The common
   case (an exact ndarray whose dtype *is* ``dtype``) is bound by reading the
-  array's fields and holding a reference to it, about 60 instructions
-  with the call (``_bind.h``); anything else gets a buffer request (with its
+  array's fields and holding a reference to it, inline in the calling module
+  (``_bind.h``: ``pfo_bind_inline``, once the module has learnt
+  ``numpy.ndarray`` from its first such binding, made by ``pfo_bind_array``;
+  about 20 instructions fewer an array than the call); anything else gets a buffer request (with its
   release and the dtype test, numpy's costs about 350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
   ``b.shape`` and ``b.strides`` are filled too.  Otherwise it holds nothing
   and raises:
