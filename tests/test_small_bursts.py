@@ -12,7 +12,9 @@ back to where they were, after successful calls and after refused ones.
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -78,6 +80,22 @@ def test_hashes_match_per_packet(size):
     np.testing.assert_array_equal(np.concatenate(got["reta"]), (expect & 127) % 8)
     # addresses only: the 8-byte prefix
     assert rss_hash_batch(tuples[:3], False).tolist() == [toeplitz(bytes(r[:8])) for r in ROWS[:3]]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 32, 33, 255, 256, 257])
+def test_queue_batch_every_length_matches_the_table(size):
+    # the short-burst lookup goes four at a time with a tail of 0 to 3; every
+    # tail, and both sides of PFO_NOGIL_MIN, against a plain table lookup
+    # (a table not round-robin, and an out whose neighbours must stay put)
+    reta = IndirectionTable(5, 64)
+    reta.set_entries(RNG.integers(0, 5, 64))
+    table = reta.entries_array().tolist()
+    hashes = RNG.integers(0, 2**32, size, dtype=np.uint32)
+    padded = np.full(size + 2, 0xBEEF, np.uint16)
+    got = reta.queue_batch(hashes, padded[1:-1])
+    assert got.tolist() == [table[int(x) & 63] for x in hashes]
+    assert padded[0] == padded[-1] == 0xBEEF
+    assert reta.queue_batch(hashes).tolist() == got.tolist()
 
 
 DETECTORS = {
@@ -351,3 +369,82 @@ def test_reorder_bursts_release_their_arrays(size):
         with pytest.raises(ValueError, match="out must have length"):
             rq.process_burst(meta, 0, short, status_out=st)
     assert _refcounts(*arrays) == before
+
+
+def test_each_module_learns_ndarray_from_its_first_exact_binding(tmp_path):
+    # pfo_bind's inline test knows numpy.ndarray only once its module has had
+    # an exact ndarray bound by _boundary (_bind.h: pfo_bind_learn).  In a
+    # fresh interpreter, every module's first bindings are a subclass (checked
+    # path: must not teach), a refused array, then exact arrays: same results,
+    # same errors, references given back, before and after the learning.
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from paraflowo import ElephantDetector, IndirectionTable, toeplitz_batch
+        from paraflowo._core.policies import make_policy
+
+        class Sub(np.ndarray):
+            pass
+
+        h = np.arange(64, dtype=np.uint32) * np.uint32(2654435761)
+        keys = h.astype(np.uint64)
+        rows = np.arange(64 * 12, dtype=np.uint8).reshape(64, 12)
+        reta, det = IndirectionTable(4), ElephantDetector(max_tags=4)
+        det.force(int(keys[3]), True)
+        o16, o64, o32 = np.empty(64, np.uint16), np.empty(64, np.uint64), np.empty(64, np.uint32)
+        arrays = [h, keys, rows, o16, o64, o32]
+        before = [sys.getrefcount(a) for a in arrays]
+        want = [reta.queue(int(x)) for x in h]
+        for first in (True, False):
+            for view in ((lambda a: a.view(Sub)), (lambda a: a)):
+                assert reta.queue_batch(view(h), view(o16)).tolist() == want
+                assert det.estimate_burst(view(keys), view(o64)).tolist() == [0] * 64
+                toeplitz_batch(view(rows), out=view(o32))
+                for bad, err in ((h.astype(np.int64), TypeError), (h[::2], ValueError)):
+                    try:
+                        reta.queue_batch(bad)
+                    except err:
+                        pass
+                    else:
+                        raise AssertionError("accepted a wrong array")
+                try:
+                    det.estimate_burst(keys, o64[:-1])
+                except ValueError as e:
+                    assert "out must have length 64, got 63" in str(e)
+                else:
+                    raise AssertionError("accepted a short out")
+        t = np.arange(64, dtype=np.int64)
+        got = [make_policy("rss", 4).steer_burst(*(view(a) for a in (keys, h, o16, o16, keys, t)))
+               for view in ((lambda a: a.view(Sub)), (lambda a: a))]
+        assert got[0].tobytes() == got[1].tobytes()
+        assert set(got[1]["core"].tolist()) <= {0, 1, 2, 3}
+        del got, t, bad                  # bad: the last, h[::2], holds h
+        assert [sys.getrefcount(a) for a in arrays] == before
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("size", [0, 1, 32, 300])
+@pytest.mark.parametrize("name", ["rss", "spray", "rsspp", "paraflowo"])
+def test_steer_burst_new_records_are_plain_meta_arrays(name, size):
+    # without out, steer_burst creates its records as a plain void array and
+    # retypes it (_bind.h: pfo_retype_new): the result must be an ordinary
+    # META_DTYPE array owning its data, equal to the out= result
+    from paraflowo._core.policies import make_policy
+
+    args = (KEYS[:size], HASHES[:size], PORTS[:size], LENGTHS[:size], KEYS[:size],
+            TIMES[:size])
+    got = make_policy(name, 4).steer_burst(*args)
+    out = np.zeros(size, META_DTYPE)
+    make_policy(name, 4).steer_burst(*args, out)
+    assert got.dtype is META_DTYPE or got.dtype == META_DTYPE
+    assert got.flags.owndata and got.flags.aligned and got.flags.writeable
+    assert got.base is None and got.shape == (size,)
+    assert got.tobytes() == out.tobytes()
+    assert pickle.loads(pickle.dumps(got)).tobytes() == got.tobytes()
+    assert got["core"].tolist() == out["core"].tolist()
+    assert sys.getrefcount(got) == 2

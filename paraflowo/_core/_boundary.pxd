@@ -27,8 +27,10 @@ Buffers (1-D numpy arrays handed to a burst)::
   a numpy.ndarray (or subclass) whose dtype equals ``dtype``, 1-D,
   C-contiguous and (with ``PFO_WRITABLE``) writable; returns 0.  The common
   case (an exact ndarray whose dtype *is* ``dtype``) is bound by reading the
-  array's fields and holding a reference to it, about 60 instructions
-  with the call (``_bind.h``); anything else gets a buffer request (with its
+  array's fields and holding a reference to it, inline in the calling module
+  (``_bind.h``: ``pfo_bind_inline``, once the module has learnt
+  ``numpy.ndarray`` from its first such binding, made by ``pfo_bind_array``;
+  about 20 instructions fewer an array than the call); anything else gets a buffer request (with its
   release and the dtype test, numpy's costs about 350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
   ``b.shape`` and ``b.strides`` are filled too.  Otherwise it holds nothing
   and raises:
@@ -168,6 +170,16 @@ cdef extern from "_boundary.h":
     object pfo_bool(bint b)          # True/False without a branch on b
     void pfo_release_c(Py_buffer* b) noexcept   # pfo_release, in C
 
+cdef extern from "_bind.h":
+    # pfo_bind's common case, inline in each module (see _bind.h)
+    bint pfo_bind_inline(Py_buffer* b, object arr, object dtype, int writable) noexcept
+    void pfo_bind_learn(const Py_buffer* b, object arr) noexcept
+    # A new array of a plain void dtype, only the caller's, given the dtype
+    # object of records of the same size (see _bind.h): True, or False and
+    # unchanged (then create it with that dtype).  Skips numpy's per-array
+    # zero-fill setup of a structured dtype (about 5,000 instructions).
+    bint pfo_retype_new(object arr, object descr) noexcept
+
 
 # -- slow paths (in _boundary.pyx): raise the documented error --------------
 
@@ -202,9 +214,13 @@ cdef inline int pfo_bind(Py_buffer* b, object arr, str name, object dtype,
     # and nothing held (b.shape NULL: pfo_release is then a no-op).
     b.buf = NULL
     b.shape = NULL
+    if pfo_bind_inline(b, arr, dtype, flags & PFO_WRITABLE):
+        return 0
     if arr is None and flags & PFO_OPTIONAL:
         return 0
-    return pfo_bind_array(b, arr, name, dtype, flags)
+    pfo_bind_array(b, arr, name, dtype, flags)
+    pfo_bind_learn(b, arr)          # the first binding of an ndarray teaches its type
+    return 0
 
 
 cdef inline bint pfo_bound(const Py_buffer* b) noexcept nogil:

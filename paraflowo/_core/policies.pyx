@@ -13,7 +13,7 @@ from paraflowo._checks import (
 from cpython.buffer cimport Py_buffer
 from paraflowo._core._boundary cimport (
     PFO_NOGIL_MIN, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_enter, pfo_guard, pfo_leave, pfo_len,
-    pfo_raise_busy, pfo_raise_uninit, pfo_release, pfo_time,
+    pfo_raise_busy, pfo_raise_uninit, pfo_release, pfo_retype_new, pfo_time,
 )
 from paraflowo.metadata import META_DTYPE
 
@@ -22,7 +22,17 @@ cdef object _U32 = np.dtype(np.uint32)
 cdef object _U16 = np.dtype(np.uint16)
 cdef object _I64 = np.dtype(np.int64)
 cdef object _META = META_DTYPE
+cdef object _META_RAW = np.dtype((np.void, META_DTYPE.itemsize))   # same size, no fields
 cdef object _np_empty = np.empty
+
+
+cdef object _new_meta(Py_ssize_t n):
+    # np.empty(n, META_DTYPE), without numpy's zero-fill setup of a structured
+    # dtype (_bind.h: pfo_retype_new): about 5,000 instructions less a call.
+    arr = _np_empty(n, _META_RAW)
+    if pfo_retype_new(arr, _META):
+        return arr
+    return _np_empty(n, _META)
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
     pfo_ns_t)
@@ -276,7 +286,7 @@ cdef class Policy:
                     require_same_length(keys=keys, hashes=hashes, ports=ports,
                                         lengths=lengths, handles=handles, now_ns=now_ns)
             if out is None:
-                out = _np_empty(n, _META)
+                out = _new_meta(n)
             pfo_bind_n(&b[6], out, "out", _META, PFO_WRITABLE, n)
             if n == 0:
                 return out
