@@ -49,7 +49,8 @@ delays = st.one_of(st.integers(0, 2000), st.integers(0, 2**40), st.sampled_from(
 @settings(max_examples=150, deadline=None)
 @given(n_cores=st.integers(1, 6), n_para=st.integers(1, 70),
        alpha=st.one_of(st.sampled_from([1.0, 0.5, 2**-32, 1e-3]), st.floats(1e-9, 1.0)),
-       smoothing=st.one_of(st.just(1.0), st.floats(0.01, 1.0)),
+       smoothing=st.one_of(st.just(1.0), st.floats(0.01, 1.0),
+                           st.sampled_from([0.5, 0.25, 0.125, 2**-10, 2**-40])),
        bounds=st.tuples(st.integers(0, 10**4), st.integers(0, 2**62)),
        samples=st.lists(st.tuples(st.integers(0, 5), delays), max_size=25))
 def test_eq2_and_ewma_match_exact_model(n_cores, n_para, alpha, smoothing, bounds, samples):

@@ -43,6 +43,9 @@ cdef enum:
     PFO_SCHED_ALPHA_SHIFT = 32          # alpha is held as round(alpha * 2**32)
 
 cdef extern from *:
+    int __builtin_clz(unsigned int) nogil
+
+cdef extern from *:
     """
     #define PFO_SCHED_MAX_DELAY ((int64_t)1 << 40)
     #define PFO_SCHED_NEVER INT64_MAX
@@ -66,6 +69,8 @@ cdef class FlowletScheduler:
     cdef readonly uint32_t n_para
     cdef uint64_t alpha_fp        # round(alpha * 2**32), in [1, 2**32]
     cdef readonly double smoothing
+    cdef int smooth_shift         # k when smoothing == 2**-k (0 <= k <= 62), else -1:
+                                  # the EWMA step is then exact in integers
     cdef readonly pfo_ns_t t_switch_min_ns
     cdef readonly pfo_ns_t t_switch_max_ns
     cdef readonly pfo_ns_t t_switch_init_ns
@@ -145,15 +150,33 @@ cdef inline void pfo_sched_observe(FlowletScheduler s, uint16_t core,
         s.sum_cpu += d
     else:
         old = s.cpu_ns[core]
-        x = s.smoothing * <double>(d - old)
-        r = <int64_t>x
-        fr = x - <double>r
-        new = old + r + (fr >= 0.5) - (fr <= -0.5)
+        if s.smooth_shift >= 0:
+            # smoothing = 2**-k: x = (d - old) / 2**k is exact in a double,
+            # so its rounding half away from zero is, in integers,
+            # sign(d - old) * ((|d - old| + 2**(k-1)) >> k) (2**(k-1) is 0
+            # for k = 0).  Example: k = 3, d - old = -12: x = -1.5 -> -2;
+            # (12 + 4) >> 3 = 2, negated.  (No int/double conversions: the
+            # delay chain of a core is a few cycles instead of about 30.)
+            r = d - old
+            if r >= 0:
+                r = (r + ((<int64_t>1 << s.smooth_shift) >> 1)) >> s.smooth_shift
+            else:
+                r = -((-r + ((<int64_t>1 << s.smooth_shift) >> 1)) >> s.smooth_shift)
+            new = old + r
+        else:
+            x = s.smoothing * <double>(d - old)
+            r = <int64_t>x
+            fr = x - <double>r
+            new = old + r + (fr >= 0.5) - (fr <= -0.5)
         s.cpu_ns[core] = new
         s.sum_cpu += new - old
     # t_avg, divided here once per sample (off the path of the "switch
-    # due?" test that reads it)
-    s.avg_cpu = s.sum_cpu // s.n_sampled
+    # due?" test that reads it); sum_cpu >= 0, so a power-of-two count is a
+    # shift
+    if s.n_sampled & (s.n_sampled - 1) == 0:
+        s.avg_cpu = s.sum_cpu >> (31 - __builtin_clz(s.n_sampled))
+    else:
+        s.avg_cpu = s.sum_cpu // s.n_sampled
     s.samples += 1
     s.ver += 1
 

@@ -225,6 +225,11 @@ cdef class FlowletScheduler:
         self.n_para = n_para
         self.alpha_fp = max(1, min(1 << 32, round(a * 4294967296.0)))
         self.smoothing = s
+        self.smooth_shift = -1
+        for k in range(63):
+            if s == 2.0 ** -k:
+                self.smooth_shift = k
+                break
         self.t_switch_min_ns = lo
         self.t_switch_max_ns = hi
         self.t_switch_init_ns = init
