@@ -69,6 +69,21 @@ def test_paper_fig7_chunks_are_unchanged():
     assert _same_chunks(sc.with_duration(0.6), 1, int(0.6e9)) > 500_000
 
 
+def test_chunks_kept_by_the_caller_stay_intact():
+    # the generator reuses its buffer of uniform draws from interval to
+    # interval: the chunks it handed out must not share memory with it
+    sc = load_scenario("paper-fig7").with_duration(0.5)
+    flows = make_flows(sc, np.random.default_rng(3))
+    new = list(Traffic(flows, int(0.5e9), int(0.2e9), np.random.default_rng(4)).chunks())
+    ref = list(_ReferenceTraffic(flows, int(0.5e9), int(0.2e9),
+                                 np.random.default_rng(4)).chunks())
+    assert len(new) == len(ref) >= 3
+    for x, y in zip(new, ref, strict=True):
+        assert x.end_ns == y.end_ns
+        np.testing.assert_array_equal(x.times, y.times)
+        np.testing.assert_array_equal(x.flows, y.flows)
+
+
 TOML = """
 name = "t"
 duration_s = 0.01
