@@ -61,15 +61,33 @@ cdef uint64_t* _radix_sort(uint64_t* a, uint64_t* tmp, Py_ssize_t n, int lo,
             x = src[i] >> lo
             for p in range(passes):
                 cnt[p * nb + ((x >> (p * width)) & mask)] += 1
+    if passes == 2:         # both prefix sums in one loop (two chains)
+        s = 0
+        j = 0
+        for i in range(nb):
+            c = cnt[i]
+            cnt[i] = s
+            s += c
+            c = cnt[nb + i]
+            cnt[nb + i] = j
+            j += c
     for p in range(passes):
         h = cnt + p * nb
-        if h[(src[0] >> (lo + p * width)) & mask] == n:
-            continue        # a constant digit: the pass would change nothing
-        s = 0
-        for i in range(nb):
-            c = h[i]
-            h[i] = s
-            s += c
+        if passes == 2:
+            # the pass skipped when its digit is constant: one counter
+            # starts at 0 and spans all n keys
+            if h[(src[0] >> (lo + p * width)) & mask] == 0 and (
+                    ((src[0] >> (lo + p * width)) & mask) == mask
+                    or h[((src[0] >> (lo + p * width)) & mask) + 1] == n):
+                continue
+        else:
+            if h[(src[0] >> (lo + p * width)) & mask] == n:
+                continue    # a constant digit: the pass would change nothing
+            s = 0
+            for i in range(nb):
+                c = h[i]
+                h[i] = s
+                s += c
         for i in range(n):
             x = src[i]
             c = (x >> (lo + p * width)) & mask
