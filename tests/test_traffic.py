@@ -204,10 +204,10 @@ def _numpy_reference(u, counts, ids, eo, ei, span, start, bits):
 
 
 # key sets chosen to break a radix sort: every bucket but one empty, all keys
-# equal, offsets at the top of the range (u * span rounding up to span),
-# digits constant in some passes only, a few distinct values repeated
+# equal, all but one equal, offsets at the top of the range, digits constant
+# in some passes only, a few distinct values repeated
 _SHAPES = ["uniform", "all_equal", "top", "bottom", "few_values", "one_bucket",
-           "two_ends", "low_bits_only"]
+           "two_ends", "low_bits_only", "all_but_one"]
 
 
 def _uniform_draws(rng, shape, m, span):
@@ -224,6 +224,11 @@ def _uniform_draws(rng, shape, m, span):
         return rng.choice(rng.random(3), m)
     if shape == "one_bucket":   # every offset within a tiny sliver of the span
         return rng.random() * 0.999 + rng.random(m) * 1e-4
+    if shape == "all_but_one":  # one key off the others by a few ns, anywhere
+        off = np.full(m, int(rng.integers(0, max(1, span - 8))), np.float64)
+        if m:
+            off[rng.integers(0, m)] += rng.integers(-8, 9)
+        return np.clip((off + 0.5) / span, 0.0, 1.0 - 2.0 ** -53)
     if shape == "two_ends":
         return np.where(rng.random(m) < 0.5, rng.random(m) * 1e-6, top - rng.random(m) * 1e-6)
     # offsets differing only in their lowest bits
@@ -278,3 +283,25 @@ def test_sort_arrivals_one_key_and_no_keys():
     assert t.tolist() == [0] and f.tolist() == [1]
     t, f = sort_arrivals(np.zeros(0), np.zeros(3, np.int64), np.arange(3), E, E, 5, 0, 2)
     assert len(t) == len(f) == 0
+
+
+@pytest.mark.parametrize("n", [33, 40, 2047, 5000])
+@pytest.mark.parametrize("where", [0, 1, -1])
+@pytest.mark.parametrize("delta", [-1, 1, 1 << 10, 1 << 19])
+@pytest.mark.parametrize("extra", [False, True])
+@pytest.mark.parametrize("span", [1 << 20, 1 << 30])
+def test_sort_arrivals_all_keys_equal_but_one(n, where, delta, extra, span):
+    # every digit of every pass constant but in one key: a pass skipped
+    # for it would leave that key where it came in (span 2**20: two passes
+    # per bucket, 2**30: three)
+    bits = 7
+    off = np.full(n, 1 << 18, np.float64)
+    off[where] += delta
+    u = (off + 0.5) / span
+    counts, ids = np.array([n], np.int64), np.array([5], np.int64)
+    eo = np.array([1 << 18], np.int64) if extra else E
+    ei = np.array([3], np.int64) if extra else E
+    t, f = sort_arrivals(u, counts, ids, eo, ei, span, 0, bits)
+    t_ref, f_ref = _numpy_reference(u, counts, ids, eo, ei, span, 0, bits)
+    np.testing.assert_array_equal(t, t_ref)
+    np.testing.assert_array_equal(f, f_ref)
