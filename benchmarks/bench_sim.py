@@ -1,9 +1,9 @@
 """Simulation rate per policy (simulated packets per wall-clock second).
 
 The arrivals (``paper-fig7``, 1 simulated second, ~1.17 M packets) are generated
-once at import; each benchmark runs one policy's event loop over them.  A
-second group times the whole ``simulate`` call (generation included) for a
-shorter run.  Time the suite with
+once at import; each benchmark runs one policy's event loop over them.  One
+times the generation of those arrivals alone, and one the whole ``simulate``
+call (generation included) for a shorter run.  Time the suite with
 ``pytest benchmarks/bench_sim.py --benchmark-enable --benchmark-only``.
 """
 
@@ -55,6 +55,25 @@ def test_event_loop(benchmark, policy):
     st = eng.stats()
     assert st["arrived"].sum() == len(TIMES) == st["completed"].sum() + st["dropped"].sum()
     record_mpps(benchmark, len(TIMES))
+
+
+@pytest.mark.benchmark(group="sim")
+def test_traffic_generation(benchmark):
+    # the generator alone: paper-fig7's chunks for 1 simulated second
+    # (~1.17 M arrivals, 5 chunks), rate per CPU second in mpps_cpu
+    cpu = []
+
+    def run():
+        t0 = time.process_time()
+        gen = Traffic(FLOWS, 10**9, 10**9, np.random.default_rng(_seeds[1]))
+        n = sum(len(c.times) for c in gen.chunks())
+        cpu.append(time.process_time() - t0)
+        return n
+
+    n = benchmark.pedantic(run, rounds=5, iterations=1)
+    assert n == len(TIMES)
+    benchmark.extra_info["mpps_cpu"] = n / max(min(cpu), 1e-9) / 1e6
+    record_mpps(benchmark, n)
 
 
 @pytest.mark.benchmark(group="sim")

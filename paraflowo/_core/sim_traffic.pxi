@@ -3,46 +3,96 @@
 
 cdef extern from *:
     """
-    #define PFO_SIM_RADIX_MAX_BITS 12
+    #define PFO_SIM_RADIX_MAX_BITS 11
+    #define PFO_SIM_MSD_MAX_BITS 12
+    #define PFO_SIM_BUCKET_BITS 9
+    #define PFO_SIM_INSERTION_MAX 32
     """
     const int PFO_SIM_RADIX_MAX_BITS
+    const int PFO_SIM_MSD_MAX_BITS
+    const int PFO_SIM_BUCKET_BITS
+    const int PFO_SIM_INSERTION_MAX
 
 
-cdef uint64_t* _radix_sort(uint64_t* a, uint64_t* tmp, Py_ssize_t n,
-                           int key_bits) noexcept nogil:
-    # LSD radix sort of n keys below 2**key_bits, in passes of at most 12 bits
-    # (a 4,096-counter histogram: 32 KiB, in L1).  Returns a or tmp, whichever
-    # holds the sorted keys.  O(n) per pass; keys equal as integers are
-    # indistinguishable, so the result equals any other sort's.
-    # Example: 35-bit keys (28-bit offsets, 7-bit flow ids) -> 3 passes of 12.
-    cdef Py_ssize_t cnt[1 << PFO_SIM_RADIX_MAX_BITS]
-    cdef int passes = (key_bits + PFO_SIM_RADIX_MAX_BITS - 1) // PFO_SIM_RADIX_MAX_BITS
-    cdef int width, p, shift
-    cdef Py_ssize_t i, s, c, nb
-    cdef uint64_t mask
+cdef uint64_t* _radix_sort(uint64_t* a, uint64_t* tmp, Py_ssize_t n, int lo,
+                           int key_bits, Py_ssize_t* cnt) noexcept nogil:
+    # Stable LSD radix sort of n keys on their bits [lo, lo + key_bits), in
+    # passes of at most 11 bits.  Returns a or tmp, whichever holds the
+    # sorted keys.  cnt: a workspace of ceil(key_bits / 11) * 2**11 counters.
+    # All the passes' histograms come from one read of the keys; a pass whose
+    # digit is the same in every key is skipped (it would copy the keys in
+    # the same order).  Precondition: the keys agree above bit lo + key_bits,
+    # and the keys equal on [lo, lo + key_bits) are already in ascending
+    # order (lo = 0 makes that trivial), so the result is sorted as integers.
+    # Up to 32 keys: an insertion sort on the whole key, in place.
+    # Example: a bucket of 930 keys with 20 bits to sort -> 2 passes of 10
+    # bits (2 x 1,024 counters, 16 KiB), all in L1.
+    cdef int passes, width, p
+    cdef Py_ssize_t i, j, s, c, nb
+    cdef uint64_t mask, x
     cdef uint64_t* src = a
     cdef uint64_t* dst = tmp
     cdef uint64_t* sw
-    if passes < 1:
+    cdef Py_ssize_t* h
+    if n < 2 or key_bits <= 0:
         return a
+    if n <= PFO_SIM_INSERTION_MAX:
+        for i in range(1, n):
+            x = a[i]
+            j = i
+            while j > 0 and a[j - 1] > x:
+                a[j] = a[j - 1]
+                j -= 1
+            a[j] = x
+        return a
+    passes = (key_bits + PFO_SIM_RADIX_MAX_BITS - 1) // PFO_SIM_RADIX_MAX_BITS
     width = (key_bits + passes - 1) // passes
     nb = (<Py_ssize_t>1) << width
     mask = (<uint64_t>1 << width) - 1
-    for p in range(passes):
-        shift = p * width
-        for i in range(nb):
-            cnt[i] = 0
+    for i in range(passes * nb):
+        cnt[i] = 0
+    if passes == 2:         # the usual case, unrolled
         for i in range(n):
-            cnt[(src[i] >> shift) & mask] += 1
+            x = src[i] >> lo
+            cnt[x & mask] += 1
+            cnt[nb + ((x >> width) & mask)] += 1
+    else:
+        for i in range(n):
+            x = src[i] >> lo
+            for p in range(passes):
+                cnt[p * nb + ((x >> (p * width)) & mask)] += 1
+    if passes == 2:         # both prefix sums in one loop (two chains)
         s = 0
+        j = 0
         for i in range(nb):
             c = cnt[i]
             cnt[i] = s
             s += c
+            c = cnt[nb + i]
+            cnt[nb + i] = j
+            j += c
+    for p in range(passes):
+        h = cnt + p * nb
+        if passes == 2:
+            # the pass skipped when its digit is constant: one counter
+            # starts at 0 and spans all n keys
+            if h[(src[0] >> (lo + p * width)) & mask] == 0 and (
+                    ((src[0] >> (lo + p * width)) & mask) == mask
+                    or h[((src[0] >> (lo + p * width)) & mask) + 1] == n):
+                continue
+        else:
+            if h[(src[0] >> (lo + p * width)) & mask] == n:
+                continue    # a constant digit: the pass would change nothing
+            s = 0
+            for i in range(nb):
+                c = h[i]
+                h[i] = s
+                s += c
         for i in range(n):
-            c = (src[i] >> shift) & mask
-            dst[cnt[c]] = src[i]
-            cnt[c] += 1
+            x = src[i]
+            c = (x >> (lo + p * width)) & mask
+            dst[h[c]] = x
+            h[c] += 1
         sw = src
         src = dst
         dst = sw
@@ -59,6 +109,13 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
     packed as ``offset << flow_bits | flow`` and the keys are radix sorted,
     so ties in time go to the lower flow id: the same order as ``np.sort`` of
     the same keys, in O(n) instead of O(n log n).
+
+    Notes
+    -----
+    The sort buckets the keys by their top bits first (two reads of
+    ``uniform``: a histogram, then the scatter), then sorts each bucket, of
+    about a thousand keys, by a least-significant-digit radix sort that stays
+    in the L1 cache, and unpacks it into the outputs.  Without the GIL.
 
     Parameters
     ----------
@@ -84,7 +141,8 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
     Raises
     ------
     TypeError, ValueError
-        Wrong dtypes, lengths or values (the first bad index is named).
+        Wrong dtypes, lengths or values, a draw outside ``[0, 1)`` (NaN
+        included) among them (the first bad index is named).
 
     Examples
     --------
@@ -116,11 +174,14 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
     cdef Py_ssize_t nu = u.shape[0], nc = cv.shape[0], ne = eo.shape[0]
     cdef Py_ssize_t i, j, k, bad = -1, total = 0
     cdef int64_t lim = (<int64_t>1) << bits
+    cdef bint ascending = True
     with nogil:
         for j in range(nc):
             if cv[j] < 0 or iv[j] < 0 or iv[j] >= lim:
                 bad = j
                 break
+            if j > 0 and iv[j] < iv[j - 1]:
+                ascending = False
             total += cv[j]
     if bad >= 0:
         if counts[bad] < 0:
@@ -140,39 +201,114 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
         raise ValueError(f"extra_ids must be in [0, {lim}), got {extra_ids[bad]} "
                          f"at index {bad}")
     cdef Py_ssize_t n = nu + ne
-    keys = np.empty(n, np.uint64)
-    tmp = np.empty(n, np.uint64)
     times = np.empty(n, np.int64)
     flows = np.empty(n, np.int32)
-    cdef uint64_t[::1] kv = keys
-    cdef uint64_t[::1] tv = tmp
-    cdef int64_t[::1] to = times
-    cdef int32_t[::1] fo = flows
-    cdef uint64_t* srt
-    cdef uint64_t fmask = <uint64_t>(lim - 1)
-    cdef double dspan = <double>sp, x
-    cdef int64_t off
-    cdef int key_bits = bits
     if n == 0:
         return times, flows
+    # the largest offset is at most span (floor(u * span) may round up to it)
+    cdef int key_bits = bits
+    cdef int64_t off = sp
+    while off > 0:
+        key_bits += 1
+        off >>= 1
+    # MSD step: bucket the keys by their top msd bits (2**msd buckets of
+    # 2**PFO_SIM_BUCKET_BITS to twice that many keys when the offsets are
+    # uniform, as they are here), then sort each bucket on its low bits while
+    # it sits in L1.  Example: 237 k keys of 35 bits (flow_bits 7) -> msd 8:
+    # 256 buckets of about 930 keys (7 KiB), 27 bits left below the bucket's.
+    cdef int msd = 0
+    while (msd < PFO_SIM_MSD_MAX_BITS and msd < key_bits
+           and (n >> (msd + PFO_SIM_BUCKET_BITS + 1)) > 0):
+        msd += 1
+    cdef int shift = key_bits - msd
+    # Within a bucket the keys keep their input order (the scatter is
+    # stable).  When that order is by flow (ids ascending, no extra arrivals:
+    # the generator's Poisson flows), the flow bits need no sorting: a stable
+    # sort on the offset bits below the bucket's, [flow_bits, shift), leaves
+    # equal offsets in flow order.  Otherwise the whole of [0, shift).
+    cdef int lo = bits if (ascending and ne == 0) else 0
+    if lo > shift:
+        lo = shift
+    cdef int low_passes = (shift - lo + PFO_SIM_RADIX_MAX_BITS - 1) // PFO_SIM_RADIX_MAX_BITS
+    work = np.empty(((<Py_ssize_t>1) << msd)
+                    + max(low_passes, 1) * ((<Py_ssize_t>1) << PFO_SIM_RADIX_MAX_BITS),
+                    np.intp)
+    cdef Py_ssize_t[::1] wv = work
+    cdef int64_t[::1] to = times
+    cdef int32_t[::1] fo = flows
+    cdef Py_ssize_t* pos = &wv[0]
+    cdef Py_ssize_t* cnt = &wv[(<Py_ssize_t>1) << msd]
+    cdef uint64_t* srt
+    # the bucketed keys go straight into the times array, each bucket then
+    # sorted through a scratch as large as the largest bucket and unpacked
+    # in place: no n-sized work arrays (fresh memory costs page faults)
+    cdef uint64_t* kp = <uint64_t*>&to[0]
+    cdef uint64_t fmask = <uint64_t>(lim - 1)
+    cdef uint64_t key
+    cdef uint64_t idj
+    cdef double dspan = <double>sp, x
+    cdef Py_ssize_t nbk = (<Py_ssize_t>1) << msd, b, s, m, c, mmax = 0
     with nogil:
+        # 1. the top digit's histogram, the keys computed from the draws
+        for b in range(nbk):
+            pos[b] = 0
         k = 0
         for j in range(nc):
+            idj = <uint64_t>iv[j]
             for i in range(cv[j]):
-                x = u[k] * dspan
-                # floor, as numpy computes it (a truncation for x >= 0)
-                off = <int64_t>x if x >= 0.0 else <int64_t>floor(x)
-                kv[k] = (<uint64_t>off << bits) | <uint64_t>iv[j]
+                x = u[k]
+                if not (x >= 0.0 and x < 1.0):      # NaN included
+                    bad = k
+                    break
+                # floor(u * span), as numpy computes it: a truncation, since
+                # the product is in [0, span] (it may round up to span)
+                off = <int64_t>(x * dspan)
+                pos[((<uint64_t>off << bits) | idj) >> shift] += 1
+                k += 1
+            if bad >= 0:
+                break
+        for j in range(ne):
+            pos[((<uint64_t>eo[j] << bits) | <uint64_t>ei[j]) >> shift] += 1
+        s = 0
+        for b in range(nbk):
+            c = pos[b]
+            if c > mmax:
+                mmax = c
+            pos[b] = s
+            s += c
+    if bad >= 0:
+        raise ValueError(f"uniform must be in [0, 1), got {float(uniform[bad])} at index {bad}")
+    scratch = np.empty(mmax, np.uint64)
+    cdef uint64_t[::1] sv = scratch
+    with nogil:
+        # 2. the keys computed again and scattered into their buckets
+        k = 0
+        for j in range(nc):
+            idj = <uint64_t>iv[j]
+            for i in range(cv[j]):
+                off = <int64_t>(u[k] * dspan)
+                key = (<uint64_t>off << bits) | idj
+                b = <Py_ssize_t>(key >> shift)
+                kp[pos[b]] = key
+                pos[b] += 1
                 k += 1
         for j in range(ne):
-            kv[nu + j] = (<uint64_t>eo[j] << bits) | <uint64_t>ei[j]
-        # the largest offset is at most span (floor(u * span) may round up to it)
-        off = sp
-        while off > 0:
-            key_bits += 1
-            off >>= 1
-        srt = _radix_sort(&kv[0], &tv[0], n, key_bits)
-        for i in range(n):
-            to[i] = <int64_t>(srt[i] >> bits) + a0
-            fo[i] = <int32_t>(srt[i] & fmask)
+            key = (<uint64_t>eo[j] << bits) | <uint64_t>ei[j]
+            b = <Py_ssize_t>(key >> shift)
+            kp[pos[b]] = key
+            pos[b] += 1
+        # pos[b] is now the end of bucket b (and the start of b + 1)
+        # 3. each bucket sorted on its low bits, then unpacked in place into
+        #    times (srt may be that very slice: each key is read before its
+        #    time is written) and flows
+        s = 0
+        for b in range(nbk):
+            m = pos[b] - s
+            if m > 0:
+                srt = _radix_sort(kp + s, &sv[0], m, lo, shift - lo, cnt)
+                for i in range(m):
+                    key = srt[i]
+                    to[s + i] = <int64_t>(key >> bits) + a0
+                    fo[s + i] = <int32_t>(key & fmask)
+            s = pos[b]
     return times, flows

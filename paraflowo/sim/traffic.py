@@ -126,6 +126,7 @@ class Traffic:
         const_idx = np.flatnonzero(f.constant)
         pois_idx = np.flatnonzero(~f.constant)
         self._pois_ids = pois_idx.astype(np.int64)
+        self._u = np.empty(0)
         # constant-rate flows: next arrival (float ns), random phase in one period
         next_c = rng.random(len(const_idx)) * 1e9 / f.rate_pps[const_idx]
         t = 0
@@ -156,7 +157,14 @@ class Traffic:
         rng = self.rng
         span = b - a
         counts = rng.poisson(rate[pois_idx] * (span / 1e9))
-        u = rng.random(int(counts.sum()))
+        # the uniform draws go into a buffer kept across intervals (the same
+        # values as rng.random(m): fresh memory each time cost page faults);
+        # sort_arrivals is done with them when it returns
+        m = int(counts.sum())
+        if len(self._u) < m:
+            self._u = np.empty(max(m, 2 * len(self._u)))
+        u = self._u[:m]
+        rng.random(out=u)
         if len(const_idx):
             period = 1e9 / rate[const_idx]
             k = np.maximum(0, np.ceil((b - next_c) / period)).astype(np.int64)
