@@ -1,6 +1,7 @@
 """ReorderBuffer and ReorderQueues: behaviour, DPDK rte_reorder scenarios, errors."""
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -369,6 +370,31 @@ def test_burst_errors_leave_state_unchanged():
         with pytest.raises(exc, match=frag):
             rb.insert_burst(*args)
         assert _state(rb) == before
+        # with status_out and no dropped flags (insert_burst's own short
+        # path): the same error, nothing inserted, no status written, no
+        # reference kept on any argument
+        st = np.full(2, 0xAA, np.uint8)
+        refs = [sys.getrefcount(a) for a in (*args[:2], st)]
+        with pytest.raises(exc, match=frag):
+            rb.insert_burst(*args, None, st)
+        assert [sys.getrefcount(a) for a in (*args[:2], st)] == refs
+        assert _state(rb) == before and st.tolist() == [0xAA, 0xAA]
+    ro = np.zeros(2, np.uint8)
+    ro.flags.writeable = False
+    for bad, exc, frag in [
+        (np.zeros(1, np.uint8), ValueError, "status_out must have length 2, got 1"),
+        (np.zeros(3, np.uint8), ValueError, "status_out must have length 2, got 3"),
+        (np.zeros(2, np.int8), TypeError, "status_out must have dtype uint8, got int8"),
+        (np.zeros(2, np.uint8)[::-1], ValueError, "status_out must be C-contiguous"),
+        (np.zeros(2, np.uint8).reshape(1, 2), ValueError, "status_out must be 1-dimensional"),
+        (ro, ValueError, "status_out must be writable, got a read-only array"),
+        ([0, 0], TypeError, "status_out must be a numpy.ndarray of dtype uint8, got list"),
+    ]:
+        with pytest.raises(exc, match=frag):
+            rb.insert_burst(p, h, 20, None, bad)
+        assert _state(rb) == before
+    with pytest.raises(TypeError, match="now_ns must be an integer"):
+        rb.insert_burst(p, h, 2.0, None, np.zeros(2, np.uint8))
     with pytest.raises(ValueError, match="dropped must have length 2, got 3"):
         rb.insert_burst(p, h, 20, dropped=np.zeros(3, np.uint8))
     with pytest.raises(TypeError, match="dropped must have dtype uint8, got int32"):
@@ -395,6 +421,25 @@ def test_burst_paths_match_per_packet():
     assert st2.tolist() == st.tolist()
     assert out[:n].tolist() == a.drain(7).tolist() == b.drain(7).tolist()
     assert a.stats == b.stats == c.stats
+
+
+@pytest.mark.parametrize("n", [1, 32, 255, 256, 300])
+def test_insert_burst_into_status_out_matches_per_packet(n):
+    # insert_burst(psns, handles, now, None, status_out) has its own short
+    # path; with and without the GIL (PFO_NOGIL_MIN) it equals per-packet
+    # inserts and the general path (statuses, FULL included, and state)
+    rng = np.random.default_rng(n)
+    psns = rng.integers(0, 3 * n + 40, n).astype(np.uint32)     # late, duplicate, full too
+    handles = np.arange(n, dtype=np.uint64)
+    a, b, c = (ReorderBuffer(64, 50) for _ in range(3))
+    for rb in (a, b, c):
+        rb.insert(5, 99, 1)
+    per = [int(a.insert(int(p), int(h), 7)) for p, h in zip(psns, handles)]
+    st = np.full(n, 0xAA, np.uint8)
+    assert b.insert_burst(psns, handles, 7, None, st) is st
+    assert st.tolist() == per == c.insert_burst(psns, handles, 7).tolist()
+    assert _state(a) == _state(b) == _state(c)
+    assert a.drain(7).tolist() == b.drain(7).tolist() == c.drain(7).tolist()
 
 
 # -- ReorderQueues ---------------------------------------------------------------
@@ -587,6 +632,9 @@ def test_queues_parts_are_read_only():
         "flush": lambda: b.flush(),
         "process_burst": lambda: b.insert_burst(p, h, 0),
     }
+    st = np.zeros(1, np.uint8)
+    with pytest.raises(ValueError, match=msg % "process_burst"):
+        b.insert_burst(p, h, 0, None, st)                 # the short path too
     for use, call in calls.items():
         with pytest.raises(ValueError, match=msg % use):
             call()

@@ -164,8 +164,8 @@ class ReorderMachine(RuleBasedStateMachine):
         assert got == self.model.insert(p, h, self.now, dropped)
 
     @rule(n=st.integers(1, 20), spread=st.integers(1, 40), seed=st.integers(0, 2**16),
-          dt=st.sampled_from([0, 1, 5]))
-    def insert_burst(self, n, spread, seed, dt):
+          dt=st.sampled_from([0, 1, 5]), flags=st.booleans())
+    def insert_burst(self, n, spread, seed, dt, flags):
         self.now += dt
         rng = np.random.default_rng(seed)
         psns = ((self.model.head + rng.integers(-2, spread, n)) % self.model.M).astype(np.uint32)
@@ -174,7 +174,13 @@ class ReorderMachine(RuleBasedStateMachine):
         drops = rng.random(n) < 0.1
         for h, p in zip(handles.tolist(), psns.tolist()):
             self._record(h, p)
-        got = self.rb.insert_burst(psns, handles, self.now, dropped=drops)
+        if flags:
+            got = self.rb.insert_burst(psns, handles, self.now, dropped=drops)
+        else:       # no flags, statuses into a given array: the dataplane's call
+            drops[:] = False
+            st_out = np.full(n, 0xAA, np.uint8)
+            got = self.rb.insert_burst(psns, handles, self.now, None, st_out)
+            assert got is st_out
         want = [self.model.insert(p, h, self.now, bool(d))
                 for p, h, d in zip(psns.tolist(), handles.tolist(), drops)]
         assert got.tolist() == want

@@ -38,6 +38,8 @@ def test_reorder_buffer_refuses_calls_during_a_burst():
             "drain_into": lambda: rb.drain_into(0, np.empty(4, np.uint64)),
             "flush": lambda: rb.flush(),
             "insert_burst": lambda: rb.insert_burst(e32, e64, 0),
+            "insert_burst(status_out)": lambda: rb.insert_burst(e32, e64, 0, None,
+                                                                np.empty(0, np.uint8)),
             "stats": lambda: rb.stats,
             "held": lambda: rb.held,
             "next_deadline": lambda: rb.next_deadline,
