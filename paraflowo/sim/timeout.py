@@ -113,7 +113,7 @@ def derived_idle_ns(longest_ns: int) -> int:
 WINDOW_BUDGET = 1 << 20
 
 
-def derived_window(rate_pps: float, wait_ns: int, psn_bits: int, n_queues: int) -> int:
+def derived_window(rate_pps: float, wait_ns: float, psn_bits: int, n_queues: int) -> int:
     """The default ``window``: the fastest flow's packets during the longest wait.
 
     ``rate_pps``: the fastest flow's peak rate (synthetic: rate x (1 + jitter);
