@@ -370,9 +370,9 @@ def test_burst_errors_leave_state_unchanged():
         with pytest.raises(exc, match=frag):
             rb.insert_burst(*args)
         assert _state(rb) == before
-        # with status_out and no dropped flags (insert_burst's own short
-        # path): the same error, nothing inserted, no status written, no
-        # reference kept on any argument
+        # with status_out and no dropped flags (the call a dataplane makes):
+        # the same error, nothing inserted, no status written, no reference
+        # kept on any argument
         st = np.full(2, 0xAA, np.uint8)
         refs = [sys.getrefcount(a) for a in (*args[:2], st)]
         with pytest.raises(exc, match=frag):
@@ -425,9 +425,10 @@ def test_burst_paths_match_per_packet():
 
 @pytest.mark.parametrize("n", [1, 32, 255, 256, 300])
 def test_insert_burst_into_status_out_matches_per_packet(n):
-    # insert_burst(psns, handles, now, None, status_out) has its own short
-    # path; with and without the GIL (PFO_NOGIL_MIN) it equals per-packet
-    # inserts and the general path (statuses, FULL included, and state)
+    # insert_burst(psns, handles, now, None, status_out), the call a
+    # dataplane makes, with and without the GIL (PFO_NOGIL_MIN), equals
+    # per-packet inserts and the call without status_out (statuses, FULL
+    # included, and state)
     rng = np.random.default_rng(n)
     psns = rng.integers(0, 3 * n + 40, n).astype(np.uint32)     # late, duplicate, full too
     handles = np.arange(n, dtype=np.uint64)
@@ -634,7 +635,7 @@ def test_queues_parts_are_read_only():
     }
     st = np.zeros(1, np.uint8)
     with pytest.raises(ValueError, match=msg % "process_burst"):
-        b.insert_burst(p, h, 0, None, st)                 # the short path too
+        b.insert_burst(p, h, 0, None, st)                 # with status_out too
     for use, call in calls.items():
         with pytest.raises(ValueError, match=msg % use):
             call()

@@ -353,10 +353,10 @@ cdef class ReorderBuffer:
         RuntimeError
             A burst on this buffer is running in another thread.
         """
-        if dropped is None and status_out is not None:    # a dataplane's call
-            _rb_insert(self, psns, handles, now_ns, status_out)
-            return status_out
-        return _rb_insert_any(self, psns, handles, now_ns, dropped, status_out)
+        if status_out is None and isinstance(psns, _ndarray) and psns.ndim == 1:
+            status_out = _empty(psns.shape[0], _u8)
+        _rb_burst(self, psns, handles, now_ns, dropped, status_out, None, 0, False)
+        return status_out
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
@@ -437,57 +437,6 @@ cdef inline Py_ssize_t _rb_run(pfo_rob_t* rob, const Py_buffer* bp, const Py_buf
                                 n, t, dp, sp)
 
 
-cdef object _rb_insert_any(ReorderBuffer self, psns, handles, now_ns, dropped, status_out):
-    # insert_burst's other cases: dropped flags, or a status array to make
-    if status_out is None and isinstance(psns, _ndarray) and psns.ndim == 1:
-        status_out = _empty(psns.shape[0], _u8)
-    _rb_burst(self, psns, handles, now_ns, dropped, status_out, None, 0, False)
-    return status_out
-
-
-cdef int _rb_pair(Py_ssize_t n, Py_ssize_t m) except -1:
-    raise ValueError(f"psns and handles must have the same length, got {n} and {m}")
-
-
-cdef inline int _rb_insert(ReorderBuffer self, psns, handles, now_ns, status_out) except -1:
-    # insert_burst with status_out and without dropped, the call a dataplane
-    # makes every 32 records: _rb_burst's checks, in the same order and with
-    # the same messages and busy guard, without its other cases and its call
-    # (1,419 -> 1,336 instructions per 32-record call, callgrind).
-    cdef Py_buffer bp, bh, bs
-    cdef Py_ssize_t n, r
-    cdef pfo_ns_t t = pfo_time("now_ns", now_ns)
-    _rb_mutable(self, "ReorderQueues.process_burst")
-    bh.shape = bs.shape = NULL
-    pfo_bind(&bp, psns, "psns", _u32, 0)
-    try:
-        pfo_bind(&bh, handles, "handles", _u64, 0)
-        n = pfo_len(&bp)
-        if pfo_len(&bh) != n:
-            _rb_pair(n, pfo_len(&bh))
-        pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE)
-        pfo_check_len("status_out", pfo_len(&bs), n, n)
-        pfo_not_backwards("now_ns", t, self.rob.last_ns)
-        pfo_enter(&self.busy, self)
-        if n < PFO_NOGIL_MIN:        # a short burst keeps the GIL
-            r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
-                                     <const pfo_handle_t*>bh.buf, n, t, NULL,
-                                     <uint8_t*>bs.buf)
-        else:
-            with nogil:
-                r = pfo_rob_insert_burst(self.rob, <const pfo_psn_t*>bp.buf,
-                                         <const pfo_handle_t*>bh.buf, n, t, NULL,
-                                         <uint8_t*>bs.buf)
-        pfo_leave(&self.busy)
-        if r < 0:       # a PSN too wide (nothing changed): name the first
-            _bad_psn("psns", psns, self.rob.psn_mask, self.psn_bits)
-        return 0
-    finally:
-        pfo_release(&bs)
-        pfo_release(&bh)
-        pfo_release(&bp)
-
-
 cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, status_out, out,
                           drain_every, bint process) except -2:
     # The one path of insert_burst (process False: returns the number
@@ -506,7 +455,8 @@ cdef Py_ssize_t _rb_burst(ReorderBuffer self, psns, handles, now_ns, dropped, st
         pfo_bind(&bh, handles, "handles", _u64, 0)
         n = pfo_len(&bp)
         if pfo_len(&bh) != n:
-            _rb_pair(n, pfo_len(&bh))
+            raise ValueError(f"psns and handles must have the same length, "
+                             f"got {n} and {pfo_len(&bh)}")
         if dropped is not None:
             pfo_bind_n(&bd, _as_u8_flags(dropped), "dropped", _u8, 0, n)
         pfo_bind(&bs, status_out, "status_out", _u8, PFO_WRITABLE | PFO_OPTIONAL)

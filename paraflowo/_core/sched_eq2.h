@@ -1,5 +1,5 @@
 /* Integer arithmetic of paraflowo._core.scheduler: the switching interval
-   (paper Eq. 2) and rounding.  Header-only, plain C11, no Python API. */
+   (paper Eq. 2).  Header-only, plain C11, no Python API. */
 #ifndef PFO_SCHEDULER_H
 #define PFO_SCHEDULER_H
 
@@ -36,13 +36,6 @@ static inline int64_t pfo_sched_eq2(uint64_t a, int64_t t_avg, int64_t t_cpu,
     if (q <= (long double)lo) return lo;
     return (int64_t)q;
 #endif
-}
-/* llround(x) (half away from zero) for |x| < 2**53, inline: the
- * truncation and the fraction x - trunc(x) are exact in doubles. */
-static inline int64_t pfo_sched_round(double x) {
-    int64_t r = (int64_t)x;
-    double f = x - (double)r;
-    return r + (f >= 0.5) - (f <= -0.5);
 }
 
 #endif /* PFO_SCHEDULER_H */

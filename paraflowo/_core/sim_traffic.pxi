@@ -99,6 +99,17 @@ cdef uint64_t* _radix_sort(uint64_t* a, uint64_t* tmp, Py_ssize_t n, int lo,
     return src
 
 
+cdef inline uint64_t _arrival_key(int64_t off, uint64_t flow, int bits) noexcept nogil:
+    # an arrival packed for the sort: offset << flow_bits | flow
+    return (<uint64_t>off << bits) | flow
+
+
+cdef inline int64_t _offset(double u, double span) noexcept nogil:
+    # floor(u * span), as numpy computes it: a truncation, since the product
+    # is in [0, span] (it may round up to span)
+    return <int64_t>(u * span)
+
+
 def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, flow_bits):
     """One interval's arrivals, sorted by time then flow (the traffic generator's core).
 
@@ -260,15 +271,12 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
                 if not (x >= 0.0 and x < 1.0):      # NaN included
                     bad = k
                     break
-                # floor(u * span), as numpy computes it: a truncation, since
-                # the product is in [0, span] (it may round up to span)
-                off = <int64_t>(x * dspan)
-                pos[((<uint64_t>off << bits) | idj) >> shift] += 1
+                pos[_arrival_key(_offset(x, dspan), idj, bits) >> shift] += 1
                 k += 1
             if bad >= 0:
                 break
         for j in range(ne):
-            pos[((<uint64_t>eo[j] << bits) | <uint64_t>ei[j]) >> shift] += 1
+            pos[_arrival_key(eo[j], <uint64_t>ei[j], bits) >> shift] += 1
         s = 0
         for b in range(nbk):
             c = pos[b]
@@ -286,14 +294,13 @@ def sort_arrivals(uniform, counts, ids, extra_off, extra_ids, span, start_ns, fl
         for j in range(nc):
             idj = <uint64_t>iv[j]
             for i in range(cv[j]):
-                off = <int64_t>(u[k] * dspan)
-                key = (<uint64_t>off << bits) | idj
+                key = _arrival_key(_offset(u[k], dspan), idj, bits)
                 b = <Py_ssize_t>(key >> shift)
                 kp[pos[b]] = key
                 pos[b] += 1
                 k += 1
         for j in range(ne):
-            key = (<uint64_t>eo[j] << bits) | <uint64_t>ei[j]
+            key = _arrival_key(eo[j], <uint64_t>ei[j], bits)
             b = <Py_ssize_t>(key >> shift)
             kp[pos[b]] = key
             pos[b] += 1
