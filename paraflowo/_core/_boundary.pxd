@@ -30,8 +30,9 @@ Buffers (1-D numpy arrays handed to a burst)::
   array's fields and holding a reference to it, inline in the calling module
   (``_bind.h``: ``pfo_bind_inline``, once the module has learnt
   ``numpy.ndarray`` from its first such binding, made by ``pfo_bind_array``;
-  about 20 instructions fewer an array than the call); anything else gets a buffer request (with its
-  release and the dtype test, numpy's costs about 350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
+  about 20 instructions fewer an array than the call); anything else gets a
+  buffer request (with its release and the dtype test, numpy's costs about
+  350).  Use ``b.buf`` and ``pfo_len(&b)``; ``b.len``, ``b.itemsize``,
   ``b.shape`` and ``b.strides`` are filled too.  Otherwise it holds nothing
   and raises:
 
@@ -51,6 +52,16 @@ Buffers (1-D numpy arrays handed to a burst)::
   caller with its own checks (a 2-D array of rows; records of any dtype,
   ``dtype=None``): True and bound, or False with nothing held and no error.
 
+  ``dtype`` is a ``numpy.dtype`` object (``np.dtype(np.uint32)``,
+  ``META_DTYPE``); keep it in a module-level variable: the fast path is an
+  identity test on it (numpy's native dtypes are singletons), any other
+  equal dtype object is accepted too, a little slower.
+
+  ``pfo_check_len(name, got, lo, hi) except -1``: ``lo <= got <= hi`` or
+  ``ValueError`` "out must have length 8, got 3" (``lo == hi``), "out must
+  have length >= 8, got 3" (``hi < 0``: no upper limit), "... length in
+  [lo, hi] ...".
+
 GIL: a burst releases the GIL (``with nogil:``) only from ``PFO_NOGIL_MIN``
 (256) records on; a shorter one runs with the GIL held, since releasing and
 taking it back costs more than 32 records of most bursts.  Either way it
@@ -62,15 +73,6 @@ thread can see the busy flag set, so the results are the same::
     else:
         with nogil:
             c_burst(...)
-  ``dtype`` is a ``numpy.dtype`` object (``np.dtype(np.uint32)``,
-  ``META_DTYPE``); keep it in a module-level variable: the fast path is an
-  identity test on it (numpy's native dtypes are singletons), any other
-  equal dtype object is accepted too, a little slower.
-
-  ``pfo_check_len(name, got, lo, hi) except -1``: ``lo <= got <= hi`` or
-  ``ValueError`` "out must have length 8, got 3" (``lo == hi``), "out must
-  have length >= 8, got 3" (``hi < 0``: no upper limit), "... length in
-  [lo, hi] ...".
 
 Bytes (one packet, one RSS input)::
 
