@@ -512,7 +512,10 @@ def _names_something(msg, names, args, kwargs):
     if any(re.sub(r"_(s|ns)$", "", n) in msg for n in names if re.search(r"_(s|ns)$", n)):
         return True
     for v in list(args) + list(kwargs.values()):
-        if isinstance(v, str) and (repr(v) in msg or (len(v) > 1 and v in msg)):
+        if isinstance(v, str) and (repr(v) in msg or (len(v) > 1 and v in msg)
+                                   or (v and msg.startswith(f"{v}: "))):
+            # (a document's message starts with its source: "<path>: ...",
+            # which names even a one-character path)
             return True
         if isinstance(v, int) and not isinstance(v, bool) and len(repr(v)) > 2 and repr(v) in msg:
             return True
