@@ -113,6 +113,8 @@ cdef class SimCore:
     cdef int64_t* svc_ns             # deterministic service time per core
     cdef double* svc_mean            # mean service time per core (exponential)
     cdef pfo_sim_pkt_t* rings        # n_cores rings of ring_mask + 1 slots
+    # head[c] / tail[c]: packets core c completed / queued so far (ring slot
+    # i & ring_mask): stats() reports completed = head, arrived = tail + dropped
     cdef int64_t* head
     cdef int64_t* tail
     cdef int64_t* core_free          # finish of the last packet queued on each core
@@ -121,12 +123,14 @@ cdef class SimCore:
     cdef int64_t* cur_bin            # per core: bin of its last start
     cdef int64_t* cur_end            # per core: end of that bin, ns
     cdef uint32_t* flow_hash
-    cdef int64_t* flow_seq           # next sequence number per flow
+    cdef int64_t* flow_seq           # next sequence number per flow (= its arrivals,
+                                     # drops included: flow_stats' arrived)
     cdef int64_t* flow_maxrel        # highest sequence number released per flow
     cdef int64_t* flow_ooo           # out-of-order packets per flow
     # RFC 4737 (reordering extent, n-reordering) and the per-flow table
     cdef readonly int64_t history    # receive-history entries kept per flow (power of 2)
-    cdef int64_t* flow_rcv           # packets released per flow (the receive index)
+    cdef int64_t* flow_rcv           # packets released per flow (the receive index;
+                                     # their sum is stats' released)
     cdef uint32_t* hist_ring         # [n_flows][history][2]: seq of the last released
                                      # packets, and the highest seq released up to each
                                      # (both modulo 2**32)
@@ -135,16 +139,12 @@ cdef class SimCore:
     cdef int64_t* flow_n3            # its packets n-reordered with n >= 3
     cdef int64_t* nreo               # [PFO_SIM_NREO + 1] packets by n-reordering degree
     cdef readonly int64_t ext_capped  # extents (or degrees) beyond the history: lower bounds
-    cdef int64_t* flow_arrived
     cdef int64_t* flow_dropped
     cdef int64_t* flow_lat_sum
     cdef int64_t* flow_lat_max
     cdef int64_t* flow_hist          # [n_flows][PFO_SIM_FHIST_LEN], or NULL (too many flows)
-    cdef int64_t* arrived
-    cdef int64_t* completed
     cdef int64_t* dropped
     cdef int64_t* hist
-    cdef int64_t released
     cdef int64_t ooo
     cdef pfo_ns_t now                # time of the last arrival processed
     cdef int next_core               # core of the earliest pending completion, -1 none

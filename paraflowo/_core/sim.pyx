@@ -221,7 +221,6 @@ cdef class SimCore:
         self.flow_ext_sum = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_n3 = _ptr64(k, np.zeros(nf, np.int64))
         self.nreo = _ptr64(k, np.zeros(PFO_SIM_NREO + 1, np.int64))
-        self.flow_arrived = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_dropped = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_lat_sum = _ptr64(k, np.zeros(nf, np.int64))
         self.flow_lat_max = _ptr64(k, np.zeros(nf, np.int64))
@@ -229,8 +228,6 @@ cdef class SimCore:
         # up to 8594 flows); beyond, flow_stats reports None
         self.flow_hist = (_ptr64(k, np.zeros(nf * PFO_SIM_FHIST_LEN, np.int64))
                           if nf * PFO_SIM_FHIST_LEN <= 2 * PFO_SIM_HIST_BUDGET else NULL)
-        self.arrived = _ptr64(k, np.zeros(nc, np.int64))
-        self.completed = _ptr64(k, np.zeros(nc, np.int64))
         self.dropped = _ptr64(k, np.zeros(nc, np.int64))
         self.hist = _ptr64(k, np.zeros(PFO_SIM_HIST_LEN, np.int64))
         self.next_core = -1
@@ -526,11 +523,13 @@ cdef class SimCore:
         return {
             "busy_ns": np.asarray(<int64_t[:self.n_bins * nc]>self.busy).reshape(
                 self.n_bins, nc).copy(),
-            "arrived": np.asarray(<int64_t[:nc]>self.arrived).copy(),
-            "completed": np.asarray(<int64_t[:nc]>self.completed).copy(),
+            # (counted once, by the ring indexes and the drops, not per packet)
+            "arrived": (np.asarray(<int64_t[:nc]>self.tail)
+                        + np.asarray(<int64_t[:nc]>self.dropped)),
+            "completed": np.asarray(<int64_t[:nc]>self.head).copy(),
             "dropped": np.asarray(<int64_t[:nc]>self.dropped).copy(),
             "latency_hist": np.asarray(<int64_t[:PFO_SIM_HIST_LEN]>self.hist).copy(),
-            "released": self.released,
+            "released": int(np.asarray(<int64_t[:self.n_flows]>self.flow_rcv).sum()),
             "out_of_order": self.ooo,
             "flow_out_of_order": np.asarray(<int64_t[:self.n_flows]>self.flow_ooo).copy(),
             "migrations": self.migrations,
@@ -555,7 +554,7 @@ cdef class SimCore:
         """
         nf = self.n_flows
         return {
-            "arrived": np.asarray(<int64_t[:nf]>self.flow_arrived).copy(),
+            "arrived": np.asarray(<int64_t[:nf]>self.flow_seq).copy(),
             "dropped": np.asarray(<int64_t[:nf]>self.flow_dropped).copy(),
             "released": np.asarray(<int64_t[:nf]>self.flow_rcv).copy(),
             "out_of_order": np.asarray(<int64_t[:nf]>self.flow_ooo).copy(),

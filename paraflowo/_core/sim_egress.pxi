@@ -50,7 +50,6 @@ cdef inline void _release(SimCore self, const pfo_sim_pkt_t* p, pfo_ns_t t) noex
     cdef uint32_t* ring = self.hist_ring
     cdef int64_t mr = maxrel[f], r
     self.hist[pfo_sim_hist_index(lat)] += 1
-    self.released += 1
     self.flow_lat_sum[f] += lat
     if lat > lat_max[f]:
         lat_max[f] = lat
@@ -135,7 +134,6 @@ cdef inline void _complete_plain(SimCore self, pfo_ns_t t) noexcept nogil:
     cdef int64_t* head = self.head
     cdef const int64_t* tail = self.tail
     cdef int64_t* head_finish = self.head_finish
-    cdef int64_t* completed = self.completed
     while self.next_t <= t:
         c = self.next_core
         hd = head[c]
@@ -144,7 +142,6 @@ cdef inline void _complete_plain(SimCore self, pfo_ns_t t) noexcept nogil:
         hd += 1
         head[c] = hd
         head_finish[c] = ring[hd & mask].finish_ns if hd != tail[c] else PFO_NS_NEVER
-        completed[c] += 1
         _release(self, p, p.finish_ns)
         _refresh_next(self)
 
@@ -163,7 +160,6 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
     cdef int64_t* head = self.head
     cdef const int64_t* tail = self.tail
     cdef int64_t* head_finish = self.head_finish
-    cdef int64_t* completed = self.completed
     if self.policy != PFO_SIM_PARAFLOWO:
         _complete_plain(self, t)
         return
@@ -181,7 +177,6 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
             hd += 1
             head[c] = hd
             head_finish[c] = ring[hd & mask].finish_ns if hd != tail[c] else PFO_NS_NEVER
-            completed[c] += 1
             _egress_para(self, p, p.finish_ns)
             _refresh_next(self)
         elif dl != PFO_NS_NEVER and dl <= t:

@@ -44,8 +44,6 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
     cdef int64_t* tail = self.tail
     cdef int64_t* core_free = self.core_free
     cdef int64_t* flow_seq = self.flow_seq
-    cdef int64_t* arrived = self.arrived
-    cdef int64_t* flow_arrived = self.flow_arrived
     cdef const int64_t* svc_ns = self.svc_ns
     cdef const uint32_t* flow_hash = self.flow_hash
     cdef const uint16_t* reta = self.reta_entries
@@ -56,7 +54,6 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
     cdef pfo_sim_pkt_t* p
     cdef pfo_sim_pkt_t tmp
     cdef int64_t* head_finish = self.head_finish
-    cdef int64_t* completed = self.completed
     cdef int64_t hd, tl
     # the busy-time bins (_account_busy), in locals for the same reason
     cdef int64_t* cur_end = self.cur_end
@@ -119,7 +116,6 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
                 head[c] = hd
                 head_finish[c] = (rings[c * rs + (hd & mask)].finish_ns if hd != tail[c]
                                   else PFO_NS_NEVER)
-                completed[c] += 1
                 _egress_para(self, p, p.finish_ns)
                 _refresh_next(self)
             if ((self.next_t <= t)
@@ -136,8 +132,6 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
         else:
             b = flow_hash[f] & reta_mask
             c = pfo_reta_lookup(reta, reta_mask, flow_hash[f])
-        arrived[c] += 1
-        flow_arrived[f] += 1
         tl = tail[c]                     # only this arrival moves tail[c]
         if (tl - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
                 and self.next_t <= t):
