@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paraflowo import IndirectionTable, SimCore
 from paraflowo.sim import load_scenario, simulate
@@ -143,3 +145,55 @@ def test_sweep_pcap_and_timeout_helpers_check_their_arguments(call, exc, msg):
     with pytest.raises(exc) as info:
         call()
     assert msg in str(info.value)
+
+
+def _first_bad_arrival(times, flows, now, n_flows):
+    """The model: the first arrival breaking SimCore.run's contract, or None."""
+    prev = now
+    for i, (t, f) in enumerate(zip(times, flows)):
+        if not (0 <= f < n_flows) or t > 2**62 or t < prev:
+            return i
+        prev = t
+    return None
+
+
+_EDGE_TIMES = [0, 1, 2, 2**62 - 1, 2**62, 2**62 + 1, 2**63 - 1, -1, -(2**63), 2**61, 7]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_simcore_run_accepts_exactly_the_contract(data):
+    # SimCore.run checks a chunk with or-ed sign bits (no branch per arrival)
+    # and looks one by one only when those say "maybe": whatever the mix of
+    # steps back, times at and past 2**62, negative times and flow ids at and
+    # past n_flows, it accepts a chunk exactly when the plain model does, and
+    # names the model's first offending arrival.
+    n_flows = data.draw(st.sampled_from([1, 3, 10, 2**20]))
+    n = data.draw(st.integers(1, 40))
+    base = data.draw(st.lists(st.integers(0, 50), min_size=n, max_size=n))
+    times = np.cumsum(base).astype(np.int64)
+    flows = np.array(data.draw(st.lists(st.integers(0, n_flows - 1), min_size=n,
+                                        max_size=n)), np.int32)
+    for _ in range(data.draw(st.integers(0, 3))):
+        i = data.draw(st.integers(0, n - 1))
+        if data.draw(st.booleans()):
+            times[i] = data.draw(st.sampled_from(_EDGE_TIMES))
+        else:
+            flows[i] = data.draw(st.sampled_from([n_flows, n_flows + 1, 2**31 - 1, -1,
+                                                  -(2**31), n_flows - 1, 0]))
+    if data.draw(st.booleans()) and times[-1] <= 2**62:
+        times = np.maximum.accumulate(times)        # often sorted, edges kept
+    eng = _core(flow_hash=np.arange(n_flows, dtype=np.uint32))
+    bad = _first_bad_arrival(times.tolist(), flows.tolist(), 0, n_flows)
+    if bad is None:
+        assert eng.run(times, flows) == n
+        eng.flush()
+        assert eng.stats()["released"] + int(eng.stats()["dropped"].sum()) == n
+    else:
+        with pytest.raises(ValueError) as exc:
+            eng.run(times, flows)
+        msg = str(exc.value)
+        if not 0 <= flows[bad] < n_flows:
+            assert msg == f"flows must be in [0, {n_flows}), got {flows[bad]}"
+        else:
+            assert msg.endswith(f"got {times[bad]} at index {bad}")

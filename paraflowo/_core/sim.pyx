@@ -34,6 +34,33 @@ HIST_LEN = PFO_SIM_HIST_LEN
 # span n_bins * bin_ns <= 2**62.
 cdef int64_t _MAX_SERVICE_NS = (<int64_t>1) << 36
 cdef int64_t _MAX_TIME_NS = (<int64_t>1) << 62
+
+
+cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t prev,
+                       uint32_t n_flows) noexcept nogil:
+    # SimCore.run's check of a chunk, without a branch per arrival: the terms
+    # below are or-ed (loops the compiler vectorises) and only the top bits of
+    # the results are looked at, once.  True means prev <= t[0] <= ... <=
+    # t[n-1] < 2**62 and every f[i] is in [0, n_flows); False means "look
+    # one by one" (a time of exactly 2**62, which is allowed, also gives
+    # False: the caller's exact loop then finds nothing wrong).
+    # (n >= 1, 0 <= prev <= 2**62, 1 <= n_flows <= 2**31.)
+    #  * times: each t and each step t[i] - t[i-1] (t[0] - prev for the
+    #    first).  With every t in [0, 2**62) the steps are in (-2**62, 2**62),
+    #    so a step back sets bits 62 and 63 and nothing wraps; a t outside
+    #    sets one of them itself.  Example: prev 0, t = 5, 3: 3 - 5 = -2 =
+    #    0xFFFF...FE.
+    #  * flows, unsigned 32-bit: f (negative: top bit) and (n_flows - 1) - f,
+    #    which wraps to at least 2**31 for f in [n_flows, 2**31).  Example:
+    #    n_flows 10, f = 12: 9 - 12 = 2**32 - 3, top bit set.
+    cdef uint64_t a = <uint64_t>t[0] | (<uint64_t>t[0] - <uint64_t>prev)
+    cdef uint32_t b = 0, last = n_flows - 1
+    cdef Py_ssize_t i
+    for i in range(1, n):
+        a |= <uint64_t>t[i] | (<uint64_t>t[i] - <uint64_t>t[i - 1])
+    for i in range(n):
+        b |= <uint32_t>f[i] | (last - <uint32_t>f[i])
+    return (a >> 62) == 0 and (b >> 31) == 0
 cdef double _MAX_EXPD = 64.0   # a unit-exponential draw above 64 has probability e**-64
 
 
@@ -416,19 +443,19 @@ cdef class SimCore:
         cdef int16_t* tcp = NULL
         cdef int64_t* tfp = NULL
         cdef Py_ssize_t bad = -1
-        cdef int32_t nf = <int32_t>self.n_flows
         cdef int64_t prev = self.now
-        cdef uint32_t unf = <uint32_t>nf
+        cdef uint32_t unf = <uint32_t>min(self.n_flows, <Py_ssize_t>1 << 31)
         cdef int64_t x
         with nogil:
-            # one test per arrival (bitwise ors, no early-out per condition;
-            # a negative flow id is a large unsigned one)
-            for i in range(n):
-                x = tv[i]
-                if (x < prev) | (x > _MAX_TIME_NS) | (<uint32_t>fv[i] >= unf):
-                    bad = i
-                    break
-                prev = x
+            if not _arrivals_ok(&tv[0], &fv[0], n, prev, unf):
+                # the first arrival that breaks the contract, for the message
+                # (a negative flow id is a large unsigned one)
+                for i in range(n):
+                    x = tv[i]
+                    if (x < prev) | (x > _MAX_TIME_NS) | (<uint32_t>fv[i] >= unf):
+                        bad = i
+                        break
+                    prev = x
         if bad >= 0:
             if not 0 <= flows[bad] < self.n_flows:
                 raise ValueError(f"flows must be in [0, {self.n_flows}), got {flows[bad]}")
