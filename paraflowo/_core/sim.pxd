@@ -109,6 +109,8 @@ cdef class SimCore:
     cdef readonly Py_ssize_t n_flows
     cdef readonly bint exponential
     cdef bint ready                  # __init__ completed (else every method refuses)
+    cdef int in_use                  # run / flush is in its loop without the GIL (the
+                                     # thread contract: every other call is refused)
     cdef int64_t ring_mask           # ring size - 1 (ring size >= rx_queue + 1, power of 2)
     cdef int64_t* svc_ns             # deterministic service time per core
     cdef double* svc_mean            # mean service time per core (exponential)

@@ -11,7 +11,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
 import numpy as np
 
 from paraflowo._checks import require_array, require_int
-from paraflowo._core._boundary cimport pfo_raise_uninit
+from paraflowo._core._boundary cimport pfo_guard, pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_fmix64, pfo_meta_t
@@ -61,6 +61,41 @@ cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t
     for i in range(n):
         b |= <uint32_t>f[i] | (last - <uint32_t>f[i])
     return (a >> 62) == 0 and (b >> 31) == 0
+
+
+cdef int _sim_enter(SimCore self) except -1:
+    # The thread contract (docs: conventions): while run or flush drives the
+    # loop without the GIL, every other call on this SimCore raises
+    # RuntimeError, and so does every call on the Breakup (its detector,
+    # allocator and scheduler) and ReorderQueues a paraflowo SimCore drives;
+    # a part already in use elsewhere refuses the run.  Under the GIL.
+    cdef Breakup b = self.brk
+    pfo_guard(self.in_use, self)
+    if b is not None:
+        pfo_guard(b.busy, b)
+        pfo_guard(b.detector.busy, b.detector)
+        pfo_guard(b.allocator.busy, b.allocator)
+        pfo_guard(b.scheduler.busy, b.scheduler)
+        pfo_guard(self.rq.busy, self.rq)
+        _sim_parts_busy(self, 1)
+    self.in_use = 1
+    return 0
+
+
+cdef void _sim_leave(SimCore self):
+    # _sim_enter undone (in a finally, under the GIL)
+    self.in_use = 0
+    if self.brk is not None:
+        _sim_parts_busy(self, 0)
+
+
+cdef inline void _sim_parts_busy(SimCore self, int on):
+    cdef Breakup b = self.brk
+    b.busy = on
+    b.detector.busy = on
+    b.allocator.busy = on
+    b.scheduler.busy = on
+    self.rq.busy = on          # and its buffers (they check their owner's flag)
 cdef double _MAX_EXPD = 64.0   # a unit-exponential draw above 64 has probability e**-64
 
 
@@ -284,6 +319,7 @@ cdef class SimCore:
         self.ready = True
 
     def _init_paraflowo(self, cfg):
+        pfo_guard(self.in_use, self)
         if not isinstance(cfg, dict):
             raise TypeError(f"paraflowo must be a dict, got {type(cfg).__name__}")
         for key, cls in (("breakup", Breakup), ("reorder", ReorderQueues)):
@@ -411,6 +447,7 @@ cdef class SimCore:
         """
         if not self.ready:
             pfo_raise_uninit(self)
+        pfo_guard(self.in_use, self)
         require_array("times", times, np.int64)
         require_array("flows", flows, np.int32)
         cdef Py_ssize_t n = times.shape[0], i
@@ -478,8 +515,12 @@ cdef class SimCore:
             tf = trace_finish
             tcp = &tc[0]
             tfp = &tf[0]
-        with nogil:
-            self.c_run(&tv[0], &fv[0], ep, n, tcp, tfp)
+        _sim_enter(self)
+        try:
+            with nogil:
+                self.c_run(&tv[0], &fv[0], ep, n, tcp, tfp)
+        finally:
+            _sim_leave(self)
         return n
 
     def derive_timeout(self, cap_ns, floor_ns, gain, slice_arrivals):
@@ -514,6 +555,7 @@ cdef class SimCore:
         """
         if not self.ready:
             pfo_raise_uninit(self)
+        pfo_guard(self.in_use, self)
         cdef int64_t cap = require_int("cap_ns", cap_ns, 1, (<int64_t>1) << 62)
         cdef int64_t floor_v = require_int("floor_ns", floor_ns, 1, cap)
         cdef int64_t g = require_int("gain", gain, 1, (<int64_t>1) << 20)
@@ -531,6 +573,7 @@ cdef class SimCore:
 
     def derived_timeout(self):
         """``(value_ns, low_ns, high_ns, changes)`` of the derived timeout; None if off."""
+        pfo_guard(self.in_use, self)
         if self.auto_slice == 0:
             return None
         return (self.auto_value, self.auto_low, self.auto_high, self.auto_changes)
@@ -539,13 +582,18 @@ cdef class SimCore:
         """Deliver every queued packet to egress (call once, after the last chunk)."""
         if not self.ready:
             pfo_raise_uninit(self)
-        with nogil:
-            self.c_flush()
+        _sim_enter(self)
+        try:
+            with nogil:
+                self.c_flush()
+        finally:
+            _sim_leave(self)
 
     def stats(self):
         """Counters as a dict of numpy arrays and ints (copies)."""
         if not self.ready:
             pfo_raise_uninit(self)
+        pfo_guard(self.in_use, self)
         nc = self.n_cores
         return {
             "busy_ns": np.asarray(<int64_t[:self.n_bins * nc]>self.busy).reshape(
@@ -579,6 +627,9 @@ cdef class SimCore:
         :func:`flow_hist_lower_bounds`; ``None`` when the flows are too many
         for the memory budget).
         """
+        if not self.ready:
+            pfo_raise_uninit(self)
+        pfo_guard(self.in_use, self)
         nf = self.n_flows
         return {
             "arrived": np.asarray(<int64_t[:nf]>self.flow_seq).copy(),
@@ -599,6 +650,7 @@ cdef class SimCore:
         """ParaFlowO counters: reorder queues, ingress components, detection times."""
         if not self.ready:
             pfo_raise_uninit(self)
+        pfo_guard(self.in_use, self)
         if self.policy != PFO_SIM_PARAFLOWO:
             raise ValueError("paraflowo_stats needs policy 'paraflowo'")
         nf = self.n_flows
