@@ -149,9 +149,10 @@ cdef class SimCore:
     cdef int64_t* hist
     cdef int64_t ooo
     cdef pfo_ns_t now                # time of the last arrival processed
-    cdef int next_core               # core of the earliest pending completion, -1 none
-    cdef pfo_ns_t next_t             # its finish time; PFO_NS_NEVER exactly when next_core
-                                     # is -1 (so "a completion due by t" is next_t <= t)
+    cdef int next_core               # core of the earliest pending completion (meaningful
+                                     # only while next_t < PFO_NS_NEVER)
+    cdef pfo_ns_t next_t             # its finish time; PFO_NS_NEVER exactly when no
+                                     # completion is pending (so "one due by t" is next_t <= t)
     # RSS / RSS++
     cdef IndirectionTable reta       # the RETA (copied per policy, mutated by rsspp)
     cdef uint16_t* reta_entries

@@ -4,8 +4,8 @@
 # file inside a class body, so these are module-level functions of a SimCore.
 
 cdef inline void _refresh_next(SimCore self) noexcept nogil:
-    # earliest pending completion over the cores (ties: lower core), -1 and
-    # PFO_NS_NEVER when every ring is empty.  Up to 4 cores: a tournament
+    # earliest pending completion over the cores (ties: lower core); next_t is
+    # PFO_NS_NEVER when every ring is empty (next_core then means nothing).  Up to 4 cores: a tournament
     # (0 v 1, 2 v 3, then the winners; the left side wins a tie, so the
     # lower core does) over head_finish, which has at least 4 entries (those
     # past n_cores stay PFO_NS_NEVER): three compares the compiler turns into
@@ -22,7 +22,7 @@ cdef inline void _refresh_next(SimCore self) noexcept nogil:
         if x < bt:
             best = c
             bt = x
-        self.next_core = best if bt != PFO_NS_NEVER else -1
+        self.next_core = best
         self.next_t = bt
         return
     for c in range(nc):

@@ -71,7 +71,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
     cdef int64_t next_auto = slice_n if slice_n > 0 else n + 1
     tmp.flags = 0
     for i in range(n):
-        if i == next_auto:
+        if policy == PFO_SIM_PARAFLOWO and i == next_auto:
             # the derived reorder timeout follows the delays, every slice
             _auto_update(self)
             next_auto += slice_n
@@ -133,10 +133,11 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             b = flow_hash[f] & reta_mask
             c = pfo_reta_lookup(reta, reta_mask, flow_hash[f])
         tl = tail[c]                     # only this arrival moves tail[c]
-        if (tl - head[c] > rxq and policy != PFO_SIM_PARAFLOWO
+        hd = head[c]
+        if (tl - hd > rxq and policy != PFO_SIM_PARAFLOWO
                 and self.next_t <= t):
             _complete_plain(self, t)     # the exact queue at t (see above)
-        hd = head[c]
+            hd = head[c]
         if tl - hd > rxq:
             self.dropped[c] += 1
             flow_seq[f] += 1           # the flow's order still counts it
@@ -186,7 +187,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
         flow_seq[f] += 1
         if tl == hd:
             head_finish[c] = finish
-            if (self.next_core < 0 or finish < self.next_t
+            if (finish < self.next_t      # (always, when nothing was pending)
                     or (finish == self.next_t and c < self.next_core)):
                 self.next_core = c
                 self.next_t = finish
