@@ -34,6 +34,7 @@ HIST_LEN = PFO_SIM_HIST_LEN
 # span n_bins * bin_ns <= 2**62.
 cdef int64_t _MAX_SERVICE_NS = (<int64_t>1) << 36
 cdef int64_t _MAX_TIME_NS = (<int64_t>1) << 62
+cdef double _MAX_EXPD = 64.0   # a unit-exponential draw above 64 has probability e**-64
 
 
 cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t prev,
@@ -63,6 +64,16 @@ cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t
     return (a >> 62) == 0 and (b >> 31) == 0
 
 
+cdef inline void _sim_parts_busy(SimCore self, int on):
+    # mark (on = 1) or free (0) the components a paraflowo SimCore drives
+    cdef Breakup b = self.brk
+    b.busy = on
+    b.detector.busy = on
+    b.allocator.busy = on
+    b.scheduler.busy = on
+    self.rq.busy = on          # and its buffers (they check their owner's flag)
+
+
 cdef int _sim_enter(SimCore self) except -1:
     # The thread contract (docs: conventions): while run or flush drives the
     # loop without the GIL, every other call on this SimCore raises
@@ -87,16 +98,6 @@ cdef void _sim_leave(SimCore self):
     self.in_use = 0
     if self.brk is not None:
         _sim_parts_busy(self, 0)
-
-
-cdef inline void _sim_parts_busy(SimCore self, int on):
-    cdef Breakup b = self.brk
-    b.busy = on
-    b.detector.busy = on
-    b.allocator.busy = on
-    b.scheduler.busy = on
-    self.rq.busy = on          # and its buffers (they check their owner's flag)
-cdef double _MAX_EXPD = 64.0   # a unit-exponential draw above 64 has probability e**-64
 
 
 #: Length of each flow's latency histogram in :meth:`SimCore.flow_stats`.
