@@ -18,7 +18,7 @@ from paraflowo._core.reorder cimport (
     ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_drain, pfo_rob_flush,
     pfo_rob_process, pfo_rob_pass,
     pfo_rob_next_deadline, pfo_rob_held, pfo_rob_insert_burst, pfo_robq_process,
-    pfo_robq_drain, PFO_ROB_BUFFERED, PFO_ROB_EINVAL, PFO_NS_NEVER)
+    pfo_robq_drain, pfo_rob_t, PFO_ROB_BUFFERED, PFO_ROB_EINVAL, PFO_NS_NEVER)
 
 def run(ReorderBuffer rb, const uint32_t[::1] psns, const uint64_t[::1] handles,
         const int64_t[::1] times, const uint8_t[::1] dropped, Py_ssize_t drain_every,
@@ -150,6 +150,21 @@ def queues(ReorderQueues rq, meta, int64_t now):
         k = pfo_robq_process(&rq.q, <const pfo_meta_t*>&raw[0], n, now, &o[0], &q[0],
                              o.shape[0], NULL, 2)
     return out[:k], oq[:k]
+
+def header_layout(ReorderQueues rq):
+    # where the queues' headers lie in their block, and the offsets of the
+    # fields a common insert and drain touch, from the first byte of a header
+    cdef pfo_rob_t* r = rq.q.robs[0]
+    cdef char* b = <char*>r
+    cdef uint32_t i
+    addr = [<size_t>rq.q.robs[i] for i in range(rq.q.n_queues)]
+    hot = {"slots": <char*>&r.slots - b, "order": <char*>&r.order - b,
+           "head": <char*>&r.head - b, "in_ring": <char*>&r.in_ring - b,
+           "order_head": <char*>&r.order_head - b, "order_n": <char*>&r.order_n - b,
+           "n_tomb": <char*>&r.n_tomb - b, "ready_n": <char*>&r.ready_n - b,
+           "last_ns": <char*>&r.last_ns - b, "st.inserted": <char*>&r.st.inserted - b,
+           "st.released": <char*>&r.st.released - b}
+    return addr, hot, sizeof(pfo_rob_t), sizeof(r.st.inserted)
 """
 
 
@@ -332,3 +347,18 @@ def test_nogil_queues(mod):
     for hh, qq in zip(h.tolist(), q.tolist()):
         got.setdefault(qq, []).append(hh)
     assert got == {-1: [99], 0: [10, 11], 1: [20, 21]}
+
+
+@pytest.mark.parametrize("n_queues", [1, 3, 64, 1024])
+def test_queue_headers_start_cache_lines_with_the_hot_fields_in_one(mod, n_queues):
+    # ReorderQueues' block is aligned and its headers lie at a stride of
+    # whole cache lines, so the fields of the common insert and drain (the
+    # first 64 bytes of pfo_rob_t) are one line of every queue
+    rq = ReorderQueues(n_queues, 256, 1000)
+    addr, hot, size, word = mod.header_layout(rq)
+    stride = -(-size // 64) * 64
+    assert all(a % 64 == 0 for a in addr)
+    assert [b - a for a, b in zip(addr, addr[1:])] == [stride] * (n_queues - 1)
+    assert all(0 <= off and off + (8 if name in ("slots", "order", "last_ns") else 4) <= 64
+               for name, off in hot.items() if not name.startswith("st."))
+    assert hot["st.inserted"] + word <= 64 and hot["st.released"] + word <= 64

@@ -297,7 +297,7 @@ def test_sram_fit_boundaries_exactly_fits_and_one_byte_over():
 
 def test_footprint_is_the_default_basis_and_its_boundaries():
     need = sram_required(16, 256)
-    assert need == paraflowo.ReorderQueues.footprint(16, 256) == 134144
+    assert need == paraflowo.ReorderQueues.footprint(16, 256) == 134656
     fit = sram_fit(need, 16, 256)
     assert fit.basis == "footprint" and fit.fits and fit.headroom_bytes == 0
     assert not sram_fit(need - 1, 16, 256).fits

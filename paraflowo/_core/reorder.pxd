@@ -85,30 +85,38 @@ ctypedef struct pfo_rob_stats_t:
     uint64_t peak_held        # most packets held at once (updated by drain and flush;
                               # max(peak_held, pfo_rob_held(r)) is exact at any time)
 
-# One reorder queue: this header (sizeof(pfo_rob_t) bytes) and
+# One reorder queue: this header (sizeof(pfo_rob_t) = 160 bytes) and
 # pfo_rob_footprint(window, psn_bits) = window * (16 + 8 + 8) bytes of slots
 # and FIFOs that pfo_rob_init places in the caller's memory.
 # Invariants: held = in_ring + ready_n; every packet in slots lies in
 # [head, head + window); the order FIFO's front entry is a packet still in
 # slots (or the FIFO is empty).  inserted == released + dropped + late +
 # duplicates + held.
+# Field order (an ABI matter: code that cimports this struct is recompiled
+# against it): the first 64 bytes hold everything an in-window insert and
+# the common drain of a queue of a pfo_robq_t touch (its window, masks and
+# timeout come from queue 0, the same for all), st.inserted and st.released
+# included; placed at a 64-byte boundary (as the queues of a ReorderQueues
+# are, and those of pfo_robq_init in 64-byte aligned memory), such an insert
+# touches one line of the header.
 ctypedef struct pfo_rob_t:
     pfo_rob_slot_t* slots     # window slots; PSN p lives in slot p & mask
     pfo_psn_t* order          # insertion-order FIFO of held PSNs, 2*window entries
+    pfo_psn_t head            # next PSN to release
+    uint32_t in_ring          # slots holding a packet
+    uint32_t order_head, order_n
+    uint32_t n_tomb           # slots holding a tombstone
+    uint32_t ready_n          # handles in the ready FIFO
+    pfo_ns_t last_ns          # latest time seen; earlier times are EINVAL
+    pfo_rob_stats_t st        # (inserted and released in the first 64 bytes)
     pfo_handle_t* ready       # FIFO of handles the head passed (window entries)
     uint32_t window           # power of two, <= 2**(psn_bits - 1)
     uint32_t mask             # window - 1
     uint32_t psn_mask         # 2**psn_bits - 1
     uint32_t half             # 2**(psn_bits - 1)
     uint32_t order_mask       # 2*window - 1
-    pfo_psn_t head            # next PSN to release
-    uint32_t n_tomb           # slots holding a tombstone
-    uint32_t in_ring          # slots holding a packet
-    uint32_t ready_head, ready_n
-    uint32_t order_head, order_n
+    uint32_t ready_head       # front of the ready FIFO
     pfo_ns_t timeout_ns       # PFO_NS_NEVER: no timeout
-    pfo_ns_t last_ns          # latest time seen; earlier times are EINVAL
-    pfo_rob_stats_t st
 
 
 cdef size_t pfo_rob_footprint(uint32_t window, int psn_bits) noexcept nogil
@@ -298,10 +306,11 @@ ctypedef struct pfo_robq_t:
 
 cdef size_t pfo_robq_footprint(uint32_t n_queues, uint32_t window, int psn_bits) noexcept nogil
     # Bytes of memory pfo_robq_init needs: round_up(30 * n_queues, PFO_ALIGN)
-    # (bookkeeping) + round_up(n_queues * sizeof(pfo_rob_t), PFO_ALIGN) (the
-    # queues' headers) + n_queues * pfo_rob_footprint(window, psn_bits); a
-    # multiple of PFO_ALIGN, not counting the pfo_robq_t header.  Returns 0 if
-    # n_queues is outside [1, PFO_ROBQ_MAX_QUEUES] or pfo_rob_footprint is 0.
+    # (bookkeeping) + n_queues * round_up(sizeof(pfo_rob_t), PFO_ALIGN) (the
+    # queues' headers, one every 192 bytes) + n_queues *
+    # pfo_rob_footprint(window, psn_bits); a multiple of PFO_ALIGN, not
+    # counting the pfo_robq_t header.  Returns 0 if n_queues is outside
+    # [1, PFO_ROBQ_MAX_QUEUES] or pfo_rob_footprint is 0.
 
 cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
                        uint32_t window, pfo_ns_t timeout_ns, int psn_bits,
@@ -309,7 +318,9 @@ cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
     # Make q a set of n_queues empty reorder queues (each as pfo_rob_init)
     # living in mem[0:size].  Returns PFO_OK, PFO_EINVAL (as pfo_rob_init, or
     # n_queues out of range) or PFO_ENOSPC (size < pfo_robq_footprint); on an
-    # error nothing is written.  Never allocates.
+    # error nothing is written.  Never allocates.  With mem aligned to
+    # PFO_ALIGN (64) bytes, as ReorderQueues allocates it, every queue's
+    # header starts a cache line (an 8-byte aligned mem works, slower).
 
 cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil
     # pfo_rob_fini on every queue, then end q's life (flush first to get the

@@ -23,6 +23,7 @@ from paraflowo._core._types cimport PFO_FLAG_PARA, PFO_FLAG_DROP
 
 cdef extern from "reorder_hint.h" nogil:
     void pfo_prefetch(const void* p) noexcept
+    void* pfo_block_alloc(size_t size) noexcept
 from paraflowo._core._boundary cimport (
     PFO_INT64_MAX, PFO_NOGIL_MIN, PFO_OPTIONAL, PFO_UINT64_MAX, PFO_WRITABLE, pfo_bind, pfo_bind_n, pfo_bound, pfo_check_len,
     pfo_enter, pfo_guard, pfo_leave, pfo_len, pfo_not_backwards, pfo_raise_backwards,

@@ -4,11 +4,12 @@
 @cython.final
 @cython.no_gc
 cdef class _Memory:
-    # One malloc'd block, freed with the last object holding it.
+    # One block (pfo_block_alloc: aligned, huge pages where it pays), freed
+    # with the last object holding it.
     cdef void* p
 
     def __cinit__(self, size_t size):
-        self.p = malloc(size)
+        self.p = pfo_block_alloc(size)
         if self.p is NULL:
             raise MemoryError(f"cannot allocate {size} bytes for reorder queues")
 
@@ -109,14 +110,15 @@ cdef class ReorderQueues:
         """Bytes ``n_queues`` reorder queues of ``window`` slots occupy (``pfo_robq_footprint``).
 
         One block: the queues' bookkeeping (30 bytes per queue, rounded up to
-        64), their ``n_queues`` headers (``pfo_rob_t``, rounded up to 64) and
+        64), their ``n_queues`` headers (``pfo_rob_t``, 160 bytes, each at a
+        192-byte stride so that each starts a cache line) and
         ``n_queues`` times :meth:`ReorderBuffer.footprint`.  (The
         ``pfo_robq_t`` header itself is not counted: it lives in the object.)  This is
         the figure the SRAM planner uses (:func:`paraflowo.planning.sram_fit`).
 
         >>> from paraflowo import ReorderBuffer, ReorderQueues
         >>> ReorderQueues.footprint(16, 256) - 16 * ReorderBuffer.footprint(256)
-        3072
+        3584
         """
         n = require_int("n_queues", n_queues, 1, 0xFFFF)
         bits = require_int("psn_bits", psn_bits, 8, 32)

@@ -1,12 +1,19 @@
 # The reorder queues' C core: placement, drain, process.
 # Part of paraflowo/_core/reorder.pyx, which includes it (one extension module).
 
+cdef inline size_t _robq_hstride() noexcept nogil:
+    # The queues' headers lie one every this many bytes (a whole number of
+    # cache lines: with the block aligned, each header's first 64 bytes, which
+    # hold the fields of the common insert, are one line).  A constant.
+    return _round_up(sizeof(pfo_rob_t))
+
+
 cdef inline size_t _robq_books(uint32_t n) noexcept nogil:
     # robs (8n), deadline (8n), active, pos, touched (4n each), is_active,
     # is_touched (n each): 30 bytes per queue, rounded up; then the n headers
     return (_round_up(<size_t>n * (sizeof(pfo_rob_t*) + sizeof(pfo_ns_t)
                                    + 3 * sizeof(uint32_t) + 2 * sizeof(uint8_t)))
-            + _round_up(<size_t>n * sizeof(pfo_rob_t)))
+            + <size_t>n * _robq_hstride())
 
 
 cdef size_t pfo_robq_footprint(uint32_t n_queues, uint32_t window, int psn_bits) noexcept nogil:
@@ -21,7 +28,7 @@ cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
                        pfo_psn_t first_psn) noexcept nogil:
     cdef size_t need = pfo_robq_footprint(n_queues, window, psn_bits)
     cdef size_t one = pfo_rob_footprint(window, psn_bits), books
-    cdef pfo_rob_t* headers
+    cdef char* headers
     cdef char* p = <char*>mem
     cdef uint32_t i
     if (need == 0 or q is NULL or mem is NULL or (<size_t>mem & 7) != 0 or timeout_ns < 0
@@ -45,12 +52,12 @@ cdef int pfo_robq_init(pfo_robq_t* q, void* mem, size_t size, uint32_t n_queues,
     q.is_active = <uint8_t*>p
     p += n_queues
     q.is_touched = <uint8_t*>p
-    headers = <pfo_rob_t*>(<char*>mem + books - _round_up(<size_t>n_queues * sizeof(pfo_rob_t)))
+    headers = <char*>mem + books - <size_t>n_queues * _robq_hstride()
     for i in range(n_queues):
         # cannot fail: the parameters and the size were checked above
-        pfo_rob_init(&headers[i], <char*>mem + books + i * one, one, window, timeout_ns,
+        q.robs[i] = <pfo_rob_t*>(headers + <size_t>i * _robq_hstride())
+        pfo_rob_init(q.robs[i], <char*>mem + books + i * one, one, window, timeout_ns,
                      psn_bits, first_psn)
-        q.robs[i] = &headers[i]
     q.n_queues = n_queues
     q.min_deadline = PFO_NS_NEVER
     q.last_ns = 0
@@ -409,6 +416,31 @@ cdef enum:
     _ROBQ_PREFETCH_QUEUES = 256
 
 
+# Where queue qid's slot of a PSN lies, computed without reading the queue's
+# header (pfo_robq_init places the queues' slots at a fixed stride): for the
+# prefetch of the look over a burst, which then waits for nothing (a
+# prefetch of a wrong address is harmless, so a block laid out otherwise
+# only loses speed).  The header is not prefetched: its one line of hot
+# fields comes with the first load, and more prefetches per record were
+# slower.
+ctypedef struct _robq_geo_t:
+    char* slots                 # queue 0's slots
+    Py_ssize_t sstride          # bytes from one queue's slots to the next's
+    uint32_t mask
+
+
+cdef inline void _robq_geo(const pfo_robq_t* q, _robq_geo_t* g) noexcept nogil:
+    g.slots = <char*>q.robs[0].slots
+    g.sstride = (<char*>q.robs[1].slots - g.slots) if q.n_queues > 1 else 0
+    g.mask = q.robs[0].mask
+
+
+cdef inline void _robq_prefetch(const _robq_geo_t* g, uint32_t qid, pfo_psn_t psn) noexcept nogil:
+    # ask for the slot of psn in queue qid
+    pfo_prefetch(g.slots + <Py_ssize_t>qid * g.sstride
+                 + <size_t>(psn & g.mask) * sizeof(pfo_rob_slot_t))
+
+
 cdef inline void _robq_unmark(uint8_t* mark, const pfo_meta_t* meta, Py_ssize_t i,
                               Py_ssize_t t) noexcept nogil:
     cdef Py_ssize_t u
@@ -428,14 +460,17 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
     # as visiting the touched queues after all the inserts.  For a yes, each
     # tagged record's queue is marked in is_touched (_robq_direct clears the
     # marks) and *passed is the number of untagged records; for a no (0)
-    # nothing is marked.  prefetch: ask for each tagged record's slot.
+    # nothing is marked.  prefetch: ask for each tagged record's slot
+    # (_robq_prefetch).
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* mark = q.is_touched
     cdef const pfo_meta_t* m
-    cdef pfo_rob_t* r
+    cdef _robq_geo_t g
     cdef Py_ssize_t t, npass = 0
     cdef uint32_t n_queues = q.n_queues, wide = 0
     cdef bint one = q.n_touched == 0     # every tagged record so far is marked
+    if prefetch:
+        _robq_geo(q, &g)
     for t in range(i, j):
         m = &meta[t]
         if not (m.flags & PFO_FLAG_PARA):
@@ -456,8 +491,7 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
             else:
                 mark[m.queue] = 1
                 if prefetch:
-                    r = robs[m.queue]
-                    pfo_prefetch(&r.slots[m.psn & r.mask])
+                    _robq_prefetch(&g, m.queue, m.psn)
     if validate and (wide & ~robs[0].psn_mask) != 0:     # the same width for every queue
         if one:
             _robq_unmark(mark, meta, i, j)
@@ -489,9 +523,11 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* mark = q.is_touched
     cdef const pfo_meta_t* m
-    cdef pfo_rob_t* r
+    cdef _robq_geo_t g
     cdef Py_ssize_t t, npass = 0
     cdef uint32_t n_queues = q.n_queues, wide = 0, qid
+    if _pf_t is _dopf_t:
+        _robq_geo(q, &g)
     for t in range(n):
         m = &meta[t]
         if not (m.flags & PFO_FLAG_PARA):
@@ -504,8 +540,7 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
         mark[qid] = 1
         wide |= m.psn
         if _pf_t is _dopf_t:
-            r = robs[qid]
-            pfo_prefetch(&r.slots[m.psn & r.mask])
+            _robq_prefetch(&g, qid, m.psn)
     if (wide & ~robs[0].psn_mask) != 0:
         _robq_unmark(mark, meta, 0, n)
         return -2

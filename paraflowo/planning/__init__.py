@@ -68,8 +68,8 @@ A configuration fits when ``required <= sram_bytes``: exactly filling the SRAM
 fits, one byte more does not.
 
 Worked example: 16 queues of 256 slots occupy
-``ReorderQueues.footprint(16, 256) = 134144`` bytes (``16 * 32 * 256 =
-131072`` of slots and FIFOs plus 3072 of bookkeeping and headers), which does
+``ReorderQueues.footprint(16, 256) = 134656`` bytes (``16 * 32 * 256 =
+131072`` of slots and FIFOs plus 3584 of bookkeeping and headers), which does
 not fit the 128 KiB (131072 B) RISC-V SmartNIC, but does fit the 256 KiB one;
 on 128 KiB the largest power-of-two window for 16 queues is 128 and the
 largest queue count with 256 slots is 15.  The paper's worst case for the

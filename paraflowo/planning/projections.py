@@ -282,7 +282,7 @@ def sram_required(
     --------
     >>> from paraflowo import ReorderQueues
     >>> from paraflowo.planning import sram_required
-    >>> sram_required(16, 256) == ReorderQueues.footprint(16, 256) == 134144
+    >>> sram_required(16, 256) == ReorderQueues.footprint(16, 256) == 134656
     True
     >>> sram_required(16, 256, "worst")
     132096
@@ -356,7 +356,7 @@ def sram_fit(
     >>> from paraflowo.planning import get_profile, sram_fit
     >>> fit = sram_fit(get_profile("riscv-smartnic-128k"), 16, 256)
     >>> fit.basis, fit.required_bytes, fit.sram_bytes, fit.fits
-    ('footprint', 134144, 131072, False)
+    ('footprint', 134656, 131072, False)
     >>> sram_fit(get_profile("riscv-smartnic-128k"), 16, 256, "worst").required_bytes
     132096
     >>> sram_fit(get_profile("riscv-smartnic-128k"), 16, 256, "expected", ooo_rate=0.1).fits
