@@ -48,9 +48,10 @@ def displaced(n, frac=0.10, max_shift=64, block=256, missing=0.0, seed=1):
 
 CSOURCE = """
 # cython: boundscheck=False, wraparound=False
-from libc.stdint cimport uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memset
 from paraflowo._core._types cimport pfo_handle_t
-from paraflowo._core._types cimport pfo_meta_t
+from paraflowo._core._types cimport pfo_meta_t, PFO_FLAG_PARA
 from paraflowo._core.reorder cimport (
     ReorderBuffer, ReorderQueues, pfo_rob_insert, pfo_rob_insert_burst, pfo_rob_drain,
     pfo_rob_flush, pfo_robq_process)
@@ -127,6 +128,40 @@ def run_queues(ReorderQueues rq, const unsigned char[::1] meta_bytes, uint64_t[:
             i += j
             now += ns_per_burst
     return k
+
+def run_queues_seq(ReorderQueues rq, const uint32_t[::1] seq, Py_ssize_t q,
+                   uint64_t[::1] out, Py_ssize_t burst, int64_t ns_per_burst):
+    # the same shape built as anchors/dpdk_reorder.c builds it: record i goes
+    # to queue i % q with PSN seq[i // q]; each burst's records are written
+    # into one reused burst array (as the anchor writes each mbuf's sequence
+    # number into an mbuf off its stack), and every pfo_robq_process writes
+    # into the start of out (as the anchor's drained mbufs go back on its
+    # stack).  out must hold q * window + burst handles.  Returns the number
+    # released (the rest stays held); burst <= 64.
+    cdef pfo_meta_t b[64]
+    cdef Py_ssize_t per = seq.shape[0], n = per * q, i = 0, j, t, total = 0, r
+    cdef Py_ssize_t qi = 0, pi = 0
+    cdef int64_t now = 0
+    memset(b, 0, sizeof(b))
+    with nogil:
+        while i < n:
+            j = n - i if n - i < burst else burst
+            for t in range(j):
+                b[t].handle = <uint64_t>(i + t)
+                b[t].queue = <uint16_t>qi
+                b[t].psn = seq[pi]
+                b[t].flags = PFO_FLAG_PARA
+                qi += 1
+                if qi == q:
+                    qi = 0
+                    pi += 1
+            r = pfo_robq_process(&rq.q, b, j, now, &out[0], NULL, out.shape[0], NULL, 0)
+            if r < 0:
+                break
+            total += r
+            i += j
+            now += ns_per_burst
+    return total
 """
 
 
@@ -336,3 +371,32 @@ def test_reorder_queues_vswitch_c(benchmark, cmod, q, missing):
         g = got[qs == qq].astype(np.int64)
         assert np.all(g[1:] > g[:-1])
     record_mpps(benchmark, len(meta))
+
+
+@pytest.mark.benchmark(group="reorder")
+@pytest.mark.parametrize("q", [64, 1024])
+def test_reorder_queues_vswitch_seq_c(benchmark, cmod, q):
+    # The same shape as the DPDK anchor builds it (reorder_vs_dpdk.py):
+    # each burst's records written into one reused array from the PSN
+    # sequence, every drain into the start of one output array; no prebuilt
+    # record stream.  Its queues end in the state the prebuilt loop leaves.
+    n = max(packets(N_TIMED, N_QUICK) // 2, 64 * q)
+    seq = displaced(n // q).astype(np.uint32)
+    out = np.empty(q * WINDOW + BURST, np.uint64)
+
+    def setup():
+        return (ReorderQueues(q, WINDOW, TIMEOUT_NS * q),), {}
+
+    def run(rq):
+        return cmod.run_queues_seq(rq, seq, q, out, BURST, NS_PER_BURST), rq
+
+    k, rq = benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
+    meta = _queues_meta(len(seq) * q, q)
+    ref = ReorderQueues(q, WINDOW, TIMEOUT_NS * q)
+    big = np.empty(len(meta) + q * WINDOW, np.uint64)
+    assert cmod.run_queues(ref, meta.view(np.uint8).reshape(-1), big, BURST,
+                           NS_PER_BURST) == k
+    assert rq.stats == ref.stats
+    flushed, _ = rq.flush()
+    assert k + len(flushed) == len(seq) * q
+    record_mpps(benchmark, len(seq) * q)
