@@ -184,11 +184,15 @@ def test_simcore_run_accepts_exactly_the_contract(data):
     if data.draw(st.booleans()) and times[-1] <= 2**62:
         times = np.maximum.accumulate(times)        # often sorted, edges kept
     eng = _core(flow_hash=np.arange(n_flows, dtype=np.uint32))
-    bad = _first_bad_arrival(times.tolist(), flows.tolist(), 0, n_flows)
+    # a first, valid arrival sets the time the chunk must not go below
+    # (0, inside the chunk's times, 2**62 - 1 or 2**62)
+    now = data.draw(st.sampled_from([0, 1, 25, 2**62 - 1, 2**62]))
+    assert eng.run(np.array([now], np.int64), np.zeros(1, np.int32)) == 1
+    bad = _first_bad_arrival(times.tolist(), flows.tolist(), now, n_flows)
     if bad is None:
         assert eng.run(times, flows) == n
         eng.flush()
-        assert eng.stats()["released"] + int(eng.stats()["dropped"].sum()) == n
+        assert eng.stats()["released"] + int(eng.stats()["dropped"].sum()) == n + 1
     else:
         with pytest.raises(ValueError) as exc:
             eng.run(times, flows)

@@ -195,11 +195,20 @@ cdef class SimCore:
     flows double, at least 8) receive-history entries of 8 bytes, and a
     488-bucket latency histogram of 8-byte counters while the flows number
     at most 8594 (beyond, none: per-flow percentiles are unavailable).
+
+    Thread safety: one SimCore, one thread at a time.  While :meth:`run` or
+    :meth:`flush` is in its loop without the GIL, every other method call on
+    it (``__init__`` included) raises :class:`RuntimeError`, and so does
+    every call on the ``Breakup`` (detector, allocator, scheduler) and
+    ``ReorderQueues`` a ``paraflowo`` SimCore drives; a run over such a part
+    in use elsewhere is refused the same way.  Different SimCores run in
+    parallel threads (the runner gives each policy its own).
     """
 
     def __init__(self, policy, service_ns, rx_queue, flow_hash, n_bins, bin_ns,
                  IndirectionTable reta not None, exponential=False, service_mean=None,
                  period_ns=100_000_000, paraflowo=None, target_load=0.0, imbalance=0.0):
+        pfo_guard(self.in_use, self)    # its arrays are in use by a running loop
         self.ready = False
         if not isinstance(policy, str):
             raise TypeError(f"policy must be a str, got {policy!r}")
@@ -445,6 +454,10 @@ cdef class SimCore:
         ------
         TypeError, ValueError
             Wrong dtypes or lengths, unsorted times, flow ids out of range.
+        RuntimeError
+            Another thread is in this SimCore's ``run`` or ``flush`` (or
+            drives the Breakup or ReorderQueues it runs): one SimCore, one
+            thread at a time (docs: conventions, the thread contract).
         """
         if not self.ready:
             pfo_raise_uninit(self)
@@ -481,43 +494,48 @@ cdef class SimCore:
         cdef int16_t* tcp = NULL
         cdef int64_t* tfp = NULL
         cdef Py_ssize_t bad = -1
-        cdef int64_t prev = self.now
+        cdef int64_t prev
         cdef uint32_t unf = <uint32_t>min(self.n_flows, <Py_ssize_t>1 << 31)
         cdef int64_t x
-        with nogil:
-            if not _arrivals_ok(&tv[0], &fv[0], n, prev, unf):
-                # the first arrival that breaks the contract, for the message
-                # (a negative flow id is a large unsigned one)
-                for i in range(n):
-                    x = tv[i]
-                    if (x < prev) | (x > _MAX_TIME_NS) | (<uint32_t>fv[i] >= unf):
-                        bad = i
-                        break
-                    prev = x
-        if bad >= 0:
-            if not 0 <= flows[bad] < self.n_flows:
-                raise ValueError(f"flows must be in [0, {self.n_flows}), got {flows[bad]}")
-            if times[bad] > _MAX_TIME_NS:
-                raise ValueError(f"times must be at most 2**62, got {times[bad]} at index {bad}")
-            raise ValueError(
-                f"times must be non-decreasing and >= {self.now}, got {times[bad]} at index {bad}")
-        if expd is not None and self.exponential:
-            ev = expd
-            ep = &ev[0]
-            with nogil:
-                for i in range(n):
-                    if not (0.0 <= ep[i] <= _MAX_EXPD):     # NaN fails too
-                        bad = i
-                        break
-            if bad >= 0:
-                raise ValueError(f"expd must be in [0, 64], got {expd[bad]} at index {bad}")
         if trace_core is not None:
             tc = trace_core
             tf = trace_finish
             tcp = &tc[0]
             tfp = &tf[0]
+        if expd is not None and self.exponential:
+            ev = expd
+            ep = &ev[0]
+        # claimed before the chunk is checked against self.now: no other
+        # thread's run can move it between the check and the loop
         _sim_enter(self)
         try:
+            prev = self.now
+            with nogil:
+                if not _arrivals_ok(&tv[0], &fv[0], n, prev, unf):
+                    # the first arrival that breaks the contract, for the
+                    # message (a negative flow id is a large unsigned one)
+                    for i in range(n):
+                        x = tv[i]
+                        if (x < prev) | (x > _MAX_TIME_NS) | (<uint32_t>fv[i] >= unf):
+                            bad = i
+                            break
+                        prev = x
+            if bad >= 0:
+                if not 0 <= flows[bad] < self.n_flows:
+                    raise ValueError(f"flows must be in [0, {self.n_flows}), got {flows[bad]}")
+                if times[bad] > _MAX_TIME_NS:
+                    raise ValueError(
+                        f"times must be at most 2**62, got {times[bad]} at index {bad}")
+                raise ValueError(f"times must be non-decreasing and >= {self.now}, "
+                                 f"got {times[bad]} at index {bad}")
+            if ep != NULL:
+                with nogil:
+                    for i in range(n):
+                        if not (0.0 <= ep[i] <= _MAX_EXPD):     # NaN fails too
+                            bad = i
+                            break
+                if bad >= 0:
+                    raise ValueError(f"expd must be in [0, 64], got {expd[bad]} at index {bad}")
             with nogil:
                 self.c_run(&tv[0], &fv[0], ep, n, tcp, tfp)
         finally:
