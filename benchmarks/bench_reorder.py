@@ -137,11 +137,17 @@ def run_queues_seq(ReorderQueues rq, const uint32_t[::1] seq, Py_ssize_t q,
     # number into an mbuf off its stack), and every pfo_robq_process writes
     # into the start of out (as the anchor's drained mbufs go back on its
     # stack).  out must hold q * window + burst handles.  Returns the number
-    # released (the rest stays held); burst <= 64.
+    # released (the rest stays held).
     cdef pfo_meta_t b[64]
-    cdef Py_ssize_t per = seq.shape[0], n = per * q, i = 0, j, t, total = 0, r
+    cdef Py_ssize_t per = seq.shape[0], n = per * q, i = 0, j, t, total = 0, r = 0
     cdef Py_ssize_t qi = 0, pi = 0
     cdef int64_t now = 0
+    if not 1 <= burst <= 64:
+        raise ValueError(f"burst must be in [1, 64], got {burst}")
+    if not 1 <= q <= rq.n_queues:
+        raise ValueError(f"q must be in [1, {rq.n_queues}], got {q}")
+    if out.shape[0] < q * rq.buffers[0].window + burst:
+        raise ValueError(f"out must hold q * window + burst handles, got {out.shape[0]}")
     memset(b, 0, sizeof(b))
     with nogil:
         while i < n:
@@ -161,6 +167,8 @@ def run_queues_seq(ReorderQueues rq, const uint32_t[::1] seq, Py_ssize_t q,
             total += r
             i += j
             now += ns_per_burst
+    if r < 0:
+        raise ValueError(f"pfo_robq_process refused the burst at record {i}")
     return total
 """
 

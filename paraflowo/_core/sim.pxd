@@ -9,7 +9,7 @@ time, the same chunks to every policy, and reads its counters at the end::
 
     cdef SimCore core = SimCore(...)          # validated in Python
     with nogil:
-        rc = core.c_run(times, flows, expd, n, NULL, NULL)   # -1: not sorted
+        core.c_run(times, flows, expd, n, NULL, NULL)   # trusts: sorted, ids in range
         core.c_flush()                        # drain every queue to egress
 
 Model (exact, integer nanoseconds): each core is a FIFO server with its own
