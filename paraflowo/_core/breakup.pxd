@@ -151,6 +151,31 @@ cdef inline void pfo_brk_feedback(Breakup b, uint16_t core, pfo_ns_t ingress_ns,
         b.done_ns[core] = ingress_ns
 
 
+cdef inline object _brk_busy_part(Breakup b):
+    # The first of b and its detector, allocator and scheduler marked in use
+    # (a burst running without the GIL, or a host's claim), else None.  Under
+    # the GIL; for hosts that drive the whole pipeline (policies, SimCore).
+    if b.busy:
+        return b
+    if b.detector.busy:
+        return b.detector
+    if b.allocator.busy:
+        return b.allocator
+    if b.scheduler.busy:
+        return b.scheduler
+    return None
+
+
+cdef inline void _brk_mark(Breakup b, int on) noexcept:
+    # Mark b and its detector, allocator and scheduler in use (on = 1) or
+    # free (0), as a host that drives the pipeline without the GIL for a
+    # while does (a running Dataplane's policy, a SimCore's run).  Under the GIL.
+    b.busy = on
+    b.detector.busy = on
+    b.allocator.busy = on
+    b.scheduler.busy = on
+
+
 cdef inline void pfo_brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_ns,
                                pfo_psn_t psn, pfo_hash_t flow_hash, uint16_t queue,
                                uint16_t core, uint16_t length, uint16_t flags) noexcept nogil:

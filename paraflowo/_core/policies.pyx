@@ -28,7 +28,7 @@ cdef object _np_empty = np.empty
 from paraflowo._core._types cimport (
     PFO_FLAG_DROP, PFO_FLAG_PARA, pfo_handle_t, pfo_hash_t, pfo_meta_t, pfo_ns_first_backwards,
     pfo_ns_t)
-from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.breakup cimport Breakup, _brk_busy_part, _brk_mark
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core.reorder cimport (
     PFO_NS_NEVER, PFO_ROB_BUFFERED, PFO_ROB_DROPPED, PFO_ROB_DUPLICATE, PFO_ROB_FULL,
@@ -669,18 +669,14 @@ cdef class ParaFlowOPolicy(Policy):
     cdef int c_claim(self, bint on) except -1:
         cdef Breakup b = self.breakup
         if on:
-            if not self.claimed and (b.busy or b.allocator.busy or b.scheduler.busy
-                                     or b.detector.busy):
+            if not self.claimed and _brk_busy_part(b) is not None:
                 raise in_use_error("its Breakup", "policy")
             if not self.claimed and self.reorder.busy:
                 raise in_use_error("its ReorderQueues", "policy")
             Policy.c_claim(self, True)
         else:
             self.claimed = False
-        b.busy = on
-        b.allocator.busy = on
-        b.scheduler.busy = on
-        b.detector.busy = on
+        _brk_mark(b, on)
         self.reorder.busy = on     # and its buffers (they check their owner's flag)
         return 0
 

@@ -11,11 +11,12 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
 import numpy as np
 
 from paraflowo._checks import require_array, require_int
-from paraflowo._core._boundary cimport pfo_guard, pfo_raise_uninit
+from paraflowo._core._boundary cimport pfo_guard, pfo_raise_busy, pfo_raise_uninit
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t, PFO_FLAG_PARA
 from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_fmix64, pfo_meta_t
-from paraflowo._core.breakup cimport Breakup, pfo_brk_feedback, pfo_brk_step
+from paraflowo._core.breakup cimport (
+    Breakup, _brk_busy_part, _brk_mark, pfo_brk_feedback, pfo_brk_step)
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
@@ -64,16 +65,6 @@ cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t
     return (a >> 62) == 0 and (b >> 31) == 0
 
 
-cdef inline void _sim_parts_busy(SimCore self, int on):
-    # mark (on = 1) or free (0) the components a paraflowo SimCore drives
-    cdef Breakup b = self.brk
-    b.busy = on
-    b.detector.busy = on
-    b.allocator.busy = on
-    b.scheduler.busy = on
-    self.rq.busy = on          # and its buffers (they check their owner's flag)
-
-
 cdef int _sim_enter(SimCore self) except -1:
     # The thread contract (docs: conventions): while run or flush drives the
     # loop without the GIL, every other call on this SimCore raises
@@ -83,12 +74,12 @@ cdef int _sim_enter(SimCore self) except -1:
     cdef Breakup b = self.brk
     pfo_guard(self.in_use, self)
     if b is not None:
-        pfo_guard(b.busy, b)
-        pfo_guard(b.detector.busy, b.detector)
-        pfo_guard(b.allocator.busy, b.allocator)
-        pfo_guard(b.scheduler.busy, b.scheduler)
+        part = _brk_busy_part(b)
+        if part is not None:
+            pfo_raise_busy(part)
         pfo_guard(self.rq.busy, self.rq)
-        _sim_parts_busy(self, 1)
+        _brk_mark(b, 1)
+        self.rq.busy = 1       # and its buffers (they check their owner's flag)
     self.in_use = 1
     return 0
 
@@ -97,7 +88,8 @@ cdef void _sim_leave(SimCore self):
     # _sim_enter undone (in a finally, under the GIL)
     self.in_use = 0
     if self.brk is not None:
-        _sim_parts_busy(self, 0)
+        _brk_mark(self.brk, 0)
+        self.rq.busy = 0
 
 
 #: Length of each flow's latency histogram in :meth:`SimCore.flow_stats`.
