@@ -151,13 +151,13 @@ cdef inline void pfo_brk_feedback(Breakup b, uint16_t core, pfo_ns_t ingress_ns,
         b.done_ns[core] = ingress_ns
 
 
-cdef inline object _brk_busy_part(Breakup b):
-    # The first of b and its detector, allocator and scheduler marked in use
-    # (a burst running without the GIL, or a host's claim), else None.  Under
-    # the GIL; for hosts that drive the whole pipeline (policies, SimCore).
+cdef inline object _brk_busy_part(Breakup b, bint ingress):
+    # The first of b, its detector (for an ingress call: it counts packets
+    # there), its allocator and its scheduler marked in use (a burst running
+    # without the GIL, or a host's claim), else None.  Under the GIL.
     if b.busy:
         return b
-    if b.detector.busy:
+    if ingress and b.detector.busy:
         return b.detector
     if b.allocator.busy:
         return b.allocator
@@ -166,14 +166,16 @@ cdef inline object _brk_busy_part(Breakup b):
     return None
 
 
-cdef inline void _brk_mark(Breakup b, int on) noexcept:
-    # Mark b and its detector, allocator and scheduler in use (on = 1) or
-    # free (0), as a host that drives the pipeline without the GIL for a
-    # while does (a running Dataplane's policy, a SimCore's run).  Under the GIL.
+cdef inline void _brk_mark(Breakup b, bint ingress, int on) noexcept:
+    # Mark b, its allocator and scheduler and, for an ingress call, its
+    # detector in use (on = 1) or free (0): a burst of b's, or a host that
+    # drives the whole pipeline without the GIL for a while (a running
+    # Dataplane's policy, a SimCore's run: ingress).  Under the GIL.
     b.busy = on
-    b.detector.busy = on
     b.allocator.busy = on
     b.scheduler.busy = on
+    if ingress:
+        b.detector.busy = on
 
 
 cdef inline void pfo_brk_write(pfo_meta_t* out, pfo_handle_t handle, pfo_ns_t now_ns,

@@ -85,36 +85,14 @@ cdef Py_ssize_t _first_bad_feedback(const char* cores, Py_ssize_t core_step,
     return -1
 
 
-cdef inline bint _in_use(Breakup b, bint ingress):
-    # Whether a burst is running without the GIL on this pipeline, on its
-    # allocator or scheduler (every burst of ours marks both, so a call must
-    # not start while someone else's burst holds them), or, for an ingress
-    # call, on its detector.
-    return (b.busy or b.allocator.busy or b.scheduler.busy
-            or (ingress and b.detector.busy))
-
-
-cdef int _raise_busy(Breakup b, bint ingress) except -1:
-    # Bursts release the GIL; another thread must not drive the same pipeline
-    # (or its components) meanwhile.  No locks on the hot path: one per thread.
-    # The boundary's error names the object that is in use.
-    if b.busy:
-        return pfo_raise_busy(b)
-    if ingress and b.detector.busy:
-        return pfo_raise_busy(b.detector)
-    if b.allocator.busy:
-        return pfo_raise_busy(b.allocator)
-    return pfo_raise_busy(b.scheduler)
-
-
-cdef inline void _set_busy(Breakup b, bint ingress, bint busy):
-    # Mark the pipeline, its allocator and scheduler and, for an ingress
-    # burst, its detector as in use (or free again).
-    b.busy = busy
-    b.allocator.busy = busy
-    b.scheduler.busy = busy
-    if ingress:
-        b.detector.busy = busy
+cdef inline int _brk_guard(Breakup b, bint ingress) except -1:
+    # RuntimeError naming the part in use (_brk_busy_part), else 0: a call on
+    # the pipeline must not start while another thread's burst (or a running
+    # Dataplane or SimCore) holds it.  No locks on the hot path: one per thread.
+    cdef object part = _brk_busy_part(b, ingress)
+    if part is not None:
+        return pfo_raise_busy(part)
+    return 0
 
 
 cdef inline void _sync_time(Breakup b, pfo_ns_t now):
@@ -150,9 +128,8 @@ cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
     cdef uint32_t n_cores = self.scheduler.n_cores
     cdef Py_ssize_t j
     cdef int64_t c, t, e
-    if _in_use(self, False):
-        _raise_busy(self, False)
-    _set_busy(self, False, True)
+    _brk_guard(self, False)
+    _brk_mark(self, False, True)
     try:
         if n < PFO_NOGIL_MIN:                  # a short burst keeps the GIL
             j = _feedback_all(self, cores, core_step, ingress, ingress_step, egress, n)
@@ -160,7 +137,7 @@ cdef _feedback_columns(Breakup self, const char* cores, Py_ssize_t core_step,
             with nogil:
                 j = _feedback_all(self, cores, core_step, ingress, ingress_step, egress, n)
     finally:
-        _set_busy(self, False, False)
+        _brk_mark(self, False, False)
     if j >= 0:
         c = (<const uint16_t*>(cores + j * core_step))[0]
         t = (<const int64_t*>(ingress + j * ingress_step))[0]
@@ -431,8 +408,7 @@ cdef class Breakup:
             A value out of range (``index`` outside ``out`` included) or time
             going backwards (nothing changes).
         """
-        if _in_use(self, True):
-            _raise_busy(self, True)
+        _brk_guard(self, True)
         cdef uint64_t k = pfo_key("key", key)
         cdef pfo_hash_t h = <pfo_hash_t>pfo_uint("flow_hash", flow_hash, 0, 0xFFFFFFFF)
         cdef uint16_t p = <uint16_t>pfo_uint("port", port, 0, 0xFFFF)
@@ -492,8 +468,7 @@ cdef class Breakup:
             Arrays not 1-D C-contiguous, of different lengths, or times that
             are negative or go backwards (nothing changes).
         """
-        if _in_use(self, True):
-            _raise_busy(self, True)
+        _brk_guard(self, True)
         cdef Py_buffer bk, bh, bp, bl, bt, bd, bo
         cdef Py_ssize_t n
         cdef const pfo_ns_t* tp
@@ -512,7 +487,7 @@ cdef class Breakup:
                 out = np.empty(n, dtype=META_DTYPE)
             pfo_bind_n(&bo, out, "out", _meta, PFO_WRITABLE, n)
             tp = <const pfo_ns_t*>bt.buf
-            _set_busy(self, True, True)
+            _brk_mark(self, True, True)
             try:
                 _check_times(tp, n, self.last_ns)
                 if 0 < n < PFO_NOGIL_MIN:        # a short burst keeps the GIL
@@ -529,7 +504,7 @@ cdef class Breakup:
                 if n:
                     _sync_time(self, tp[n - 1])
             finally:
-                _set_busy(self, True, False)
+                _brk_mark(self, True, False)
         finally:
             pfo_release(&bk)
             pfo_release(&bh)
@@ -566,8 +541,7 @@ cdef class Breakup:
             an ingress time later than the latest ingress, egress before
             ingress or a delay above ``2**40`` (nothing changes).
         """
-        if _in_use(self, False):
-            _raise_busy(self, False)
+        _brk_guard(self, False)
         cdef uint16_t c = <uint16_t>pfo_uint("core", core, 0, self.scheduler.n_cores - 1)
         cdef pfo_ns_t i = pfo_time("ingress_ns", ingress_ns)
         cdef pfo_ns_t e = pfo_time("egress_ns", egress_ns)
@@ -597,8 +571,7 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback`, and for mismatched dtypes or lengths.
         """
-        if _in_use(self, False):
-            _raise_busy(self, False)
+        _brk_guard(self, False)
         cdef Py_buffer bc, bi, be
         cdef Py_ssize_t n
         bi.shape = be.shape = NULL
@@ -635,8 +608,7 @@ cdef class Breakup:
         TypeError, ValueError
             As :meth:`feedback_burst` (the messages name ``meta[i]``).
         """
-        if _in_use(self, False):
-            _raise_busy(self, False)
+        _brk_guard(self, False)
         cdef Py_buffer bm, be
         cdef Py_ssize_t n
         cdef const pfo_meta_t* m

@@ -669,14 +669,14 @@ cdef class ParaFlowOPolicy(Policy):
     cdef int c_claim(self, bint on) except -1:
         cdef Breakup b = self.breakup
         if on:
-            if not self.claimed and _brk_busy_part(b) is not None:
+            if not self.claimed and _brk_busy_part(b, True) is not None:
                 raise in_use_error("its Breakup", "policy")
             if not self.claimed and self.reorder.busy:
                 raise in_use_error("its ReorderQueues", "policy")
             Policy.c_claim(self, True)
         else:
             self.claimed = False
-        _brk_mark(b, on)
+        _brk_mark(b, True, on)
         self.reorder.busy = on     # and its buffers (they check their owner's flag)
         return 0
 

@@ -74,11 +74,11 @@ cdef int _sim_enter(SimCore self) except -1:
     cdef Breakup b = self.brk
     pfo_guard(self.in_use, self)
     if b is not None:
-        part = _brk_busy_part(b)
+        part = _brk_busy_part(b, True)
         if part is not None:
             pfo_raise_busy(part)
         pfo_guard(self.rq.busy, self.rq)
-        _brk_mark(b, 1)
+        _brk_mark(b, True, 1)
         self.rq.busy = 1       # and its buffers (they check their owner's flag)
     self.in_use = 1
     return 0
@@ -88,7 +88,7 @@ cdef void _sim_leave(SimCore self):
     # _sim_enter undone (in a finally, under the GIL)
     self.in_use = 0
     if self.brk is not None:
-        _brk_mark(self.brk, 0)
+        _brk_mark(self.brk, True, 0)
         self.rq.busy = 0
 
 
