@@ -448,3 +448,25 @@ def test_steer_burst_new_records_are_plain_meta_arrays(name, size):
     assert pickle.loads(pickle.dumps(got)).tobytes() == got.tobytes()
     assert got["core"].tolist() == out["core"].tolist()
     assert sys.getrefcount(got) == 2
+
+
+@pytest.mark.parametrize("size", [32, 300])
+@pytest.mark.parametrize("short", range(6))
+def test_steer_burst_refuses_any_short_input_and_releases_every_array(size, short):
+    # steer_burst compares each input's length with keys' one by one: a short
+    # array in any position is refused with the same message (naming every
+    # length), nothing is steered, and every bound array is given back
+    from paraflowo._core.policies import make_policy
+
+    names = ["keys", "hashes", "ports", "lengths", "handles", "now_ns"]
+    args = [a[:size].copy() for a in (KEYS, HASHES, PORTS, LENGTHS, KEYS, TIMES)]
+    args[short] = args[short][:-1].copy()
+    out = np.zeros(size, META_DTYPE)
+    before = _refcounts(*args, out)
+    got = ", ".join(f"{nm}={size - (i == short)}" for i, nm in enumerate(names))
+    p = make_policy("rss", 4)
+    for _ in range(3):
+        with pytest.raises(ValueError, match=rf"^arrays must have the same length, got {got}$"):
+            p.steer_burst(*args, out)
+    assert p.stats()["steered"] == 0 and not out.tobytes().strip(b"\0")
+    assert _refcounts(*args, out) == before

@@ -49,10 +49,10 @@ static inline PyObject *pfo_bool(int b) {
    NULL): the reference of a fast-path binding, else the buffer export. */
 static inline void pfo_release_c(Py_buffer *b) {
     if (b->shape == NULL) return;
-    if (b->internal == PFO_BIND_REF) {
+    if (b->internal == PFO_BIND_REF) {      /* obj is the array: not NULL */
         PyObject *obj = b->obj;
         b->obj = NULL;
-        Py_XDECREF(obj);
+        Py_DECREF(obj);
     } else {
         PyBuffer_Release(b);
     }

@@ -213,11 +213,13 @@ cdef int pfo_raise_part(object part, object owner, str use) except -1
 cdef inline int pfo_bind(Py_buffer* b, object arr, str name, object dtype,
                          int flags) except -1:
     # Bind b to arr (see the module docstring).  0, or -1 with the error set
-    # and nothing held (b.shape NULL: pfo_release is then a no-op).
-    b.buf = NULL
-    b.shape = NULL
+    # and nothing held (b.shape NULL: pfo_release is then a no-op).  The
+    # inline binding fills b itself, or leaves it untouched: b is cleared
+    # after it fails, not before (two stores less an array).
     if pfo_bind_inline(b, arr, dtype, flags & PFO_WRITABLE):
         return 0
+    b.buf = NULL
+    b.shape = NULL
     if arr is None and flags & PFO_OPTIONAL:
         return 0
     pfo_bind_array(b, arr, name, dtype, flags)

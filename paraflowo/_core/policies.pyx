@@ -59,10 +59,18 @@ cdef inline void _fill(pfo_meta_t* m, pfo_handle_t handle, pfo_ns_t now, pfo_has
     m.flags = 0
 
 
-cdef int _py_live(Policy p) except -1:
+cdef inline int _py_live(Policy p) except -1:
     # Every Python method, first: initialised (n_cores is set last by each
     # __init__, so 0 means __init__ never ran or failed) and not claimed by a
     # running Dataplane (whose vSwitch thread drives the policy without the GIL).
+    # Inline: three tests when all is well; _py_refuse raises.
+    if p.n_cores != 0 and p.busy == 0 and not p.claimed:
+        return 0
+    return _py_refuse(p)
+
+
+cdef int _py_refuse(Policy p) except -1:
+    # _py_live's error, in the order of its tests
     if p.n_cores == 0:
         pfo_raise_uninit(p)
     pfo_guard(p.busy, p)
@@ -282,11 +290,11 @@ cdef class Policy:
             pfo_bind(&b[3], lengths, "lengths", _U16, 0)
             pfo_bind(&b[4], handles, "handles", _U64, 0)
             pfo_bind(&b[5], now_ns, "now_ns", _I64, 0)
-            n = pfo_len(&b[0])
-            for j in range(1, 6):
-                if pfo_len(&b[j]) != n:
-                    require_same_length(keys=keys, hashes=hashes, ports=ports,
-                                        lengths=lengths, handles=handles, now_ns=now_ns)
+            n = b[0].shape[0]
+            if (b[1].shape[0] != n or b[2].shape[0] != n or b[3].shape[0] != n
+                    or b[4].shape[0] != n or b[5].shape[0] != n):
+                require_same_length(keys=keys, hashes=hashes, ports=ports,
+                                    lengths=lengths, handles=handles, now_ns=now_ns)
             if out is None:
                 out = _new_meta(n)
             pfo_bind_n(&b[6], out, "out", _META, PFO_WRITABLE, n)
@@ -297,15 +305,13 @@ cdef class Policy:
             if bad >= 0:
                 raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
                                  f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
-            pfo_enter(&self.busy, self)
-            try:
-                if n < PFO_NOGIL_MIN:          # a short burst keeps the GIL
+            pfo_enter(&self.busy, self)         # the loop cannot fail: no finally
+            if n < PFO_NOGIL_MIN:               # a short burst keeps the GIL
+                _steer_loop(self, b, n)
+            else:
+                with nogil:
                     _steer_loop(self, b, n)
-                else:
-                    with nogil:
-                        _steer_loop(self, b, n)
-            finally:
-                pfo_leave(&self.busy)
+            pfo_leave(&self.busy)
             self.py_last_ns = tv[n - 1]
             return out
         finally:
