@@ -522,30 +522,77 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
     # nothing marked (the caller runs _robq_scan).
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* mark = q.is_touched
-    cdef const pfo_meta_t* m
+    cdef const pfo_meta_t* m = meta
+    cdef const pfo_meta_t* mend = meta + n
     cdef _robq_geo_t g
-    cdef Py_ssize_t t, npass = 0
+    cdef Py_ssize_t npass = 0
     cdef uint32_t n_queues = q.n_queues, wide = 0, qid
     if _pf_t is _dopf_t:
         _robq_geo(q, &g)
-    for t in range(n):
-        m = &meta[t]
-        if not (m.flags & PFO_FLAG_PARA):
+    while m < mend:                         # (a pointer walk: no index kept)
+        if m.flags & PFO_FLAG_PARA:
+            qid = m.queue
+            if qid >= n_queues or mark[qid]:
+                _robq_unmark(mark, meta, 0, m - meta)
+                return -2
+            mark[qid] = 1
+            wide |= m.psn
+            if _pf_t is _dopf_t:
+                _robq_prefetch(&g, qid, m.psn)
+        else:
             npass += 1
-            continue
-        qid = m.queue
-        if qid >= n_queues or mark[qid]:
-            _robq_unmark(mark, meta, 0, t)
-            return -2
-        mark[qid] = 1
-        wide |= m.psn
-        if _pf_t is _dopf_t:
-            _robq_prefetch(&g, qid, m.psn)
+        m += 1
     if (wide & ~robs[0].psn_mask) != 0:
         _robq_unmark(mark, meta, 0, n)
         return -2
     passed[0] = npass
     return 1
+
+
+cdef inline Py_ssize_t _robq_hold_run(_mode_t* mode, pfo_rob_t** robs, uint8_t* is_touched,
+                                      const pfo_ns_t* deadline, const pfo_meta_t* meta,
+                                      Py_ssize_t i, Py_ssize_t j, pfo_ns_t now,
+                                      const _robq_par_t* p, uint8_t* status_out) noexcept nogil:
+    # _robq_direct's common case, on records meta[i:j] from i on while it
+    # holds: an untombstoned tagged record inside the window but not at the
+    # head, into a free slot of a queue already active whose timeout is not
+    # due: held, no visit (it would release nothing).  Decided on reads only;
+    # the same stores and status as the general in-window insert, and the
+    # scan's mark cleared.  Returns the index of the first record it left
+    # (j, or one for _robq_direct's general step).  A loop of its own, with
+    # few values live: the compiler keeps them in registers.
+    cdef const pfo_meta_t* m = meta + i
+    cdef const pfo_meta_t* mend = meta + j
+    cdef pfo_rob_t* r
+    cdef pfo_rob_slot_t* s
+    cdef uint32_t qid, wm1 = p.window - 1
+    cdef pfo_psn_t psn
+    while m < mend:
+        if (m.flags & (PFO_FLAG_PARA | PFO_FLAG_DROP)) != PFO_FLAG_PARA:
+            break
+        qid = m.queue
+        psn = m.psn
+        r = robs[qid]
+        # ((psn - head) & pmask) - 1 < window - 1: inside, not the head
+        if (((psn - r.head) & p.pmask) - 1) >= wm1:
+            break
+        s = &r.slots[psn & p.mask]
+        # (an inactive queue's deadline is 0, never > now)
+        if s.ts != PFO_ROB_SLOT_EMPTY or deadline[qid] <= now:
+            break
+        is_touched[qid] = 0                 # _robq_scan's mark
+        r.last_ns = now
+        r.st.inserted += 1
+        s.handle = m.handle
+        s.ts = now
+        r.order[(r.order_head + r.order_n) & p.omask] = psn
+        r.order_n += 1
+        r.in_ring += 1
+        if _mode_t is _flagged_t:
+            if status_out is not NULL:
+                status_out[m - meta] = PFO_ROB_BUFFERED
+        m += 1
+    return m - meta
 
 
 cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta_t* meta,
@@ -562,8 +609,10 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     # window but not at the head, no timeout due) needs no visit: it would
     # release nothing and change nothing observable (its deadline, cached at
     # its last visit, is unchanged; peak_held is reported as max(held,
-    # peak_held)).  Once the output is full the queues are left touched, as
-    # step 1 leaves them.  No insert is FULL: nothing touched means no queue
+    # peak_held)); while the output has room, _robq_hold_run takes such
+    # records in a loop of its own.  Once the output is full the queues are
+    # left touched, as step 1 leaves them (the general in-window insert below
+    # then takes those records too, touching them).  No insert is FULL: nothing touched means no queue
     # has handles passed by its head waiting (ready FIFO empty).
     # Returns the new k.
     cdef pfo_rob_t** robs = q.robs
@@ -581,9 +630,14 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef uint32_t retired = 0
     cdef uint16_t flags
     cdef bint direct = True, visit
-    cdef uint32_t wm1 = p.window - 1
     cdef int st
     while i < j:
+        if direct:
+            # the common records from here on (_robq_hold_run), then this
+            # loop's general step for the one that stopped the run
+            i = _robq_hold_run(mode, robs, is_touched, deadline, meta, i, j, now, p, status_out)
+            if i == j:
+                break
         m = &meta[i]
         flags = m.flags
         if not (flags & PFO_FLAG_PARA):
@@ -598,31 +652,6 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
             psn = m.psn
             r = robs[qid]
             is_touched[qid] = 0                 # _robq_scan's mark
-            # The common case first: an untombstoned record inside the window
-            # but not at the head, into a free slot of a queue already active
-            # whose timeout is not due: held, no visit (it would release
-            # nothing).  Decided on reads only; the same stores, status and
-            # touch as the general in-window insert below.
-            if (flags & PFO_FLAG_DROP) == 0:
-                d = ((psn - r.head) & p.pmask) - 1      # d < window - 1: inside, not the head
-                if d < wm1:
-                    s = &r.slots[psn & p.mask]
-                    # (an inactive queue's deadline is 0, never > now)
-                    if s.ts == PFO_ROB_SLOT_EMPTY and deadline[qid] > now:
-                        r.last_ns = now
-                        r.st.inserted += 1
-                        s.handle = m.handle
-                        s.ts = now
-                        r.order[(r.order_head + r.order_n) & p.omask] = psn
-                        r.order_n += 1
-                        r.in_ring += 1
-                        if not direct:
-                            pfo_robq_touch(q, qid)
-                        if _mode_t is _flagged_t:
-                            if status_out is not NULL:
-                                status_out[i] = PFO_ROB_BUFFERED
-                        i += 1
-                        continue
             if (psn == r.head and not is_active[qid] and o < oend
                     and (r.order_n | r.n_tomb | r.ready_n | (flags & PFO_FLAG_DROP)) == 0):
                 # in order into a queue holding nothing (no tombstone past
