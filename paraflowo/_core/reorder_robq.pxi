@@ -183,16 +183,27 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
         if r.n_tomb == 0 and oend - o >= r.in_ring:
             # no tombstone, room for every packet held: the run is packets
             # only and the output cannot fill
-            send = slots + p.window
-            while True:
-                o[0] = s.handle
-                o += 1
-                s.ts = PFO_ROB_SLOT_EMPTY
-                s += 1
-                if s == send:
-                    s = slots
-                if s.ts == PFO_ROB_SLOT_EMPTY:
-                    break
+            if (head & mask) + r.in_ring < p.window:
+                # the run, at most in_ring packets, stops at an empty slot
+                # before the ring's end: no wrap to test
+                while True:
+                    o[0] = s.handle
+                    o += 1
+                    s.ts = PFO_ROB_SLOT_EMPTY
+                    s += 1
+                    if s.ts == PFO_ROB_SLOT_EMPTY:
+                        break
+            else:
+                send = slots + p.window
+                while True:
+                    o[0] = s.handle
+                    o += 1
+                    s.ts = PFO_ROB_SLOT_EMPTY
+                    s += 1
+                    if s == send:
+                        s = slots
+                    if s.ts == PFO_ROB_SLOT_EMPTY:
+                        break
             moved = <uint32_t>(o - o0)
         else:
             while True:
@@ -226,9 +237,16 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
             # front up to the FIFO's end or wrap, in one tight loop; then an
             # entry in the window holds a packet (stop) or not (pop it)
             op = order + oh
-            ope = op + (on if on <= p.omask + 1 - oh else p.omask + 1 - oh)
-            while op < ope and ((op[0] - head) & pmask) >= p.window:
-                op += 1
+            if on <= p.omask + 1 - oh:
+                # no wrap, and a packet is left (in_ring > 0): its entry, in
+                # the window, ends the walk before ope
+                ope = op + on
+                while ((op[0] - head) & pmask) >= p.window:
+                    op += 1
+            else:
+                ope = order + p.omask + 1
+                while op < ope and ((op[0] - head) & pmask) >= p.window:
+                    op += 1
             on -= <uint32_t>(op - (order + oh))
             oh = <uint32_t>(op - order) & p.omask
             if op < ope:
