@@ -1,6 +1,12 @@
 # The reorder queues' C core: placement, drain, process.
 # Part of paraflowo/_core/reorder.pyx, which includes it (one extension module).
 
+# The order FIFO walk (reorder_hint.h: SSE2 where there is SSE2)
+cdef extern from "reorder_hint.h" nogil:
+    uint32_t pfo_order_skip(const uint32_t* e, uint32_t n, uint32_t head, uint32_t pmask,
+                            uint32_t window) noexcept
+
+
 cdef inline size_t _robq_hstride() noexcept nogil:
     # The queues' headers lie one every this many bytes (a whole number of
     # cache lines: with the block aligned, each header's first 64 bytes, which
@@ -237,16 +243,8 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
             # front up to the FIFO's end or wrap, in one tight loop; then an
             # entry in the window holds a packet (stop) or not (pop it)
             op = order + oh
-            if on <= p.omask + 1 - oh:
-                # no wrap, and a packet is left (in_ring > 0): its entry, in
-                # the window, ends the walk before ope
-                ope = op + on
-                while ((op[0] - head) & pmask) >= p.window:
-                    op += 1
-            else:
-                ope = order + p.omask + 1
-                while op < ope and ((op[0] - head) & pmask) >= p.window:
-                    op += 1
+            ope = op + (on if on <= p.omask + 1 - oh else p.omask + 1 - oh)
+            op += pfo_order_skip(op, <uint32_t>(ope - op), head, pmask, p.window)
             on -= <uint32_t>(op - (order + oh))
             oh = <uint32_t>(op - order) & p.omask
             if op < ope:
