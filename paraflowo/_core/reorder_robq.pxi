@@ -79,14 +79,30 @@ cdef void pfo_robq_fini(pfo_robq_t* q) noexcept nogil:
     memset(q, 0, sizeof(pfo_robq_t))
 
 
+cdef inline void _robq_deactivate_each(pfo_robq_t* q, const uint32_t* qids,
+                                       uint32_t n) noexcept nogil:
+    # take queues qids[0], qids[-1], ..., qids[-(n-1)] out of the active set,
+    # in that order (each: the last active queue takes its place); the
+    # arrays in locals, read once
+    cdef uint32_t* active = q.active
+    cdef uint32_t* pos = q.pos
+    cdef uint8_t* is_active = q.is_active
+    cdef pfo_ns_t* deadline = q.deadline
+    cdef uint32_t na = q.n_active, qid, i, last, d
+    for d in range(n):
+        qid = qids[-<Py_ssize_t>d]
+        i = pos[qid]
+        is_active[qid] = 0
+        deadline[qid] = 0       # an inactive queue's deadline is 0 (<= any time)
+        na -= 1
+        last = active[na]
+        active[i] = last
+        pos[last] = i
+    q.n_active = na
+
+
 cdef inline void _robq_deactivate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
-    cdef uint32_t i = q.pos[qid], last
-    q.is_active[qid] = 0
-    q.deadline[qid] = 0         # an inactive queue's deadline is 0 (<= any time)
-    q.n_active -= 1
-    last = q.active[q.n_active]
-    q.active[i] = last
-    q.pos[last] = i
+    _robq_deactivate_each(q, &qid, 1)
 
 
 cdef inline void _robq_activate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
@@ -581,7 +597,7 @@ cdef inline Py_ssize_t _robq_hold_run(_mode_t* mode, pfo_rob_t** robs, uint8_t* 
     cdef const pfo_meta_t* mend = meta + j
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
-    cdef uint32_t qid, wm1 = p.window - 1
+    cdef uint32_t qid, mask = p.mask
     cdef pfo_psn_t psn
     while m < mend:
         if (m.flags & (PFO_FLAG_PARA | PFO_FLAG_DROP)) != PFO_FLAG_PARA:
@@ -589,10 +605,11 @@ cdef inline Py_ssize_t _robq_hold_run(_mode_t* mode, pfo_rob_t** robs, uint8_t* 
         qid = m.queue
         psn = m.psn
         r = robs[qid]
-        # ((psn - head) & pmask) - 1 < window - 1: inside, not the head
-        if (((psn - r.head) & p.pmask) - 1) >= wm1:
+        # ((psn - head) & pmask) - 1 < window - 1 (= mask): inside, not the
+        # head (one value for both: a register fewer in the loop)
+        if (((psn - r.head) & p.pmask) - 1) >= mask:
             break
-        s = &r.slots[psn & p.mask]
+        s = &r.slots[psn & mask]
         # (an inactive queue's deadline is 0, never > now)
         if s.ts != PFO_ROB_SLOT_EMPTY or deadline[qid] <= now:
             break
@@ -640,10 +657,13 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
-    cdef uint32_t qid, d
+    cdef uint32_t qid
     cdef pfo_psn_t psn
     cdef pfo_ns_t dl
     cdef uint32_t retired = 0
+    # the queues emptied, in visit order, from the end of the touched array
+    # backwards (_robq_retire)
+    cdef uint32_t* rlist = q.touched + (q.n_queues - 1)
     cdef uint16_t flags
     cdef bint direct = True, visit
     cdef int st
@@ -690,7 +710,7 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
                     if status_out is not NULL:
                         status_out[i] = PFO_ROB_BUFFERED
                 o += 1
-                q.touched[q.n_queues - 1 - retired] = qid
+                rlist[-<Py_ssize_t>retired] = qid
                 retired += 1
                 if o == oend:
                     direct = False              # the output is full
@@ -759,8 +779,7 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
         i += 1
     # the queues emptied, out of the active set in the order of their visits:
     # after every insert, as in the two-pass order (the same active order)
-    for d in range(retired):
-        _robq_deactivate(q, q.touched[q.n_queues - 1 - d])
+    _robq_deactivate_each(q, rlist, retired)
     return o - out
 
 
