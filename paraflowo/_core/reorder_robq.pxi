@@ -581,20 +581,20 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
     return 1
 
 
-cdef inline Py_ssize_t _robq_hold_run(_mode_t* mode, pfo_rob_t** robs, uint8_t* is_touched,
-                                      const pfo_ns_t* deadline, const pfo_meta_t* meta,
-                                      Py_ssize_t i, Py_ssize_t j, pfo_ns_t now,
-                                      const _robq_par_t* p, uint8_t* status_out) noexcept nogil:
-    # _robq_direct's common case, on records meta[i:j] from i on while it
+cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, pfo_rob_t** robs,
+                                             uint8_t* is_touched, const pfo_ns_t* deadline,
+                                             const pfo_meta_t* meta, const pfo_meta_t* m,
+                                             const pfo_meta_t* mend, pfo_ns_t now,
+                                             const _robq_par_t* p,
+                                             uint8_t* status_out) noexcept nogil:
+    # _robq_direct's common case, on records m[0:mend-m] (of meta) while it
     # holds: an untombstoned tagged record inside the window but not at the
     # head, into a free slot of a queue already active whose timeout is not
     # due: held, no visit (it would release nothing).  Decided on reads only;
     # the same stores and status as the general in-window insert, and the
-    # scan's mark cleared.  Returns the index of the first record it left
-    # (j, or one for _robq_direct's general step).  A loop of its own, with
+    # scan's mark cleared.  Returns the first record it left (mend, or one
+    # for _robq_direct's general step).  A loop of its own, with
     # few values live: the compiler keeps them in registers.
-    cdef const pfo_meta_t* m = meta + i
-    cdef const pfo_meta_t* mend = meta + j
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
     cdef uint32_t qid, mask = p.mask
@@ -625,7 +625,7 @@ cdef inline Py_ssize_t _robq_hold_run(_mode_t* mode, pfo_rob_t** robs, uint8_t* 
             if status_out is not NULL:
                 status_out[m - meta] = PFO_ROB_BUFFERED
         m += 1
-    return m - meta
+    return m
 
 
 cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta_t* meta,
@@ -654,7 +654,6 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef const pfo_ns_t* deadline = q.deadline
     cdef pfo_handle_t* o = out + k + passed       # releases
     cdef pfo_handle_t* oend = out + cap
-    cdef const pfo_meta_t* m
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
     cdef uint32_t qid
@@ -667,14 +666,16 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef uint16_t flags
     cdef bint direct = True, visit
     cdef int st
-    while i < j:
+    cdef const pfo_meta_t* m = meta + i
+    cdef const pfo_meta_t* mend = meta + j
+    while m < mend:
         if direct:
             # the common records from here on (_robq_hold_run), then this
             # loop's general step for the one that stopped the run
-            i = _robq_hold_run(mode, robs, is_touched, deadline, meta, i, j, now, p, status_out)
-            if i == j:
+            m = _robq_hold_run(mode, robs, is_touched, deadline, meta, m, mend, now, p,
+                               status_out)
+            if m == mend:
                 break
-        m = &meta[i]
         flags = m.flags
         if not (flags & PFO_FLAG_PARA):
             out[k] = m.handle
@@ -708,13 +709,13 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
                     if out_queue is not NULL:
                         out_queue[o - out] = <int32_t>qid
                     if status_out is not NULL:
-                        status_out[i] = PFO_ROB_BUFFERED
+                        status_out[m - meta] = PFO_ROB_BUFFERED
                 o += 1
                 rlist[-<Py_ssize_t>retired] = qid
                 retired += 1
                 if o == oend:
                     direct = False              # the output is full
-                i += 1
+                m += 1
                 continue
             if (flags & PFO_FLAG_DROP) or ((psn - r.head) & p.pmask) >= p.window:
                 # tombstone, window advance or late: the general insert, and
@@ -775,8 +776,8 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
                 pfo_robq_touch(q, qid)
         if _mode_t is _flagged_t:
             if status_out is not NULL:
-                status_out[i] = <uint8_t>st
-        i += 1
+                status_out[m - meta] = <uint8_t>st
+        m += 1
     # the queues emptied, out of the active set in the order of their visits:
     # after every insert, as in the two-pass order (the same active order)
     _robq_deactivate_each(q, rlist, retired)
