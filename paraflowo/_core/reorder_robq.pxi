@@ -532,18 +532,28 @@ cdef inline int _robq_scan(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize_t i,
     return one
 
 
-# _robq_scan_burst in two compiled forms: without and with the prefetch.
+# _robq_scan_burst in four compiled forms: without and with the prefetch,
+# each with the PSN width check or without it (32-bit PSNs: none is too
+# wide, and the look skips one operation per record).
 ctypedef struct _nopf_t:
     char unused
 ctypedef struct _dopf_t:
+    char unused
+ctypedef struct _nopf32_t:
+    char unused
+ctypedef struct _dopf32_t:
     char unused
 
 ctypedef fused _pf_t:
     _nopf_t
     _dopf_t
+    _nopf32_t
+    _dopf32_t
 
 cdef _nopf_t _NOPF
 cdef _dopf_t _DOPF
+cdef _nopf32_t _NOPF32
+cdef _dopf32_t _DOPF32
 
 
 cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* meta,
@@ -559,7 +569,7 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
     cdef _robq_geo_t g
     cdef Py_ssize_t npass = 0
     cdef uint32_t n_queues = q.n_queues, wide = 0, qid
-    if _pf_t is _dopf_t:
+    if _pf_t is _dopf_t or _pf_t is _dopf32_t:
         _robq_geo(q, &g)
     while m < mend:                         # (a pointer walk: no index kept)
         if m.flags & PFO_FLAG_PARA:
@@ -568,8 +578,9 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
                 _robq_unmark(mark, meta, 0, m - meta)
                 return -2
             mark[qid] = 1
-            wide |= m.psn
-            if _pf_t is _dopf_t:
+            if _pf_t is _nopf_t or _pf_t is _dopf_t:
+                wide |= m.psn
+            if _pf_t is _dopf_t or _pf_t is _dopf32_t:
                 _robq_prefetch(&g, qid, m.psn)
         else:
             npass += 1
@@ -801,7 +812,12 @@ cdef Py_ssize_t pfo_robq_process(pfo_robq_t* q, const pfo_meta_t* meta, Py_ssize
     # the same look that decides its path
     one = -2
     if drain_every == n and q.n_touched == 0:
-        if pf:
+        if q.robs[0].psn_mask == 0xFFFFFFFFu:        # the same width for every queue
+            if pf:
+                one = _robq_scan_burst(&_DOPF32, q, meta, n, &passed)
+            else:
+                one = _robq_scan_burst(&_NOPF32, q, meta, n, &passed)
+        elif pf:
             one = _robq_scan_burst(&_DOPF, q, meta, n, &passed)
         else:
             one = _robq_scan_burst(&_NOPF, q, meta, n, &passed)
