@@ -592,7 +592,23 @@ cdef inline int _robq_scan_burst(_pf_t* pf, pfo_robq_t* q, const pfo_meta_t* met
     return 1
 
 
-cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, pfo_rob_t** robs,
+# _robq_hold_run in two compiled forms (each for both _mode_t): PSNs of any
+# width, or of 32 bits (no mask to apply: an operation and a register fewer
+# per record, so that nothing of the loop waits on the stack).
+ctypedef struct _wany_t:
+    char unused
+ctypedef struct _w32_t:
+    char unused
+
+ctypedef fused _w_t:
+    _wany_t
+    _w32_t
+
+cdef _wany_t _WANY
+cdef _w32_t _W32
+
+
+cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, _w_t* width, pfo_rob_t** robs,
                                              uint8_t* is_touched, const pfo_ns_t* deadline,
                                              const pfo_meta_t* meta, const pfo_meta_t* m,
                                              const pfo_meta_t* mend, pfo_ns_t now,
@@ -618,7 +634,10 @@ cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, pfo_rob_t** robs,
         r = robs[qid]
         # ((psn - head) & pmask) - 1 < window - 1 (= mask): inside, not the
         # head (one value for both: a register fewer in the loop)
-        if (((psn - r.head) & p.pmask) - 1) >= mask:
+        if _w_t is _w32_t:
+            if psn - r.head - 1 >= mask:
+                break
+        elif (((psn - r.head) & p.pmask) - 1) >= mask:
             break
         s = &r.slots[psn & mask]
         # (an inactive queue's deadline is 0, never > now)
@@ -683,8 +702,12 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
         if direct:
             # the common records from here on (_robq_hold_run), then this
             # loop's general step for the one that stopped the run
-            m = _robq_hold_run(mode, robs, is_touched, deadline, meta, m, mend, now, p,
-                               status_out)
+            if p.pmask == 0xFFFFFFFFu:
+                m = _robq_hold_run(mode, &_W32, robs, is_touched, deadline, meta, m, mend, now,
+                                   p, status_out)
+            else:
+                m = _robq_hold_run(mode, &_WANY, robs, is_touched, deadline, meta, m, mend, now,
+                                   p, status_out)
             if m == mend:
                 break
         flags = m.flags
