@@ -256,8 +256,9 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
         order = r.order
         while on:
             # the entries behind the head (their packet left), from the
-            # front up to the FIFO's end or wrap, in one tight loop; then an
-            # entry in the window holds a packet (stop) or not (pop it)
+            # front up to the FIFO's end or wrap, in one walk
+            # (pfo_order_skip); then an entry in the window holds a packet
+            # (stop) or not (pop it)
             op = order + oh
             ope = op + (on if on <= p.omask + 1 - oh else p.omask + 1 - oh)
             op += pfo_order_skip(op, <uint32_t>(ope - op), head, pmask, p.window)
@@ -620,8 +621,8 @@ cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, _w_t* width, pfo_rob
     # due: held, no visit (it would release nothing).  Decided on reads only;
     # the same stores and status as the general in-window insert, and the
     # scan's mark cleared.  Returns the first record it left (mend, or one
-    # for _robq_direct's general step).  A loop of its own, with
-    # few values live: the compiler keeps them in registers.
+    # for _robq_direct's general step).  A loop of its own, with few values
+    # live: the compiler keeps them in registers.
     cdef pfo_rob_t* r
     cdef pfo_rob_slot_t* s
     cdef uint32_t qid, mask = p.mask
@@ -675,9 +676,9 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     # peak_held)); while the output has room, _robq_hold_run takes such
     # records in a loop of its own.  Once the output is full the queues are
     # left touched, as step 1 leaves them (the general in-window insert below
-    # then takes those records too, touching them).  No insert is FULL: nothing touched means no queue
-    # has handles passed by its head waiting (ready FIFO empty).
-    # Returns the new k.
+    # then takes those records too, touching them).  No insert is FULL:
+    # nothing touched means no queue has handles passed by its head waiting
+    # (ready FIFO empty).  Returns the new k.
     cdef pfo_rob_t** robs = q.robs
     cdef uint8_t* is_touched = q.is_touched
     cdef const uint8_t* is_active = q.is_active
