@@ -86,3 +86,59 @@ def test_header_compiles_without_warnings(tmp_path, header, flags):
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+# pfo_order_skip (reorder_hint.h): the SSE2 walk and the portable one, each
+# compiled and run on random FIFOs, against the plain definition.
+_ORDER_SKIP_DRIVER = r"""
+#define _POSIX_C_SOURCE 200112L
+#include <stdio.h>
+#include "reorder_hint.h"
+int main(void) {
+    uint32_t e[64], n, head, pmask, window, bits, i;
+    while (scanf("%u %u %u %u", &n, &head, &bits, &window) == 4) {
+        pmask = bits == 32 ? 0xFFFFFFFFu : (1u << bits) - 1;
+        for (i = 0; i < n; i++)
+            if (scanf("%u", &e[i]) != 1) return 2;
+        printf("%u\n", pfo_order_skip(e, n, head, pmask, window));
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-mno-sse2"]], ids=["sse2", "portable"])
+def test_order_skip_matches_its_definition(tmp_path, flags):
+    import random
+
+    cc = _compiler()
+    if cc is None:
+        pytest.skip("no C compiler")
+    src, exe = tmp_path / "skip.c", tmp_path / "skip"
+    src.write_text(_ORDER_SKIP_DRIVER)
+    proc = subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Werror", *flags, "-I", str(CORE),
+                           str(src), "-o", str(exe)], capture_output=True, text=True)
+    if proc.returncode != 0 and flags:
+        pytest.skip(f"{cc} cannot build with {flags}: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr
+    rng = random.Random(17)
+    cases, want = [], []
+    for _ in range(3000):
+        bits = rng.choice([8, 16, 31, 32])
+        pmask = (1 << bits) - 1
+        window = 1 << rng.randint(1, bits - 1)
+        head = rng.choice([0, pmask, pmask - 3, rng.randint(0, pmask)])
+        n = rng.randint(0, 64)
+        # mostly entries behind the head (the walk's common case), some inside
+        # the window, at the window's edges and across the wrap
+        e = [rng.choice([(head - rng.randint(1, 40)) & pmask,
+                         (head + rng.randint(0, window - 1)) & pmask,
+                         (head + window) & pmask, (head + window - 1) & pmask, head,
+                         rng.randint(0, pmask)]) if rng.random() < 0.15
+             else (head - rng.randint(1, 40)) & pmask for _ in range(n)]
+        cases.append(f"{n} {head} {bits} {window} " + " ".join(map(str, e)))
+        want.append(next((i for i, x in enumerate(e) if ((x - head) & pmask) < window), n))
+    run = subprocess.run([str(exe)], input="\n".join(cases) + "\n", capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert [int(x) for x in run.stdout.split()] == want
