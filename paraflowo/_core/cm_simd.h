@@ -270,32 +270,46 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_loop4(
 #include <immintrin.h>
 #define PFO_CM_SSE41 1
 #define PFO_SSE41 __attribute__((target("sse4.1")))
-/* One packet on its four cell pairs q0..q3 (rows 0..3): update with
-   `add` (the amount in the current-window lanes: `one` below, or the
-   per-packet amount), store the pairs back, return the estimate. */
+/* One packet on the four cell pairs held in x0, x1 (rows 0, 1 and 2, 3,
+   as loaded from q0..q3 below): update them in place with `add` (the
+   amount in the current-window lanes: `one` below, or the per-packet
+   amount) and return the estimate. */
+PFO_SSE41 static inline __attribute__((always_inline)) uint32_t pfo_cm_upd4_sse41(
+        __m128i *x0, __m128i *x1, int cons, __m128i add) {
+    __m128i a = *x0, b = *x1;
+    if (cons) {
+        __m128i m = _mm_min_epu32(a, b);
+        m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), add);
+        a = _mm_max_epu32(a, m);
+        b = _mm_max_epu32(b, m);
+    } else {
+        a = _mm_add_epi32(a, add);
+        b = _mm_add_epi32(b, add);
+    }
+    *x0 = a;
+    *x1 = b;
+    a = _mm_min_epu32(_mm_add_epi32(a, _mm_srli_epi64(a, 32)),
+                      _mm_add_epi32(b, _mm_srli_epi64(b, 32)));
+    a = _mm_min_epu32(a, _mm_shuffle_epi32(a, 0x4E));
+    return (uint32_t)_mm_cvtsi128_si32(a);
+}
+/* The cell pairs of q0, q1 (q2, q3) as one register, and back. */
+#define PFO_CM_LOAD2(qa, qb) _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(qa), qb))
+#define PFO_CM_STORE2(qa, qb, x) \
+    (_mm_storel_pd(qa, _mm_castsi128_pd(x)), _mm_storeh_pd(qb, _mm_castsi128_pd(x)))
+/* One packet on its four cell pairs q0..q3 (rows 0..3): load, update
+   with `add`, store the pairs back, return the estimate. */
 PFO_SSE41 static inline __attribute__((always_inline)) uint32_t pfo_cm_step4_sse41(
         double *q0, double *q1, double *q2, double *q3, int cons, __m128i add) {
-    __m128i x0 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q0), q1));
-    __m128i x1 = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q2), q3));
-    if (cons) {
-        __m128i m = _mm_min_epu32(x0, x1);
-        m = _mm_add_epi32(_mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4E)), add);
-        x0 = _mm_max_epu32(x0, m);
-        x1 = _mm_max_epu32(x1, m);
-    } else {
-        x0 = _mm_add_epi32(x0, add);
-        x1 = _mm_add_epi32(x1, add);
-    }
-    _mm_storel_pd(q0, _mm_castsi128_pd(x0)); _mm_storeh_pd(q1, _mm_castsi128_pd(x0));
-    _mm_storel_pd(q2, _mm_castsi128_pd(x1)); _mm_storeh_pd(q3, _mm_castsi128_pd(x1));
-    x0 = _mm_min_epu32(_mm_add_epi32(x0, _mm_srli_epi64(x0, 32)),
-                       _mm_add_epi32(x1, _mm_srli_epi64(x1, 32)));
-    x0 = _mm_min_epu32(x0, _mm_shuffle_epi32(x0, 0x4E));
-    return (uint32_t)_mm_cvtsi128_si32(x0);
+    __m128i x0 = PFO_CM_LOAD2(q0, q1), x1 = PFO_CM_LOAD2(q2, q3);
+    uint32_t est = pfo_cm_upd4_sse41(&x0, &x1, cons, add);
+    PFO_CM_STORE2(q0, q1, x0);
+    PFO_CM_STORE2(q2, q3, x1);
+    return est;
 }
 PFO_SSE41 static inline __attribute__((always_inline)) void pfo_cm_loop4_sse41(
-        uint32_t *cells, const uint64_t *hp, int cons, int indep, unsigned lw, unsigned cur,
-        uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
+        uint32_t *cells, const uint64_t *hp, int cons, int indep, int runs, unsigned lw,
+        unsigned cur, uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
     uint64_t w2 = (uint64_t)2 << lw, mask = ((uint64_t)1 << lw) - 1;
     const unsigned sh = 64 - lw;
     uint32_t *b0 = cells, *b1 = b0 + w2, *b2 = b1 + w2, *b3 = b2 + w2;
@@ -309,7 +323,7 @@ PFO_SSE41 static inline __attribute__((always_inline)) void pfo_cm_loop4_sse41(
     const __m128i one = cur ? _mm_set_epi32(1, 0, 1, 0) : _mm_set_epi32(0, 1, 0, 1);
     const uint32_t th32 = th < 0xFFFFFFFFu ? (uint32_t)th : 0xFFFFFFFFu;
     const uint64_t *end = keys + n;
-    for (; keys != end; keys++, out++) {
+    while (keys != end) {
         double *q0, *q1, *q2, *q3;
         if (indep) {
             uint64_t x = *keys, xh = x >> 32, xl = (uint32_t)x;
@@ -322,18 +336,64 @@ PFO_SSE41 static inline __attribute__((always_inline)) void pfo_cm_loop4_sse41(
             q0 = (double *)(b0 + 2 * (H & mask)); q1 = (double *)(b1 + 2 * ((H >> 16) & mask));
             q2 = (double *)(b2 + 2 * ((H >> 32) & mask)); q3 = (double *)(b3 + 2 * ((H >> 48) & mask));
         }
-        *out = pfo_cm_step4_sse41(q0, q1, q2, q3, cons, one) >= th32;
+        if (!runs) {
+            *out++ = pfo_cm_step4_sse41(q0, q1, q2, q3, cons, one) >= th32;
+            keys++;
+            continue;
+        }
+        /* runs: the packets of a run of one key update the pairs in
+           registers, stored once after its last packet (each packet's
+           estimate is the one it would get alone: the same arithmetic
+           on the same values).  Counters only grow, so once a packet of
+           the run is an elephant the rest are too: they are counted
+           together, k units in one update (k unit updates give max(cur_r,
+           mc + k), plain cur_r + k: the update with amount k). */
+        {
+            const uint64_t key = *keys;
+            __m128i x0 = PFO_CM_LOAD2(q0, q1), x1 = PFO_CM_LOAD2(q2, q3);
+            uint8_t hot;
+            do {
+                hot = pfo_cm_upd4_sse41(&x0, &x1, cons, one) >= th32;
+                *out++ = hot;
+                keys++;
+            } while (!hot && keys != end && *keys == key);
+            if (hot && keys != end && *keys == key) {
+                uint32_t k = 0;
+                do {
+                    *out++ = 1;
+                    keys++;
+                    k++;
+                } while (keys != end && *keys == key);
+                pfo_cm_upd4_sse41(&x0, &x1, cons, _mm_mullo_epi32(one, _mm_set1_epi32((int)k)));
+            }
+            PFO_CM_STORE2(q0, q1, x0);
+            PFO_CM_STORE2(q2, q3, x1);
+        }
     }
 }
 PFO_SSE41 static void pfo_cm_loop4_sse41_cons(
         uint32_t *cells, const uint64_t *hp, unsigned lw, unsigned cur,
         uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
-    pfo_cm_loop4_sse41(cells, hp, 1, 0, lw, cur, th, keys, n, out);
+    pfo_cm_loop4_sse41(cells, hp, 1, 0, 0, lw, cur, th, keys, n, out);
 }
 PFO_SSE41 static void pfo_cm_loop4_sse41_plain(
         uint32_t *cells, const uint64_t *hp, unsigned lw, unsigned cur,
         uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
-    pfo_cm_loop4_sse41(cells, hp, 0, 0, lw, cur, th, keys, n, out);
+    pfo_cm_loop4_sse41(cells, hp, 0, 0, 0, lw, cur, th, keys, n, out);
+}
+/* The fused loops for bursts in which a key often repeats the one before
+   it (a simulator's arrivals: an elephant's packets back to back): a run
+   of one key is hashed and loaded once, each of its packets updates the
+   pairs in registers, and they are stored once.  Same counters and
+   verdicts as pfo_cm_loop4_sse41_cons / _plain; on keys that never
+   repeat, one compare per packet more. */
+PFO_SSE41 static void pfo_cm_loop4_sse41_runs(
+        uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
+        uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
+    if (cons)
+        pfo_cm_loop4_sse41(cells, hp, 1, 0, 1, lw, cur, th, keys, n, out);
+    else
+        pfo_cm_loop4_sse41(cells, hp, 0, 0, 1, lw, cur, th, keys, n, out);
 }
 /* The same loop with a per-row hash (row_hashes="independent", or
    width > 2**16): four pair-multiply-shifts instead of one 128-bit
@@ -345,17 +405,17 @@ PFO_SSE41 static void pfo_cm_loop4i_sse41(
         uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
         uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
     if (cons)
-        pfo_cm_loop4_sse41(cells, hp, 1, 1, lw, cur, th, keys, n, out);
+        pfo_cm_loop4_sse41(cells, hp, 1, 1, 0, lw, cur, th, keys, n, out);
     else
-        pfo_cm_loop4_sse41(cells, hp, 0, 1, lw, cur, th, keys, n, out);
+        pfo_cm_loop4_sse41(cells, hp, 0, 1, 0, lw, cur, th, keys, n, out);
 }
 __attribute__((target("sse4.1,bmi2"))) static void pfo_cm_loop4i_sse41_bmi2(
         uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
         uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
     if (cons)
-        pfo_cm_loop4_sse41(cells, hp, 1, 1, lw, cur, th, keys, n, out);
+        pfo_cm_loop4_sse41(cells, hp, 1, 1, 0, lw, cur, th, keys, n, out);
     else
-        pfo_cm_loop4_sse41(cells, hp, 0, 1, lw, cur, th, keys, n, out);
+        pfo_cm_loop4_sse41(cells, hp, 0, 1, 0, lw, cur, th, keys, n, out);
 }
 /* One packet of amount a in the same registers (the per-packet path),
    same precondition: the window totals, this packet included, stay
@@ -543,6 +603,23 @@ static uint64_t pfo_cm_kernel(
     if (cons)
         return pfo_cm_loop(cells, hp, depth, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+}
+/* pfo_cm_kernel for bursts in which a key often repeats the one before it:
+   the same counters, verdicts and return value, with the fused depth-4
+   SIMD case run by pfo_cm_loop4_sse41_runs (everything else is
+   pfo_cm_kernel's). */
+static uint64_t pfo_cm_kernel_runs(
+        uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
+        int narrow, unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
+        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
+#ifdef PFO_CM_SSE41
+    if (depth == 4 && fb == 16 && narrow && !amounts && !last_est && pfo_cm_have_sse41()) {
+        pfo_cm_loop4_sse41_runs(cells, hp, cons, lw, cur, th, keys, n, out);
+        return (uint64_t)n;
+    }
+#endif
+    return pfo_cm_kernel(cells, hp, depth, fb, cons, sat, narrow, lw, sh, cur, th, keys,
+                         amounts, n, out, last_est);
 }
 
 #endif /* PFO_CM_SIMD_H */

@@ -290,6 +290,20 @@ cdef class CountMinDetector(ElephantDetector):
     cdef readonly str row_hashes    # "fused" or "independent" (field_bits 0 always)
 
 
+cdef void pfo_cm_update_runs(CountMinDetector det, const uint64_t* keys,
+                             const pfo_ns_t* now_ns, Py_ssize_t now_step,
+                             const uint64_t* amounts, uint8_t* out,
+                             Py_ssize_t n) noexcept nogil
+    # det.c_update_burst(keys, now_ns, now_step, amounts, out, n) for bursts
+    # in which a key often repeats the one before it (a simulator's
+    # arrivals: an elephant's packets back to back): the same counters,
+    # verdicts (forced tags included) and time; with depth 4, the fused
+    # hash and unit amounts, a run of one key is hashed, loaded and stored
+    # once.  (On keys that rarely repeat, c_update_burst is faster.)  A
+    # plain call, not virtual: det must be a CountMinDetector (not None).
+    # Cannot fail.  Precondition as c_update_burst.
+
+
 cdef class SpaceSavingDetector(ElephantDetector):
     # Python also names it ThresholdDetector (an alias, the same class).
     cdef pfo_ss_t ss                # the summaries: pfo_ss_*(&det.ss, ...) work on it

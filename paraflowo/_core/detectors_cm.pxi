@@ -96,13 +96,22 @@ cdef inline uint64_t _cm_count(pfo_cm_t* d, uint64_t key, uint64_t amount) noexc
                       d.conservative, d.log2_width, d.shift, d.cur, key, amount)
 
 
+cdef extern from "cm_simd.h" nogil:
+    uint64_t pfo_cm_kernel_runs(uint32_t* cells, const uint64_t* hp, unsigned depth,
+                                unsigned fb, int cons, int sat, int narrow, unsigned lw,
+                                unsigned sh, unsigned cur, uint64_t th, const uint64_t* keys,
+                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
+                                uint64_t* last_est) noexcept nogil
+
+
 cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
                                 const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
-                                uint64_t* last_est) noexcept nogil:
+                                uint64_t* last_est, bint runs) noexcept nogil:
     # Count keys[i] (amounts[i], or 1 if amounts is NULL) for i < n in the
     # current window; out[i] = estimate >= threshold (if out is not NULL);
     # *last_est = estimate of the last key (if last_est is not NULL).
     # Returns the amount counted (saturating).  The time is the caller's.
+    # runs: the keys often repeat the one before (pfo_cm_kernel_runs).
     # Unit amounts cannot overflow a counter while the window total stays
     # below 2**32 - 1 (no counter exceeds its window's total).
     # Narrow: no estimate (current + previous counter, each at most its
@@ -111,6 +120,11 @@ cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
     cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
     cdef int narrow = (amounts is NULL and d.totals[0] < UINT32_MAX and d.totals[1] < UINT32_MAX
                        and d.totals[0] + d.totals[1] + <uint64_t>n < UINT32_MAX)
+    if runs:
+        return pfo_cm_kernel_runs(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
+                                  d.conservative, sat, narrow,
+                                  d.log2_width, d.shift, d.cur, d.threshold, keys, amounts,
+                                  n, out, last_est)
     return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
                          d.conservative, sat, narrow,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
@@ -159,13 +173,20 @@ cdef void pfo_cm_advance(pfo_cm_t* cm, pfo_ns_t now_ns) noexcept nogil:
 cdef void pfo_cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t* now_ns,
                               Py_ssize_t now_step, const uint64_t* amounts,
                               uint8_t* out, Py_ssize_t n) noexcept nogil:
+    _cm_update_burst(d, keys, now_ns, now_step, amounts, out, n, False)
+
+
+cdef inline void _cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t* now_ns,
+                                  Py_ssize_t now_step, const uint64_t* amounts,
+                                  uint8_t* out, Py_ssize_t n, bint runs) noexcept nogil:
+    # pfo_cm_update_burst; runs: with pfo_cm_kernel_runs (see _cm_kernel)
     cdef Py_ssize_t i, j, lo, mid
     cdef pfo_ns_t t
     cdef uint64_t total
     if now_step == 0:
         # one time for the burst: rotate once, then one tight loop
         _cm_advance(d, now_ns[0])
-        total = _cm_kernel(d, keys, amounts, n, out, NULL)
+        total = _cm_kernel(d, keys, amounts, n, out, NULL, runs)
         d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
         return
     # per-packet times: cut the burst at window boundaries
@@ -190,11 +211,32 @@ cdef void pfo_cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t*
                 else:
                     lo = mid + 1
         total = _cm_kernel(d, keys + i, NULL if amounts is NULL else amounts + i,
-                           j - i, out + i, NULL)
+                           j - i, out + i, NULL, runs)
         d.totals[d.cur] = _sat_add64(d.totals[d.cur], total)
         i = j
     if n and now_ns[n - 1] > d.last_ns:
         d.last_ns = now_ns[n - 1]
+
+
+cdef void pfo_cm_update_runs(CountMinDetector det, const uint64_t* keys,
+                             const pfo_ns_t* now_ns, Py_ssize_t now_step,
+                             const uint64_t* amounts, uint8_t* out,
+                             Py_ssize_t n) noexcept nogil:
+    _cm_detect_burst(det, keys, now_ns, now_step, amounts, out, n, True)
+
+
+cdef inline void _cm_detect_burst(CountMinDetector det, const uint64_t* keys,
+                                  const pfo_ns_t* now_ns, Py_ssize_t now_step,
+                                  const uint64_t* amounts, uint8_t* out, Py_ssize_t n,
+                                  bint runs) noexcept nogil:
+    # CountMinDetector.c_update_burst (runs: for keys that often repeat the
+    # one before, see _cm_kernel): count, then the forced tags
+    cdef Py_ssize_t i
+    _cm_update_burst(&det.cm, keys, now_ns, now_step, amounts, out, n, runs)
+    det.last_ns = det.cm.last_ns
+    if det.tags.count:
+        for i in range(n):
+            out[i] = _tag_override(det, keys[i], out[i])
 
 
 cdef class CountMinDetector(ElephantDetector):
@@ -429,12 +471,7 @@ cdef class CountMinDetector(ElephantDetector):
     cdef void c_update_burst(self, const uint64_t* keys, const pfo_ns_t* now_ns,
                              Py_ssize_t now_step, const uint64_t* amounts,
                              uint8_t* out, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t i
-        pfo_cm_update_burst(&self.cm, keys, now_ns, now_step, amounts, out, n)
-        self.last_ns = self.cm.last_ns
-        if self.tags.count:
-            for i in range(n):
-                out[i] = _tag_override(self, keys[i], out[i])
+        _cm_detect_burst(self, keys, now_ns, now_step, amounts, out, n, False)
 
     # -- Python-level extras ------------------------------------------------
 

@@ -29,6 +29,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
 from paraflowo._core._types cimport pfo_handle_t, pfo_ns_t
 from paraflowo._core.hashing cimport IndirectionTable
 from paraflowo._core.breakup cimport Breakup
+from paraflowo._core.detectors cimport CountMinDetector
 from paraflowo._core.metacache cimport PacketStore, pfo_store_t
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport ReorderQueues, pfo_robq_t
@@ -172,6 +173,8 @@ cdef class SimCore:
     cdef readonly int64_t balanced_periods  # rsspp: periods left alone (within imbalance)
     # ParaFlowO: the library's own components, driven through their cimport API
     cdef Breakup brk                 # ingress: detector + PSN allocator + flowlet scheduler
+    cdef CountMinDetector cm_det     # brk.detector if exactly a CountMinDetector (counted
+                                     # by pfo_cm_update_runs), else None
     cdef FlowletScheduler sched      # brk.scheduler (Eq. 2), fed egress delays
     cdef ReorderQueues rq            # egress: one reorder buffer per queue
     cdef pfo_robq_t* robq            # &rq.q

@@ -17,6 +17,7 @@ from paraflowo._core.hashing cimport IndirectionTable, pfo_reta_lookup
 from paraflowo._core._types cimport pfo_fmix64, pfo_meta_t
 from paraflowo._core.breakup cimport (
     Breakup, _brk_busy_part, _brk_mark, pfo_brk_feedback, pfo_brk_step)
+from paraflowo._core.detectors cimport CountMinDetector, pfo_cm_update_runs
 from paraflowo._core.metacache cimport PacketStore, pfo_store_free, pfo_store_put
 from paraflowo._core.scheduler cimport FlowletScheduler
 from paraflowo._core.reorder cimport (
@@ -334,6 +335,8 @@ cdef class SimCore:
         cdef list k = self._keep
         cdef Py_ssize_t nf = self.n_flows
         self.brk = cfg["breakup"]
+        det = self.brk.detector
+        self.cm_det = det if type(det) is CountMinDetector else None
         self.sched = self.brk.scheduler
         self.rq = cfg["reorder"]
         if self.sched.n_cores != self.n_cores:

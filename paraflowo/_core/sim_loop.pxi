@@ -84,7 +84,15 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
                 ck[j - c0] = self.flow_key[flows[j]]
                 if by_bytes:
                     ca[j - c0] = flow_len[flows[j]]
-            self.brk.detector.c_update_burst(ck, times + c0, 1, ca if by_bytes else NULL, cv, c1 - c0)
+            if self.cm_det is not None:
+                # the arrivals' keys repeat (the elephant's packets back
+                # to back): the Count-Min burst update that counts a run
+                # of one key in registers, the same verdicts
+                pfo_cm_update_runs(self.cm_det, ck, times + c0, 1, ca if by_bytes else NULL,
+                                   cv, c1 - c0)
+            else:
+                self.brk.detector.c_update_burst(ck, times + c0, 1, ca if by_bytes else NULL,
+                                                 cv, c1 - c0)
         if policy == PFO_SIM_RSSPP:
             while t >= self.next_period:
                 _complete_until(self, self.next_period)

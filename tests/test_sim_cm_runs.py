@@ -1,0 +1,132 @@
+"""``pfo_cm_update_runs``: the Count-Min burst update the simulator uses.
+
+The ParaFlowO simulator counts its arrivals, in which a key often repeats the
+one before it (an elephant's packets back to back), with
+``pfo_cm_update_runs`` (``detectors.pxd``): with depth 4, the fused hash and
+unit amounts, a run of one key is hashed and loaded once, and once a packet
+of the run is an elephant the rest are counted in one update.  It must give
+what ``CountMinDetector.c_update_burst`` gives: the same verdicts (forced tags
+included), counters and time, for every shape of the sketch.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import paraflowo as pfo
+from paraflowo._core.detectors import _simd_loops
+from paraflowo._core.hashing import IndirectionTable
+from paraflowo._core.sim import SimCore
+
+from cybuild import build_cython_module
+
+SOURCE = """
+# cython: boundscheck=False, wraparound=False
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from paraflowo._core.detectors cimport CountMinDetector, pfo_cm_update_runs
+
+def burst(CountMinDetector det, const uint64_t[::1] keys, const int64_t[::1] times,
+          Py_ssize_t step, const uint64_t[::1] amounts, uint8_t[::1] out, bint runs):
+    cdef const uint64_t* am = &amounts[0] if amounts is not None else NULL
+    with nogil:
+        if runs:
+            pfo_cm_update_runs(det, &keys[0], &times[0], step, am, &out[0], keys.shape[0])
+        else:
+            det.c_update_burst(&keys[0], &times[0], step, am, &out[0], keys.shape[0])
+"""
+
+
+@pytest.fixture(scope="module")
+def mod(tmp_path_factory):
+    return build_cython_module(tmp_path_factory.mktemp("cmruns"), "cm_runs", SOURCE)
+
+
+# runs of keys: (key, run length) pairs over a few keys, so that runs of one
+# key meet again and a run's key is sometimes the previous run's
+_runs = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 40)), min_size=1, max_size=40)
+
+
+@settings(max_examples=120, deadline=None)
+@given(runs=_runs,
+       shape=st.sampled_from([(1024, 4, "fused"), (1 << 17, 4, "fused"), (64, 4, "independent"),
+                              (256, 3, "fused"), (16, 2, "fused")]),
+       threshold=st.integers(1, 60), conservative=st.booleans(),
+       window_ns=st.integers(50, 5_000), step=st.sampled_from([0, 1]),
+       with_amounts=st.booleans(), forced=st.sampled_from([None, (2, True), (3, False)]),
+       simd=st.booleans(), data=st.data())
+def test_runs_update_equals_the_burst_update(mod, runs, shape, threshold, conservative,
+                                             window_ns, step, with_amounts, forced, simd, data):
+    width, depth, rows = shape
+    keys = np.array([k * 0x9E3779B97F4A7C15 % (1 << 64) for k, n in runs for _ in range(n)],
+                    np.uint64)
+    n = len(keys)
+    gaps = data.draw(st.lists(st.integers(0, 300), min_size=n, max_size=n))
+    times = np.cumsum(gaps).astype(np.int64)
+    amounts = (np.array(data.draw(st.lists(st.integers(1, 1500), min_size=n, max_size=n)),
+                        np.uint64) if with_amounts else None)
+    dets = [pfo.CountMinDetector(width, depth, threshold, window_ns, conservative, seed=7,
+                                 row_hashes=rows) for _ in range(2)]
+    if forced is not None:
+        for d in dets:
+            d.force(int(keys[0]) if forced[0] == 2 else 0x9E3779B97F4A7C15 * 3 % (1 << 64),
+                    forced[1])
+    outs = [np.empty(n, np.uint8) for _ in range(2)]
+    before = _simd_loops(simd)
+    try:
+        # two bursts: the second starts inside a run of the first's last key
+        cut = n // 2
+        for d, out, r in zip(dets, outs, (False, True)):
+            for lo, hi in ((0, cut), (cut, n)):
+                if hi > lo:
+                    mod.burst(d, keys[lo:hi], times[lo:hi] if step else times[lo:lo + 1],
+                              step, None if amounts is None else amounts[lo:hi],
+                              out[lo:hi], r)
+    finally:
+        _simd_loops(before)
+    a, b = dets
+    assert outs[0].tolist() == outs[1].tolist()
+    assert a.window_totals == b.window_totals
+    assert a.last_ns == b.last_ns
+    every = np.unique(keys)
+    assert a.estimate_burst(every).tolist() == b.estimate_burst(every).tolist()
+
+
+class _NotExactlyCountMin(pfo.CountMinDetector):
+    # the simulator takes pfo_cm_update_runs only for an exact CountMinDetector;
+    # a subclass goes through the virtual c_update_burst
+    pass
+
+
+_HASHES = np.arange(6, dtype=np.uint32) * np.uint32(2654435761)
+_KEYS = (_HASHES.astype(np.uint64) << np.uint64(32)) | np.arange(6, dtype=np.uint64)
+
+
+def _para_core(det_cls, threshold, count):
+    reta = IndirectionTable(4, 16)
+    det = det_cls(1024, 4, threshold, 200_000, True, seed=3)
+    brk = pfo.Breakup(det, pfo.PSNAllocator(4, 16, 1_000_000),
+                      pfo.FlowletScheduler(4, 4, 1.0, reta), count=count)
+    para = {"breakup": brk, "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
+            "flow_key": _KEYS, "flow_len": np.full(6, 800, np.uint16)}
+    core = SimCore("paraflowo", np.array([900, 1000, 1100, 1200], np.int64), 64, _HASHES, 4,
+                   250_000, reta, paraflowo=para)
+    return core, det
+
+
+@settings(max_examples=25, deadline=None)
+@given(runs=st.lists(st.tuples(st.integers(0, 5), st.integers(1, 30)), min_size=1, max_size=80),
+       threshold=st.integers(2, 40), count=st.sampled_from(["packets", "bytes"]),
+       data=st.data())
+def test_simulator_same_results_with_the_runs_update(runs, threshold, count, data):
+    flows = np.array([f for f, n in runs for _ in range(n)], np.int32)
+    gaps = data.draw(st.lists(st.integers(0, 700), min_size=len(flows), max_size=len(flows)))
+    times = np.cumsum(gaps).astype(np.int64)
+    results = []
+    for cls in (pfo.CountMinDetector, _NotExactlyCountMin):
+        core, det = _para_core(cls, threshold * (800 if count == "bytes" else 1), count)
+        core.run(times, flows)
+        core.flush()
+        results.append([{k: np.asarray(v).tolist() for k, v in d.items()}
+                        for d in (core.stats(), core.flow_stats(), core.paraflowo_stats())]
+                       + [det.window_totals, det.estimate_burst(_KEYS).tolist()])
+    assert results[0] == results[1]
