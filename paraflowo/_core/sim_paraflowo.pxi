@@ -2,16 +2,17 @@
 # at ingress; the reorder queues and the packet store at egress; the derived
 # reorder timeout), module-level functions of a SimCore.
 
-cdef inline int _steer_para(SimCore self, int32_t f, pfo_ns_t t, bint elephant,
+cdef inline int _steer_para(SimCore self, int32_t f, pfo_ns_t t, bint elephant, bint first,
                             pfo_sim_pkt_t* p) noexcept nogil:
     # Ingress: the library's Breakup pipeline (para_flow table, PSN
     # allocation, flowlet scheduling), given the detector's verdict for
     # this packet (c_run counts arrivals in the detector a chunk ahead:
     # the detector sees every packet in order whatever happens, exactly
-    # as in Breakup.c_ingress_burst).  Fills p.flags/queue/psn; returns
-    # the core.
+    # as in Breakup.c_ingress_burst).  first: the flow's first arrival
+    # (flow_seq[f] == 0: every arrival is steered, then counted there).
+    # Fills p.flags/queue/psn; returns the core.
     cdef pfo_meta_t m
-    if self.flow_first[f] < 0:
+    if first:
         self.flow_first[f] = t
     # (pfo_brk_step is c_ingress_detected's body, inlined here: no call
     # through the vtable, and m stays in registers)
