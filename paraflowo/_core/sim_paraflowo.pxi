@@ -85,28 +85,30 @@ cdef void _drain_queue(SimCore self, uint32_t q, pfo_ns_t t) noexcept nogil:
     self.rob_dl = self.rq.c_next_deadline() if self.held > 0 else PFO_NS_NEVER
 
 
-cdef void _egress_para(SimCore self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+cdef inline void _egress_para(SimCore self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
     # Egress: the delay sample goes to the scheduler (Eq. 2 feedback);
-    # a tagged packet enters its reorder queue, then the queues drain.
+    # a tagged packet that is next in its reorder queue with nothing
+    # waiting there leaves at once, as does an untagged one (and a tagged
+    # one in the A/B without reordering); the rest: _egress_hold.  (Inline:
+    # the common cases take no call.)
+    if t > self.egress_now:
+        self.egress_now = t
+    if p.flags & PFO_FLAG_PARA:
+        # the delay sample, from the timestamps in the tagged packet's metadata
+        pfo_brk_feedback(self.brk, p.core, p.ingress_ns, t)
+        if self.reorder and not pfo_rob_pass(self.robq.robs[p.queue], p.psn, t):
+            _egress_hold(self, p, t)
+            return
+    _release(self, p, t)
+
+
+cdef void _egress_hold(SimCore self, pfo_sim_pkt_t* p, pfo_ns_t t) noexcept nogil:
+    # _egress_para's tagged packet that cannot leave at once: it enters
+    # its reorder queue (LATE or refused: it leaves), then the queue drains
     cdef pfo_handle_t h
     cdef int64_t hh
     cdef int st, tries
     cdef pfo_ns_t d
-    if t > self.egress_now:
-        self.egress_now = t
-    if not (p.flags & PFO_FLAG_PARA):
-        _release(self, p, t)
-        return
-    # the delay sample, from the timestamps in the tagged packet's metadata
-    pfo_brk_feedback(self.brk, p.core, p.ingress_ns, t)
-    if not self.reorder:
-        # the A/B without reordering: it leaves as it completes
-        _release(self, p, t)
-        return
-    if pfo_rob_pass(self.robq.robs[p.queue], p.psn, t):
-        # in order and nothing waiting on its queue: it leaves at once
-        _release(self, p, t)
-        return
     if self.robq.robs[p.queue].head == p.psn:
         # the packet the queue waits for: the drain below releases it at
         # once, so it skips the packet store (in-order traffic never
