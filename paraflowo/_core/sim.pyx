@@ -6,7 +6,8 @@ their own arrivals.
 """
 
 from libc.math cimport floor, llround
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport (INT64_MIN, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t, uintptr_t)
 
 import numpy as np
 
@@ -263,6 +264,13 @@ cdef class SimCore:
         self.busy = _ptr64(k, np.zeros(self.n_bins * nc, np.int64))
         self.cur_bin = _ptr64(k, np.zeros(nc, np.int64))
         self.cur_end = _ptr64(k, np.full(nc, self.bin_ns, np.int64))
+        cells = np.zeros(nc, np.uintp)
+        k.append(cells)
+        cdef uintptr_t[::1] cellv = cells
+        cdef Py_ssize_t ci
+        self.cur_cell = <int64_t**>&cellv[0]
+        for ci in range(nc):
+            self.cur_cell[ci] = &self.busy[ci]      # bin 0 (n_bins >= 1)
         fh = flow_hash.copy()
         k.append(fh)
         cdef uint32_t[::1] fv = fh

@@ -189,19 +189,32 @@ cdef void _complete_until(SimCore self, pfo_ns_t t) noexcept nogil:
 
 
 # ------------------------------------------------------------- accounting
-cdef inline void _account_busy(int64_t* cur_end, int64_t* cur_bin, int64_t* busy,
-                               int64_t nb, int64_t w, int64_t nc, int c, pfo_ns_t s,
-                               pfo_ns_t e) noexcept nogil:
+cdef inline void _account_busy(SimCore self, int64_t* cur_end, int64_t** cur_cell, int c,
+                               pfo_ns_t s, pfo_ns_t e) noexcept nogil:
     # busy time [s, e) of core c into the utilization bins (starts per core
-    # are non-decreasing, so the current bin only moves forward).  The
-    # SimCore's arrays and sizes come as arguments, held in the caller's
-    # locals (cur_end, cur_bin, busy: n_cores each, n_bins * n_cores; nb =
-    # n_bins, w = bin_ns, nc = n_cores).
-    cdef int64_t b = cur_bin[c], end = cur_end[c]
-    if e <= end and b < nb:
-        busy[b * nc + c] += e - s     # the usual case: within the current bin (s < e)
+    # are non-decreasing, so the current bin only moves forward).  The usual
+    # case, within the core's current bin, is one test and one add: cur_end
+    # and cur_cell (the caller's locals of the SimCore's arrays) hold that
+    # bin's end and its cell, and cur_end is INT64_MIN once past the bins.
+    # The rest: _account_busy_bins.
+    if e <= cur_end[c]:
+        cur_cell[c][0] += e - s       # (s < e)
         return
-    while s >= end and b < nb:        # past the bins: stop
+    _account_busy_bins(self, c, s, e)
+
+
+cdef void _account_busy_bins(SimCore self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
+    # _account_busy past the end of core c's current bin: [s, e) split over
+    # the bins it spans, and the core's bin moved to the one holding e (or
+    # past the last bin: nothing more is counted).  Example: bin_ns 1000,
+    # current bin 0, [900, 2500): 100 into bin 0, 1000 into bin 1, 500 into
+    # bin 2, which becomes current (its end 3000).
+    cdef int64_t b = self.cur_bin[c], end = self.cur_end[c]
+    cdef int64_t nb = self.n_bins, w = self.bin_ns, nc = self.n_cores
+    cdef int64_t* busy = self.busy
+    if b >= nb:
+        return
+    while s >= end and b < nb:
         b += 1
         end += w
     while s < e and b < nb:
@@ -212,5 +225,9 @@ cdef inline void _account_busy(int64_t* cur_end, int64_t* cur_bin, int64_t* busy
         s = end
         b += 1
         end += w
-    cur_bin[c] = b
-    cur_end[c] = end
+    self.cur_bin[c] = b
+    if b < nb:
+        self.cur_end[c] = end
+        self.cur_cell[c] = &busy[b * nc + c]
+    else:
+        self.cur_end[c] = INT64_MIN

@@ -57,10 +57,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
     cdef int64_t hd, tl
     # the busy-time bins (_account_busy), in locals for the same reason
     cdef int64_t* cur_end = self.cur_end
-    cdef int64_t* cur_bin = self.cur_bin
-    cdef int64_t* busy = self.busy
-    cdef int64_t n_bins = self.n_bins
-    cdef int64_t bin_ns = self.bin_ns
+    cdef int64_t** cur_cell = self.cur_cell
     # the detector's verdicts, a chunk of arrivals ahead (ParaFlowO)
     cdef uint64_t ck[PFO_SIM_CHUNK]
     cdef uint64_t ca[PFO_SIM_CHUNK]
@@ -186,7 +183,7 @@ cdef int _run_loop(SimCore self, const int64_t* times, const int32_t* flows,
             if policy == PFO_SIM_RSSPP:
                 self.bucket_last[b] = finish
             core_free[c] = finish
-            _account_busy(cur_end, cur_bin, busy, n_bins, bin_ns, n_cores, c, start, finish)
+            _account_busy(self, cur_end, cur_cell, c, start, finish)
             p = &rings[c * rs + (tl & mask)]
             p.finish_ns = finish
             p.ingress_ns = t
