@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 /* SplitMix64 (Steele, Lea, Flood 2014): the seed stream for every hash. */
 static inline uint64_t pfo_splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
@@ -603,6 +604,23 @@ static uint64_t pfo_cm_kernel(
     if (cons)
         return pfo_cm_loop(cells, hp, depth, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
+}
+/* Zero window slot `slot` of each of the n cells (cells[2 * i + slot]),
+   leaving the other slot: one 8-byte AND per cell (memcpy: no aliasing
+   question, and a loop the compiler vectorises), where a 4-byte store per
+   cell at stride 8 does not vectorise.  Example: slot 1, a cell (7, 9)
+   becomes (7, 0). */
+static void pfo_cm_clear_slot(uint32_t *cells, uint64_t n, unsigned slot) {
+    uint32_t keep[2];
+    uint64_t mask, w, i;
+    keep[slot] = 0;
+    keep[slot ^ 1u] = 0xFFFFFFFFu;
+    memcpy(&mask, keep, sizeof mask);
+    for (i = 0; i < n; i++) {
+        memcpy(&w, cells + 2 * i, sizeof w);
+        w &= mask;
+        memcpy(cells + 2 * i, &w, sizeof w);
+    }
 }
 /* pfo_cm_kernel for bursts in which a key often repeats the one before it:
    the same counters, verdicts and return value, with the fused depth-4

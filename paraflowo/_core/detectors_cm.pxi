@@ -4,6 +4,15 @@
 # Count-Min: pfo_cm_t and its pfo_cm_* calls (contracts in detectors.pxd)
 # ---------------------------------------------------------------------------
 
+cdef extern from "cm_simd.h" nogil:
+    void pfo_cm_clear_slot(uint32_t* cells, uint64_t n, unsigned slot) noexcept nogil
+    uint64_t pfo_cm_kernel_runs(uint32_t* cells, const uint64_t* hp, unsigned depth,
+                                unsigned fb, int cons, int sat, int narrow, unsigned lw,
+                                unsigned sh, unsigned cur, uint64_t th, const uint64_t* keys,
+                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
+                                uint64_t* last_est) noexcept nogil
+
+
 cdef inline bint _cm_params_ok(uint32_t width, uint32_t depth) noexcept nogil:
     return (2 <= width <= _MAX_WIDTH and (width & (width - 1)) == 0
             and 1 <= depth <= PFO_CM_MAX_DEPTH)
@@ -71,17 +80,14 @@ cdef void pfo_cm_reset(pfo_cm_t* cm) noexcept nogil:
 
 cdef void _cm_advance(pfo_cm_t* d, pfo_ns_t now_ns) noexcept nogil:
     # Rotate to the window holding now_ns (the ageing rule: _window_advance).
-    cdef uint64_t i, ncells
-    cdef uint32_t* c
+    cdef uint64_t ncells
     cdef int step = _window_advance(&d.last_ns, &d.win_end, d.window_ns, now_ns)
     if step == _SAME_WINDOW:
         return
     ncells = <uint64_t>d.width * d.depth
     if step == _NEXT_WINDOW:
         d.cur ^= 1
-        c = d.cells + d.cur
-        for i in range(ncells):
-            c[2 * i] = 0
+        pfo_cm_clear_slot(d.cells, ncells, d.cur)
     else:
         memset(d.cells, 0, ncells * 2 * sizeof(uint32_t))
         d.totals[d.cur ^ 1] = 0
@@ -94,14 +100,6 @@ cdef inline uint64_t _cm_count(pfo_cm_t* d, uint64_t key, uint64_t amount) noexc
     d.totals[d.cur] = _sat_add64(d.totals[d.cur], amount)
     return pfo_cm_one(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
                       d.conservative, d.log2_width, d.shift, d.cur, key, amount)
-
-
-cdef extern from "cm_simd.h" nogil:
-    uint64_t pfo_cm_kernel_runs(uint32_t* cells, const uint64_t* hp, unsigned depth,
-                                unsigned fb, int cons, int sat, int narrow, unsigned lw,
-                                unsigned sh, unsigned cur, uint64_t th, const uint64_t* keys,
-                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
-                                uint64_t* last_est) noexcept nogil
 
 
 cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
