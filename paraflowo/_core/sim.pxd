@@ -78,13 +78,12 @@ cdef inline Py_ssize_t pfo_sim_hist_index(int64_t v) noexcept nogil:
     # Log-linear histogram bucket of a latency v >= 0 (ns): exact below 2048,
     # then 1024 buckets per power of two (relative width 1/1024).
     # Example: v = 5000 -> msb 12, shift 2, top = 1250 -> 2048 + 1024 + 226.
-    # That is 2048 + (shift - 1) * 1024 + (top - 1024) = 1024 * shift + top
-    # (3298), and msb = 63 ^ clz (one bsr).
-    cdef int shift
+    cdef int msb, shift
     if v < 2048:
         return <Py_ssize_t>(v if v > 0 else 0)
-    shift = (63 ^ __builtin_clzll(<unsigned long long>v)) - 10
-    return <Py_ssize_t>(v >> shift) + 1024 * <Py_ssize_t>shift
+    msb = 63 - __builtin_clzll(<unsigned long long>v)
+    shift = msb - 10
+    return 2048 + (shift - 1) * 1024 + <Py_ssize_t>((v >> shift) - 1024)
 
 
 cdef inline Py_ssize_t pfo_sim_fhist_index(int64_t v) noexcept nogil:
@@ -92,12 +91,12 @@ cdef inline Py_ssize_t pfo_sim_fhist_index(int64_t v) noexcept nogil:
     # power of two (relative width 1/8).
     # Example: v = 5000 -> msb 12, shift 9, top = 9 -> 16 + 8 * 8 + 1 = 81,
     # whose lower bound is 9 << 9 = 4608.
-    # (16 + (shift - 1) * 8 + (top - 8) = 8 * shift + top.)
-    cdef int shift
+    cdef int msb, shift
     if v < 16:
         return <Py_ssize_t>(v if v > 0 else 0)
-    shift = (63 ^ __builtin_clzll(<unsigned long long>v)) - 3
-    return <Py_ssize_t>(v >> shift) + 8 * <Py_ssize_t>shift
+    msb = 63 - __builtin_clzll(<unsigned long long>v)
+    shift = msb - 3
+    return 16 + (shift - 1) * 8 + <Py_ssize_t>((v >> shift) - 8)
 
 
 @cython.final
