@@ -122,7 +122,12 @@ Busy guard (every object that releases the GIL has an ``int busy`` field)::
   (``obj`` may also be the name itself, a ``str``):
   "ReorderBuffer is in use by another thread (a burst is running without the
   GIL); give each thread its own ReorderBuffer".  Set the flag under the GIL
-  only, before ``with nogil:``; clear it after, in ``finally``.  A container
+  only, before ``with nogil:``; clear it after, in ``finally``.  The one
+  exception: when every call between ``pfo_enter`` and ``pfo_leave`` is
+  ``noexcept`` (nothing there can raise), ``finally`` may go, and a comment
+  at ``pfo_enter`` names those calls (``Policy.steer_burst``: ``_steer_loop``
+  and ``c_steer``); make one of them raise and the ``finally`` must come
+  back, or one error leaves the object busy for good.  A container
   that bursts over its parts (``ReorderQueues`` over its ``ReorderBuffer``
   objects) sets the parts' flags too, or exposes no mutable part.
 
@@ -314,5 +319,6 @@ cdef inline int pfo_enter(int* busy, object obj) except -1:
 
 
 cdef inline void pfo_leave(int* busy) noexcept:
-    # Clear the busy mark (in the `finally` of the burst).
+    # Clear the busy mark (in the `finally` of the burst, or straight after
+    # a stretch of noexcept calls: see the module docstring's busy guard).
     busy[0] = 0

@@ -62,7 +62,8 @@ cdef class Policy:
                       uint16_t length, pfo_ns_t now, pfo_handle_t handle,
                       pfo_meta_t* out) noexcept nogil
         # Fill *out (every field; ingress_ns = now) for one packet; out.core
-        # (< n_cores) is the worker that gets it.  Cannot fail.
+        # (< n_cores) is the worker that gets it.  Cannot fail (and must not:
+        # steer_burst clears its busy flag without a finally around it).
 
     cdef bint c_ready(self, const pfo_meta_t* m) noexcept nogil
         # May the record c_steer just filled be dispatched now?  False: hold

@@ -305,7 +305,10 @@ cdef class Policy:
             if bad >= 0:
                 raise ValueError(f"now_ns must be nondecreasing and >= the last time given "
                                  f"({self.py_last_ns}), got {tv[bad]} at index {bad}")
-            pfo_enter(&self.busy, self)         # the loop cannot fail: no finally
+            # no finally: _steer_loop and the c_steer it calls are noexcept,
+            # nothing between pfo_enter and pfo_leave can raise (should one
+            # ever raise, the finally comes back: _boundary.pxd's busy guard)
+            pfo_enter(&self.busy, self)
             if n < PFO_NOGIL_MIN:               # a short burst keeps the GIL
                 _steer_loop(self, b, n)
             else:
