@@ -207,12 +207,18 @@ cdef inline pfo_handle_t* _robq_visit(pfo_robq_t* q, uint32_t qid, pfo_rob_t* r,
             # only and the output cannot fill
             if (head & mask) + r.in_ring < p.window:
                 # the run, at most in_ring packets, stops at an empty slot
-                # before the ring's end: no wrap to test
+                # before the ring's end: no wrap to test (and the slot after
+                # a packet is in the ring), two packets a step
                 while True:
                     o[0] = s.handle
-                    o += 1
                     s.ts = PFO_ROB_SLOT_EMPTY
-                    s += 1
+                    if s[1].ts == PFO_ROB_SLOT_EMPTY:
+                        o += 1
+                        break
+                    o[1] = s[1].handle
+                    s[1].ts = PFO_ROB_SLOT_EMPTY
+                    o += 2
+                    s += 2
                     if s.ts == PFO_ROB_SLOT_EMPTY:
                         break
             else:
