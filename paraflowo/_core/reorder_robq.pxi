@@ -648,7 +648,7 @@ cdef inline const pfo_meta_t* _robq_hold_run(_mode_t* mode, _w_t* width, pfo_rob
             break
         s = &r.slots[psn & mask]
         # (an inactive queue's deadline is 0, never > now)
-        if s.ts != PFO_ROB_SLOT_EMPTY or deadline[qid] <= now:
+        if deadline[qid] <= now or s.ts != PFO_ROB_SLOT_EMPTY:
             break
         is_touched[qid] = 0                 # _robq_scan's mark
         r.last_ns = now
