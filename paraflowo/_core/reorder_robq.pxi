@@ -112,14 +112,21 @@ cdef inline void _robq_activate(pfo_robq_t* q, uint32_t qid) noexcept nogil:
     q.n_active += 1
 
 
+cdef inline uint32_t* _robq_deferred(const pfo_robq_t* q) noexcept nogil:
+    # The list of queues emptied during a one-pass burst, to leave the active
+    # set after it: the d-th (from 0) at [-d] of this, the touched array's last
+    # entry (filled backwards: the one pass touches no queue, so the array is free)
+    return q.touched + (q.n_queues - 1)
+
+
 cdef inline void _robq_retire(pfo_robq_t* q, uint32_t qid, uint32_t* defer) noexcept nogil:
     # queue qid holds nothing: out of the active set now (defer NULL), or
-    # noted at the end of the touched array for _robq_direct to take out later
+    # noted in the deferred list (_robq_deferred) for _robq_direct to take out later
     if q.is_active[qid]:
         if defer is NULL:
             _robq_deactivate(q, qid)
         else:
-            q.touched[q.n_queues - 1 - defer[0]] = qid
+            _robq_deferred(q)[-<Py_ssize_t>defer[0]] = qid
             defer[0] += 1
 
 
@@ -697,9 +704,8 @@ cdef inline Py_ssize_t _robq_direct(_mode_t* mode, pfo_robq_t* q, const pfo_meta
     cdef pfo_psn_t psn
     cdef pfo_ns_t dl
     cdef uint32_t retired = 0
-    # the queues emptied, in visit order, from the end of the touched array
-    # backwards (_robq_retire)
-    cdef uint32_t* rlist = q.touched + (q.n_queues - 1)
+    # the queues emptied, in visit order (_robq_deferred, as _robq_retire)
+    cdef uint32_t* rlist = _robq_deferred(q)
     cdef uint16_t flags
     cdef bint direct = True, visit
     cdef int st
