@@ -4,12 +4,15 @@ The loop adds a packet's service [start, finish) to its core's current bin
 in one step (``_account_busy``) and splits it over the bins it spans only
 past the bin's end (``_account_busy_bins``), counting nothing past the last
 bin.  The model: every accepted packet's service interval cut at the bin
-edges ``k * bin_ns``, for ``k < n_bins``.
+edges ``k * bin_ns``, for ``k < n_bins``.  Past the last bin the loop
+counts into a scratch cell per core, which must never show.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
+import paraflowo as pfo
 from paraflowo import IndirectionTable, SimCore
 
 
@@ -31,10 +34,14 @@ def _model(tc, tf, svc, n_bins, bin_ns, n_cores):
        policy=st.sampled_from(["rss", "spray"]))
 def test_busy_time_per_bin_equals_the_model(gaps, svc, n_bins, bin_ns, rx_queue, policy):
     times = np.cumsum(gaps).astype(np.int64)
-    n = len(times)
-    flows = (np.arange(n) % 5).astype(np.int32)
     core = SimCore(policy, np.array(svc, np.int64), rx_queue,
                    np.array([1, 2, 3, 4, 5], np.uint32), n_bins, bin_ns, IndirectionTable(3, 4))
+    _check(core, times, svc, n_bins, bin_ns)
+
+
+def _check(core, times, svc, n_bins, bin_ns):
+    n = len(times)
+    flows = (np.arange(n) % 5).astype(np.int32)
     tc, tf = np.empty(n, np.int16), np.empty(n, np.int64)
     h = n // 2
     core.run(times[:h], flows[:h], None, tc[:h], tf[:h])
@@ -42,3 +49,32 @@ def test_busy_time_per_bin_equals_the_model(gaps, svc, n_bins, bin_ns, rx_queue,
     core.flush()
     busy = core.stats()["busy_ns"].reshape(n_bins, 3)
     assert busy.tolist() == _model(tc, tf, svc, n_bins, bin_ns, 3).tolist()
+    return busy
+
+
+def _para(svc, n_bins, bin_ns):
+    reta = IndirectionTable(3, 4)
+    brk = pfo.Breakup(pfo.CountMinDetector(16, 4, 3, 10_000, True, seed=1),
+                      pfo.PSNAllocator(4, 16, 1_000_000), pfo.FlowletScheduler(3, 3, 1.0, reta))
+    para = {"breakup": brk, "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
+            "flow_key": np.arange(1, 6, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),
+            "flow_len": np.full(5, 800, np.uint16)}
+    return SimCore("paraflowo", np.array(svc, np.int64), 8, np.array([1, 2, 3, 4, 5], np.uint32),
+                   n_bins, bin_ns, reta, paraflowo=para)
+
+
+@pytest.mark.parametrize("policy", ["rss", "spray", "paraflowo"])
+@pytest.mark.parametrize("start", [0, (1 << 62) - (1 << 22)])
+def test_busy_time_past_the_last_bin(policy, start):
+    # two bins, then most of the run past them (the scratch cells take it,
+    # and nothing of it reaches the bins), up to near the 2**62 time limit
+    svc = [700, 1100, 1300]
+    rng = np.random.default_rng(5)
+    times = start + np.cumsum(rng.integers(0, 900, 3000)).astype(np.int64)
+    # the bins end 600 us after the first arrival, the arrivals about 1.35 ms
+    n_bins, bin_ns = 2, (start + 600_000) // 2
+    core = (_para(svc, n_bins, bin_ns) if policy == "paraflowo" else
+            SimCore(policy, np.array(svc, np.int64), 8, np.array([1, 2, 3, 4, 5], np.uint32),
+                    n_bins, bin_ns, IndirectionTable(3, 4)))
+    assert times[-1] > n_bins * bin_ns
+    assert _check(core, times, svc, n_bins, bin_ns).sum() > 0

@@ -122,10 +122,12 @@ cdef class SimCore:
     cdef int64_t* tail
     cdef int64_t* core_free          # finish of the last packet queued on each core
     cdef int64_t* head_finish        # finish of each core's ring head (PFO_NS_NEVER: empty)
-    cdef int64_t* busy               # [n_bins][n_cores] busy ns
+    cdef int64_t* busy               # [n_bins][n_cores] busy ns, then a scratch row
+                                     # (past the bins: counted there, not reported)
     cdef int64_t* cur_bin            # per core: bin of its last start
-    cdef int64_t* cur_end            # per core: end of that bin, ns (INT64_MIN: past the bins)
-    cdef int64_t** cur_cell          # per core: &busy[cur_bin * n_cores + core] (below n_bins)
+    cdef int64_t* cur_end            # per core: end of that bin, ns (INT64_MAX: past the bins)
+    cdef int64_t** cur_cell          # per core: &busy[cur_bin * n_cores + core] (past the
+                                     # bins: its scratch cell, cur_bin == n_bins)
     cdef uint32_t* flow_hash
     cdef int64_t* flow_seq           # next sequence number per flow (= its arrivals,
                                      # drops included: flow_stats' arrived)

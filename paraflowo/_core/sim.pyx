@@ -6,7 +6,7 @@ their own arrivals.
 """
 
 from libc.math cimport floor, llround
-from libc.stdint cimport (INT64_MIN, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+from libc.stdint cimport (INT64_MAX, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, uintptr_t)
 
 import numpy as np
@@ -261,7 +261,9 @@ cdef class SimCore:
         # at least 4 entries: _refresh_next's tournament reads 4 (the extra
         # ones stay PFO_NS_NEVER)
         self.head_finish = _ptr64(k, np.full(max(nc, 4), PFO_NS_NEVER, np.int64))
-        self.busy = _ptr64(k, np.zeros(self.n_bins * nc, np.int64))
+        # one more row than the bins: each core's scratch cell past the last
+        # bin (_account_busy_bins), never reported
+        self.busy = _ptr64(k, np.zeros((self.n_bins + 1) * nc, np.int64))
         self.cur_bin = _ptr64(k, np.zeros(nc, np.int64))
         self.cur_end = _ptr64(k, np.full(nc, self.bin_ns, np.int64))
         cells = np.zeros(nc, np.uintp)

@@ -195,8 +195,9 @@ cdef inline void _account_busy(SimCore self, int64_t* cur_end, int64_t** cur_cel
     # are non-decreasing, so the current bin only moves forward).  The usual
     # case, within the core's current bin, is one test and one add: cur_end
     # and cur_cell (the caller's locals of the SimCore's arrays) hold that
-    # bin's end and its cell, and cur_end is INT64_MIN once past the bins.
-    # The rest: _account_busy_bins.
+    # bin's end and its cell.  Past the last bin they are INT64_MAX and the
+    # core's scratch cell, so the rest of the run takes this test too, with
+    # no call.  The rest: _account_busy_bins.
     if e <= cur_end[c]:
         cur_cell[c][0] += e - s       # (s < e)
         return
@@ -206,14 +207,15 @@ cdef inline void _account_busy(SimCore self, int64_t* cur_end, int64_t** cur_cel
 cdef void _account_busy_bins(SimCore self, int c, pfo_ns_t s, pfo_ns_t e) noexcept nogil:
     # _account_busy past the end of core c's current bin: [s, e) split over
     # the bins it spans, and the core's bin moved to the one holding e (or
-    # past the last bin: nothing more is counted).  Example: bin_ns 1000,
-    # current bin 0, [900, 2500): 100 into bin 0, 1000 into bin 1, 500 into
-    # bin 2, which becomes current (its end 3000).
+    # past the last bin: the rest goes to the core's scratch cell, row
+    # n_bins of busy, which is not reported; a core's busy intervals do not
+    # overlap and end before 2**62 plus one service time, so it cannot
+    # overflow).  Example: bin_ns 1000, current bin 0, [900, 2500): 100
+    # into bin 0, 1000 into bin 1, 500 into bin 2, which becomes current
+    # (its end 3000).
     cdef int64_t b = self.cur_bin[c], end = self.cur_end[c]
     cdef int64_t nb = self.n_bins, w = self.bin_ns, nc = self.n_cores
     cdef int64_t* busy = self.busy
-    if b >= nb:
-        return
     while s >= end and b < nb:
         b += 1
         end += w
@@ -226,8 +228,5 @@ cdef void _account_busy_bins(SimCore self, int c, pfo_ns_t s, pfo_ns_t e) noexce
         b += 1
         end += w
     self.cur_bin[c] = b
-    if b < nb:
-        self.cur_end[c] = end
-        self.cur_cell[c] = &busy[b * nc + c]
-    else:
-        self.cur_end[c] = INT64_MIN
+    self.cur_end[c] = end if b < nb else INT64_MAX
+    self.cur_cell[c] = &busy[b * nc + c]
