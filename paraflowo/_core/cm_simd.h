@@ -559,11 +559,13 @@ static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned d
 /* Depth 4 (the common case) gets its own copies, for each hash scheme
    (fb 16: fused, fb 0: per-row; a constant): the SIMD loop or
    pfo_cm_loop4 for unit amounts that cannot overflow any counter, and
-   constant depth/stride copies of pfo_cm_loop otherwise. */
+   constant depth/stride copies of pfo_cm_loop otherwise.  runs (a
+   constant): the keys often repeat the one before, and the fused SIMD
+   case is pfo_cm_loop4_sse41_runs (the same results). */
 PFO_ALWAYS_INLINE uint64_t pfo_cm_kernel4(
         uint32_t *cells, const uint64_t *hp, unsigned fb, int cons, int sat,
         int narrow, unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
-        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
+        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est, int runs) {
     const int indep = fb == 0;
 #ifdef PFO_CM_SSE41
     if (narrow && !amounts && !last_est && pfo_cm_have_sse41()) {
@@ -572,6 +574,8 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_kernel4(
                 pfo_cm_loop4i_sse41_bmi2(cells, hp, cons, lw, cur, th, keys, n, out);
             else
                 pfo_cm_loop4i_sse41(cells, hp, cons, lw, cur, th, keys, n, out);
+        } else if (runs) {
+            pfo_cm_loop4_sse41_runs(cells, hp, cons, lw, cur, th, keys, n, out);
         } else if (cons) {
             pfo_cm_loop4_sse41_cons(cells, hp, lw, cur, th, keys, n, out);
         } else {
@@ -597,10 +601,10 @@ static uint64_t pfo_cm_kernel(
         const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
     if (depth == 4 && fb == 16)
         return pfo_cm_kernel4(cells, hp, 16, cons, sat, narrow, lw, sh, cur, th, keys,
-                              amounts, n, out, last_est);
+                              amounts, n, out, last_est, 0);
     if (depth == 4 && fb == 0)
         return pfo_cm_kernel4(cells, hp, 0, cons, sat, narrow, lw, sh, cur, th, keys,
-                              amounts, n, out, last_est);
+                              amounts, n, out, last_est, 0);
     if (cons)
         return pfo_cm_loop(cells, hp, depth, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     return pfo_cm_loop(cells, hp, depth, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
@@ -624,18 +628,15 @@ static void pfo_cm_clear_slot(uint32_t *cells, uint64_t n, unsigned slot) {
 }
 /* pfo_cm_kernel for bursts in which a key often repeats the one before it:
    the same counters, verdicts and return value, with the fused depth-4
-   SIMD case run by pfo_cm_loop4_sse41_runs (everything else is
-   pfo_cm_kernel's). */
+   SIMD case run by pfo_cm_loop4_sse41_runs (when to take the SIMD loops
+   is pfo_cm_kernel4's alone; everything else is pfo_cm_kernel's). */
 static uint64_t pfo_cm_kernel_runs(
         uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
         int narrow, unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
         const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
-#ifdef PFO_CM_SSE41
-    if (depth == 4 && fb == 16 && narrow && !amounts && !last_est && pfo_cm_have_sse41()) {
-        pfo_cm_loop4_sse41_runs(cells, hp, cons, lw, cur, th, keys, n, out);
-        return (uint64_t)n;
-    }
-#endif
+    if (depth == 4 && fb == 16)
+        return pfo_cm_kernel4(cells, hp, 16, cons, sat, narrow, lw, sh, cur, th, keys,
+                              amounts, n, out, last_est, 1);
     return pfo_cm_kernel(cells, hp, depth, fb, cons, sat, narrow, lw, sh, cur, th, keys,
                          amounts, n, out, last_est);
 }
