@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import paraflowo as pfo
+from paraflowo import SimCore
 from paraflowo.cli import main
 from paraflowo.sim import load_scenario, parse_scenario, simulate
 
@@ -207,3 +209,21 @@ def test_default_command_runs_all_four_policies(capsys):
         assert any(line.startswith(p + " ") for line in out.splitlines()), p
     assert "held, 0 timeouts, 0 forwarded late" in out
     assert "(paraflowo counters: flows split = " in out         # the one-line legend
+
+
+def test_init_paraflowo_refuses_a_made_simcore():
+    # a flow's first arrival is taken when its sequence number is 0: a new
+    # flow_first for flows that already arrived would stay -1 for ever
+    reta = pfo.IndirectionTable(2, 4)
+    cfg = {"breakup": pfo.Breakup(pfo.CountMinDetector(64, 4, 3, 10_000),
+                                  pfo.PSNAllocator(4, 16, 1_000_000),
+                                  pfo.FlowletScheduler(2, 2, 1.0, reta)),
+           "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
+           "flow_key": np.array([7], np.uint64), "flow_len": np.array([800], np.uint16)}
+    core = SimCore("paraflowo", np.array([900, 1000], np.int64), 8, np.array([1], np.uint32),
+                   1, 1000, reta, paraflowo=cfg)
+    core.run(np.array([0, 10], np.int64), np.array([0, 0], np.int32))
+    with pytest.raises(RuntimeError, match="_init_paraflowo is part of __init__"):
+        core._init_paraflowo(cfg)
+    core.flush()
+    assert core.paraflowo_stats()["flow_first_ns"].tolist()[0] == 0

@@ -184,7 +184,8 @@ cdef class SimCore:
     cdef uint64_t* flow_key          # detector / allocator key per flow
     cdef uint32_t* flow_home         # <uint32_t>pfo_fmix64(flow_key): its para_flow probe start
     cdef uint16_t* flow_len          # packet length per flow
-    cdef int64_t* flow_first         # first arrival per flow, -1
+    cdef int64_t* flow_first         # first arrival per flow, -1; set when flow_seq[f] == 0,
+                                     # so made only with flow_seq (__init__)
     cdef int64_t* flow_detect        # first tagged packet per flow, -1
     cdef PacketStore pstore          # egress: packets held while their queue reorders
     cdef pfo_store_t* pst            # &pstore.st

@@ -332,7 +332,13 @@ cdef class SimCore:
         self.ready = True
 
     def _init_paraflowo(self, cfg):
+        # part of __init__ only: a flow's first arrival is taken as
+        # flow_seq[f] == 0 (sim.pxd), so flow_first must not be made again
+        # for flows that already arrived
         pfo_guard(self.in_use, self)
+        if self.ready:
+            raise RuntimeError("SimCore._init_paraflowo is part of __init__: it cannot be "
+                               "called on a SimCore already made (call __init__ instead)")
         if not isinstance(cfg, dict):
             raise TypeError(f"paraflowo must be a dict, got {type(cfg).__name__}")
         for key, cls in (("breakup", Breakup), ("reorder", ReorderQueues)):
