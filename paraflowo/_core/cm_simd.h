@@ -365,7 +365,12 @@ PFO_SSE41 static inline __attribute__((always_inline)) void pfo_cm_loop4_sse41(
                     keys++;
                     k++;
                 } while (keys != end && *keys == key);
-                pfo_cm_upd4_sse41(&x0, &x1, cons, _mm_mullo_epi32(one, _mm_set1_epi32((int)k)));
+                /* k in the current window's lanes: -one masks them; the
+                   (int) is modulo 2**32 in GCC and clang, the only
+                   compilers of this path */
+                pfo_cm_upd4_sse41(&x0, &x1, cons,
+                                  _mm_and_si128(_mm_sub_epi32(_mm_setzero_si128(), one),
+                                                _mm_set1_epi32((int)k)));
             }
             PFO_CM_STORE2(q0, q1, x0);
             PFO_CM_STORE2(q2, q3, x1);
