@@ -66,9 +66,17 @@ def test_no_pyx_over_800_lines(name):
     assert n <= MAX_PYX_LINES, f"{name} has {n} lines: split it by job into .pxi includes"
 
 
-@pytest.mark.parametrize("flags", [[], ["-march=x86-64-v3"]], ids=["base", "v3"])
+# The portable form (no x86 intrinsics: aarch64, other compilers), built on
+# x86-64 too: the C library's headers first (they need __x86_64__), then the
+# header without it.
+_PORTABLE = ("#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
+             "#undef __x86_64__\n")
+
+
+@pytest.mark.parametrize("flags, prelude", [([], ""), (["-march=x86-64-v3"], ""), ([], _PORTABLE)],
+                         ids=["base", "v3", "portable"])
 @pytest.mark.parametrize("header", PLAIN_HEADERS)
-def test_header_compiles_without_warnings(tmp_path, header, flags):
+def test_header_compiles_without_warnings(tmp_path, header, flags, prelude):
     cc = _compiler()
     if cc is None:
         pytest.skip("no C compiler")
@@ -79,7 +87,7 @@ def test_header_compiles_without_warnings(tmp_path, header, flags):
         pytest.skip(f"{cc} does not take {flags}")
     tu = tmp_path / "tu.c"
     # Twice: the include guard must hold.
-    tu.write_text(f'#include "{header}"\n#include "{header}"\n')
+    tu.write_text(f'{prelude}#include "{header}"\n#include "{header}"\n')
     proc = subprocess.run(
         [cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror",
          *flags, "-fsyntax-only", "-I", str(CORE), str(tu)],

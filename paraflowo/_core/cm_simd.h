@@ -545,6 +545,9 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_one4_any(
     if (t0 < 0xFFFFFFFFu && t1 < 0xFFFFFFFFu && t0 + t1 < 0xFFFFFFFFu && pfo_cm_have_sse41())
         return fb ? pfo_cm_one4_sse41(cells, hp, cons, lw, cur, key, (uint32_t)amount)
                   : pfo_cm_one4i_sse41(cells, hp, cons, lw, cur, key, (uint32_t)amount);
+#else
+    (void)t0;   /* the totals only choose the SIMD body */
+    (void)t1;
 #endif
     return pfo_cm_one4_cold(cells, hp, fb, cons, lw, sh, cur, key, amount);
 }
@@ -588,6 +591,9 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_kernel4(
         }
         return (uint64_t)n;
     }
+#else
+    (void)narrow;   /* narrow and runs only choose a SIMD loop */
+    (void)runs;
 #endif
     if (!sat && !amounts) {
         if (cons)
