@@ -387,42 +387,35 @@ PFO_SSE41 static void pfo_cm_loop4_sse41_plain(
         uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
     pfo_cm_loop4_sse41(cells, hp, 0, 0, 0, lw, cur, th, keys, n, out);
 }
+/* The loops below differ only in the constant flags they pass: each is
+   pfo_cm_loop4_sse41 compiled for one (indep, runs) pair and both values
+   of cons, under the given target attributes. */
+#define PFO_CM_LOOP4_FORM(attrs, name, indep, runs)                             \
+    attrs static void name(                                                     \
+            uint32_t *cells, const uint64_t *hp, int cons, unsigned lw,         \
+            unsigned cur, uint64_t th, const uint64_t *keys, ptrdiff_t n,       \
+            uint8_t *out) {                                                     \
+        if (cons)                                                               \
+            pfo_cm_loop4_sse41(cells, hp, 1, indep, runs, lw, cur, th, keys, n, out); \
+        else                                                                    \
+            pfo_cm_loop4_sse41(cells, hp, 0, indep, runs, lw, cur, th, keys, n, out); \
+    }
 /* The fused loops for bursts in which a key often repeats the one before
    it (a simulator's arrivals: an elephant's packets back to back): a run
    of one key is hashed and loaded once, each of its packets updates the
    pairs in registers, and they are stored once.  Same counters and
    verdicts as pfo_cm_loop4_sse41_cons / _plain; on keys that never
    repeat, one compare per packet more. */
-PFO_SSE41 static void pfo_cm_loop4_sse41_runs(
-        uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
-        uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
-    if (cons)
-        pfo_cm_loop4_sse41(cells, hp, 1, 0, 1, lw, cur, th, keys, n, out);
-    else
-        pfo_cm_loop4_sse41(cells, hp, 0, 0, 1, lw, cur, th, keys, n, out);
-}
+PFO_CM_LOOP4_FORM(PFO_SSE41, pfo_cm_loop4_sse41_runs, 0, 1)
 /* The same loop with a per-row hash (row_hashes="independent", or
    width > 2**16): four pair-multiply-shifts instead of one 128-bit
    multiply-add-shift.  Where the CPU has BMI2 (pfo_cm_simd == 2) the
    copy built with it runs: its shrx shifts by a variable count in one
    uop (shr by %cl takes two or three) and frees %rcx; about 8 %
    more packets per second. */
-PFO_SSE41 static void pfo_cm_loop4i_sse41(
-        uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
-        uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
-    if (cons)
-        pfo_cm_loop4_sse41(cells, hp, 1, 1, 0, lw, cur, th, keys, n, out);
-    else
-        pfo_cm_loop4_sse41(cells, hp, 0, 1, 0, lw, cur, th, keys, n, out);
-}
-__attribute__((target("sse4.1,bmi2"))) static void pfo_cm_loop4i_sse41_bmi2(
-        uint32_t *cells, const uint64_t *hp, int cons, unsigned lw, unsigned cur,
-        uint64_t th, const uint64_t *keys, ptrdiff_t n, uint8_t *out) {
-    if (cons)
-        pfo_cm_loop4_sse41(cells, hp, 1, 1, 0, lw, cur, th, keys, n, out);
-    else
-        pfo_cm_loop4_sse41(cells, hp, 0, 1, 0, lw, cur, th, keys, n, out);
-}
+PFO_CM_LOOP4_FORM(PFO_SSE41, pfo_cm_loop4i_sse41, 1, 0)
+PFO_CM_LOOP4_FORM(__attribute__((target("sse4.1,bmi2"))), pfo_cm_loop4i_sse41_bmi2, 1, 0)
+#undef PFO_CM_LOOP4_FORM
 /* One packet of amount a in the same registers (the per-packet path),
    same precondition: the window totals, this packet included, stay
    below 2**32 - 1.  `av` has a in the current-window lanes; the
@@ -567,8 +560,8 @@ static uint64_t pfo_cm_est(const uint32_t *cells, const uint64_t *hp, unsigned d
 /* Depth 4 (the common case) gets its own copies, for each hash scheme
    (fb 16: fused, fb 0: per-row; a constant): the SIMD loop or
    pfo_cm_loop4 for unit amounts that cannot overflow any counter, and
-   constant depth/stride copies of pfo_cm_loop otherwise.  runs (a
-   constant): the keys often repeat the one before, and the fused SIMD
+   constant depth/stride copies of pfo_cm_loop otherwise.  runs (tested
+   once a call): the keys often repeat the one before, and the fused SIMD
    case is pfo_cm_loop4_sse41_runs (the same results). */
 PFO_ALWAYS_INLINE uint64_t pfo_cm_kernel4(
         uint32_t *cells, const uint64_t *hp, unsigned fb, int cons, int sat,
@@ -606,13 +599,17 @@ PFO_ALWAYS_INLINE uint64_t pfo_cm_kernel4(
         return pfo_cm_loop(cells, hp, 4, fb, 1, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
     return pfo_cm_loop(cells, hp, 4, fb, 0, 1, lw, sh, cur, th, keys, amounts, n, out, last_est);
 }
+/* runs: the keys often repeat the one before (a simulator's arrivals: an
+   elephant's packets back to back); the fused depth-4 SIMD case is then
+   pfo_cm_loop4_sse41_runs, with the same counters, verdicts and return
+   value (when to take the SIMD loops is pfo_cm_kernel4's alone). */
 static uint64_t pfo_cm_kernel(
         uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
         int narrow, unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
-        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
+        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est, int runs) {
     if (depth == 4 && fb == 16)
         return pfo_cm_kernel4(cells, hp, 16, cons, sat, narrow, lw, sh, cur, th, keys,
-                              amounts, n, out, last_est, 0);
+                              amounts, n, out, last_est, runs);
     if (depth == 4 && fb == 0)
         return pfo_cm_kernel4(cells, hp, 0, cons, sat, narrow, lw, sh, cur, th, keys,
                               amounts, n, out, last_est, 0);
@@ -636,20 +633,6 @@ static void pfo_cm_clear_slot(uint32_t *cells, uint64_t n, unsigned slot) {
         w &= mask;
         memcpy(cells + 2 * i, &w, sizeof w);
     }
-}
-/* pfo_cm_kernel for bursts in which a key often repeats the one before it:
-   the same counters, verdicts and return value, with the fused depth-4
-   SIMD case run by pfo_cm_loop4_sse41_runs (when to take the SIMD loops
-   is pfo_cm_kernel4's alone; everything else is pfo_cm_kernel's). */
-static uint64_t pfo_cm_kernel_runs(
-        uint32_t *cells, const uint64_t *hp, unsigned depth, unsigned fb, int cons, int sat,
-        int narrow, unsigned lw, unsigned sh, unsigned cur, uint64_t th, const uint64_t *keys,
-        const uint64_t *amounts, ptrdiff_t n, uint8_t *out, uint64_t *last_est) {
-    if (depth == 4 && fb == 16)
-        return pfo_cm_kernel4(cells, hp, 16, cons, sat, narrow, lw, sh, cur, th, keys,
-                              amounts, n, out, last_est, 1);
-    return pfo_cm_kernel(cells, hp, depth, fb, cons, sat, narrow, lw, sh, cur, th, keys,
-                         amounts, n, out, last_est);
 }
 
 #endif /* PFO_CM_SIMD_H */

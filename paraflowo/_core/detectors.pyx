@@ -27,7 +27,8 @@ cdef extern from "cm_simd.h" nogil:
     uint64_t pfo_cm_kernel(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
                            int cons, int sat, int narrow, unsigned lw, unsigned sh, unsigned cur,
                            uint64_t th, const uint64_t* keys, const uint64_t* amounts,
-                           Py_ssize_t n, uint8_t* out, uint64_t* last_est) noexcept nogil
+                           Py_ssize_t n, uint8_t* out, uint64_t* last_est,
+                           int runs) noexcept nogil
     uint64_t pfo_cm_one(uint32_t* cells, const uint64_t* hp, unsigned depth, unsigned fb,
                         int cons, unsigned lw, unsigned sh, unsigned cur, uint64_t key,
                         uint64_t amount) noexcept nogil

@@ -6,11 +6,6 @@
 
 cdef extern from "cm_simd.h" nogil:
     void pfo_cm_clear_slot(uint32_t* cells, uint64_t n, unsigned slot) noexcept nogil
-    uint64_t pfo_cm_kernel_runs(uint32_t* cells, const uint64_t* hp, unsigned depth,
-                                unsigned fb, int cons, int sat, int narrow, unsigned lw,
-                                unsigned sh, unsigned cur, uint64_t th, const uint64_t* keys,
-                                const uint64_t* amounts, Py_ssize_t n, uint8_t* out,
-                                uint64_t* last_est) noexcept nogil
 
 
 cdef inline bint _cm_params_ok(uint32_t width, uint32_t depth) noexcept nogil:
@@ -109,7 +104,7 @@ cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
     # current window; out[i] = estimate >= threshold (if out is not NULL);
     # *last_est = estimate of the last key (if last_est is not NULL).
     # Returns the amount counted (saturating).  The time is the caller's.
-    # runs: the keys often repeat the one before (pfo_cm_kernel_runs).
+    # runs: the keys often repeat the one before (pfo_cm_kernel's runs).
     # Unit amounts cannot overflow a counter while the window total stays
     # below 2**32 - 1 (no counter exceeds its window's total).
     # Narrow: no estimate (current + previous counter, each at most its
@@ -118,15 +113,10 @@ cdef inline uint64_t _cm_kernel(pfo_cm_t* d, const uint64_t* keys,
     cdef int sat = amounts is not NULL or d.totals[d.cur] + <uint64_t>n >= UINT32_MAX
     cdef int narrow = (amounts is NULL and d.totals[0] < UINT32_MAX and d.totals[1] < UINT32_MAX
                        and d.totals[0] + d.totals[1] + <uint64_t>n < UINT32_MAX)
-    if runs:
-        return pfo_cm_kernel_runs(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
-                                  d.conservative, sat, narrow,
-                                  d.log2_width, d.shift, d.cur, d.threshold, keys, amounts,
-                                  n, out, last_est)
     return pfo_cm_kernel(d.cells, <const uint64_t*>d.hashes, d.depth, d.field_bits,
                          d.conservative, sat, narrow,
                          d.log2_width, d.shift, d.cur, d.threshold, keys, amounts, n,
-                         out, last_est)
+                         out, last_est, runs)
 
 
 cdef inline bint _cm_update(_site_t* site, pfo_cm_t* d, uint64_t key, pfo_ns_t now_ns,
@@ -177,7 +167,7 @@ cdef void pfo_cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t*
 cdef inline void _cm_update_burst(pfo_cm_t* d, const uint64_t* keys, const pfo_ns_t* now_ns,
                                   Py_ssize_t now_step, const uint64_t* amounts,
                                   uint8_t* out, Py_ssize_t n, bint runs) noexcept nogil:
-    # pfo_cm_update_burst; runs: with pfo_cm_kernel_runs (see _cm_kernel)
+    # pfo_cm_update_burst; runs: pfo_cm_kernel's runs (see _cm_kernel)
     cdef Py_ssize_t i, j, lo, mid
     cdef pfo_ns_t t
     cdef uint64_t total
