@@ -15,6 +15,8 @@ from hypothesis import given, settings, strategies as st
 import paraflowo as pfo
 from paraflowo import IndirectionTable, SimCore
 
+from simparts import para_simcore
+
 
 def _model(tc, tf, svc, n_bins, bin_ns, n_cores):
     busy = np.zeros((n_bins, n_cores), np.int64)
@@ -53,14 +55,9 @@ def _check(core, times, svc, n_bins, bin_ns):
 
 
 def _para(svc, n_bins, bin_ns):
-    reta = IndirectionTable(3, 4)
-    brk = pfo.Breakup(pfo.CountMinDetector(16, 4, 3, 10_000, True, seed=1),
-                      pfo.PSNAllocator(4, 16, 1_000_000), pfo.FlowletScheduler(3, 3, 1.0, reta))
-    para = {"breakup": brk, "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
-            "flow_key": np.arange(1, 6, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),
-            "flow_len": np.full(5, 800, np.uint16)}
-    return SimCore("paraflowo", np.array(svc, np.int64), 8, np.array([1, 2, 3, 4, 5], np.uint32),
-                   n_bins, bin_ns, reta, paraflowo=para)
+    return para_simcore(svc, [1, 2, 3, 4, 5], n_bins, bin_ns,
+                        pfo.CountMinDetector(16, 4, 3, 10_000, True, seed=1),
+                        np.arange(1, 6, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
 @pytest.mark.parametrize("policy", ["rss", "spray", "paraflowo"])

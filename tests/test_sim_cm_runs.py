@@ -15,10 +15,9 @@ from hypothesis import given, settings, strategies as st
 
 import paraflowo as pfo
 from paraflowo._core.detectors import _simd_loops
-from paraflowo._core.hashing import IndirectionTable
-from paraflowo._core.sim import SimCore
 
 from cybuild import build_cython_module
+from simparts import para_simcore
 
 SOURCE = """
 # cython: boundscheck=False, wraparound=False
@@ -109,14 +108,9 @@ _KEYS = (_HASHES.astype(np.uint64) << np.uint64(32)) | np.arange(_FLOWS, dtype=n
 
 
 def _para_core(det_cls, threshold, count):
-    reta = IndirectionTable(4, 16)
     det = det_cls(16, 4, threshold, 200_000, True, seed=3)
-    brk = pfo.Breakup(det, pfo.PSNAllocator(4, 16, 1_000_000),
-                      pfo.FlowletScheduler(4, 4, 1.0, reta), count=count)
-    para = {"breakup": brk, "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
-            "flow_key": _KEYS, "flow_len": np.full(_FLOWS, 800, np.uint16)}
-    core = SimCore("paraflowo", np.array([900, 1000, 1100, 1200], np.int64), 64, _HASHES, 4,
-                   250_000, reta, paraflowo=para)
+    core = para_simcore([900, 1000, 1100, 1200], _HASHES, 4, 250_000, det, _KEYS, rx_queue=64,
+                        reta_size=16, count=count)
     return core, det
 
 

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import paraflowo as pfo
-from paraflowo import SimCore
 from paraflowo.cli import main
 from paraflowo.sim import load_scenario, parse_scenario, simulate
+
+from simparts import para_simcore
 
 
 @pytest.fixture(scope="module")
@@ -214,16 +215,9 @@ def test_default_command_runs_all_four_policies(capsys):
 def test_init_paraflowo_refuses_a_made_simcore():
     # a flow's first arrival is taken when its sequence number is 0: a new
     # flow_first for flows that already arrived would stay -1 for ever
-    reta = pfo.IndirectionTable(2, 4)
-    cfg = {"breakup": pfo.Breakup(pfo.CountMinDetector(64, 4, 3, 10_000),
-                                  pfo.PSNAllocator(4, 16, 1_000_000),
-                                  pfo.FlowletScheduler(2, 2, 1.0, reta)),
-           "reorder": pfo.ReorderQueues(4, 256, 50_000, 16),
-           "flow_key": np.array([7], np.uint64), "flow_len": np.array([800], np.uint16)}
-    core = SimCore("paraflowo", np.array([900, 1000], np.int64), 8, np.array([1], np.uint32),
-                   1, 1000, reta, paraflowo=cfg)
+    core = para_simcore([900, 1000], [1], 1, 1000, pfo.CountMinDetector(64, 4, 3, 10_000), [7])
     core.run(np.array([0, 10], np.int64), np.array([0, 0], np.int32))
     with pytest.raises(RuntimeError, match="_init_paraflowo is part of __init__"):
-        core._init_paraflowo(cfg)
+        core._init_paraflowo({})    # refused before the dict is read
     core.flush()
     assert core.paraflowo_stats()["flow_first_ns"].tolist()[0] == 0

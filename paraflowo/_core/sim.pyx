@@ -67,6 +67,15 @@ cdef bint _arrivals_ok(const int64_t* t, const int32_t* f, Py_ssize_t n, int64_t
     return (a >> 62) == 0 and (b >> 31) == 0
 
 
+cdef inline int _sim_live(SimCore self) except -1:
+    # Every method that reads or drives the SimCore, first: made by
+    # __init__, and not in another thread's run or flush (_sim_enter)
+    if not self.ready:
+        pfo_raise_uninit(self)
+    pfo_guard(self.in_use, self)
+    return 0
+
+
 cdef int _sim_enter(SimCore self) except -1:
     # The thread contract (docs: conventions): while run or flush drives the
     # loop without the GIL, every other call on this SimCore raises
@@ -470,9 +479,7 @@ cdef class SimCore:
             drives the Breakup or ReorderQueues it runs): one SimCore, one
             thread at a time (docs: conventions, the thread contract).
         """
-        if not self.ready:
-            pfo_raise_uninit(self)
-        pfo_guard(self.in_use, self)
+        _sim_live(self)
         require_array("times", times, np.int64)
         require_array("flows", flows, np.int32)
         cdef Py_ssize_t n = times.shape[0], i
@@ -583,9 +590,7 @@ cdef class SimCore:
         --------
         derived_timeout : the current value, its range and the number of changes.
         """
-        if not self.ready:
-            pfo_raise_uninit(self)
-        pfo_guard(self.in_use, self)
+        _sim_live(self)
         cdef int64_t cap = require_int("cap_ns", cap_ns, 1, (<int64_t>1) << 62)
         cdef int64_t floor_v = require_int("floor_ns", floor_ns, 1, cap)
         cdef int64_t g = require_int("gain", gain, 1, (<int64_t>1) << 20)
@@ -621,9 +626,7 @@ cdef class SimCore:
 
     def stats(self):
         """Counters as a dict of numpy arrays and ints (copies)."""
-        if not self.ready:
-            pfo_raise_uninit(self)
-        pfo_guard(self.in_use, self)
+        _sim_live(self)
         nc = self.n_cores
         return {
             "busy_ns": np.asarray(<int64_t[:self.n_bins * nc]>self.busy).reshape(
@@ -657,9 +660,7 @@ cdef class SimCore:
         :func:`flow_hist_lower_bounds`; ``None`` when the flows are too many
         for the memory budget).
         """
-        if not self.ready:
-            pfo_raise_uninit(self)
-        pfo_guard(self.in_use, self)
+        _sim_live(self)
         nf = self.n_flows
         return {
             "arrived": np.asarray(<int64_t[:nf]>self.flow_seq).copy(),
@@ -678,9 +679,7 @@ cdef class SimCore:
 
     def paraflowo_stats(self):
         """ParaFlowO counters: reorder queues, ingress components, detection times."""
-        if not self.ready:
-            pfo_raise_uninit(self)
-        pfo_guard(self.in_use, self)
+        _sim_live(self)
         if self.policy != PFO_SIM_PARAFLOWO:
             raise ValueError("paraflowo_stats needs policy 'paraflowo'")
         nf = self.n_flows
